@@ -1,0 +1,10 @@
+"""accel: hardware simulator and accelerator design-space explorer for deep learning.
+
+Data flows one way (see ``../shared/DESIGN.md``)::
+
+    torch model --workloads.extract--> LayerGraph --accel.sim--> Result --> plot / validate / dse
+                                           ^
+    archs/*.yaml --accel.arch (schema)--> System (devices + links)
+"""
+
+__version__ = "0.1.0"

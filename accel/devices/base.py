@@ -1,0 +1,99 @@
+"""Cost-model interface: "what does this op cost on this device?".
+
+One model per device kind (``gpu``, ``cpu``, ``systolic``, ``fpga``, ``dsp``), each a
+subclass of :class:`CostModel` registered with :func:`register_cost_model`. Models are
+analytical and fast (the simulator calls them once per op), and take every calibration
+constant from the device's YAML spec, never from code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+from accel.arch.base import DeviceSpec
+from accel.graph import OpNode
+
+
+@dataclass
+class OpCost:
+    """Cost of one op execution on one device.
+
+    Attributes:
+        time_s: device busy time for the op, excluding host launch overhead (s).
+        cycles: time in device clock cycles.
+        flops: FLOPs executed (may exceed the op's FLOPs with padding/quantisation waste).
+        bytes_by_level: bytes moved per memory level, e.g. {"dram": .., "l2": .., "sram": ..} (B).
+        energy_j: dynamic energy of the op (J); static/idle power is added by the simulator.
+        energy_by_component: energy split, e.g. {"compute": .., "dram": .., "l2": ..} (J).
+        bound: what limits it: "compute", "memory", "latency" (fixed overheads) or "launch".
+        utilization: achieved FLOP/s over the device's peak for this dtype (0..1).
+        detail: model-specific numbers for reports (tile counts, waves, stalls...).
+    """
+
+    time_s: float
+    cycles: float
+    flops: float = 0.0
+    bytes_by_level: dict[str, float] = field(default_factory=dict)
+    energy_j: float = 0.0
+    energy_by_component: dict[str, float] = field(default_factory=dict)
+    bound: str = "compute"
+    utilization: float = 0.0
+    detail: dict[str, float | int | str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (self.time_s >= 0) or not (self.cycles >= 0):
+            raise ValueError(f"OpCost with negative or NaN time/cycles: {self.time_s}, {self.cycles}")
+
+
+class CostModel(ABC):
+    """Base class of per-kind cost models. ``cost(op)`` must be pure and fast (µs)."""
+
+    KIND: ClassVar[str] = ""
+
+    def __init__(self, spec: DeviceSpec):
+        self.spec = spec
+
+    @abstractmethod
+    def cost(self, op: OpNode) -> OpCost:
+        """Return the cost of one execution of ``op``; raise UnknownOpError for unsupported kinds."""
+
+    @property
+    def launch_overhead_s(self) -> float:
+        """Host-side time to issue one op (s); 0 for devices without a host launch path."""
+        return float(getattr(self.spec, "launch_overhead", 0.0) or 0.0)
+
+    @property
+    def static_power_w(self) -> float:
+        """Power drawn while idle/powered (W), used by the simulator for static energy."""
+        return float(getattr(self.spec, "idle_power", 0.0) or 0.0)
+
+
+_MODELS: dict[str, type[CostModel]] = {}
+
+
+def register_cost_model(kind: str) -> Callable[[type[CostModel]], type[CostModel]]:
+    """Class decorator: register the cost model for arch ``kind``."""
+
+    def deco(cls: type[CostModel]) -> type[CostModel]:
+        cls.KIND = kind
+        _MODELS[kind] = cls
+        return cls
+
+    return deco
+
+
+def cost_model_for(spec: DeviceSpec) -> CostModel:
+    """Instantiate the registered cost model for ``spec.kind``."""
+    import importlib
+
+    if spec.kind not in _MODELS:
+        try:
+            importlib.import_module(f"accel.devices.{spec.kind}")
+        except ModuleNotFoundError:
+            pass
+    try:
+        return _MODELS[spec.kind](spec)
+    except KeyError:
+        raise KeyError(f"no cost model for device kind {spec.kind!r}; available: {', '.join(sorted(_MODELS))}") from None

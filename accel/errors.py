@@ -1,0 +1,37 @@
+"""Error types that name the file, the field and the reason, so bad input is never silent."""
+
+from __future__ import annotations
+
+
+class AccelError(Exception):
+    """Base class of every error accel raises on purpose."""
+
+
+class ConfigError(AccelError, ValueError):
+    """A configuration file (arch YAML, sweep spec, measurement CSV) is invalid.
+
+    The message always reads ``<file>: <field>: <reason>`` so a user can fix the
+    exact line without reading a traceback.
+    """
+
+    def __init__(self, file: str | None, field: str | None, reason: str):
+        self.file = str(file) if file is not None else "<memory>"
+        self.field = field or "<root>"
+        self.reason = reason
+        super().__init__(f"{self.file}: {self.field}: {reason}")
+
+
+class UnknownOpError(AccelError, KeyError):
+    """A cost model was asked for an op kind it does not know."""
+
+    def __init__(self, op_kind: str, device: str, allowed: list[str] | tuple[str, ...]):
+        self.op_kind = op_kind
+        self.device = device
+        self.allowed = sorted(allowed)
+        super().__init__(
+            f"op kind {op_kind!r} has no cost model on device {device!r}; "
+            f"allowed kinds: {', '.join(self.allowed)}"
+        )
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
