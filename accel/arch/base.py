@@ -90,3 +90,19 @@ class DeviceSpec(ArchModel):
     sources: dict[str, str] = Field(default_factory=dict)
     #: where this spec was loaded from (set by the loader; not written in YAML)
     origin: str = ""
+
+
+class EnergySpec(ArchModel):
+    """Energy costs of a device, used by every cost model (see ``accel/energy``).
+
+    Attributes:
+        tech_node_nm: process node (nm), for reports and technology scaling.
+        per_flop: dtype name -> energy per FLOP (J), e.g. ``{bf16: 0.5 pJ}``.
+        per_byte: memory level -> energy per byte moved (J/B), e.g. ``{dram: 30 pJ/B, l2: 5 pJ/B}``.
+        static_power: power drawn whenever the device is on (W), e.g. idle board power.
+    """
+
+    tech_node_nm: PositiveFloat | None = None
+    per_flop: dict[str, Energy] = Field(default_factory=dict)
+    per_byte: dict[str, EnergyPerByte] = Field(default_factory=dict)
+    static_power: PowerOrZero = 0.0
