@@ -75,7 +75,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 class ArchModel(BaseModel):
     """Base for every arch schema: unknown fields are errors (typos never pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Note: defaults are NOT validated, so a unit field's default must be written in SI base units
+    # (e.g. ``sram: Size = 1024.0`` bytes), never as a string.
 
 
 class DeviceSpec(ArchModel):
