@@ -3,6 +3,10 @@
 Device YAMLs carry an ``energy:`` section (:class:`accel.arch.base.EnergySpec`); this
 module turns an op's FLOPs and bytes per memory level into joules. A dtype or memory
 level missing from the table is an error, never a silent zero.
+
+Reference tables (Horowitz ISSCC 2014 at 45 nm, technology scaling) and a helper deriving
+an EnergySpec for a device from its node live in :mod:`accel.energy.tables`
+(``energy_spec_for_node``, ``per_flop``, ``per_byte``, ``node_scaling``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,158 @@
+"""CPU arch schema (``kind: cpu``): cores, clocks, SIMD/FMA units, cache hierarchy, DRAM, power,
+energy and a few calibrated efficiencies.
+
+Units: quantities are stored in SI base units (Hz, B, B/s, W, J, s); see ``accel/arch/base.py``.
+The cost model is ``accel/devices/cpu.py``.
+
+Peak FLOP/s of ``t`` threads for dtype ``d``::
+
+    t * (simd_bits / 32) * 2 * fma_units * dtype_rate[d] * clock(t)
+
+with ``clock(1) = turbo_clock`` and ``clock(t > 1) = all_core_clock`` (the SIMD clocks: AVX-512
+code runs at lower "license" clocks than scalar code, so these are the vector clocks).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from accel.arch.base import (
+    ArchModel, Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, PositiveFloat, PositiveInt, Power,
+    PowerOrZero, Size, Time,
+)
+from accel.arch.registry import register_kind
+
+
+class CacheLevel(ArchModel):
+    """One cache level.
+
+    Attributes:
+        level: name used in cost reports and energy tables (``l1``, ``l2``, ``l3``).
+        size: capacity per instance (B): per core if ``shared`` is false, else the whole shared cache.
+        bandwidth_per_core: bandwidth one core sustains from this level (B/s).
+        shared_bandwidth: aggregate bandwidth of a shared level over all cores (B/s); ``None`` for
+            private levels (aggregate = cores x per core).
+        shared: one instance shared by all cores (true) or one per core (false).
+        latency: load-to-use latency (s), informational.
+    """
+
+    level: str = Field(min_length=1)
+    size: Size
+    bandwidth_per_core: Bandwidth
+    shared_bandwidth: Bandwidth | None = None
+    shared: bool = False
+    latency: Time | None = None
+
+
+class CpuCalibration(ArchModel):
+    """Few physically named efficiencies fitted to measurements (each cites what it was fitted to).
+
+    Attributes:
+        gemm_efficiency: achievable fraction of the single-thread SIMD peak in a large GEMM (BLAS).
+        parallel_efficiency: per-core efficiency of a multi-threaded GEMM relative to single-thread
+            (shared-cache/memory contention, synchronisation).
+        dram_efficiency: achievable fraction of ``dram_bandwidth`` with all cores streaming.
+        core_dram_bandwidth: DRAM bandwidth one core sustains alone (B/s; limited by its outstanding misses).
+        conv_efficiency: convolution efficiency relative to a GEMM of the same implicit-GEMM shape
+            (oneDNN direct/im2col kernels on small batch-1 images).
+        elementwise_efficiency: achievable fraction of the SIMD peak for non-GEMM arithmetic
+            (elementwise math, reductions, direct/depthwise convolution).
+        op_overhead: framework (eager PyTorch) time per op on the host thread (s).
+        parallel_overhead: extra fork/join time of a multi-threaded op (s).
+    """
+
+    gemm_efficiency: Fraction
+    parallel_efficiency: Fraction
+    dram_efficiency: Fraction
+    core_dram_bandwidth: Bandwidth
+    conv_efficiency: Fraction
+    elementwise_efficiency: Fraction
+    op_overhead: Time
+    parallel_overhead: Time
+
+
+@register_kind("cpu")
+class CpuSpec(DeviceSpec):
+    """A multicore CPU with SIMD FMA units.
+
+    Attributes:
+        cores: physical cores available.
+        threads: threads the framework uses (``torch.set_num_threads``); 1..cores*threads_per_core.
+        threads_per_core: hardware threads per core (SMT).
+        base_clock: base clock (Hz), informational.
+        turbo_clock: SIMD clock with one core busy (Hz).
+        all_core_clock: SIMD clock with all cores busy (Hz).
+        simd_bits: SIMD register width (bits), e.g. 256 (AVX2) or 512 (AVX-512).
+        fma_units: SIMD FMA pipes per core.
+        dtype_rate: throughput of each supported dtype relative to fp32 lanes (fp32: 1, fp64: 0.5,
+            bf16 with AVX512_BF16 dot products: 2, ...). A dtype not listed is unsupported.
+        caches: cache levels, innermost first.
+        dram_size: memory capacity (B).
+        dram_bandwidth: peak DRAM bandwidth (B/s) (channels x transfer rate x 8 B).
+        tdp: package power (W).
+        idle_power: package power when idle (W).
+        energy: per-FLOP and per-byte (per cache level and ``dram``) dynamic energies.
+        calibration: :class:`CpuCalibration`.
+    """
+
+    cores: PositiveInt
+    threads: PositiveInt
+    threads_per_core: PositiveInt = 1
+    base_clock: Frequency
+    turbo_clock: Frequency
+    all_core_clock: Frequency
+    simd_bits: PositiveInt
+    fma_units: PositiveInt
+    dtype_rate: dict[str, PositiveFloat]
+    caches: list[CacheLevel]
+    dram_size: Size
+    dram_bandwidth: Bandwidth
+    tdp: Power
+    idle_power: PowerOrZero
+    energy: EnergySpec
+    calibration: CpuCalibration
+
+    @field_validator("simd_bits")
+    @classmethod
+    def _simd(cls, v: int) -> int:
+        if v not in (64, 128, 256, 512, 1024, 2048):
+            raise ValueError(f"simd_bits must be one of 64, 128, 256, 512, 1024, 2048; got {v}")
+        return v
+
+    @field_validator("caches")
+    @classmethod
+    def _caches(cls, v: list[CacheLevel]) -> list[CacheLevel]:
+        if not v:
+            raise ValueError("at least one cache level is required")
+        names = [c.level for c in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cache level names must be unique, got {names}")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "CpuSpec":
+        if self.threads > self.cores * self.threads_per_core:
+            raise ValueError(f"threads ({self.threads}) exceeds cores x threads_per_core "
+                             f"({self.cores * self.threads_per_core})")
+        if "fp32" not in self.dtype_rate:
+            raise ValueError("dtype_rate.fp32 is required (the reference lane rate, normally 1.0)")
+        if self.idle_power >= self.tdp:
+            raise ValueError("idle_power must be below tdp")
+        return self
+
+    @property
+    def active_cores(self) -> int:
+        """Cores doing work with ``threads`` threads (SMT threads share a core's SIMD units)."""
+        return min(self.cores, self.threads)
+
+    def clock_for(self, threads: int | None = None) -> float:
+        """SIMD clock (Hz) with ``threads`` busy threads (default ``self.threads``)."""
+        t = self.threads if threads is None else threads
+        return self.turbo_clock if t <= 1 else self.all_core_clock
+
+    def peak_flops(self, dtype: str = "fp32", threads: int | None = None) -> float:
+        """SIMD FMA peak (FLOP/s) of ``dtype`` with ``threads`` threads (KeyError if unsupported)."""
+        t = self.threads if threads is None else threads
+        cores = min(self.cores, t)
+        per_cycle = (self.simd_bits / 32) * 2 * self.fma_units * self.dtype_rate[dtype]
+        return cores * per_cycle * self.clock_for(t)

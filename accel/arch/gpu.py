@@ -1,0 +1,217 @@
+"""GPU arch schema (``kind: gpu``): SMs, clocks, per-dtype peaks, memory hierarchy, GEMM tiles,
+launch overheads, power and a few calibrated efficiencies.
+
+Units: every quantity is stored in SI base units (Hz, B, B/s, W, J, s, FLOP/s); see
+``accel/arch/base.py``. The cost model that reads this is ``accel/devices/gpu.py``.
+
+Example (abridged)::
+
+    kind: gpu
+    name: NVIDIA H100 SXM5 80GB
+    sm_count: 132
+    clock: 1.98 GHz
+    peak: {fp32: 66.9 TFLOP/s, tf32: 494.7 TFLOP/s, bf16: 989.4 TFLOP/s}
+    peak_clock: {tf32: 1.83 GHz, bf16: 1.83 GHz}
+    memory: {hbm_size: 80 GiB, hbm_bandwidth: 3.35 TB/s, l2_size: 50 MiB, ...}
+    tiles: {tensor: [[128, 256], [128, 128]], fma: [[128, 128]]}
+    ...
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from accel.arch.base import (
+    ArchModel, Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, PositiveFloat, PositiveInt, Power,
+    PowerOrZero, Size, Throughput, Time,
+)
+from accel.arch.registry import register_kind
+
+
+class GpuMemory(ArchModel):
+    """GPU memory hierarchy.
+
+    Attributes:
+        hbm_size: device DRAM capacity (B).
+        hbm_bandwidth: peak DRAM bandwidth (B/s), datasheet (bus width x data rate).
+        l2_size: last-level (L2) cache capacity (B).
+        l2_bandwidth: aggregate L2 read bandwidth (B/s).
+        smem_per_sm: shared memory (+L1) capacity per SM usable by one kernel (B).
+        registers_per_sm: register file per SM (B).
+    """
+
+    hbm_size: Size
+    hbm_bandwidth: Bandwidth
+    l2_size: Size
+    l2_bandwidth: Bandwidth
+    smem_per_sm: Size
+    registers_per_sm: Size
+
+
+class UnitFractions(ArchModel):
+    """A fraction for each execution-unit class: ``tensor`` (tensor cores) and ``fma`` (CUDA cores)."""
+
+    tensor: Fraction
+    fma: Fraction
+
+
+class LayoutFractions(ArchModel):
+    """A fraction for each activation layout: ``nchw`` (PyTorch default) and ``channels_last`` (NHWC)."""
+
+    nchw: Fraction
+    channels_last: Fraction
+
+
+class ElementFractions(ArchModel):
+    """A fraction for 4-byte (``bytes4``: fp32/tf32) and 2-byte (``bytes2``: fp16/bf16) elements."""
+
+    bytes4: Fraction
+    bytes2: Fraction
+
+
+class GpuCalibration(ArchModel):
+    """Few physically named efficiencies, fitted to measurements (each cites what it was fitted to).
+
+    Attributes:
+        tensor_efficiency: achievable fraction of the tensor-core peak in the main loop of a
+            large GEMM tile (at whatever clock the power cap allows).
+        fma_efficiency: achievable fraction of the FMA (CUDA-core) peak for GEMMs without tensor cores.
+        hbm_efficiency: achievable fraction of ``memory.hbm_bandwidth`` for streaming kernels.
+        sm_bandwidth: DRAM bandwidth one SM (one resident GEMM CTA) can pull on its own (B/s); limits
+            skinny, few-tile GEMMs that cannot occupy every SM.
+        l2_efficiency: achievable fraction of ``memory.l2_bandwidth``.
+        kernel_latency: fixed device time of every kernel: launch-to-first-instruction,
+            prologue/epilogue and tail (s). Not the host launch overhead.
+        library_latency: extra fixed device time of a cuBLAS/cuDNN GEMM or convolution call beyond
+            ``kernel_latency`` (heuristic-selected multi-kernel plans: split-K reduction, workspace
+            clears, layout prologues) (s).
+        tile_latency: fixed time per GEMM tile per wave: pipeline fill and epilogue (s).
+        conv_efficiency: implicit-GEMM convolution efficiency relative to a GEMM of the same shape (im2col
+            address generation, halo loads), for tensor-core and for FMA kernels (:class:`UnitFractions`).
+        direct_conv_efficiency: per activation layout (``nchw``, ``channels_last``), fraction of the
+            fp32 FMA peak reached by depthwise / small-group convolutions (direct kernels, not mapped to
+            tensor cores; channels_last kernels vectorise over channels, NCHW ones cannot).
+        winograd_speedup: multiply-count reduction of the fast (Winograd/FFT) algorithms cuDNN picks for
+            stride-1 3x3 and 5x5 convolutions on FMA units (fp32 without TF32).
+        winograd_min_channels / winograd_max_size / winograd_min_rows: the layers cuDNN runs with those
+            algorithms: input channels per group >= min_channels, output height <= max_size (deep,
+            small-image layers) and at least min_rows output pixels (N*Hout*Wout) to amortise the transforms.
+        unaligned_efficiency: fraction of the fp16 tensor peak reached by tensor-core GEMMs whose
+            operand rows are not ``alignment`` aligned (cuBLAS falls back to non-TMA kernels).
+        layout_transform_efficiency: fraction of ``memory.hbm_bandwidth`` reached by the NCHW <-> NHWC
+            transpose kernels cuDNN runs around tensor-core convolutions of NCHW tensors, for 4-byte
+            and 2-byte elements (:class:`ElementFractions`; transposes cost per element, so narrow
+            elements reach a lower byte rate).
+        alignment: row alignment needed by the fast tensor-core kernels (B).
+        dvfs_power_exponent: dynamic power ~ clock**k along the DVFS curve (P ~ f V**2 with V rising with f),
+            used to find the clock at which a kernel meets the power cap.
+        min_clock_fraction: lowest clock the power cap may push the SMs to, as a fraction of ``clock``.
+    """
+
+    tensor_efficiency: Fraction
+    fma_efficiency: Fraction
+    hbm_efficiency: Fraction
+    sm_bandwidth: Bandwidth
+    l2_efficiency: Fraction
+    kernel_latency: Time
+    library_latency: Time
+    tile_latency: Time
+    conv_efficiency: UnitFractions
+    direct_conv_efficiency: LayoutFractions
+    winograd_speedup: PositiveFloat
+    winograd_min_channels: PositiveInt
+    winograd_max_size: PositiveInt
+    winograd_min_rows: PositiveInt
+    unaligned_efficiency: Fraction
+    layout_transform_efficiency: ElementFractions
+    alignment: Size
+    dvfs_power_exponent: PositiveFloat
+    min_clock_fraction: Fraction
+
+
+@register_kind("gpu")
+class GpuSpec(DeviceSpec):
+    """A GPU (NVIDIA-style: SMs with tensor cores and FMA units, HBM, L2).
+
+    Attributes:
+        sm_count: streaming multiprocessors.
+        clock: maximum (boost) SM clock (Hz).
+        base_clock: base SM clock (Hz), informational.
+        peak: dense peak throughput per dtype (FLOP/s), datasheet numbers. ``fp32`` is the FMA
+            (CUDA-core) peak; ``tf32``/``fp16``/``bf16``/``fp8``/``int8`` the tensor-core peaks.
+        tensor_core_dtypes: ``peak`` entries that run on tensor cores (matmul/conv use ``tiles.tensor``);
+            the others run on FMA units (``tiles.fma``).
+        peak_clock: clock at which a ``peak`` entry is quoted (Hz) when it is not ``clock``
+            (e.g. H100 tensor peaks are quoted at 1.83 GHz). The model scales peaks linearly with clock.
+        tiles: candidate GEMM CTA tiles (M x N) per unit class, ``tensor`` and ``fma``; the model
+            picks the fastest, like cuBLAS heuristics.
+        max_split_k: largest split-K factor the GEMM model may use for few-tile, long-K GEMMs.
+        ctas_per_sm: GEMM CTAs resident per SM (tiles per SM per wave).
+        stream_k: the GEMM library also has stream-K (persistent, work-split) kernels, which spread
+            the K-loop iterations evenly over SMs instead of whole tiles (no wave-quantisation tail, at
+            the cost of a partial-tile fixup).
+        memory: :class:`GpuMemory`.
+        launch_overhead: host time to launch one kernel in eager mode (s).
+        graph_launch_overhead: per-kernel time inside a CUDA graph replay (s).
+        framework_overhead: extra host time per op of eager PyTorch module code beyond the bare
+            kernel launch (s); host issue time per op in eager mode = launch_overhead + this.
+        tdp: board power limit (W); kernels whose power at ``clock`` exceeds it run at a lower clock.
+        idle_power: board power with nothing running (W).
+        energy: per-FLOP (per dtype, at ``clock``) and per-byte (dram, l2, smem) dynamic energies.
+        calibration: :class:`GpuCalibration`.
+    """
+
+    sm_count: PositiveInt
+    clock: Frequency
+    base_clock: Frequency | None = None
+    peak: dict[str, Throughput]
+    tensor_core_dtypes: list[str] = Field(default_factory=list)
+    peak_clock: dict[str, Frequency] = Field(default_factory=dict)
+    tiles: dict[str, list[tuple[PositiveInt, PositiveInt]]]
+    max_split_k: PositiveInt = 16
+    ctas_per_sm: PositiveInt = 1
+    stream_k: bool = False
+    memory: GpuMemory
+    launch_overhead: Time
+    graph_launch_overhead: Time
+    framework_overhead: Time = 0.0
+    tdp: Power
+    idle_power: PowerOrZero
+    energy: EnergySpec
+    calibration: GpuCalibration
+
+    @field_validator("tiles")
+    @classmethod
+    def _tiles_classes(cls, v: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[int, int]]]:
+        allowed = {"tensor", "fma"}
+        for k, lst in v.items():
+            if k not in allowed:
+                raise ValueError(f"unknown tile class {k!r}; allowed: {', '.join(sorted(allowed))}")
+            if not lst:
+                raise ValueError(f"tile class {k!r} needs at least one [M, N] tile")
+        if "fma" not in v:
+            raise ValueError("missing tile class 'fma' (tiles for GEMMs on FMA units)")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "GpuSpec":
+        if "fp32" not in self.peak:
+            raise ValueError("peak.fp32 (FMA peak) is required")
+        if self.tensor_core_dtypes and "tensor" not in self.tiles:
+            raise ValueError("tiles.tensor is required when tensor_core_dtypes is not empty")
+        for k in [*self.peak_clock, *self.tensor_core_dtypes]:
+            if k not in self.peak:
+                raise ValueError(f"{k!r} (in peak_clock / tensor_core_dtypes) has no peak.{k}; peaks: {', '.join(self.peak)}")
+        if self.base_clock is not None and self.base_clock > self.clock:
+            raise ValueError("base_clock must not exceed clock (boost)")
+        if self.idle_power >= self.tdp:
+            raise ValueError("idle_power must be below tdp")
+        return self
+
+    def peak_per_cycle(self, dtype: str) -> float:
+        """Dense FLOP per SM-clock cycle for the whole GPU for ``dtype`` (FLOP/cycle)."""
+        return self.peak[dtype] / self.peak_clock.get(dtype, self.clock)
+
+    def peak_at(self, dtype: str, clock: float | None = None) -> float:
+        """Dense peak (FLOP/s) of ``dtype`` at ``clock`` (Hz; default boost clock)."""
+        return self.peak_per_cycle(dtype) * (self.clock if clock is None else clock)

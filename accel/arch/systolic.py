@@ -1,0 +1,80 @@
+"""Schema for TPU-style systolic arrays (``kind: systolic``).
+
+A rows x cols array of MAC PEs fed from three double-buffered scratchpads (ifmap,
+filter, ofmap), backed by DRAM; the dataflow picks what stays in the PEs (SCALE-Sim's
+``os``/``ws``/``is``). Every field is a plain number so sweeps can set them directly::
+
+    spec.model_copy(update={"rows": 64, "cols": 64, "dataflow": "ws"})
+
+Units: sizes in bytes, bandwidth in B/s, clock in Hz (YAML takes units, e.g. ``64 KiB``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
+                             PositiveInt, Size, Time)
+from accel.arch.registry import register_kind
+
+Dataflow = Literal["os", "ws", "is"]
+
+
+@register_kind("systolic")
+class SystolicSpec(DeviceSpec):
+    """A systolic-array accelerator.
+
+    Attributes:
+        rows / cols: PE array height and width (SCALE-Sim ``ArrayHeight`` / ``ArrayWidth``).
+        dataflow: ``os`` output-, ``ws`` weight-, ``is`` input-stationary.
+        clock: array clock (Hz).
+        ifmap_sram / filter_sram / ofmap_sram: scratchpad sizes (B); each is double-buffered.
+        dram_bandwidth: DRAM <-> scratchpad bandwidth (B/s), shared by the three streams
+            (SCALE-Sim's USER-bandwidth mode gives each stream this bandwidth; see
+            ``dram_bandwidth_shared``).
+        dram_bandwidth_shared: if true the three streams share ``dram_bandwidth``; if false each
+            stream gets it (SCALE-Sim semantics).
+        word_bytes: bytes per operand element (1 for int8, 2 for bf16).
+        dtype: compute dtype name, used for the energy table (``energy.per_flop``).
+        sram_active_fraction: fraction of each scratchpad serving the array while the rest
+            prefetches (SCALE-Sim uses 0.5).
+        conv_output: how conv output size is computed: ``op`` uses the op's own Hout/Wout
+            (PyTorch padding), ``scalesim`` recomputes ``ceil((H - R + stride)/stride)`` on the
+            unpadded input, as SCALE-Sim does.
+        vector_width: elements per cycle of the vector/activation unit for non-MAC ops
+            (defaults to ``cols``).
+        launch_overhead: host time to issue one op (s).
+        idle_power / tdp: static and maximum board power (W).
+        energy: per-MAC and per-byte energy (see :class:`EnergySpec`).
+    """
+
+    rows: PositiveInt
+    cols: PositiveInt
+    dataflow: Dataflow = "ws"
+    clock: Frequency
+    ifmap_sram: Size
+    filter_sram: Size
+    ofmap_sram: Size
+    dram_bandwidth: Bandwidth
+    dram_bandwidth_shared: bool = True
+    word_bytes: float = Field(default=1.0, gt=0)
+    dtype: str = "int8"
+    sram_active_fraction: Fraction = 0.5
+    conv_output: Literal["op", "scalesim"] = "op"
+    vector_width: PositiveInt | None = None
+    launch_overhead: Time = 0.0
+    idle_power: PowerOrZero = 0.0
+    tdp: Power | None = None
+    energy: EnergySpec = Field(default_factory=EnergySpec)
+
+    @property
+    def peak_macs_per_s(self) -> float:
+        """rows * cols * clock (MAC/s)."""
+        return self.rows * self.cols * self.clock
+
+    @property
+    def dram_words_per_cycle(self) -> float:
+        """DRAM bandwidth in operand words per array cycle."""
+        return self.dram_bandwidth / (self.clock * self.word_bytes)

@@ -1,0 +1,79 @@
+"""``accel extract --model NAME``: extract a workload's LayerGraph (needs torch) and summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+
+from accel.errors import ConfigError
+
+#: option dest -> flag, in the order error messages are matched against them
+_OPTIONS = {"seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype", "optimizer": "--optimizer",
+            "mode": "--mode", "model": "--model"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "extract", help="extract a model's op graph (LayerGraph JSON) from PyTorch on meta tensors",
+        description="Build a built-in model on the meta device (no weights, no downloads), record every aten op "
+                    "of one inference pass or one training step, print a summary and optionally write the "
+                    "LayerGraph as JSON.")
+    p.add_argument("--model", required=True, help="model name (see --list); e.g. resnet50, gpt2, bert_base, lstm_lm")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer",
+                   help="infer (forward) or train (forward+loss+backward+optimizer step); default infer")
+    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="model dtype (default fp32)")
+    p.add_argument("--seq-len", type=int, default=None, help="sequence length for token models (gpt2/bert/lstm)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer for --mode train")
+    p.add_argument("-o", "--output", help="write the LayerGraph JSON here")
+    p.set_defaults(func=run)
+
+
+def summary_lines(graph) -> list[str]:
+    """Human-readable summary of a LayerGraph: ops by kind and phase, GFLOPs, params, bytes."""
+    from accel.units import format_si
+
+    m = graph.meta
+    lines = [f"model {graph.name}: mode={m.get('mode')} batch={m.get('batch')} dtype={m.get('dtype')}"
+             + (f" seq_len={m['seq_len']}" if m.get("seq_len") else "")
+             + (f" optimizer={m['optimizer']}" if m.get("optimizer") else "")]
+    lines.append(f"  ops: {len(graph)}  edges: {graph.graph.number_of_edges()}")
+    lines.append(f"  total: {graph.total_flops / 1e9:.3f} GFLOPs, {graph.total_macs / 1e9:.3f} GMACs")
+    lines.append(f"  params: {m.get('params', 0):,} ({format_si(m.get('param_bytes', 0), 'B')})")
+    act = sum(o.output_bytes for o in graph)
+    traffic = sum(o.total_bytes for o in graph)
+    lines.append(f"  bytes: outputs written {format_si(act, 'B')}, compulsory traffic "
+                 f"(inputs+weights+outputs of every op) {format_si(traffic, 'B')}")
+    by_phase = Counter(o.phase for o in graph)
+    lines.append("  phases: " + ", ".join(f"{p} {n}" for p, n in by_phase.items()))
+    lines.append(f"  {'kind':14s} {'ops':>6s} {'GFLOPs':>10s} {'bytes':>12s}")
+    kinds: dict[str, list[float]] = {}
+    for o in graph:
+        k = kinds.setdefault(o.kind, [0, 0.0, 0])
+        k[0] += 1
+        k[1] += o.flops
+        k[2] += o.total_bytes
+    for kind, (n, fl, b) in sorted(kinds.items(), key=lambda kv: -kv[1][1]):
+        lines.append(f"  {kind:14s} {n:6d} {fl / 1e9:10.3f} {format_si(b, 'B'):>12s}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import workloads
+    except ModuleNotFoundError as exc:
+        raise ConfigError("accel extract", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
+    try:
+        graph = workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
+                                        seq_len=args.seq_len, optimizer=args.optimizer)
+    except ValueError as exc:
+        msg = str(exc)
+        field = next((flag for key, flag in _OPTIONS.items()
+                      if key != "model" and re.search(rf"\b{key}\b", msg)), "--model")
+        raise ConfigError("accel extract", field, msg) from None
+    print("\n".join(summary_lines(graph)))
+    if args.output:
+        path = graph.save(args.output)
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,174 @@
+"""``accel plot roofline|energy|pareto|timeline``: write plotly figures as HTML and PNG."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from accel.errors import ConfigError
+
+
+def _common(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("-o", "--out", default=default_out,
+                   help=f"output path without suffix; writes OUT.html and OUT.png (default {default_out})")
+    p.add_argument("--no-png", action="store_true", help="HTML only (no Chromium needed)")
+    p.add_argument("--no-html", action="store_true", help="PNG only")
+    p.add_argument("--title", help="figure title")
+
+
+def _workload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="workload model name (workloads.list_models())")
+    p.add_argument("--graph", help="a saved LayerGraph JSON instead of --model")
+    p.add_argument("--batch", type=int, default=1, help="batch size for --model (default 1)")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer")
+    p.add_argument("--dtype", default="fp32", help="model dtype for --model (default fp32)")
+    p.add_argument("--seq-len", type=int, help="sequence length for transformer models")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("plot", help="plots: roofline, energy breakdown, Pareto front, timeline (HTML + PNG)")
+    kinds = p.add_subparsers(dest="plot_kind", metavar="KIND", required=True)
+
+    r = kinds.add_parser("roofline", help="measured vs predicted kernels (or a model's ops) on a log-log roofline")
+    r.add_argument("--measurements", metavar="DIR", help="measurement dir with gemm.csv / conv.csv (e.g. shared/measurements/h100)")
+    r.add_argument("--arch", default="h100", help="device arch for roofs and predictions (default h100)")
+    r.add_argument("--dtypes", help="comma-separated dtypes to show (default: all)")
+    r.add_argument("--kinds", default="gemm,conv", help="kernel files to use: gemm,conv (default both)")
+    r.add_argument("--no-predict", action="store_true", help="measured points only")
+    _workload_args(r)
+    _common(r, "plots/roofline")
+    r.set_defaults(func=run_roofline)
+
+    e = kinds.add_parser("energy", help="energy per layer and per memory level (stacked bars)")
+    e.add_argument("--arch", default="h100", help="device arch (default h100)")
+    e.add_argument("--group-by", choices=("module", "kind", "op"), default="module")
+    e.add_argument("--top", type=int, default=30, help="layers shown (the rest are summed)")
+    e.add_argument("--depth", type=int, help="group modules by their first DEPTH path components "
+                   "(default: the deepest depth with at most --top groups, e.g. one bar per ResNet block)")
+    _workload_args(e)
+    _common(e, "plots/energy")
+    e.set_defaults(func=run_energy)
+
+    pa = kinds.add_parser("pareto", help="Pareto front of a sweep results file")
+    pa.add_argument("results", help="results JSONL written by `accel sweep`")
+    pa.add_argument("--x", default="latency", help="objective on x (latency, energy, area, edp, power, throughput, ...)")
+    pa.add_argument("--y", default="energy", help="objective on y")
+    pa.add_argument("--color-by", help="colour points by this parameter")
+    pa.add_argument("--sweep", help="only records of this sweep name")
+    pa.add_argument("--linear", action="store_true", help="linear axes (default log)")
+    _common(pa, "plots/pareto")
+    pa.set_defaults(func=run_pareto)
+
+    t = kinds.add_parser("timeline", help="Gantt chart of a simulation (Chrome trace JSON or simulate a model)")
+    t.add_argument("trace", nargs="?", help="Chrome trace JSON from `accel simulate --trace`")
+    t.add_argument("--arch", default="h100", help="arch/system to simulate on when no trace is given")
+    _workload_args(t)
+    _common(t, "plots/timeline")
+    t.set_defaults(func=run_timeline)
+
+
+def _save(fig, args) -> int:
+    from accel.plot import save_figure
+
+    for p in save_figure(fig, args.out, html=not args.no_html, png=not args.no_png):
+        print(f"wrote {p}")
+    return 0
+
+
+def _graph(args):
+    from accel.graph import LayerGraph
+
+    if args.graph:
+        try:
+            return LayerGraph.load(args.graph)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(args.graph, None, f"cannot load LayerGraph: {exc}") from None
+    if not args.model:
+        raise ConfigError("<command line>", "--model", "give --model NAME or --graph FILE")
+    import workloads
+
+    try:
+        return workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
+                                       seq_len=args.seq_len)
+    except ValueError as exc:
+        raise ConfigError("<command line>", "--model", str(exc)) from None
+
+
+def run_roofline(args) -> int:
+    from accel.arch import load_arch
+    from accel.plot import device_roofs, roofline_figure, roofline_from_graph, roofline_from_measurements
+
+    spec = load_arch(args.arch)
+    if args.measurements:
+        dtypes = [d.strip() for d in args.dtypes.split(",")] if args.dtypes else None
+        pts = roofline_from_measurements(args.measurements, None if args.no_predict else spec, dtypes,
+                                         kinds=[k.strip() for k in args.kinds.split(",") if k.strip()])
+        title = args.title or f"Roofline: measured kernels ({Path(args.measurements).name})" + \
+            ("" if args.no_predict else " vs model")
+        fig = roofline_figure(pts, device_roofs(spec), title)
+    elif args.model or args.graph:
+        g = _graph(args)
+        pts = roofline_from_graph(g, spec)
+        fig = roofline_figure(pts, device_roofs(spec), args.title or f"Roofline: {g.name} ops (predicted)",
+                              color_by="kind")
+    else:
+        raise ConfigError("<command line>", "--measurements", "give --measurements DIR, or --model/--graph")
+    return _save(fig, args)
+
+
+def run_energy(args) -> int:
+    from accel.arch import load_arch
+    from accel.plot import energy_figure, energy_table
+
+    spec = load_arch(args.arch)
+    g = _graph(args)
+    from accel.plot.energy import module_depth_for
+
+    depth = args.depth if args.depth is not None else (
+        module_depth_for(g, args.top) if args.group_by == "module" else None)
+    table = energy_table(g, spec, group_by=args.group_by, depth=depth)
+    fig = energy_figure(table, args.title or f"Dynamic energy of {g.name} on {spec.name}"
+                        + (f" (modules to depth {depth})" if depth else ""), top=args.top,
+                        sort="program" if depth else "energy")
+    return _save(fig, args)
+
+
+def run_pareto(args) -> int:
+    from accel.dse import read_results
+    from accel.dse.spec import OBJECTIVES
+    from accel.plot import pareto_figure
+
+    recs = read_results(args.results, args.sweep)
+    if not recs:
+        raise ConfigError(args.results, None, "no results in file" + (f" for sweep {args.sweep!r}" if args.sweep else ""))
+    keys = []
+    for which, name in (("--x", args.x), ("--y", args.y)):
+        if name in OBJECTIVES:
+            keys.append(OBJECTIVES[name][0])
+        elif name in {v[0] for v in OBJECTIVES.values()}:
+            keys.append(name)
+        else:
+            raise ConfigError("<command line>", which, f"unknown objective {name!r}; allowed: {', '.join(OBJECTIVES)}")
+    have = set().union(*(r.get("objectives", {}).keys() for r in recs))
+    for which, k in zip(("--x", "--y"), keys):
+        if k not in have:
+            raise ConfigError(args.results, which, f"objective {k!r} not in the results; present: {', '.join(sorted(have))}")
+    sweeps = sorted({r.get("sweep", "") for r in recs})
+    fig = pareto_figure(recs, keys[0], keys[1], color_by=args.color_by, log_x=not args.linear, log_y=not args.linear,
+                        title=args.title or f"Pareto front: {', '.join(sweeps)}")
+    return _save(fig, args)
+
+
+def run_timeline(args) -> int:
+    from accel.plot import timeline_figure
+
+    if args.trace:
+        fig = timeline_figure(args.trace, title=args.title or f"Timeline: {Path(args.trace).name}")
+    else:
+        from accel.sim import simulate
+
+        g = _graph(args)
+        res = simulate(g, args.arch)
+        fig = timeline_figure(res, title=args.title or f"Simulated timeline: {g.name} on {args.arch}")
+    return _save(fig, args)

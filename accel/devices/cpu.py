@@ -1,0 +1,182 @@
+"""CPU cost model: SIMD-FMA roofline over a cache hierarchy, with thread count and framework overhead.
+
+Everything comes from :class:`accel.arch.cpu.CpuSpec` (datasheet numbers plus ``calibration:``).
+
+* GEMM-like ops (matmul, conv as im2col GEMM, attention, rnn steps): compute time
+  ``flops / (peak(threads) * gemm_efficiency [* parallel_efficiency if threads > 1])``; traffic per
+  cache level from cache blocking: a level of capacity ``C`` holding square blocks of A, B and C sees
+  ``max(compulsory, 2*M*N*K*elem / sqrt(C / (3*elem)))`` bytes from the level below; time is the max
+  of compute and every level's bytes over that level's bandwidth at this thread count.
+* streaming ops: every byte once, served by the smallest level that holds the working set (the
+  producer just wrote it), or DRAM.
+* every op pays ``op_overhead`` (eager framework dispatch) and, multi-threaded, ``parallel_overhead``;
+  both are inside ``time_s`` because on a CPU they occupy the same cores (``launch_overhead_s`` is 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+from accel.arch.cpu import CacheLevel, CpuSpec
+from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.gpu import streamed_bytes
+from accel.energy import op_energy
+from accel.errors import ConfigError, UnknownOpError
+from accel.graph import OP_KINDS, OpNode, dtype_bytes
+
+SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
+_MEMORY_KINDS = ("elementwise", "activation", "norm", "softmax", "pool", "reduce", "embedding",
+                 "data_movement", "optimizer", "loss", "other")
+
+
+@register_cost_model("cpu")
+class CpuCostModel(CostModel):
+    """Analytical multicore CPU cost model (see module docstring). ``spec`` is a :class:`CpuSpec`."""
+
+    spec: CpuSpec
+
+    def __init__(self, spec: CpuSpec):
+        if not isinstance(spec, CpuSpec):
+            raise TypeError(f"CpuCostModel needs a CpuSpec, got {type(spec).__name__}")
+        super().__init__(spec)
+        self._file = spec.origin or spec.name
+
+    @property
+    def launch_overhead_s(self) -> float:
+        """0: the CPU's per-op framework overhead is already part of each op's ``time_s``."""
+        return 0.0
+
+    # ------------------------------------------------------------------ public
+    def cost(self, op: OpNode) -> OpCost:
+        kind = op.kind
+        if kind == "matmul":
+            a = self._attrs(op, ("M", "N", "K"))
+            return self._gemm(op, a["M"], a["N"], a["K"], int(op.attrs.get("batch", 1) or 1))
+        if kind in ("conv", "conv_transpose"):
+            return self._conv(op)
+        if kind == "attention":
+            a = self._attrs(op, ("batch", "heads", "Lq", "Lk", "d"))
+            frac = 0.5 if op.attrs.get("causal") else 1.0
+            # QK^T and PV as batched GEMMs (materialised scores: the CPU SDPA path is not fused)
+            return self._gemm(op, a["Lq"], a["Lk"], a["d"], a["batch"] * a["heads"], extra_gemms=1, frac=frac)
+        if kind == "rnn":
+            needed = ("seq_len", "batch", "hidden", "input_size")
+            if all(k in op.attrs for k in needed):
+                a = op.attrs
+                steps = int(a["seq_len"]) * int(a.get("num_layers", 1)) * (2 if a.get("bidirectional") else 1)
+                gates = int(a.get("gates", 4))
+                return self._gemm(op, int(a["batch"]), gates * int(a["hidden"]),
+                                  int(a["input_size"]) + int(a["hidden"]), 1, repeats=steps)
+            return self._stream(op, gemm_like=True)
+        if kind in _MEMORY_KINDS:
+            return self._stream(op)
+        raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)
+
+    # ------------------------------------------------------------------ helpers
+    def _attrs(self, op: OpNode, keys: tuple[str, ...]) -> dict[str, int]:
+        try:
+            return {k: int(op.attrs[k]) for k in keys}
+        except KeyError as exc:
+            raise ConfigError(op.name, f"attrs.{exc.args[0]}",
+                              f"{op.kind} op needs attrs {', '.join(keys)}") from None
+
+    def _rate(self, dtype: str) -> float:
+        if dtype not in self.spec.dtype_rate:
+            raise ConfigError(self._file, f"dtype_rate.{dtype}",
+                              f"dtype {dtype!r} not supported by {self.spec.name}; supported: {', '.join(self.spec.dtype_rate)}")
+        return self.spec.peak_flops(dtype)
+
+    @property
+    def _threads(self) -> int:
+        return self.spec.threads
+
+    def _overhead(self) -> float:
+        cal = self.spec.calibration
+        return cal.op_overhead + (cal.parallel_overhead if self._threads > 1 else 0.0)
+
+    def _level_bw(self, c: CacheLevel) -> float:
+        cores = self.spec.active_cores
+        bw = cores * c.bandwidth_per_core
+        if c.shared and c.shared_bandwidth is not None:
+            bw = min(bw, c.shared_bandwidth)
+        return bw
+
+    def _level_capacity(self, c: CacheLevel) -> float:
+        return c.size if c.shared else c.size * self.spec.active_cores
+
+    def _dram_bw(self) -> float:
+        cal = self.spec.calibration
+        return min(self.spec.dram_bandwidth * cal.dram_efficiency, self.spec.active_cores * cal.core_dram_bandwidth)
+
+    def _finish(self, op: OpNode, compute_s: float, traffic: dict[str, float], flops: float, detail: dict,
+                energy_dtype: str) -> OpCost:
+        """time = overhead + max(compute, bytes per level / bandwidth of the level)."""
+        times = {"compute": compute_s}
+        bws = {c.level: self._level_bw(c) for c in self.spec.caches}
+        bws["dram"] = self._dram_bw()
+        for level, b in traffic.items():
+            times[level] = b / bws[level]
+        busy_key = max(times, key=times.get)
+        busy = times[busy_key]
+        t = busy + self._overhead()
+        clock = self.spec.clock_for()
+        ekey = energy_dtype if energy_dtype in self.spec.energy.per_flop else "fp32"
+        e, parts = op_energy(self.spec.energy, ekey, flops, traffic, device=self._file)
+        if busy < self._overhead():
+            bound = "latency"
+        else:
+            bound = "compute" if busy_key == "compute" else "memory"
+        peak = self.spec.peak_flops(ekey) if ekey in self.spec.dtype_rate else self.spec.peak_flops("fp32")
+        util = min((op.flops / t) / peak, 1.0) if t > 0 else 0.0
+        detail = {**detail, "threads": self._threads, "clock_hz": clock, "limiter": busy_key}
+        return OpCost(time_s=t, cycles=t * clock, flops=flops, bytes_by_level=traffic, energy_j=e,
+                      energy_by_component=parts, bound=bound, utilization=util, detail=detail)
+
+    def _gemm(self, op: OpNode, M: int, N: int, K: int, batch: int, extra_gemms: int = 0, frac: float = 1.0,
+              repeats: int = 1, derate: float = 1.0) -> OpCost:
+        cal = self.spec.calibration
+        eb = dtype_bytes(op.dtype)
+        n_gemms = 1 + extra_gemms
+        flops = 2.0 * M * N * K * batch * n_gemms * frac * repeats
+        eff = cal.gemm_efficiency * (cal.parallel_efficiency if self._threads > 1 else 1.0) * derate
+        compute = flops / (self._rate(op.dtype) * eff)
+        compulsory = float(op.total_bytes) or (M * K + K * N + M * N) * batch * eb
+        macs_bytes = M * N * K * batch * n_gemms * frac * repeats * eb
+        traffic: dict[str, float] = {}
+        levels = self.spec.caches
+        # bytes served by level i+1 (or DRAM) = misses of level i under blocking for level i's capacity
+        for i, c in enumerate(levels):
+            served_by = levels[i + 1].level if i + 1 < len(levels) else "dram"
+            cap = self._level_capacity(c)
+            block = math.sqrt(cap / (3 * eb))
+            traffic[served_by] = max(compulsory, 2.0 * macs_bytes / block) if compulsory > cap else compulsory
+        traffic[levels[0].level] = max(compulsory, 2.0 * macs_bytes / 8)  # register blocking ~8 elements
+        return self._finish(op, compute, traffic, flops, {"path": "gemm", "M": M, "N": N, "K": K, "batch": batch},
+                            op.dtype)
+
+    def _conv(self, op: OpNode) -> OpCost:
+        a = self._attrs(op, ("N", "Cin", "Cout", "R", "S", "Hout", "Wout"))
+        g = int(op.attrs.get("groups", 1) or 1)
+        cin_g, cout_g = a["Cin"] // g, a["Cout"] // g
+        if g > 1 and (cin_g < 8 or cout_g < 8):
+            return self._stream(op, gemm_like=True)
+        if op.kind == "conv_transpose" or op.attrs.get("transposed"):
+            hin, win = int(op.attrs.get("H", a["Hout"])), int(op.attrs.get("W", a["Wout"]))
+            M, N, K = a["N"] * hin * win, cout_g * a["R"] * a["S"], cin_g
+        else:
+            M, N, K = a["N"] * a["Hout"] * a["Wout"], cout_g, cin_g * a["R"] * a["S"]
+        return self._gemm(op, M, N, K, g, derate=self.spec.calibration.conv_efficiency)
+
+    def _stream(self, op: OpNode, gemm_like: bool = False) -> OpCost:
+        """Streaming op: bytes once from the smallest level that holds the working set."""
+        cal = self.spec.calibration
+        nbytes = float(streamed_bytes(op))
+        level = "dram"
+        for c in self.spec.caches[1:] if len(self.spec.caches) > 1 else self.spec.caches:
+            if nbytes <= self._level_capacity(c):
+                level = c.level
+                break
+        rate = self.spec.peak_flops("fp32") * cal.elementwise_efficiency
+        compute = op.flops / rate
+        return self._finish(op, compute, {level: nbytes}, op.flops,
+                            {"path": "direct" if gemm_like else "stream", "level": level}, op.dtype)

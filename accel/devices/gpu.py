@@ -1,0 +1,442 @@
+"""GPU cost model: tiled GEMM with wave quantisation, L2/HBM traffic, power-capped clock.
+
+Everything device-specific comes from :class:`accel.arch.gpu.GpuSpec` (datasheet numbers plus
+a few calibrated efficiencies in ``calibration:``); nothing here is fitted per shape.
+
+Model, per op kind:
+
+* ``matmul`` (and ``conv`` via implicit GEMM, ``attention`` as two GEMMs, ``rnn`` as per-step
+  GEMMs): for every candidate CTA tile (``tiles.tensor`` or ``tiles.fma``) and split-K factor,
+  ``tiles = ceil(M/tm) * ceil(N/tn) * batch * split``, ``waves = ceil(tiles / (SMs * ctas_per_sm))``;
+  compute time ``waves * (2*tm*tn*K/split) / per-SM rate + waves * tile_latency``; DRAM traffic from
+  tile reuse (compulsory if A and B fit in L2, else re-read per wave); memory time is the larger of
+  ``dram / (hbm_bandwidth * hbm_efficiency)`` and ``waves * tile bytes / sm_bandwidth``. The op takes
+  ``kernel_latency + max(compute, dram, l2)`` for the fastest candidate (as cuBLAS heuristics pick).
+* memory-bound kinds (elementwise, norm, softmax, pool, ...): ``kernel_latency + max(bytes/HBM,
+  flops/FMA peak)``.
+* power cap: if ``static + dynamic power`` at boost clock exceeds ``tdp``, the SM clock drops to the
+  fraction ``s`` where it meets the cap, with dynamic energy per FLOP ~ ``s**(k-1)``
+  (``calibration.dvfs_power_exponent = k``).
+
+Host launch overhead is NOT included in ``time_s``: the simulator adds ``launch_overhead_s`` per op.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accel.arch.gpu import GpuSpec
+from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.energy import op_energy
+from accel.errors import ConfigError, UnknownOpError
+from accel.graph import OP_KINDS, OpNode, dtype_bytes
+
+#: op kinds this model prices (every canonical kind)
+SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
+_MEMORY_KINDS = ("elementwise", "activation", "norm", "softmax", "pool", "reduce", "embedding",
+                 "data_movement", "optimizer", "loss", "other")
+#: GEMM split-K partial sums are accumulated in fp32 (bytes per element)
+_ACC_BYTES = 4.0
+
+
+def streamed_bytes(op: OpNode) -> int:
+    """Bytes a streaming op moves: every input, weight and output once, except an embedding lookup,
+    which reads only the gathered rows (as many bytes as it writes) and its indices, not the table."""
+    if op.kind == "embedding":
+        return op.input_bytes + 2 * op.output_bytes
+    return op.total_bytes
+
+
+@dataclass
+class GemmPlan:
+    """The chosen execution of one GEMM (all times at boost clock, s; bytes in B)."""
+
+    tile_m: int
+    tile_n: int
+    split_k: int           # 0 = stream-K
+    tiles: int
+    waves: int
+    compute_s: float       # scales with 1/clock
+    fixed_s: float         # per-wave tile latency (does not scale)
+    dram_s: float
+    l2_s: float
+    dram_bytes: float
+    l2_bytes: float
+    flops_executed: float  # FLOPs executed (K padding and split-K included, predicated-off tile edges not)
+
+    @property
+    def time_s(self) -> float:
+        return max(self.compute_s + self.fixed_s, self.dram_s, self.l2_s)
+
+
+@register_cost_model("gpu")
+class GpuCostModel(CostModel):
+    """Analytical GPU cost model (see module docstring). ``spec`` is a :class:`GpuSpec`."""
+
+    spec: GpuSpec
+
+    def __init__(self, spec: GpuSpec):
+        if not isinstance(spec, GpuSpec):
+            raise TypeError(f"GpuCostModel needs a GpuSpec, got {type(spec).__name__}")
+        super().__init__(spec)
+        self._file = spec.origin or spec.name
+
+    # ------------------------------------------------------------------ public
+    def cost(self, op: OpNode) -> OpCost:
+        """Cost of one execution of ``op`` (time excludes host launch overhead)."""
+        kind = op.kind
+        if kind == "matmul":
+            return self._matmul(op)
+        if kind in ("conv", "conv_transpose"):
+            return self._conv(op)
+        if kind == "attention":
+            return self._attention(op)
+        if kind == "rnn":
+            return self._rnn(op)
+        if kind in _MEMORY_KINDS:
+            return self._memory_bound(op)
+        raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)
+
+    @property
+    def framework_overhead_s(self) -> float:
+        """Extra host time per op of eager framework code beyond the kernel launch (s); eager host issue
+        time per op = ``launch_overhead_s + framework_overhead_s`` (0 in CUDA-graph mode)."""
+        return float(self.spec.framework_overhead)
+
+    @property
+    def graph_launch_overhead_s(self) -> float:
+        """Per-kernel launch cost inside a CUDA graph replay (s)."""
+        return float(self.spec.graph_launch_overhead)
+
+    # ------------------------------------------------------------------ helpers
+    def _peak_key(self, dtype: str) -> str:
+        if dtype in self.spec.peak:
+            return dtype
+        if dtype.startswith("fp8") and "fp8" in self.spec.peak:
+            return "fp8"
+        raise ConfigError(self._file, f"peak.{dtype}",
+                          f"no peak throughput for dtype {dtype!r} on {self.spec.name}; defined: {', '.join(self.spec.peak)}")
+
+    def _is_tensor(self, key: str) -> bool:
+        return key in self.spec.tensor_core_dtypes
+
+    def _rate_per_cycle(self, key: str, aligned: bool = True, derate: float = 1.0) -> float:
+        """Achievable FLOP per SM-clock cycle (whole GPU) of the GEMM main loop."""
+        cal = self.spec.calibration
+        if self._is_tensor(key):
+            rate = self.spec.peak_per_cycle(key) * cal.tensor_efficiency
+            if not aligned:
+                ref = "fp16" if "fp16" in self.spec.peak else key
+                rate = min(rate, self.spec.peak_per_cycle(ref) * cal.unaligned_efficiency)
+        else:
+            # GEMM libraries run 16-bit GEMMs on GPUs without fast half math with fp32 arithmetic
+            # (cublasGemmEx compute type 32F), so never below the fp32 FMA rate
+            per_cycle = self.spec.peak_per_cycle(key)
+            if dtype_bytes(key) < 4:
+                per_cycle = max(per_cycle, self.spec.peak_per_cycle("fp32"))
+            rate = per_cycle * cal.fma_efficiency
+        return rate * derate
+
+    def _aligned(self, dims: tuple[int, ...], elem_bytes: float) -> bool:
+        align = self.spec.calibration.alignment
+        return all((d * elem_bytes) % align == 0 for d in dims)
+
+    def _gemm_plan(self, M: int, N: int, K: int, batch: int, key: str, elem_bytes: float, out_bytes: float,
+                   a_total: float, b_total: float, c_total: float, aligned: bool = True,
+                   derate: float = 1.0, a_reuse: float = 1.0, tile_class: str | None = None) -> GemmPlan:
+        """Pick the fastest (tile, split-K) for a ``batch`` x (M x K)(K x N) GEMM at boost clock.
+
+        ``a_reuse``: how many K-columns of A share one loaded element (R*S for implicit-GEMM convolution,
+        whose input tile is loaded once with its halo and reused by every filter tap).
+        """
+        spec, cal, mem = self.spec, self.spec.calibration, self.spec.memory
+        tiles_cls = spec.tiles[tile_class or ("tensor" if self._is_tensor(key) else "fma")]
+        rate_cycle = self._rate_per_cycle(key, aligned, derate)
+        sm_rate = rate_cycle / spec.sm_count * spec.clock  # FLOP/s per SM at boost
+        slots = spec.sm_count * spec.ctas_per_sm
+        hbm = mem.hbm_bandwidth * cal.hbm_efficiency
+        l2bw = mem.l2_bandwidth * cal.l2_efficiency
+        fits_l2 = (a_total + b_total) <= mem.l2_size
+        best: GemmPlan | None = None
+        for tm, tn in tiles_cls:
+            mt, nt = math.ceil(M / tm), math.ceil(N / tn)
+            split = 1
+            while split <= spec.max_split_k:
+                if split > 1 and (K / split < 128 or mt * nt * batch * (split // 2) >= slots):
+                    break
+                ks = math.ceil(K / split)
+                tiles = mt * nt * batch * split
+                waves = math.ceil(tiles / slots)
+                tile_flops = 2.0 * tm * tn * ks
+                # FLOPs that draw energy: padding rows/columns of a tile larger than the matrix are
+                # predicated off (they cost time in the tile schedule, not energy)
+                exec_flops = tiles * 2.0 * min(tm, M) * min(tn, N) * ks
+                compute = waves * tile_flops * spec.ctas_per_sm / sm_rate
+                fixed = waves * cal.tile_latency
+                # operand bytes one CTA streams (padding rows are not loaded)
+                tile_bytes = (min(tm, M) / a_reuse + min(tn, N)) * ks * elem_bytes
+                l2_bytes = tiles * tile_bytes + c_total
+                if fits_l2:
+                    dram = a_total + b_total + c_total
+                else:
+                    rows = min(mt, max(1, round(math.sqrt(slots))))
+                    cols = min(nt, math.ceil(slots / rows))
+                    per_wave = (rows * min(tm, M) / a_reuse + cols * min(tn, N)) * K * elem_bytes
+                    full_waves = math.ceil(mt * nt * batch / (rows * cols))
+                    dram = max(a_total + b_total, min(full_waves * per_wave, tiles * tile_bytes)) + c_total
+                if split > 1:  # fp32 partials written and re-read for the reduction
+                    ws = (split - 1) * M * N * batch * _ACC_BYTES * 2
+                    l2_bytes += ws
+                    dram += ws if ws > mem.l2_size else 0.0
+                # few active CTAs cannot saturate HBM: each SM pulls at most sm_bandwidth
+                active = min(tiles, slots)
+                dram_s = dram / min(hbm, active / spec.ctas_per_sm * cal.sm_bandwidth)
+                plan = GemmPlan(tm, tn, split, tiles, waves, compute, fixed, dram_s, l2_bytes / l2bw,
+                                dram, l2_bytes, exec_flops)
+                if best is None or plan.time_s < best.time_s * (1 - 1e-9):
+                    best = plan
+                if split == 1 and spec.stream_k and tiles > slots:
+                    # stream-K: the tiles*K iterations spread evenly over all SMs; each SM fixes up one
+                    # partial tile (fp32 partials through L2) and pays one extra tile latency
+                    frac_waves = tiles / slots
+                    fix_bytes = slots * tm * tn * _ACC_BYTES * 2
+                    sk = GemmPlan(tm, tn, 0, tiles, math.ceil(frac_waves),
+                                  frac_waves * tile_flops * spec.ctas_per_sm / sm_rate,
+                                  (math.ceil(frac_waves) + 1) * cal.tile_latency, dram_s,
+                                  (l2_bytes + fix_bytes) / l2bw, dram, l2_bytes + fix_bytes, exec_flops)
+                    if sk.time_s < best.time_s * (1 - 1e-9):
+                        best = sk
+                split *= 2
+        assert best is not None
+        return best
+
+    def _power_capped(self, energy_key: str, compute_s: float, fixed_s: float, other_s: float, flops: float,
+                      bytes_by_level: dict[str, float], serial_s: float = 0.0) -> tuple[float, float, float, dict[str, float]]:
+        """Apply the board power cap.
+
+        Args:
+            compute_s: clock-scaled part of the busy time at boost clock (s).
+            fixed_s: clock-independent latency in series with compute (per-wave tile latency) (s).
+            other_s: the part that does not scale with SM clock (memory, fixed latencies) (s).
+            serial_s: extra time in series with the kernel (e.g. layout-transform kernels) (s).
+        Returns (clock fraction s, busy time (s), dynamic energy (J), energy breakdown).
+        """
+        spec, cal = self.spec, self.spec.calibration
+        static = spec.energy.static_power or spec.idle_power
+        _, parts = op_energy(spec.energy, energy_key, flops, bytes_by_level, device=self._file)
+        e_comp = parts.get("compute", 0.0)
+        e_mem = sum(v for k, v in parts.items() if k != "compute")
+        kexp = cal.dvfs_power_exponent
+
+        def at(s: float) -> tuple[float, float]:
+            t = max(compute_s / s + fixed_s, other_s) + cal.kernel_latency + serial_s
+            e = e_comp * s ** (kexp - 1.0) + e_mem
+            return t, e
+
+        s = 1.0
+        t, e = at(1.0)
+        if t > 0 and static + e / t > spec.tdp:
+            lo, hi = cal.min_clock_fraction, 1.0
+            for _ in range(40):
+                mid = 0.5 * (lo + hi)
+                tm_, em_ = at(mid)
+                if static + em_ / tm_ > spec.tdp:
+                    hi = mid
+                else:
+                    lo = mid
+            s = lo
+            t, e = at(s)
+        scale = s ** (kexp - 1.0)
+        parts = {k: (v * scale if k == "compute" else v) for k, v in parts.items()}
+        return s, t, e, parts
+
+    def _energy_key(self, dtype: str) -> str:
+        return dtype if dtype in self.spec.energy.per_flop else "fp32"
+
+    def _finish(self, op: OpNode, key: str, compute_s: float, other_s: float, flops_exec: float,
+                bytes_by_level: dict[str, float], detail: dict, fixed_s: float = 0.0,
+                serial_s: float = 0.0) -> OpCost:
+        """Apply the power cap and package an OpCost (times in s, at boost clock on input)."""
+        ekey = op.dtype if op.dtype in self.spec.energy.per_flop else self._energy_key(key)
+        s, t, e, parts = self._power_capped(ekey, compute_s, fixed_s, other_s, flops_exec, bytes_by_level, serial_s)
+        clock = self.spec.clock * s
+        busy = max(compute_s / s + fixed_s, other_s)
+        if busy < self.spec.calibration.kernel_latency:
+            bound = "latency"
+        else:
+            bound = "compute" if compute_s / s + fixed_s >= other_s else "memory"
+        peak = self.spec.peak_at(key)
+        util = (op.flops / t) / peak if t > 0 and peak > 0 else 0.0
+        detail = {**detail, "clock_hz": clock, "clock_fraction": s, "peak_key": key, "energy_dtype": ekey}
+        return OpCost(time_s=t, cycles=t * clock, flops=flops_exec, bytes_by_level=bytes_by_level, energy_j=e,
+                      energy_by_component=parts, bound=bound, utilization=min(util, 1.0), detail=detail)
+
+    # ------------------------------------------------------------------ kinds
+    def _gemm_cost(self, op: OpNode, M: int, N: int, K: int, batch: int, a_total: float, b_total: float,
+                   c_total: float, derate: float = 1.0, extra_detail: dict | None = None,
+                   aligned: bool | None = None, a_reuse: float = 1.0, key: str | None = None,
+                   serial_s: float = 0.0, extra_dram: float = 0.0, flop_reduction: float = 1.0) -> OpCost:
+        """Cost of a GEMM-shaped op (``key``: peak entry whose units run it; default from op.dtype).
+
+        ``flop_reduction``: a fast algorithm (Winograd/FFT) executes this many times fewer FLOPs
+        (its speed-up is part of ``derate``; this only scales the executed FLOPs and their energy).
+        """
+        key = key or self._peak_key(op.dtype)
+        eb = dtype_bytes(op.dtype)
+        ob = op.outputs[0].bytes / max(op.outputs[0].numel, 1) if op.outputs else eb
+        if aligned is None:
+            aligned = self._aligned((K, N), eb)
+        plan = self._gemm_plan(M, N, K, batch, key, eb, ob, a_total, b_total, c_total, aligned, derate, a_reuse)
+        levels = {"dram": plan.dram_bytes + extra_dram, "l2": plan.l2_bytes + extra_dram, "smem": plan.l2_bytes}
+        kernels = 1 + (1 if plan.split_k > 1 else 0) + (2 if serial_s > 0 else 0)
+        detail = {"kernels": kernels,
+                  "tile_m": plan.tile_m, "tile_n": plan.tile_n, "split_k": plan.split_k, "tiles": plan.tiles,
+                  "waves": plan.waves, "aligned": int(aligned), "M": M, "N": N, "K": K, "batch": batch,
+                  **(extra_detail or {})}
+        return self._finish(op, key, plan.compute_s, max(plan.dram_s, plan.l2_s),
+                            plan.flops_executed / flop_reduction, levels, detail, fixed_s=plan.fixed_s,
+                            serial_s=serial_s + self.spec.calibration.library_latency)
+
+    def _matmul(self, op: OpNode) -> OpCost:
+        a = op.attrs
+        try:
+            M, N, K = int(a["M"]), int(a["N"]), int(a["K"])
+        except KeyError as exc:
+            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "matmul op needs attrs M, N, K (and optional batch)") from None
+        batch = int(a.get("batch", 1) or 1)
+        eb = dtype_bytes(op.dtype)
+        a_total = op.inputs[0].bytes if op.inputs else M * K * batch * eb
+        b_total = (op.inputs[1].bytes if len(op.inputs) > 1 else (op.weights[0].bytes if op.weights else K * N * eb))
+        c_total = op.output_bytes or M * N * batch * eb
+        return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total)
+
+    def _conv(self, op: OpNode) -> OpCost:
+        """Convolution: implicit GEMM (M=N*Hout*Wout, N=Cout/g, K=Cin/g*R*S per group), or a direct
+        kernel for depthwise / tiny groups, or FMA kernels when channels are not tensor-core aligned."""
+        a = op.attrs
+        try:
+            n, cin, cout = int(a["N"]), int(a["Cin"]), int(a["Cout"])
+            R, S = int(a["R"]), int(a["S"])
+            hout, wout = int(a["Hout"]), int(a["Wout"])
+        except KeyError as exc:
+            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "conv op needs attrs N, Cin, Cout, R, S, Hout, Wout, groups") from None
+        groups = int(a.get("groups", 1) or 1)
+        stride = int(a.get("stride", 1) or 1)
+        cal = self.spec.calibration
+        eb = dtype_bytes(op.dtype)
+        cin_g, cout_g = cin // groups, cout // groups
+        in_b, w_b, out_b = float(op.input_bytes), float(op.weight_bytes), float(op.output_bytes)
+        key = self._peak_key(op.dtype)
+        if groups > 1 and (cin_g < 8 or cout_g < 8):
+            # depthwise / tiny groups: direct convolution on FMA units
+            layout = "channels_last" if self._channels_last(op) else "nchw"
+            eff = getattr(cal.direct_conv_efficiency, layout)
+            compute = op.flops / (self.spec.peak_per_cycle("fp32") * self.spec.clock * eff)
+            dram = in_b + w_b + out_b
+            mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
+            return self._finish(op, key, compute, mem_s, op.flops, {"dram": dram, "l2": dram},
+                                {"path": "direct", "layout": layout, "groups": groups, "kernels": 1},
+                                serial_s=cal.library_latency)
+        transposed = op.kind == "conv_transpose" or bool(a.get("transposed"))
+        if transposed:
+            # transposed conv = GEMM over the input grid scattering Cout*R*S outputs per pixel (same MACs)
+            hin, win = int(a.get("H", hout)), int(a.get("W", wout))
+            M, Ng, Kg, reuse = n * hin * win, cout_g * R * S, cin_g, 1.0
+        else:
+            M, Ng, Kg, reuse = n * hout * wout, cout_g, cin_g * R * S, float(R * S)
+        path = "implicit_gemm"
+        batch = groups
+        aligned = self._aligned((cin_g, cout_g), eb)
+        if self._is_tensor(key) and (cin_g * eb) % cal.alignment:
+            # unaligned input channels (e.g. RGB stems): cuDNN has unaligned tensor-core kernels for fp16
+            # only; other dtypes fall back to FMA kernels
+            if op.dtype != "fp16":
+                key, path, aligned = "fp32", "implicit_gemm_fma", True
+        elif self._is_tensor(key) and R * S == 1 and not transposed and not self._channels_last(op):
+            # NCHW 1x1 convolution: per image a GEMM (Cout x Cin) @ (Cin x H*W); rows of H*W pixels
+            M, Ng, Kg, batch = cout_g, hout * wout, cin_g, n * groups
+            aligned = self._aligned((Ng, Kg), eb)
+            path = "nchw_gemm"
+        derate = cal.conv_efficiency.tensor if self._is_tensor(key) else cal.conv_efficiency.fma
+        reduction = 1.0
+        if not self._is_tensor(key) and stride == 1 and R == S and M >= cal.winograd_min_rows and (
+                R == 5 or (R == 3 and cin_g >= cal.winograd_min_channels and hout <= cal.winograd_max_size)):
+            # cuDNN picks FFT for 5x5 and Winograd for deep, small-image 3x3 layers with enough output
+            # pixels to amortise the transforms: fewer multiplies. A transform's cost does not grow with
+            # the filter, so the saving scales with the taps (R*S/9 relative to 3x3).
+            reduction = cal.winograd_speedup * (R * S) / 9.0
+            derate *= reduction
+            path += "_winograd" if R == 3 else "_fft"
+        serial, extra = 0.0, 0.0
+        if self._is_tensor(key) and R * S > 1 and not self._channels_last(op):
+            # tensor-core kernels want NHWC: NCHW input/output go through transpose kernels (read + write
+            # each); 1x1 convolutions are plain GEMMs on NCHW and need none
+            extra = 2.0 * (in_b + out_b)
+            t_eff = cal.layout_transform_efficiency.bytes4 if eb >= 4 else cal.layout_transform_efficiency.bytes2
+            serial = extra / (self.spec.memory.hbm_bandwidth * t_eff) + 2 * cal.kernel_latency
+            path += "_nchw_transform"
+        return self._gemm_cost(op, M, Ng, Kg, batch, in_b, w_b, out_b, derate=derate,
+                               extra_detail={"path": path}, aligned=aligned, a_reuse=reuse, key=key,
+                               serial_s=serial, extra_dram=extra, flop_reduction=reduction)
+
+    @staticmethod
+    def _channels_last(op: OpNode) -> bool:
+        """Layout of a conv's activations: ``attrs["channels_last"]`` (bool); PyTorch's default NCHW
+        when absent."""
+        return bool(op.attrs.get("channels_last", False))
+
+    def _attention(self, op: OpNode) -> OpCost:
+        """Fused (flash) attention: QK^T and PV as batched GEMMs; DRAM traffic = Q, K, V, O once."""
+        a = op.attrs
+        try:
+            b, h, lq, lk, d = (int(a[k]) for k in ("batch", "heads", "Lq", "Lk", "d"))
+        except KeyError as exc:
+            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "attention op needs attrs batch, heads, Lq, Lk, d") from None
+        causal = bool(a.get("causal", False))
+        key = self._peak_key(op.dtype)
+        eb = dtype_bytes(op.dtype)
+        frac = 0.5 if causal else 1.0
+        p1 = self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0)
+        p2 = self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)
+        compute = (p1.compute_s + p2.compute_s) * frac
+        dram = float(op.total_bytes) or (2 * lq + 2 * lk) * d * b * h * eb
+        mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
+        return self._finish(op, key, compute, mem_s, (p1.flops_executed + p2.flops_executed) * frac,
+                            {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
+
+    def _rnn(self, op: OpNode) -> OpCost:
+        """LSTM/GRU: per time step a GEMM (batch x gates*hidden x (input+hidden)); weights re-read from L2."""
+        a = op.attrs
+        needed = ("seq_len", "batch", "hidden", "input_size")
+        if not all(k in a for k in needed):
+            return self._roofline(op, {"path": "rnn_roofline"})
+        steps = int(a["seq_len"]) * int(a.get("num_layers", 1)) * (2 if a.get("bidirectional") else 1)
+        gates = int(a.get("gates", 4))
+        key = self._peak_key(op.dtype)
+        eb = dtype_bytes(op.dtype)
+        M, N, K = int(a["batch"]), gates * int(a["hidden"]), int(a["input_size"]) + int(a["hidden"])
+        p = self._gemm_plan(M, N, K, 1, key, eb, eb, M * K * eb, K * N * eb, M * N * eb)
+        dram = float(op.total_bytes)
+        mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
+        # each step is its own dependent kernel chain: pay kernel latency per step
+        compute = steps * (p.time_s + self.spec.calibration.kernel_latency)
+        return self._finish(op, key, compute, mem_s, steps * p.flops_executed,
+                            {"dram": dram, "l2": steps * p.l2_bytes}, {"path": "rnn_steps", "steps": steps, "kernels": steps})
+
+    def _roofline(self, op: OpNode, detail: dict) -> OpCost:
+        key = self._peak_key(op.dtype)
+        rate = self._rate_per_cycle(key) * self.spec.clock
+        dram = float(op.total_bytes)
+        mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
+        return self._finish(op, key, op.flops / rate, mem_s, op.flops, {"dram": dram}, {**detail, "kernels": 1})
+
+    def _memory_bound(self, op: OpNode) -> OpCost:
+        """Streaming kernel: every input, weight and output byte crosses HBM once."""
+        cal = self.spec.calibration
+        dram = float(streamed_bytes(op))
+        mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
+        fma = self.spec.peak_per_cycle("fp32") * self.spec.clock * cal.fma_efficiency
+        compute = op.flops / fma
+        return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": dram},
+                            {"path": "stream", "kernels": 1})

@@ -1,0 +1,452 @@
+"""Analytical cost model of a TPU-style systolic array, consistent with SCALE-Sim v3.
+
+Closed form per layer (no cycle-by-cycle simulation):
+
+1. **Mapping.** A conv/GEMM becomes an operand-matrix product with ``px`` output pixels
+   (``Hout*Wout*batch``, or GEMM ``M``), ``window = R*S*C`` (GEMM ``K``) and ``K`` filters
+   (GEMM ``N``). The dataflow picks the spatial (``Sr`` rows, ``Sc`` cols) and temporal
+   (``T``) dimensions, as in SCALE-Sim's ``calc_spatio_temporal_params``::
+
+       os: Sr=px,     Sc=K,  T=window
+       ws: Sr=window, Sc=K,  T=px
+       is: Sr=window, Sc=px, T=K
+
+2. **Compute cycles.** ``folds = ceil(Sr/rows) * ceil(Sc/cols)``; each fold streams ``T``
+   operand rows plus pipeline fill/drain, exactly the demand-matrix length SCALE-Sim builds::
+
+       os: cycles/fold = T + rows + cols - 2
+       ws, is: cycles/fold = T + 2*rows + cols - 2   (extra ``rows`` to preload the stationary operand)
+
+3. **Memory.** Each read operand (ifmap, filter) is a sequence of fold blocks in the order
+   the folds consume them; a block reused by consecutive folds is re-read from DRAM only if
+   it does not fit the active half of its double-buffered scratchpad, and the whole operand
+   is re-streamed for every outer-loop pass unless it fits the scratchpad entirely. The
+   first active-buffer fill happens before compute starts (SCALE-Sim's prefetch phase).
+   Remaining DRAM words per stream take ``words / bandwidth`` cycles; a stream stalls the
+   array by the time it exceeds the compute time (double buffering hides the rest), and the
+   array waits for the slowest stream.
+
+SCALE-Sim reports ``Total Cycles`` = compute cycles + stall cycles - 1 (its cycle counter
+starts at 0); :class:`SystolicLayerResult` gives ``compute_cycles``, ``stall_cycles`` and
+``total_cycles = compute + stall``.
+
+Use :func:`layer_cycles` for one layer, :func:`layers_cycles_np` for many layers or design
+points at once (numpy, vectorised over layers and over array shapes), and
+:class:`SystolicCostModel` for the simulator's ``cost(op)`` interface.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from accel.arch.systolic import SystolicSpec
+from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.energy import op_energy
+from accel.errors import UnknownOpError
+from accel.graph import OpNode
+
+DATAFLOWS = ("os", "ws", "is")
+
+
+# --------------------------------------------------------------------------------------
+# layers
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SystolicLayer:
+    """One conv or GEMM as a systolic array sees it (element counts, no bytes).
+
+    Attributes:
+        name: layer name.
+        H, W: input height/width as stored (SCALE-Sim: the padded input).
+        R, S: filter height/width.
+        C: input channels per group; K: filters (output channels) per group.
+        stride: stride (same in both dims).
+        Hout, Wout: output height/width.
+        batch: images (each adds Hout*Wout output pixels).
+        groups: independent convolutions run one after the other (depthwise: groups = C_total).
+    """
+
+    name: str
+    H: int
+    W: int
+    R: int
+    S: int
+    C: int
+    K: int
+    stride: int
+    Hout: int
+    Wout: int
+    batch: int = 1
+    groups: int = 1
+
+    # constructors -------------------------------------------------------------------
+    @classmethod
+    def scalesim_conv(cls, name: str, H: int, W: int, R: int, S: int, C: int, K: int, stride: int,
+                      batch: int = 1) -> "SystolicLayer":
+        """A conv with SCALE-Sim's output size convention: no padding, ``Hout = ceil((H-R+s)/s)``."""
+        if R > H or S > W:
+            raise ValueError(f"layer {name}: filter {R}x{S} larger than input {H}x{W}")
+        hout = math.ceil((H - R + stride) / stride)
+        wout = math.ceil((W - S + stride) / stride)
+        return cls(name, H, W, R, S, C, K, stride, hout, wout, batch)
+
+    @classmethod
+    def gemm(cls, name: str, M: int, N: int, K: int, batch: int = 1) -> "SystolicLayer":
+        """``C[M,N] = A[M,K] @ B[K,N]``, mapped as SCALE-Sim maps its M,N,K topologies."""
+        return cls(name, H=M, W=K, R=1, S=K, C=1, K=N, stride=1, Hout=M, Wout=1, batch=batch)
+
+    @classmethod
+    def from_op(cls, op: OpNode, convention: str = "op") -> "SystolicLayer":
+        """Build from a ``conv``/``matmul`` OpNode (attrs as in :data:`accel.graph.OP_KINDS`).
+
+        ``convention="scalesim"`` recomputes conv output size on the unpadded input.
+        """
+        a = op.attrs
+        try:
+            if op.kind == "matmul":
+                return cls.gemm(op.name, int(a["M"]), int(a["N"]), int(a["K"]), batch=int(a.get("batch", 1)))
+            if op.kind in ("conv", "conv_transpose"):
+                groups = int(a.get("groups", 1))
+                cin, cout = int(a["Cin"]), int(a["Cout"])
+                stride = a.get("stride", 1)
+                stride = int(stride[0] if isinstance(stride, (list, tuple)) else stride)
+                H, W, R, S = (int(a[k]) for k in ("H", "W", "R", "S"))
+                N = int(a.get("N", 1))
+                if convention == "scalesim":
+                    lay = cls.scalesim_conv(op.name, H, W, R, S, cin // groups, cout // groups, stride, batch=N)
+                    return cls(**{**lay.__dict__, "groups": groups})
+                pad = a.get("pad", 0)
+                pad = int(pad[0] if isinstance(pad, (list, tuple)) else pad)
+                return cls(op.name, H + 2 * pad, W + 2 * pad, R, S, cin // groups, cout // groups, stride,
+                           int(a["Hout"]), int(a["Wout"]), batch=N, groups=groups)
+        except KeyError as exc:
+            raise UnknownOpError(f"op {op.name!r} ({op.kind}): missing attr {exc.args[0]!r}; "
+                                 f"conv needs N, Cin, Cout, H, W, R, S, stride, pad, groups, Hout, Wout; "
+                                 f"matmul needs M, N, K, batch") from None
+        raise UnknownOpError(f"op {op.name!r}: kind {op.kind!r} is not a conv/matmul")
+
+    # derived ------------------------------------------------------------------------
+    @property
+    def px(self) -> int:
+        """Output pixels per filter (all images)."""
+        return self.Hout * self.Wout * self.batch
+
+    @property
+    def window(self) -> int:
+        """MACs per output element: R*S*C."""
+        return self.R * self.S * self.C
+
+    @property
+    def macs(self) -> int:
+        return self.px * self.window * self.K * self.groups
+
+    def gemm_mnk(self) -> tuple[int, int, int]:
+        """(M, N, K) of the equivalent GEMM: (px, filters, window)."""
+        return self.px, self.K, self.window
+
+    def spatio_temporal(self, dataflow: str) -> tuple[int, int, int]:
+        """(Sr, Sc, T) for ``dataflow`` (SCALE-Sim's mapping)."""
+        if dataflow == "os":
+            return self.px, self.K, self.window
+        if dataflow == "ws":
+            return self.window, self.K, self.px
+        if dataflow == "is":
+            return self.window, self.px, self.K
+        raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+
+
+# --------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------
+@dataclass
+class SystolicLayerResult:
+    """Per-layer result (cycles are array clock cycles, words are operand elements).
+
+    Attributes:
+        compute_cycles: cycles with ideal memory (SCALE-Sim's demand-matrix length).
+        stall_cycles: extra cycles waiting for DRAM.
+        total_cycles: compute + stall.
+        folds, row_folds, col_folds: tiles of the operand matrices on the array.
+        mapping_efficiency: mean fraction of PEs mapped per fold.
+        utilization: MACs / (rows*cols*total_cycles).
+        sram_reads / sram_writes: words read from / written to the scratchpads by the array,
+            per operand ({"ifmap":..,"filter":..} / {"ofmap":..}).
+        dram_reads / dram_writes: words moved between DRAM and scratchpads per operand.
+        macs: useful MACs.
+    """
+
+    name: str
+    compute_cycles: float
+    stall_cycles: float
+    total_cycles: float
+    folds: int
+    row_folds: int
+    col_folds: int
+    mapping_efficiency: float
+    utilization: float
+    macs: float
+    sram_reads: dict[str, float] = field(default_factory=dict)
+    sram_writes: dict[str, float] = field(default_factory=dict)
+    dram_reads: dict[str, float] = field(default_factory=dict)
+    dram_writes: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------
+# vectorised core
+# --------------------------------------------------------------------------------------
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _stream_words(unique, block, n_blocks, inner, outer, active, total):
+    """DRAM words for one read operand under the double-buffer reuse rules (vectorised).
+
+    unique: words of the operand as laid out for prefetch; block: words per fold block;
+    n_blocks: distinct blocks; inner: consecutive folds reusing a block; outer: passes over
+    the whole operand; active/total: scratchpad active-half and total size (words).
+    Returns (all DRAM words, words fetched after compute starts).
+    """
+    fits_all = unique <= active
+    block_fits = block <= active
+    refetch = np.where(block_fits, outer * unique, outer * inner * unique)
+    words = np.where(fits_all, unique, refetch)
+    after_start = np.where(fits_all, 0.0, np.maximum(words - active, 0.0))
+    return words.astype(float), after_start.astype(float)
+
+
+def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=None,
+                     ifmap_sram=None, filter_sram=None, ofmap_sram=None,
+                     bw_ifmap=None, bw_filter=None, bw_ofmap=None, active_fraction=0.5,
+                     groups=1) -> dict[str, np.ndarray]:
+    """Vectorised systolic model over any broadcastable arrays of layers and design points.
+
+    Args:
+        px, window, K: per-layer output pixels, R*S*C, filters (arrays, broadcastable).
+        rows, cols: array shape (scalars or arrays, broadcastable with the layers).
+        dataflow: "os", "ws" or "is".
+        ifmap_words: unique input words per layer (H*W*C*batch); defaults to px*window.
+        ifmap_sram, filter_sram, ofmap_sram: scratchpad sizes in words (None: infinite, no stalls).
+        bw_ifmap, bw_filter, bw_ofmap: DRAM words/cycle per stream (None: infinite).
+        active_fraction: active share of each double buffer.
+        groups: independent convolutions per layer, run back to back.
+
+    Returns a dict of arrays: compute_cycles, stall_cycles, total_cycles, folds, sram_* and
+    dram_* word counts, macs.
+    """
+    px, window, K = (np.asarray(x, dtype=np.int64) for x in (px, window, K))
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    groups = np.asarray(groups, dtype=np.int64)
+    if dataflow == "os":
+        Sr, Sc, T = px, K, window
+    elif dataflow == "ws":
+        Sr, Sc, T = window, K, px
+    elif dataflow == "is":
+        Sr, Sc, T = window, px, K
+    else:
+        raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+    rf = _ceil_div(Sr, rows)
+    cf = _ceil_div(Sc, cols)
+    folds = rf * cf
+    per_fold = T + rows + cols - 2 if dataflow == "os" else T + 2 * rows + cols - 2
+    compute = (folds * per_fold * groups).astype(float)
+    macs = (px * window * K * groups).astype(float)
+
+    # scratchpad traffic seen by the array (words), as SCALE-Sim counts its SRAM reads/writes
+    if dataflow == "os":
+        sram_if, sram_f, sram_o = cf * T * Sr, rf * T * Sc, Sr * Sc
+    elif dataflow == "ws":
+        sram_if, sram_f, sram_o = cf * T * Sr, Sr * Sc, rf * T * Sc
+    else:
+        sram_if, sram_f, sram_o = Sr * Sc, cf * T * Sr, rf * T * Sc
+
+    # DRAM traffic per read operand: (unique words, block words, distinct blocks, inner reuse, outer passes)
+    uniq_if = px * window if ifmap_words is None else np.asarray(ifmap_words, dtype=np.int64)
+    if dataflow == "os":
+        # ifmap blocks = row folds (T x rows), swept once per column fold; filter blocks = col folds reused by all row folds
+        if_spec = (rf * rows * T, rows * T, rf, 1, cf)
+        f_spec = (cf * cols * T, cols * T, cf, rf, 1)
+    elif dataflow == "ws":
+        # stationary filter tiles used once each; ifmap row-fold blocks swept once per column fold
+        if_spec = (rf * rows * T, rows * T, rf, 1, cf)
+        f_spec = (window * K, rows * cols, folds, 1, 1)
+    else:
+        # stationary ifmap tiles used once each; filter row-fold blocks swept once per column fold
+        if_spec = (window * px, rows * cols, folds, 1, 1)
+        f_spec = (rf * rows * T, rows * T, rf, 1, cf)
+
+    inf = np.inf
+    out = {"compute_cycles": compute, "folds": (folds * groups), "row_folds": rf, "col_folds": cf,
+           "macs": macs, "sram_ifmap": (sram_if * groups).astype(float),
+           "sram_filter": (sram_f * groups).astype(float), "sram_ofmap": (sram_o * groups).astype(float)}
+    stalls = np.zeros(np.broadcast(compute, rows).shape)
+    dram = {}
+    for key, spec, sram, bw in (("ifmap", if_spec, ifmap_sram, bw_ifmap), ("filter", f_spec, filter_sram, bw_filter)):
+        unique, block, nb, inner, outer = (np.asarray(x, dtype=np.int64) for x in spec)
+        if sram is None:
+            words, late = unique.astype(float), np.zeros_like(unique, dtype=float)
+        else:
+            total = np.asarray(sram, dtype=float)
+            active = np.ceil(total * active_fraction)
+            words, late = _stream_words(unique, block, nb, inner, outer, active, total)
+        # compulsory words cannot be below the unique input data
+        if key == "ifmap":
+            words = np.maximum(words, np.minimum(uniq_if, unique).astype(float))
+        dram[key] = words * groups
+        if bw is not None:
+            stall = np.maximum(late * groups / np.asarray(bw, dtype=float) - compute, 0.0)
+            stalls = np.maximum(stalls, stall)
+    ofmap_words = (px * K * groups).astype(float)
+    dram["ofmap"] = ofmap_words
+    if bw_ofmap is not None:
+        osz = inf if ofmap_sram is None else np.asarray(ofmap_sram, dtype=float)
+        late_o = np.maximum(ofmap_words - np.ceil(osz * active_fraction), 0.0) if ofmap_sram is not None else 0.0
+        stalls = np.maximum(stalls, np.maximum(late_o / np.asarray(bw_ofmap, dtype=float) - compute, 0.0))
+    out.update({"dram_ifmap": dram["ifmap"], "dram_filter": dram["filter"], "dram_ofmap": dram["ofmap"],
+                "stall_cycles": stalls, "total_cycles": compute + stalls})
+    return out
+
+
+def _spec_words(spec: SystolicSpec) -> dict[str, float | None]:
+    wb = spec.word_bytes
+    bw = spec.dram_words_per_cycle
+    if spec.dram_bandwidth_shared:
+        bw = bw / 3.0  # three streams share the DRAM port (refined in layer_cycles by actual mix)
+    return {"ifmap_sram": spec.ifmap_sram / wb, "filter_sram": spec.filter_sram / wb,
+            "ofmap_sram": spec.ofmap_sram / wb, "bw": bw}
+
+
+def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | None = None,
+                 bandwidth_words: float | dict[str, float] | None = None) -> SystolicLayerResult:
+    """Cycles, stalls and traffic of one layer on ``spec``.
+
+    Args:
+        spec: the array.
+        layer: the layer (see :class:`SystolicLayer`).
+        dataflow: override ``spec.dataflow``.
+        bandwidth_words: override DRAM bandwidth in words/cycle, either one number for every
+            stream (SCALE-Sim USER mode) or {"ifmap":..,"filter":..,"ofmap":..}. By default it
+            comes from ``spec.dram_bandwidth`` (split evenly over the active streams when
+            ``dram_bandwidth_shared``).
+    """
+    df = dataflow or spec.dataflow
+    wb = spec.word_bytes
+    if bandwidth_words is None:
+        bw = spec.dram_words_per_cycle
+        bws = {k: (bw / 3.0 if spec.dram_bandwidth_shared else bw) for k in ("ifmap", "filter", "ofmap")}
+    elif isinstance(bandwidth_words, dict):
+        bws = {k: float(bandwidth_words[k]) for k in ("ifmap", "filter", "ofmap")}
+    else:
+        bws = {k: float(bandwidth_words) for k in ("ifmap", "filter", "ofmap")}
+    r = layers_cycles_np(layer.px, layer.window, layer.K, spec.rows, spec.cols, df,
+                         ifmap_words=layer.H * layer.W * layer.C * layer.batch,
+                         ifmap_sram=spec.ifmap_sram / wb, filter_sram=spec.filter_sram / wb,
+                         ofmap_sram=spec.ofmap_sram / wb,
+                         bw_ifmap=bws["ifmap"], bw_filter=bws["filter"], bw_ofmap=bws["ofmap"],
+                         active_fraction=spec.sram_active_fraction, groups=layer.groups)
+    if bandwidth_words is None and spec.dram_bandwidth_shared:
+        # shared port: the array waits for all DRAM words at the full bandwidth
+        dram_late = float(r["dram_ifmap"] + r["dram_filter"] + r["dram_ofmap"])
+        stall = max(dram_late / spec.dram_words_per_cycle - float(r["compute_cycles"]), 0.0)
+        r["stall_cycles"] = np.asarray(stall)
+        r["total_cycles"] = r["compute_cycles"] + stall
+    f = lambda k: float(np.asarray(r[k]))  # noqa: E731
+    total = f("total_cycles")
+    Sr, Sc, _ = layer.spatio_temporal(df)
+    map_eff = (Sr * Sc) / (f("row_folds") * spec.rows * f("col_folds") * spec.cols)
+    return SystolicLayerResult(
+        name=layer.name, compute_cycles=f("compute_cycles"), stall_cycles=f("stall_cycles"), total_cycles=total,
+        folds=int(f("folds")), row_folds=int(f("row_folds")), col_folds=int(f("col_folds")),
+        mapping_efficiency=map_eff, utilization=f("macs") / (spec.rows * spec.cols * total) if total else 0.0,
+        macs=f("macs"),
+        sram_reads={"ifmap": f("sram_ifmap"), "filter": f("sram_filter")}, sram_writes={"ofmap": f("sram_ofmap")},
+        dram_reads={"ifmap": f("dram_ifmap"), "filter": f("dram_filter")}, dram_writes={"ofmap": f("dram_ofmap")},
+    )
+
+
+def network_cycles(spec: SystolicSpec, layers: Iterable[SystolicLayer], **kw) -> list[SystolicLayerResult]:
+    """:func:`layer_cycles` for each layer."""
+    return [layer_cycles(spec, ly, **kw) for ly in layers]
+
+
+# --------------------------------------------------------------------------------------
+# CostModel
+# --------------------------------------------------------------------------------------
+_MAC_KINDS = ("conv", "conv_transpose", "matmul")
+
+
+@register_cost_model("systolic")
+class SystolicCostModel(CostModel):
+    """``cost(op)`` on a systolic array.
+
+    - conv / matmul: :func:`layer_cycles` (the array); conv_transpose is costed as the
+      equivalent conv over the same attrs.
+    - attention: two matmuls per head (QK^T and PV), run on the array.
+    - everything else (elementwise, norm, softmax, pool, ...): a vector unit of
+      ``vector_width`` elements/cycle (default ``cols``) reading operands from DRAM; time is
+      the max of elements/vector_width and bytes/DRAM bandwidth (assumption: no fusion).
+
+    Energy: ``energy.per_flop[dtype]`` per FLOP (2 per MAC), ``energy.per_byte``: ``register``
+    (each MAC touches one operand byte in each of three PE registers), ``sram`` (scratchpad
+    words read/written by the array) and ``dram`` (words moved to/from DRAM).
+    """
+
+    spec: SystolicSpec
+
+    def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer]) -> OpCost:
+        s = self.spec
+        res = [layer_cycles(s, ly) for ly in layers]
+        cycles = sum(r.total_cycles for r in res)
+        compute = sum(r.compute_cycles for r in res)
+        macs = sum(r.macs for r in res)
+        wb = s.word_bytes
+        sram_b = sum(sum(r.sram_reads.values()) + sum(r.sram_writes.values()) for r in res) * wb
+        dram_b = sum(sum(r.dram_reads.values()) + sum(r.dram_writes.values()) for r in res) * wb
+        reg_b = 3.0 * macs * wb
+        levels = {"register": reg_b, "sram": sram_b, "dram": dram_b}
+        flops = 2.0 * macs
+        energy, parts = op_energy(s.energy, s.dtype, flops, levels, device=s.origin or s.name)
+        time = cycles / s.clock
+        stall = cycles - compute
+        return OpCost(time_s=time, cycles=cycles, flops=flops, bytes_by_level=levels, energy_j=energy,
+                      energy_by_component=parts, bound="memory" if stall > compute else "compute",
+                      utilization=macs / (s.rows * s.cols * cycles) if cycles else 0.0,
+                      detail={"compute_cycles": compute, "stall_cycles": stall,
+                              "folds": sum(r.folds for r in res), "dataflow": s.dataflow,
+                              "mapping_efficiency": res[0].mapping_efficiency if res else 0.0})
+
+    def _vector_cost(self, op: OpNode) -> OpCost:
+        s = self.spec
+        width = s.vector_width or s.cols
+        elems = max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs))
+        nbytes = float(op.total_bytes)
+        cycles = max(math.ceil(elems / width), nbytes / (s.dram_bandwidth / s.clock))
+        levels = {"dram": nbytes}
+        flops = float(op.flops)
+        energy, parts = op_energy(s.energy, s.dtype, flops, levels, device=s.origin or s.name)
+        compute_c = math.ceil(elems / width)
+        return OpCost(time_s=cycles / s.clock, cycles=cycles, flops=flops, bytes_by_level=levels, energy_j=energy,
+                      energy_by_component=parts, bound="memory" if cycles > compute_c else "compute",
+                      utilization=0.0, detail={"vector_width": width, "elements": elems})
+
+    def cost(self, op: OpNode) -> OpCost:
+        if op.kind in _MAC_KINDS:
+            return self._array_cost(op, [SystolicLayer.from_op(op, self.spec.conv_output)])
+        if op.kind == "attention":
+            a = op.attrs
+            try:
+                b, h, lq, lk, d = (int(a[k]) for k in ("batch", "heads", "Lq", "Lk", "d"))
+            except KeyError as exc:
+                raise UnknownOpError(f"op {op.name!r} (attention): missing attr {exc.args[0]!r}; "
+                                     "needs batch, heads, Lq, Lk, d") from None
+            qk = SystolicLayer.gemm(op.name + "/qk", lq, lk, d, batch=1)
+            pv = SystolicLayer.gemm(op.name + "/pv", lq, d, lk, batch=1)
+            n = b * h
+            layers = [SystolicLayer(**{**qk.__dict__, "groups": n}), SystolicLayer(**{**pv.__dict__, "groups": n})]
+            return self._array_cost(op, layers)
+        if op.kind in ("rnn",):
+            raise UnknownOpError(f"op {op.name!r}: kind 'rnn' must be decomposed into matmuls for the systolic model")
+        return self._vector_cost(op)

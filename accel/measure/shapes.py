@@ -1,0 +1,160 @@
+"""What to measure: shape and model sets per preset (``tiny``, ``quick``, ``full``) and device.
+
+``full`` on CUDA is exactly the set of ``shared/measurements/measure_gpu.py`` (which
+produced ``shared/measurements/h100``); ``quick`` is a subset that runs in a few minutes
+on an H100; ``tiny`` is a smoke test (seconds, CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRESETS = ("tiny", "quick", "full")
+
+#: (name, Cin, Cout, H(=W) input, kernel, stride, pad, groups), as in measure_gpu.py
+CONV_SHAPES: tuple[tuple[str, int, int, int, int, int, int, int], ...] = (
+    ("alexnet.c1", 3, 64, 224, 11, 4, 2, 1), ("alexnet.c2", 64, 192, 27, 5, 1, 2, 1),
+    ("alexnet.c3", 192, 384, 13, 3, 1, 1, 1), ("alexnet.c4", 384, 256, 13, 3, 1, 1, 1),
+    ("alexnet.c5", 256, 256, 13, 3, 1, 1, 1),
+    ("vgg.c1_1", 3, 64, 224, 3, 1, 1, 1), ("vgg.c1_2", 64, 64, 224, 3, 1, 1, 1),
+    ("vgg.c2_1", 64, 128, 112, 3, 1, 1, 1), ("vgg.c2_2", 128, 128, 112, 3, 1, 1, 1),
+    ("vgg.c3_1", 128, 256, 56, 3, 1, 1, 1), ("vgg.c3_2", 256, 256, 56, 3, 1, 1, 1),
+    ("vgg.c4_1", 256, 512, 28, 3, 1, 1, 1), ("vgg.c4_2", 512, 512, 28, 3, 1, 1, 1),
+    ("vgg.c5_1", 512, 512, 14, 3, 1, 1, 1),
+    ("rn.stem", 3, 64, 224, 7, 2, 3, 1), ("rn.l1.1x1a", 64, 64, 56, 1, 1, 0, 1),
+    ("rn.l1.3x3", 64, 64, 56, 3, 1, 1, 1), ("rn.l1.1x1b", 64, 256, 56, 1, 1, 0, 1),
+    ("rn.l2.1x1a", 256, 128, 56, 1, 1, 0, 1), ("rn.l2.3x3s2", 128, 128, 56, 3, 2, 1, 1),
+    ("rn.l2.3x3", 128, 128, 28, 3, 1, 1, 1), ("rn.l2.1x1b", 128, 512, 28, 1, 1, 0, 1),
+    ("rn.l3.3x3", 256, 256, 14, 3, 1, 1, 1), ("rn.l3.1x1b", 256, 1024, 14, 1, 1, 0, 1),
+    ("rn.l4.3x3", 512, 512, 7, 3, 1, 1, 1), ("rn.l4.1x1b", 512, 2048, 7, 1, 1, 0, 1),
+    ("rn.l4.1x1a", 2048, 512, 7, 1, 1, 0, 1),
+    ("mbv2.stem", 3, 32, 224, 3, 2, 1, 1), ("mbv2.dw32", 32, 32, 112, 3, 1, 1, 32),
+    ("mbv2.pw32_16", 32, 16, 112, 1, 1, 0, 1), ("mbv2.pw16_96", 16, 96, 112, 1, 1, 0, 1),
+    ("mbv2.dw96s2", 96, 96, 112, 3, 2, 1, 96), ("mbv2.dw144", 144, 144, 56, 3, 1, 1, 144),
+    ("mbv2.pw144_24", 144, 24, 56, 1, 1, 0, 1), ("mbv2.dw384", 384, 384, 14, 3, 1, 1, 384),
+    ("mbv2.pw384_64", 384, 64, 14, 1, 1, 0, 1), ("mbv2.dw960", 960, 960, 7, 3, 1, 1, 960),
+    ("mbv2.pw320_1280", 320, 1280, 7, 1, 1, 0, 1),
+)
+
+
+def _full_gemm() -> list[tuple[int, int, int]]:
+    sq = [(n, n, n) for n in [128, 256, 512, 1024, 2048, 3072, 4096, 6144, 8192, 12288, 16384]]
+    llm = [(m, n, k) for m in [1, 8, 32, 128, 512, 2048, 8192]
+           for (n, k) in [(4096, 4096), (11008, 4096), (4096, 11008), (12288, 4096), (50257, 768), (3072, 768),
+                          (768, 3072)]]
+    odd = [(1000, 1000, 1000), (1023, 1023, 1023), (1025, 1025, 1025), (4095, 4097, 4096), (96, 96, 96),
+           (64, 4096, 64), (4096, 64, 4096), (32768, 128, 128), (128, 128, 32768), (2048, 2048, 128),
+           (197 * 32, 768, 768), (197 * 32, 3072, 768), (49 * 64, 512, 2048)]
+    return sq + llm + odd
+
+
+@dataclass
+class Plan:
+    """Everything one ``accel measure`` run measures.
+
+    Attributes:
+        gemm: (M, N, K) shapes; gemm_dtypes: dtypes to run them in; bmm: (batch, seq, head_dim) for q @ k^T.
+        conv: conv shapes (see :data:`CONV_SHAPES`); conv_batches; conv_dtypes.
+        layer_models / layer_batches / layer_dtypes: per-module timing runs (layers.csv).
+        e2e_models / e2e_batches / e2e_dtypes / train: whole-model latency (e2e.csv); train adds train_sgd rows.
+        micro_mib: d2d copy sizes (MiB); pcie_kib: host<->device copy sizes (KiB).
+        energy: which energy workloads ("idle", "gemm8192_bf16", "d2d_copy_1GiB", "resnet50_b128_fp16"...).
+        cpu_gemm / cpu_copy_mib / cpu_models: host CPU tests (cpu.csv).
+    """
+
+    gemm: list[tuple[int, int, int]] = field(default_factory=list)
+    gemm_dtypes: list[str] = field(default_factory=list)
+    bmm: list[tuple[int, int, int]] = field(default_factory=list)
+    bmm_dtypes: list[str] = field(default_factory=list)
+    conv: list[tuple[str, int, int, int, int, int, int, int]] = field(default_factory=list)
+    conv_batches: list[int] = field(default_factory=list)
+    conv_dtypes: list[str] = field(default_factory=list)
+    layer_models: list[str] = field(default_factory=list)
+    layer_batches: list[int] = field(default_factory=list)
+    layer_dtypes: list[str] = field(default_factory=list)
+    e2e_models: list[str] = field(default_factory=list)
+    e2e_batches: list[int] = field(default_factory=list)
+    e2e_dtypes: list[str] = field(default_factory=list)
+    train: list[str] = field(default_factory=list)
+    micro_mib: list[int] = field(default_factory=list)
+    pcie_kib: list[int] = field(default_factory=list)
+    energy: list[str] = field(default_factory=list)
+    cpu_gemm: list[int] = field(default_factory=list)
+    cpu_copy_mib: list[int] = field(default_factory=list)
+    cpu_models: list[str] = field(default_factory=list)
+
+
+ALL_MODELS = ["alexnet", "vgg16", "resnet50", "resnet18", "mobilenet_v2", "googlenet", "vit_b_16", "gpt2",
+              "bert_base", "lstm_lm"]
+ENERGY_FULL = ["idle", "gemm8192_bf16", "gemm8192_fp16", "gemm8192_tf32", "gemm8192_fp32", "gemm2048_bf16",
+               "gemm1024_bf16", "d2d_copy_1GiB"] + [f"{m}_b{b}_{d}" for m in ("resnet50", "mobilenet_v2", "vgg16")
+                                                   for d, b in (("fp16", 128), ("fp32", 64), ("fp16", 1))]
+
+
+def _subset(names: list[str]) -> list[tuple[str, int, int, int, int, int, int, int]]:
+    return [s for s in CONV_SHAPES if s[0] in names]
+
+
+def plan_for(device: str, preset: str) -> Plan:
+    """The measurement plan for ``device`` ("cuda" or "cpu") and ``preset`` (tiny, quick, full)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    if device == "cuda":
+        if preset == "full":
+            return Plan(gemm=_full_gemm(), gemm_dtypes=["fp32", "tf32", "fp16", "bf16"],
+                        bmm=[(96, 512, 64), (128, 2048, 128), (16, 4096, 128)], bmm_dtypes=["fp16", "bf16"],
+                        conv=list(CONV_SHAPES), conv_batches=[1, 32, 128], conv_dtypes=["fp32", "tf32", "fp16", "bf16"],
+                        layer_models=list(ALL_MODELS), layer_batches=[1, 32], layer_dtypes=["fp32", "fp16"],
+                        e2e_models=list(ALL_MODELS), e2e_batches=[1, 8, 32, 128],
+                        e2e_dtypes=["fp32", "tf32", "fp16", "bf16"], train=["fp32", "bf16_amp"],
+                        micro_mib=[1, 4, 16, 32, 64, 128, 256, 1024, 4096],
+                        pcie_kib=[4, 64, 1024, 16384, 262144, 1048576], energy=list(ENERGY_FULL),
+                        cpu_gemm=[256, 512, 1024, 2048, 4096], cpu_copy_mib=[1, 8, 64, 512],
+                        cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
+        if preset == "quick":
+            return Plan(gemm=[(n, n, n) for n in (256, 1024, 2048, 4096, 8192)]
+                        + [(m, n, k) for m in (1, 32, 512, 4096) for (n, k) in ((4096, 4096), (12288, 4096), (50257, 768))]
+                        + [(1023, 1023, 1023), (197 * 32, 768, 768), (4096, 64, 4096)],
+                        gemm_dtypes=["fp32", "tf32", "fp16", "bf16"],
+                        bmm=[(96, 512, 64), (128, 2048, 128)], bmm_dtypes=["fp16", "bf16"],
+                        conv=_subset(["alexnet.c1", "alexnet.c2", "vgg.c2_2", "vgg.c4_2", "rn.stem", "rn.l1.3x3",
+                                      "rn.l2.1x1b", "rn.l3.3x3", "rn.l4.1x1a", "mbv2.dw32", "mbv2.pw16_96",
+                                      "mbv2.dw144", "mbv2.pw320_1280"]),
+                        conv_batches=[1, 32], conv_dtypes=["fp32", "tf32", "fp16", "bf16"],
+                        layer_models=["resnet50", "gpt2"], layer_batches=[1, 32], layer_dtypes=["fp32", "fp16"],
+                        e2e_models=["resnet50", "mobilenet_v2", "gpt2", "lstm_lm"], e2e_batches=[1, 8, 32],
+                        e2e_dtypes=["fp32", "fp16", "bf16"], train=["fp32"],
+                        micro_mib=[1, 16, 256, 1024], pcie_kib=[64, 1024, 16384, 262144],
+                        energy=["idle", "gemm8192_bf16", "gemm8192_fp16", "d2d_copy_1GiB", "resnet50_b128_fp16"],
+                        cpu_gemm=[256, 512, 1024, 2048], cpu_copy_mib=[1, 8, 64],
+                        cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
+        return Plan(gemm=[(256, 256, 256), (1024, 1024, 1024)], gemm_dtypes=["fp32", "fp16"],
+                    conv=_subset(["rn.l3.3x3"]), conv_batches=[1], conv_dtypes=["fp32"],
+                    micro_mib=[16], pcie_kib=[1024], energy=[], cpu_gemm=[128], cpu_copy_mib=[1])
+    if device != "cpu":
+        raise ValueError(f"unknown device {device!r}; allowed: cuda, cpu")
+    if preset == "full":
+        return Plan(gemm=[(n, n, n) for n in (128, 256, 512, 1024, 2048, 4096)]
+                    + [(m, 4096, 4096) for m in (1, 8, 32, 128)] + [(197 * 8, 768, 768), (196, 3072, 768)],
+                    gemm_dtypes=["fp32"], conv=list(CONV_SHAPES), conv_batches=[1, 8], conv_dtypes=["fp32"],
+                    layer_models=["alexnet", "resnet18", "resnet50", "mobilenet_v2", "lstm_lm"], layer_batches=[1],
+                    layer_dtypes=["fp32"], e2e_models=["alexnet", "resnet18", "resnet50", "mobilenet_v2", "vgg16", "lstm_lm"],
+                    e2e_batches=[1, 8], e2e_dtypes=["fp32"], train=["fp32"],
+                    cpu_gemm=[256, 512, 1024, 2048], cpu_copy_mib=[1, 8, 64, 512],
+                    cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
+    if preset == "quick":
+        return Plan(gemm=[(n, n, n) for n in (128, 256, 512, 1024)] + [(8, 4096, 4096), (196, 3072, 768)],
+                    gemm_dtypes=["fp32"],
+                    conv=_subset(["alexnet.c2", "alexnet.c3", "vgg.c3_2", "rn.stem", "rn.l1.3x3", "rn.l2.1x1b",
+                                  "rn.l3.3x3", "rn.l4.1x1a", "mbv2.dw144", "mbv2.pw144_24"]),
+                    conv_batches=[1], conv_dtypes=["fp32"],
+                    layer_models=["resnet18", "mobilenet_v2"], layer_batches=[1], layer_dtypes=["fp32"],
+                    e2e_models=["alexnet", "resnet18", "mobilenet_v2"], e2e_batches=[1], e2e_dtypes=["fp32"],
+                    cpu_gemm=[256, 512, 1024], cpu_copy_mib=[1, 8, 64], cpu_models=["mobilenet_v2", "alexnet"])
+    # tiny: a few small kernels, one small model; seconds on a laptop
+    return Plan(gemm=[(64, 64, 64), (256, 256, 256)], gemm_dtypes=["fp32"],
+                conv=[("tiny.c3x3", 16, 32, 28, 3, 1, 1, 1), ("tiny.dw", 32, 32, 28, 3, 1, 1, 32)],
+                conv_batches=[1], conv_dtypes=["fp32"],
+                layer_models=["lstm_tiny"], layer_batches=[1], layer_dtypes=["fp32"],
+                e2e_models=["lstm_tiny"], e2e_batches=[1], e2e_dtypes=["fp32"],
+                cpu_gemm=[64, 128], cpu_copy_mib=[1], cpu_models=[])

@@ -1,0 +1,67 @@
+"""Pareto-front scatter of sweep results: every feasible point, the front highlighted, params on hover."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from accel.dse.pareto import pareto_mask
+from accel.dse.spec import OBJECTIVES
+from accel.plot.style import COLORS, apply_style
+
+_LABEL = {key: f"{name} ({unit})" for name, (key, unit, _) in OBJECTIVES.items()}
+_GOAL = {key: goal for _, (key, _, goal) in OBJECTIVES.items()}
+
+
+def _hover(rec: dict[str, Any], keys: Sequence[str]) -> str:
+    params = "<br>".join(f"{k} = {_fmt(v)}" for k, v in rec.get("params", {}).items())
+    objs = "<br>".join(f"{_LABEL.get(k, k)} = {rec['objectives'][k]:.4g}" for k in keys)
+    return f"{params}<br>—<br>{objs}"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def pareto_figure(records: list[dict[str, Any]], x: str, y: str, *, goals: tuple[str, str] | None = None,
+                  color_by: str | None = None, title: str = "Pareto front", log_x: bool = True,
+                  log_y: bool = True) -> go.Figure:
+    """Scatter of ``ok`` records on objectives ``x`` and ``y`` (keys like ``latency_s``), front as a line.
+
+    ``goals`` defaults to each objective's natural goal (min, or max for throughput).
+    ``color_by`` colours points by a parameter (categorical values get one trace each).
+    """
+    ok = [r for r in records if r.get("status") == "ok" and x in r.get("objectives", {}) and y in r["objectives"]]
+    if not ok:
+        raise ValueError(f"no feasible records with objectives {x!r} and {y!r}")
+    goals = goals or (_GOAL.get(x, "min"), _GOAL.get(y, "min"))
+    vals = np.array([[r["objectives"][x], r["objectives"][y]] for r in ok])
+    mask = pareto_mask(vals, goals)
+    fig = go.Figure()
+    groups: dict[str, list[int]] = {}
+    if color_by:
+        for i, r in enumerate(ok):
+            groups.setdefault(f"{color_by}={_fmt(r['params'].get(color_by))}", []).append(i)
+    else:
+        groups["design points"] = list(range(len(ok)))
+    for gi, (name, idx) in enumerate(groups.items()):
+        fig.add_trace(go.Scatter(
+            x=vals[idx, 0], y=vals[idx, 1], mode="markers", name=name,
+            marker=dict(size=8, color=COLORS[gi % len(COLORS)] if color_by else "#9aa5b1", opacity=0.75,
+                        line=dict(width=0.5, color="#333")),
+            hovertext=[_hover(ok[i], (x, y)) for i in idx], hoverinfo="text"))
+    fidx = np.flatnonzero(mask)
+    fidx = fidx[np.argsort(vals[fidx, 0])]
+    fig.add_trace(go.Scatter(
+        x=vals[fidx, 0], y=vals[fidx, 1], mode="lines+markers", name=f"Pareto front ({len(fidx)})",
+        line=dict(color="#d62728", width=2, shape="hv" if goals[1] == "min" and goals[0] == "min" else "linear"),
+        marker=dict(size=12, symbol="star", color="#d62728", line=dict(width=1, color="#000")),
+        hovertext=[_hover(ok[i], (x, y)) for i in fidx], hoverinfo="text"))
+    apply_style(fig, title, _LABEL.get(x, x), _LABEL.get(y, y))
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(type="log" if log_y else "linear")
+    fig.add_annotation(text=f"{len(ok)} feasible points; hover for parameters", xref="paper", yref="paper",
+                       x=0.0, y=1.06, showarrow=False, font=dict(size=12, color="#555"), xanchor="left")
+    return fig

@@ -1,0 +1,42 @@
+"""Device memory footprint estimate (capacity check), per device of a simulation.
+
+Estimate (bytes):
+  * inference: parameters + the largest single op's inputs + outputs (live activations);
+  * training:  parameters x (2 + optimizer state factor) (weights, gradients, state:
+    SGD momentum 1, Adam 2) + all forward activations (saved for backward, upper bound);
+  * tensor parallel divides parameters and activations of split ops by n (approximation:
+    all by n); pipeline keeps a stage's parameters and, for training, the activations of
+    the microbatches in flight (1F1B: n - stage, GPipe: all microbatches).
+It is a capacity check, not an allocator simulation.
+"""
+
+from __future__ import annotations
+
+from accel.arch.base import DeviceSpec
+from accel.graph import LayerGraph, OpNode
+
+OPTIMIZER_STATE = {"sgd": 1.0, "adam": 2.0}
+
+
+def device_memory_capacity(spec: DeviceSpec) -> float | None:
+    """Device DRAM/HBM capacity (B) if the spec declares one (gpu: memory.hbm_size), else None."""
+    mem = getattr(spec, "memory", None)
+    for obj, attr in ((mem, "hbm_size"), (mem, "dram_size"), (mem, "size"), (spec, "hbm_size"), (spec, "dram_size"),
+                      (spec, "memory_size")):
+        v = getattr(obj, attr, None) if obj is not None else None
+        if isinstance(v, (int, float)) and v > 0:
+            return float(v)
+    return None
+
+
+def footprint(graph: LayerGraph, ops: list[OpNode], training: bool, param_fraction: float = 1.0,
+              act_fraction: float = 1.0, inflight: int = 1) -> float:
+    """Bytes needed on one device holding ``param_fraction`` of the weights (see module doc)."""
+    params = float(graph.weight_bytes) * param_fraction
+    fwd = [o for o in ops if o.phase == "forward"]
+    if training:
+        k = OPTIMIZER_STATE.get(str(graph.meta.get("optimizer", "sgd")).lower(), 1.0)
+        acts = sum(o.output_bytes for o in fwd) * act_fraction * inflight
+        return params * (2.0 + k) + acts
+    live = max((o.input_bytes + o.output_bytes for o in fwd), default=0) * act_fraction
+    return params + live

@@ -1,0 +1,315 @@
+"""Multi-device parallelism: configuration plus the graph transformations it implies.
+
+* ``data``: every device runs the whole graph on its own (micro)batch; gradients are
+  all-reduced in buckets (PyTorch DDP style, ``bucket_bytes`` default 25 MiB) on a
+  communication stream that overlaps the rest of backward; optimizer ops wait for the
+  last bucket. Items per step = batch_items x devices.
+* ``tensor``: Megatron-style. In forward, weight-carrying matmuls alternate column-parallel
+  (output features split, no communication) and row-parallel (reduction dim split, followed
+  by an all-reduce of its output). Ops between a column- and the following row-parallel
+  matmul work on split activations (/n); attention (and weightless batched matmuls) is split
+  by heads; everything else is replicated. In backward, ops of a module that was split in
+  forward are split the same way, and each column-parallel module gets an all-reduce of its
+  input gradient (size = its forward input). Backward ops with no module name are split if
+  they are matmul/conv/attention and their all-reduces are placed proportionally in the
+  backward sequence. Items = batch_items (the graph is the whole batch).
+* ``pipeline``: forward ops are cut into ``devices`` contiguous stages of equal predicted
+  time; backward/optimizer ops follow their module's stage (or their mirrored position when
+  the module is unknown). The graph is ONE microbatch; ``microbatches`` of them flow through
+  the stages with a GPipe (all forward, then all backward) or 1F1B schedule; stage
+  boundaries send activations (forward) and their gradients (backward) over the fabric.
+  Items = batch_items x microbatches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from accel.graph import OpNode, TensorInfo
+
+MODES = ("data", "tensor", "pipeline")
+SCHEDULES = ("gpipe", "1f1b")
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """How to spread one step over several devices.
+
+    Attributes:
+        mode: ``data``, ``tensor`` or ``pipeline``.
+        devices: number of devices used (<= the system's device count; the system is
+            replicated from its first device when it has fewer).
+        collective: all-reduce algorithm, ``ring`` or ``tree``.
+        bucket_bytes: DDP gradient bucket size (B), default 25 MiB (torch DDP bucket_cap_mb=25).
+        microbatches: pipeline microbatches per step (default 4 x devices).
+        schedule: pipeline schedule, ``gpipe`` or ``1f1b``.
+    """
+
+    mode: str = "data"
+    devices: int = 1
+    collective: str = "ring"
+    bucket_bytes: float = 25 * 2**20
+    microbatches: int | None = None
+    schedule: str = "1f1b"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"parallel mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.devices < 1:
+            raise ValueError(f"parallel devices must be >= 1, got {self.devices}")
+        if self.collective not in ("ring", "tree"):
+            raise ValueError(f"collective must be ring or tree; got {self.collective!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"pipeline schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+        if self.bucket_bytes <= 0:
+            raise ValueError(f"bucket_bytes must be > 0, got {self.bucket_bytes}")
+        if self.microbatches is not None and self.microbatches < 1:
+            raise ValueError(f"microbatches must be >= 1, got {self.microbatches}")
+
+    @property
+    def n_microbatches(self) -> int:
+        return self.microbatches or 4 * self.devices
+
+
+# ---------------------------------------------------------------------------- tensor parallel
+SPLIT_KINDS = ("matmul", "conv", "attention", "conv_transpose")
+
+
+def _scale_tensors(ts: list[TensorInfo], f: float) -> list[TensorInfo]:
+    return [TensorInfo(t.shape, t.dtype, int(t.bytes * f)) for t in ts]
+
+
+def _ceil_div(a, n):
+    return max(1, -(-int(a) // n))
+
+
+def shard_op(op: OpNode, n: int, how: str) -> OpNode:
+    """Copy of ``op`` with 1/n of its work, for tensor parallelism.
+
+    ``how``: ``scale:F`` (keep fraction F of everything), ``col`` (split output features: matmul N, conv Cout; weights and outputs /n),
+    ``row`` (split reduction: matmul K, conv Cin; weights and inputs /n), ``heads``
+    (attention heads or bmm batch /n; all tensors /n), ``act`` (split activations of an
+    elementwise-like op: all tensors /n).
+    """
+    if how.startswith("scale:"):  # keep a fraction of the work, e.g. "scale:0.25" (fused optimizer shards)
+        f = float(how.split(":", 1)[1])
+        if not 0 < f <= 1:
+            raise ValueError(f"shard fraction must be in (0, 1], got {f}")
+        return dataclasses.replace(op, inputs=_scale_tensors(op.inputs, f), outputs=_scale_tensors(op.outputs, f),
+                                   weights=_scale_tensors(op.weights, f), flops=op.flops * f, macs=op.macs * f)
+    if n == 1:
+        return op
+    f = 1.0 / n
+    attrs = dict(op.attrs)
+    ins, outs, ws = op.inputs, op.outputs, op.weights
+    if how == "col":
+        if op.kind == "matmul" and "N" in attrs:
+            attrs["N"] = _ceil_div(attrs["N"], n)
+        elif op.kind in ("conv", "conv_transpose") and "Cout" in attrs:
+            attrs["Cout"] = _ceil_div(attrs["Cout"], n)
+        ws, outs = _scale_tensors(ws, f), _scale_tensors(outs, f)
+    elif how == "row":
+        if op.kind == "matmul" and "K" in attrs:
+            attrs["K"] = _ceil_div(attrs["K"], n)
+        elif op.kind in ("conv", "conv_transpose") and "Cin" in attrs:
+            attrs["Cin"] = _ceil_div(attrs["Cin"], n)
+        ws, ins = _scale_tensors(ws, f), _scale_tensors(ins, f)
+    elif how == "heads":
+        if op.kind == "attention" and "heads" in attrs:
+            attrs["heads"] = _ceil_div(attrs["heads"], n)
+        elif op.kind == "matmul" and attrs.get("batch", 1) >= n:
+            attrs["batch"] = _ceil_div(attrs["batch"], n)
+        elif op.kind == "matmul" and "N" in attrs:
+            attrs["N"] = _ceil_div(attrs["N"], n)
+        ins, outs, ws = _scale_tensors(ins, f), _scale_tensors(outs, f), _scale_tensors(ws, f)
+    elif how == "act":
+        ins, outs, ws = _scale_tensors(ins, f), _scale_tensors(outs, f), _scale_tensors(ws, f)
+    else:
+        raise ValueError(f"unknown shard mode {how!r}")
+    return dataclasses.replace(op, name=op.name, attrs=attrs, inputs=ins, outputs=outs, weights=ws,
+                               flops=op.flops * f, macs=op.macs * f)
+
+
+@dataclass
+class TensorPlan:
+    """Per-op sharding decisions and where the all-reduces go.
+
+    Attributes:
+        shard: op name -> shard mode (absent: replicated).
+        allreduce_after: op name -> bytes to all-reduce right after that op.
+    """
+
+    shard: dict[str, str]
+    allreduce_after: dict[str, float]
+
+
+def plan_tensor_parallel(ops: list[OpNode], n: int) -> TensorPlan:
+    """Megatron-style plan over ``ops`` in program order (see module docstring)."""
+    shard: dict[str, str] = {}
+    ar: dict[str, float] = {}
+    if n == 1:
+        return TensorPlan(shard, ar)
+    fwd = [o for o in ops if o.phase == "forward"]
+    bwd = [o for o in ops if o.phase == "backward"]
+    col_mods: dict[str, float] = {}   # module -> forward input bytes (for its backward all-reduce)
+    row_mods: set[str] = set()
+    act_mods: set[str] = set()
+    next_is_col = True
+    inside = False
+    col_order: list[tuple[int, float]] = []  # (forward index, bytes) of column-parallel ops
+    for i, o in enumerate(fwd):
+        if o.kind in ("matmul", "conv") and o.weights:
+            if next_is_col:
+                shard[o.name] = "col"
+                col_mods[o.module] = col_mods.get(o.module, 0.0) + o.input_bytes
+                col_order.append((i, float(o.input_bytes)))
+                inside = True
+            else:
+                shard[o.name] = "row"
+                row_mods.add(o.module)
+                ar[o.name] = float(o.output_bytes)
+                inside = False
+            next_is_col = not next_is_col
+        elif o.kind in SPLIT_KINDS:
+            shard[o.name] = "heads"
+            act_mods.add(o.module)
+        elif inside:
+            shard[o.name] = "act"
+            act_mods.add(o.module)
+    # backward
+    have_modules = any(o.module for o in bwd)
+    last_of_module: dict[str, str] = {}
+    for o in bwd:
+        m = o.module
+        if m and m in col_mods:
+            shard[o.name] = "col" if o.kind in ("matmul", "conv") else "act"
+            last_of_module[m] = o.name
+        elif m and m in row_mods:
+            shard[o.name] = "row" if o.kind in ("matmul", "conv") else "act"
+        elif m and m in act_mods:
+            shard[o.name] = "heads" if o.kind in SPLIT_KINDS else "act"
+        elif not m and o.kind in SPLIT_KINDS:
+            shard[o.name] = "heads"
+    if have_modules:
+        for m, name in last_of_module.items():
+            ar[name] = ar.get(name, 0.0) + col_mods[m]
+    elif bwd and col_order:
+        nf = max(len(fwd), 1)
+        for fi, nbytes in col_order:
+            pos = min(len(bwd) - 1, int((1.0 - (fi + 1) / nf) * len(bwd)))
+            name = bwd[pos].name
+            ar[name] = ar.get(name, 0.0) + nbytes
+    # optimizer: parameters of split modules are split. A fused optimizer op over many
+    # parameters (no split module of its own) keeps the unsplit share plus 1/n of the split share.
+    split_w = sum(o.weight_bytes for o in fwd if shard.get(o.name) in ("col", "row"))
+    all_w = sum(o.weight_bytes for o in fwd)
+    for o in ops:
+        if o.phase != "optimizer":
+            continue
+        if o.module and (o.module in col_mods or o.module in row_mods):
+            shard[o.name] = "act"
+        elif all_w > 0 and split_w > 0:
+            frac = (all_w - split_w) / all_w + split_w / all_w / n
+            shard[o.name] = f"scale:{frac:.6g}"
+    return TensorPlan(shard, ar)
+
+
+# ---------------------------------------------------------------------------- pipeline parallel
+def _cut_bytes(fwd: list[OpNode], graph) -> list[float]:
+    """cut[p] = bytes of tensors live across a cut placed just before forward op p."""
+    idx = {o.name: i for i, o in enumerate(fwd)}
+    diff = [0.0] * (len(fwd) + 2)
+    g = graph.graph
+    for o in fwd:
+        i = idx[o.name]
+        far, nb = i, 0.0
+        for v in g.successors(o.name):
+            j = idx.get(v)
+            if j is not None and j > i:
+                far = max(far, j)
+                nb = max(nb, float(g.edges[o.name, v].get("bytes", 0)))
+        if far > i:
+            diff[i + 1] += nb
+            diff[far + 1] -= nb
+    cut, acc = [0.0] * (len(fwd) + 1), 0.0
+    for p in range(len(fwd) + 1):
+        acc += diff[p]
+        cut[p] = acc
+    return cut
+
+
+def assign_stages(ops: list[OpNode], fwd_times: dict[str, float], n: int, graph=None,
+                  window: float = 0.25) -> dict[str, int]:
+    """Stage index per op: forward cut into ``n`` contiguous stages of ~equal time.
+
+    Each cut is placed, among the forward positions whose cumulative time is within
+    ``window`` x (stage time) of the ideal boundary, where the fewest activation bytes cross
+    (needs ``graph`` for edge bytes; without it the ideal-time position is used). Backward
+    and optimizer ops follow their module's stage, else their mirrored position.
+    """
+    fwd = [o for o in ops if o.phase == "forward"]
+    times = [fwd_times.get(o.name, 0.0) for o in fwd]
+    total = sum(times) or 1.0
+    before = [0.0]
+    for t in times:
+        before.append(before[-1] + t)          # before[p] = time of ops[0:p]
+    cut = _cut_bytes(fwd, graph) if graph is not None else None
+    cuts: list[int] = []
+    lo_p = 1
+    for k in range(1, n):
+        target = total * k / n
+        best, best_key = None, None
+        for p in range(lo_p, len(fwd)):
+            dt = abs(before[p] - target)
+            if dt > window * total / n and before[p] < target:
+                continue
+            if dt > window * total / n:
+                break
+            key = ((cut[p] if cut is not None else 0.0), dt)
+            if best_key is None or key < best_key:
+                best, best_key = p, key
+        if best is None:  # no position inside the window: nearest to the target
+            best = min(range(lo_p, max(lo_p + 1, len(fwd))), key=lambda p: abs(before[min(p, len(fwd))] - target))
+        best = min(max(best, lo_p), len(fwd))
+        cuts.append(best)
+        lo_p = best + 1 if best < len(fwd) else best
+    stage: dict[str, int] = {}
+    module_stage: dict[str, int] = {}
+    s = 0
+    for p, o in enumerate(fwd):
+        while s < len(cuts) and p >= cuts[s]:
+            s += 1
+        stage[o.name] = s
+        if o.module:
+            module_stage.setdefault(o.module, s)
+    others = [o for o in ops if o.phase != "forward"]
+    bwd = [o for o in others if o.phase == "backward"]
+    for j, o in enumerate(bwd):
+        if o.module and o.module in module_stage:
+            stage[o.name] = module_stage[o.module]
+        else:  # mirrored position: early backward ops belong to late stages
+            stage[o.name] = min(n - 1, max(0, int((1.0 - j / max(len(bwd), 1)) * n - 1e-9)))
+    opt = [o for o in others if o.phase == "optimizer"]
+    for j, o in enumerate(opt):
+        if o.module and o.module in module_stage:
+            stage[o.name] = module_stage[o.module]
+        else:
+            stage[o.name] = min(n - 1, int(j / max(len(opt), 1) * n))
+    return stage
+
+
+def pipeline_order(stage: int, n_stages: int, m: int, schedule: str) -> list[tuple[str, int]]:
+    """Per-stage sequence of (``"F"``/``"B"``, microbatch) for GPipe or 1F1B."""
+    if schedule == "gpipe":
+        return [("F", k) for k in range(m)] + [("B", k) for k in range(m)]
+    warm = min(n_stages - stage - 1, m)
+    seq = [("F", k) for k in range(warm)]
+    f, b = warm, 0
+    while f < m:
+        seq.append(("F", f))
+        f += 1
+        seq.append(("B", b))
+        b += 1
+    seq += [("B", k) for k in range(b, m)]
+    return seq

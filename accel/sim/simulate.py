@@ -1,0 +1,396 @@
+"""``simulate(graph, system, ...)``: build the task DAG for a LayerGraph on a System and run it.
+
+Host launch overhead: each op is issued by the device's host thread, costing the device
+cost model's ``launch_overhead_s`` (the GPU YAML's ``launch_overhead``, ~9 us eager); with
+``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead``
+(~1 us). Device time per op is the cost model's ``OpCost.time_s`` (no launch overhead
+inside). Static energy = each used device's static power x makespan, where static power
+is the device's ``energy.static_power`` if set, else its ``idle_power``. Host CPU power
+is not counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accel.arch.base import DeviceSpec
+from accel.errors import ConfigError
+from accel.graph import LayerGraph, OpNode
+from accel.interconnect import allreduce, transfer_energy, transfer_time
+from accel.devices.base import OpCost
+from accel.sim.engine import Task, run_tasks
+from accel.sim.memory import device_memory_capacity, footprint
+from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
+from accel.sim.result import OpRecord, SimResult
+from accel.sim.system import System, resolve_system
+
+
+def _dram_bytes(cost: OpCost) -> float:
+    b = cost.bytes_by_level
+    for key in ("dram", "hbm"):
+        if key in b:
+            return float(b[key])
+    return float(max(b.values())) if b else 0.0
+
+
+def static_power_w(spec: DeviceSpec, model_static: float) -> float:
+    """Static power of a device (W): ``energy.static_power`` if > 0, else ``idle_power``."""
+    energy = getattr(spec, "energy", None)
+    sp = float(getattr(energy, "static_power", 0.0) or 0.0) if energy is not None else 0.0
+    return sp if sp > 0 else float(model_static)
+
+
+class _Builder:
+    """Accumulates tasks; caches op costs per (model, op, shard)."""
+
+    def __init__(self, system: System, n: int, cuda_graphs: bool, pinned: bool, launch_overhead: float | None = None):
+        self.sys = system
+        self.n = n
+        self.pinned = pinned
+        self.tasks: list[Task] = []
+        self._costs: dict[tuple[int, str, str | None], tuple[OpCost, float]] = {}
+        self.launch: list[float] = []
+        for d in range(n):
+            inst = system.devices[d]
+            if launch_overhead is not None:
+                self.launch.append(float(launch_overhead))
+            elif cuda_graphs:
+                g = getattr(inst.spec, "graph_launch_overhead", None)
+                if g is None:
+                    raise ConfigError(inst.spec.origin or inst.spec.name, "graph_launch_overhead",
+                                      "cuda_graphs=True needs the device's per-kernel graph launch overhead (e.g. `graph_launch_overhead: 1 us`)")
+                self.launch.append(float(g))
+            else:
+                self.launch.append(inst.model.launch_overhead_s)
+        self.next_group = 0
+        self.link_bytes: dict[str, float] = {}
+        self.link_energy = 0.0
+        self.stage_memory: list[tuple[float, int]] = []  # pipeline: (fraction of params, microbatches in flight)
+
+    def cost(self, d: int, op: OpNode, shard: str | None = None) -> tuple[OpCost, float]:
+        """(cost, FLOPs of the op as executed: sharded when ``shard`` is set)."""
+        inst = self.sys.devices[d]
+        key = (id(inst.model), op.name, shard)
+        hit = self._costs.get(key)
+        if hit is None:
+            sop = shard_op(op, self.n, shard) if shard else op
+            c = inst.model.cost(sop)
+            hit = (c, c.flops or sop.flops)
+            self._costs[key] = hit
+        return hit
+
+    def add(self, task: Task) -> int:
+        self.tasks.append(task)
+        return len(self.tasks) - 1
+
+    def op(self, d: int, op: OpNode, deps=(), shard: str | None = None, mb: int | None = None, tag: str = "") -> int:
+        c, flops = self.cost(d, op, shard)
+        rec = OpRecord((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
+                       op.module, op.phase, 0.0, 0.0, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
+        return self.add(Task(d, "compute", c.time_s, rec, list(deps), self.launch[d]))
+
+    def _link(self, key: str, link, nbytes: float) -> float:
+        self.link_bytes[key] = self.link_bytes.get(key, 0.0) + nbytes
+        e = transfer_energy(link, nbytes)
+        self.link_energy += e
+        return e
+
+    def copy(self, d: int, direction: str, nbytes: float, deps=(), name: str = "", mb: int | None = None) -> int:
+        link = self.sys.host_link
+        t = transfer_time(link, nbytes, pinned=self.pinned, direction=direction)
+        e = self._link(f"host:{link.name}", link, nbytes)
+        rec = OpRecord(name or f"memcpy_{direction}", self.sys.devices[d].name, direction, "copy", "", "forward", 0.0, 0.0,
+                       0.0, nbytes, e, "memory", microbatch=mb, link=link.name)
+        port = f"{d}:{self._port(link)}:{'rx' if direction == 'h2d' else 'tx'}"
+        return self.add(Task(d, direction, t, rec, list(deps), self.launch[d], resources=(port,)))
+
+    def allreduce(self, ranks: list[int], nbytes: float, deps_per_rank: dict[int, list[int]], algorithm: str,
+                  name: str, phase: str = "backward") -> dict[int, int]:
+        link = self.sys.fabric_link
+        cc = allreduce(nbytes, len(ranks), link.effective_bandwidth, link.latency, algorithm)
+        g = self.next_group
+        self.next_group += 1
+        out = {}
+        for d in ranks:
+            e = self._link(f"fabric:{link.name}", link, cc.bytes_per_rank)
+            rec = OpRecord(name, self.sys.devices[d].name, "comm", "allreduce", "", phase, 0.0, 0.0, 0.0,
+                           cc.bytes_per_rank, e, "communication", link=link.name)
+            ports = (f"{d}:{self._port(link)}:tx", f"{d}:{self._port(link)}:rx")
+            out[d] = self.add(Task(d, "comm", cc.time_s, rec, deps_per_rank.get(d, []), self.launch[d], group=g,
+                                   resources=ports))
+        return out
+
+    def send(self, d: int, nbytes: float, deps, name: str, phase: str, mb: int | None) -> int:
+        link = self.sys.fabric_link
+        t = transfer_time(link, nbytes, direction="d2d")
+        e = self._link(f"fabric:{link.name}", link, nbytes)
+        rec = OpRecord(name, self.sys.devices[d].name, "send", "send", "", phase, 0.0, 0.0, 0.0, nbytes, e,
+                       "communication", microbatch=mb, link=link.name)
+        return self.add(Task(d, "send", t, rec, list(deps), self.launch[d], resources=(f"{d}:{self._port(link)}:tx",)))
+
+    def _port(self, link) -> str:
+        """Physical port name: over a PCIe-through-host fabric the fabric IS the host link."""
+        if self.sys.fabric_topology == "pcie_host" and link.name == self.sys.host_link.name:
+            return self.sys.host_link.name
+        return link.name
+
+
+def _io_bytes(graph: LayerGraph) -> tuple[float, float]:
+    """(input bytes copied host->device, output bytes copied device->host) of one step."""
+    g = graph.graph
+    inp = out = 0.0
+    for name in g.nodes:
+        op: OpNode = g.nodes[name]["op"]
+        if op.phase != "forward":
+            continue
+        if g.in_degree(name) == 0:
+            inp += op.input_bytes
+        if not any(g.nodes[v]["op"].phase == "forward" for v in g.successors(name)):
+            out += op.output_bytes  # model outputs (the loss, when training)
+    return inp, out
+
+
+def _grad_bytes(ops: list[OpNode], graph: LayerGraph) -> dict[str, float]:
+    """Gradient bytes produced by each backward op (for DDP bucketing).
+
+    A backward op produces weight gradients through its outputs whose shape equals a
+    parameter shape (the shapes of forward ops' weights); the shares are then scaled so the
+    total equals the graph's parameter bytes (``graph.weight_bytes``). If no backward output
+    matches, the parameter bytes are spread over backward matmul/conv ops in proportion to
+    their FLOPs (documented fallback).
+    """
+    bwd = [o for o in ops if o.phase == "backward"]
+    pbytes = float(graph.weight_bytes)
+    if not bwd or pbytes <= 0:
+        return {}
+    shapes = {tuple(t.shape) for o in ops if o.phase == "forward" for t in o.weights}
+    raw = {o.name: float(sum(t.bytes for t in o.outputs if tuple(t.shape) in shapes)) for o in bwd}
+    raw = {k: v for k, v in raw.items() if v > 0}
+    if not raw:
+        heavy = [o for o in bwd if o.kind in ("matmul", "conv", "conv_transpose", "rnn")] or bwd
+        total_f = sum(o.flops for o in heavy)
+        raw = {o.name: (o.flops if total_f > 0 else 1.0) for o in heavy}
+    total = sum(raw.values())
+    return {k: pbytes * v / total for k, v in raw.items()}
+
+
+def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,
+             cuda_graphs: bool = False, include_host_transfers: bool = False, parallel: ParallelConfig | None = None,
+             pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1) -> SimResult:
+    """Simulate one execution (inference pass or training step) of ``graph`` on ``system``.
+
+    Args:
+        graph: the workload (per device replica for ``data``; whole batch for ``tensor``;
+            one microbatch for ``pipeline``).
+        system: a :class:`System`, a system or device spec, or an arch name/path. A bare
+            device is wrapped with a PCIe 5.0 host link (see :mod:`accel.sim.system`).
+        batch_items: items per graph execution (default ``graph.meta["batch"]`` or 1).
+        cuda_graphs: issue ops at ``graph_launch_overhead`` instead of ``launch_overhead``.
+        include_host_transfers: copy graph inputs host->device before and outputs back after,
+            over the system's host link, on separate copy streams.
+        parallel: multi-device configuration; default one device.
+        pinned_host: host buffers are pinned (else the link's pageable model is used).
+        launch_overhead: host issue time per op (s), overriding the device's
+            ``launch_overhead`` / ``graph_launch_overhead`` (e.g. to model framework overhead).
+        iterations: back-to-back executions of the graph (steps or inference batches) per
+            device; with host transfers the next input's h2d copy overlaps the current
+            compute on the copy stream. Items scale with it. (Not for ``pipeline``, whose
+            microbatches already stream.)
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if launch_overhead is not None and launch_overhead < 0:
+        raise ValueError(f"launch_overhead must be >= 0 s, got {launch_overhead}")
+    sysm = resolve_system(system)
+    cfg = parallel or ParallelConfig(devices=1)
+    n = cfg.devices
+    if n > sysm.n_devices:
+        if sysm.n_devices != 1:
+            raise ConfigError(sysm.origin or sysm.name, "devices",
+                              f"parallel.devices={n} but the system has {sysm.n_devices} devices")
+        sysm = sysm.with_devices(n)
+    if n > 1 and sysm.fabric_link is None:
+        raise ConfigError(sysm.origin or sysm.name, "fabric", "multi-device simulation needs a device<->device fabric")
+    graph.validate()
+    ops = list(graph)
+    batch = int(batch_items or graph.meta.get("batch") or 1)
+    b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead)
+    in_bytes, out_bytes = _io_bytes(graph)
+
+    if cfg.mode == "pipeline" and n > 1:
+        items = _build_pipeline(b, graph, ops, cfg, include_host_transfers, in_bytes, out_bytes) * batch
+    else:
+        plan = plan_tensor_parallel(ops, n) if cfg.mode == "tensor" else None
+        replicas = n if cfg.mode in ("data", "tensor") else 1
+        grads = _grad_bytes(ops, graph) if (cfg.mode == "data" and n > 1) else {}
+        # bucket boundaries (backward order), shared by all ranks
+        bucket_end: dict[str, float] = {}
+        if grads:
+            acc, last = 0.0, None
+            for o in ops:
+                if o.name in grads:
+                    acc += grads[o.name]
+                    last = o.name
+                    if acc >= cfg.bucket_bytes:
+                        bucket_end[last] = acc
+                        acc = 0.0
+            if acc > 0 and last is not None:
+                bucket_end[last] = bucket_end.get(last, 0.0) + acc
+        for it in range(iterations):
+            tag = f"@it{it}" if iterations > 1 else ""
+            per_rank_tasks: dict[str, dict[int, int]] = {}
+            ar_tasks: dict[int, list[int]] = {d: [] for d in range(replicas)}
+            # build rank by rank, but collectives need all ranks: create per-rank op tasks first
+            # (program order per rank is what matters to the engine), collectives interleaved.
+            if it == 0:
+                pending_dep: dict[int, list[int]] = {d: [] for d in range(replicas)}
+            first_opt_seen = {d: False for d in range(replicas)}
+            h2d_task: dict[int, int] = {}
+            for d in range(replicas):
+                if include_host_transfers and in_bytes > 0:
+                    h2d_task[d] = b.copy(d, "h2d", in_bytes, name="input h2d" + tag)
+                    pending_dep[d].append(h2d_task[d])
+            for o in ops:
+                shard = plan.shard.get(o.name) if plan else None
+                for d in range(replicas):
+                    deps = pending_dep[d]
+                    if o.phase == "optimizer" and not first_opt_seen[d]:
+                        first_opt_seen[d] = True
+                        deps = deps + ar_tasks[d]
+                    t = b.op(d, o, deps, shard, tag=tag)
+                    pending_dep[d] = []
+                    per_rank_tasks.setdefault(o.name, {})[d] = t
+                if o.name in bucket_end:
+                    out = b.allreduce(list(range(replicas)), bucket_end[o.name],
+                                      {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
+                                      f"grad allreduce {len(ar_tasks[0]) + 1}{tag}")
+                    for d, t in out.items():
+                        ar_tasks[d].append(t)
+                if plan and o.name in plan.allreduce_after:
+                    out = b.allreduce(list(range(replicas)), plan.allreduce_after[o.name],
+                                      {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
+                                      f"tp allreduce after {o.name}{tag}", phase=o.phase)
+                    for d, t in out.items():
+                        pending_dep[d].append(t)  # next op consumes the reduced tensor
+            for d in range(replicas):
+                last = [per_rank_tasks[ops[-1].name][d]] if ops else []
+                if include_host_transfers and out_bytes > 0:
+                    b.copy(d, "d2h", out_bytes, deps=last + ar_tasks[d] + pending_dep[d], name="output d2h" + tag)
+        items = batch * (n if cfg.mode == "data" else 1) * iterations
+
+    training = any(o.phase == "backward" for o in ops)
+    mem_need: dict[str, float] = {}
+    if cfg.mode == "pipeline" and n > 1:
+        for d, (frac, inflight) in enumerate(b.stage_memory):
+            mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac, inflight)
+    else:
+        frac = 1.0 / n if cfg.mode == "tensor" else 1.0
+        for d in range(n):
+            mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac)
+    mem_fits = all((cap := device_memory_capacity(sysm.devices[d].spec)) is None or mem_need[sysm.devices[d].name] <= cap
+                   for d in range(n))
+
+    makespan = run_tasks(b.tasks, n)
+    records = [t.record for t in b.tasks]
+    busy = {sysm.devices[d].name: 0.0 for d in range(n)}
+    dyn = 0.0
+    for r in records:
+        dyn += r.energy_j
+        if r.stream == "compute":
+            busy[r.device] += r.end - r.start
+    static = sum(static_power_w(sysm.devices[d].spec, sysm.devices[d].model.static_power_w) for d in range(n)) * makespan
+    util = {k: (v / makespan if makespan > 0 else 0.0) for k, v in busy.items()}
+    meta = {"graph": graph.name, "batch_items": batch, "mode": graph.meta.get("mode", ""), "dtype": graph.meta.get("dtype", ""),
+            "cuda_graphs": cuda_graphs, "host_transfers": include_host_transfers, "devices": n,
+            "parallel": cfg.mode if n > 1 else "none", "ops": len(ops), "iterations": iterations,
+            "host_launch_s": sum(b.launch[0] for t in b.tasks if t.device == 0 and t.launch is not None),
+            "memory_bytes_max": max(mem_need.values()), "memory_fits": mem_fits,
+            "memory_capacity_bytes": device_memory_capacity(sysm.devices[0].spec) or 0.0}
+    return SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, sysm.name, meta)
+
+
+def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,
+                    in_bytes: float, out_bytes: float) -> int:
+    """Add pipeline-parallel tasks; returns the number of microbatches."""
+    n, m = cfg.devices, cfg.n_microbatches
+    fwd_times = {o.name: b.cost(0, o)[0].time_s for o in ops if o.phase == "forward"}
+    stage = assign_stages(ops, fwd_times, n, graph)
+    by_stage: dict[tuple[int, str], list[OpNode]] = {}
+    fwd_modules = {o.module for o in ops if o.phase == "forward" and o.module}
+    shared_opt = [o for o in ops if o.phase == "optimizer" and o.module not in fwd_modules]
+    for o in ops:
+        if o in shared_opt:
+            continue
+        by_stage.setdefault((stage[o.name], o.phase), []).append(o)
+    # activation bytes crossing each boundary s -> s+1
+    boundary = [0.0] * n
+    g = graph.graph
+    # a tensor consumed by several later-stage ops is sent once: per producer, the largest
+    # crossing edge, forwarded through every boundary up to its furthest consumer
+    crossing: dict[str, tuple[float, int]] = {}
+    for u, v, data in g.edges(data=True):
+        su, sv = stage[u], stage[v]
+        if g.nodes[u]["op"].phase == "forward" and g.nodes[v]["op"].phase == "forward" and sv > su:
+            nb, far = crossing.get(u, (0.0, su))
+            crossing[u] = (max(nb, float(data.get("bytes", 0))), max(far, sv))
+    for u, (nb, far) in crossing.items():
+        for s in range(stage[u], far):
+            boundary[s] += nb
+    for s in range(n - 1):
+        if boundary[s] == 0:
+            fw = by_stage.get((s, "forward"), [])
+            boundary[s] = float(fw[-1].output_bytes) if fw else 0.0
+    has_bwd = any(o.phase == "backward" for o in ops)
+    fwd_w = sum(o.weight_bytes for o in ops if o.phase == "forward") or 1.0
+    for s in range(n):
+        frac = sum(o.weight_bytes for o in by_stage.get((s, "forward"), [])) / fwd_w
+        b.stage_memory.append((frac, m if cfg.schedule == "gpipe" else min(m, n - s)))
+    send_f: dict[tuple[int, int], int] = {}  # (stage, mb) -> send task of forward activations
+    send_b: dict[tuple[int, int], int] = {}
+    # build stage by stage; cross-stage deps reference tasks of other stages, so build in
+    # an order where producers exist first: iterate "time slots" by constructing all
+    # forward chains for stage s before s+1 is impossible with 1F1B interleaving, so we
+    # create placeholder indices lazily via two passes.
+    orders = {s: [e for e in pipeline_order(s, n, m, cfg.schedule) if has_bwd or e[0] == "F"] for s in range(n)}
+    # pass 1: allocate tasks per stage in order; deps filled in pass 2
+    chunk_first: dict[tuple[int, str, int], int] = {}
+    chunk_last: dict[tuple[int, str, int], int] = {}
+    for s in range(n):
+        for kind, k in orders[s]:
+            phase = "forward" if kind == "F" else "backward"
+            chunk_ops = by_stage.get((s, phase), [])
+            if kind == "F" and s == 0 and host_io and in_bytes > 0:
+                chunk_first.setdefault((s, "H", k), b.copy(s, "h2d", in_bytes, name=f"input h2d@mb{k}", mb=k))
+            first = last = None
+            for o in chunk_ops:
+                t = b.op(s, o, (), None, mb=k)
+                first = t if first is None else first
+                last = t
+            if first is None:  # empty chunk: a zero-time marker keeps the dependency chain
+                rec = OpRecord(f"stage{s} {kind}@mb{k} (empty)", b.sys.devices[s].name, "compute", "other", "", phase, 0, 0)
+                first = last = b.add(Task(s, "compute", 0.0, rec, [], None))
+            chunk_first[(s, kind, k)] = first
+            chunk_last[(s, kind, k)] = last
+            if kind == "F" and s < n - 1:
+                send_f[(s, k)] = b.send(s, boundary[s], [last], f"send act s{s}->s{s + 1}@mb{k}", "forward", k)
+            if kind == "B" and s > 0:
+                send_b[(s, k)] = b.send(s, boundary[s - 1], [last], f"send grad s{s}->s{s - 1}@mb{k}", "backward", k)
+            if kind == "F" and s == n - 1 and host_io and out_bytes > 0 and not has_bwd:
+                b.copy(s, "d2h", out_bytes, deps=[last], name=f"output d2h@mb{k}", mb=k)
+        for o in by_stage.get((s, "optimizer"), []):
+            b.op(s, o)
+        for o in shared_opt:  # fused optimizer op: each stage updates its own parameters
+            frac = b.stage_memory[s][0]
+            if frac > 0:
+                b.op(s, o, (), f"scale:{frac:.6g}")
+    # pass 2: cross-stage dependencies
+    for s in range(n):
+        for kind, k in orders[s]:
+            deps = b.tasks[chunk_first[(s, kind, k)]].deps
+            if kind == "F" and s > 0:
+                deps.append(send_f[(s - 1, k)])
+            if kind == "F" and s == 0 and (s, "H", k) in chunk_first:
+                deps.append(chunk_first[(s, "H", k)])
+            if kind == "B" and s < n - 1:
+                deps.append(send_b[(s + 1, k)])
+    return m

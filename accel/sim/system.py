@@ -1,0 +1,147 @@
+"""A resolved system: loaded device specs with their cost models, and loaded link specs.
+
+``resolve_system(x)`` accepts a :class:`System`, a ``kind: system`` spec, any device spec,
+or an arch name/path. A plain device (e.g. ``"h100"``) is wrapped into a one-device
+system whose host link is :data:`DEFAULT_HOST_LINK` (PCIe 5.0 x16, the link of the
+measured H100 machine) and which has no device<->device fabric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from accel.arch.base import DeviceSpec
+from accel.arch.link import LinkSpec
+from accel.arch.loader import load_arch
+from accel.arch.system import SystemSpec
+from accel.devices.base import CostModel, cost_model_for
+from accel.errors import ConfigError
+
+#: host link used when a bare device arch is simulated (archs/links/pcie5.yaml)
+DEFAULT_HOST_LINK = "pcie5"
+
+
+@dataclass
+class DeviceInstance:
+    """One device of a system: unique name (``"h100:0"``), its spec, and its cost model."""
+
+    name: str
+    spec: DeviceSpec
+    model: CostModel
+
+
+@dataclass
+class System:
+    """Devices + links, ready for simulation.
+
+    Attributes:
+        name: system name.
+        devices: device instances in rank order.
+        host_link: link each device uses to reach the host.
+        fabric_topology: ``"nvswitch"``, ``"pcie_host"`` or ``"none"``.
+        fabric_link: link each device uses to reach the fabric (None for ``"none"``).
+        host_name: name of the host CPU arch (loaded lazily by :attr:`host_spec`).
+        origin: file the system came from ("" when built in code).
+    """
+
+    name: str
+    devices: list[DeviceInstance]
+    host_link: LinkSpec
+    fabric_topology: str = "none"
+    fabric_link: LinkSpec | None = None
+    host_name: str | None = None
+    origin: str = ""
+    _extra: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_devices(self) -> int:
+        return len(self.devices)
+
+    @cached_property
+    def host_spec(self) -> DeviceSpec | None:
+        """The host CPU spec (loaded on first use; the simulator itself does not need it)."""
+        if self.host_name is None:
+            return None
+        return _load_ref(self.host_name, self.origin or self.name, "host", None)
+
+    @property
+    def fabric_bandwidth(self) -> float:
+        """Achievable per-direction bandwidth of each device into the fabric (B/s)."""
+        if self.fabric_link is None:
+            raise ConfigError(self.origin or self.name, "fabric", "system has no device<->device fabric (topology none)")
+        return self.fabric_link.effective_bandwidth
+
+    def with_devices(self, count: int, fabric: str | LinkSpec | None = None) -> "System":
+        """Copy with ``count`` replicas of device 0, optionally over another fabric link.
+
+        ``fabric``: link arch name (``"nvlink4"``, ``"pcie5"``) or spec; NVLink links get the
+        ``nvswitch`` topology, PCIe links ``pcie_host``.
+        """
+        if count < 1:
+            raise ValueError(f"device count must be >= 1, got {count}")
+        base = self.devices[0]
+        link = self.fabric_link
+        topology = self.fabric_topology
+        if fabric is not None:
+            link = fabric if isinstance(fabric, LinkSpec) else _load_ref(fabric, "<fabric>", "fabric", "link")
+        if count > 1 and link is None:
+            link = self.host_link
+        if link is not None and count > 1 and (fabric is not None or topology == "none"):
+            topology = "nvswitch" if "nvlink" in (link.generation + link.name).lower() else "pcie_host"
+        devs = [DeviceInstance(f"{base.spec.name}:{i}", base.spec, base.model) for i in range(count)]
+        return System(name=f"{count}x {base.spec.name}" + (f" over {link.name}" if count > 1 and link else ""),
+                      devices=devs, host_link=self.host_link, fabric_topology=topology if count > 1 else "none",
+                      fabric_link=link if count > 1 else None, host_name=self.host_name)
+
+
+def _load_ref(ref: str, file: str, field_name: str, want_kind: str | None) -> DeviceSpec:
+    try:
+        spec = load_arch(ref)
+    except ConfigError as exc:
+        raise ConfigError(file, field_name, f"cannot load referenced arch {ref!r}: {exc}") from None
+    if want_kind is not None and spec.kind != want_kind:
+        raise ConfigError(file, field_name, f"arch {ref!r} has kind {spec.kind!r}; expected kind {want_kind!r}")
+    return spec
+
+
+def system_from_spec(spec: SystemSpec) -> System:
+    """Load every arch a ``kind: system`` spec references and build a :class:`System`."""
+    file = spec.origin or spec.name
+    devices: list[DeviceInstance] = []
+    for gi, group in enumerate(spec.devices):
+        dspec = _load_ref(group.arch, file, f"devices[{gi}].arch", None)
+        if dspec.kind in ("system", "link"):
+            raise ConfigError(file, f"devices[{gi}].arch", f"arch {group.arch!r} is a {dspec.kind}, not a device")
+        model = cost_model_for(dspec)
+        for _ in range(group.count):
+            devices.append(DeviceInstance(f"{dspec.name}:{len(devices)}", dspec, model))
+    host_link = _load_ref(spec.host_link, file, "host_link", "link")
+    fabric_link = None
+    if spec.fabric.topology != "none":
+        fabric_link = _load_ref(spec.fabric.link or spec.host_link, file, "fabric.link", "link")
+    elif len(devices) > 1:
+        raise ConfigError(file, "fabric.topology", f"{len(devices)} devices need a fabric; allowed: nvswitch, pcie_host")
+    return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host, spec.origin)
+
+
+def system_from_device(spec: DeviceSpec, host_link: str | LinkSpec = DEFAULT_HOST_LINK) -> System:
+    """Wrap one device spec into a one-device system (host link default: PCIe 5.0 x16)."""
+    link = host_link if isinstance(host_link, LinkSpec) else _load_ref(host_link, "<default host link>", "host_link", "link")
+    return System(spec.name, [DeviceInstance(f"{spec.name}:0", spec, cost_model_for(spec))], link, origin=spec.origin)
+
+
+def resolve_system(system: "System | DeviceSpec | str | Path") -> System:
+    """Turn a System, a system/device spec, or an arch name/path into a :class:`System`."""
+    if isinstance(system, System):
+        return system
+    if isinstance(system, (str, Path)):
+        system = load_arch(system)
+    if isinstance(system, SystemSpec):
+        return system_from_spec(system)
+    if isinstance(system, LinkSpec):
+        raise ConfigError(system.origin or system.name, "kind", "a link cannot be simulated; give a device or system arch")
+    if isinstance(system, DeviceSpec):
+        return system_from_device(system)
+    raise TypeError(f"cannot make a System from {type(system).__name__}")

@@ -1,0 +1,132 @@
+"""Validation against real measurements: ``accel validate DIR``.
+
+Reads a measurement directory (format: ``shared/measurements/README.md``; any subset of
+gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, device.json),
+predicts every row with the shipped models, and reports per-category error (N, MAPE,
+median APE, Spearman rank correlation, worst rows) and the issue's targets.
+
+Public API::
+
+    rep = validate_dir("shared/measurements/h100")              # arch from device.json
+    print(render_text(rep)); write_all(rep, "out/validate")
+    rep = compare(read_measurements(d), MyPredictor())           # any Predictor
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+from accel.errors import ConfigError
+from accel.validate.compare import (CATEGORIES, SECTIONS, TARGETS, Comparison, Skipped, Target, ValidationReport,
+                                    compare)
+from accel.validate.metrics import ErrorStats, ape, mape, median_ape, spearman
+from accel.validate.predictor import ModelPredictor, Predictor, ReferencePredictor, Unsupported
+from accel.validate.readers import MeasurementDir, read_measurements
+from accel.validate.report import render_text, write_all, write_csv, write_html
+
+#: device.json ``name`` pattern -> (device arch, host CPU arch or None). Only names, no calibration.
+DEVICE_ARCHS: tuple[tuple[str, str, str | None], ...] = (
+    (r"\bH100\b", "h100", "h100_host_xeon"),
+    (r"\bH200\b", "h200", None),
+    (r"\bA100\b", "a100", None),
+    (r"\bV100\b", "v100", None),
+    (r"TITAN X", "titanx_pascal", None),
+)
+
+
+def choose_archs(mdir: MeasurementDir, arch: str | None = None, cpu_arch: str | None = None) -> tuple[str, str | None]:
+    """(device arch, host CPU arch) for a measurement dir: explicit args win, else from device.json's name."""
+    if mdir.device_type == "cpu":
+        dev = arch or cpu_arch
+        if not dev:
+            raise ConfigError(str(mdir.path / "device.json"), "device_type",
+                              f"CPU measurements ({mdir.device_name or 'unknown CPU'}): pass --arch or --cpu-arch "
+                              "naming a CPU arch YAML (see `accel archs`)")
+        return dev, cpu_arch or dev
+    if arch:
+        return arch, cpu_arch
+    for pat, a, host in DEVICE_ARCHS:
+        if re.search(pat, mdir.device_name, re.IGNORECASE):
+            return a, cpu_arch or host
+    raise ConfigError(str(mdir.path / "device.json"), "name",
+                      f"cannot pick an arch for device {mdir.device_name!r}; pass --arch (known devices: "
+                      + ", ".join(a for _, a, _ in DEVICE_ARCHS) + ")")
+
+
+def load_predictor(ref: str) -> Predictor:
+    """Instantiate a user predictor from ``"pkg.module:Class"`` or ``"path/to/file.py:Class"``."""
+    import importlib
+    import importlib.util
+
+    mod_ref, sep, cls_name = ref.rpartition(":")
+    if not sep or not mod_ref or not cls_name:
+        raise ConfigError("--predictor", ref, "expected MODULE:CLASS or FILE.py:CLASS")
+    try:
+        if mod_ref.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(mod_ref).stem, mod_ref)
+            if spec is None or spec.loader is None or not Path(mod_ref).is_file():
+                raise ConfigError(mod_ref, None, "predictor file not found")
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+        else:
+            mod = importlib.import_module(mod_ref)
+    except ImportError as exc:
+        raise ConfigError("--predictor", ref, f"cannot import: {exc}") from None
+    cls = getattr(mod, cls_name, None)
+    if cls is None:
+        raise ConfigError(mod_ref, cls_name, "no such class in module")
+    obj = cls()
+    if not isinstance(obj, Predictor):
+        raise ConfigError(mod_ref, cls_name, "must subclass accel.validate.Predictor")
+    return obj
+
+
+def _with_threads(spec, threads):
+    """A CPU spec using the torch thread count the measurements ran with (device.json ``threads``)."""
+    try:
+        n = int(threads)
+    except (TypeError, ValueError):
+        return spec
+    if "threads" in type(spec).model_fields and n != getattr(spec, "threads", n):
+        if n > getattr(spec, "cores", n) * getattr(spec, "threads_per_core", 1):
+            raise ConfigError(spec.origin or spec.name, "threads",
+                              f"measurements ran {n} threads but the arch has only {spec.cores} cores")
+        return spec.model_copy(update={"threads": n})
+    return spec
+
+
+def validate_dir(path: str | Path, arch: str | None = None, cpu_arch: str | None = None, link_arch: str | None = "pcie5",
+                 only: Iterable[str] | None = None, predictor: Predictor | None = None,
+                 progress: bool = False) -> ValidationReport:
+    """Read ``path`` and compare it with ``predictor`` (default: :class:`ModelPredictor` on the chosen archs)."""
+    mdir = read_measurements(path)
+    if predictor is None:
+        from accel.arch import load_arch
+
+        dev, host = choose_archs(mdir, arch, cpu_arch)
+        link = None
+        if link_arch and mdir.device_type != "cpu" and "micro.csv" in mdir.tables:
+            link = load_arch(link_arch)
+        host_spec, missing = None, ""
+        if host:
+            try:
+                host_spec = load_arch(host)
+            except ConfigError as exc:
+                if cpu_arch:  # asked for explicitly: an error
+                    raise
+                missing = f"default host CPU arch {host!r} not loadable ({exc}); pass --cpu-arch"
+        dev_spec = load_arch(dev)
+        if mdir.device_type == "cpu":
+            dev_spec = _with_threads(dev_spec, mdir.device.get("threads"))
+            host_spec = dev_spec if host == dev else host_spec
+        predictor = ModelPredictor(dev_spec, host_spec, link, cpu_missing=missing)
+    return compare(mdir, predictor, only=only, progress=progress)
+
+
+__all__ = [
+    "CATEGORIES", "SECTIONS", "TARGETS", "Comparison", "ErrorStats", "MeasurementDir", "ModelPredictor", "Predictor", "ReferencePredictor",
+    "Skipped", "Target", "Unsupported", "ValidationReport", "ape", "choose_archs", "compare", "load_predictor", "mape", "median_ape",
+    "read_measurements", "render_text", "spearman", "validate_dir", "write_all", "write_csv", "write_html",
+]

@@ -1,0 +1,378 @@
+"""Turn a measurement directory plus a :class:`Predictor` into predicted-vs-measured rows.
+
+One :class:`Comparison` per measured row that the predictor answers; one :class:`Skipped`
+(with the reason) per row it cannot. Categories (see :data:`CATEGORIES`) follow the
+measurement files; :data:`TARGETS` are the accuracy targets of the validation issue.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from accel.validate.metrics import ErrorStats
+from accel.validate.ops import conv_op, copy_op, matmul_op, reduce_op
+from accel.validate.predictor import Predictor, Unsupported
+from accel.validate.readers import MeasurementDir
+
+#: category key -> (title, file it comes from, unit of predicted/measured)
+CATEGORIES: dict[str, tuple[str, str, str]] = {
+    "gemm": ("GEMM", "gemm.csv", "s"),
+    "conv": ("Conv2d", "conv.csv", "s"),
+    "layer_dev": ("Per-layer, device-bound runs", "layers.csv", "s"),
+    "layer_b1": ("Per-layer, other runs, batch 1", "layers.csv", "s"),
+    "layer": ("Per-layer, other runs, batch>1", "layers.csv", "s"),
+    "model": ("Whole model, inference", "e2e.csv", "s"),
+    "train": ("Whole model, training step", "e2e.csv", "s"),
+    "pcie": ("PCIe h2d/d2h", "micro.csv", "s"),
+    "devmem": ("Device memory (copy, read)", "micro.csv", "s"),
+    "cpu_gemm": ("CPU GEMM", "cpu.csv", "s"),
+    "cpu_copy": ("CPU copy", "cpu.csv", "s"),
+    "cpu_model": ("CPU model latency", "cpu.csv", "s"),
+    "energy": ("Energy per iteration", "energy.csv", "J"),
+    "idle": ("Idle power", "energy.csv", "W"),
+}
+
+
+@dataclass
+class Comparison:
+    """One measured row and its prediction (both in the category's unit: s, J or W)."""
+
+    category: str
+    key: str
+    predicted: float
+    measured: float
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> float:
+        """Signed relative error (fraction; > 0 = over-prediction)."""
+        return (self.predicted - self.measured) / self.measured
+
+    @property
+    def abs_error(self) -> float:
+        return abs(self.error)
+
+
+@dataclass
+class Skipped:
+    """A measured row that could not be predicted, and why."""
+
+    category: str
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """An accuracy target: MAPE over the selected rows of a category must be <= ``max_mape``."""
+
+    name: str
+    category: str
+    max_mape: float
+    select: Callable[[Comparison], bool]
+    description: str
+
+
+def _big_kernel(c: Comparison) -> bool:
+    return c.tags.get("batch", 1) >= 32 or c.tags.get("gflop", 0.0) >= 1.0
+
+
+#: the issue's accuracy targets
+TARGETS: tuple[Target, ...] = (
+    Target("GEMM, batch>=32 or >=1 GFLOP", "gemm", 0.15, _big_kernel,
+           "gemm.csv rows with bmm batch >= 32 or 2*M*N*K*batch >= 1e9"),
+    Target("Conv, batch>=32 or >=1 GFLOP", "conv", 0.15, _big_kernel,
+           "conv.csv rows with N >= 32 or 2*MACs >= 1e9"),
+    Target("Whole-model inference, batch>=8", "model", 0.20, lambda c: c.tags.get("batch", 0) >= 8,
+           "e2e.csv infer rows with batch >= 8"),
+    Target("PCIe h2d/d2h", "pcie", 0.15, lambda c: True, "micro.csv h2d and d2h rows (pinned and pageable)"),
+)
+
+
+@dataclass
+class CategoryResult:
+    category: str
+    stats: ErrorStats
+    worst: list[Comparison]
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    stats: ErrorStats
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False, or None when no row was selected."""
+        if self.stats.n == 0:
+            return None
+        return bool(self.stats.mape <= self.target.max_mape)
+
+
+@dataclass
+class ValidationReport:
+    """Everything ``accel validate`` computed."""
+
+    source: str
+    device_name: str
+    predictor: str
+    comparisons: list[Comparison]
+    skipped: list[Skipped]
+
+    def by_category(self, category: str) -> list[Comparison]:
+        return [c for c in self.comparisons if c.category == category]
+
+    def category_results(self, worst_n: int = 3) -> list[CategoryResult]:
+        out = []
+        for cat in CATEGORIES:
+            rows = self.by_category(cat)
+            if not rows:
+                continue
+            st = ErrorStats.of([r.predicted for r in rows], [r.measured for r in rows])
+            worst = sorted(rows, key=lambda r: -r.abs_error)[:worst_n]
+            out.append(CategoryResult(cat, st, worst))
+        return out
+
+    def target_results(self) -> list[TargetResult]:
+        out = []
+        for t in TARGETS:
+            rows = [c for c in self.by_category(t.category) if t.select(c)]
+            out.append(TargetResult(t, ErrorStats.of([r.predicted for r in rows], [r.measured for r in rows])))
+        return out
+
+
+# ------------------------------------------------------------------------------ collectors
+class _Collector:
+    def __init__(self, predictor: Predictor, progress: bool):
+        self.p = predictor
+        self.comparisons: list[Comparison] = []
+        self.skipped: list[Skipped] = []
+        self.progress = progress
+
+    def add(self, category: str, key: str, measured: float, fn: Callable[[], float], **tags: Any) -> None:
+        try:
+            pred = float(fn())
+        except Unsupported as exc:
+            self.skipped.append(Skipped(category, key, str(exc)))
+            return
+        if not math.isfinite(pred) or pred <= 0:
+            self.skipped.append(Skipped(category, key, f"predictor returned {pred!r} (must be > 0)"))
+            return
+        self.comparisons.append(Comparison(category, key, pred, float(measured), tags))
+
+    def note(self, msg: str) -> None:
+        if self.progress:
+            print(f"[validate] {msg}", file=sys.stderr, flush=True)
+
+
+def _int(v: Any, default: int = 1) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return default if math.isnan(f) else int(f)
+
+
+def collect_gemm(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
+    for r in df.itertuples(index=False):
+        r = r._asdict()
+        b = _int(r.get("batch"), 1)
+        op = matmul_op(r["M"], r["N"], r["K"], r["dtype"], batch=b)
+        key = f"{r['dtype']} {int(r['M'])}x{int(r['N'])}x{int(r['K'])}" + (f" bmm{b}" if b > 1 else "")
+        if on_cpu:
+            th = _int(r.get("threads"), 0)
+            fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
+        else:
+            fn = lambda op=op: col.p.kernel_time(op)  # noqa: E731
+        col.add("gemm", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=b, gflop=op.flops / 1e9)
+
+
+def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
+    for r in df.itertuples(index=False):
+        r = r._asdict()
+        op = conv_op(r["N"], r["Cin"], r["Cout"], r["H"], r["W"], r["R"], r["S"], r["stride"], r["pad"],
+                     r["groups"], r["Hout"], r["Wout"], r["dtype"])
+        name = r.get("name") or f"c{int(r['Cin'])}-{int(r['Cout'])}k{int(r['R'])}"
+        key = f"{r['dtype']} {name} N{int(r['N'])}"
+        th = _int(r.get("threads"), 0) if on_cpu else 0
+        fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
+        col.add("conv", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=int(r["N"]), gflop=op.flops / 1e9)
+
+
+#: a layers.csv run counts as device-bound when its hooked whole-model time is within this fraction of the
+#: unhooked e2e.csv time of the same model/dtype/batch (the profiling hooks then did not slow it down)
+DEVICE_BOUND_TOLERANCE = 0.10
+
+
+def _device_bound_runs(layers: pd.DataFrame, e2e: pd.DataFrame | None) -> dict[tuple[str, str, int], bool]:
+    """(model, dtype, batch) -> whether the hooked run in layers.csv was device-bound (needs e2e.csv)."""
+    out: dict[tuple[str, str, int], bool] = {}
+    if e2e is None:
+        return out
+    infer = e2e[e2e["mode"] == "infer"]
+    ref = {(r.model, r.dtype, int(r.batch)): r.ms for r in infer.itertuples()}
+    for r in layers[layers["layer"] == "<model>"].itertuples():
+        k = (r.model, r.dtype, int(r.batch))
+        if k in ref:
+            out[k] = abs(r.ms - ref[k]) <= DEVICE_BOUND_TOLERANCE * ref[k]
+    return out
+
+
+def collect_layers(col: _Collector, df: pd.DataFrame, e2e: pd.DataFrame | None = None) -> None:
+    """Leaf rows of layers.csv, split into device-bound runs (hooked total ~ e2e time: per-layer times are
+    kernel times) and host-bound runs by batch (there the times include the profiling hooks' host cost)."""
+    leaves = df[df["leaf"] == True]  # noqa: E712
+    bound = _device_bound_runs(df, e2e)
+    for (model, dtype, batch), grp in leaves.groupby(["model", "dtype", "batch"], sort=False):
+        col.note(f"layers: {model} {dtype} batch {int(batch)} ({len(grp)} leaf rows)")
+        try:
+            times = col.p.layer_times(model, int(batch), dtype)
+        except Unsupported as exc:
+            for r in grp.itertuples(index=False):
+                col.skipped.append(Skipped("layer", f"{model} {dtype} b{int(batch)} {r.layer}", str(exc)))
+            continue
+        dev_bound = bound.get((model, dtype, int(batch)))
+        cat = "layer_dev" if dev_bound else ("layer_b1" if int(batch) == 1 else "layer")
+        for r in grp.itertuples(index=False):
+            key = f"{model} {dtype} b{int(batch)} {r.layer}"
+            t = times.get(r.layer, 0.0)
+            if t <= 0:
+                col.skipped.append(Skipped("layer", key, f"no ops extracted for this module "
+                                                         f"({getattr(r, 'type', '?')}: identity in eval mode?)"))
+                continue
+            col.comparisons.append(Comparison(cat, key, t, r.ms / 1e3,
+                                              dict(model=model, dtype=dtype, batch=int(batch),
+                                                   type=getattr(r, "type", ""), device_bound=dev_bound)))
+
+
+def collect_e2e(col: _Collector, df: pd.DataFrame) -> None:
+    for r in df.itertuples(index=False):
+        cat = "model" if r.mode == "infer" else "train"
+        key = f"{r.model} {r.mode} {r.dtype} b{int(r.batch)}"
+        col.note(f"e2e: {key}")
+        col.add(cat, key, r.ms / 1e3,
+                lambda r=r: col.p.model_latency(r.model, r.mode, r.dtype, int(r.batch)),
+                model=r.model, mode=r.mode, dtype=r.dtype, batch=int(r.batch))
+
+
+def collect_micro(col: _Collector, df: pd.DataFrame) -> None:
+    for r in df.itertuples(index=False):
+        r = r._asdict()
+        kind, nbytes, ms = str(r["kind"]), int(r["bytes"]), float(r["ms"])
+        if kind in ("h2d", "d2h"):
+            pinned = bool(r.get("pinned"))
+            key = f"{kind} {_fmt_bytes(nbytes)} {'pinned' if pinned else 'pageable'}"
+            col.add("pcie", key, ms / 1e3, lambda k=kind, n=nbytes, p=pinned: col.p.transfer_time(k, n, p),
+                    kind=kind, bytes=nbytes, pinned=pinned)
+        elif kind == "d2d_copy":
+            col.add("devmem", f"d2d_copy {_fmt_bytes(nbytes)}", ms / 1e3,
+                    lambda n=nbytes: col.p.kernel_time(copy_op(n)), bytes=nbytes)
+        elif kind == "d_read_sum":
+            col.add("devmem", f"read_sum {_fmt_bytes(nbytes)}", ms / 1e3,
+                    lambda n=nbytes: col.p.kernel_time(reduce_op(n)), bytes=nbytes)
+        # launch_* / graph_* rows are calibration inputs of the launch-overhead fields: not validated
+
+
+_CPU_MODEL = re.compile(r"^cpu_(?P<model>.+)_b(?P<batch>\d+)_(?P<dtype>fp32|fp16|bf16)$")
+
+
+def collect_cpu(col: _Collector, df: pd.DataFrame) -> None:
+    for r in df.itertuples(index=False):
+        r = r._asdict()
+        kind, th, ms = str(r["kind"]), int(r["threads"]), float(r["ms"])
+        if kind.startswith("cpu_gemm_"):
+            dtype = kind.rsplit("_", 1)[1]
+            op = matmul_op(r["M"], r["N"], r["K"], dtype)
+            col.add("cpu_gemm", f"{dtype} {int(r['M'])}x{int(r['N'])}x{int(r['K'])} t{th}", ms / 1e3,
+                    lambda op=op, th=th: col.p.cpu_kernel_time(op, th), threads=th, gflop=op.flops / 1e9)
+        elif kind == "cpu_copy":
+            n = int(r["bytes"])
+            col.add("cpu_copy", f"copy {_fmt_bytes(n)} t{th}", ms / 1e3,
+                    lambda n=n, th=th: col.p.cpu_kernel_time(copy_op(n), th), threads=th, bytes=n)
+        elif (m := _CPU_MODEL.match(kind)):
+            model, batch, dtype = m["model"], int(m["batch"]), m["dtype"]
+            col.note(f"cpu: {model} b{batch} t{th}")
+            col.add("cpu_model", f"{model} b{batch} {dtype} t{th}", ms / 1e3,
+                    lambda model=model, b=batch, d=dtype, th=th: col.p.cpu_model_latency(model, b, d, th),
+                    model=model, threads=th, batch=batch)
+        else:
+            col.skipped.append(Skipped("cpu", kind, "unknown cpu.csv kind"))
+
+
+_GEMM_W = re.compile(r"^gemm(?P<n>\d+)_(?P<dtype>fp32|tf32|fp16|bf16)$")
+_MODEL_W = re.compile(r"^(?P<model>.+)_b(?P<batch>\d+)_(?P<dtype>fp32|tf32|fp16|bf16)$")
+_COPY_W = re.compile(r"^d2d_copy_(?P<n>\d+)(?P<unit>[KMG]i?B)$")
+
+
+def collect_energy(col: _Collector, df: pd.DataFrame) -> None:
+    for r in df.itertuples(index=False):
+        r = r._asdict()
+        w, iters, joules = str(r["workload"]), int(r["iters"]), float(r["joules"])
+        if w == "idle":
+            secs = float(r.get("seconds") or 0)
+            if secs > 0:
+                col.add("idle", "idle", joules / secs, col.p.idle_power)
+            continue
+        if iters <= 0:
+            col.skipped.append(Skipped("energy", w, "iters must be > 0"))
+            continue
+        per_iter = joules / iters
+        if (m := _GEMM_W.match(w)):
+            n = int(m["n"])
+            op = matmul_op(n, n, n, m["dtype"])
+            col.add("energy", w, per_iter, lambda op=op: col.p.kernel_energy(op), dtype=m["dtype"])
+        elif (m := _COPY_W.match(w)):
+            scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "KB": 1e3, "MB": 1e6, "GB": 1e9}[m["unit"]]
+            n = int(int(m["n"]) * scale)
+            col.add("energy", w, per_iter, lambda n=n: col.p.kernel_energy(copy_op(n)))
+        elif (m := _MODEL_W.match(w)):
+            col.note(f"energy: {w}")
+            col.add("energy", w, per_iter,
+                    lambda m=m: col.p.model_energy(m["model"], m["dtype"], int(m["batch"])),
+                    model=m["model"], batch=int(m["batch"]))
+        else:
+            col.skipped.append(Skipped("energy", w, "unknown energy.csv workload name"))
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, s in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= s and n % s == 0:
+            return f"{n // s}{unit}"
+    return f"{n}B"
+
+
+#: category group -> (file, collector). ``only`` in :func:`compare` selects by these names.
+SECTIONS = ("gemm", "conv", "layers", "e2e", "micro", "cpu", "energy")
+
+
+def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | None = None,
+            progress: bool = False) -> ValidationReport:
+    """Compare every row of ``mdir`` (or the sections in ``only``) with ``predictor``."""
+    want = set(only) if only else set(SECTIONS)
+    bad = want - set(SECTIONS)
+    if bad:
+        raise ValueError(f"unknown section(s) {', '.join(sorted(bad))}; allowed: {', '.join(SECTIONS)}")
+    col = _Collector(predictor, progress)
+    on_cpu = mdir.device_type == "cpu"
+    t = mdir.tables
+    if "gemm" in want and "gemm.csv" in t:
+        collect_gemm(col, t["gemm.csv"], on_cpu)
+    if "conv" in want and "conv.csv" in t:
+        collect_conv(col, t["conv.csv"], on_cpu)
+    if "layers" in want and "layers.csv" in t:
+        collect_layers(col, t["layers.csv"], t.get("e2e.csv"))
+    if "e2e" in want and "e2e.csv" in t:
+        collect_e2e(col, t["e2e.csv"])
+    if "micro" in want and "micro.csv" in t:
+        collect_micro(col, t["micro.csv"])
+    if "cpu" in want and "cpu.csv" in t:
+        collect_cpu(col, t["cpu.csv"])
+    if "energy" in want and "energy.csv" in t:
+        collect_energy(col, t["energy.csv"])
+    return ValidationReport(str(mdir.path), mdir.device_name, predictor.description, col.comparisons, col.skipped)

@@ -1,0 +1,375 @@
+"""Predictors: what ``accel validate`` asks a model of the hardware.
+
+:class:`Predictor` is the interface (every method may raise :class:`Unsupported`, and the
+row is then reported as skipped with the reason). :class:`ModelPredictor` answers with
+the shipped pieces: the device cost models (``accel.devices``), the workloads extractor
+(``workloads.extract_model``), the simulator (``accel.sim.simulate``) and the link model
+(``accel.interconnect.transfer_time``). Tests use small fake predictors.
+
+Units: times in seconds, energies in joules, powers in watts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any
+
+from accel.errors import AccelError
+from accel.graph import LayerGraph, OpNode
+
+
+class Unsupported(AccelError):
+    """The predictor cannot answer for this row (e.g. a model the extractor doesn't support)."""
+
+
+#: measurement model name -> workloads extractor name, where they differ
+MODEL_ALIASES: dict[str, str] = {"lstm_lm": "lstm", "bert_base": "bert"}
+#: sequence length the measurements used (shared/measurements/README.md), by measured model name
+MODEL_SEQ_LEN: dict[str, int] = {"gpt2": 512, "bert_base": 512, "lstm_lm": 128, "lstm": 128}
+#: op kinds whose compute dtype TF32 / autocast changes (matmul and cuDNN convolution paths)
+TENSOR_OP_KINDS = ("matmul", "conv", "conv_transpose", "attention", "rnn")
+
+
+class Predictor:
+    """Interface of a hardware model for validation. Subclasses override what they support."""
+
+    #: one line saying what answers (shown in reports)
+    description: str = "predictor"
+
+    def kernel_time(self, op: OpNode) -> float:
+        """Device time of one kernel (GEMM / conv / copy row), excluding launch overhead (s)."""
+        raise Unsupported("kernel timing not supported")
+
+    def kernel_energy(self, op: OpNode) -> float:
+        """Board energy of one execution of ``op`` run back to back: dynamic + static power x time (J)."""
+        raise Unsupported("kernel energy not supported")
+
+    def layer_times(self, model: str, batch: int, dtype: str) -> dict[str, float]:
+        """Module path -> predicted time of that module's ops in one inference (s), launch overhead included."""
+        raise Unsupported("per-layer prediction not supported")
+
+    def model_latency(self, model: str, mode: str, dtype: str, batch: int) -> float:
+        """Latency of one inference (``mode="infer"``) or training step (``"train_sgd"``) (s)."""
+        raise Unsupported("whole-model prediction not supported")
+
+    def model_energy(self, model: str, dtype: str, batch: int) -> float:
+        """Board energy of one inference of ``batch`` items (J), static power included."""
+        raise Unsupported("model energy not supported")
+
+    def transfer_time(self, direction: str, nbytes: int, pinned: bool) -> float:
+        """Host<->device copy time (s); ``direction`` is ``"h2d"`` or ``"d2h"``."""
+        raise Unsupported("host<->device transfers not supported")
+
+    def cpu_kernel_time(self, op: OpNode, threads: int) -> float:
+        """Host-CPU time of ``op`` with ``threads`` threads (s)."""
+        raise Unsupported("CPU kernels not supported")
+
+    def cpu_model_latency(self, model: str, batch: int, dtype: str, threads: int) -> float:
+        """Host-CPU inference latency of a model (s)."""
+        raise Unsupported("CPU model latency not supported")
+
+    def idle_power(self) -> float:
+        """Board power with nothing running (W)."""
+        raise Unsupported("idle power not supported")
+
+
+def _relabel(graph: LayerGraph, dtype: str) -> LayerGraph:
+    """Copy of ``graph`` whose tensor-core ops (matmul/conv/attention/rnn) compute in ``dtype`` (e.g. tf32)."""
+    g = LayerGraph(graph.name, dict(graph.meta, compute_dtype=dtype))
+    for op in graph:
+        if op.kind in TENSOR_OP_KINDS:
+            op = dataclasses.replace(op, dtype=dtype)
+        deps = list(graph.graph.predecessors(op.name))
+        g.add_op(op, deps, [graph.graph.edges[d, op.name].get("bytes", 0) for d in deps])
+    return g
+
+
+class ModelPredictor(Predictor):
+    """Predictions from the shipped cost models, extractor, simulator and link model.
+
+    Args:
+        kernel_spec: spec of the device that ran gemm/conv/layers/e2e (a GPU, or a CPU for a
+            directory written by ``accel measure --device cpu``).
+        cpu_spec: spec of the host CPU that ran cpu.csv (None: CPU rows are skipped).
+        link_spec: host<->device link spec for micro.csv h2d/d2h rows (None: skipped).
+    """
+
+    def __init__(self, kernel_spec: Any, cpu_spec: Any | None = None, link_spec: Any | None = None,
+                 cpu_missing: str = ""):
+        from accel.devices import cost_model_for
+
+        #: why there is no cpu_spec (shown as the skip reason of CPU rows)
+        self.cpu_missing = cpu_missing
+        self.kernel_spec = kernel_spec
+        self.cpu_spec = cpu_spec
+        self.link_spec = link_spec
+        self.cm = cost_model_for(kernel_spec)
+        self._cpu_models: dict[int, Any] = {}
+        try:
+            import accel.sim as _sim  # noqa: F401
+
+            self._sim = _sim
+        except ImportError:
+            self._sim = None
+        parts = [f"device {kernel_spec.name} ({kernel_spec.kind})"]
+        if cpu_spec is not None:
+            parts.append(f"host {cpu_spec.name}")
+        if link_spec is not None:
+            parts.append(f"link {link_spec.name}")
+        parts.append("whole models via accel.sim.simulate" if self._sim else
+                     "whole models via serial per-op sum (accel.sim not importable)")
+        self.description = "; ".join(parts)
+        self._graph = lru_cache(maxsize=8)(self._extract)
+
+    # kernels -------------------------------------------------------------------------------
+    def kernel_time(self, op: OpNode) -> float:
+        return float(self.cm.cost(op).time_s)
+
+    def _static_w(self, cm: Any, spec: Any) -> float:
+        w = float(cm.static_power_w or 0.0)
+        if w <= 0 and getattr(spec, "energy", None) is not None:
+            w = float(getattr(spec.energy, "static_power", 0.0) or 0.0)
+        return w
+
+    def kernel_energy(self, op: OpNode) -> float:
+        c = self.cm.cost(op)
+        return float(c.energy_j) + self._static_w(self.cm, self.kernel_spec) * float(c.time_s)
+
+    def idle_power(self) -> float:
+        w = self._static_w(self.cm, self.kernel_spec)
+        if w <= 0:
+            raise Unsupported(f"arch {self.kernel_spec.name} has no idle_power / energy.static_power")
+        return w
+
+    # models --------------------------------------------------------------------------------
+    def _extract(self, model: str, mode: str, dtype: str, batch: int) -> LayerGraph:
+        try:
+            import workloads
+        except ImportError as exc:
+            raise Unsupported(f"workloads extractor not importable: {exc}") from None
+        try:
+            known = set(workloads.list_models())
+        except Exception as exc:  # pragma: no cover - depends on the other package's state
+            raise Unsupported(f"workloads.list_models() failed: {exc}") from None
+        name = model if model in known else MODEL_ALIASES.get(model, model)
+        if name not in known:
+            raise Unsupported(f"model {model!r} not supported by the extractor (supported: {', '.join(sorted(known))})")
+        base_dtype = {"tf32": "fp32", "bf16_amp": "fp32"}.get(dtype, dtype)
+        kw: dict[str, Any] = {}
+        if model in MODEL_SEQ_LEN:
+            kw["seq_len"] = MODEL_SEQ_LEN[model]
+        xmode = "train" if mode.startswith("train") else "infer"
+        try:
+            g = workloads.extract_model(name, batch=batch, mode=xmode, dtype=base_dtype, **kw)
+        except Exception as exc:
+            raise Unsupported(f"extraction of {name} ({xmode}, {base_dtype}, batch {batch}) failed: "
+                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        if dtype == "tf32":
+            g = _relabel(g, "tf32")
+        elif dtype == "bf16_amp":
+            g = _relabel(g, "bf16")  # autocast: tensor-core ops in bf16, the rest stays fp32
+        return g
+
+    def _per_op(self, cm: Any, op: OpNode) -> float:
+        """One eager op: the device runs it, or waits for the host to launch it, whichever is longer (s)."""
+        return max(float(cm.cost(op).time_s), float(cm.launch_overhead_s))
+
+    def _timeline(self, g: LayerGraph) -> list[tuple[str, float, float, float]]:
+        """(module, host launch start, device start, device end) per forward op, in program order (s).
+
+        From ``accel.sim.simulate``'s records when available; else a single-stream replay of the
+        same launch model (a serial host thread issues each op in ``launch_overhead_s``; the device
+        starts an op when it is issued and the previous op has finished).
+        """
+        if self._sim is not None:
+            r = self._sim.simulate(g, self.kernel_spec)
+            recs = [x for x in r.records if x.stream == "compute" and x.phase == "forward"]
+            return [(x.module, x.launch_start if x.launch_start is not None else x.start, x.start, x.end)
+                    for x in recs]
+        out, host, dev = [], 0.0, 0.0
+        launch = float(self.cm.launch_overhead_s)
+        for op in g:
+            if op.phase != "forward":
+                continue
+            h0, host = host, host + launch
+            start = max(dev, host)
+            dev = start + float(self.cm.cost(op).time_s)
+            out.append((op.module, h0, start, dev))
+        return out
+
+    def layer_times(self, model: str, batch: int, dtype: str) -> dict[str, float]:
+        """Per-module time as layers.csv measures it: CUDA events recorded in forward pre/post hooks.
+
+        For each contiguous run of a module's ops (one call), the pre-hook event completes on the
+        device when the host reaches it (just before launching the first op) or when the previous
+        op ends, whichever is later; the post-hook event when the last op ends. Module time =
+        sum over its calls of (post - pre). Hook overhead itself is not modelled.
+        """
+        g = self._graph(model, "infer", dtype, int(batch))
+        out: dict[str, float] = defaultdict(float)
+        prev_end = 0.0
+        seg_mod: str | None = None
+        seg_t0 = seg_end = 0.0
+        for mod, launch_start, _start, end in self._timeline(g):
+            if mod != seg_mod:
+                if seg_mod is not None:
+                    out[seg_mod] += seg_end - seg_t0
+                seg_mod, seg_t0, seg_end = mod, max(prev_end, launch_start), end
+            else:
+                seg_end = max(seg_end, end)
+            prev_end = max(prev_end, end)
+        if seg_mod is not None:
+            out[seg_mod] += seg_end - seg_t0
+        return dict(out)
+
+    def _simulate(self, g: LayerGraph, spec: Any, cm: Any) -> tuple[float, float]:
+        """(latency s, energy J) of one run of ``g`` on ``spec``."""
+        if self._sim is not None:
+            r = self._sim.simulate(g, spec)
+            return float(r.latency_s), float(r.energy_j)
+        lat = sum(self._per_op(cm, op) for op in g)
+        dyn = sum(float(cm.cost(op).energy_j) for op in g)
+        return lat, dyn + self._static_w(cm, spec) * lat
+
+    def model_latency(self, model: str, mode: str, dtype: str, batch: int) -> float:
+        g = self._graph(model, mode, dtype, int(batch))
+        return self._simulate(g, self.kernel_spec, self.cm)[0]
+
+    def model_energy(self, model: str, dtype: str, batch: int) -> float:
+        g = self._graph(model, "infer", dtype, int(batch))
+        return self._simulate(g, self.kernel_spec, self.cm)[1]
+
+    # links ---------------------------------------------------------------------------------
+    def transfer_time(self, direction: str, nbytes: int, pinned: bool) -> float:
+        if self.link_spec is None:
+            raise Unsupported("no link arch given")
+        try:
+            from accel.interconnect import transfer_time
+        except ImportError as exc:
+            raise Unsupported(f"accel.interconnect not importable: {exc}") from None
+        return float(transfer_time(self.link_spec, int(nbytes), pinned=bool(pinned)))
+
+    # host CPU ------------------------------------------------------------------------------
+    def _cpu_model(self, threads: int) -> Any:
+        if self.cpu_spec is None:
+            raise Unsupported(self.cpu_missing or "no CPU arch given")
+        if threads not in self._cpu_models:
+            from accel.devices import cost_model_for
+
+            spec = self.cpu_spec
+            if "threads" in type(spec).model_fields:
+                spec = spec.model_copy(update={"threads": int(threads)})
+            elif threads != getattr(spec, "cores", threads):
+                raise Unsupported(f"CPU arch {spec.name} has no 'threads' field to model {threads} threads")
+            self._cpu_models[threads] = (spec, cost_model_for(spec))
+        return self._cpu_models[threads]
+
+    def cpu_kernel_time(self, op: OpNode, threads: int) -> float:
+        _, cm = self._cpu_model(int(threads))
+        return float(cm.cost(op).time_s)
+
+    def cpu_model_latency(self, model: str, batch: int, dtype: str, threads: int) -> float:
+        spec, cm = self._cpu_model(int(threads))
+        g = self._graph(model, "infer", dtype, int(batch))
+        return self._simulate(g, spec, cm)[0]
+
+
+class ReferencePredictor(Predictor):
+    """"Predicts" with another measurement directory of the same format (run-to-run or machine-to-machine check).
+
+    ``accel validate NEW --against REF`` compares two real runs row by row: the error it reports is
+    the measurement noise floor (or the difference between two machines) that no model can beat.
+    Rows absent from the reference are skipped.
+    """
+
+    def __init__(self, ref: Any):
+        from accel.validate.readers import MeasurementDir, read_measurements
+
+        self.ref: MeasurementDir = ref if isinstance(ref, MeasurementDir) else read_measurements(ref)
+        self.description = f"reference measurements {self.ref.path} ({self.ref.device_name or 'unknown device'})"
+        t = self.ref.tables
+
+        def _b(v: Any) -> int:
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                return 1
+            return 1 if f != f else int(f)
+
+        self._gemm = {(r.dtype, int(r.M), int(r.N), int(r.K), _b(getattr(r, "batch", 1))): r.ms / 1e3
+                      for r in t["gemm.csv"].itertuples()} if "gemm.csv" in t else {}
+        self._conv = {(r.dtype, int(r.N), int(r.Cin), int(r.Cout), int(r.H), int(r.W), int(r.R), int(r.S),
+                       int(r.stride), int(r.pad), int(r.groups)): r.ms / 1e3
+                      for r in t["conv.csv"].itertuples()} if "conv.csv" in t else {}
+        self._layers: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
+        if "layers.csv" in t:
+            for r in t["layers.csv"].itertuples():
+                self._layers[(r.model, r.dtype, int(r.batch))][r.layer] = r.ms / 1e3
+        self._e2e = {(r.model, r.mode, r.dtype, int(r.batch)): r.ms / 1e3
+                     for r in t["e2e.csv"].itertuples()} if "e2e.csv" in t else {}
+        self._micro = {(r.kind, int(r.bytes), bool(r.pinned) if r.pinned is not None else None): r.ms / 1e3
+                       for r in t["micro.csv"].itertuples()} if "micro.csv" in t else {}
+        self._cpu: dict[tuple, float] = {}
+        if "cpu.csv" in t:
+            for r in t["cpu.csv"].itertuples():
+                self._cpu[(r.kind, int(r.threads), _b(getattr(r, "M", 0)), _b(getattr(r, "bytes", 0)))] = r.ms / 1e3
+        self._energy = {}
+        if "energy.csv" in t:
+            for r in t["energy.csv"].itertuples():
+                self._energy[r.workload] = (r.joules, int(r.iters), float(getattr(r, "seconds", 0) or 0))
+
+    @staticmethod
+    def _get(table: dict, key: Any, what: str) -> Any:
+        if key not in table:
+            raise Unsupported(f"no {what} row in the reference")
+        return table[key]
+
+    def kernel_time(self, op: OpNode) -> float:
+        a = op.attrs
+        if op.kind == "matmul":
+            return self._get(self._gemm, (op.dtype, a["M"], a["N"], a["K"], a["batch"]), "gemm")
+        if op.kind == "conv":
+            return self._get(self._conv, (op.dtype, a["N"], a["Cin"], a["Cout"], a["H"], a["W"], a["R"], a["S"],
+                                          a["stride"], a["pad"], a["groups"]), "conv")
+        kind = {"data_movement": "d2d_copy", "reduce": "d_read_sum"}.get(op.kind)
+        return self._get(self._micro, (kind, op.input_bytes, None), f"{kind} micro")
+
+    def cpu_kernel_time(self, op: OpNode, threads: int) -> float:
+        if op.kind == "matmul":
+            return self._get(self._cpu, (f"cpu_gemm_{op.dtype}", threads, op.attrs["M"], 1), "cpu gemm")
+        return self._get(self._cpu, ("cpu_copy", threads, 1, op.input_bytes), "cpu copy")
+
+    def cpu_model_latency(self, model: str, batch: int, dtype: str, threads: int) -> float:
+        return self._get(self._cpu, (f"cpu_{model}_b{batch}_{dtype}", threads, 1, 1), "cpu model")
+
+    def layer_times(self, model: str, batch: int, dtype: str) -> dict[str, float]:
+        return self._get(self._layers, (model, dtype, int(batch)), "layers")
+
+    def model_latency(self, model: str, mode: str, dtype: str, batch: int) -> float:
+        return self._get(self._e2e, (model, mode, dtype, int(batch)), "e2e")
+
+    def transfer_time(self, direction: str, nbytes: int, pinned: bool) -> float:
+        return self._get(self._micro, (direction, int(nbytes), bool(pinned)), "micro")
+
+    def _energy_per_iter(self, workload: str) -> float:
+        j, iters, _ = self._get(self._energy, workload, "energy")
+        if iters <= 0:
+            raise Unsupported("reference row has no iterations")
+        return j / iters
+
+    def kernel_energy(self, op: OpNode) -> float:
+        if op.kind == "matmul":
+            return self._energy_per_iter(f"gemm{op.attrs['M']}_{op.dtype}")
+        n = op.input_bytes
+        return self._energy_per_iter("d2d_copy_1GiB" if n == 2**30 else f"d2d_copy_{n}B")
+
+    def model_energy(self, model: str, dtype: str, batch: int) -> float:
+        return self._energy_per_iter(f"{model}_b{batch}_{dtype}")
+
+    def idle_power(self) -> float:
+        j, _, secs = self._get(self._energy, "idle", "idle energy")
+        if secs <= 0:
+            raise Unsupported("reference idle row has no duration")
+        return j / secs

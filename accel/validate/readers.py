@@ -1,0 +1,144 @@
+"""Read a measurement directory (the format of ``shared/measurements/README.md``).
+
+Every file is optional; each reader checks the columns it needs and raises
+:class:`accel.errors.ConfigError` naming the file, the column (or row) and the reason.
+Files: gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, device.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from accel.errors import ConfigError
+
+#: file name -> columns every row must have (others are optional)
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "gemm.csv": ("dtype", "M", "N", "K", "ms"),
+    "conv.csv": ("dtype", "N", "Cin", "Cout", "H", "W", "R", "S", "stride", "pad", "groups", "Hout", "Wout", "ms"),
+    "layers.csv": ("model", "dtype", "batch", "layer", "leaf", "ms"),
+    "e2e.csv": ("model", "mode", "dtype", "batch", "ms"),
+    "micro.csv": ("kind", "bytes", "ms"),
+    "energy.csv": ("workload", "iters", "joules"),
+    "cpu.csv": ("kind", "threads", "ms"),
+}
+
+#: numeric columns per file (coerced; a non-number there is an error naming row and column)
+NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "gemm.csv": ("M", "N", "K", "ms"),
+    "conv.csv": ("N", "Cin", "Cout", "H", "W", "R", "S", "stride", "pad", "groups", "Hout", "Wout", "ms"),
+    "layers.csv": ("batch", "ms"),
+    "e2e.csv": ("batch", "ms"),
+    "micro.csv": ("bytes", "ms"),
+    "energy.csv": ("iters", "joules"),
+    "cpu.csv": ("threads", "ms"),
+}
+
+#: dtype names measurement files may use for kernels and models
+KERNEL_DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+MODEL_DTYPES = KERNEL_DTYPES + ("bf16_amp",)
+
+
+@dataclass
+class MeasurementDir:
+    """A measurement directory's parsed content. Missing files are ``None``.
+
+    Attributes:
+        path: the directory.
+        device: device.json content ({} if absent).
+        tables: file name (e.g. ``"gemm.csv"``) -> DataFrame, for the files present.
+    """
+
+    path: Path
+    device: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        return self.tables.get(name)
+
+    @property
+    def device_name(self) -> str:
+        return str(self.device.get("name", ""))
+
+    @property
+    def device_type(self) -> str:
+        """``"cuda"`` or ``"cpu"``: what ran gemm/conv/layers/e2e (device.json ``device_type``; default cuda)."""
+        return str(self.device.get("device_type", "cuda"))
+
+
+def read_csv_checked(path: Path) -> pd.DataFrame:
+    """Read one measurement CSV and check its required and numeric columns."""
+    name = path.name
+    try:
+        df = pd.read_csv(path, keep_default_na=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot parse CSV: {exc}") from None
+    missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
+    if missing:
+        raise ConfigError(str(path), missing[0],
+                          f"missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS[name])}")
+    for col in NUMERIC_COLUMNS.get(name, ()):
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = num.isna() & df[col].notna()
+        if bad.any():
+            i = int(bad.idxmax())
+            raise ConfigError(str(path), f"row {i + 2}, column {col}", f"not a number: {df[col].iloc[i]!r}")
+        df[col] = num
+    if "ms" in df.columns:
+        bad = ~(df["ms"] > 0)
+        if bad.any():
+            i = int(bad.idxmax())
+            raise ConfigError(str(path), f"row {i + 2}, column ms", f"time must be > 0 ms, got {df['ms'].iloc[i]!r}")
+    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "layers.csv", "e2e.csv"):
+        allowed = KERNEL_DTYPES if name in ("gemm.csv", "conv.csv", "layers.csv") else MODEL_DTYPES
+        bad = ~df["dtype"].isin(allowed)
+        if bad.any():
+            i = int(bad.idxmax())
+            raise ConfigError(str(path), f"row {i + 2}, column dtype",
+                              f"unknown dtype {df['dtype'].iloc[i]!r}; allowed: {', '.join(allowed)}")
+    if "leaf" in df.columns:
+        df["leaf"] = df["leaf"].map(_to_bool)
+    if "pinned" in df.columns:
+        df["pinned"] = df["pinned"].map(_to_bool)
+    return df
+
+
+def _to_bool(v: Any) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    s = str(v).strip().lower()
+    if s in ("true", "1", "yes"):
+        return True
+    if s in ("false", "0", "no"):
+        return False
+    return None
+
+
+def read_measurements(path: str | Path) -> MeasurementDir:
+    """Read every known file present in ``path``; raise ConfigError if the directory has none."""
+    p = Path(path)
+    if not p.is_dir():
+        raise ConfigError(str(p), None, "not a directory")
+    out = MeasurementDir(path=p)
+    dev = p / "device.json"
+    if dev.is_file():
+        try:
+            out.device = json.loads(dev.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(str(dev), f"line {exc.lineno}", f"malformed JSON: {exc.msg}") from None
+        if not isinstance(out.device, dict):
+            raise ConfigError(str(dev), None, "expected a JSON object")
+    for name in REQUIRED_COLUMNS:
+        f = p / name
+        if f.is_file():
+            out.tables[name] = read_csv_checked(f)
+    if not out.tables and not out.device:
+        raise ConfigError(str(p), None,
+                          f"no measurement files found; expected any of device.json, {', '.join(REQUIRED_COLUMNS)}")
+    return out

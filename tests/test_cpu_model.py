@@ -1,0 +1,116 @@
+"""CPU cost model: peak/threads, cache-level traffic, overheads, and MAPE on the measured host CPU."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from accel.arch.loader import load_arch
+from accel.devices.base import cost_model_for
+from accel.devices.cpu import CpuCostModel
+from accel.errors import ConfigError, UnknownOpError
+from accel.graph import OP_KINDS, OpNode, TensorInfo
+
+DATA = Path(__file__).resolve().parent / "data" / "gpu"
+
+
+def mm(M, N, K, dtype="fp32"):
+    return OpNode(name="mm", kind="matmul", dtype=dtype, flops=2.0 * M * N * K, macs=1.0 * M * N * K,
+                  inputs=[TensorInfo.of((M, K), dtype), TensorInfo.of((K, N), dtype)],
+                  outputs=[TensorInfo.of((M, N), dtype)], attrs={"M": M, "N": N, "K": K})
+
+
+def copy(nbytes):
+    t = TensorInfo.of((nbytes // 4,), "fp32")
+    return OpNode(name="copy", kind="data_movement", dtype="fp32", inputs=[t], outputs=[t])
+
+
+def host(threads=16):
+    spec = load_arch("h100_host_xeon")
+    return cost_model_for(spec.model_copy(update={"threads": threads}))
+
+
+def test_registered_no_launch_overhead():
+    cm = host()
+    assert isinstance(cm, CpuCostModel)
+    assert cm.launch_overhead_s == 0.0  # framework overhead is inside time_s on a CPU
+    assert cm.static_power_w > 0
+
+
+def test_threads_speed_up_gemm_and_monotonic():
+    one, all16 = host(1), host(16)
+    t1 = [one.cost(mm(n, n, n)).time_s for n in (128, 256, 512, 1024, 2048)]
+    t16 = [all16.cost(mm(n, n, n)).time_s for n in (128, 256, 512, 1024, 2048)]
+    assert all(b > a for a, b in zip(t1, t1[1:])) and all(b > a for a, b in zip(t16, t16[1:]))
+    assert 4 < t1[-1] / t16[-1] < 16
+
+
+def test_gemm_bound_and_traffic():
+    c = host(16).cost(mm(4096, 4096, 4096))
+    assert c.bound == "compute"
+    # blocked GEMM: more traffic from each inner level than from DRAM, DRAM at least compulsory
+    b = c.bytes_by_level
+    assert b["l1"] >= b["l2"] >= b["l3"] >= 3 * 4096 * 4096 * 4 * 0.99
+    assert c.energy_j == pytest.approx(sum(c.energy_by_component.values()))
+
+
+def test_copy_served_by_level_that_fits():
+    cm = host(16)
+    small, mid, big = cm.cost(copy(4 << 20)), cm.cost(copy(64 << 20)), cm.cost(copy(1 << 30))
+    assert small.detail["level"] == "l2" and mid.detail["level"] == "l3" and big.detail["level"] == "dram"
+    bw = [2 * n / c.time_s for n, c in ((4 << 20, small), (64 << 20, mid), (1 << 30, big))]
+    assert bw[0] > bw[1] > bw[2]
+
+
+def test_every_kind_and_errors():
+    cm = host(4)
+    for kind in OP_KINDS:
+        if kind == "matmul":
+            op = mm(64, 64, 64)
+        elif kind in ("conv", "conv_transpose"):
+            op = OpNode(name="c", kind=kind, dtype="fp32", flops=2e6, inputs=[TensorInfo.of((1, 8, 16, 16), "fp32")],
+                        outputs=[TensorInfo.of((1, 8, 16, 16), "fp32")],
+                        attrs={"N": 1, "Cin": 8, "Cout": 8, "H": 16, "W": 16, "R": 3, "S": 3, "stride": 1,
+                               "groups": 1, "Hout": 16, "Wout": 16})
+        elif kind == "attention":
+            op = OpNode(name="a", kind=kind, dtype="fp32", flops=1e6,
+                        attrs={"batch": 1, "heads": 2, "Lq": 16, "Lk": 16, "d": 32})
+        else:
+            op = copy(1 << 16)
+            op = OpNode(**{**op.__dict__, "kind": kind})
+        c = cm.cost(op)
+        assert c.time_s > 0
+    bad = mm(8, 8, 8)
+    object.__setattr__(bad, "kind", "warp_drive")
+    with pytest.raises(UnknownOpError, match="allowed kinds"):
+        cm.cost(bad)
+    with pytest.raises(ConfigError, match="dtype_rate.bf16"):
+        cost_model_for(load_arch("i7_6700k")).cost(mm(64, 64, 64, "bf16"))
+
+
+def test_seed_cpu_peaks():
+    assert load_arch("xeon_e5_2450").peak_flops("fp32") == pytest.approx(268.8e9)
+    i7 = load_arch("i7_6700k")
+    assert i7.peak_flops("fp32") == pytest.approx(4 * 32 * 4.0e9)
+
+
+def test_host_cpu_mape_on_cpu_csv():
+    """cpu.csv fp32 GEMM (1 and 16 threads) and copy rows, shipped YAML: MAPE <= 15% per group."""
+    d = pd.read_csv(DATA / "cpu.csv")
+    models = {t: host(t) for t in (1, 16)}
+    errs: dict[str, list[float]] = {}
+    for _, r in d.iterrows():
+        t = int(r.threads)
+        if r.kind == "cpu_gemm_fp32":
+            op, g = mm(int(r.M), int(r.N), int(r.K)), "gemm"
+        elif r.kind == "cpu_copy":
+            op, g = copy(int(r.bytes)), "copy"
+        else:
+            continue
+        errs.setdefault(f"{g}_t{t}", []).append(models[t].cost(op).time_s / (r.ms / 1e3) - 1)
+    assert set(errs) == {"gemm_t1", "gemm_t16", "copy_t1", "copy_t16"}
+    for key, e in errs.items():
+        m = float(np.mean(np.abs(e)) * 100)
+        print(f"host CPU {key}: MAPE {m:.1f}% (n={len(e)})")
+        assert m <= 15.0, key

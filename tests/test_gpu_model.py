@@ -1,0 +1,209 @@
+"""GPU cost model behaviour: monotonic, compute vs memory bound, wave quantisation, power cap, kinds."""
+
+import math
+
+import pytest
+
+from accel.arch.loader import load_arch
+from accel.devices.base import OpCost, cost_model_for
+from accel.devices.gpu import GpuCostModel
+from accel.errors import ConfigError, UnknownOpError
+from accel.graph import OP_KINDS, OpNode, TensorInfo
+
+
+def mm(M, N, K, dtype="bf16", batch=1):
+    shp = (lambda *s: s if batch == 1 else (batch, *s))
+    return OpNode(name="mm", kind="matmul", dtype=dtype, flops=2.0 * M * N * K * batch, macs=1.0 * M * N * K * batch,
+                  inputs=[TensorInfo.of(shp(M, K), dtype), TensorInfo.of(shp(K, N), dtype)],
+                  outputs=[TensorInfo.of(shp(M, N), dtype)], attrs={"M": M, "N": N, "K": K, "batch": batch})
+
+
+def conv(N, Cin, Cout, H, R, stride=1, groups=1, dtype="fp16"):
+    Ho = (H + 2 * (R // 2) - R) // stride + 1
+    macs = float(N) * Cout * Ho * Ho * (Cin // groups) * R * R
+    return OpNode(name="conv", kind="conv", dtype=dtype, flops=2 * macs, macs=macs,
+                  inputs=[TensorInfo.of((N, Cin, H, H), dtype)],
+                  weights=[TensorInfo.of((Cout, Cin // groups, R, R), dtype)],
+                  outputs=[TensorInfo.of((N, Cout, Ho, Ho), dtype)],
+                  attrs={"N": N, "Cin": Cin, "Cout": Cout, "H": H, "W": H, "R": R, "S": R, "stride": stride,
+                         "pad": R // 2, "groups": groups, "Hout": Ho, "Wout": Ho,
+                         "channels_last": dtype in ("fp16", "bf16")})
+
+
+def dw_bytes(N, C, H, R, eb=2):
+    return (2 * N * C * H * H + C * R * R) * eb
+
+
+def stream(kind, nbytes, dtype="fp32", flops=0.0):
+    t = TensorInfo.of((int(nbytes // 4),), "fp32")
+    return OpNode(name=kind, kind=kind, dtype=dtype, inputs=[t], outputs=[t], flops=flops)
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return cost_model_for(load_arch("h100"))
+
+
+def test_registered_and_launch_overheads(h100):
+    assert isinstance(h100, GpuCostModel)
+    assert h100.launch_overhead_s == pytest.approx(8.97e-6)
+    assert h100.graph_launch_overhead_s == pytest.approx(1.01e-6)
+    assert h100.static_power_w == pytest.approx(132.6)
+    # eager host issue time per op measured on e2e.csv batch-1 rows: ~32 us = launch + framework
+    assert h100.launch_overhead_s + h100.framework_overhead_s == pytest.approx(32e-6, rel=0.05)
+
+
+def test_opcost_fields(h100):
+    c = h100.cost(mm(4096, 4096, 4096))
+    assert isinstance(c, OpCost)
+    assert c.time_s > 0 and c.cycles == pytest.approx(c.time_s * c.detail["clock_hz"])
+    assert c.flops >= 2 * 4096**3
+    assert c.bytes_by_level["dram"] >= 3 * 4096 * 4096 * 2  # at least compulsory A, B, C
+    assert c.bytes_by_level["l2"] > c.bytes_by_level["dram"]
+    assert c.energy_j == pytest.approx(sum(c.energy_by_component.values()))
+    assert 0 < c.utilization <= 1
+
+
+def test_launch_overhead_not_in_time(h100):
+    # the simulator adds launch_overhead_s per op; time_s is device time only
+    tiny = h100.cost(stream("elementwise", 4))
+    assert tiny.time_s < h100.launch_overhead_s
+    assert tiny.bound == "latency"
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "tf32", "bf16"])
+def test_time_monotonic_in_size(h100, dtype):
+    times = [h100.cost(mm(n, n, n, dtype)).time_s for n in (256, 512, 1024, 2048, 4096, 8192)]
+    assert all(b > a for a, b in zip(times, times[1:])), times
+    ks = [h100.cost(mm(2048, 2048, k, dtype)).time_s for k in (256, 1024, 4096, 16384)]
+    assert all(b > a for a, b in zip(ks, ks[1:])), ks
+
+
+def test_dtype_ordering(h100):
+    t = {d: h100.cost(mm(8192, 8192, 8192, d)).time_s for d in ("fp32", "tf32", "bf16", "fp8")}
+    assert t["fp32"] > t["tf32"] > t["bf16"] > t["fp8"]
+    # fp32 without TF32 runs on FMA units: ~67 TFLOP/s peak, never faster
+    assert 2 * 8192**3 / t["fp32"] < 67e12
+
+
+def test_compute_vs_memory_bound(h100):
+    big = h100.cost(mm(8192, 8192, 8192))
+    assert big.bound == "compute" and big.utilization > 0.5
+    gemv = h100.cost(mm(1, 8192, 8192))  # weights streamed once: memory bound
+    assert gemv.bound == "memory" and gemv.utilization < 0.05
+    add = h100.cost(stream("elementwise", 1 << 30, flops=2**28))
+    assert add.bound == "memory"
+    # a streaming op moves its bytes at about the achievable HBM bandwidth
+    bw = 2 * (1 << 30) / add.time_s
+    assert 0.7 * 3.35e12 < bw < 3.35e12
+
+
+def test_wave_quantisation_step_visible():
+    """Data-parallel tiles: one tile more than the SMs can hold costs a whole extra wave."""
+    spec = load_arch("h100")
+    # no power cap and no L2 limit: isolate the compute waves
+    spec = spec.model_copy(update={"stream_k": False, "tdp": 1e4,
+                                   "memory": spec.memory.model_copy(update={"l2_bandwidth": 1e15}),
+                                   "tiles": {"tensor": [(128, 128)], "fma": [(128, 128)]}, "max_split_k": 1})
+    cm = cost_model_for(spec)
+    # 132 SMs: 11 x 12 = 132 tiles of 128x128 fill one wave; 11 x 13 = 143 tiles need two
+    one = cm.cost(mm(11 * 128, 12 * 128, 8192))
+    two = cm.cost(mm(11 * 128, 13 * 128, 8192))
+    assert one.detail["waves"] == 1 and two.detail["waves"] == 2
+    assert two.time_s / one.time_s > 1.6  # 8% more work, ~2x the time
+    # with stream-K the tail is spread over all SMs: no such step
+    sk = cost_model_for(spec.model_copy(update={"stream_k": True}))
+    assert sk.cost(mm(11 * 128, 13 * 128, 8192)).time_s / sk.cost(mm(11 * 128, 12 * 128, 8192)).time_s < 1.3
+
+
+def test_power_cap_lowers_clock_for_big_bf16_gemm(h100):
+    big = h100.cost(mm(8192, 8192, 8192, "bf16"))
+    small = h100.cost(mm(1024, 1024, 1024, "bf16"))
+    assert small.detail["clock_fraction"] == 1.0
+    # energy.csv: gemm8192_bf16 ran at 1425 MHz at the 700 W cap
+    assert 1.3e9 < big.detail["clock_hz"] < 1.55e9
+    board_w = (big.energy_j + 132.6 * big.time_s) / big.time_s
+    assert board_w == pytest.approx(700, rel=0.02)
+    # without the cap the same GEMM would be faster
+    uncapped = cost_model_for(load_arch("h100").model_copy(update={"tdp": 5000.0})).cost(mm(8192, 8192, 8192, "bf16"))
+    assert uncapped.detail["clock_fraction"] == 1.0 and uncapped.time_s < big.time_s * 0.95
+
+
+def test_unaligned_gemm_is_slower(h100):
+    aligned = h100.cost(mm(2048, 50256, 768, "fp16"))
+    odd = h100.cost(mm(2048, 50257, 768, "fp16"))
+    assert odd.detail["aligned"] == 0 and odd.time_s > 2 * aligned.time_s
+
+
+def test_conv_paths(h100):
+    c = h100.cost(conv(32, 256, 256, 56, 3))
+    assert c.detail["path"].startswith("implicit_gemm") and c.detail["M"] == 32 * 56 * 56 and c.detail["K"] == 256 * 9
+    dw = h100.cost(conv(32, 256, 256, 56, 3, groups=256))
+    assert dw.detail["path"] == "direct" and dw.time_s < c.time_s
+    assert dw.bytes_by_level["dram"] == pytest.approx(dw_bytes(32, 256, 56, 3))
+    # 3 input channels are not 16-byte aligned: bf16 falls back to FMA kernels, fp16 to unaligned tensor kernels
+    stem = h100.cost(conv(32, 3, 64, 224, 7, stride=2, dtype="bf16"))
+    assert stem.detail["path"].startswith("implicit_gemm_fma")
+    stem16 = h100.cost(conv(32, 3, 64, 224, 7, stride=2, dtype="fp16"))
+    assert stem16.detail["path"] == "implicit_gemm" and stem16.detail["aligned"] == 0
+    pw = h100.cost(conv(32, 256, 64, 7, 1, dtype="tf32"))  # NCHW 1x1: per-image GEMM over 49 pixels
+    assert pw.detail["path"] == "nchw_gemm" and pw.detail["N"] == 49 and pw.detail["batch"] == 32
+    nchw = h100.cost(conv(32, 256, 256, 56, 3, dtype="tf32"))
+    assert "nchw_transform" in nchw.detail["path"]
+
+
+@pytest.mark.parametrize("kind", OP_KINDS)
+def test_every_kind_has_a_cost(h100, kind):
+    attrs = {}
+    if kind == "matmul":
+        op = mm(64, 64, 64, "fp32")
+    elif kind in ("conv", "conv_transpose"):
+        op = conv(2, 16, 16, 8, 3, dtype="fp32")
+        op = OpNode(**{**op.__dict__, "kind": kind})
+    elif kind == "attention":
+        attrs = {"batch": 2, "heads": 4, "Lq": 128, "Lk": 128, "d": 64, "causal": True}
+        t = TensorInfo.of((2, 4, 128, 64), "bf16")
+        op = OpNode(name="a", kind=kind, dtype="bf16", inputs=[t, t, t], outputs=[t],
+                    flops=4.0 * 2 * 4 * 128 * 128 * 64 / 2, attrs=attrs)
+    elif kind == "rnn":
+        attrs = {"seq_len": 16, "batch": 4, "hidden": 256, "input_size": 128, "num_layers": 2}
+        op = OpNode(name="r", kind=kind, dtype="fp32", inputs=[TensorInfo.of((16, 4, 128), "fp32")],
+                    outputs=[TensorInfo.of((16, 4, 256), "fp32")], flops=1e8, attrs=attrs)
+    else:
+        op = stream(kind, 1 << 20, flops=1e5)
+    c = h100.cost(op)
+    assert c.time_s > 0 and math.isfinite(c.time_s) and c.energy_j > 0
+
+
+def test_unknown_kind_and_dtype(h100):
+    op = mm(64, 64, 64)
+    object.__setattr__(op, "kind", "quantum_fft")
+    with pytest.raises(UnknownOpError, match="allowed kinds: .*matmul"):
+        h100.cost(op)
+    v100 = cost_model_for(load_arch("v100"))
+    with pytest.raises(ConfigError, match="peak.bf16.*no peak throughput"):
+        v100.cost(mm(256, 256, 256, "bf16"))
+    with pytest.raises(ConfigError, match="attrs.K"):
+        h100.cost(OpNode(name="bad", kind="matmul", attrs={"M": 1, "N": 2}))
+
+
+def test_other_generations_are_slower_on_bf16_or_fp16():
+    t = {n: cost_model_for(load_arch(n)).cost(mm(8192, 8192, 8192, "fp16")).time_s
+         for n in ("h100", "h200", "a100", "v100")}
+    assert t["h100"] < t["a100"] < t["v100"]
+    assert t["h200"] == pytest.approx(t["h100"], rel=0.05)  # same SMs and clock: compute-bound GEMM
+    # memory-bound op: H200's 4.8 TB/s beats H100's 3.35 TB/s
+    m = {n: cost_model_for(load_arch(n)).cost(stream("elementwise", 1 << 30)).time_s for n in ("h100", "h200")}
+    assert m["h100"] / m["h200"] == pytest.approx(4.8 / 3.35, rel=0.05)
+    titan = cost_model_for(load_arch("titanx_pascal"))
+    assert titan.cost(mm(4096, 4096, 4096, "fp32")).time_s > 4 * cost_model_for(load_arch("h100")).cost(
+        mm(4096, 4096, 4096, "fp32")).time_s
+
+
+def test_embedding_reads_rows_not_table(h100):
+    table = TensorInfo.of((50257, 768), "bf16")
+    idx = TensorInfo.of((32, 512), "int64")
+    out = TensorInfo.of((32, 512, 768), "bf16")
+    op = OpNode(name="wte", kind="embedding", dtype="bf16", inputs=[idx], weights=[table], outputs=[out])
+    c = h100.cost(op)
+    assert c.bytes_by_level["dram"] == idx.bytes + 2 * out.bytes

@@ -1,0 +1,235 @@
+"""Extraction entry points: torch module (+ example inputs) -> :class:`accel.graph.LayerGraph`.
+
+``mode="infer"``: ``model.eval()`` forward under ``torch.no_grad()``.
+``mode="train"``: one steady-state training step: forward (``model.train()``), loss,
+backward, optimizer step. The optimizer's state (e.g. momentum buffers) is created by
+one untraced warm-up step on zero gradients first, so the traced step is the
+steady-state one that repeats every iteration. ``zero_grad(set_to_none=True)`` issues
+no kernels. Optimizers use the multi-tensor (``foreach``) implementation, as PyTorch
+does by default on CUDA.
+
+The default loss is ``output.float().square().mean()`` (``last_hidden_state`` for HF
+models, first element of tuples): the loss ``measure_gpu.py`` used for ``e2e.csv``
+``train_sgd`` rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any, Callable, Sequence
+
+import torch
+
+from accel.graph import LayerGraph, dtype_bytes
+from workloads.models import build_model, torch_dtype
+from workloads.recorder import Recorder, attention_regions, dtype_name, flatten_tensors, module_hooks, storage_key
+
+MODES = ("infer", "train")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def default_loss(output: Any) -> torch.Tensor:
+    """Mean of squares of the model output (HF: ``last_hidden_state``; tuples: first item)."""
+    if hasattr(output, "last_hidden_state"):
+        output = output.last_hidden_state
+    elif isinstance(output, dict):
+        output = next(iter(output.values()))
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    return output.float().square().mean()
+
+
+def make_optimizer(model: torch.nn.Module, optimizer: str = "sgd", lr: float = 1e-3) -> torch.optim.Optimizer:
+    """SGD (momentum 0.9) or Adam over ``model``'s trainable parameters, state initialised.
+
+    The warm-up step runs on zero gradients and creates the optimizer state, so a later
+    ``step()`` is the steady-state update. Gradients are reset to None afterwards.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, foreach=True)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return opt
+
+
+def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
+             loss_fn: Callable[[Any], torch.Tensor] | None = None,
+             opt: torch.optim.Optimizer | None = None,
+             on_phase: Callable[[str], Any] | None = None) -> Any:
+    """Run one inference pass or one training step of ``model`` on ``inputs``.
+
+    ``on_phase(phase)`` is called before the forward, backward and optimizer parts, and
+    may return a context manager wrapping that part (the loss is part of the forward).
+    Returns the model output (inference) or the loss (training).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+
+    def phase(name: str):
+        cm = on_phase(name) if on_phase else None
+        return cm if cm is not None else contextlib.nullcontext()
+
+    if mode == "infer":
+        model.eval()
+        with torch.no_grad(), phase("forward"):
+            return model(*inputs)
+    if opt is None:
+        raise ValueError("mode 'train' needs an optimizer (see make_optimizer)")
+    loss_fn = loss_fn or default_loss
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        with phase("forward"):
+            out = model(*inputs)
+            loss = loss_fn(out)
+        with phase("backward"):
+            loss.backward()
+    with phase("optimizer"):
+        opt.step()
+    return loss
+
+
+def _check_common(mode: str, optimizer: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def _to_meta(module: torch.nn.Module, inputs: Sequence[Any], dtype: str | None,
+             copy_module: bool = True) -> tuple[torch.nn.Module, tuple]:
+    """A meta-device copy of ``module`` (the caller's module is left untouched) and of
+    ``inputs``, with floats cast to ``dtype``."""
+    if copy_module:
+        module = _meta_clone(module)
+    module = module.to("meta")
+    if dtype is not None:
+        module = module.to(dtype=torch_dtype(dtype))
+
+    def conv(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            y = x.to("meta") if x.device.type != "meta" else x
+            if dtype is not None and y.is_floating_point():
+                y = y.to(torch_dtype(dtype))
+            return y
+        if isinstance(x, (list, tuple)):
+            return type(x)(conv(v) for v in x)
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        return x
+
+    return module, tuple(conv(x) for x in inputs)
+
+
+def _meta_clone(module: torch.nn.Module) -> torch.nn.Module:
+    """Deep copy of ``module`` whose parameters and buffers are meta tensors (weights not copied)."""
+    memo: dict[int, Any] = {}
+    for t in list(module.parameters()) + list(module.buffers()):
+        if id(t) in memo:
+            continue
+        meta_t = torch.empty_like(t, device="meta")
+        memo[id(t)] = torch.nn.Parameter(meta_t, t.requires_grad) if isinstance(t, torch.nn.Parameter) else meta_t
+    return copy.deepcopy(module, memo)
+
+
+def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tensor, mode: str = "infer",
+            loss_fn: Callable[[Any], torch.Tensor] | None = None, optimizer: str = "sgd",
+            dtype: str | None = None, name: str | None = None, meta: dict[str, Any] | None = None,
+            _copy: bool = True) -> LayerGraph:
+    """Extract the LayerGraph of an arbitrary torch module.
+
+    Args:
+        module: the model. A copy on the ``meta`` device is traced, so the caller's module
+            (weights, hooks, grads, train/eval flag) is left untouched and weights are
+            never copied; build it under ``torch.device("meta")`` to never allocate them.
+        example_inputs: a tensor or a sequence of positional inputs (any device; only
+            shapes and dtypes matter).
+        mode: "infer" or "train" (forward + loss + backward + optimizer step).
+        loss_fn: output -> scalar loss for training (default :func:`default_loss`).
+        optimizer: "sgd" (momentum 0.9) or "adam".
+        dtype: "fp32", "fp16" or "bf16" to cast float parameters and inputs; None keeps them.
+        name: graph name (default: the module's class name).
+        meta: extra entries for ``graph.meta``.
+
+    Returns:
+        LayerGraph in program order; ``graph.meta`` has model, batch, mode, dtype,
+        seq_len, params, param_bytes, input_shapes (+ optimizer, loss in train mode).
+    """
+    _check_common(mode, optimizer)
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    module, inputs = _to_meta(module, example_inputs, dtype, copy_module=_copy)
+    opt = make_optimizer(module, optimizer) if mode == "train" else None
+
+    weight_keys = {storage_key(t) for t in list(module.parameters()) + list(module.buffers())}
+    if opt is not None:
+        for state in opt.state.values():
+            weight_keys.update(storage_key(t) for t in flatten_tensors(state))
+    rec = Recorder(weight_keys)
+
+    def on_phase(p: str):
+        rec.phase = p
+        return None
+
+    with attention_regions(rec), module_hooks(rec, module), rec:
+        if mode == "train":
+            # the loss runs after the root module's hooks: attribute it to "loss"
+            user_loss = loss_fn or default_loss
+
+            def loss_wrapped(out: Any) -> torch.Tensor:
+                stop = rec.autograd_boundary()
+                rec.module_stack.append("loss")
+                try:
+                    loss = user_loss(out)
+                finally:
+                    rec.module_stack.pop()
+                rec.tag_autograd(loss, stop, "loss", None)
+                return loss
+
+            run_step(module, inputs, mode, loss_wrapped, opt, on_phase)
+        else:
+            run_step(module, inputs, mode, None, None, on_phase)
+
+    params = list(module.parameters())
+    first = flatten_tensors(inputs)
+    float_params = [p for p in params if p.is_floating_point()]
+    info: dict[str, Any] = {
+        "model": name or type(module).__name__,
+        "batch": int(first[0].shape[0]) if first and first[0].dim() else 1,
+        "mode": mode,
+        "dtype": dtype or (dtype_name(float_params[0].dtype) if float_params else "fp32"),
+        "seq_len": None,
+        "params": int(sum(p.numel() for p in params)),
+        "param_bytes": int(sum(p.numel() * dtype_bytes(dtype_name(p.dtype)) for p in params)),
+        "input_shapes": [list(t.shape) for t in first],
+        "input_dtypes": [dtype_name(t.dtype) for t in first],
+        "flops_convention": "torch.utils.flop_counter.FlopCounterMode (2 per MAC; matmul/conv/attention only)",
+        "torch_version": torch.__version__,
+    }
+    if mode == "train":
+        info["optimizer"] = optimizer
+        info["loss"] = "custom" if loss_fn else "mean_square"
+    info.update(meta or {})
+    return rec.build_graph(str(info["model"]), info)
+
+
+def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "fp32",
+                  seq_len: int | None = None, optimizer: str = "sgd") -> LayerGraph:
+    """Extract a built-in workload (see :func:`workloads.list_models`) on meta tensors.
+
+    ``seq_len`` applies to token models (gpt2 default 512, bert_base 512, lstm_lm 128)
+    and is rejected for image models. Unknown names raise ValueError listing the allowed.
+    """
+    _check_common(mode, optimizer)
+    model, inputs, info = build_model(name, batch, dtype, seq_len)
+    return extract(model, inputs, mode=mode, optimizer=optimizer, dtype=None, name=info["model"], _copy=False,
+                   meta={"model": info["model"], "batch": batch, "dtype": dtype, "seq_len": info["seq_len"],
+                         "family": info["family"]})
