@@ -21,15 +21,12 @@ def measured():
 
 
 def h100():
-    try:
-        from accel.arch import load_arch
-        from accel.devices import cost_model_for
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
 
-        spec = load_arch("h100")
-        cost_model_for(spec)
-        return spec
-    except Exception as exc:  # noqa: BLE001 - any failure means the GPU model has not landed
-        pytest.skip(f"h100 arch/model not available: {exc}")
+    spec = load_arch("h100")
+    cost_model_for(spec)
+    return spec
 
 
 def gemm_graph(n: int, dtype: str) -> LayerGraph:
@@ -52,17 +49,11 @@ def test_gemm8192_joules_per_flop_within_20pct(dtype):
     assert abs(pred / meas - 1) <= 0.20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap in the GPU cost model (not the energy model): it predicts ~9 ms for ResNet-50 b128 fp16 "
-    "vs 14.4 ms measured, so J/image is ~35-40% low while average power is within ~5-10% of the measured "
-    "522 W; remove this marker when the GPU conv/norm model closes the latency gap"))
 def test_resnet50_b128_fp16_joules_per_image_within_20pct():
     spec = h100()
-    wl = pytest.importorskip("workloads")
-    try:
-        g = wl.extract_model("resnet50", batch=128, mode="infer", dtype="fp16")
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"workloads extractor not ready: {exc}")
+    import workloads
+
+    g = workloads.extract_model("resnet50", batch=128, mode="infer", dtype="fp16")
     res = simulate(g, spec, batch_items=128)
     meas = float(measured()["resnet50_b128_fp16"]["joules_per_unit"])
     print(f"resnet50 b128 fp16: predicted {res.energy_per_item_j * 1e3:.1f} mJ/image, measured {meas * 1e3:.1f} mJ/image; "

@@ -5,20 +5,32 @@ a few calibrated efficiencies in ``calibration:``); nothing here is fitted per s
 
 Model, per op kind:
 
-* ``matmul`` (and ``conv`` via implicit GEMM, ``attention`` as two GEMMs, ``rnn`` as per-step
-  GEMMs): for every candidate CTA tile (``tiles.tensor`` or ``tiles.fma``) and split-K factor,
-  ``tiles = ceil(M/tm) * ceil(N/tn) * batch * split``, ``waves = ceil(tiles / (SMs * ctas_per_sm))``;
-  compute time ``waves * (2*tm*tn*K/split) / per-SM rate + waves * tile_latency``; DRAM traffic from
-  tile reuse (compulsory if A and B fit in L2, else re-read per wave); memory time is the larger of
-  ``dram / (hbm_bandwidth * hbm_efficiency)`` and ``waves * tile bytes / sm_bandwidth``. The op takes
-  ``kernel_latency + max(compute, dram, l2)`` for the fastest candidate (as cuBLAS heuristics pick).
-* memory-bound kinds (elementwise, norm, softmax, pool, ...): ``kernel_latency + max(bytes/HBM,
-  flops/FMA peak)``.
+* ``matmul``: for every candidate CTA tile (``tiles.tensor`` or ``tiles.fma``) and split-K factor,
+  ``tiles = ceil(M/tm) * ceil(N/tn) * batch * split`` and ``waves = ceil(tiles / (SMs * ctas_per_sm))``;
+  compute ``waves * (2*tm*tn*K/split) / per-SM rate + waves * tile_latency``; DRAM traffic from tile
+  reuse (compulsory if A and B fit in L2, else re-read per wave); L2 traffic ``tiles * tile bytes``;
+  the DRAM time uses ``min(hbm_bandwidth * hbm_efficiency, active SMs * sm_bandwidth)``. With
+  ``stream_k`` a stream-K candidate spreads the last wave over all SMs. The fastest candidate wins
+  (as cuBLAS heuristics pick); busy time = ``max(compute, dram, l2)``. Tensor-core dtypes whose rows
+  are not ``alignment``-aligned run at ``unaligned_efficiency`` of the fp16 peak.
+* ``conv`` / ``conv_transpose``: implicit GEMM (M = N*Hout*Wout, N = Cout/g, K = Cin/g*R*S per group,
+  input tile reused by the R*S taps); depthwise / tiny groups run a direct kernel (FMA rate x
+  ``direct_conv_efficiency`` per layout, or memory bound); unaligned input channels (RGB stems) use
+  unaligned tensor kernels for fp16 and FMA kernels otherwise; fp32 stride-1 3x3/5x5 layers that cuDNN
+  runs with Winograd/FFT get ``winograd_speedup``; tensor-core convs on NCHW tensors (``attrs
+  ["channels_last"]`` false or absent) pay NCHW<->NHWC transposes, and NCHW 1x1 convs are per-image
+  GEMMs over H*W pixels.
+* ``attention`` (flash: QK^T and PV as batched GEMMs, Q/K/V/O once through DRAM), ``rnn`` (one GEMM
+  per time step and layer; roofline if its attrs are missing).
+* streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
+* every kernel adds ``kernel_latency``; library GEMM/conv calls add ``library_latency``.
 * power cap: if ``static + dynamic power`` at boost clock exceeds ``tdp``, the SM clock drops to the
   fraction ``s`` where it meets the cap, with dynamic energy per FLOP ~ ``s**(k-1)``
-  (``calibration.dvfs_power_exponent = k``).
+  (``calibration.dvfs_power_exponent = k``); memory time does not scale with the SM clock.
 
-Host launch overhead is NOT included in ``time_s``: the simulator adds ``launch_overhead_s`` per op.
+Host launch overhead is NOT included in ``time_s``: the simulator adds ``launch_overhead_s`` per op
+(``detail["kernels"]`` says how many kernels an op launches; ``framework_overhead_s`` is the extra eager
+framework time per op). ``energy_j`` is dynamic energy; static power is ``static_power_w``.
 """
 
 from __future__ import annotations
