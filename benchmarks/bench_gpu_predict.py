@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from accel.arch.loader import load_arch, read_yaml, validate_arch_dict
+from accel.arch.loader import load_arch
 from accel.devices.base import cost_model_for
 from accel.graph import OpNode, TensorInfo
 

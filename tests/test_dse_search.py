@@ -211,3 +211,17 @@ objectives: [latency, energy, area]
     assert r.returncode == 0, r.stderr
     assert f"evaluated {total - done_before} new point(s), reused {done_before}" in r.stdout
     assert len({x["key"] for x in read_results(out)}) == total
+
+
+def test_arch_parameter_switches_base_and_frame(tmp_path):
+    s = toy_spec(parameters={"arch": [str(DATA / "toy_arch.yaml"), str(DATA / "toy_arch_big.yaml")],
+                             "dataflow": ["os", "ws"]})
+    res = run_sweep(s, results=tmp_path / "r.jsonl", progress=False)
+    assert res.n_evaluated == 4
+    df = res.to_frame()
+    assert set(df.columns) >= {"arch", "dataflow", "latency_s", "energy_j", "area_mm2", "status", "on_front"}
+    big = df[df["arch"].str.endswith("toy_arch_big.yaml")]
+    small = df[df["arch"].str.endswith("toy_arch.yaml")]
+    assert big["latency_s"].max() < small["latency_s"].min()
+    assert big["area_mm2"].min() > small["area_mm2"].max()
+    assert df["on_front"].sum() == len(res.front)

@@ -65,6 +65,14 @@ class CostModel(ABC):
         return float(getattr(self.spec, "launch_overhead", 0.0) or 0.0)
 
     @property
+    def framework_overhead_s(self) -> float:
+        """Extra eager host time per op beyond the launch itself (framework/dispatcher code) (s).
+
+        The simulator issues each op eagerly in ``launch_overhead_s + framework_overhead_s``.
+        """
+        return float(getattr(self.spec, "framework_overhead", 0.0) or 0.0)
+
+    @property
     def static_power_w(self) -> float:
         """Power drawn while idle/powered (W), used by the simulator for static energy."""
         return float(getattr(self.spec, "idle_power", 0.0) or 0.0)

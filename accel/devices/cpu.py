@@ -19,7 +19,7 @@ import math
 
 from accel.arch.cpu import CacheLevel, CpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
-from accel.devices.gpu import streamed_bytes
+from accel.devices.gpu import rnn_shape, streamed_bytes
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
 from accel.graph import OP_KINDS, OpNode, dtype_bytes
@@ -60,14 +60,12 @@ class CpuCostModel(CostModel):
             # QK^T and PV as batched GEMMs (materialised scores: the CPU SDPA path is not fused)
             return self._gemm(op, a["Lq"], a["Lk"], a["d"], a["batch"] * a["heads"], extra_gemms=1, frac=frac)
         if kind == "rnn":
-            needed = ("seq_len", "batch", "hidden", "input_size")
-            if all(k in op.attrs for k in needed):
-                a = op.attrs
-                steps = int(a["seq_len"]) * int(a.get("num_layers", 1)) * (2 if a.get("bidirectional") else 1)
-                gates = int(a.get("gates", 4))
-                return self._gemm(op, int(a["batch"]), gates * int(a["hidden"]),
-                                  int(a["input_size"]) + int(a["hidden"]), 1, repeats=steps)
-            return self._stream(op, gemm_like=True)
+            r = rnn_shape(op)
+            if r is None:
+                return self._stream(op, gemm_like=True)
+            # per time step and layer a GEMM of batch x gates*hidden x (input + hidden)
+            steps = r["seq"] * r["layers"] * r["dirs"]
+            return self._gemm(op, r["batch"], r["gates"] * r["hidden"], r["input"] + r["hidden"], 1, repeats=steps)
         if kind in _MEMORY_KINDS:
             return self._stream(op)
         raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)

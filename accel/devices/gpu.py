@@ -52,6 +52,20 @@ _MEMORY_KINDS = ("elementwise", "activation", "norm", "softmax", "pool", "reduce
 _ACC_BYTES = 4.0
 
 
+def rnn_shape(op: OpNode) -> dict[str, int] | None:
+    """Shape of a fused RNN op from its attrs (``seq``/``seq_len``, ``batch``, ``input``/``input_size``,
+    ``hidden``, ``layers``/``num_layers``, ``gates`` (LSTM 4, GRU 3), ``bidirectional``); None if incomplete."""
+    a = op.attrs
+    seq, inp = a.get("seq", a.get("seq_len")), a.get("input", a.get("input_size"))
+    if seq is None or inp is None or "batch" not in a or "hidden" not in a:
+        return None
+    cell = str(a.get("cell", "LSTM")).upper()
+    gates = int(a.get("gates", 4 if cell == "LSTM" else 3 if cell == "GRU" else 1))
+    return {"seq": int(seq), "batch": int(a["batch"]), "input": int(inp), "hidden": int(a["hidden"]),
+            "layers": int(a.get("layers", a.get("num_layers", 1))), "gates": gates,
+            "dirs": 2 if a.get("bidirectional") else 1}
+
+
 def streamed_bytes(op: OpNode) -> int:
     """Bytes a streaming op moves: every input, weight and output once, except an embedding lookup,
     which reads only the gathered rows (as many bytes as it writes) and its indices, not the table."""
@@ -418,23 +432,32 @@ class GpuCostModel(CostModel):
                             {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
 
     def _rnn(self, op: OpNode) -> OpCost:
-        """LSTM/GRU: per time step a GEMM (batch x gates*hidden x (input+hidden)); weights re-read from L2."""
-        a = op.attrs
-        needed = ("seq_len", "batch", "hidden", "input_size")
-        if not all(k in a for k in needed):
-            return self._roofline(op, {"path": "rnn_roofline"})
-        steps = int(a["seq_len"]) * int(a.get("num_layers", 1)) * (2 if a.get("bidirectional") else 1)
-        gates = int(a.get("gates", 4))
+        """LSTM/GRU (cuDNN style): per layer one GEMM projecting the inputs of all time steps, then per
+        time step a recurrent GEMM (batch x gates*hidden x hidden, weights L2-resident) and a pointwise
+        kernel, each step dependent on the last. Falls back to a roofline if the attrs are missing."""
+        r = rnn_shape(op)
+        if r is None:
+            return self._roofline(op, {"path": "rnn_roofline", "kernels": 1})
+        cal = self.spec.calibration
         key = self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
-        M, N, K = int(a["batch"]), gates * int(a["hidden"]), int(a["input_size"]) + int(a["hidden"])
-        p = self._gemm_plan(M, N, K, 1, key, eb, eb, M * K * eb, K * N * eb, M * N * eb)
-        dram = float(op.total_bytes)
-        mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
-        # each step is its own dependent kernel chain: pay kernel latency per step
-        compute = steps * (p.time_s + self.spec.calibration.kernel_latency)
-        return self._finish(op, key, compute, mem_s, steps * p.flops_executed,
-                            {"dram": dram, "l2": steps * p.l2_bytes}, {"path": "rnn_steps", "steps": steps, "kernels": steps})
+        H, G, B, T, D = r["hidden"], r["gates"], r["batch"], r["seq"], r["dirs"]
+        compute = fixed = dram = l2 = flops = 0.0
+        kernels = 0
+        for layer in range(r["layers"]):
+            k_in = r["input"] if layer == 0 else H * D
+            proj = self._gemm_plan(T * B, G * H * D, k_in, 1, key, eb, eb, T * B * k_in * eb, k_in * G * H * D * eb,
+                                   T * B * G * H * D * eb)
+            step = self._gemm_plan(B, G * H, H, D, key, eb, eb, 0.0, 0.0, 0.0)  # weights stay in L2
+            compute += proj.compute_s + T * step.compute_s
+            fixed += proj.fixed_s + max(proj.dram_s, proj.l2_s) + cal.library_latency \
+                + T * (step.fixed_s + max(step.l2_s, 0.0) + cal.library_latency + 2 * cal.kernel_latency)
+            dram += proj.dram_bytes + G * H * H * D * eb + T * B * H * D * eb * 2
+            l2 += proj.l2_bytes + T * step.l2_bytes
+            flops += proj.flops_executed + T * step.flops_executed
+            kernels += 1 + 2 * T
+        return self._finish(op, key, compute, 0.0, flops, {"dram": dram, "l2": l2},
+                            {"path": "rnn_steps", "steps": T * r["layers"], "kernels": kernels}, fixed_s=fixed)
 
     def _roofline(self, op: OpNode, detail: dict) -> OpCost:
         key = self._peak_key(op.dtype)

@@ -46,10 +46,19 @@ def pareto_figure(records: list[dict[str, Any]], x: str, y: str, *, goals: tuple
             groups.setdefault(f"{color_by}={_fmt(r['params'].get(color_by))}", []).append(i)
     else:
         groups["design points"] = list(range(len(ok)))
+    label_points = len(ok) <= 12
+
+    def _label(r: dict[str, Any]) -> str:
+        if color_by:
+            return _fmt(r["params"].get(color_by))
+        return ", ".join(_fmt(v) for v in r.get("params", {}).values())
+
     for gi, (name, idx) in enumerate(groups.items()):
         fig.add_trace(go.Scatter(
-            x=vals[idx, 0], y=vals[idx, 1], mode="markers", name=name,
-            marker=dict(size=8, color=COLORS[gi % len(COLORS)] if color_by else "#9aa5b1", opacity=0.75,
+            x=vals[idx, 0], y=vals[idx, 1], mode="markers+text" if label_points else "markers", name=name,
+            text=[_label(ok[i]) for i in idx] if label_points else None, textposition="top right",
+            textfont=dict(size=13),
+            marker=dict(size=10 if label_points else 8, color=COLORS[gi % len(COLORS)] if color_by else "#9aa5b1", opacity=0.75,
                         line=dict(width=0.5, color="#333")),
             hovertext=[_hover(ok[i], (x, y)) for i in idx], hoverinfo="text"))
     fidx = np.flatnonzero(mask)
@@ -57,7 +66,7 @@ def pareto_figure(records: list[dict[str, Any]], x: str, y: str, *, goals: tuple
     fig.add_trace(go.Scatter(
         x=vals[fidx, 0], y=vals[fidx, 1], mode="lines+markers", name=f"Pareto front ({len(fidx)})",
         line=dict(color="#d62728", width=2, shape="hv" if goals[1] == "min" and goals[0] == "min" else "linear"),
-        marker=dict(size=12, symbol="star", color="#d62728", line=dict(width=1, color="#000")),
+        marker=dict(size=17, symbol="circle-open", color="#d62728", line=dict(width=2.5, color="#d62728")),
         hovertext=[_hover(ok[i], (x, y)) for i in fidx], hoverinfo="text"))
     apply_style(fig, title, _LABEL.get(x, x), _LABEL.get(y, y))
     fig.update_xaxes(type="log" if log_x else "linear")

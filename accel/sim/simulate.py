@@ -1,7 +1,8 @@
 """``simulate(graph, system, ...)``: build the task DAG for a LayerGraph on a System and run it.
 
 Host launch overhead: each op is issued by the device's host thread, costing the device
-cost model's ``launch_overhead_s`` (the GPU YAML's ``launch_overhead``, ~9 us eager); with
+cost model's ``launch_overhead_s + framework_overhead_s`` (GPU YAML ``launch_overhead`` ~9 us,
+micro.csv, plus ``framework_overhead``, eager PyTorch per-op host time fitted to e2e.csv batch-1 rows); with
 ``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead``
 (~1 us). Device time per op is the cost model's ``OpCost.time_s`` (no launch overhead
 inside). Static energy = each used device's static power x makespan, where static power
@@ -60,8 +61,8 @@ class _Builder:
                     raise ConfigError(inst.spec.origin or inst.spec.name, "graph_launch_overhead",
                                       "cuda_graphs=True needs the device's per-kernel graph launch overhead (e.g. `graph_launch_overhead: 1 us`)")
                 self.launch.append(float(g))
-            else:
-                self.launch.append(inst.model.launch_overhead_s)
+            else:  # eager: kernel launch + framework (Python/dispatcher) time per op
+                self.launch.append(inst.model.launch_overhead_s + inst.model.framework_overhead_s)
         self.next_group = 0
         self.link_bytes: dict[str, float] = {}
         self.link_energy = 0.0
