@@ -202,20 +202,19 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
-def _stream_words(unique, block, n_blocks, inner, outer, active, total):
-    """DRAM words for one read operand under the double-buffer reuse rules (vectorised).
+def _ring_travel(unique, block, n_blocks, inner, outer, active):
+    """Words the prefetch window travels through one read operand (vectorised).
 
-    unique: words of the operand as laid out for prefetch; block: words per fold block;
-    n_blocks: distinct blocks; inner: consecutive folds reusing a block; outer: passes over
-    the whole operand; active/total: scratchpad active-half and total size (words).
-    Returns (all DRAM words, words fetched after compute starts).
+    The operand is a ring of ``unique`` words in fold order with a window of ``active`` words
+    (SCALE-Sim's double buffer). Folds read ``block`` words each; each of the ``n_blocks``
+    blocks is read by ``inner`` consecutive folds, and the whole operand is swept ``outer``
+    times. Reading forward moves the window by what is read; a block re-read by the next
+    fold stays in the window if it fits, else it is fetched again (``block`` words).
+    (SCALE-Sim instead slides its window round the whole ring, and also whenever fold
+    boundaries interleave in its diagonal prefetch order; we do not reproduce that.)
     """
-    fits_all = unique <= active
-    block_fits = block <= active
-    refetch = np.where(block_fits, outer * unique, outer * inner * unique)
-    words = np.where(fits_all, unique, refetch)
-    after_start = np.where(fits_all, 0.0, np.maximum(words - active, 0.0))
-    return words.astype(float), after_start.astype(float)
+    reread = np.where(block <= active, 0, n_blocks * (inner - 1) * block)
+    return (outer * (unique + reread)).astype(float)
 
 
 def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=None,
@@ -264,49 +263,58 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         sram_if, sram_f, sram_o = Sr * Sc, cf * T * Sr, rf * T * Sc
 
     # DRAM traffic per read operand: (unique words, block words, distinct blocks, inner reuse, outer passes)
-    uniq_if = px * window if ifmap_words is None else np.asarray(ifmap_words, dtype=np.int64)
     if dataflow == "os":
         # ifmap blocks = row folds (T x rows), swept once per column fold; filter blocks = col folds reused by all row folds
-        if_spec = (rf * rows * T, rows * T, rf, 1, cf)
-        f_spec = (cf * cols * T, cols * T, cf, rf, 1)
+        if_spec = (Sr * T, rows * T, rf, 1, cf)
+        f_spec = (Sc * T, cols * T, cf, rf, 1)
     elif dataflow == "ws":
         # stationary filter tiles used once each; ifmap row-fold blocks swept once per column fold
-        if_spec = (rf * rows * T, rows * T, rf, 1, cf)
+        if_spec = (Sr * T, rows * T, rf, 1, cf)
         f_spec = (window * K, rows * cols, folds, 1, 1)
     else:
         # stationary ifmap tiles used once each; filter row-fold blocks swept once per column fold
         if_spec = (window * px, rows * cols, folds, 1, 1)
-        f_spec = (rf * rows * T, rows * T, rf, 1, cf)
+        f_spec = (Sr * T, rows * T, rf, 1, cf)
 
-    inf = np.inf
     out = {"compute_cycles": compute, "folds": (folds * groups), "row_folds": rf, "col_folds": cf,
            "macs": macs, "sram_ifmap": (sram_if * groups).astype(float),
            "sram_filter": (sram_f * groups).astype(float), "sram_ofmap": (sram_o * groups).astype(float)}
-    stalls = np.zeros(np.broadcast(compute, rows).shape)
+    dram_time = np.zeros(np.broadcast(compute, rows).shape)
     dram = {}
     for key, spec, sram, bw in (("ifmap", if_spec, ifmap_sram, bw_ifmap), ("filter", f_spec, filter_sram, bw_filter)):
         unique, block, nb, inner, outer = (np.asarray(x, dtype=np.int64) for x in spec)
-        if sram is None:
-            words, late = unique.astype(float), np.zeros_like(unique, dtype=float)
+        if sram is None:  # infinite scratchpad: compulsory traffic, all prefetched
+            u = unique.astype(float)
+            if key == "ifmap" and ifmap_words is not None:
+                u = np.minimum(np.asarray(ifmap_words, dtype=float), u)
+            dram[key] = u * groups
+            continue
+        total = np.asarray(sram, dtype=float)
+        active = np.ceil(total * active_fraction)
+        prefetch = total - active
+        travel = _ring_travel(unique, block, nb, inner, outer, active)
+        if key == "ifmap" and ifmap_words is not None:
+            # im2col repeats input pixels ~R*S/stride^2 times; the scratchpad and DRAM hold raw pixels
+            travel = travel * np.minimum(np.asarray(ifmap_words, dtype=float) / np.maximum(unique, 1), 1.0)
+            unique_dram = np.minimum(np.asarray(ifmap_words, dtype=float), unique)
         else:
-            total = np.asarray(sram, dtype=float)
-            active = np.ceil(total * active_fraction)
-            words, late = _stream_words(unique, block, nb, inner, outer, active, total)
-        # compulsory words cannot be below the unique input data
-        if key == "ifmap":
-            words = np.maximum(words, np.minimum(uniq_if, unique).astype(float))
+            unique_dram = unique.astype(float)
+        fits = unique_dram <= active
+        words = np.where(fits, unique_dram, travel)
         dram[key] = words * groups
         if bw is not None:
-            stall = np.maximum(late * groups / np.asarray(bw, dtype=float) - compute, 0.0)
-            stalls = np.maximum(stalls, stall)
+            # the first active-buffer fill happens before compute starts (prefetch phase)
+            late = np.where(fits, 0.0, np.maximum(travel - np.minimum(active, unique_dram), 0.0))
+            dram_time = np.maximum(dram_time, late * groups / np.asarray(bw, dtype=float))
     ofmap_words = (px * K * groups).astype(float)
     dram["ofmap"] = ofmap_words
     if bw_ofmap is not None:
-        osz = inf if ofmap_sram is None else np.asarray(ofmap_sram, dtype=float)
-        late_o = np.maximum(ofmap_words - np.ceil(osz * active_fraction), 0.0) if ofmap_sram is not None else 0.0
-        stalls = np.maximum(stalls, np.maximum(late_o / np.asarray(bw_ofmap, dtype=float) - compute, 0.0))
+        # outputs drain while the array runs; what the ofmap scratchpad holds at the end drains after
+        held = 0.0 if ofmap_sram is None else np.asarray(ofmap_sram, dtype=float)
+        dram_time = np.maximum(dram_time, np.maximum(ofmap_words - held, 0.0) / np.asarray(bw_ofmap, dtype=float))
+    stalls = np.maximum(dram_time - compute, 0.0)
     out.update({"dram_ifmap": dram["ifmap"], "dram_filter": dram["filter"], "dram_ofmap": dram["ofmap"],
-                "stall_cycles": stalls, "total_cycles": compute + stalls})
+                "dram_cycles": dram_time, "stall_cycles": stalls, "total_cycles": compute + stalls})
     return out
 
 

@@ -1,0 +1,67 @@
+"""Cost model for FPGA PE-array accelerators (``kind: fpga``).
+
+MAC ops (conv, matmul, attention as two matmuls) run on the design's ``pe_rows x pe_cols``
+PE array with the systolic closed form of :mod:`accel.devices.systolic` (fold counts,
+fill/drain) for ``spec.dataflow``; the cycles are divided by ``spec.efficiency`` (memory and
+control losses of the design, a calibration parameter) and bounded below by DRAM time for the
+op's compulsory bytes. Other ops stream through DRAM (memory bound).
+
+Energy: ``board_power`` x time (the design's measured/rated power while running), reported as
+the ``board`` component, minus ``idle_power`` x time which the simulator adds as static energy.
+"""
+
+from __future__ import annotations
+
+from accel.arch.fpga import FPGASpec
+from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.systolic import SystolicLayer, layers_cycles_np
+from accel.errors import UnknownOpError
+from accel.graph import OpNode
+
+_MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
+
+
+def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
+    """The conv/GEMM layers an op runs on a PE array (attention = QK^T and PV per head)."""
+    if op.kind == "attention":
+        a = op.attrs
+        try:
+            b, h, lq, lk, d = (int(a[k]) for k in ("batch", "heads", "Lq", "Lk", "d"))
+        except KeyError as exc:
+            raise UnknownOpError(f"op {op.name!r} (attention): missing attr {exc.args[0]!r}") from None
+        qk = SystolicLayer.gemm(op.name + "/qk", lq, lk, d)
+        pv = SystolicLayer.gemm(op.name + "/pv", lq, d, lk)
+        return [SystolicLayer(**{**qk.__dict__, "groups": b * h}), SystolicLayer(**{**pv.__dict__, "groups": b * h})]
+    return [SystolicLayer.from_op(op, convention)]
+
+
+@register_cost_model("fpga")
+class FPGACostModel(CostModel):
+    spec: FPGASpec
+
+    def cost(self, op: OpNode) -> OpCost:
+        s = self.spec
+        nbytes = float(op.total_bytes)
+        dram_s = nbytes / s.dram_bandwidth
+        if op.kind in _MAC_KINDS:
+            cyc = 0.0
+            macs = 0.0
+            for ly in mac_layers(op):
+                r = layers_cycles_np(ly.px, ly.window, ly.K, s.pe_rows, s.pe_cols, s.dataflow, groups=ly.groups)
+                cyc += float(r["compute_cycles"])
+                macs += float(r["macs"])
+            compute_s = cyc / (s.clock * s.efficiency)
+            flops = 2.0 * macs
+            util_den = s.design_peak_flops
+        elif op.kind == "rnn":
+            raise UnknownOpError(f"op {op.name!r}: kind 'rnn' must be decomposed into matmuls for the FPGA model")
+        else:
+            compute_s, flops, util_den = 0.0, float(op.flops), s.design_peak_flops
+        time = max(compute_s, dram_s)
+        dyn_w = max(s.board_power - s.idle_power, 0.0)
+        energy = dyn_w * time
+        return OpCost(time_s=time, cycles=time * s.clock, flops=flops, bytes_by_level={"dram": nbytes},
+                      energy_j=energy, energy_by_component={"board": energy},
+                      bound="compute" if compute_s >= dram_s else "memory",
+                      utilization=flops / (util_den * time) if time else 0.0,
+                      detail={"compute_s": compute_s, "dram_s": dram_s, **{f"util_{k}": v for k, v in s.utilization().items()}})
