@@ -35,6 +35,8 @@ class FPGASpec(DeviceSpec):
             not modelled explicitly), a calibration parameter.
         dram_bandwidth: external memory bandwidth (B/s).
         dtype: compute dtype; board_power: power while running (W); idle_power: idle (W).
+        fused_kinds: op kinds the design pipelines behind the PE array (no extra time or DRAM
+            traffic), e.g. ``[activation, pool]``.
     """
 
     dsp_blocks: PositiveInt
@@ -56,6 +58,7 @@ class FPGASpec(DeviceSpec):
     board_power: Power
     idle_power: PowerOrZero = 0.0
     launch_overhead: Time = 0.0
+    fused_kinds: list[str] = Field(default_factory=list)
     energy: EnergySpec = Field(default_factory=EnergySpec)
 
     @model_validator(mode="after")

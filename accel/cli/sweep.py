@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from accel.units import format_si
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("sweep", help="design-space sweep (grid / random / NSGA-II / TPE) over an arch",
@@ -44,7 +46,9 @@ def _override(spec, args):
     return spec_from_dict(d, spec.file)
 
 
-def _fmt_param(v: Any) -> str:
+def _fmt_param(v: Any, unit: str | None = None) -> str:
+    if unit and isinstance(v, (int, float)):
+        return format_si(float(v), unit, digits=3)
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -58,9 +62,10 @@ def format_table(res, records: list[dict[str, Any]], mark_front: bool = False) -
     header = (["front"] if mark_front else []) + pnames + [f"{o.name} ({o.unit})" for o in spec.objectives] + \
         [f"{w} latency (s)" for w in wl]
     front = {r["key"] for r in res.front}
+    units = {n: (ps.unit_dimension.base_unit if ps.unit_dimension else None) for n, ps in spec.parameters.items()}
     rows = []
     for r in records:
-        row = (["*" if r["key"] in front else ""] if mark_front else []) + [_fmt_param(r["params"].get(n)) for n in pnames]
+        row = (["*" if r["key"] in front else ""] if mark_front else []) + [_fmt_param(r["params"].get(n), units[n]) for n in pnames]
         if r.get("status") == "ok":
             row += [f"{r['objectives'][o.key]:.4g}" for o in spec.objectives]
             row += [f"{r['metrics'][w]['latency_s']:.4g}" for w in wl]

@@ -20,7 +20,7 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.fpga import mac_layers
 from accel.energy import op_energy
 from accel.errors import UnknownOpError
-from accel.graph import DTYPE_BYTES, OpNode
+from accel.graph import OP_KINDS, DTYPE_BYTES, OpNode
 
 _MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
 
@@ -52,7 +52,7 @@ class DSPCostModel(CostModel):
             compute_cycles = padded / self.peak_macs_per_cycle / s.efficiency
             flops = 2.0 * macs
         elif op.kind == "rnn":
-            raise UnknownOpError(f"op {op.name!r}: kind 'rnn' must be decomposed into matmuls for the DSP model")
+            raise UnknownOpError(op.kind, self.spec.name, [k for k in OP_KINDS if k != "rnn"])
         else:
             elems = max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs), 1)
             alu_slots = max(s.vliw_slots - s.vector_mac_slots, 1)

@@ -4,7 +4,8 @@ MAC ops (conv, matmul, attention as two matmuls) run on the design's ``pe_rows x
 PE array with the systolic closed form of :mod:`accel.devices.systolic` (fold counts,
 fill/drain) for ``spec.dataflow``; the cycles are divided by ``spec.efficiency`` (memory and
 control losses of the design, a calibration parameter) and bounded below by DRAM time for the
-op's compulsory bytes. Other ops stream through DRAM (memory bound).
+op's compulsory bytes. Other ops stream through DRAM (memory bound), except kinds listed in
+``spec.fused_kinds``, which the design pipelines behind the PE array (zero extra time).
 
 Energy: ``board_power`` x time (the design's measured/rated power while running), reported as
 the ``board`` component, minus ``idle_power`` x time which the simulator adds as static energy.
@@ -16,7 +17,7 @@ from accel.arch.fpga import FPGASpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.systolic import SystolicLayer, layers_cycles_np
 from accel.errors import UnknownOpError
-from accel.graph import OpNode
+from accel.graph import OP_KINDS, OpNode
 
 _MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
 
@@ -28,7 +29,7 @@ def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
         try:
             b, h, lq, lk, d = (int(a[k]) for k in ("batch", "heads", "Lq", "Lk", "d"))
         except KeyError as exc:
-            raise UnknownOpError(f"op {op.name!r} (attention): missing attr {exc.args[0]!r}") from None
+            raise ValueError(f"op {op.name!r} (attention): missing attr {exc.args[0]!r}") from None
         qk = SystolicLayer.gemm(op.name + "/qk", lq, lk, d)
         pv = SystolicLayer.gemm(op.name + "/pv", lq, d, lk)
         return [SystolicLayer(**{**qk.__dict__, "groups": b * h}), SystolicLayer(**{**pv.__dict__, "groups": b * h})]
@@ -41,6 +42,8 @@ class FPGACostModel(CostModel):
 
     def cost(self, op: OpNode) -> OpCost:
         s = self.spec
+        if op.kind in s.fused_kinds:
+            return OpCost(time_s=0.0, cycles=0.0, flops=float(op.flops), bound="compute", detail={"fused": 1})
         nbytes = float(op.total_bytes)
         dram_s = nbytes / s.dram_bandwidth
         if op.kind in _MAC_KINDS:
@@ -54,7 +57,7 @@ class FPGACostModel(CostModel):
             flops = 2.0 * macs
             util_den = s.design_peak_flops
         elif op.kind == "rnn":
-            raise UnknownOpError(f"op {op.name!r}: kind 'rnn' must be decomposed into matmuls for the FPGA model")
+            raise UnknownOpError(op.kind, self.spec.name, [k for k in OP_KINDS if k != "rnn"])
         else:
             compute_s, flops, util_den = 0.0, float(op.flops), s.design_peak_flops
         time = max(compute_s, dram_s)

@@ -47,7 +47,7 @@ from accel.arch.systolic import SystolicSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import UnknownOpError
-from accel.graph import OpNode
+from accel.graph import OP_KINDS, OpNode
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -124,10 +124,10 @@ class SystolicLayer:
                 return cls(op.name, H + 2 * pad, W + 2 * pad, R, S, cin // groups, cout // groups, stride,
                            int(a["Hout"]), int(a["Wout"]), batch=N, groups=groups)
         except KeyError as exc:
-            raise UnknownOpError(f"op {op.name!r} ({op.kind}): missing attr {exc.args[0]!r}; "
+            raise ValueError(f"op {op.name!r} ({op.kind}): missing attr {exc.args[0]!r}; "
                                  f"conv needs N, Cin, Cout, H, W, R, S, stride, pad, groups, Hout, Wout; "
                                  f"matmul needs M, N, K, batch") from None
-        raise UnknownOpError(f"op {op.name!r}: kind {op.kind!r} is not a conv/matmul")
+        raise ValueError(f"op {op.name!r}: kind {op.kind!r} is not a conv/matmul")
 
     # derived ------------------------------------------------------------------------
     @property
@@ -448,7 +448,7 @@ class SystolicCostModel(CostModel):
             try:
                 b, h, lq, lk, d = (int(a[k]) for k in ("batch", "heads", "Lq", "Lk", "d"))
             except KeyError as exc:
-                raise UnknownOpError(f"op {op.name!r} (attention): missing attr {exc.args[0]!r}; "
+                raise ValueError(f"op {op.name!r} (attention): missing attr {exc.args[0]!r}; "
                                      "needs batch, heads, Lq, Lk, d") from None
             qk = SystolicLayer.gemm(op.name + "/qk", lq, lk, d, batch=1)
             pv = SystolicLayer.gemm(op.name + "/pv", lq, d, lk, batch=1)
@@ -456,5 +456,5 @@ class SystolicCostModel(CostModel):
             layers = [SystolicLayer(**{**qk.__dict__, "groups": n}), SystolicLayer(**{**pv.__dict__, "groups": n})]
             return self._array_cost(op, layers)
         if op.kind in ("rnn",):
-            raise UnknownOpError(f"op {op.name!r}: kind 'rnn' must be decomposed into matmuls for the systolic model")
+            raise UnknownOpError(op.kind, self.spec.name, [k for k in OP_KINDS if k != "rnn"])
         return self._vector_cost(op)

@@ -1,0 +1,56 @@
+"""FPGA schema (resource fit check, utilisation) and cost model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accel.arch import load_arch
+from accel.arch.loader import extract_sources, read_yaml, validate_arch_dict
+from accel.devices import cost_model_for
+from accel.errors import ConfigError
+from accel.graph import OpNode, TensorInfo
+
+
+def _raw():
+    raw, _ = extract_sources(read_yaml(Path(load_arch("arria10_gx1150").origin)))
+    return raw
+
+
+def test_arria10_resources_and_peak():
+    s = load_arch("arria10_gx1150")
+    assert (s.dsp_blocks, s.bram_blocks, s.logic_cells) == (1518, 2713, 427200)
+    assert s.device_peak_flops == pytest.approx(1.366e12, rel=1e-3)  # seed table peak
+    u = s.utilization()
+    assert set(u) == {"DSP blocks", "BRAM blocks", "logic cells (ALM/LUT)"}
+    assert all(0 < v <= 1 for v in u.values())
+    assert u["DSP blocks"] == pytest.approx(23 * 64 / 1518)
+
+
+@pytest.mark.parametrize("update,resource,need", [
+    ({"pe_rows": 40, "pe_cols": 40}, "DSP blocks", "1,600"),
+    ({"buffer_size": "8 MiB"}, "BRAM blocks", "3,277"),
+    ({"logic_per_pe": 400}, "logic cells", "648,800"),
+])
+def test_design_that_does_not_fit_names_resource(update, resource, need):
+    with pytest.raises(ConfigError) as e:
+        validate_arch_dict({**_raw(), **update}, "big.yaml")
+    msg = str(e.value)
+    assert resource in msg and need in msg and "big.yaml" in msg
+
+
+def test_fpga_cost_conv_and_fused_ops():
+    m = cost_model_for(load_arch("arria10_gx1150"))
+    conv = OpNode("c", "conv", inputs=[TensorInfo.of((1, 64, 56, 56), "fp32")], outputs=[TensorInfo.of((1, 64, 56, 56), "fp32")],
+                  weights=[TensorInfo.of((64, 64, 3, 3), "fp32")], macs=56 * 56 * 64 * 64 * 9, flops=2 * 56 * 56 * 64 * 64 * 9,
+                  attrs={"N": 1, "Cin": 64, "Cout": 64, "H": 56, "W": 56, "R": 3, "S": 3, "stride": 1, "pad": 1,
+                         "groups": 1, "Hout": 56, "Wout": 56})
+    c = m.cost(conv)
+    peak = load_arch("arria10_gx1150").design_peak_flops
+    assert c.flops / c.time_s <= peak * 0.38 + 1  # never above efficiency x peak
+    assert c.energy_j == pytest.approx(40 * c.time_s)
+    relu = OpNode("r", "activation", inputs=[TensorInfo.of((1, 64, 56, 56), "fp32")], outputs=[TensorInfo.of((1, 64, 56, 56), "fp32")])
+    assert m.cost(relu).time_s == 0  # pipelined behind the PE array
+    add = OpNode("a", "elementwise", inputs=[TensorInfo.of((1 << 20,), "fp32")] * 2, outputs=[TensorInfo.of((1 << 20,), "fp32")])
+    assert m.cost(add).bound == "memory"

@@ -1,0 +1,151 @@
+"""Systolic array model: SCALE-Sim cycle match (stored reference), vectorised path, cost model, YAML errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accel.arch import load_arch
+from accel.arch.loader import extract_sources, read_yaml, validate_arch_dict
+from accel.devices import cost_model_for
+from accel.devices.systolic import SystolicLayer, layer_cycles, layers_cycles_np
+from accel.errors import ConfigError, UnknownOpError
+from accel.graph import OpNode, TensorInfo
+from accel.peers.topology import read_scalesim_topology, write_scalesim_topology
+
+DATA = Path(__file__).parent / "data" / "systolic"
+
+
+def _layers():
+    out = {}
+    for t in ("alexnet", "resnet18", "gemm"):
+        for ly in read_scalesim_topology(DATA / f"topo_{t}.csv", gemm=(t == "gemm")):
+            out[(t, ly.name)] = ly
+    return out
+
+
+def _reference(mode: str):
+    with open(DATA / "scalesim_reference.csv") as f:
+        return [r for r in csv.DictReader(f) if r["mode"] == mode]
+
+
+def test_compute_cycles_match_scalesim_exactly():
+    """CALC mode (stall-free): our compute cycles == SCALE-Sim Total Cycles + 1 (its counter starts at 0)."""
+    layers = _layers()
+    rows = _reference("CALC")
+    assert len(rows) == 204  # 34 layers x {32,128} x {os,ws,is}
+    seen = set()
+    for r in rows:
+        ly = layers[(r["topology"], r["layer"])]
+        ours = float(layers_cycles_np(ly.px, ly.window, ly.K, int(r["rows"]), int(r["cols"]), r["dataflow"])["compute_cycles"])
+        ref = float(r["total_cycles"]) + 1
+        assert float(r["stall_cycles"]) == 0
+        assert abs(ours - ref) / ref < 0.05, (r["topology"], r["layer"], r["rows"], r["dataflow"], ours, ref)
+        assert ours == ref
+        seen.add((int(r["rows"]), r["dataflow"]))
+    assert seen == {(a, d) for a in (32, 128) for d in ("os", "ws", "is")}
+
+
+def test_sram_read_counts_match_scalesim():
+    layers = _layers()
+    for r in _reference("CALC"):
+        ly = layers[(r["topology"], r["layer"])]
+        o = layers_cycles_np(ly.px, ly.window, ly.K, int(r["rows"]), int(r["cols"]), r["dataflow"])
+        assert float(o["sram_ifmap"]) == pytest.approx(float(r["sram_ifmap_reads"]))
+        assert float(o["sram_filter"]) == pytest.approx(float(r["sram_filter_reads"]))
+
+
+def test_vectorised_equals_scalar():
+    spec = load_arch("systolic_32x32")
+    layers = list(_layers().values())
+    px = np.array([ly.px for ly in layers])
+    win = np.array([ly.window for ly in layers])
+    k = np.array([ly.K for ly in layers])
+    hwc = np.array([ly.H * ly.W * ly.C for ly in layers])
+    for df in ("os", "ws", "is"):
+        v = layers_cycles_np(px, win, k, 32, 32, df, ifmap_words=hwc, ifmap_sram=65536, filter_sram=65536,
+                             ofmap_sram=65536, bw_ifmap=10, bw_filter=10, bw_ofmap=10)
+        for i, ly in enumerate(layers):
+            s = layer_cycles(spec, ly, dataflow=df, bandwidth_words=10)
+            assert s.total_cycles == pytest.approx(v["total_cycles"][i])
+            assert s.compute_cycles == pytest.approx(v["compute_cycles"][i])
+
+
+def test_vectorised_over_design_points():
+    rows = np.array([16, 32, 64, 128])[:, None]
+    o = layers_cycles_np(np.array([3136, 784]), np.array([576, 1152]), np.array([64, 128]), rows, rows, "ws")
+    assert o["compute_cycles"].shape == (4, 2)
+    assert np.all(np.diff(o["compute_cycles"], axis=0) < 0)  # bigger arrays, fewer cycles here
+
+
+def test_stalls_shrink_with_bandwidth_and_vanish_without_limits():
+    ly = SystolicLayer.scalesim_conv("c", 56, 56, 3, 3, 64, 64, 1)
+    totals = [float(layers_cycles_np(ly.px, ly.window, ly.K, 32, 32, "os", ifmap_words=ly.H * ly.W * ly.C,
+                                     ifmap_sram=65536, filter_sram=65536, ofmap_sram=65536,
+                                     bw_ifmap=bw, bw_filter=bw, bw_ofmap=bw)["total_cycles"]) for bw in (1, 4, 16, 1000)]
+    assert totals == sorted(totals, reverse=True) and totals[0] > totals[-1]
+    free = layers_cycles_np(ly.px, ly.window, ly.K, 32, 32, "os")
+    assert float(free["stall_cycles"]) == 0 and float(free["total_cycles"]) == float(free["compute_cycles"])
+
+
+def test_output_size_conventions():
+    op = OpNode("c", "conv", inputs=[TensorInfo.of((1, 64, 56, 56), "int8")], outputs=[TensorInfo.of((1, 64, 56, 56), "int8")],
+                weights=[TensorInfo.of((64, 64, 3, 3), "int8")], macs=56 * 56 * 64 * 64 * 9, flops=2 * 56 * 56 * 64 * 64 * 9,
+                dtype="int8", attrs={"N": 1, "Cin": 64, "Cout": 64, "H": 56, "W": 56, "R": 3, "S": 3, "stride": 1,
+                                     "pad": 1, "groups": 1, "Hout": 56, "Wout": 56})
+    assert SystolicLayer.from_op(op).px == 56 * 56
+    assert SystolicLayer.from_op(op, "scalesim").px == 54 * 54  # SCALE-Sim: (H - R)/stride + 1, no padding
+
+
+def test_topology_roundtrip(tmp_path):
+    layers = read_scalesim_topology(DATA / "topo_alexnet.csv")
+    assert [ly.Hout for ly in layers] == [55, 23, 11, 11, 11]  # ceil((H - R + s) / s)
+    p = write_scalesim_topology(layers, tmp_path / "t.csv")
+    assert read_scalesim_topology(p) == layers
+    g = read_scalesim_topology(DATA / "topo_gemm.csv", gemm=True)
+    assert g[-1].gemm_mnk() == (256, 128, 256)
+
+
+def _op(kind, attrs, macs=0, n=1000):
+    return OpNode(f"{kind}0", kind, inputs=[TensorInfo.of((n,), "int8")], outputs=[TensorInfo.of((n,), "int8")],
+                  macs=macs, flops=2 * macs, dtype="int8", attrs=attrs)
+
+
+def test_cost_model_ops_and_energy():
+    spec = load_arch("tpu_v1")
+    m = cost_model_for(spec)
+    mm = m.cost(_op("matmul", {"M": 256, "N": 256, "K": 256, "batch": 1}, macs=256 ** 3))
+    assert mm.time_s > 0 and 0 < mm.utilization <= 1
+    assert set(mm.bytes_by_level) == {"register", "sram", "dram"}
+    assert mm.energy_j == pytest.approx(sum(mm.energy_by_component.values()))
+    # a 256^3 GEMM on a 256x256 WS array: one fold, 256 + 2*256 + 256 - 2 cycles
+    assert mm.detail["compute_cycles"] == 256 + 2 * 256 + 256 - 2
+    att = m.cost(_op("attention", {"batch": 2, "heads": 4, "Lq": 128, "Lk": 128, "d": 64}, macs=2 * 4 * 2 * 128 * 128 * 64))
+    assert att.flops == pytest.approx(2 * 2 * 4 * 2 * 128 * 128 * 64)
+    ew = m.cost(_op("elementwise", {}, n=1 << 20))
+    assert ew.time_s > 0 and ew.flops == 0
+    with pytest.raises(ValueError, match="missing attr 'N'"):
+        m.cost(_op("matmul", {"M": 4}))
+    with pytest.raises(UnknownOpError, match="rnn"):
+        m.cost(_op("rnn", {}))
+
+
+def test_yaml_errors_name_field():
+    base, _ = extract_sources(read_yaml(Path(load_arch("systolic_32x32").origin)))
+    bad = {**base, "dataflow": "xs"}
+    with pytest.raises(ConfigError, match="dataflow"):
+        validate_arch_dict(bad, "bad.yaml")
+    with pytest.raises(ConfigError, match="unknown field"):
+        validate_arch_dict({**base, "rowz": 3}, "bad.yaml")
+    with pytest.raises(ConfigError, match="ifmap_sram"):
+        validate_arch_dict({**base, "ifmap_sram": "-1 KiB"}, "bad.yaml")
+
+
+def test_sweepable_fields():
+    spec = load_arch("systolic_32x32")
+    big = spec.model_copy(update={"rows": 128, "cols": 128, "dataflow": "ws"})
+    ly = SystolicLayer.gemm("g", 1024, 1024, 1024)
+    assert layer_cycles(big, ly).compute_cycles < layer_cycles(spec, ly).compute_cycles
