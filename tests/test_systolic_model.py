@@ -149,3 +149,11 @@ def test_sweepable_fields():
     big = spec.model_copy(update={"rows": 128, "cols": 128, "dataflow": "ws"})
     ly = SystolicLayer.gemm("g", 1024, 1024, 1024)
     assert layer_cycles(big, ly).compute_cycles < layer_cycles(spec, ly).compute_cycles
+
+
+def test_fused_kinds_are_free_on_tpu_v1():
+    m = cost_model_for(load_arch("tpu_v1"))
+    relu = _op("activation", {}, n=1 << 20)
+    assert m.cost(relu).time_s == 0
+    norm = _op("norm", {}, n=1 << 20)
+    assert m.cost(norm).time_s > 0

@@ -45,6 +45,8 @@ class SystolicSpec(DeviceSpec):
             unpadded input, as SCALE-Sim does.
         vector_width: elements per cycle of the vector/activation unit for non-MAC ops
             (defaults to ``cols``).
+        fused_kinds: op kinds applied on the fly to the array's outputs (no extra time or
+            DRAM traffic), e.g. TPU v1's activation pipeline: ``[activation, pool]``.
         launch_overhead: host time to issue one op (s).
         idle_power / tdp: static and maximum board power (W).
         energy: per-MAC and per-byte energy (see :class:`EnergySpec`).
@@ -64,6 +66,7 @@ class SystolicSpec(DeviceSpec):
     sram_active_fraction: Fraction = 0.5
     conv_output: Literal["op", "scalesim"] = "op"
     vector_width: PositiveInt | None = None
+    fused_kinds: list[str] = Field(default_factory=list)
     launch_overhead: Time = 0.0
     idle_power: PowerOrZero = 0.0
     tdp: Power | None = None

@@ -17,14 +17,20 @@ Closed form per layer (no cycle-by-cycle simulation):
        os: cycles/fold = T + rows + cols - 2
        ws, is: cycles/fold = T + 2*rows + cols - 2   (extra ``rows`` to preload the stationary operand)
 
-3. **Memory.** Each read operand (ifmap, filter) is a sequence of fold blocks in the order
-   the folds consume them; a block reused by consecutive folds is re-read from DRAM only if
-   it does not fit the active half of its double-buffered scratchpad, and the whole operand
-   is re-streamed for every outer-loop pass unless it fits the scratchpad entirely. The
-   first active-buffer fill happens before compute starts (SCALE-Sim's prefetch phase).
-   Remaining DRAM words per stream take ``words / bandwidth`` cycles; a stream stalls the
-   array by the time it exceeds the compute time (double buffering hides the rest), and the
-   array waits for the slowest stream.
+3. **Memory.** Each read operand (ifmap, filter) streams through the active half of its
+   double-buffered scratchpad in fold order. An operand that fits the active half is read from
+   DRAM once (before compute starts, SCALE-Sim's prefetch phase); otherwise it is re-streamed
+   once per outer-loop pass, and a fold block re-used by consecutive folds is re-fetched only
+   if it does not fit. The ifmap moves raw pixels (not im2col copies). Each stream's DRAM
+   words after the initial fill take ``words / bandwidth`` cycles; the array stalls by the
+   time the slowest stream exceeds the compute time (double buffering hides the rest). Ofmap
+   writes drain behind compute; only what exceeds the ofmap scratchpad can stall.
+
+   Compared with SCALE-Sim v3 this matches compute cycles exactly, but not its USER-mode
+   stall cycles: SCALE-Sim's prefetcher slides a window round a ring of operand addresses and
+   re-streams the whole ring whenever a demanded address lies behind the window (which its
+   diagonal prefetch order makes happen at fold boundaries), so it reports several times more
+   DRAM traffic and stalls than this model (see benchmarks/bench_scalesim.py).
 
 SCALE-Sim reports ``Total Cycles`` = compute cycles + stall cycles - 1 (its cycle counter
 starts at 0); :class:`SystolicLayerResult` gives ``compute_cycles``, ``stall_cycles`` and
@@ -318,15 +324,6 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
     return out
 
 
-def _spec_words(spec: SystolicSpec) -> dict[str, float | None]:
-    wb = spec.word_bytes
-    bw = spec.dram_words_per_cycle
-    if spec.dram_bandwidth_shared:
-        bw = bw / 3.0  # three streams share the DRAM port (refined in layer_cycles by actual mix)
-    return {"ifmap_sram": spec.ifmap_sram / wb, "filter_sram": spec.filter_sram / wb,
-            "ofmap_sram": spec.ofmap_sram / wb, "bw": bw}
-
-
 def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | None = None,
                  bandwidth_words: float | dict[str, float] | None = None) -> SystolicLayerResult:
     """Cycles, stalls and traffic of one layer on ``spec``.
@@ -393,6 +390,7 @@ class SystolicCostModel(CostModel):
     - conv / matmul: :func:`layer_cycles` (the array); conv_transpose is costed as the
       equivalent conv over the same attrs.
     - attention: two matmuls per head (QK^T and PV), run on the array.
+    - kinds in ``spec.fused_kinds``: free (applied on the fly to the array's outputs).
     - everything else (elementwise, norm, softmax, pool, ...): a vector unit of
       ``vector_width`` elements/cycle (default ``cols``) reading operands from DRAM; time is
       the max of elements/vector_width and bytes/DRAM bandwidth (assumption: no fusion).
@@ -441,6 +439,8 @@ class SystolicCostModel(CostModel):
                       utilization=0.0, detail={"vector_width": width, "elements": elems})
 
     def cost(self, op: OpNode) -> OpCost:
+        if op.kind in self.spec.fused_kinds:
+            return OpCost(time_s=0.0, cycles=0.0, flops=float(op.flops), bound="compute", detail={"fused": 1})
         if op.kind in _MAC_KINDS:
             return self._array_cost(op, [SystolicLayer.from_op(op, self.spec.conv_output)])
         if op.kind == "attention":

@@ -91,7 +91,8 @@ def roofline_from_measurements(measure_dir: str | Path, spec: Any | None = None,
             if want and r["dtype"] not in want:
                 continue
             op = conv_op(r["N"], r["Cin"], r["Cout"], r["H"], r["W"], r["R"], r["S"], r["stride"], r["pad"],
-                         r["groups"], r["Hout"], r["Wout"], r["dtype"])
+                         r["groups"], r["Hout"], r["Wout"], r["dtype"],
+                         channels_last=str(r.get("channels_last", False)).strip().lower() in ("true", "1"))
             ops.append(("conv", f"conv {r['dtype']} {r.get('name', '')} N{int(r['N'])}", op, float(r["ms"]) / 1e3))
     if not ops:
         raise ConfigError(str(d), None, "no gemm.csv/conv.csv rows to plot (check --dtypes / --kinds)")

@@ -197,7 +197,8 @@ def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
     for r in df.itertuples(index=False):
         r = r._asdict()
         op = conv_op(r["N"], r["Cin"], r["Cout"], r["H"], r["W"], r["R"], r["S"], r["stride"], r["pad"],
-                     r["groups"], r["Hout"], r["Wout"], r["dtype"])
+                     r["groups"], r["Hout"], r["Wout"], r["dtype"],
+                     channels_last=str(r.get("channels_last", False)).strip().lower() in ("true", "1"))
         name = r.get("name") or f"c{int(r['Cin'])}-{int(r['Cout'])}k{int(r['R'])}"
         key = f"{r['dtype']} {name} N{int(r['N'])}"
         th = _int(r.get("threads"), 0) if on_cpu else 0

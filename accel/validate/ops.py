@@ -19,8 +19,12 @@ def matmul_op(M: int, N: int, K: int, dtype: str, batch: int = 1, name: str = "g
 
 
 def conv_op(N: int, Cin: int, Cout: int, H: int, W: int, R: int, S: int, stride: int, pad: int, groups: int,
-            Hout: int, Wout: int, dtype: str, name: str = "conv") -> OpNode:
-    """2-D convolution forward without bias; MACs = N*Cout*Hout*Wout*(Cin/groups)*R*S."""
+            Hout: int, Wout: int, dtype: str, name: str = "conv", channels_last: bool = False) -> OpNode:
+    """2-D convolution forward without bias; MACs = N*Cout*Hout*Wout*(Cin/groups)*R*S.
+
+    ``channels_last`` is the memory layout the kernel ran in (conv.csv column of that name):
+    the GPU model charges NCHW tensor-core convs for layout transforms, channels_last ones not.
+    """
     N, Cin, Cout, H, W, R, S = map(int, (N, Cin, Cout, H, W, R, S))
     stride, pad, groups, Hout, Wout = map(int, (stride, pad, groups, Hout, Wout))
     macs = float(N) * Cout * Hout * Wout * (Cin // groups) * R * S
@@ -30,7 +34,8 @@ def conv_op(N: int, Cin: int, Cout: int, H: int, W: int, R: int, S: int, stride:
         weights=[TensorInfo.of((Cout, Cin // groups, R, S), dtype)],
         outputs=[TensorInfo.of((N, Cout, Hout, Wout), dtype)],
         attrs={"N": N, "Cin": Cin, "Cout": Cout, "H": H, "W": W, "R": R, "S": S, "stride": stride, "pad": pad,
-               "dilation": 1, "groups": groups, "Hout": Hout, "Wout": Wout, "transposed": False},
+               "dilation": 1, "groups": groups, "Hout": Hout, "Wout": Wout, "transposed": False,
+               "channels_last": bool(channels_last)},
     )
 
 
