@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from accel.arch import load_arch  # noqa: E402
-from accel.devices.systolic import layer_cycles, layers_cycles_np  # noqa: E402
+from accel.devices.systolic import layer_cycles, layers_cycles_np, stall_cycles_from_traffic  # noqa: E402
 from accel.peers.topology import read_scalesim_topology  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "systolic"
@@ -66,6 +66,40 @@ def error_tables(layers, rows) -> None:
         for (a, df), e in sorted(errs.items()):
             e = np.array(e)
             print(f"{a:>5d}x{a:<3d} {df:>8s} {len(e):4d} {np.abs(e).max():10.2f} {np.abs(e).mean():10.2f} {e.mean():+9.2f}")
+
+
+def scalesim_traffic_stalls(layers, r) -> float:
+    """Our stall formula fed with SCALE-Sim's own DRAM traffic for one USER-mode row (total cycles).
+
+    SCALE-Sim fetches its active buffer half before compute (ceil(A/bw)*bw words, not stalling),
+    then one prefetch-buffer half per window slide taking ceil(P/bw)+1 cycles.
+    """
+    ly = layers[(r["topology"], r["layer"])]
+    bw = float(r["bandwidth"])
+    compute = float(layers_cycles_np(ly.px, ly.window, ly.K, int(r["rows"]), int(r["cols"]), r["dataflow"])["compute_cycles"])
+    late, bws = {}, {}
+    for key, kb in (("ifmap", "ifmap_kb"), ("filter", "filter_kb")):
+        half = int(r[kb]) * 1024 // 2
+        per_fetch = -(-half // bw) * bw
+        slides = max(float(r[f"dram_{key}_reads"]) / per_fetch - 1, 0.0)
+        late[key] = slides * (-(-half // bw) + 1)  # cycles, at 1 "word"/cycle below
+        bws[key] = 1.0
+    stall, _ = stall_cycles_from_traffic(compute, late, bws)
+    return compute + float(stall)
+
+
+def stall_model_check(layers, rows) -> None:
+    errs = defaultdict(list)
+    for r in rows:
+        if r["mode"] != "USER":
+            continue
+        ref = float(r["total_cycles"]) + 1
+        errs[(int(r["rows"]), r["dataflow"])].append((scalesim_traffic_stalls(layers, r) - ref) / ref * 100)
+    print("\nSCALE-Sim USER mode, our stall formula fed with SCALE-Sim's own DRAM traffic (slide counts):")
+    print(f"{'array':>8s} {'dataflow':>8s} {'n':>4s} {'max |err|':>10s} {'mean |err|':>10s} {'median |err|':>12s}")
+    for (a, df), e in sorted(errs.items()):
+        e = np.abs(np.array(e))
+        print(f"{a:>5d}x{a:<3d} {df:>8s} {len(e):4d} {e.max():10.2f} {e.mean():10.2f} {np.median(e):12.2f}")
 
 
 def speed(layers, rows, live: int) -> None:
@@ -137,6 +171,7 @@ def main(argv=None) -> None:
         return
     layers, rows = load()
     error_tables(layers, rows)
+    stall_model_check(layers, rows)
     speed(layers, rows, args.live)
 
 

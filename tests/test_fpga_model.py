@@ -54,3 +54,22 @@ def test_fpga_cost_conv_and_fused_ops():
     assert m.cost(relu).time_s == 0  # pipelined behind the PE array
     add = OpNode("a", "elementwise", inputs=[TensorInfo.of((1 << 20,), "fp32")] * 2, outputs=[TensorInfo.of((1 << 20,), "fp32")])
     assert m.cost(add).bound == "memory"
+
+
+def test_imagenet_seed_network_and_fpga_throughput():
+    """The seed table implies ~1.4 GFLOP/img (AlexNet); our FPGA img/s comes from the model, not the seed."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    try:
+        import imagenet_table
+    finally:
+        sys.path.pop(0)
+    g = imagenet_table.alexnet_by_hand(batch=4)
+    assert g.total_flops / 4 == pytest.approx(1.4287e9, rel=1e-3)  # torchvision AlexNet, 2 FLOP per MAC
+    for peak, eff, img_s in ((0.27e12, 0.27, 53), (1.366e12, 0.38, 369), (6.1e12, 0.94, 4129)):
+        assert peak * eff / img_s == pytest.approx(g.total_flops / 4, rel=0.05)
+    r = imagenet_table.evaluate("arria10_gx1150", g, 4, "Arria 10")
+    assert 0 < r.img_s < 1.366e12 * 0.38 / (g.total_flops / 4)  # below the seed's ceiling: folds and DRAM cost time
+    assert r.img_j == pytest.approx(r.img_s / 40, rel=1e-6)  # 40 W board power

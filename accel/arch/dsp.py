@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
+from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, PowerOrZero,
                              PositiveInt, Size, Time)
 from accel.arch.registry import register_kind
 
@@ -24,7 +24,7 @@ class DSPSpec(DeviceSpec):
         dtype: compute dtype (element size sets the lanes: vector_bits / element bits).
         efficiency: achieved fraction of the vector MAC peak on well-shaped GEMM/conv loops
             (calibration parameter).
-        power: power while busy (W); idle_power (W).
+        idle_power: static power (W), added by the simulator; dynamic energy comes from ``energy``.
     """
 
     vliw_slots: PositiveInt
@@ -37,7 +37,6 @@ class DSPSpec(DeviceSpec):
     dram_bandwidth: Bandwidth
     dtype: str = "int8"
     efficiency: Fraction = 1.0
-    power: Power
     idle_power: PowerOrZero = 0.0
     launch_overhead: Time = 0.0
     energy: EnergySpec = Field(default_factory=EnergySpec)

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import csv
 import io
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
