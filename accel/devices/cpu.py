@@ -175,6 +175,8 @@ class CpuCostModel(CostModel):
                 level = c.level
                 break
         rate = self.spec.peak_flops("fp32") * cal.elementwise_efficiency
-        compute = op.flops / rate
-        return self._finish(op, compute, {level: nbytes}, op.flops,
+        # convs: 2*MACs (torch's backward-conv FLOP formula ignores groups, see workloads/flops.py)
+        flops = 2.0 * op.macs if op.kind in ("conv", "conv_transpose") and op.macs else op.flops
+        compute = flops / rate
+        return self._finish(op, compute, {level: nbytes}, flops,
                             {"path": "direct" if gemm_like else "stream", "level": level}, op.dtype)

@@ -358,10 +358,13 @@ class GpuCostModel(CostModel):
             # depthwise / tiny groups: direct convolution on FMA units
             layout = "channels_last" if self._channels_last(op) else "nchw"
             eff = getattr(cal.direct_conv_efficiency, layout)
-            compute = op.flops / (self.spec.peak_per_cycle("fp32") * self.spec.clock * eff)
+            # 2*MACs, not op.flops: torch's FLOP formula for convolution_backward ignores groups and
+            # over-counts depthwise backward by Cin x (workloads/flops.py); MACs are exact.
+            flops = 2.0 * op.macs if op.macs else op.flops
+            compute = flops / (self.spec.peak_per_cycle("fp32") * self.spec.clock * eff)
             dram = in_b + w_b + out_b
             mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
-            return self._finish(op, key, compute, mem_s, op.flops, {"dram": dram, "l2": dram},
+            return self._finish(op, key, compute, mem_s, flops, {"dram": dram, "l2": dram},
                                 {"path": "direct", "layout": layout, "groups": groups, "kernels": 1},
                                 serial_s=cal.library_latency)
         transposed = op.kind == "conv_transpose" or bool(a.get("transposed"))
