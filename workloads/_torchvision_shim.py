@@ -64,9 +64,40 @@ _SCHEMAS: dict[str, str] = {
 _lib = None  # keeps the torch.library.Library alive (dropping it would undefine the ops)
 
 
+def _native_ops_load() -> bool:
+    """Try torchvision's own C++ extension first (e.g. on a CUDA torch build where it matches).
+
+    Returns True when the real ``torchvision::`` ops are registered, so no shim is needed.
+    """
+    import glob
+    import importlib.util
+    import os
+
+    import torch
+
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    for pkg_dir in spec.submodule_search_locations:
+        for lib in glob.glob(os.path.join(pkg_dir, "_C*.so")) + glob.glob(os.path.join(pkg_dir, "_C*.pyd")):
+            try:
+                torch.ops.load_library(lib)
+            except (OSError, RuntimeError):
+                return False
+            try:
+                torch.ops.torchvision.nms
+                return True
+            except (AttributeError, RuntimeError):
+                return False
+    return False
+
+
 def _define_missing_schemas() -> None:
     global _lib
     import torch
+
+    if _lib is None and _native_ops_load():
+        return
 
     for name, schema in _SCHEMAS.items():
         try:
