@@ -21,6 +21,13 @@ class ConfigError(AccelError, ValueError):
         super().__init__(f"{self.file}: {self.field}: {reason}")
 
 
+class UnknownKindError(ConfigError, KeyError):
+    """An arch ``kind`` that has no cost model (e.g. a ``system`` or ``link`` where a device is needed)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
 class UnknownOpError(AccelError, KeyError):
     """A cost model was asked for an op kind it does not know."""
 
@@ -35,3 +42,20 @@ class UnknownOpError(AccelError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
+
+
+def did_you_mean(name: str, allowed) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``allowed`` to a mistyped ``name``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def first_error(errors: list[dict]) -> dict:
+    """The pydantic error to report first: an unknown (e.g. mistyped) key before anything else.
+
+    A typo such as ``clokc:`` yields both "clock: Field required" and "clokc: extra
+    forbidden"; the second one names the line the user has to fix.
+    """
+    return next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])

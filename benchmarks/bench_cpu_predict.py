@@ -1,18 +1,22 @@
-"""Prediction error of the CPU cost model on the measured host CPU (shared/measurements/h100/cpu.csv).
+"""Prediction error of the CPU cost model on a measured CPU (default shared/measurements/h100/cpu.csv).
 
 Usage::
 
-    python benchmarks/bench_cpu_predict.py [--arch h100_host_xeon] [--meas DIR] [--fit]
+    python benchmarks/bench_cpu_predict.py [--arch h100_host_xeon] [--meas DIR] [--threads 1]
+                                           [--fit [--params p1,p2,...]]
 
-Prints per-row prediction vs measurement for the fp32 GEMM rows (1 and 16 threads) and the copy
-rows, and MAPE per group. ``--fit`` runs Nelder-Mead on mean |log error| of the few calibration
-parameters and cache bandwidths listed in FIT_PARAMS and prints the fitted values (YAML is edited by
-hand, with the fit recorded in its ``sources:``).
+Prints per-row prediction vs measurement for cpu.csv (fp32 GEMM, copy and batch-1 model rows) and,
+for a directory written by ``accel measure --device cpu`` (device.json ``device_type: cpu``), also
+its gemm.csv, conv.csv and e2e.csv (inference) rows, and MAPE per group. ``--threads`` keeps only
+rows run with that many threads. ``--fit`` runs Nelder-Mead on mean |log error| of the calibration
+parameters and cache bandwidths listed in FIT_PARAMS (or ``--params``, dotted spec paths) and prints
+the fitted values (YAML is edited by hand, with the fit recorded in its ``sources:``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -25,7 +29,7 @@ import pandas as pd  # noqa: E402
 
 from accel.arch.loader import load_arch  # noqa: E402
 from accel.devices.base import cost_model_for  # noqa: E402
-from accel.validate.ops import copy_op, matmul_op  # noqa: E402
+from accel.validate.ops import conv_op, copy_op, matmul_op  # noqa: E402
 from bench_gpu_predict import DEFAULT_MEAS, get_path, with_value  # noqa: E402
 
 FIT_PARAMS = ("calibration.gemm_efficiency", "calibration.parallel_efficiency", "calibration.op_overhead",
@@ -34,11 +38,61 @@ FIT_PARAMS = ("calibration.gemm_efficiency", "calibration.parallel_efficiency", 
               "calibration.conv_efficiency", "calibration.elementwise_efficiency")
 
 
-def load_rows(meas: Path, with_models: bool = True) -> pd.DataFrame:
-    """cpu.csv rows as (group, label, threads, meas_s, op); ``model`` rows hold a list of ops (batch-1
-    latency = sum of op times on the host, ops run one after another)."""
+_GRAPHS: dict[str, list] = {}
+
+
+def _model_ops(model: str) -> list | None:
+    """Ops of ``model`` (batch 1, inference, fp32) from the extractor, cached; None if it fails."""
+    if model not in _GRAPHS:
+        try:
+            import workloads
+
+            _GRAPHS[model] = list(workloads.extract_model(model, batch=1, mode="infer", dtype="fp32"))
+        except Exception as exc:  # noqa: BLE001 - extractor optional here
+            print(f"skip {model}: {exc}", file=sys.stderr)
+            _GRAPHS[model] = None
+    return _GRAPHS[model]
+
+
+def _kernel_rows(meas: Path, with_models: bool) -> list[dict]:
+    """gemm.csv / conv.csv / e2e.csv rows of a CPU measurement directory (``accel measure --device cpu``)."""
+    dev = json.loads((meas / "device.json").read_text()) if (meas / "device.json").is_file() else {}
+    if dev.get("device_type") != "cpu":
+        return []
+    default_t = int(dev.get("threads") or 1)
+    rows: list[dict] = []
+    if (meas / "gemm.csv").is_file():
+        for _, r in pd.read_csv(meas / "gemm.csv").iterrows():
+            if r["dtype"] != "fp32":
+                continue
+            t = int(r.get("threads", default_t))
+            rows.append(dict(group="gemm", label=f"gemm {int(r.M)}x{int(r.N)}x{int(r.K)} t{t}", threads=t,
+                             meas_s=r.ms / 1e3, op=matmul_op(int(r.M), int(r.N), int(r.K), "fp32")))
+    if (meas / "conv.csv").is_file():
+        for _, r in pd.read_csv(meas / "conv.csv").iterrows():
+            if r["dtype"] != "fp32":
+                continue
+            t = int(r.get("threads", default_t))
+            op = conv_op(r.N, r.Cin, r.Cout, r.H, r.W, r.R, r.S, r.stride, r.pad, r.groups, r.Hout, r.Wout, "fp32",
+                         channels_last=bool(r.get("channels_last", False)))
+            rows.append(dict(group="conv", label=f"conv {r['name']} t{t}", threads=t, meas_s=r.ms / 1e3, op=op))
+    if with_models and (meas / "e2e.csv").is_file():
+        for _, r in pd.read_csv(meas / "e2e.csv").iterrows():
+            if r["mode"] != "infer" or r["dtype"] != "fp32" or int(r["batch"]) != 1:
+                continue
+            ops = _model_ops(r.model)
+            if ops is not None:
+                rows.append(dict(group="model", label=f"e2e {r.model} b1 t{default_t}", threads=default_t,
+                                 meas_s=r.ms / 1e3, op=ops))
+    return rows
+
+
+def load_rows(meas: Path, with_models: bool = True, threads: int | None = None) -> pd.DataFrame:
+    """cpu.csv rows (plus gemm/conv/e2e rows of a CPU measurement dir) as (group, label, threads,
+    meas_s, op); ``model`` rows hold a list of ops (batch-1 latency = sum of op times on the host,
+    ops run one after another). ``threads``: keep only rows with that thread count."""
     d = pd.read_csv(meas / "cpu.csv")
-    rows = []
+    rows = _kernel_rows(meas, with_models)
     for _, r in d.iterrows():
         t = int(r.threads)
         if r.kind == "cpu_gemm_fp32":
@@ -49,15 +103,11 @@ def load_rows(meas: Path, with_models: bool = True) -> pd.DataFrame:
                              meas_s=r.ms / 1e3, op=copy_op(int(r.bytes))))
         elif r.kind.startswith("cpu_") and r.kind.endswith("_b1_fp32") and with_models:
             model = r.kind[len("cpu_"):-len("_b1_fp32")]
-            try:
-                import workloads
-
-                g = workloads.extract_model(model, batch=1, mode="infer", dtype="fp32")
-            except Exception as exc:  # noqa: BLE001 - extractor optional here
-                print(f"skip {r.kind}: {exc}", file=sys.stderr)
-                continue
-            rows.append(dict(group="model", label=f"{model} b1 t{t}", threads=t, meas_s=r.ms / 1e3, op=list(g)))
-    return pd.DataFrame(rows)
+            ops = _model_ops(model)
+            if ops is not None:
+                rows.append(dict(group="model", label=f"{model} b1 t{t}", threads=t, meas_s=r.ms / 1e3, op=ops))
+    df = pd.DataFrame(rows)
+    return df if threads is None else df[df.threads == threads].reset_index(drop=True)
 
 
 def predict(spec, df: pd.DataFrame) -> np.ndarray:
@@ -81,15 +131,15 @@ def report(spec, df: pd.DataFrame, verbose: bool = True) -> dict[str, float]:
     return out
 
 
-def fit(arch: str, df: pd.DataFrame) -> None:
+def fit(arch: str, df: pd.DataFrame, params: tuple[str, ...] = FIT_PARAMS) -> None:
     from scipy.optimize import minimize
 
     base = load_arch(arch)
-    x0 = np.array([math.log(get_path(base, p)) for p in FIT_PARAMS])
+    x0 = np.array([math.log(get_path(base, p)) for p in params])
 
     def spec_for(x):
         spec = base
-        for p, v in zip(FIT_PARAMS, x):
+        for p, v in zip(params, x):
             val = float(math.exp(v))
             if p.endswith("efficiency"):
                 val = min(val, 1.0)
@@ -101,7 +151,7 @@ def fit(arch: str, df: pd.DataFrame) -> None:
 
     res = minimize(loss, x0, method="Nelder-Mead", options={"maxiter": 3000, "xatol": 1e-4, "fatol": 1e-7})
     print("fit loss (mean |log err|):", res.fun)
-    for p, v in zip(FIT_PARAMS, res.x):
+    for p, v in zip(params, res.x):
         print(f"  {p}: {math.exp(v):.6g}")
     report(spec_for(res.x), df)
 
@@ -110,14 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arch", default="h100_host_xeon")
     ap.add_argument("--meas", type=Path, default=DEFAULT_MEAS)
+    ap.add_argument("--threads", type=int, default=None, help="keep only rows run with this many threads")
+    ap.add_argument("--exclude", default=None, help="regex: drop rows whose label matches (e.g. a known outlier)")
     ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--params", default=",".join(FIT_PARAMS), help="comma-separated dotted spec paths to fit")
     a = ap.parse_args(argv)
     if not (a.meas / "cpu.csv").is_file():
         print(f"measurements not found: {a.meas}", file=sys.stderr)
         return 2
-    df = load_rows(a.meas)
+    df = load_rows(a.meas, threads=a.threads)
+    if a.exclude:
+        df = df[~df.label.str.contains(a.exclude, regex=True)].reset_index(drop=True)
     if a.fit:
-        fit(a.arch, df)
+        fit(a.arch, df, tuple(p for p in a.params.split(",") if p))
     else:
         report(load_arch(a.arch), df)
     return 0

@@ -3,8 +3,11 @@
 For each device in ``imagenet_table.yaml``: load its arch, cost every forward op of the
 network (AlexNet, from ``workloads.extract_model`` when torch is available, else a LayerGraph
 built by hand from torchvision AlexNet's shapes), and sum per-op time (+ the device's launch
-overhead per op) and energy (dynamic per op + static power x time). Prints img/s and img/J
-beside the seed table's, and the network FLOPs the seed figures imply.
+overhead per op) and energy (dynamic per op + static power x time). Prints img/s beside the
+seed table's, the network FLOPs the seed figures imply, where each device's time goes (by op
+kind), img/s over ``batch_sweep`` where a device lists one, and img/J both at our device level
+and at the seed's power boundary (``seed.power_boundary``: the whole server for the Xeon, the
+board for the FPGA and GPU), with what our device-level energy leaves out (``seed.power_note``).
 
     python experiments/imagenet_table.py [--config experiments/imagenet_table.yaml]
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -77,6 +80,8 @@ def network(name: str, batch: int) -> LayerGraph:
 
 @dataclass
 class Row:
+    """One device's modelled AlexNet figures (times in s, energies in J, rates per s)."""
+
     label: str
     arch: str
     batch: int
@@ -85,17 +90,27 @@ class Row:
     flops_per_img: float
     achieved_tflops: float
     peak_tflops: float | None
+    avg_power_w: float = 0.0
+    time_by_kind: dict[str, float] = field(default_factory=dict)
+    flops_by_kind: dict[str, float] = field(default_factory=dict)
 
 
 def evaluate(arch: str, graph: LayerGraph, batch: int, label: str) -> Row:
+    """Cost every forward op of ``graph`` on ``arch``: time = sum(op time + launch overhead),
+    energy = sum(op energy) + static power x time, both at the device level of the arch YAML."""
     spec = load_arch(arch)
     model = cost_model_for(spec)
     t = 0.0
     e = 0.0
+    by_kind: dict[str, float] = {}
+    fl_kind: dict[str, float] = {}
     for op in graph.ops(phase="forward"):
         c = model.cost(op)
-        t += c.time_s + model.launch_overhead_s
+        dt = c.time_s + model.launch_overhead_s
+        t += dt
         e += c.energy_j
+        by_kind[op.kind] = by_kind.get(op.kind, 0.0) + dt
+        fl_kind[op.kind] = fl_kind.get(op.kind, 0.0) + float(op.flops)
     e += model.static_power_w * t
     flops = graph.total_flops
     peak = None
@@ -105,7 +120,15 @@ def evaluate(arch: str, graph: LayerGraph, batch: int, label: str) -> Row:
             peak = v / 1e12
     if peak is None and isinstance(getattr(spec, "peak", None), dict):
         peak = spec.peak.get("fp32", 0) / 1e12 or None
-    return Row(label, arch, batch, batch / t, batch / e, flops / batch, flops / t / 1e12, peak)
+    return Row(label, arch, batch, batch / t, batch / e, flops / batch, flops / t / 1e12, peak,
+               avg_power_w=e / t, time_by_kind=by_kind, flops_by_kind=fl_kind)
+
+
+def _seed(d: dict, key: str, cfg_file: str):
+    try:
+        return d["seed"][key]
+    except KeyError:
+        raise ConfigError(cfg_file, f"devices[{d.get('label', '?')}].seed.{key}", "missing") from None
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
@@ -120,27 +143,76 @@ def main(argv: list[str] | None = None) -> list[Row]:
         s = d["seed"]
         print(f"  {d['label']:16s} {s['peak_tflops'] * 1e12 * s['effective'] / s['img_per_s'] / 1e9:6.2f} GFLOP/img")
     graphs: dict[int, LayerGraph] = {}
-    rows = []
-    hdr = (f"{'device':16s} {'batch':>5s} | {'img/s ours':>10s} {'seed':>7s} {'ratio':>6s} | {'img/J ours':>10s} {'seed':>7s} | "
-           f"{'GFLOP/img':>9s} {'TFLOP/s':>8s} {'eff ours':>8s} {'seed':>5s}")
-    print(hdr)
-    for d in cfg["devices"]:
-        b = int(d.get("batch", 1))
+
+    def graph(b: int) -> LayerGraph:
         if b not in graphs:
             graphs[b] = network(net, b)
+        return graphs[b]
+
+    rows: list[Row] = []
+    hdr = (f"{'device':16s} {'batch':>5s} | {'img/s ours':>10s} {'seed':>7s} {'ratio':>6s} | "
+           f"{'GFLOP/img':>9s} {'TFLOP/s':>8s} {'eff ours':>8s} {'seed':>5s}")
+    print("\nThroughput (eff = achieved TFLOP/s / the seed's peak TFLOP/s, whole network)")
+    print(hdr)
+    used: list[dict] = []
+    for d in cfg["devices"]:
+        b = int(d.get("batch", 1))
         s = d["seed"]
         try:
-            r = evaluate(d["arch"], graphs[b], b, d["label"])
+            r = evaluate(d["arch"], graph(b), b, d["label"])
         except (ConfigError, KeyError) as exc:
             print(f"{d['label']:16s} unavailable: {exc}")
             continue
         rows.append(r)
+        used.append(d)
         eff = r.achieved_tflops / s["peak_tflops"]
         print(f"{r.label:16s} {b:5d} | {r.img_s:10.1f} {s['img_per_s']:7.0f} {r.img_s / s['img_per_s']:6.2f} | "
-              f"{r.img_j:10.2f} {s['img_per_s'] / s['power_w']:7.2f} | {r.flops_per_img / 1e9:9.2f} "
-              f"{r.achieved_tflops:8.3f} {eff:8.2f} {s['effective']:5.2f}")
-    print("img/J seed = seed img/s / seed power; ours = batch / (sum of op energy + static power x time).")
-    print("eff ours = our achieved TFLOP/s / the seed's peak TFLOP/s.")
+              f"{r.flops_per_img / 1e9:9.2f} {r.achieved_tflops:8.3f} {eff:8.2f} {s['effective']:5.2f}")
+
+    print("\nWhere the time goes (ms per image by op kind; MAC kinds with their achieved fraction of the"
+          " arch's peak)")
+    for r in rows:
+        parts = []
+        for kind, ts in sorted(r.time_by_kind.items(), key=lambda kv: -kv[1]):
+            if ts <= 0:
+                continue
+            txt = f"{kind} {ts / r.batch * 1e3:.3f}"
+            if kind in ("conv", "matmul") and r.peak_tflops and ts > 0:
+                txt += f" ({r.flops_by_kind[kind] / ts / (r.peak_tflops * 1e12):.0%} of peak)"
+            parts.append(txt)
+        print(f"  {r.label:16s} " + ", ".join(parts))
+
+    sweeps = [(d, r) for d, r in zip(used, rows) if d.get("batch_sweep")]
+    for d, r in sweeps:
+        pts = []
+        for b in d["batch_sweep"]:
+            rb = evaluate(d["arch"], graph(int(b)), int(b), d["label"])
+            pts.append(f"{int(b)}: {rb.img_s:.0f}")
+        print(f"\n{d['label']} img/s vs batch (the seed states no batch; FC weights are streamed once per batch): "
+              + ", ".join(pts) + f"   seed {d['seed']['img_per_s']}")
+
+    cfg_file = args.config
+    print("\nEnergy. The seed's power is rated power at ITS boundary (see 'boundary'); ours is modelled at the"
+          " device level of each arch YAML\n(op energy + static power x time).  'ours @seed boundary' ="
+          " our img/s / the seed's power at the seed's boundary (assumption: the seed's unit draws its"
+          " rated power while running).")
+    print(f"{'device':16s} | {'boundary':8s} {'seed W':>6s} | {'ours dev W':>10s} {'img/J dev':>9s} | "
+          f"{'img/J @seed bdry':>16s} {'seed img/J':>10s} {'ratio':>6s}")
+    for d, r in zip(used, rows):
+        pw = float(_seed(d, "power_w", cfg_file))
+        bdry = _seed(d, "power_boundary", cfg_file)
+        if bdry not in ("system", "board"):
+            raise ConfigError(cfg_file, f"devices[{d['label']}].seed.power_boundary", f"{bdry!r}; allowed: system, board")
+        seed_ij = d["seed"]["img_per_s"] / pw
+        at_bdry = r.img_s / pw
+        print(f"{r.label:16s} | {bdry:8s} {pw:6.0f} | {r.avg_power_w:10.1f} {r.img_j:9.2f} | {at_bdry:16.2f} "
+              f"{seed_ij:10.2f} {at_bdry / seed_ij:6.2f}")
+    print("Remaining gaps:")
+    for d, r in zip(used, rows):
+        pw = float(d["seed"]["power_w"])
+        print(f"  {r.label}: device-level {r.avg_power_w:.0f} W modelled vs seed {pw:.0f} W ({d['seed']['power_boundary']}):"
+              f" {d['seed'].get('power_note', '').strip()}")
+        print(f"    at the seed's boundary the img/J ratio equals the img/s ratio ({r.img_s / d['seed']['img_per_s']:.2f}x).")
     return rows
 
 

@@ -48,7 +48,7 @@ def test_good_file_parses_units_and_sources(tmp_path):
         (("clock: 1 GHz", "clock: -1 GHz"), "clock", "must be > 0"),
         (("cores: {value: 4", "cores: {value: -4"), "cores", "greater than 0"),
         (("dram_bandwidth: 100 GB/s\n", ""), "dram_bandwidth", "Field required"),
-        (("name: toy chip", "name: toy chip\nclok: 2 GHz"), "clok", "unknown field; allowed fields:"),
+        (("name: toy chip", "name: toy chip\nclok: 2 GHz"), "clok", "unknown field (did you mean 'clock'?); allowed fields:"),
         (("kind: _toy", "kind: tpu9"), "kind", "unknown kind 'tpu9'; allowed kinds:"),
         (("kind: _toy\n", ""), "kind", "missing"),
         (("cores: {value: 4", "cores: {value: [4"), "line", "malformed YAML"),

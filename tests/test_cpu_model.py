@@ -114,3 +114,30 @@ def test_host_cpu_mape_on_cpu_csv():
         m = float(np.mean(np.abs(e)) * 100)
         print(f"host CPU {key}: MAPE {m:.1f}% (n={len(e)})")
         assert m <= 15.0, key
+
+
+EPYC = Path(__file__).resolve().parent / "data" / "cpu" / "epyc_gemm_t1.csv"
+
+
+def test_epyc_genoa_single_thread_gemm_mape():
+    """archs/cpu/epyc_genoa_2vcpu.yaml vs this dev VM's own single-thread fp32 GEMM rows (a copy of
+    tests/data/validate/epyc_cpu_quick/gemm.csv, `accel measure --device cpu --quick --threads 1`):
+    MAPE <= 10% over the square and 196x3072x768 rows. The skinny 8x4096x4096 row (27 GFLOP/s
+    measured: small-M BLAS path) is a known miss of the roofline model; it is asserted to stay
+    under-predicted so that a change which starts to explain it is noticed."""
+    spec = load_arch("epyc_genoa_2vcpu")
+    assert spec.peak_flops("fp32", threads=1) == pytest.approx(32 * 3.7e9)  # 2 FMA pipes x 8 lanes x 2
+    cm = cost_model_for(spec.model_copy(update={"threads": 1}))
+    d = pd.read_csv(EPYC)
+    assert (d.threads == 1).all() and len(d) == 6
+    errs, skinny = [], None
+    for _, r in d.iterrows():
+        e = cm.cost(mm(int(r.M), int(r.N), int(r.K))).time_s / (r.ms / 1e3) - 1
+        if int(r.M) == 8:
+            skinny = e
+        else:
+            errs.append(e)
+    m = float(np.mean(np.abs(errs)) * 100)
+    print(f"EPYC single-thread GEMM: MAPE {m:.1f}% (n={len(errs)}), skinny 8x4096x4096 error {skinny:+.0%}")
+    assert m <= 10.0
+    assert skinny is not None and skinny < -0.5

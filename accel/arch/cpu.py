@@ -56,7 +56,11 @@ class CpuCalibration(ArchModel):
         conv_efficiency: convolution efficiency relative to a GEMM of the same implicit-GEMM shape
             (oneDNN direct/im2col kernels on small batch-1 images).
         elementwise_efficiency: achievable fraction of the SIMD peak for non-GEMM arithmetic
-            (elementwise math, reductions, direct/depthwise convolution).
+            (elementwise math, reductions; also direct/depthwise convolution unless
+            ``depthwise_efficiency`` is given).
+        depthwise_efficiency: achievable fraction of the SIMD peak for direct (depthwise/grouped with
+            < 8 channels per group) convolutions, whose vectorised JIT kernels run far closer to peak
+            than eager elementwise ops; ``None``: use ``elementwise_efficiency``.
         op_overhead: framework (eager PyTorch) time per op on the host thread (s).
         parallel_overhead: extra fork/join time of a multi-threaded op (s).
     """
@@ -67,6 +71,7 @@ class CpuCalibration(ArchModel):
     core_dram_bandwidth: Bandwidth
     conv_efficiency: Fraction
     elementwise_efficiency: Fraction
+    depthwise_efficiency: Fraction | None = None
     op_overhead: Time
     parallel_overhead: Time
 

@@ -31,8 +31,12 @@ class FPGASpec(DeviceSpec):
         logic_per_pe / logic_base: ALMs per PE and for the rest of the design (control, DMA).
         buffer_size: on-chip buffers of the design (B), mapped onto BRAM.
         dataflow: PE array dataflow (os, ws, is), as for systolic arrays.
-        efficiency: achieved fraction of the mapped PE array's peak (memory/control losses
-            not modelled explicitly), a calibration parameter.
+        mac_efficiency: modelled / achieved PE-array cycles on MAC layers (conv, matmul),
+            i.e. a derating for losses the cost model does NOT model explicitly (control bubbles
+            between tiles, DRAM contention inside a layer). It is a per-layer derating, not a
+            whole-network "fraction of peak": fold under-use, fill/drain and DRAM-bound time
+            (FC weight streaming) are modelled explicitly and must not be folded into it.
+            1.0 = no unmodelled loss.
         dram_bandwidth: external memory bandwidth (B/s).
         dtype: compute dtype; board_power: power while running (W); idle_power: idle (W).
         fused_kinds: op kinds the design pipelines behind the PE array (no extra time or DRAM
@@ -52,7 +56,7 @@ class FPGASpec(DeviceSpec):
     logic_base: int = Field(default=0, ge=0)
     buffer_size: Size
     dataflow: str = "os"
-    efficiency: Fraction = 1.0
+    mac_efficiency: Fraction = 1.0
     dram_bandwidth: Bandwidth
     dtype: str = "fp32"
     board_power: Power

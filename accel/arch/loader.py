@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from accel.arch.base import DeviceSpec
 from accel.arch.registry import known_kinds, schema_for
-from accel.errors import ConfigError
+from accel.errors import ConfigError, did_you_mean, first_error
 
 
 def archs_dirs() -> list[Path]:
@@ -113,6 +113,27 @@ def uncited_numbers(data: Any, sources: dict[str, str], path: str = "") -> list[
     return missing
 
 
+def _fields_at(schema: type, loc: tuple) -> list[str]:
+    """Field names of the pydantic model reached from ``schema`` along ``loc`` (the schema's own if unknown)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    model = schema
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        f = getattr(model, "model_fields", {}).get(str(part))
+        if f is None:
+            return list(schema.model_fields) if model is schema else list(model.model_fields)
+        cands = [f.annotation, *typing.get_args(f.annotation)]
+        nxt = next((c for c in cands if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            break
+        model = nxt
+    return list(model.model_fields)
+
+
 def validate_arch_dict(data: dict[str, Any], file: str = "<memory>", require_sources: bool = False) -> DeviceSpec:
     """Validate a raw arch mapping against the schema its ``kind:`` names."""
     plain, inline_sources = extract_sources(data)
@@ -136,12 +157,13 @@ def validate_arch_dict(data: dict[str, Any], file: str = "<memory>", require_sou
     try:
         return schema.model_validate(plain, context={"file": file})
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = first_error(exc.errors())
         field = ".".join(str(p) for p in err["loc"]) or None
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(sorted(f for f in schema.model_fields if f not in ("origin",)))
-            msg = f"unknown field; allowed fields: {allowed}"
+            names = sorted(f for f in _fields_at(schema, err["loc"][:-1]) if f not in ("origin",))
+            msg = (f"unknown field{did_you_mean(str(err['loc'][-1]), names)}; "
+                   f"allowed fields{' here' if len(err['loc']) > 1 else ''}: {', '.join(names)}")
         more = f" (+{len(exc.errors()) - 1} more errors)" if len(exc.errors()) > 1 else ""
         raise ConfigError(file, field, msg + more) from None
 

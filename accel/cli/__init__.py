@@ -12,9 +12,38 @@ from accel.errors import AccelError
 SUBCOMMANDS = ("simulate", "extract", "archs", "validate", "measure", "sweep", "plot")
 
 
+class AccelArgumentParser(argparse.ArgumentParser):
+    """argparse parser whose usage errors are one line (plus a pointer to ``--help``), exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accel", description="Hardware simulator and DSE for deep learning")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = AccelArgumentParser(prog="accel", description="Hardware simulator and DSE for deep learning")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=AccelArgumentParser)
     for name in SUBCOMMANDS:
         try:
             mod = importlib.import_module(f"accel.cli.{name}")
@@ -36,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AccelError as exc:
         print(f"accel {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unwritable output path, missing directory, full disk, ...
+        where = exc.filename if exc.filename is not None else "<output>"
+        print(f"accel {args.command}: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

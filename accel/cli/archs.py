@@ -28,7 +28,7 @@ def run(args) -> int:
 
     if args.action == "show":
         if not args.name:
-            raise ConfigError("accel archs show", "NAME", "give an arch name, e.g. `accel archs show h100`")
+            raise ConfigError("<command line>", "NAME", "give an arch name, e.g. `accel archs show h100`")
         spec = load_arch(args.name)
         data = spec.model_dump(exclude={"sources", "origin"})
         print(f"# {spec.origin}")
@@ -39,6 +39,10 @@ def run(args) -> int:
             for k, v in sorted(spec.sources.items()):
                 print(f"{k}: {v}")
         return 0
+    from accel.arch.registry import known_kinds
+
+    if args.kind and args.kind not in known_kinds():
+        raise ConfigError("<command line>", "--kind", f"unknown kind {args.kind!r}; allowed kinds: {', '.join(known_kinds())}")
     rows = []
     for name, path in sorted(list_archs().items()):
         try:

@@ -6,6 +6,7 @@ import argparse
 import re
 from collections import Counter
 
+from accel.cli import positive_int
 from accel.errors import ConfigError
 
 #: option dest -> flag, in the order error messages are matched against them
@@ -19,12 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a built-in model on the meta device (no weights, no downloads), record every aten op "
                     "of one inference pass or one training step, print a summary and optionally write the "
                     "LayerGraph as JSON.")
-    p.add_argument("--model", required=True, help="model name (see --list); e.g. resnet50, gpt2, bert_base, lstm_lm")
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--model", required=True, help="model name, e.g. resnet50, gpt2, bert_base, lstm_lm "
+                                                 "(an unknown name prints the full list)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
                    help="infer (forward) or train (forward+loss+backward+optimizer step); default infer")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="model dtype (default fp32)")
-    p.add_argument("--seq-len", type=int, default=None, help="sequence length for token models (gpt2/bert/lstm)")
+    p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for token models (gpt2/bert/lstm)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer for --mode train")
     p.add_argument("-o", "--output", help="write the LayerGraph JSON here")
     p.set_defaults(func=run)
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import workloads
     except ModuleNotFoundError as exc:
-        raise ConfigError("accel extract", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
+        raise ConfigError("<environment>", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
     try:
         graph = workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
                                         seq_len=args.seq_len, optimizer=args.optimizer)
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         msg = str(exc)
         field = next((flag for key, flag in _OPTIONS.items()
                       if key != "model" and re.search(rf"\b{key}\b", msg)), "--model")
-        raise ConfigError("accel extract", field, msg) from None
+        raise ConfigError("<command line>", field, msg) from None
     print("\n".join(summary_lines(graph)))
     if args.output:
         path = graph.save(args.output)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from accel.cli import positive_int
 from accel.errors import ConfigError
 
 
@@ -20,10 +21,10 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
 def _workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="workload model name (workloads.list_models())")
     p.add_argument("--graph", help="a saved LayerGraph JSON instead of --model")
-    p.add_argument("--batch", type=int, default=1, help="batch size for --model (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size for --model (default 1)")
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
-    p.add_argument("--dtype", default="fp32", help="model dtype for --model (default fp32)")
-    p.add_argument("--seq-len", type=int, help="sequence length for transformer models")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"), help="model dtype for --model (default fp32)")
+    p.add_argument("--seq-len", type=positive_int, help="sequence length for transformer models")
 
 
 def register(sub: Any) -> None:
@@ -43,8 +44,8 @@ def register(sub: Any) -> None:
     e = kinds.add_parser("energy", help="energy per layer and per memory level (stacked bars)")
     e.add_argument("--arch", default="h100", help="device arch (default h100)")
     e.add_argument("--group-by", choices=("module", "kind", "op"), default="module")
-    e.add_argument("--top", type=int, default=30, help="layers shown (the rest are summed)")
-    e.add_argument("--depth", type=int, help="group modules by their first DEPTH path components "
+    e.add_argument("--top", type=positive_int, default=30, help="layers shown (the rest are summed)")
+    e.add_argument("--depth", type=positive_int, help="group modules by their first DEPTH path components "
                    "(default: the deepest depth with at most --top groups, e.g. one bar per ResNet block)")
     _workload_args(e)
     _common(e, "plots/energy")
@@ -66,6 +67,11 @@ def register(sub: Any) -> None:
     _workload_args(t)
     _common(t, "plots/timeline")
     t.set_defaults(func=run_timeline)
+
+
+def _check_outputs(args) -> None:
+    if args.no_png and args.no_html:
+        raise ConfigError("<command line>", "--no-png/--no-html", "both given, so nothing would be written; drop one")
 
 
 def _save(fig, args) -> int:
@@ -99,6 +105,7 @@ def run_roofline(args) -> int:
     from accel.arch import load_arch
     from accel.plot import device_roofs, roofline_figure, roofline_from_graph, roofline_from_measurements
 
+    _check_outputs(args)
     spec = load_arch(args.arch)
     if args.measurements:
         dtypes = [d.strip() for d in args.dtypes.split(",")] if args.dtypes else None
@@ -121,6 +128,7 @@ def run_energy(args) -> int:
     from accel.arch import load_arch
     from accel.plot import energy_figure, energy_table
 
+    _check_outputs(args)
     spec = load_arch(args.arch)
     g = _graph(args)
     from accel.plot.energy import module_depth_for
@@ -139,6 +147,9 @@ def run_pareto(args) -> int:
     from accel.dse.spec import OBJECTIVES
     from accel.plot import pareto_figure
 
+    _check_outputs(args)
+    if not Path(args.results).is_file():
+        raise ConfigError(args.results, None, "results file not found (write one with `accel sweep SPEC -o FILE`)")
     recs = read_results(args.results, args.sweep)
     if not recs:
         raise ConfigError(args.results, None, "no results in file" + (f" for sweep {args.sweep!r}" if args.sweep else ""))
@@ -154,6 +165,11 @@ def run_pareto(args) -> int:
     for which, k in zip(("--x", "--y"), keys):
         if k not in have:
             raise ConfigError(args.results, which, f"objective {k!r} not in the results; present: {', '.join(sorted(have))}")
+    if args.color_by:
+        params = sorted(set().union(*(r.get("params", {}).keys() for r in recs)))
+        if args.color_by not in params:
+            raise ConfigError(args.results, "--color-by", f"unknown parameter {args.color_by!r}; "
+                              f"parameters in the results: {', '.join(params) or '(none)'}")
     sweeps = sorted({r.get("sweep", "") for r in recs})
     fig = pareto_figure(recs, keys[0], keys[1], color_by=args.color_by, log_x=not args.linear, log_y=not args.linear,
                         title=args.title or f"Pareto front: {', '.join(sweeps)}")
@@ -163,6 +179,7 @@ def run_pareto(args) -> int:
 def run_timeline(args) -> int:
     from accel.plot import timeline_figure
 
+    _check_outputs(args)
     if args.trace:
         fig = timeline_figure(args.trace, title=args.title or f"Timeline: {Path(args.trace).name}")
     else:

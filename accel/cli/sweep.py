@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from accel.cli import nonneg_int, positive_int
 from accel.units import format_si
 
 
@@ -15,14 +16,15 @@ def register(sub: Any) -> None:
                                    "file as points finish; rerunning resumes without recomputing finished points.")
     p.add_argument("spec", help="sweep spec YAML (or the name of a bundled experiment, e.g. systolic_size_sweep)")
     p.add_argument("-o", "--results", help="results JSONL file (default: the spec's `results:` or results/<name>.jsonl)")
-    p.add_argument("-j", "--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("-j", "--workers", type=positive_int, default=1, help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on a dask.distributed scheduler, e.g. tcp://10.0.0.1:8786 "
                    "(`local`: start a LocalCluster with --workers processes)")
     p.add_argument("--method", choices=("grid", "random", "nsga2", "tpe"), help="override the spec's search method")
-    p.add_argument("-n", type=int, help="override the number of points (random/nsga2/tpe)")
+    p.add_argument("-n", type=positive_int, help="override the number of points (random/nsga2/tpe)")
     p.add_argument("--seed", type=int, help="override the search seed")
-    p.add_argument("--limit", type=int, help="evaluate at most this many new points, then stop (resume later)")
-    p.add_argument("--top", type=int, default=20,
+    p.add_argument("--limit", type=nonneg_int,
+                   help="evaluate at most this many new points, then stop (resume later; exit code 0)")
+    p.add_argument("--top", type=positive_int, default=20,
                    help="print every point if there are at most TOP, else the first TOP Pareto points (default 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", metavar="OUT", help="also write a Pareto plot (OUT.html and OUT.png)")
@@ -95,7 +97,12 @@ def run(args: argparse.Namespace) -> int:
               f"{'dask' if args.dask else f'{args.workers} worker(s)'}); setup (workload extraction) {res.setup_s:.2f} s")
     for r in res.errors()[:3]:
         print(f"  error at {r['params']}: {r.get('reason')}", file=sys.stderr)
-    if res.interrupted:
+    # --limit reached: the run did what was asked (exit 0); otherwise Ctrl-C (exit 130)
+    by_limit = res.interrupted and args.limit is not None and res.n_evaluated >= args.limit
+    if by_limit:
+        print(f"  stopped after --limit {args.limit} new point(s): rerun to continue "
+              "(finished points are not recomputed)")
+    elif res.interrupted:
         print("  stopped early: rerun the same command to resume (finished points are not recomputed)")
     if res.front and n_total <= args.top:
         key0 = spec.objectives[0].key
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                             goals=(o[0].goal, o[1].goal))
         for p in save_figure(fig, args.plot):
             print(f"  wrote {p}")
-    if res.interrupted:
+    if res.interrupted and not by_limit:
         return 130
     return 1 if n_total and res.n_errors == n_total else 0
 

@@ -102,6 +102,21 @@ def cost_model_for(spec: DeviceSpec) -> CostModel:
         except ModuleNotFoundError:
             pass
     try:
-        return _MODELS[spec.kind](spec)
+        cls = _MODELS[spec.kind]
     except KeyError:
-        raise KeyError(f"no cost model for device kind {spec.kind!r}; available: {', '.join(sorted(_MODELS))}") from None
+        import pkgutil
+
+        import accel.devices as pkg
+        from accel.errors import UnknownKindError
+
+        for m in pkgutil.iter_modules(pkg.__path__):  # register every bundled cost model to list them
+            if m.name != "base":
+                try:
+                    importlib.import_module(f"accel.devices.{m.name}")
+                except ImportError:
+                    pass
+        hint = " (a system holds several devices: give a device arch, e.g. h100)" if spec.kind == "system" else ""
+        raise UnknownKindError(getattr(spec, "origin", "") or getattr(spec, "name", None), "kind",
+                               f"no cost model for arch kind {spec.kind!r}{hint}; device kinds: "
+                               f"{', '.join(sorted(k for k in _MODELS if not k.startswith('_')))}") from None
+    return cls(spec)

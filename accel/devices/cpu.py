@@ -174,7 +174,10 @@ class CpuCostModel(CostModel):
             if nbytes <= self._level_capacity(c):
                 level = c.level
                 break
-        rate = self.spec.peak_flops("fp32") * cal.elementwise_efficiency
+        eff = cal.elementwise_efficiency
+        if op.kind in ("conv", "conv_transpose") and cal.depthwise_efficiency is not None:
+            eff = cal.depthwise_efficiency
+        rate = self.spec.peak_flops("fp32") * eff
         # convs: 2*MACs (torch's backward-conv FLOP formula ignores groups, see workloads/flops.py)
         flops = 2.0 * op.macs if op.kind in ("conv", "conv_transpose") and op.macs else op.flops
         compute = flops / rate

@@ -2,10 +2,16 @@
 
 MAC ops (conv, matmul, attention as two matmuls) run on the design's ``pe_rows x pe_cols``
 PE array with the systolic closed form of :mod:`accel.devices.systolic` (fold counts,
-fill/drain) for ``spec.dataflow``; the cycles are divided by ``spec.efficiency`` (memory and
-control losses of the design, a calibration parameter) and bounded below by DRAM time for the
-op's compulsory bytes. Other ops stream through DRAM (memory bound), except kinds listed in
-``spec.fused_kinds``, which the design pipelines behind the PE array (zero extra time).
+fill/drain) for ``spec.dataflow``; the cycles are divided by ``spec.mac_efficiency`` (only the
+losses the model does not count itself; 1.0 = none). The op's time is
+``max(compute, compulsory bytes / dram_bandwidth)``: double-buffered tiles overlap DRAM with
+compute, and an op's compulsory bytes (inputs + weights + outputs, see
+:attr:`accel.graph.OpNode.total_bytes`) cross DRAM once. For a fully connected layer of a
+batch-``B`` graph this means the weight matrix is streamed once per batch and amortised over
+``B`` images, so FC layers are DRAM bound at small batch (AlexNet's 234 MB of fp32 FC weights
+take 13.8 ms at 17 GB/s) and the whole-network throughput depends on the batch.
+Other ops stream through DRAM (memory bound), except kinds listed in ``spec.fused_kinds``,
+which the design pipelines behind the PE array (zero extra time).
 
 Energy: ``board_power`` x time (the design's measured/rated power while running), reported as
 the ``board`` component, minus ``idle_power`` x time which the simulator adds as static energy.
@@ -53,7 +59,7 @@ class FPGACostModel(CostModel):
                 r = layers_cycles_np(ly.px, ly.window, ly.K, s.pe_rows, s.pe_cols, s.dataflow, groups=ly.groups)
                 cyc += float(r["compute_cycles"])
                 macs += float(r["macs"])
-            compute_s = cyc / (s.clock * s.efficiency)
+            compute_s = cyc / (s.clock * s.mac_efficiency)
             flops = 2.0 * macs
             util_den = s.design_peak_flops
         elif op.kind == "rnn":

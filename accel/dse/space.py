@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from accel.arch.base import DeviceSpec
 from accel.arch.loader import extract_sources, read_yaml, resolve_arch_path, validate_arch_dict
 from accel.dse.spec import ParamSpec, SweepSpec
-from accel.errors import ConfigError
+from accel.errors import ConfigError, did_you_mean
 
 #: the parameter name that chooses the base arch itself (e.g. ``arch: [v100, a100, h100]``)
 ARCH_PARAM = "arch"
@@ -282,8 +282,9 @@ def build_space(spec: SweepSpec, check_values: bool = True) -> DesignSpace:
             if not ok:
                 where = "overrides" if path in spec.overrides else "parameters"
                 hint = f"; allowed at that level: {', '.join(allowed)}" if allowed else ""
+                guess = did_you_mean(path.rsplit(".", 1)[-1], allowed or [])
                 raise ConfigError(spec.file, f"{where}.{path}",
-                                  f"unknown parameter path for arch {name!r} (kind {kind!r}){hint}")
+                                  f"unknown parameter path{guess} for arch {name!r} (kind {kind!r}){hint}")
         if check_values:
             _check_values(space, name, raw, file, schema)
     return space

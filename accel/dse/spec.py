@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from accel import units as U
 from accel.arch.loader import read_yaml
-from accel.errors import ConfigError
+from accel.errors import ConfigError, did_you_mean, first_error
 
 #: objective name -> (metric key stored in results, unit, goal)
 OBJECTIVES: dict[str, tuple[str, str, str]] = {
@@ -310,17 +310,21 @@ def spec_from_dict(data: dict[str, Any], file: str = "<memory>") -> SweepSpec:
         raise ConfigError(file, None, f"expected a mapping at top level, got {type(data).__name__}")
     if "file" in data:
         raise ConfigError(file, "file", "reserved (set by the loader); remove it")
+    keys = sorted(f for f in SweepSpec.model_fields if f != "file")
+    if data and not set(data) & set(keys):
+        raise ConfigError(file, None, f"not a sweep spec: none of its keys ({', '.join(map(str, data))}) is a sweep "
+                                      f"key; a sweep spec has: {', '.join(keys)} (e.g. experiments/systolic_size_sweep.yaml)")
     try:
         return SweepSpec.model_validate({**data, "file": file})
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = first_error(exc.errors())
         msg = err["msg"].removeprefix("Value error, ")
         field = _field_of(err)
         if err["type"] == "extra_forbidden":
             top = str(err["loc"][0]) if len(err["loc"]) > 1 else ""
             model = _NESTED.get(top, SweepSpec)
             allowed = sorted(f for f in model.model_fields if f != "file")
-            msg = f"unknown key; allowed keys: {', '.join(allowed)}"
+            msg = f"unknown key{did_you_mean(str(err['loc'][-1]), allowed)}; allowed keys: {', '.join(allowed)}"
         if msg.startswith("@"):  # cross-field check: "@<field>: <reason>"
             field, _, msg = msg[1:].partition(": ")
         more = f" (+{len(exc.errors()) - 1} more errors)" if len(exc.errors()) > 1 else ""

@@ -75,7 +75,7 @@ def roofline_from_measurements(measure_dir: str | Path, spec: Any | None = None,
     kinds = set(kinds)
     unknown = kinds - {"gemm", "conv"}
     if unknown:
-        raise ValueError(f"unknown kernel kinds {sorted(unknown)}; allowed: gemm, conv")
+        raise ConfigError("<command line>", "--kinds", f"unknown kernel kinds {sorted(unknown)}; allowed: gemm, conv")
     if "gemm" in kinds and (d / "gemm.csv").is_file():
         g = pd.read_csv(d / "gemm.csv")
         for r in g.to_dict("records"):
