@@ -31,12 +31,14 @@ class UnknownKindError(ConfigError, KeyError):
 class UnknownOpError(AccelError, KeyError):
     """A cost model was asked for an op kind it does not know."""
 
-    def __init__(self, op_kind: str, device: str, allowed: list[str] | tuple[str, ...]):
+    def __init__(self, op_kind: str, device: str, allowed: list[str] | tuple[str, ...], op_name: str | None = None):
         self.op_kind = op_kind
         self.device = device
         self.allowed = sorted(allowed)
+        self.op_name = op_name
+        where = f" (op {op_name!r})" if op_name else ""
         super().__init__(
-            f"op kind {op_kind!r} has no cost model on device {device!r}; "
+            f"op kind {op_kind!r}{where} has no cost model on device {device!r}; "
             f"allowed kinds: {', '.join(self.allowed)}"
         )
 

@@ -3,7 +3,9 @@
 Reference outputs: tests/data/systolic/scalesim_reference.csv, SCALE-Sim 3.0.0 on its own
 topologies (AlexNet, ResNet-18 convs, NCF/test GEMMs) at 32x32 and 128x128 for os/ws/is, 64 KiB
 scratchpads, in CALC mode (stall-free: compute cycles) and USER mode (10 words/cycle DRAM:
-total cycles with stalls). Its ``seconds`` column is SCALE-Sim's wall time per layer (measured
+total cycles with stalls). USER mode is compared with both DRAM traffic models:
+``dram_traffic="ideal"`` (ours) and ``"scalesim"`` (SCALE-Sim's prefetcher re-fetches,
+accel/peers/scalesim_traffic.py), plus the scalesim-mode DRAM read counts per operand. Its ``seconds`` column is SCALE-Sim's wall time per layer (measured
 with 16 runs in parallel on a 16-core machine, so it is a lower bound of its speed).
 
     python benchmarks/bench_scalesim.py              # error tables + speed vs the stored SCALE-Sim times
@@ -42,30 +44,68 @@ def load():
     return layers, rows
 
 
-def ours(ly, r):
+def ours(ly, r, dram_traffic: str = "ideal"):
     kb = 1024
     return layers_cycles_np(ly.px, ly.window, ly.K, int(r["rows"]), int(r["cols"]), r["dataflow"],
                             ifmap_words=ly.H * ly.W * ly.C, ifmap_sram=int(r["ifmap_kb"]) * kb,
                             filter_sram=int(r["filter_kb"]) * kb, ofmap_sram=int(r["ofmap_kb"]) * kb,
-                            bw_ifmap=float(r["bandwidth"]), bw_filter=float(r["bandwidth"]), bw_ofmap=float(r["bandwidth"]))
+                            bw_ifmap=float(r["bandwidth"]), bw_filter=float(r["bandwidth"]), bw_ofmap=float(r["bandwidth"]),
+                            dram_traffic=dram_traffic)
+
+
+def user_errors(layers, rows, dram_traffic: str, key: str = "total_cycles") -> dict:
+    """{(array, dataflow): [% error of ours vs SCALE-Sim USER-mode total cycles]}."""
+    errs = defaultdict(list)
+    for r in rows:
+        if r["mode"] != "USER":
+            continue
+        ly = layers[(r["topology"], r["layer"])]
+        o = float(ours(ly, r, dram_traffic)[key])
+        ref = float(r["total_cycles"]) + 1  # SCALE-Sim counts cycles from 0
+        errs[(int(r["rows"]), r["dataflow"])].append((o - ref) / ref * 100)
+    return errs
+
+
+def dram_read_errors(layers, rows) -> dict:
+    """{(array, dataflow, operand, gemm|conv): [% error of scalesim-mode DRAM reads vs SCALE-Sim]}."""
+    errs = defaultdict(list)
+    for r in rows:
+        if r["mode"] != "USER":
+            continue
+        o = ours(layers[(r["topology"], r["layer"])], r, "scalesim")
+        for op in ("ifmap", "filter"):
+            ref = float(r[f"dram_{op}_reads"])
+            kind = "gemm" if r["topology"] == "gemm" else "conv"
+            errs[(int(r["rows"]), r["dataflow"], op, kind)].append((float(o[f"dram_{op}"]) - ref) / ref * 100)
+    return errs
+
+
+def _print_table(errs) -> None:
+    print(f"{'array':>8s} {'dataflow':>8s} {'n':>4s} {'max |err|':>10s} {'mean |err|':>10s} {'mean err':>9s} {'<=5%':>5s}")
+    for (a, df, *rest), e in sorted(errs.items()):
+        e = np.array(e)
+        tag = (" " + " ".join(rest)) if rest else ""
+        print(f"{a:>5d}x{a:<3d} {df:>8s} {len(e):4d} {np.abs(e).max():10.2f} {np.abs(e).mean():10.2f} {e.mean():+9.2f}"
+              f" {int((np.abs(e) <= 5).sum()):5d}{tag}")
 
 
 def error_tables(layers, rows) -> None:
-    for mode, what, key in (("CALC", "compute cycles (stall-free)", "compute_cycles"),
-                            ("USER", "total cycles incl. DRAM stalls (10 words/cycle)", "total_cycles")):
-        errs = defaultdict(list)
-        for r in rows:
-            if r["mode"] != mode:
-                continue
-            ly = layers[(r["topology"], r["layer"])]
-            o = float(ours(ly, r)[key])
-            ref = float(r["total_cycles"]) + 1  # SCALE-Sim counts cycles from 0
-            errs[(int(r["rows"]), r["dataflow"])].append((o - ref) / ref * 100)
-        print(f"\nSCALE-Sim {mode} mode: {what}; error of ours vs SCALE-Sim, % (n layers)")
-        print(f"{'array':>8s} {'dataflow':>8s} {'n':>4s} {'max |err|':>10s} {'mean |err|':>10s} {'mean err':>9s}")
-        for (a, df), e in sorted(errs.items()):
-            e = np.array(e)
-            print(f"{a:>5d}x{a:<3d} {df:>8s} {len(e):4d} {np.abs(e).max():10.2f} {np.abs(e).mean():10.2f} {e.mean():+9.2f}")
+    errs = defaultdict(list)
+    for r in rows:
+        if r["mode"] != "CALC":
+            continue
+        ly = layers[(r["topology"], r["layer"])]
+        o = float(ours(ly, r)["compute_cycles"])
+        ref = float(r["total_cycles"]) + 1  # SCALE-Sim counts cycles from 0
+        errs[(int(r["rows"]), r["dataflow"])].append((o - ref) / ref * 100)
+    print("\nSCALE-Sim CALC mode: compute cycles (stall-free); error of ours vs SCALE-Sim, % (n layers)")
+    _print_table(errs)
+    for mode in ("ideal", "scalesim"):
+        print(f"\nSCALE-Sim USER mode: total cycles incl. DRAM stalls (10 words/cycle), dram_traffic={mode!r}; "
+              "error of ours vs SCALE-Sim, % (n layers)")
+        _print_table(user_errors(layers, rows, mode))
+    print("\nSCALE-Sim USER mode: DRAM read words, dram_traffic='scalesim' vs SCALE-Sim, % (per operand, GEMM/conv)")
+    _print_table(dram_read_errors(layers, rows))
 
 
 def scalesim_traffic_stalls(layers, r) -> float:
@@ -126,6 +166,26 @@ def speed(layers, rows, live: int) -> None:
         ratios.append(by_cfg[cfg] / best)
         print(f"{topo:>9s} {a:>4d}x{a:<3d}{df:>3s} {mode:>5s} {n_by_cfg[cfg]:6d} {by_cfg[cfg]:12.1f} {best:10.5f} {by_cfg[cfg] / best:10.0f}x")
     print(f"speedup over all configurations: min {min(ratios):.0f}x, median {np.median(ratios):.0f}x")
+
+    # dram_traffic="scalesim" (per-fold ring model + stall replay) on the USER-mode runs
+    print("\nSpeed of dram_traffic='scalesim' vs SCALE-Sim USER mode (stored wall time; ours: layer_cycles, best of 3)")
+    print(f"{'topology':>9s} {'array':>7s} {'df':>3s} {'layers':>6s} {'SCALE-Sim s':>12s} {'ours s':>10s} {'speedup':>10s}")
+    ratios = []
+    for cfg in sorted(c for c in by_cfg if c[3] == "USER"):
+        topo, a, df, _ = cfg
+        names = {r["layer"] for r in rows if (r["topology"], int(r["rows"]), r["dataflow"], r["mode"]) == cfg}
+        lys = [ly for (t, n), ly in layers.items() if t == topo and n in names]
+        s = spec.model_copy(update={"rows": a, "cols": a, "dataflow": df, "dram_traffic": "scalesim",
+                                    "ifmap_sram": 65536, "filter_sram": 65536, "ofmap_sram": 65536, "word_bytes": 1.0})
+        best = 1e9
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for ly in lys:
+                layer_cycles(s, ly, bandwidth_words=10)
+            best = min(best, time.perf_counter() - t0)
+        ratios.append(by_cfg[cfg] / best)
+        print(f"{topo:>9s} {a:>4d}x{a:<3d}{df:>3s} {len(lys):6d} {by_cfg[cfg]:12.1f} {best:10.4f} {by_cfg[cfg] / best:10.0f}x")
+    print(f"scalesim-mode speedup: min {min(ratios):.0f}x, median {np.median(ratios):.0f}x")
 
     # vectorised: every layer x every array size x all dataflows in a few numpy calls
     lys = list(layers.values())

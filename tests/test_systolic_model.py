@@ -182,3 +182,71 @@ def test_stall_formula_reproduces_scalesim_given_its_dram_traffic():
     assert len(errs) == 190
     assert np.median(errs) < 0.01
     assert (errs <= 0.05).mean() > 0.85
+
+
+# --------------------------------------------------------------------------------------
+# dram_traffic="scalesim": SCALE-Sim's ring/window prefetcher (accel.peers.scalesim_traffic)
+# --------------------------------------------------------------------------------------
+def _bench():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import bench_scalesim
+    finally:
+        sys.path.pop(0)
+    return bench_scalesim
+
+
+def test_scalesim_traffic_filter_and_gemm_reads_exact():
+    """Filter DRAM reads (all layers) and GEMM ifmap reads equal SCALE-Sim's, word for word."""
+    b = _bench()
+    layers, rows = b.load()
+    n = 0
+    for r in rows:
+        if r["mode"] != "USER":
+            continue
+        o = b.ours(layers[(r["topology"], r["layer"])], r, "scalesim")
+        ops = ("ifmap", "filter") if r["topology"] == "gemm" else ("filter",)
+        for op in ops:
+            assert float(o[f"dram_{op}"]) == float(r[f"dram_{op}_reads"]), (r["topology"], r["layer"], r["rows"],
+                                                                            r["dataflow"], op)
+            n += 1
+    assert n == 190 + 48
+
+
+def test_scalesim_mode_total_cycles_vs_reference():
+    """USER-mode total cycles with SCALE-Sim's traffic: GEMMs (exact traffic) and all layers."""
+    b = _bench()
+    layers, rows = b.load()
+    gemm = {r["layer"] for r in rows if r["topology"] == "gemm"}
+    errs = b.user_errors(layers, rows, "scalesim")
+    allerr = np.abs(np.concatenate([np.array(e) for e in errs.values()]))
+    assert len(allerr) == 190
+    ideal = np.abs(np.concatenate([np.array(e) for e in b.user_errors(layers, rows, "ideal").values()]))
+    assert np.median(allerr) < 2.0 and np.median(ideal) > 50  # scalesim mode fixes the traffic gap
+    assert (allerr <= 5).mean() > 0.7
+    g = [abs(float(b.ours(layers[("gemm", r["layer"])], r, "scalesim")["total_cycles"]) / (float(r["total_cycles"]) + 1) - 1)
+         for r in rows if r["mode"] == "USER" and r["topology"] == "gemm"]
+    assert len(g) == 48 and np.median(g) < 0.01 and max(g) < 0.5 and len(gemm) == 8
+
+
+def test_scalesim_mode_via_spec_and_errors():
+    spec = load_arch("systolic_32x32").model_copy(update={"dataflow": "ws", "ifmap_sram": 65536, "filter_sram": 65536,
+                                                          "ofmap_sram": 65536})
+    ly = SystolicLayer.gemm("NCF4", 2048, 256, 256)
+    ss = layer_cycles(spec.model_copy(update={"dram_traffic": "scalesim"}), ly, bandwidth_words=10)
+    ideal = layer_cycles(spec, ly, bandwidth_words=10)
+    assert ss.compute_cycles == ideal.compute_cycles
+    assert ss.dram_reads == {"ifmap": 33556480.0, "filter": 131080.0}  # SCALE-Sim 3.0.0's report
+    assert ss.total_cycles == pytest.approx(3355078 + 1, rel=0.01)
+    assert ideal.total_cycles < 0.2 * ss.total_cycles
+    with pytest.raises(ValueError, match="integer DRAM bandwidth"):
+        layer_cycles(spec.model_copy(update={"dram_traffic": "scalesim"}), ly, bandwidth_words=2.5)
+    with pytest.raises(ValueError, match="allowed: ideal, scalesim"):
+        layers_cycles_np(10, 10, 10, 4, 4, "os", dram_traffic="real")
+    with pytest.raises(ValueError, match="needs ifmap_sram"):
+        layers_cycles_np(10, 10, 10, 4, 4, "os", dram_traffic="scalesim")
+    base, _ = extract_sources(read_yaml(Path(load_arch("systolic_32x32").origin)))
+    with pytest.raises(ConfigError, match="dram_traffic"):
+        validate_arch_dict({**base, "dram_traffic": "exact"}, "bad.yaml")

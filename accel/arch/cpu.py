@@ -63,6 +63,12 @@ class CpuCalibration(ArchModel):
             than eager elementwise ops; ``None``: use ``elementwise_efficiency``.
         op_overhead: framework (eager PyTorch) time per op on the host thread (s).
         parallel_overhead: extra fork/join time of a multi-threaded op (s).
+        handoff_bandwidth: aggregate bandwidth (B/s) at which a multi-threaded streaming op
+            (elementwise/activation/norm/pool/softmax/reduce; not explicit copies) moves an
+            activation that the previous op's threads left in *other* cores' private caches
+            (cache-to-cache transfers: the producer's work split differs from the consumer's). An
+            extra roofline level at ``threads > 1``; ``None``: not modelled. Hot-loop benchmarks that
+            reuse one buffer with one split (cpu.csv copy rows) never pay it.
     """
 
     gemm_efficiency: Fraction
@@ -74,6 +80,7 @@ class CpuCalibration(ArchModel):
     depthwise_efficiency: Fraction | None = None
     op_overhead: Time
     parallel_overhead: Time
+    handoff_bandwidth: Bandwidth | None = None
 
 
 @register_kind("cpu")

@@ -47,6 +47,11 @@ class SystolicSpec(DeviceSpec):
             (defaults to ``cols``).
         fused_kinds: op kinds applied on the fly to the array's outputs (no extra time or
             DRAM traffic), e.g. TPU v1's activation pipeline: ``[activation, pool]``.
+        dram_traffic: DRAM read-traffic model: ``ideal`` (each operand streamed once per pass,
+            a block re-fetched only if it does not fit; the realistic default) or ``scalesim``
+            (SCALE-Sim v3's prefetcher, which re-fetches whole operands at fold boundaries; for
+            comparison with SCALE-Sim, see :mod:`accel.peers.scalesim_traffic`; needs an integer
+            number of DRAM words/cycle per stream).
         launch_overhead: host time to issue one op (s).
         idle_power / tdp: static and maximum board power (W).
         energy: per-MAC and per-byte energy (see :class:`EnergySpec`).
@@ -67,6 +72,7 @@ class SystolicSpec(DeviceSpec):
     conv_output: Literal["op", "scalesim"] = "op"
     vector_width: PositiveInt | None = None
     fused_kinds: list[str] = Field(default_factory=list)
+    dram_traffic: Literal["ideal", "scalesim"] = "ideal"
     launch_overhead: Time = 0.0
     idle_power: PowerOrZero = 0.0
     tdp: Power | None = None

@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     except AccelError as exc:
         print(f"accel {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout closed early (`accel ... | head`): stop quietly, like other CLI tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # unwritable output path, missing directory, full disk, ...
         where = exc.filename if exc.filename is not None else "<output>"
         print(f"accel {args.command}: error: {where}: {exc.strerror or exc}", file=sys.stderr)

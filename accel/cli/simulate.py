@@ -135,6 +135,17 @@ def _device_dtype_notes(args, graph, system) -> list[str]:
     return notes
 
 
+def _utilisation(util: dict[str, float], shown: int = 16) -> str:
+    """``NAME:0 27%`` per device; devices of one name are listed once (``8x NAME: 0:100% 1:100% ...``)."""
+    names = {d.rsplit(":", 1)[0] for d in util}
+    if len(util) > 1 and len(names) == 1:
+        items = list(util.items())
+        body = " ".join(f"{d.rsplit(':', 1)[1]}:{100 * u:.0f}%" for d, u in items[:shown])
+        return f"{len(util)}x {names.pop()}: {body}" + (" ..." if len(items) > shown else "")
+    items = list(util.items())
+    return ", ".join(f"{d} {100 * u:.0f}%" for d, u in items[:8]) + (" ..." if len(items) > 8 else "")
+
+
 def run(args) -> int:
     from accel.sim import ParallelConfig, resolve_system, simulate
 
@@ -146,6 +157,9 @@ def run(args) -> int:
     n = args.devices or (system.n_devices if system.n_devices > 1 else 1)
     if args.fabric and n > 1:  # replicate device 0 n times over the requested fabric link
         system = system.with_devices(n, args.fabric)
+    elif args.fabric:
+        raise ConfigError("<command line>", "--fabric", "a device<->device link needs several devices; "
+                          "add --devices N (N >= 2)")
     parallel = ParallelConfig(mode=args.parallel, devices=n, collective=args.collective, microbatches=args.microbatches,
                               schedule=args.schedule)
     batch_items = args.batch if args.graph else None
@@ -190,8 +204,7 @@ def run(args) -> int:
         ("energy", f"{format_si(res.energy_j, 'J')}  ({format_si(res.energy_per_item_j, 'J')}/item; dynamic "
                    f"{format_si(res.energy_dynamic_j, 'J')}, static {format_si(res.energy_static_j, 'J')})"),
         ("average power", format_si(res.avg_power_w, "W")),
-        ("utilisation", ", ".join(f"{d} {100 * u:.0f}%" for d, u in list(res.device_utilization.items())[:8])
-         + (" ..." if len(res.device_utilization) > 8 else "")),
+        ("utilisation", _utilisation(res.device_utilization)),
         ("host launch", f"{format_si(res.meta['host_launch_s'], 's')} issue time on device 0's host thread"),
     ]
     mem = f"{format_si(res.meta['memory_bytes_max'], 'B')} estimated per device"
@@ -199,7 +212,7 @@ def run(args) -> int:
         mem += f" of {format_si(cap, 'B')}" + ("" if res.meta["memory_fits"] else "  ** DOES NOT FIT **")
     rows.append(("memory", mem))
     for k, v in res.link_bytes.items():
-        rows.append((f"bytes {k}", format_si(v, "B")))
+        rows.append(("link bytes", f"{format_si(v, 'B')} over {k}"))
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"  {k:<{w}}  {v}", file=out)

@@ -8,7 +8,10 @@ Everything comes from :class:`accel.arch.cpu.CpuSpec` (datasheet numbers plus ``
   ``max(compulsory, 2*M*N*K*elem / sqrt(C / (3*elem)))`` bytes from the level below; time is the max
   of compute and every level's bytes over that level's bandwidth at this thread count.
 * streaming ops: every byte once, served by the smallest level that holds the working set (the
-  producer just wrote it), or DRAM.
+  producer just wrote it), or DRAM. Direct (depthwise) convolutions use ``depthwise_efficiency`` of
+  the SIMD peak when given, else ``elementwise_efficiency``. Multi-threaded, a streaming op (not an
+  explicit copy) also moves its bytes at ``handoff_bandwidth`` when given: the activation the
+  previous op's threads wrote sits in other cores' private caches (an extra roofline level).
 * every op pays ``op_overhead`` (eager framework dispatch) and, multi-threaded, ``parallel_overhead``;
   both are inside ``time_s`` because on a CPU they occupy the same cores (``launch_overhead_s`` is 0).
 """
@@ -107,9 +110,11 @@ class CpuCostModel(CostModel):
         return min(self.spec.dram_bandwidth * cal.dram_efficiency, self.spec.active_cores * cal.core_dram_bandwidth)
 
     def _finish(self, op: OpNode, compute_s: float, traffic: dict[str, float], flops: float, detail: dict,
-                energy_dtype: str) -> OpCost:
-        """time = overhead + max(compute, bytes per level / bandwidth of the level)."""
+                energy_dtype: str, handoff_s: float | None = None) -> OpCost:
+        """time = overhead + max(compute, bytes per level / bandwidth of the level[, cross-core handoff])."""
         times = {"compute": compute_s}
+        if handoff_s is not None:
+            times["handoff"] = handoff_s
         bws = {c.level: self._level_bw(c) for c in self.spec.caches}
         bws["dram"] = self._dram_bw()
         for level, b in traffic.items():
@@ -181,5 +186,10 @@ class CpuCostModel(CostModel):
         # convs: 2*MACs (torch's backward-conv FLOP formula ignores groups, see workloads/flops.py)
         flops = 2.0 * op.macs if op.kind in ("conv", "conv_transpose") and op.macs else op.flops
         compute = flops / rate
+        handoff = None
+        if (self._threads > 1 and cal.handoff_bandwidth is not None and not gemm_like
+                and op.kind not in ("data_movement", "embedding")):
+            handoff = nbytes / cal.handoff_bandwidth
         return self._finish(op, compute, {level: nbytes}, flops,
-                            {"path": "direct" if gemm_like else "stream", "level": level}, op.dtype)
+                            {"path": "direct" if gemm_like else "stream", "level": level}, op.dtype,
+                            handoff_s=handoff)

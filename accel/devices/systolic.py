@@ -34,6 +34,16 @@ Closed form per layer (no cycle-by-cycle simulation):
    formula itself (:func:`stall_cycles_from_traffic`), fed SCALE-Sim's own DRAM fetch counts,
    reproduces its USER-mode total cycles (median error < 1%, 164 of 190 layers within 5%).
 
+4. **SCALE-Sim-compatible traffic (optional).** ``dram_traffic="scalesim"`` (or
+   ``SystolicSpec.dram_traffic: scalesim``) replaces step 3's read traffic by SCALE-Sim's own
+   ring/window prefetcher, computed per fold by :mod:`accel.peers.scalesim_traffic` (exact on
+   the stored reference for filters and GEMM operands; conv ifmaps ignore im2col duplicates).
+   Each window slide fetches ``ceil(P/bw)*bw`` words and occupies the stream ``ceil(P/bw)+1``
+   cycles; stalls replay SCALE-Sim's own accounting at each miss
+   (:func:`accel.peers.scalesim_traffic.scalesim_stall_cycles`: fetches queue back to back,
+   late ones stall the array). Use it to compare with SCALE-Sim, not as a hardware prediction
+   (the re-fetches are simulator artefacts).
+
 SCALE-Sim reports ``Total Cycles`` = compute cycles + stall cycles - 1 (its cycle counter
 starts at 0); :class:`SystolicLayerResult` gives ``compute_cycles``, ``stall_cycles`` and
 ``total_cycles = compute + stall``.
@@ -56,8 +66,10 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import UnknownOpError
 from accel.graph import OP_KINDS, OpNode
+from accel.peers.scalesim_traffic import scalesim_operand_traffic, scalesim_stall_cycles
 
 DATAFLOWS = ("os", "ws", "is")
+DRAM_TRAFFIC_MODES = ("ideal", "scalesim")
 
 
 # --------------------------------------------------------------------------------------
@@ -246,7 +258,7 @@ def stall_cycles_from_traffic(compute_cycles, late_words: dict, bandwidth_words:
 def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=None,
                      ifmap_sram=None, filter_sram=None, ofmap_sram=None,
                      bw_ifmap=None, bw_filter=None, bw_ofmap=None, active_fraction=0.5,
-                     groups=1) -> dict[str, np.ndarray]:
+                     groups=1, dram_traffic: str = "ideal") -> dict[str, np.ndarray]:
     """Vectorised systolic model over any broadcastable arrays of layers and design points.
 
     Args:
@@ -258,10 +270,15 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         bw_ifmap, bw_filter, bw_ofmap: DRAM words/cycle per stream (None: infinite).
         active_fraction: active share of each double buffer.
         groups: independent convolutions per layer, run back to back.
+        dram_traffic: "ideal" (each operand streamed once per pass, see module docstring) or
+            "scalesim" (SCALE-Sim v3's prefetcher re-fetches, step 4; needs ifmap_sram,
+            filter_sram, bw_ifmap and bw_filter, with integer bandwidths; loops over elements).
 
     Returns a dict of arrays: compute_cycles, stall_cycles, total_cycles, dram_cycles, folds,
     sram_* and dram_* word counts, late_* (DRAM words that must arrive after compute starts), macs.
     """
+    if dram_traffic not in DRAM_TRAFFIC_MODES:
+        raise ValueError(f"dram_traffic {dram_traffic!r}; allowed: {', '.join(DRAM_TRAFFIC_MODES)}")
     px, window, K = (np.asarray(x, dtype=np.int64) for x in (px, window, K))
     rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     groups = np.asarray(groups, dtype=np.int64)
@@ -330,19 +347,62 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         # the first active-buffer fill happens before compute starts (prefetch phase)
         late = np.where(fits, 0.0, np.maximum(travel - np.minimum(active, unique_dram), 0.0)) * groups
         out[f"late_{key}"] = late
+    if dram_traffic == "scalesim":
+        _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, filter_sram,
+                        bw_ifmap, bw_filter, active_fraction, groups)
     ofmap_words = (px * K * groups).astype(float)
     dram["ofmap"] = ofmap_words
     # outputs drain while the array runs; what the ofmap scratchpad holds at the end drains after
     held = 0.0 if ofmap_sram is None else np.asarray(ofmap_sram, dtype=float)
     out["late_ofmap"] = np.maximum(ofmap_words - held, 0.0)
+    if dram_traffic == "scalesim":  # SCALE-Sim's write buffer drains behind compute: no ofmap stalls
+        out["late_ofmap"] = np.zeros_like(out["late_ofmap"])
     stalls, dram_time = stall_cycles_from_traffic(
         compute, {k: out[f"late_{k}"] for k in ("ifmap", "filter", "ofmap")},
         {"ifmap": bw_ifmap, "filter": bw_filter, "ofmap": bw_ofmap})
+    if dram_traffic == "scalesim":  # SCALE-Sim's own stall accounting, replayed at its misses
+        stalls = out["scalesim_stall"]
     stalls = stalls + np.zeros(np.broadcast(compute, rows).shape)
     dram_time = dram_time + np.zeros(np.broadcast(compute, rows).shape)
     out.update({"dram_ifmap": dram["ifmap"], "dram_filter": dram["filter"], "dram_ofmap": dram["ofmap"],
                 "dram_cycles": dram_time, "stall_cycles": stalls, "total_cycles": compute + stalls})
     return out
+
+
+def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, filter_sram,
+                    bw_ifmap, bw_filter, active_fraction, groups) -> None:
+    """Fill ``dram`` / ``out`` read traffic with SCALE-Sim's prefetcher (one call per element)."""
+    for name, val in (("ifmap_sram", ifmap_sram), ("filter_sram", filter_sram), ("bw_ifmap", bw_ifmap),
+                      ("bw_filter", bw_filter)):
+        if val is None:
+            raise ValueError(f"dram_traffic='scalesim' needs {name} (SCALE-Sim USER mode: finite scratchpads "
+                             "and DRAM bandwidth)")
+    Sr, Sc, T = {"os": (px, K, window), "ws": (window, K, px), "is": (window, px, K)}[dataflow]
+    arrs = np.broadcast_arrays(Sr, Sc, T, rows, cols, np.asarray(ifmap_sram), np.asarray(filter_sram),
+                               np.asarray(bw_ifmap), np.asarray(bw_filter), np.asarray(groups))
+    shape = arrs[0].shape
+    res = {k: np.zeros(shape) for k in ("dram_ifmap", "dram_filter", "late_ifmap", "late_filter",
+                                        "slides_ifmap", "slides_filter", "scalesim_stall")}
+    for idx in np.ndindex(shape):
+        sr, sc, t, r, c, ifs, fs, bwi, bwf, g = (a[idx].item() for a in arrs)
+        traffic = []
+        for key, sram, bw in (("ifmap", ifs, bwi), ("filter", fs, bwf)):
+            bw_int = round(float(bw))
+            if abs(float(bw) - bw_int) > 1e-9 or bw_int < 1:
+                raise ValueError(f"dram_traffic='scalesim' needs an integer DRAM bandwidth in words/cycle per "
+                                 f"stream (SCALE-Sim USER mode), got bw_{key}={bw}")
+            tr = scalesim_operand_traffic(key, dataflow, sr, sc, t, r, c, int(sram), bw_int, active_fraction)
+            res[f"dram_{key}"][idx] = tr.dram_words * g
+            res[f"slides_{key}"][idx] = tr.slides * g
+            # express the stream's busy time (slides * cycles per slide) as words at its bandwidth
+            res[f"late_{key}"][idx] = tr.slides * tr.cycles_per_slide * bw_int * g
+            traffic.append(tr)
+        res["scalesim_stall"][idx] = scalesim_stall_cycles(*traffic) * g
+    out["scalesim_stall"] = res["scalesim_stall"]
+    for key in ("ifmap", "filter"):
+        dram[key] = res[f"dram_{key}"]
+        out[f"late_{key}"] = res[f"late_{key}"]
+        out[f"slides_{key}"] = res[f"slides_{key}"]
 
 
 def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | None = None,
@@ -356,7 +416,8 @@ def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | No
         bandwidth_words: override DRAM bandwidth in words/cycle, either one number for every
             stream (SCALE-Sim USER mode) or {"ifmap":..,"filter":..,"ofmap":..}. By default it
             comes from ``spec.dram_bandwidth`` (split evenly over the active streams when
-            ``dram_bandwidth_shared``).
+            ``dram_bandwidth_shared``). With ``spec.dram_traffic == "scalesim"`` each stream's
+            bandwidth must be a whole number of words per cycle (SCALE-Sim's USER mode).
     """
     df = dataflow or spec.dataflow
     wb = spec.word_bytes
@@ -372,8 +433,9 @@ def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | No
                          ifmap_sram=spec.ifmap_sram / wb, filter_sram=spec.filter_sram / wb,
                          ofmap_sram=spec.ofmap_sram / wb,
                          bw_ifmap=bws["ifmap"], bw_filter=bws["filter"], bw_ofmap=bws["ofmap"],
-                         active_fraction=spec.sram_active_fraction, groups=layer.groups)
-    if bandwidth_words is None and spec.dram_bandwidth_shared:
+                         active_fraction=spec.sram_active_fraction, groups=layer.groups,
+                         dram_traffic=spec.dram_traffic)
+    if bandwidth_words is None and spec.dram_bandwidth_shared and spec.dram_traffic == "ideal":
         # shared port: the array waits for all streams' words (after the initial fill) at the full bandwidth
         dram_late = float(r["late_ifmap"] + r["late_filter"] + r["late_ofmap"])
         stall = max(dram_late / spec.dram_words_per_cycle - float(r["compute_cycles"]), 0.0)

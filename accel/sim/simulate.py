@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accel.arch.base import DeviceSpec
-from accel.errors import ConfigError
+from accel.errors import ConfigError, UnknownOpError
 from accel.graph import LayerGraph, OpNode
 from accel.interconnect import allreduce, transfer_energy, transfer_time
 from accel.devices.base import OpCost
@@ -75,7 +75,12 @@ class _Builder:
         hit = self._costs.get(key)
         if hit is None:
             sop = shard_op(op, self.n, shard) if shard else op
-            c = inst.model.cost(sop)
+            try:
+                c = inst.model.cost(sop)
+            except UnknownOpError as exc:  # name the graph op, not only its kind
+                if exc.op_name is not None:
+                    raise
+                raise UnknownOpError(exc.op_kind, exc.device, exc.allowed, op_name=op.name) from None
             hit = (c, c.flops or sop.flops)
             self._costs[key] = hit
         return hit
@@ -314,6 +319,11 @@ def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: Para
                     in_bytes: float, out_bytes: float) -> int:
     """Add pipeline-parallel tasks; returns the number of microbatches."""
     n, m = cfg.devices, cfg.n_microbatches
+    n_fwd = sum(o.phase == "forward" for o in ops)
+    if n > n_fwd:  # a stage needs at least one forward op, else devices idle and the split is meaningless
+        raise ConfigError(graph.name or "<graph>", "parallel.devices",
+                          f"pipeline of {n} stages but the graph has only {n_fwd} forward ops; "
+                          f"use at most {n_fwd} devices for --parallel pipeline")
     fwd_times = {o.name: b.cost(0, o)[0].time_s for o in ops if o.phase == "forward"}
     stage = assign_stages(ops, fwd_times, n, graph)
     by_stage: dict[tuple[int, str], list[OpNode]] = {}
