@@ -50,7 +50,7 @@ def ours(ly, r, dram_traffic: str = "ideal"):
                             ifmap_words=ly.H * ly.W * ly.C, ifmap_sram=int(r["ifmap_kb"]) * kb,
                             filter_sram=int(r["filter_kb"]) * kb, ofmap_sram=int(r["ofmap_kb"]) * kb,
                             bw_ifmap=float(r["bandwidth"]), bw_filter=float(r["bandwidth"]), bw_ofmap=float(r["bandwidth"]),
-                            dram_traffic=dram_traffic)
+                            dram_traffic=dram_traffic, conv_geometry=ly.conv_geometry())
 
 
 def user_errors(layers, rows, dram_traffic: str, key: str = "total_cycles") -> dict:

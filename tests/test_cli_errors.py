@@ -222,3 +222,44 @@ def test_unsupported_op_kind_names_the_op(tmp_path, capsys):
     g.save(path)
     err = _error(["simulate", "--graph", str(path), "--arch", "systolic_32x32"], capsys)
     assert "op kind 'rnn' (op 'enc/lstm')" in err and "allowed kinds:" in err and "matmul" in err
+
+
+def test_sweep_unknown_spec_name_lists_bundled(capsys):
+    err = _error(["sweep", "no_such_experiment", "--no-progress"], capsys)
+    assert "no bundled experiment" in err and "systolic_size_sweep" in err
+    err = _error(["sweep", "no_such_file.yaml", "--no-progress"], capsys)
+    assert "no_such_file.yaml" in err and "not found" in err
+
+
+def test_cross_field_arch_error_names_the_field(tmp_path, capsys):
+    from accel.arch.loader import list_archs
+
+    bad = tmp_path / "idle.yaml"
+    bad.write_text(list_archs()["v100"].read_text().replace("idle_power: 56.8 W", "idle_power: 560 W", 1))
+    err = _error(["archs", "show", str(bad)], capsys)
+    assert "idle.yaml: idle_power: idle_power must be below tdp" in err
+
+
+def test_options_that_would_be_ignored_are_errors(files, capsys):
+    _, g, a = files
+    err = _error(["simulate", "--graph", g, "--arch", a, "--microbatches", "4"], capsys)
+    assert "--microbatches" in err and "pipeline" in err
+    err = _error(["simulate", "--graph", g, "--arch", a, "--devices", "2", "--fabric", "nvlink4", "--parallel",
+                  "pipeline", "--iterations", "3"], capsys)
+    assert "--iterations" in err and "--microbatches" in err
+    assert main(["simulate", "--graph", g, "--arch", a, "--devices", "2", "--fabric", "nvlink4", "--parallel",
+                 "pipeline", "--microbatches", "3"]) == 0
+
+
+def test_optimizer_needs_training(files, capsys):
+    _, g, a = files  # an inference graph
+    err = _error(["simulate", "--graph", g, "--arch", a, "--optimizer", "adam"], capsys)
+    assert "--optimizer" in err and "train" in err
+    tmp = files[0]
+    t = tmp / "train.json"
+    graph = chain_graph(2, batch=4, train=True)
+    graph.meta["optimizer"] = "sgd"
+    graph.save(t)
+    err = _error(["simulate", "--graph", str(t), "--arch", a, "--optimizer", "adam"], capsys)
+    assert "meta.optimizer" in err and "optimizer=sgd" in err
+    assert main(["simulate", "--graph", str(t), "--arch", a, "--optimizer", "sgd"]) == 0

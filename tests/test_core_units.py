@@ -47,3 +47,10 @@ def test_parse_quantity_errors(text, dim, fragment):
 def test_format_si():
     assert U.format_si(3.35e12, "B/s") == "3.35 TB/s"
     assert U.format_si(9e-6, "s") == "9 us"
+
+
+def test_unknown_unit_suggests_the_case_sensitive_spelling():
+    with pytest.raises(ValueError, match=r"did you mean 'MHz' or 'mHz'\? \(units are case-sensitive\)"):
+        U.parse_quantity("1530 mhz", U.FREQUENCY)
+    with pytest.raises(ValueError, match=r"known units: .*Hz.*optional prefix"):
+        U.parse_quantity("3 furlongs", U.SIZE)

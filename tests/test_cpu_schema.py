@@ -37,14 +37,14 @@ def test_peak_formula():
     "old,new,field,reason",
     [
         ("cores: 16", "cores: 0", "cores", "greater than 0"),
-        ("threads: 16", "threads: 64", "<root>", "exceeds cores"),
+        ("threads: 16", "threads: 64", "threads", "exceeds cores"),
         ("simd_bits: 512", "simd_bits: 500", "simd_bits", "must be one of"),
         ("turbo_clock: 4.0 GHz", "turbo_clock: 4.0 GB", "turbo_clock", "wrong unit"),
         ("dram_bandwidth: 358.4 GB/s", "dram_bandwidth: 358.4", "dram_bandwidth", "missing unit"),
         ("  gemm_efficiency: ", "  gemm_efficency: 0.5\n  gemm_efficiency: ", "calibration.gemm_efficency", "unknown field"),
         ("  gemm_efficiency: 0.541\n", "", "calibration.gemm_efficiency", "Field required"),
         ("{level: l2, size: 2 MiB", "{level: l2, size: -2 MiB", "caches.1.size", "must be > 0"),
-        ("idle_power: 30 W", "idle_power: 300 W", "<root>", "idle_power must be below tdp"),
+        ("idle_power: 30 W", "idle_power: 300 W", "idle_power", "idle_power must be below tdp"),
     ],
 )
 def test_bad_field_names_file_and_field(tmp_path, old, new, field, reason):

@@ -169,3 +169,35 @@ def test_roofline_facets_per_dtype_when_measured_and_predicted():
     assert any(t.startswith("fp32 (peak 67") for t in titles) and any(t.startswith("bf16 (peak 990") for t in titles)
     assert {t.name for t in fig.data} == {"roof", "measured", "predicted"}
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_roofline_of_fixed_dtype_accelerator_uses_its_dtype_and_modelled_dram_bytes():
+    """On a systolic array the roof is its own dtype's and x is FLOPs per DRAM byte its model moves."""
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+    from accel.plot import device_roofs
+    from accel.plot.roofline import roofline_from_graph
+    from test_sim_toydev import chain_graph
+
+    g = chain_graph(2, batch=8, width=256)  # fp32 graph
+    spec = load_arch("systolic_32x32")
+    pts = roofline_from_graph(g, spec)
+    assert set(pts["dtype"]) == {spec.dtype} and set(pts["x_basis"]) == {"dram"}
+    mm = next(op for op in g if op.kind == "matmul")
+    dram = cost_model_for(spec).cost(mm).bytes_by_level["dram"]
+    row = pts[pts["label"].str.startswith(mm.module)].iloc[0]
+    assert row["intensity"] == pytest.approx(mm.flops / dram)
+    assert row["intensity"] != pytest.approx(mm.arithmetic_intensity)
+    fig = roofline_figure(pts, device_roofs(spec), color_by="kind")
+    assert "DRAM byte" in fig.layout.xaxis.title.text
+    assert any(t.name.startswith(f"{spec.dtype} roof") for t in fig.data)
+
+
+def test_energy_figure_names_what_a_bar_is():
+    table = pd.DataFrame([{"layer": k, "component": "compute", "energy_j": e} for k, e in
+                          (("matmul", 3.0), ("norm", 1.0), ("pool", 0.5))])
+    fig = energy_figure(table, "t", top=2, group_label="op kind")
+    assert fig.layout.xaxis.title.text == "op kind"
+    assert any(a.text == "per op kind" for a in fig.layout.annotations)
+    assert any("(other 1 op kinds)" in list(tr.x) for tr in fig.data if tr.x is not None)
+    assert energy_figure(table, "t").layout.xaxis.title.text == "layer"  # default unchanged

@@ -160,6 +160,8 @@ def validate_arch_dict(data: dict[str, Any], file: str = "<memory>", require_sou
         err = first_error(exc.errors())
         field = ".".join(str(p) for p in err["loc"]) or None
         msg = err["msg"].removeprefix("Value error, ")
+        if field is None and msg.split(" ", 1)[0] in schema.model_fields:  # cross-field check, e.g.
+            field = msg.split(" ", 1)[0]                                  # "idle_power must be below tdp"
         if err["type"] == "extra_forbidden":
             names = sorted(f for f in _fields_at(schema, err["loc"][:-1]) if f not in ("origin",))
             msg = (f"unknown field{did_you_mean(str(err['loc'][-1]), names)}; "

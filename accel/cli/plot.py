@@ -98,7 +98,10 @@ def _graph(args):
         return workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
                                        seq_len=args.seq_len)
     except ValueError as exc:
-        raise ConfigError("<command line>", "--model", str(exc)) from None
+        msg = str(exc)
+        field = next((flag for key, flag in (("seq_len", "--seq-len"), ("batch", "--batch"), ("dtype", "--dtype"))
+                      if key in msg), "--model")
+        raise ConfigError("<command line>", field, msg) from None
 
 
 def run_roofline(args) -> int:
@@ -138,7 +141,8 @@ def run_energy(args) -> int:
     table = energy_table(g, spec, group_by=args.group_by, depth=depth)
     fig = energy_figure(table, args.title or f"Dynamic energy of {g.name} on {spec.name}"
                         + (f" (modules to depth {depth})" if depth else ""), top=args.top,
-                        sort="program" if depth else "energy")
+                        sort="program" if depth else "energy",
+                        group_label={"module": "layer", "kind": "op kind", "op": "op"}[args.group_by])
     return _save(fig, args)
 
 

@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", default=None, choices=["infer", "train"],
                    help="inference pass or one training step (default infer; with --graph: the graph's mode)")
     p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for language models")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="optimizer for --mode train")
+    p.add_argument("--optimizer", default=None, choices=["sgd", "adam"],
+                   help="optimizer for --mode train (default sgd; with --graph: the graph's)")
     p.add_argument("--devices", type=positive_int, default=None,
                    help="number of devices (default: 1 for a device arch, all devices of a system arch)")
     p.add_argument("--parallel", default="data", choices=["data", "tensor", "pipeline"], help="multi-device strategy")
@@ -58,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 #: graph meta key -> (simulate option, attribute of args)
-_GRAPH_META_OPTIONS = (("batch", "--batch"), ("mode", "--mode"), ("dtype", "--dtype"), ("seq_len", "--seq-len"))
+_GRAPH_META_OPTIONS = (("batch", "--batch"), ("mode", "--mode"), ("dtype", "--dtype"), ("seq_len", "--seq-len"),
+                       ("optimizer", "--optimizer"))
 
 
 def _check_graph_options(args, graph) -> None:
@@ -69,6 +71,9 @@ def _check_graph_options(args, graph) -> None:
     """
     from accel.errors import ConfigError
 
+    if args.optimizer is not None and graph.meta.get("mode") == "infer":
+        raise ConfigError(args.graph, "meta.mode", "an inference graph has no optimizer step; --optimizer is only "
+                          "used with training graphs (`accel extract --mode train`)")
     for key, flag in _GRAPH_META_OPTIONS:
         want = getattr(args, key)
         have = graph.meta.get(key)
@@ -96,10 +101,12 @@ def _load_graph(args):
     except ImportError as exc:
         raise ConfigError("--model", None, f"the workloads extractor (torch) is not importable: {exc}; use --graph") from None
     mode = args.mode or "infer"
+    if args.optimizer is not None and mode != "train":
+        raise ConfigError("<command line>", "--optimizer", "only used with --mode train")
     batch = args.batch or DEFAULT_BATCH[mode]
     kw = {"batch": batch, "mode": mode, "dtype": args.dtype or "fp32", "seq_len": args.seq_len}
     if mode == "train":
-        kw["optimizer"] = args.optimizer
+        kw["optimizer"] = args.optimizer or "sgd"
     try:
         g = workloads.extract_model(args.model, **kw)
     except ValueError as exc:
@@ -160,6 +167,13 @@ def run(args) -> int:
     elif args.fabric:
         raise ConfigError("<command line>", "--fabric", "a device<->device link needs several devices; "
                           "add --devices N (N >= 2)")
+    pipelined = args.parallel == "pipeline" and n > 1
+    if args.microbatches is not None and not pipelined:
+        raise ConfigError("<command line>", "--microbatches", "only used with --parallel pipeline on several devices "
+                          "(--devices N, N >= 2)")
+    if args.iterations > 1 and pipelined:
+        raise ConfigError("<command line>", "--iterations", "not used with --parallel pipeline, whose microbatches "
+                          "already stream; set --microbatches instead")
     parallel = ParallelConfig(mode=args.parallel, devices=n, collective=args.collective, microbatches=args.microbatches,
                               schedule=args.schedule)
     batch_items = args.batch if args.graph else None

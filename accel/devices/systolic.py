@@ -66,7 +66,7 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import UnknownOpError
 from accel.graph import OP_KINDS, OpNode
-from accel.peers.scalesim_traffic import scalesim_operand_traffic, scalesim_stall_cycles
+from accel.peers.scalesim_traffic import ConvGeometry, scalesim_operand_traffic, scalesim_stall_cycles
 
 DATAFLOWS = ("os", "ws", "is")
 DRAM_TRAFFIC_MODES = ("ideal", "scalesim")
@@ -167,6 +167,14 @@ class SystolicLayer:
     def macs(self) -> int:
         return self.px * self.window * self.K * self.groups
 
+    def conv_geometry(self) -> tuple[int, ...] | None:
+        """(H, W, R, S, C, stride, Hout, Wout) for SCALE-Sim's ifmap ring; None for a GEMM (R == 1, C == 1)."""
+        if self.R == 1 and self.C == 1 and self.Wout == 1:
+            return None
+        if self.batch != 1:
+            return None  # SCALE-Sim topologies have batch 1; batched convs are treated as edge-free
+        return (self.H, self.W, self.R, self.S, self.C, self.stride, self.Hout, self.Wout)
+
     def gemm_mnk(self) -> tuple[int, int, int]:
         """(M, N, K) of the equivalent GEMM: (px, filters, window)."""
         return self.px, self.K, self.window
@@ -258,7 +266,7 @@ def stall_cycles_from_traffic(compute_cycles, late_words: dict, bandwidth_words:
 def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=None,
                      ifmap_sram=None, filter_sram=None, ofmap_sram=None,
                      bw_ifmap=None, bw_filter=None, bw_ofmap=None, active_fraction=0.5,
-                     groups=1, dram_traffic: str = "ideal") -> dict[str, np.ndarray]:
+                     groups=1, dram_traffic: str = "ideal", conv_geometry=None) -> dict[str, np.ndarray]:
     """Vectorised systolic model over any broadcastable arrays of layers and design points.
 
     Args:
@@ -273,6 +281,9 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         dram_traffic: "ideal" (each operand streamed once per pass, see module docstring) or
             "scalesim" (SCALE-Sim v3's prefetcher re-fetches, step 4; needs ifmap_sram,
             filter_sram, bw_ifmap and bw_filter, with integer bandwidths; loops over elements).
+        conv_geometry: only for "scalesim": (H, W, R, S, C, stride, Hout, Wout) per layer
+            (broadcastable arrays), so ifmap taps past the input edge (SCALE-Sim's -1 entries) are
+            left out of the ifmap ring; None treats every layer as a GEMM / edge-free conv.
 
     Returns a dict of arrays: compute_cycles, stall_cycles, total_cycles, dram_cycles, folds,
     sram_* and dram_* word counts, late_* (DRAM words that must arrive after compute starts), macs.
@@ -349,7 +360,7 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         out[f"late_{key}"] = late
     if dram_traffic == "scalesim":
         _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, filter_sram,
-                        bw_ifmap, bw_filter, active_fraction, groups)
+                        bw_ifmap, bw_filter, active_fraction, groups, conv_geometry)
     ofmap_words = (px * K * groups).astype(float)
     dram["ofmap"] = ofmap_words
     # outputs drain while the array runs; what the ofmap scratchpad holds at the end drains after
@@ -370,7 +381,7 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
 
 
 def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, filter_sram,
-                    bw_ifmap, bw_filter, active_fraction, groups) -> None:
+                    bw_ifmap, bw_filter, active_fraction, groups, conv_geometry=None) -> None:
     """Fill ``dram`` / ``out`` read traffic with SCALE-Sim's prefetcher (one call per element)."""
     for name, val in (("ifmap_sram", ifmap_sram), ("filter_sram", filter_sram), ("bw_ifmap", bw_ifmap),
                       ("bw_filter", bw_filter)):
@@ -378,20 +389,25 @@ def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, 
             raise ValueError(f"dram_traffic='scalesim' needs {name} (SCALE-Sim USER mode: finite scratchpads "
                              "and DRAM bandwidth)")
     Sr, Sc, T = {"os": (px, K, window), "ws": (window, K, px), "is": (window, px, K)}[dataflow]
+    geo = [np.asarray(-1)] * 8 if conv_geometry is None else [np.asarray(x) for x in conv_geometry]
+    if len(geo) != 8:
+        raise ValueError("conv_geometry must be (H, W, R, S, C, stride, Hout, Wout)")
     arrs = np.broadcast_arrays(Sr, Sc, T, rows, cols, np.asarray(ifmap_sram), np.asarray(filter_sram),
-                               np.asarray(bw_ifmap), np.asarray(bw_filter), np.asarray(groups))
+                               np.asarray(bw_ifmap), np.asarray(bw_filter), np.asarray(groups), *geo)
     shape = arrs[0].shape
     res = {k: np.zeros(shape) for k in ("dram_ifmap", "dram_filter", "late_ifmap", "late_filter",
                                         "slides_ifmap", "slides_filter", "scalesim_stall")}
     for idx in np.ndindex(shape):
-        sr, sc, t, r, c, ifs, fs, bwi, bwf, g = (a[idx].item() for a in arrs)
+        sr, sc, t, r, c, ifs, fs, bwi, bwf, g, H, W, R, S, C, st, hout, wout = (a[idx].item() for a in arrs)
+        conv = None if H < 0 else ConvGeometry(H, W, R, S, C, st, Wout=wout, Hout=hout)
         traffic = []
         for key, sram, bw in (("ifmap", ifs, bwi), ("filter", fs, bwf)):
             bw_int = round(float(bw))
             if abs(float(bw) - bw_int) > 1e-9 or bw_int < 1:
                 raise ValueError(f"dram_traffic='scalesim' needs an integer DRAM bandwidth in words/cycle per "
                                  f"stream (SCALE-Sim USER mode), got bw_{key}={bw}")
-            tr = scalesim_operand_traffic(key, dataflow, sr, sc, t, r, c, int(sram), bw_int, active_fraction)
+            tr = scalesim_operand_traffic(key, dataflow, sr, sc, t, r, c, int(sram), bw_int, active_fraction,
+                                          conv=conv if key == "ifmap" else None)
             res[f"dram_{key}"][idx] = tr.dram_words * g
             res[f"slides_{key}"][idx] = tr.slides * g
             # express the stream's busy time (slides * cycles per slide) as words at its bandwidth
@@ -434,7 +450,7 @@ def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | No
                          ofmap_sram=spec.ofmap_sram / wb,
                          bw_ifmap=bws["ifmap"], bw_filter=bws["filter"], bw_ofmap=bws["ofmap"],
                          active_fraction=spec.sram_active_fraction, groups=layer.groups,
-                         dram_traffic=spec.dram_traffic)
+                         dram_traffic=spec.dram_traffic, conv_geometry=layer.conv_geometry())
     if bandwidth_words is None and spec.dram_bandwidth_shared and spec.dram_traffic == "ideal":
         # shared port: the array waits for all streams' words (after the initial fill) at the full bandwidth
         dram_late = float(r["late_ifmap"] + r["late_filter"] + r["late_ofmap"])

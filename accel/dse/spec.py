@@ -339,6 +339,12 @@ def load_spec(path: str | Path) -> SweepSpec:
             if (d / f"{p.name}.yaml").is_file():
                 p = d / f"{p.name}.yaml"
                 break
+        else:
+            names = sorted({q.stem for d in experiments_dirs() for q in d.glob("*.yaml")})
+            raise ConfigError(str(p), None, f"no such file and no bundled experiment of that name; bundled: "
+                                            f"{', '.join(names) or '(none found)'}")
+    if not p.is_file():
+        raise ConfigError(str(p), None, "file not found")
     return spec_from_dict(read_yaml(p), str(p))
 
 

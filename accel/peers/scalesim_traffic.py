@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ScaleSimTraffic", "scalesim_operand_traffic", "scalesim_stall_cycles", "ring_slides"]
+__all__ = ["ConvGeometry", "ScaleSimTraffic", "scalesim_operand_traffic", "scalesim_stall_cycles", "ring_slides"]
 
 
 def _g(x, a):
@@ -83,13 +83,18 @@ class _Ring:
         return before + same
 
 
-def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, seg_c0=None, seg_c1=None):
+def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, seg_c0=None, seg_c1=None,
+                resolve=None):
     """Window slides of SCALE-Sim's read buffer over a sequence of forward segments.
 
     Args:
         seg_start, seg_end: first/last ring line of each demand segment, in demand order.
         n_lines: lines in the ring; active / prefetch: window size / slide step in lines.
         seg_c0, seg_c1: optional stall-free cycles at which each segment starts / ends.
+
+        resolve: optional ``resolve(i, u) -> (k, u)`` for a segment that is not wholly inside the
+            window by position: replays it element by element, where an element hits if any copy
+            of its address (im2col duplicates) is in the window; returns its slides and the window.
 
     Returns ``slides``, or with cycles given ``(slides, events)``: per miss, (stall-free cycle,
     total slides so far); a forward run's m-th slide is placed where the demand crosses the
@@ -103,8 +108,28 @@ def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, se
     ev = []
     c0s = np.asarray(seg_c0).tolist() if events else None
     c1s = np.asarray(seg_c1).tolist() if events else None
+    if resolve is not None and getattr(resolve, "batched", False):  # batched scan: only misses are replayed
+        n, i = len(seg_start), 0
+        while i < n:
+            i = resolve.first_miss(i, u)
+            if i >= n:
+                break
+            k, u = resolve(i, u)
+            if k:
+                slides += k
+                if events:
+                    ev.append((c0s[i], slides))
+            i += 1
+        return (slides, ev) if events else slides
     for i, (a, b) in enumerate(zip(np.asarray(seg_start).tolist(), np.asarray(seg_end).tolist())):
         da = (a - u) % n_lines
+        if resolve is not None and (da >= active or da + (b - a) >= active):
+            k, u = resolve(i, u)
+            if k:
+                slides += k
+                if events:
+                    ev.append((c0s[i], slides))
+            continue
         if da >= active:  # behind or ahead of the window: slide (round the ring) until inside
             k = -(-(da - active + 1) // prefetch)
             slides += k
@@ -146,7 +171,7 @@ def _segments(operand: str, dataflow: str, Sr: int, Sc: int, T: int, rows: int, 
         width = np.where(blocks == nb - 1, nv, N)
         # skewed stream: diagonal k of the fold is demanded at cycle k (after the ws/is preload)
         c0 = fold * per_fold + (0 if dataflow == "os" else rows)
-        return ring, ring.pos(blocks * T, 0), ring.pos(blocks * T + T - 1, width - 1), c0, c0 + T + N - 2
+        return ring, (blocks * T, 0 * blocks), (blocks * T + T - 1, width - 1), c0, c0 + T + N - 2
     # stationary tiles read last row first: WS filter, IS ifmap; ring = column-fold blocks (Sr x cols), row-major
     nv = Sc - (cf - 1) * cols
     ring = _Ring(cf * Sr, cols, (cf - 1) * Sr, nv, diagonal=False)
@@ -159,7 +184,134 @@ def _segments(operand: str, dataflow: str, Sr: int, Sc: int, T: int, rows: int, 
     g = fcs * Sr + r[ok]
     width = np.where(fcs == cf - 1, nv, cols)
     c0 = (fold[:, None] * per_fold + j)[ok]  # tile row j (from the bottom) preloads at cycle j of its fold
-    return ring, ring.pos(g, 0), ring.pos(g, width - 1), c0, c0
+    return ring, (g, 0 * g), (g, width - 1), c0, c0
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A conv as SCALE-Sim's operand matrix sees it (for im2col taps that fall off the input).
+
+    SCALE-Sim sizes the output as ``ceil((H - R + stride)/stride)``, so when ``(H - R) % stride``
+    is not 0 the last output row/column reads past the input; those taps are -1 (no address)
+    in its ifmap operand matrix and do not occupy ring positions.
+    """
+
+    H: int
+    W: int
+    R: int
+    S: int
+    C: int
+    stride: int
+    Wout: int
+    Hout: int
+
+    @property
+    def has_invalid_taps(self) -> bool:
+        return (self.Hout - 1) * self.stride + self.R > self.H or (self.Wout - 1) * self.stride + self.S > self.W
+
+    def tap_valid(self, pixel, tap):
+        orow, ocol = np.divmod(np.asarray(pixel, dtype=np.int64) % (self.Hout * self.Wout), self.Wout)
+        crow, k = np.divmod(np.asarray(tap, dtype=np.int64), self.S * self.C)
+        ccol = k // self.C
+        return (orow * self.stride + crow < self.H) & (ocol * self.stride + ccol < self.W)
+
+
+def _ifmap_valid_before(ring: _Ring, dataflow: str, Sr: int, T: int, rows: int, cols: int, geo: ConvGeometry):
+    """Valid entries before each raw ring position (cumulative), for an ifmap ring with -1 taps."""
+    raw = _Ring(ring.M, ring.N, ring.M, ring.N, ring.diagonal)
+    r, c = np.divmod(np.arange(ring.M * ring.N, dtype=np.int64), ring.N)
+    if dataflow == "os":  # blocks of ifmap^T: rows = taps, cols = pixels of the row fold
+        tap, pixel = r % T, (r // T) * rows + c
+    elif dataflow == "ws":  # blocks of ifmap: rows = pixels, cols = taps of the row fold
+        pixel, tap = r % T, (r // T) * rows + c
+    else:  # is: blocks of ifmap^T: rows = taps, cols = pixels of the column fold
+        tap, pixel = r % Sr, (r // Sr) * cols + c
+    ok = (r < ring.r0) | (c < ring.Nv)
+    ok &= geo.tap_valid(pixel, tap)
+    flags = np.zeros(ring.M * ring.N, dtype=np.int64)
+    flags[raw.pos(r, c)] = ok
+    return raw, np.concatenate(([0], np.cumsum(flags)))
+
+
+def _is_ifmap_resolver(ring: _Ring, Sr: int, cols: int, geo: ConvGeometry, line_of_raw, seg_g, seg_w,
+                       n_lines: int, active: int, prefetch: int):
+    """Element-level replay of one IS ifmap tile row (tap ``t`` of column fold ``fc``) with copies.
+
+    The address of (pixel (oh, ow), tap (cr, cc, ch)) is input (oh*s + cr, ow*s + cc, ch); every
+    (oh', cr') with oh'*s + cr' equal (and likewise for columns) holds the same address.
+    """
+    s_, R, S, C, Hout, Wout = geo.stride, geo.R, geo.S, geo.C, geo.Hout, geo.Wout
+    # output pixels sharing an input pixel differ by at most (R-1)//s rows and (S-1)//s columns
+    span_h = np.arange(-((R - 1) // s_), (R - 1) // s_ + 1)
+    span_w = np.arange(-((S - 1) // s_), (S - 1) // s_ + 1)
+    dh, dw = (x.ravel() for x in np.meshgrid(span_h, span_w, indexing="ij"))
+    seg_g = np.asarray(seg_g, dtype=np.int64)
+    seg_w = np.asarray(seg_w, dtype=np.int64)
+    width_max = int(seg_w.max()) if len(seg_w) else 0
+    chunk = max(1, 65536 // max(width_max * len(dh), 1))
+    cache: dict[str, object] = {"lo": 0, "hi": 0}
+
+    def build(lo: int):
+        """Copy lines (segments x elements x copies; -1 = no copy) for segments lo.. of one chunk."""
+        hi = min(lo + chunk, len(seg_g))
+        fc, t = np.divmod(seg_g[lo:hi], Sr)
+        el = np.arange(width_max)
+        pix = fc[:, None] * cols + el[None, :]
+        demanded = el[None, :] < seg_w[lo:hi, None]
+        oh, ow = np.divmod(pix, Wout)
+        cr, rem = np.divmod(t, S * C)
+        cc, ch = np.divmod(rem, C)
+        ih, iw = oh * s_ + cr[:, None], ow * s_ + cc[:, None]
+        demanded &= (ih < geo.H) & (iw < geo.W)
+        oh2 = oh[..., None] + dh
+        ow2 = ow[..., None] + dw
+        cr2 = ih[..., None] - oh2 * s_
+        cc2 = iw[..., None] - ow2 * s_
+        ok = (oh2 >= 0) & (oh2 < Hout) & (ow2 >= 0) & (ow2 < Wout) & (cr2 >= 0) & (cr2 < R) & (cc2 >= 0) & (cc2 < S)
+        ok &= demanded[..., None]
+        p2 = np.where(ok, oh2 * Wout + ow2, 0)
+        t2 = np.where(ok, cr2 * S * C + cc2 * C + ch[:, None, None], 0)
+        fc2, col2 = np.divmod(p2, cols)
+        lines = np.where(ok, line_of_raw(fc2 * Sr + t2, col2), -1)
+        cache.update(lo=lo, hi=hi, lines=lines, demanded=demanded)
+
+    big = np.int64(1) << 40
+
+    def first_miss(i, u):
+        """First segment j >= i (scanning up to 128 ahead, within one chunk) with a missing element, or the scan end."""
+        if not cache["lo"] <= i < cache["hi"]:
+            build(i)
+        lo = cache["lo"]
+        hi = min(cache["hi"], i + 128)
+        lines = cache["lines"][i - lo:hi - lo]
+        d = np.where(lines >= 0, (lines - u) % n_lines, big).min(axis=2)
+        seg_miss = (cache["demanded"][i - lo:hi - lo] & (d >= active)).any(axis=1)
+        return i + int(np.argmax(seg_miss)) if seg_miss.any() else hi
+
+    def resolve(i, u):
+        if not cache["lo"] <= i < cache["hi"]:
+            build(i)
+        lines = cache["lines"][i - cache["lo"]]
+        demanded = cache["demanded"][i - cache["lo"]]
+        d = np.where(lines >= 0, (lines - u) % n_lines, big).min(axis=1)
+        miss = demanded & (d >= active)
+        if not miss.any():
+            return 0, u
+        k_tot = 0
+        e = int(np.argmax(miss))
+        while True:
+            k = int(-(-(int(d[e]) - active + 1) // prefetch))
+            k_tot += k
+            u = (u + k * prefetch) % n_lines
+            d = np.where(lines >= 0, (lines - u) % n_lines, big).min(axis=1)
+            miss = demanded & (d >= active)
+            miss[: e + 1] = False
+            if not miss.any():
+                return k_tot, u
+            e = int(np.argmax(miss))
+
+    resolve.first_miss = first_miss
+    return resolve
 
 
 @dataclass(frozen=True)
@@ -175,13 +327,15 @@ class ScaleSimTraffic:
 
 
 def scalesim_operand_traffic(operand: str, dataflow: str, Sr: int, Sc: int, T: int, rows: int, cols: int,
-                             sram_words: int, bandwidth_words: int, active_fraction: float = 0.5) -> ScaleSimTraffic:
+                             sram_words: int, bandwidth_words: int, active_fraction: float = 0.5,
+                             conv: "ConvGeometry | None" = None) -> ScaleSimTraffic:
     """SCALE-Sim's DRAM reads for ``operand`` ("ifmap"/"filter") of one layer (one group).
 
     Args:
         Sr, Sc, T: SCALE-Sim's spatial rows/cols and temporal size for ``dataflow``.
         rows, cols: array shape; sram_words: that operand's whole scratchpad in words.
         bandwidth_words: DRAM words/cycle of the stream (SCALE-Sim USER mode; integer).
+        conv: the conv's geometry, for ifmap taps past the input edge (None: GEMM, or no such taps).
     """
     if operand not in ("ifmap", "filter"):
         raise ValueError(f"operand {operand!r}; allowed: ifmap, filter")
@@ -194,11 +348,22 @@ def scalesim_operand_traffic(operand: str, dataflow: str, Sr: int, Sc: int, T: i
     act_w = int(math.ceil(total * round(active_fraction, 2)))
     pre_w = total - act_w
     eps = int(math.ceil(total / 100))
-    ring, a, e, c0, c1 = _segments(operand, dataflow, int(Sr), int(Sc), int(T), int(rows), int(cols))
-    n_lines = ring.valid // eps + 1
+    ring, (ra, ca), (re_, ce), c0, c1 = _segments(operand, dataflow, int(Sr), int(Sc), int(T), int(rows), int(cols))
+    if operand == "ifmap" and conv is not None and conv.has_invalid_taps:
+        raw, before = _ifmap_valid_before(ring, dataflow, int(Sr), int(T), int(rows), int(cols), conv)
+        a, e = before[raw.pos(ra, ca)], before[raw.pos(re_, ce)]
+        valid = int(before[-1])
+        line_of_raw = lambda r, c: before[raw.pos(r, c)] // eps  # noqa: E731
+    else:
+        a, e, valid = ring.pos(ra, ca), ring.pos(re_, ce), ring.valid
+        line_of_raw = lambda r, c: ring.pos(r, c) // eps  # noqa: E731
+    n_lines = valid // eps + 1
     active = min(-(-act_w // eps), n_lines)
     prefetch = min(-(-pre_w // eps), n_lines - active)
-    slides, ev = ring_slides(a // eps, e // eps, n_lines, active, prefetch, c0, c1)
+    resolve = None
+    if (operand, dataflow) == ("ifmap", "is") and conv is not None and prefetch > 0:
+        resolve = _is_ifmap_resolver(ring, int(Sr), int(cols), conv, line_of_raw, ra, ce + 1, n_lines, active, prefetch)
+    slides, ev = ring_slides(a // eps, e // eps, n_lines, active, prefetch, c0, c1, resolve)
     fetch_rows = -(-(ring.M * ring.N) // bw)
     initial = min(-(-act_w // bw), fetch_rows) * bw
     per_slide = -(-pre_w // bw)

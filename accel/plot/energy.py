@@ -68,11 +68,12 @@ def energy_table(graph: LayerGraph, spec: Any, group_by: str = "module", depth: 
 
 
 def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int = 30,
-                  static_j: float | None = None, sort: str = "energy") -> go.Figure:
+                  static_j: float | None = None, sort: str = "energy", group_label: str = "layer") -> go.Figure:
     """Stacked bars of energy per layer and component (µJ), plus a totals-per-component panel.
 
     ``top`` keeps the layers with most energy (the rest are summed into ``(other N layers)``);
-    ``sort``: ``"energy"`` (largest first) or ``"program"`` (table order).
+    ``sort``: ``"energy"`` (largest first) or ``"program"`` (table order); ``group_label`` names
+    what a bar is (x-axis title and panel title: ``"layer"``, ``"op kind"``, ``"op"``).
     """
     need = {"layer", "component", "energy_j"}
     if not need <= set(table.columns):
@@ -83,8 +84,9 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
     rest = [l for l in layers if l not in set(keep)]
     t = table.copy()
     if rest:
-        t.loc[t["layer"].isin(rest), "layer"] = f"(other {len(rest)} layers)"
-        keep = keep + [f"(other {len(rest)} layers)"]
+        other = f"(other {len(rest)} {group_label}s)"
+        t.loc[t["layer"].isin(rest), "layer"] = other
+        keep = keep + [other]
     t = t.groupby(["layer", "component"], sort=False)["energy_j"].sum().reset_index()
     comps = list(t.groupby("component")["energy_j"].sum().sort_values(ascending=False).index)
     totals = t.groupby("component")["energy_j"].sum()
@@ -97,7 +99,7 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
     f1, u1 = _unit(float(t.groupby("layer")["energy_j"].sum().max()))
     f2, u2 = _unit(float(totals.sum()))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.8, 0.2], horizontal_spacing=0.1,
-                        subplot_titles=("per layer", "total by component"))
+                        subplot_titles=(f"per {group_label}", "total by component"))
     for c in comps:
         sub = t[t["component"] == c].set_index("layer")["energy_j"].reindex(keep).fillna(0.0)
         fig.add_trace(go.Bar(x=keep, y=sub.values * f1, name=c, marker_color=color[c], legendgroup=c,
@@ -107,7 +109,7 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
                              showlegend=c not in comps, hovertemplate=c + ": %{y:.4g} " + u2 + "<extra></extra>"), row=1, col=2)
     total_j = float(totals.sum())
     ft, ut = _unit(total_j)
-    apply_style(fig, f"{title} — total {total_j * ft:.4g} {ut}", "layer", f"energy ({u1})", legend_title="component")
+    apply_style(fig, f"{title} — total {total_j * ft:.4g} {ut}", group_label, f"energy ({u1})", legend_title="component")
     fig.update_layout(barmode="stack", height=700)
     fig.update_yaxes(title_text=f"energy ({u2})", row=1, col=2)
     fig.update_xaxes(title_text="", row=1, col=2)

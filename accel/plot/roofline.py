@@ -4,7 +4,8 @@
   (``gemm.csv``, ``conv.csv`` in the format of shared/measurements) beside what the
   device's cost model predicts for the same shapes (same x: the kernel's compulsory
   intensity = FLOPs / (inputs + weights + outputs bytes)).
-* :func:`roofline_from_graph` — every op of a LayerGraph as predicted on a device.
+* :func:`roofline_from_graph` — every op of a LayerGraph as predicted on a device (on a
+  fixed-dtype accelerator — systolic, FPGA, DSP — x is FLOPs per DRAM byte its cost model moves).
 
 Roofs: per-dtype peak FLOP/s and DRAM bandwidth from the arch spec (:func:`device_roofs`).
 """
@@ -110,6 +111,23 @@ def roofline_from_graph(graph: LayerGraph, spec: Any, min_flops: float = 1.0) ->
     ops = [op for op in graph if op.flops >= min_flops and op.total_bytes > 0]
     if not ops:
         raise ValueError(f"graph {graph.name!r} has no ops with >= {min_flops} FLOPs")
+    fixed = getattr(spec, "dtype", None)
+    if isinstance(fixed, str):
+        # A fixed-dtype accelerator (systolic array, FPGA, DSP) computes in its own word size and keeps
+        # operands in on-chip buffers, so the graph's compulsory bytes (in the graph's dtype) do not
+        # bound it: x is FLOPs per DRAM byte its cost model moves, and the roof is its own dtype's.
+        from accel.devices import cost_model_for
+
+        cm = cost_model_for(spec)
+        rows = []
+        for op in ops:
+            c = cm.cost(op)
+            dram = float((c.bytes_by_level or {}).get("dram", 0.0))
+            if c.time_s > 0 and dram > 0:
+                rows.append({"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": fixed,
+                             "source": "predicted", "intensity": op.flops / dram, "flops_per_s": op.flops / c.time_s,
+                             "time_s": c.time_s, "x_basis": "dram"})
+        return pd.DataFrame(rows)
     times = _predict(spec, ops)
     return pd.DataFrame([{"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": op.dtype,
                           "source": "predicted", "intensity": op.arithmetic_intensity, "flops_per_s": op.flops / t,
@@ -169,7 +187,10 @@ def roofline_figure(points: pd.DataFrame, roofs: Roofs | None = None, title: str
                            for l, t, f, i in zip(sub["label"], sub["time_s"], sub["flops_per_s"], sub["intensity"])],
                 hoverinfo="text"))
     name = f" — {roofs.name}" if roofs else ""
-    apply_style(fig, f"{title}{name}", "arithmetic intensity (FLOP/byte, compulsory traffic)", "achieved TFLOP/s",
+    dram_x = "x_basis" in points and (points["x_basis"] == "dram").all()
+    xlabel = ("arithmetic intensity (FLOP per DRAM byte moved, as modelled)" if dram_x
+              else "arithmetic intensity (FLOP/byte, compulsory traffic)")
+    apply_style(fig, f"{title}{name}", xlabel, "achieved TFLOP/s",
                 legend_title="dtype · source" if color_by == "dtype" else "op kind")
     fig.update_xaxes(type="log", range=[np.log10(x_lo), np.log10(x_hi)])
     fig.update_yaxes(type="log")
