@@ -108,19 +108,6 @@ def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, se
     ev = []
     c0s = np.asarray(seg_c0).tolist() if events else None
     c1s = np.asarray(seg_c1).tolist() if events else None
-    if resolve is not None and getattr(resolve, "batched", False):  # batched scan: only misses are replayed
-        n, i = len(seg_start), 0
-        while i < n:
-            i = resolve.first_miss(i, u)
-            if i >= n:
-                break
-            k, u = resolve(i, u)
-            if k:
-                slides += k
-                if events:
-                    ev.append((c0s[i], slides))
-            i += 1
-        return (slides, ev) if events else slides
     for i, (a, b) in enumerate(zip(np.asarray(seg_start).tolist(), np.asarray(seg_end).tolist())):
         da = (a - u) % n_lines
         if resolve is not None and (da >= active or da + (b - a) >= active):
@@ -277,17 +264,6 @@ def _is_ifmap_resolver(ring: _Ring, Sr: int, cols: int, geo: ConvGeometry, line_
 
     big = np.int64(1) << 40
 
-    def first_miss(i, u):
-        """First segment j >= i (scanning up to 128 ahead, within one chunk) with a missing element, or the scan end."""
-        if not cache["lo"] <= i < cache["hi"]:
-            build(i)
-        lo = cache["lo"]
-        hi = min(cache["hi"], i + 128)
-        lines = cache["lines"][i - lo:hi - lo]
-        d = np.where(lines >= 0, (lines - u) % n_lines, big).min(axis=2)
-        seg_miss = (cache["demanded"][i - lo:hi - lo] & (d >= active)).any(axis=1)
-        return i + int(np.argmax(seg_miss)) if seg_miss.any() else hi
-
     def resolve(i, u):
         if not cache["lo"] <= i < cache["hi"]:
             build(i)
@@ -310,7 +286,6 @@ def _is_ifmap_resolver(ring: _Ring, Sr: int, cols: int, geo: ConvGeometry, line_
                 return k_tot, u
             e = int(np.argmax(miss))
 
-    resolve.first_miss = first_miss
     return resolve
 
 
