@@ -124,7 +124,7 @@ def read_measurements(path: str | Path) -> MeasurementDir:
     """Read every known file present in ``path``; raise ConfigError if the directory has none."""
     p = Path(path)
     if not p.is_dir():
-        raise ConfigError(str(p), None, "not a directory")
+        raise ConfigError(str(p), None, "measurement directory not found" if not p.exists() else "not a directory")
     out = MeasurementDir(path=p)
     dev = p / "device.json"
     if dev.is_file():
