@@ -198,37 +198,50 @@ def _bench():
     return bench_scalesim
 
 
-def test_scalesim_traffic_filter_and_gemm_reads_exact():
-    """Filter DRAM reads (all layers) and GEMM ifmap reads equal SCALE-Sim's, word for word."""
+def _scalesim_rows(select):
+    """(reference row, our scalesim-mode outputs) for the USER-mode rows ``select`` keeps."""
     b = _bench()
     layers, rows = b.load()
-    n = 0
-    for r in rows:
-        if r["mode"] != "USER":
-            continue
-        o = b.ours(layers[(r["topology"], r["layer"])], r, "scalesim")
-        ops = ("ifmap", "filter") if r["topology"] == "gemm" else ("filter",)
-        for op in ops:
+    return [(r, b.ours(layers[(r["topology"], r["layer"])], r, "scalesim")) for r in rows
+            if r["mode"] == "USER" and select(r)]
+
+
+def _total_err(r, o):
+    return abs(float(o["total_cycles"]) / (float(r["total_cycles"]) + 1) - 1)
+
+
+def test_scalesim_mode_gemms_and_os32_match_reference():
+    """Fast subset: GEMMs (all arrays/dataflows) and 32x32 OS convs: DRAM reads equal SCALE-Sim's."""
+    got = _scalesim_rows(lambda r: r["topology"] == "gemm" or (r["rows"] == "32" and r["dataflow"] == "os"))
+    assert len(got) == 48 + 26
+    for r, o in got:
+        for op in ("ifmap", "filter"):
             assert float(o[f"dram_{op}"]) == float(r[f"dram_{op}_reads"]), (r["topology"], r["layer"], r["rows"],
                                                                             r["dataflow"], op)
-            n += 1
-    assert n == 190 + 48
+    errs = np.array([_total_err(r, o) for r, o in got])
+    assert np.median(errs) < 0.001 and (errs <= 0.05).sum() >= len(errs) - 1 and errs.max() < 0.08
 
 
-def test_scalesim_mode_total_cycles_vs_reference():
-    """USER-mode total cycles with SCALE-Sim's traffic: GEMMs (exact traffic) and all layers."""
-    b = _bench()
-    layers, rows = b.load()
-    gemm = {r["layer"] for r in rows if r["topology"] == "gemm"}
-    errs = b.user_errors(layers, rows, "scalesim")
-    allerr = np.abs(np.concatenate([np.array(e) for e in errs.values()]))
-    assert len(allerr) == 190
-    ideal = np.abs(np.concatenate([np.array(e) for e in b.user_errors(layers, rows, "ideal").values()]))
-    assert np.median(allerr) < 2.0 and np.median(ideal) > 50  # scalesim mode fixes the traffic gap
-    assert (allerr <= 5).mean() > 0.7
-    g = [abs(float(b.ours(layers[("gemm", r["layer"])], r, "scalesim")["total_cycles"]) / (float(r["total_cycles"]) + 1) - 1)
-         for r in rows if r["mode"] == "USER" and r["topology"] == "gemm"]
-    assert len(g) == 48 and np.median(g) < 0.01 and max(g) < 0.5 and len(gemm) == 8
+@pytest.mark.slow
+def test_scalesim_mode_all_reference_runs():
+    """All 190 USER-mode runs: DRAM reads and total cycles vs SCALE-Sim 3.0.0 (tolerances achieved)."""
+    got = _scalesim_rows(lambda r: True)
+    assert len(got) == 190
+    exact = {"filter": 0, "ifmap": 0}
+    by_cfg: dict = {}
+    for r, o in got:
+        for op in exact:
+            exact[op] += float(o[f"dram_{op}"]) == float(r[f"dram_{op}_reads"])
+        by_cfg.setdefault((int(r["rows"]), r["dataflow"]), []).append(_total_err(r, o))
+    assert exact["filter"] == 190  # every filter DRAM count word for word
+    assert exact["ifmap"] >= 184  # all but 6 conv ifmaps (WS/OS with im2col copies across folds)
+    allerr = np.concatenate([np.array(e) for e in by_cfg.values()])
+    assert (allerr <= 0.05).sum() >= 184 and np.median(allerr) < 0.001
+    # max / mean |err| per (array, dataflow) as measured (benchmarks/bench_scalesim.py), with a small margin
+    bound = {(32, "is"): (0.08, 0.01), (32, "os"): (0.002, 0.001), (32, "ws"): (0.08, 0.01),
+             (128, "is"): (0.045, 0.005), (128, "os"): (1.1, 0.035), (128, "ws"): (0.10, 0.012)}
+    for cfg, e in by_cfg.items():
+        assert max(e) <= bound[cfg][0] and np.mean(e) <= bound[cfg][1], (cfg, max(e), np.mean(e))
 
 
 def test_scalesim_mode_via_spec_and_errors():
