@@ -133,6 +133,10 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     from accel.cli import main
 
     assert main(["validate", str(tmp_path / "nope"), "--predictor", FAKE]) == 2
+    assert "measurement directory not found" in capsys.readouterr().err
+    afile = tmp_path / "a_file.csv"
+    afile.write_text("x\n")
+    assert main(["validate", str(afile), "--predictor", FAKE]) == 2
     assert "not a directory" in capsys.readouterr().err
     assert main(["validate", str(SMALL), "--predictor", FAKE, "--only", "gemm,bogus"]) == 2
     assert "bogus: unknown section" in capsys.readouterr().err
