@@ -13,17 +13,16 @@ from accel.validate import validate_dir
 SMALL = Path(__file__).parent / "data" / "validate" / "h100_small"
 
 
-def _archs_or_skip():
+def _require_archs():
     from accel.arch import list_archs
 
     have = list_archs()
     for name in ("h100", "h100_host_xeon", "pcie5"):
-        if name not in have:
-            pytest.skip(f"arch {name} not shipped yet")
+        assert name in have, f"arch {name} is not bundled"
 
 
 def test_kernels_links_cpu_all_predicted():
-    _archs_or_skip()
+    _require_archs()
     rep = validate_dir(SMALL, only=["gemm", "conv", "micro", "cpu"])
     assert not [s for s in rep.skipped if s.category != "cpu_model"], rep.skipped[:3]
     cats = {c.category for c in rep.comparisons}
@@ -34,7 +33,7 @@ def test_kernels_links_cpu_all_predicted():
 
 @pytest.mark.slow
 def test_layers_and_models_via_extractor_and_sim():
-    _archs_or_skip()
+    _require_archs()
     pytest.importorskip("torch")
     rep = validate_dir(SMALL, only=["layers", "e2e"])
     layer = [c for cat in ("layer", "layer_b1", "layer_dev") for c in rep.by_category(cat)]
@@ -48,8 +47,7 @@ def test_cpu_measurement_dir_with_cpu_arch(tmp_path):
     """A directory from `accel measure --device cpu` (this project's 2-vCPU EPYC VM) against a CPU arch YAML."""
     from accel.arch import list_archs
 
-    if "h100_host_xeon" not in list_archs():
-        pytest.skip("CPU arch schema/model not shipped yet")
+    assert "h100_host_xeon" in list_archs()
     d = SMALL.parent / "epyc_cpu_quick"
     import importlib.util
 
