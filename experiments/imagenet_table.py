@@ -67,6 +67,61 @@ def alexnet_by_hand(batch: int, dtype: str = "fp32") -> LayerGraph:
     return g
 
 
+def alexnet2012_convs(batch: int = 1, dtype: str = "fp32") -> LayerGraph:
+    """The five conv layers of the original two-group AlexNet (Krizhevsky et al. 2012, 227x227 input),
+    the network Zhang et al. (FPGA 2015) report per-layer results for: 1.33 GFLOP per image."""
+    g = LayerGraph("alexnet2012_convs", {"model": "alexnet (2012, two groups)", "batch": batch})
+    prev: list[str] = []
+    for i, (cin, cout, h, k, s, p, groups) in enumerate([(3, 96, 227, 11, 4, 0, 1), (96, 256, 27, 5, 1, 2, 2),
+                                                          (256, 384, 13, 3, 1, 1, 1), (384, 384, 13, 3, 1, 1, 2),
+                                                          (384, 256, 13, 3, 1, 1, 2)]):
+        ho = (h + 2 * p - k) // s + 1
+        macs = batch * cout * ho * ho * (cin // groups) * k * k
+        op = OpNode(f"conv{i + 1}", "conv", inputs=[TensorInfo.of((batch, cin, h, h), dtype)],
+                    outputs=[TensorInfo.of((batch, cout, ho, ho), dtype)],
+                    weights=[TensorInfo.of((cout, cin // groups, k, k), dtype)], flops=2.0 * macs, macs=macs, dtype=dtype,
+                    attrs={"N": batch, "Cin": cin, "Cout": cout, "H": h, "W": h, "R": k, "S": k, "stride": s, "pad": p,
+                           "groups": groups, "Hout": ho, "Wout": ho})
+        g.add_op(op, prev)
+        prev = [op.name]
+    return g
+
+
+def mapping_report(d: dict, graph: LayerGraph, cfg_file: str) -> list[str]:
+    """Lines on a ``channel_unroll`` FPGA design: its Tm x Tn against the cross-layer optimum for
+    ``graph``'s convs, per-conv PE use, and (``mapping_check``) the mapping on a published design."""
+    from accel.devices.fpga import mac_layers
+    from accel.devices.fpga_mapping import best_channel_unroll, channel_dims, channel_unroll_cycles
+
+    spec = load_arch(d["arch"])
+    if getattr(spec, "mapping", None) != "channel_unroll":
+        return []
+    convs = [op for op in graph.ops(phase="forward") if op.kind == "conv"]
+    layers = [ly for op in convs for ly in mac_layers(op)]
+    best = best_channel_unroll(layers, spec.dsp_blocks // spec.dsp_per_pe)
+    tm, tn = spec.pe_cols, spec.pe_rows
+    out = [f"{d['label']} PE mapping: channel_unroll Tm x Tn = {tm} x {tn} ({tm * tn} PEs); cross-layer optimum for"
+           f" these convs within {spec.dsp_blocks // spec.dsp_per_pe} PEs (accel.devices.fpga_mapping."
+           f"best_channel_unroll): {best.tm} x {best.tn}"]
+    use = []
+    for op, ly in zip(convs, layers):
+        dims = channel_dims(ly)
+        use.append(f"{op.name} (Cin/g {dims.in_ch}) {dims.macs / (tm * tn * float(channel_unroll_cycles(ly, tm, tn))):.0%}")
+    out.append("  conv PE use: " + ", ".join(use))
+    chk = d.get("mapping_check")
+    if chk:
+        for key in ("arch", "published_s", "source"):
+            if key not in chk:
+                raise ConfigError(cfg_file, f"devices[{d['label']}].mapping_check.{key}", "missing")
+        ref = load_arch(chk["arch"])
+        model = cost_model_for(ref)
+        t = sum(model.cost(op).time_s for op in alexnet2012_convs(1).ops(phase="forward"))
+        pub = float(chk["published_s"])
+        out.append(f"  mapping check on a published design: {chk['arch']}, AlexNet-2012 conv1-5 at batch 1: ours"
+                   f" {t * 1e3:.2f} ms vs published {pub * 1e3:.2f} ms ({(t - pub) / pub:+.1%}); {chk['source']}")
+    return out
+
+
 def network(name: str, batch: int) -> LayerGraph:
     try:
         import workloads
@@ -192,6 +247,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
               + ", ".join(pts) + f"   seed {d['seed']['img_per_s']}")
 
     cfg_file = args.config
+    for d, r in zip(used, rows):
+        lines = mapping_report(d, graph(r.batch), cfg_file)
+        if lines:
+            print("\n" + "\n".join(lines))
+
     print("\nEnergy. The seed's power is rated power at ITS boundary (see 'boundary'); ours is modelled at the"
           " device level of each arch YAML\n(op energy + static power x time).  'ours @seed boundary' ="
           " our img/s / the seed's power at the seed's boundary (assumption: the seed's unit draws its"

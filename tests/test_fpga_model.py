@@ -74,3 +74,62 @@ def test_imagenet_seed_network_and_fpga_throughput():
     r = imagenet_table.evaluate("arria10_gx1150", g, 4, "Arria 10")
     assert 0 < r.img_s < s.design_peak_flops / (g.total_flops / 4)  # below the mapped array's ceiling
     assert r.img_j == pytest.approx(r.img_s / 40, rel=1e-6)  # 40 W board power
+
+
+# --- channel_unroll mapping (Zhang et al., FPGA 2015) -------------------------------------------
+def _experiment():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    try:
+        import imagenet_table
+    finally:
+        sys.path.pop(0)
+    return imagenet_table
+
+
+def test_channel_unroll_cycles_closed_form_and_gemm():
+    from accel.devices.fpga_mapping import channel_dims, channel_unroll_cycles
+    from accel.devices.systolic import SystolicLayer
+
+    conv = SystolicLayer("c", 15, 15, 3, 3, 192, 384, 1, 13, 13, batch=2, groups=1)
+    assert int(channel_unroll_cycles(conv, 64, 23)) == 6 * 9 * (2 * 13 * 13) * 9  # ceil(384/64) ceil(192/23) px taps
+    fc = SystolicLayer.gemm("fc", 16, 4096, 9216)  # [16 x 9216] @ [9216 x 4096]
+    d = channel_dims(fc)
+    assert (d.out_ch, d.in_ch, d.pixels, d.taps) == (4096, 9216, 16, 1)
+    assert int(channel_unroll_cycles(fc, 64, 23)) == 64 * 401 * 16
+    with pytest.raises(ValueError, match="unroll factors"):
+        channel_unroll_cycles(conv, 0, 4)
+
+
+def test_best_channel_unroll_gives_the_shipped_arria10_design():
+    """The Arria 10 design's Tm x Tn is the cross-layer optimum for torchvision AlexNet's convs, not a fit."""
+    from accel.devices.fpga import mac_layers
+    from accel.devices.fpga_mapping import best_channel_unroll
+
+    s = load_arch("arria10_gx1150")
+    g = _experiment().alexnet_by_hand(1)
+    layers = [ly for op in g.ops(phase="forward") if op.kind == "conv" for ly in mac_layers(op)]
+    best = best_channel_unroll(layers, s.dsp_blocks // s.dsp_per_pe)
+    assert (best.tm, best.tn) == (s.pe_cols, s.pe_rows) == (64, 23)
+    assert 0.5 < best.pe_utilization < 0.6  # conv1's 3 input channels leave 20 of 23 lanes idle
+
+
+def test_channel_unroll_reproduces_zhang2015_vc707_within_10_percent():
+    """Published: AlexNet-2012 conv1-5 in 21.61 ms on VC707 (64 x 7 PEs, 100 MHz, fp32)."""
+    s = load_arch("zhang2015_vc707")
+    assert s.design_peak_flops == pytest.approx(89.6e9)
+    assert s.utilization()["DSP blocks"] == pytest.approx(0.80)
+    m = cost_model_for(s)
+    g = _experiment().alexnet2012_convs(1)
+    assert g.total_flops == pytest.approx(1.3316e9, rel=1e-3)  # Zhang et al.: 1.33 GFLOP
+    t = sum(m.cost(op).time_s for op in g.ops(phase="forward"))
+    assert all(m.cost(op).bound == "compute" for op in g.ops(phase="forward"))
+    assert t == pytest.approx(21.61e-3, rel=0.10)
+    assert t < 21.61e-3  # the model has no pipeline/control overhead, so it must not be slower than the board
+
+
+def test_unknown_mapping_names_allowed_values():
+    with pytest.raises(ConfigError) as e:
+        validate_arch_dict({**_raw(), "mapping": "winograd"}, "m.yaml")
+    assert "m.yaml" in str(e.value) and "mapping" in str(e.value) and "systolic, channel_unroll" in str(e.value)

@@ -17,6 +17,9 @@ from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Freque
 from accel.arch.registry import register_kind
 
 
+FPGA_MAPPINGS = ("systolic", "channel_unroll")
+
+
 @register_kind("fpga")
 class FPGASpec(DeviceSpec):
     """An FPGA running a PE-array (systolic) accelerator design.
@@ -27,10 +30,14 @@ class FPGASpec(DeviceSpec):
         logic_cells: ALMs (Intel) or LUTs (AMD) on the device.
         clock: design clock (Hz).
         flops_per_dsp_cycle: FLOPs one DSP block does per cycle (2 for a hardened fp32 FMA).
+        mapping: how conv/GEMM loops map onto the PEs. ``systolic``: a ``pe_rows x pe_cols``
+            systolic array with ``dataflow`` (SCALE-Sim's fold model). ``channel_unroll``: the
+            loop-unrolled engine of Zhang et al. (FPGA 2015), ``pe_cols`` = Tm output channels x
+            ``pe_rows`` = Tn input channels per cycle (:mod:`accel.devices.fpga_mapping`).
         pe_rows / pe_cols: PE array shape of the design; dsp_per_pe: DSP blocks per PE.
         logic_per_pe / logic_base: ALMs per PE and for the rest of the design (control, DMA).
         buffer_size: on-chip buffers of the design (B), mapped onto BRAM.
-        dataflow: PE array dataflow (os, ws, is), as for systolic arrays.
+        dataflow: PE array dataflow (os, ws, is), as for systolic arrays (``mapping: systolic`` only).
         mac_efficiency: modelled / achieved PE-array cycles on MAC layers (conv, matmul),
             i.e. a derating for losses the cost model does NOT model explicitly (control bubbles
             between tiles, DRAM contention inside a layer). It is a per-layer derating, not a
@@ -49,6 +56,7 @@ class FPGASpec(DeviceSpec):
     logic_cells: PositiveInt
     clock: Frequency
     flops_per_dsp_cycle: float = Field(default=2.0, gt=0)
+    mapping: str = "systolic"
     pe_rows: PositiveInt
     pe_cols: PositiveInt
     dsp_per_pe: PositiveInt = 1
@@ -67,6 +75,8 @@ class FPGASpec(DeviceSpec):
 
     @model_validator(mode="after")
     def _fits(self) -> "FPGASpec":
+        if self.mapping not in FPGA_MAPPINGS:
+            raise ValueError(f"mapping: {self.mapping!r} not allowed; allowed: {', '.join(FPGA_MAPPINGS)}")
         if self.dataflow not in ("os", "ws", "is"):
             raise ValueError(f"dataflow: {self.dataflow!r} not allowed; allowed: os, ws, is")
         for name, used, have in self._resource_rows():

@@ -1,8 +1,10 @@
 """Cost model for FPGA PE-array accelerators (``kind: fpga``).
 
 MAC ops (conv, matmul, attention as two matmuls) run on the design's ``pe_rows x pe_cols``
-PE array with the systolic closed form of :mod:`accel.devices.systolic` (fold counts,
-fill/drain) for ``spec.dataflow``; the cycles are divided by ``spec.mac_efficiency`` (only the
+PE array: with ``mapping: systolic`` by the systolic closed form of :mod:`accel.devices.systolic`
+(fold counts, fill/drain) for ``spec.dataflow``; with ``mapping: channel_unroll`` by the
+loop-unrolled Tm x Tn engine of :mod:`accel.devices.fpga_mapping` (Tm = ``pe_cols`` output
+channels, Tn = ``pe_rows`` input channels per cycle). The cycles are divided by ``spec.mac_efficiency`` (only the
 losses the model does not count itself; 1.0 = none). The op's time is
 ``max(compute, compulsory bytes / dram_bandwidth)``: double-buffered tiles overlap DRAM with
 compute, and an op's compulsory bytes (inputs + weights + outputs, see
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from accel.arch.fpga import FPGASpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.fpga_mapping import channel_dims, channel_unroll_cycles
 from accel.devices.systolic import SystolicLayer, layers_cycles_np
 from accel.errors import UnknownOpError
 from accel.graph import OP_KINDS, OpNode
@@ -56,6 +59,10 @@ class FPGACostModel(CostModel):
             cyc = 0.0
             macs = 0.0
             for ly in mac_layers(op):
+                if s.mapping == "channel_unroll":
+                    cyc += float(channel_unroll_cycles(ly, s.pe_cols, s.pe_rows))
+                    macs += float(channel_dims(ly).macs)
+                    continue
                 r = layers_cycles_np(ly.px, ly.window, ly.K, s.pe_rows, s.pe_cols, s.dataflow, groups=ly.groups)
                 cyc += float(r["compute_cycles"])
                 macs += float(r["macs"])
