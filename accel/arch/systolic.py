@@ -52,6 +52,8 @@ class SystolicSpec(DeviceSpec):
             (SCALE-Sim v3's prefetcher, which re-fetches whole operands at fold boundaries; for
             comparison with SCALE-Sim, see :mod:`accel.peers.scalesim_traffic`; needs an integer
             number of DRAM words/cycle per stream).
+        inference_only: the device cannot run training graphs (backward/optimizer ops), e.g.
+            TPU v1 (int8 inference accelerator); :func:`accel.sim.simulate` rejects them.
         launch_overhead: host time to issue one op (s).
         idle_power / tdp: static and maximum board power (W).
         energy: per-MAC and per-byte energy (see :class:`EnergySpec`).
@@ -73,6 +75,7 @@ class SystolicSpec(DeviceSpec):
     vector_width: PositiveInt | None = None
     fused_kinds: list[str] = Field(default_factory=list)
     dram_traffic: Literal["ideal", "scalesim"] = "ideal"
+    inference_only: bool = False
     launch_overhead: Time = 0.0
     idle_power: PowerOrZero = 0.0
     tdp: Power | None = None

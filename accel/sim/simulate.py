@@ -219,6 +219,12 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
         raise ConfigError(sysm.origin or sysm.name, "fabric", "multi-device simulation needs a device<->device fabric")
     graph.validate()
     ops = list(graph)
+    train_ops = sum(1 for o in ops if o.phase != "forward")
+    for inst in sysm.devices:
+        if train_ops and getattr(inst.spec, "inference_only", False):
+            raise ConfigError(inst.spec.origin or inst.spec.name, "inference_only",
+                              f"{inst.spec.name} is an inference-only device but the graph is a training step "
+                              f"({train_ops} backward/optimizer ops); simulate an inference graph (--mode infer)")
     batch = int(batch_items or graph.meta.get("batch") or 1)
     b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead)
     in_bytes, out_bytes = _io_bytes(graph)
