@@ -514,8 +514,9 @@ class SystolicCostModel(CostModel):
     - attention: two matmuls per head (QK^T and PV), run on the array.
     - kinds in ``spec.fused_kinds``: free (applied on the fly to the array's outputs).
     - everything else (elementwise, norm, softmax, pool, ...): a vector unit of
-      ``vector_width`` elements/cycle (default ``cols``) reading operands from DRAM; time is
-      the max of elements/vector_width and bytes/DRAM bandwidth (assumption: no fusion).
+      ``vector_width`` elements/cycle (default ``cols``) reading operands from DRAM in the array's
+      word size (``dtype``); time is the max of elements/vector_width and bytes/DRAM bandwidth
+      (assumption: no fusion).
 
     Energy: ``energy.per_flop[dtype]`` per FLOP (2 per MAC), ``energy.per_byte``: ``register``
     (each MAC touches one operand byte in each of three PE registers), ``sram`` (scratchpad
@@ -550,7 +551,9 @@ class SystolicCostModel(CostModel):
         s = self.spec
         width = s.vector_width or s.cols
         elems = max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs))
-        nbytes = float(op.total_bytes)
+        # operands move in the array's word size (s.dtype), not the graph's dtype: an fp32 graph on
+        # an int8 array has int8 activations between layers
+        nbytes = float(sum(t.numel for t in (*op.inputs, *op.outputs, *op.weights))) * s.word_bytes
         cycles = max(math.ceil(elems / width), nbytes / (s.dram_bandwidth / s.clock))
         levels = {"dram": nbytes}
         flops = float(op.flops)
