@@ -168,7 +168,9 @@ class CpuCostModel(CostModel):
             M, N, K = a["N"] * hin * win, cout_g * a["R"] * a["S"], cin_g
         else:
             M, N, K = a["N"] * a["Hout"] * a["Wout"], cout_g, cin_g * a["R"] * a["S"]
-        return self._gemm(op, M, N, K, g, derate=self.spec.calibration.conv_efficiency)
+        # convolution_backward: grad-input and grad-weight are each a GEMM with the forward's MACs
+        grads = sum(bool(m) for m in list(op.attrs.get("output_mask", [True]))[:2]) if "output_mask" in op.attrs else 1
+        return self._gemm(op, M, N, K, g, extra_gemms=max(grads, 1) - 1, derate=self.spec.calibration.conv_efficiency)
 
     def _stream(self, op: OpNode, gemm_like: bool = False) -> OpCost:
         """Streaming op: bytes once from the smallest level that holds the working set."""

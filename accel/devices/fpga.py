@@ -32,7 +32,8 @@ _MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
 
 
 def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
-    """The conv/GEMM layers an op runs on a PE array (attention = QK^T and PV per head)."""
+    """The conv/GEMM layers an op runs on a PE array (attention = QK^T and PV per head; a conv
+    backward = grad-input + grad-weight, :meth:`SystolicLayer.from_op_all`)."""
     if op.kind == "attention":
         a = op.attrs
         try:
@@ -42,7 +43,7 @@ def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
         qk = SystolicLayer.gemm(op.name + "/qk", lq, lk, d)
         pv = SystolicLayer.gemm(op.name + "/pv", lq, d, lk)
         return [SystolicLayer(**{**qk.__dict__, "groups": b * h}), SystolicLayer(**{**pv.__dict__, "groups": b * h})]
-    return [SystolicLayer.from_op(op, convention)]
+    return SystolicLayer.from_op_all(op, convention)
 
 
 @register_cost_model("fpga")

@@ -36,13 +36,13 @@ framework time per op). ``energy_j`` is dynamic energy; static power is ``static
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accel.arch.gpu import GpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import OP_KINDS, OpNode, dtype_bytes
+from accel.graph import OP_KINDS, OpNode, TensorInfo, dtype_bytes
 
 #: op kinds this model prices (every canonical kind)
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
@@ -96,6 +96,10 @@ class GemmPlan:
         return max(self.compute_s + self.fixed_s, self.dram_s, self.l2_s)
 
 
+#: split-K bound for grad-weight GEMMs: effectively none (the plan's own K >= 128 / GPU-full rules stop it)
+_WGRAD_MAX_SPLIT = 1 << 16
+
+
 @register_cost_model("gpu")
 class GpuCostModel(CostModel):
     """Analytical GPU cost model (see module docstring). ``spec`` is a :class:`GpuSpec`."""
@@ -115,6 +119,8 @@ class GpuCostModel(CostModel):
         if kind == "matmul":
             return self._matmul(op)
         if kind in ("conv", "conv_transpose"):
+            if "output_mask" in op.attrs:  # aten.convolution_backward
+                return self._conv_backward(op)
             return self._conv(op)
         if kind == "attention":
             return self._attention(op)
@@ -170,11 +176,14 @@ class GpuCostModel(CostModel):
 
     def _gemm_plan(self, M: int, N: int, K: int, batch: int, key: str, elem_bytes: float, out_bytes: float,
                    a_total: float, b_total: float, c_total: float, aligned: bool = True,
-                   derate: float = 1.0, a_reuse: float = 1.0, tile_class: str | None = None) -> GemmPlan:
+                   derate: float = 1.0, a_reuse: float = 1.0, tile_class: str | None = None,
+                   max_split: int | None = None) -> GemmPlan:
         """Pick the fastest (tile, split-K) for a ``batch`` x (M x K)(K x N) GEMM at boost clock.
 
         ``a_reuse``: how many K-columns of A share one loaded element (R*S for implicit-GEMM convolution,
         whose input tile is loaded once with its halo and reused by every filter tap).
+        ``max_split``: largest split-K factor (default ``spec.max_split_k``); the loop also stops once
+        a split's K is under 128 or the tiles fill the GPU twice.
         """
         spec, cal, mem = self.spec, self.spec.calibration, self.spec.memory
         tiles_cls = spec.tiles[tile_class or ("tensor" if self._is_tensor(key) else "fma")]
@@ -187,8 +196,12 @@ class GpuCostModel(CostModel):
         best: GemmPlan | None = None
         for tm, tn in tiles_cls:
             mt, nt = math.ceil(M / tm), math.ceil(N / tn)
-            split = 1
-            while split <= spec.max_split_k:
+            splits = [1 << i for i in range(int(math.log2(max_split or spec.max_split_k)) + 1)]
+            if max_split is not None:  # also the split that just fills the GPU (not only powers of two)
+                fill = slots // max(mt * nt * batch, 1)
+                if 1 < fill <= max_split and fill not in splits:
+                    splits = sorted(splits + [fill])
+            for split in splits:
                 if split > 1 and (K / split < 128 or mt * nt * batch * (split // 2) >= slots):
                     break
                 ks = math.ceil(K / split)
@@ -233,7 +246,6 @@ class GpuCostModel(CostModel):
                                   (l2_bytes + fix_bytes) / l2bw, dram, l2_bytes + fix_bytes, exec_flops)
                     if sk.time_s < best.time_s * (1 - 1e-9):
                         best = sk
-                split *= 2
         assert best is not None
         return best
 
@@ -302,7 +314,8 @@ class GpuCostModel(CostModel):
     def _gemm_cost(self, op: OpNode, M: int, N: int, K: int, batch: int, a_total: float, b_total: float,
                    c_total: float, derate: float = 1.0, extra_detail: dict | None = None,
                    aligned: bool | None = None, a_reuse: float = 1.0, key: str | None = None,
-                   serial_s: float = 0.0, extra_dram: float = 0.0, flop_reduction: float = 1.0) -> OpCost:
+                   serial_s: float = 0.0, extra_dram: float = 0.0, flop_reduction: float = 1.0,
+                   max_split: int | None = None) -> OpCost:
         """Cost of a GEMM-shaped op (``key``: peak entry whose units run it; default from op.dtype).
 
         ``flop_reduction``: a fast algorithm (Winograd/FFT) executes this many times fewer FLOPs
@@ -313,7 +326,8 @@ class GpuCostModel(CostModel):
         ob = op.outputs[0].bytes / max(op.outputs[0].numel, 1) if op.outputs else eb
         if aligned is None:
             aligned = self._aligned((K, N), eb)
-        plan = self._gemm_plan(M, N, K, batch, key, eb, ob, a_total, b_total, c_total, aligned, derate, a_reuse)
+        plan = self._gemm_plan(M, N, K, batch, key, eb, ob, a_total, b_total, c_total, aligned, derate, a_reuse,
+                               max_split=max_split)
         levels = {"dram": plan.dram_bytes + extra_dram, "l2": plan.l2_bytes + extra_dram, "smem": plan.l2_bytes}
         kernels = 1 + (1 if plan.split_k > 1 else 0) + (2 if serial_s > 0 else 0)
         detail = {"kernels": kernels,
@@ -388,13 +402,8 @@ class GpuCostModel(CostModel):
             aligned = self._aligned((Ng, Kg), eb)
             path = "nchw_gemm"
         derate = cal.conv_efficiency.tensor if self._is_tensor(key) else cal.conv_efficiency.fma
-        reduction = 1.0
-        if not self._is_tensor(key) and stride == 1 and R == S and M >= cal.winograd_min_rows and (
-                R == 5 or (R == 3 and cin_g >= cal.winograd_min_channels and hout <= cal.winograd_max_size)):
-            # cuDNN picks FFT for 5x5 and Winograd for deep, small-image 3x3 layers with enough output
-            # pixels to amortise the transforms: fewer multiplies. A transform's cost does not grow with
-            # the filter, so the saving scales with the taps (R*S/9 relative to 3x3).
-            reduction = cal.winograd_speedup * (R * S) / 9.0
+        reduction = self._fast_conv_reduction(key, stride, R, S, M, cin_g, hout)
+        if reduction > 1.0:
             derate *= reduction
             path += "_winograd" if R == 3 else "_fft"
         serial, extra = 0.0, 0.0
@@ -408,6 +417,113 @@ class GpuCostModel(CostModel):
         return self._gemm_cost(op, M, Ng, Kg, batch, in_b, w_b, out_b, derate=derate,
                                extra_detail={"path": path}, aligned=aligned, a_reuse=reuse, key=key,
                                serial_s=serial, extra_dram=extra, flop_reduction=reduction)
+
+    def _fast_conv_reduction(self, key: str, stride: int, R: int, S: int, rows: int, cin_g: int, hout: int) -> float:
+        """Multiply reduction of cuDNN's Winograd/FFT algorithms for a conv on FMA units (1.0: none).
+
+        cuDNN picks FFT for 5x5 and Winograd for deep, small-image 3x3 layers with enough output
+        pixels (``rows`` = N*Hout*Wout) to amortise the transforms: fewer multiplies. A transform's
+        cost does not grow with the filter, so the saving scales with the taps (R*S/9 relative to 3x3).
+        """
+        cal = self.spec.calibration
+        if not self._is_tensor(key) and stride == 1 and R == S and rows >= cal.winograd_min_rows and (
+                R == 5 or (R == 3 and cin_g >= cal.winograd_min_channels and hout <= cal.winograd_max_size)):
+            return cal.winograd_speedup * (R * S) / 9.0
+        return 1.0
+
+    def _conv_backward(self, op: OpNode) -> OpCost:
+        """``convolution_backward``: cuDNN runs grad-input (dgrad), grad-weight (wgrad) and grad-bias
+        as separate kernels, each per ``attrs["output_mask"]``; the op's cost is their sum.
+
+        - dgrad: a convolution of grad_output (Cout channels) with the transposed filters back to
+          Cin channels, same MACs as the forward conv (costed by :meth:`_conv`, so it gets the same
+          implicit-GEMM / Winograd / layout-transform paths), writing the full-size grad_input;
+        - wgrad: a GEMM ``[Cin/g*R*S x N*Hout*Wout] @ [N*Hout*Wout x Cout/g]`` per group, reading
+          grad_output and the input. Its few output tiles and very long K are split over the whole
+          GPU (modelling choice: cuDNN/CUTLASS grad-weight kernels split the N*H*W reduction as far
+          as needed, unlike cuBLAS's split-K heuristic ``max_split_k``); tensor-core wgrad on NCHW
+          tensors pays the same NHWC transposes as the forward conv;
+        - grad_bias: a reduction over grad_output (memory bound).
+        Depthwise / tiny-group convs take the direct path on the whole op (``op.macs`` counts both).
+        """
+        a = op.attrs
+        try:
+            n, cin, cout = int(a["N"]), int(a["Cin"]), int(a["Cout"])
+            R, S, hout, wout = int(a["R"]), int(a["S"]), int(a["Hout"]), int(a["Wout"])
+            H, W = int(a.get("H", hout)), int(a.get("W", wout))
+        except KeyError as exc:
+            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "conv op needs attrs N, Cin, Cout, R, S, Hout, Wout, groups") from None
+        groups = int(a.get("groups", 1) or 1)
+        cin_g, cout_g = cin // groups, cout // groups
+        mask = [bool(m) for m in (list(a["output_mask"]) + [False, False, False])[:3]]
+        transposed = op.kind == "conv_transpose" or bool(a.get("transposed"))
+        if (groups > 1 and (cin_g < 8 or cout_g < 8)) or transposed:
+            return self._conv(op)  # direct kernels (op.macs counts dgrad + wgrad) / transposed: forward form
+        eb = dtype_bytes(op.dtype)
+        x_b, y_b, w_b = n * cin * H * W * eb, n * cout * hout * wout * eb, cout * cin_g * R * S * eb
+        macs = float(n * hout * wout * cout_g * cin_g * R * S * groups)
+        fwd_attrs = {k: v for k, v in a.items() if k != "output_mask"}
+        parts: list[tuple[str, OpCost]] = []
+        if mask[0]:
+            dgrad = replace(op, attrs={**fwd_attrs, "Cin": cout, "Cout": cin, "H": hout, "W": wout},
+                            inputs=[TensorInfo.of((n, cout, hout, wout), op.dtype)],
+                            weights=[TensorInfo.of((cout, cin_g, R, S), op.dtype)],
+                            outputs=[TensorInfo.of((n, cin, H, W), op.dtype)], flops=2.0 * macs, macs=macs)
+            parts.append(("dgrad", self._conv(dgrad)))
+        if mask[1]:
+            key = self._peak_key(op.dtype)
+            if self._is_tensor(key) and (cin_g * eb) % self.spec.calibration.alignment and op.dtype != "fp16":
+                key = "fp32"  # unaligned channels: FMA kernels, as in the forward conv
+            derate = (self.spec.calibration.conv_efficiency.tensor if self._is_tensor(key)
+                      else self.spec.calibration.conv_efficiency.fma)
+            # cuDNN's grad-weight has Winograd (WINOGRAD_NONFUSED) and FFT algorithms too; same eligibility
+            reduction = self._fast_conv_reduction(key, int(a.get("stride", 1) or 1), R, S, n * hout * wout, cin_g, hout)
+            wgrad = replace(op, attrs=fwd_attrs, flops=2.0 * macs, macs=macs,
+                            outputs=[TensorInfo.of((cout, cin_g, R, S), op.dtype)])
+            serial, extra = 0.0, 0.0
+            if self._is_tensor(key) and R * S > 1 and not self._channels_last(op):
+                # as in the forward conv: tensor-core kernels want NHWC, so the NCHW input and
+                # grad_output go through transpose kernels (read + write each)
+                extra = 2.0 * (x_b + y_b)
+                cal = self.spec.calibration
+                t_eff = cal.layout_transform_efficiency.bytes4 if eb >= 4 else cal.layout_transform_efficiency.bytes2
+                serial = extra / (self.spec.memory.hbm_bandwidth * t_eff) + 2 * cal.kernel_latency
+            # as dW^T = X_col^T @ dY: A = the input's im2col (each loaded element reused by the R*S taps)
+            parts.append(("wgrad", self._gemm_cost(wgrad, cin_g * R * S, cout_g, n * hout * wout, groups, x_b, y_b, w_b,
+                                                   derate=derate * reduction, aligned=self._aligned((cin_g, cout_g), eb),
+                                                   a_reuse=float(R * S), key=key, flop_reduction=reduction,
+                                                   max_split=_WGRAD_MAX_SPLIT, serial_s=serial, extra_dram=extra,
+                                                   extra_detail={"path": "wgrad_gemm" + ("_fast" if reduction > 1 else "")})))
+        if mask[2]:
+            hbm = self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency
+            bias = replace(op, flops=float(n * cout * hout * wout), macs=0.0)
+            parts.append(("bias_grad", self._finish(bias, self._peak_key(op.dtype), 0.0, y_b / hbm, float(n * cout * hout * wout),
+                                                    {"dram": y_b + cout * eb, "l2": y_b + cout * eb},
+                                                    {"path": "bias_grad_reduce", "kernels": 1})))
+        if not parts:
+            raise ConfigError(op.name, "attrs.output_mask", f"{a['output_mask']!r} asks for no gradient")
+        return self._sum_costs(op, parts)
+
+    def _sum_costs(self, op: OpNode, parts: list[tuple[str, OpCost]]) -> OpCost:
+        """One OpCost for kernels run back to back: times, FLOPs, bytes and energy add up."""
+        t = sum(c.time_s for _, c in parts)
+        levels: dict[str, float] = {}
+        comps: dict[str, float] = {}
+        for _, c in parts:
+            for k, v in c.bytes_by_level.items():
+                levels[k] = levels.get(k, 0.0) + v
+            for k, v in c.energy_by_component.items():
+                comps[k] = comps.get(k, 0.0) + v
+        longest = max(parts, key=lambda p: p[1].time_s)[1]
+        detail: dict = {"path": "+".join(f"{name}:{c.detail.get('path', '')}" for name, c in parts),
+                        "kernels": sum(int(c.detail.get("kernels", 1)) for _, c in parts)}
+        for name, c in parts:
+            detail[f"{name}_s"] = c.time_s
+        clock = longest.cycles / longest.time_s if longest.time_s > 0 else self.spec.clock
+        util = sum(c.utilization * c.time_s for _, c in parts) / t if t > 0 else 0.0
+        return OpCost(time_s=t, cycles=t * clock, flops=sum(c.flops for _, c in parts), bytes_by_level=levels,
+                      energy_j=sum(c.energy_j for _, c in parts), energy_by_component=comps, bound=longest.bound,
+                      utilization=util, detail=detail)
 
     @staticmethod
     def _channels_last(op: OpNode) -> bool:

@@ -154,6 +154,26 @@ class SystolicLayer:
                                  f"matmul needs M, N, K, batch") from None
         raise ValueError(f"op {op.name!r}: kind {op.kind!r} is not a conv/matmul")
 
+    @classmethod
+    def from_op_all(cls, op: OpNode, convention: str = "op") -> list["SystolicLayer"]:
+        """The array layers one op runs: :meth:`from_op`, except ``convolution_backward`` (conv with
+        ``attrs["output_mask"]``), which runs grad-input (a conv from Cout back to Cin channels with
+        the forward's MACs) and grad-weight (GEMM ``[Cout/g x N*Hout*Wout] @ [N*Hout*Wout x Cin/g*R*S]``
+        per group), each if its mask entry is set."""
+        fwd = cls.from_op(op, convention)
+        a = op.attrs
+        if op.kind != "conv" or "output_mask" not in a or a.get("transposed"):
+            return [fwd]
+        mask = [bool(m) for m in (list(a["output_mask"]) + [False, False])[:2]]
+        out: list[SystolicLayer] = []
+        if mask[0]:
+            out.append(cls(op.name + "/dgrad", fwd.Hout + fwd.R - 1, fwd.Wout + fwd.S - 1, fwd.R, fwd.S, fwd.K, fwd.C, 1,
+                           fwd.Hout, fwd.Wout, batch=fwd.batch, groups=fwd.groups))
+        if mask[1]:
+            w = cls.gemm(op.name + "/wgrad", fwd.K, fwd.R * fwd.S * fwd.C, fwd.px)
+            out.append(cls(**{**w.__dict__, "groups": fwd.groups}))
+        return out or [fwd]
+
     # derived ------------------------------------------------------------------------
     @property
     def px(self) -> int:
@@ -567,7 +587,7 @@ class SystolicCostModel(CostModel):
         if op.kind in self.spec.fused_kinds:
             return OpCost(time_s=0.0, cycles=0.0, flops=float(op.flops), bound="compute", detail={"fused": 1})
         if op.kind in _MAC_KINDS:
-            return self._array_cost(op, [SystolicLayer.from_op(op, self.spec.conv_output)])
+            return self._array_cost(op, SystolicLayer.from_op_all(op, self.spec.conv_output))
         if op.kind == "attention":
             a = op.attrs
             try:
