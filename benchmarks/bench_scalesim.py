@@ -135,7 +135,9 @@ def stall_model_check(layers, rows) -> None:
             continue
         ref = float(r["total_cycles"]) + 1
         errs[(int(r["rows"]), r["dataflow"])].append((scalesim_traffic_stalls(layers, r) - ref) / ref * 100)
-    print("\nSCALE-Sim USER mode, our stall formula fed with SCALE-Sim's own DRAM traffic (slide counts):")
+    print("\nSCALE-Sim USER mode, the ideal-mode stall formula (stall_cycles_from_traffic: fetches spread "
+          "evenly over compute) fed with SCALE-Sim's own DRAM traffic (slide counts), % error; the "
+          "dram_traffic='scalesim' table above replays SCALE-Sim's per-miss timing instead:")
     print(f"{'array':>8s} {'dataflow':>8s} {'n':>4s} {'max |err|':>10s} {'mean |err|':>10s} {'median |err|':>12s}")
     for (a, df), e in sorted(errs.items()):
         e = np.abs(np.array(e))

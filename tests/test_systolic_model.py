@@ -179,7 +179,7 @@ def test_stall_formula_reproduces_scalesim_given_its_dram_traffic():
             ref = float(r["total_cycles"]) + 1
             errs.append(abs(bench_scalesim.scalesim_traffic_stalls(layers, r) - ref) / ref)
     errs = np.array(errs)
-    assert len(errs) == 190
+    assert len(errs) >= 190
     assert np.median(errs) < 0.01
     assert (errs <= 0.05).mean() > 0.85
 
@@ -219,27 +219,88 @@ def test_scalesim_mode_gemms_and_os32_match_reference():
             assert float(o[f"dram_{op}"]) == float(r[f"dram_{op}_reads"]), (r["topology"], r["layer"], r["rows"],
                                                                             r["dataflow"], op)
     errs = np.array([_total_err(r, o) for r, o in got])
-    assert np.median(errs) < 0.001 and (errs <= 0.05).sum() >= len(errs) - 1 and errs.max() < 0.08
+    assert np.median(errs) < 0.001 and errs.max() < 0.005
+
+
+def test_scalesim_mode_stall_outliers_fixed():
+    """Runs whose DRAM reads were exact but stalls wrong (read/write stalls combined as max of
+    totals instead of SCALE-Sim's per-line max, linear miss timing): now within 1%."""
+    cases = {("gemm", "Test1", "32", "is"), ("resnet18", "Conv4_s", "32", "is"), ("resnet18", "Conv3_1a", "128", "ws"),
+             ("gemm", "NCF8", "128", "os"), ("resnet18", "Conv3_s", "32", "is"), ("resnet18", "Conv3_s", "128", "ws")}
+    got = _scalesim_rows(lambda r: (r["topology"], r["layer"], r["rows"], r["dataflow"]) in cases)
+    assert len(got) == len(cases)
+    for r, o in got:
+        for op in ("ifmap", "filter"):
+            assert float(o[f"dram_{op}"]) == float(r[f"dram_{op}_reads"])
+        assert _total_err(r, o) < 0.01, (r["topology"], r["layer"], r["rows"], r["dataflow"], _total_err(r, o))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ofmap_write_buffer_replay_matches_scalesim_classes(seed):
+    """OfmapWrites (event replay) vs SCALE-Sim's own compute + write_buffer classes, line by line."""
+    pytest.importorskip("scalesim")
+    from scalesim.compute.systolic_compute_is import systolic_compute_is
+    from scalesim.compute.systolic_compute_os import systolic_compute_os
+    from scalesim.compute.systolic_compute_ws import systolic_compute_ws
+    from scalesim.memory.write_buffer import write_buffer
+    from scalesim.memory.write_port import write_port
+    from scalesim.scale_config import scale_config
+
+    from accel.peers.scalesim_ofmap import scalesim_ofmap_writes
+    from accel.peers.scalesim_traffic import scalesim_stall_cycles
+
+    rng = np.random.default_rng(seed)
+    checked = stalled = 0
+    for _ in range(2):
+        M, N, K = (int(x) for x in rng.integers(12, 40, 3))
+        r, c = (int(x) for x in rng.integers(3, 9, 2))
+        cfg = scale_config()
+        cfg.set_arr_dims(r, c)
+        cfg.valid_conf_flag = True
+        ifm = np.arange(M * K).reshape(M, K)
+        fil = np.arange(K * N).reshape(K, N) + 10**6
+        ofm = np.arange(M * N).reshape(M, N) + 2 * 10**6
+        for cls, df in ((systolic_compute_os, "os"), (systolic_compute_ws, "ws"), (systolic_compute_is, "is")):
+            comp = cls()
+            comp.set_params(config_obj=cfg, ifmap_op_mat=ifm, ofmap_op_mat=ofm, filter_op_mat=fil)
+            comp.create_ofmap_demand_mat()
+            dem = comp.ofmap_demand_matrix
+            cum = np.concatenate(([0], np.cumsum((dem >= 0).sum(1))))
+            for size, bw in ((24, 1), (17, 1), (31, 2), (40, 3), (101, 4)):
+                w = scalesim_ofmap_writes(df, comp.Sr, comp.Sc, comp.T, r, c, size, bw)
+                assert w.lines == len(dem)
+                assert [w.words_before(i) for i in range(len(cum))] == cum.tolist()
+                wb = write_buffer()
+                wb.set_params(backing_buf_obj=write_port(), total_size_bytes=size, word_size=1, active_buf_frac=0.5,
+                              backing_buf_bw=bw)
+                stall = 0
+                for i in range(len(dem)):
+                    cyc = np.zeros((1, 1)) + i + stall
+                    stall += int(wb.service_writes(dem[i:i + 1], cyc)[0][0] - cyc[0][0])
+                assert scalesim_stall_cycles(ofmap=w) == stall, (df, M, N, K, r, c, size, bw)
+                checked += 1
+                stalled += stall > 0
+    assert checked == 30 and stalled >= 15
 
 
 @pytest.mark.slow
 def test_scalesim_mode_all_reference_runs():
-    """All 190 USER-mode runs: DRAM reads and total cycles vs SCALE-Sim 3.0.0 (tolerances achieved)."""
+    """All USER-mode runs (190 or more): DRAM reads and total cycles vs SCALE-Sim 3.0.0 (tolerances achieved)."""
     got = _scalesim_rows(lambda r: True)
-    assert len(got) == 190
+    n = len(got)
+    assert n >= 190
     exact = {"filter": 0, "ifmap": 0}
     by_cfg: dict = {}
     for r, o in got:
         for op in exact:
             exact[op] += float(o[f"dram_{op}"]) == float(r[f"dram_{op}_reads"])
         by_cfg.setdefault((int(r["rows"]), r["dataflow"]), []).append(_total_err(r, o))
-    assert exact["filter"] == 190  # every filter DRAM count word for word
-    assert exact["ifmap"] >= 184  # all but 6 conv ifmaps (WS/OS with im2col copies across folds)
+    assert exact == {"filter": n, "ifmap": n}  # every DRAM read count word for word
     allerr = np.concatenate([np.array(e) for e in by_cfg.values()])
-    assert (allerr <= 0.05).sum() >= 184 and np.median(allerr) < 0.001
-    # max / mean |err| per (array, dataflow) as measured (benchmarks/bench_scalesim.py), with a small margin
-    bound = {(32, "is"): (0.08, 0.01), (32, "os"): (0.002, 0.001), (32, "ws"): (0.08, 0.01),
-             (128, "is"): (0.045, 0.005), (128, "os"): (1.1, 0.035), (128, "ws"): (0.10, 0.012)}
+    # stall replay (read misses + ofmap write buffer, per-line max): measured max 0.10%, with a margin
+    assert allerr.max() < 0.002 and np.median(allerr) < 0.0001
+    # max / mean |err| per (array, dataflow) as measured (benchmarks/bench_scalesim.py), with a margin
+    bound = {cfg: (0.002, 0.0005) for cfg in by_cfg}
     for cfg, e in by_cfg.items():
         assert max(e) <= bound[cfg][0] and np.mean(e) <= bound[cfg][1], (cfg, max(e), np.mean(e))
 

@@ -37,14 +37,17 @@ Closed form per layer (no cycle-by-cycle simulation):
 4. **SCALE-Sim-compatible traffic (optional).** ``dram_traffic="scalesim"`` (or
    ``SystolicSpec.dram_traffic: scalesim``) replaces step 3's read traffic by SCALE-Sim's own
    ring/window prefetcher, computed per fold by :mod:`accel.peers.scalesim_traffic` (on the
-   stored reference: all filter and 184/190 ifmap DRAM counts exact, total cycles within 5%
-   on 184/190 runs; pass ``conv_geometry`` / use :func:`layer_cycles` for convs).
+   stored reference: every ifmap and filter DRAM count exact and total cycles within 0.10%
+   on all 190 USER-mode runs; pass
+   ``conv_geometry`` / use :func:`layer_cycles` for convs).
    Each window slide fetches ``ceil(P/bw)*bw`` words and occupies the stream ``ceil(P/bw)+1``
-   cycles; stalls replay SCALE-Sim's own accounting at each miss
-   (:func:`accel.peers.scalesim_traffic.scalesim_stall_cycles`: fetches queue back to back,
-   late ones stall the array), or come from its ofmap write buffer filling up (every
-   partial-sum fold is written; :func:`_scalesim_ofmap_stall`), whichever is larger. Use it to compare with SCALE-Sim, not as a hardware prediction
-   (the re-fetches are simulator artefacts).
+   cycles; stalls replay SCALE-Sim's own accounting
+   (:func:`accel.peers.scalesim_traffic.scalesim_stall_cycles`) at each read miss (fetches
+   queue back to back, late ones stall the array) and at each event of its ofmap write buffer
+   (:mod:`accel.peers.scalesim_ofmap`: every partial-sum fold is written; drains start when
+   half full, the array waits when it is full), each line stalling by the largest of the
+   three waits as SCALE-Sim does. Use it to compare with SCALE-Sim, not as a hardware
+   prediction (the re-fetches are simulator artefacts).
 
 SCALE-Sim reports ``Total Cycles`` = compute cycles + stall cycles - 1 (its cycle counter
 starts at 0); :class:`SystolicLayerResult` gives ``compute_cycles``, ``stall_cycles`` and
@@ -68,6 +71,7 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import UnknownOpError
 from accel.graph import OP_KINDS, OpNode
+from accel.peers.scalesim_ofmap import scalesim_ofmap_writes
 from accel.peers.scalesim_traffic import ConvGeometry, scalesim_operand_traffic, scalesim_stall_cycles
 
 DATAFLOWS = ("os", "ws", "is")
@@ -382,7 +386,7 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         out[f"late_{key}"] = late
     if dram_traffic == "scalesim":
         _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, filter_sram,
-                        bw_ifmap, bw_filter, active_fraction, groups, conv_geometry)
+                        bw_ifmap, bw_filter, active_fraction, groups, conv_geometry, ofmap_sram, bw_ofmap)
     ofmap_words = (px * K * groups).astype(float)
     dram["ofmap"] = ofmap_words
     # outputs drain while the array runs; what the ofmap scratchpad holds at the end drains after
@@ -392,8 +396,9 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
         compute, {k: out[f"late_{k}"] for k in ("ifmap", "filter", "ofmap")},
         {"ifmap": bw_ifmap, "filter": bw_filter, "ofmap": bw_ofmap})
     if dram_traffic == "scalesim":  # SCALE-Sim's own stall accounting, replayed at its misses
-        stalls = np.maximum(out["scalesim_stall"], _scalesim_ofmap_stall(out, compute, groups, ofmap_sram, bw_ofmap,
-                                                                         active_fraction))
+        # read misses and ofmap write buffer replayed together (scalesim_stall_cycles); no ofmap
+        # scratchpad or bandwidth given: reads only
+        stalls = out["scalesim_stall"]
         dram["ofmap"] = out["sram_ofmap"]  # SCALE-Sim writes every partial-sum fold to DRAM
     stalls = stalls + np.zeros(np.broadcast(compute, rows).shape)
     dram_time = dram_time + np.zeros(np.broadcast(compute, rows).shape)
@@ -402,30 +407,14 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
     return out
 
 
-def _scalesim_ofmap_stall(out, compute, groups, ofmap_sram, bw_ofmap, active_fraction):
-    """SCALE-Sim's ofmap write-buffer stalls (``write_buffer.service_writes``), in closed form.
-
-    The array writes ``W`` words (``sram_ofmap``, every partial-sum fold) spread over the compute
-    time; the buffer (``Cw`` words) drains ``Cw - active`` words at a time at ``bw`` words/cycle,
-    starting once that much is held. The array stalls only when the buffer is full, i.e. by
-    ``(W - Cw)/bw + t_first - compute`` where ``t_first`` is when the first drain starts; the
-    final drain after the last write is not counted (SCALE-Sim stops its cycle count there).
-    """
-    if ofmap_sram is None or bw_ofmap is None:
-        return np.zeros_like(compute)
-    g = np.asarray(groups, dtype=float)
-    W = out["sram_ofmap"] / g
-    comp = compute / g
-    cw = np.asarray(ofmap_sram, dtype=float)
-    drain = cw - np.ceil(cw * round(active_fraction, 2))
-    t_first = comp * np.minimum(1.0, drain / np.maximum(W, 1.0))
-    stall = np.where(W > cw, np.maximum((W - cw) / np.asarray(bw_ofmap, dtype=float) + t_first - comp, 0.0), 0.0)
-    return stall * g
-
-
 def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, filter_sram,
-                    bw_ifmap, bw_filter, active_fraction, groups, conv_geometry=None) -> None:
-    """Fill ``dram`` / ``out`` read traffic with SCALE-Sim's prefetcher (one call per element)."""
+                    bw_ifmap, bw_filter, active_fraction, groups, conv_geometry=None, ofmap_sram=None,
+                    bw_ofmap=None) -> None:
+    """Fill ``dram`` / ``out`` read traffic with SCALE-Sim's prefetcher (one call per element).
+
+    ``out["scalesim_stall"]``: SCALE-Sim's stalls from the read misses and, when ``ofmap_sram``
+    and ``bw_ofmap`` are given, its ofmap write buffer, replayed together.
+    """
     for name, val in (("ifmap_sram", ifmap_sram), ("filter_sram", filter_sram), ("bw_ifmap", bw_ifmap),
                       ("bw_filter", bw_filter)):
         if val is None:
@@ -435,13 +424,17 @@ def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, 
     geo = [np.asarray(-1)] * 8 if conv_geometry is None else [np.asarray(x) for x in conv_geometry]
     if len(geo) != 8:
         raise ValueError("conv_geometry must be (H, W, R, S, C, stride, Hout, Wout)")
+    with_ofmap = ofmap_sram is not None and bw_ofmap is not None
+    ofs_arr = np.asarray(ofmap_sram if with_ofmap else 0)
+    bwo_arr = np.asarray(bw_ofmap if with_ofmap else 1)
     arrs = np.broadcast_arrays(Sr, Sc, T, rows, cols, np.asarray(ifmap_sram), np.asarray(filter_sram),
-                               np.asarray(bw_ifmap), np.asarray(bw_filter), np.asarray(groups), *geo)
+                               np.asarray(bw_ifmap), np.asarray(bw_filter), np.asarray(groups), ofs_arr, bwo_arr,
+                               *geo)
     shape = arrs[0].shape
     res = {k: np.zeros(shape) for k in ("dram_ifmap", "dram_filter", "late_ifmap", "late_filter",
                                         "slides_ifmap", "slides_filter", "scalesim_stall")}
     for idx in np.ndindex(shape):
-        sr, sc, t, r, c, ifs, fs, bwi, bwf, g, H, W, R, S, C, st, hout, wout = (a[idx].item() for a in arrs)
+        sr, sc, t, r, c, ifs, fs, bwi, bwf, g, ofs, bwo, H, W, R, S, C, st, hout, wout = (a[idx].item() for a in arrs)
         conv = None if H < 0 else ConvGeometry(H, W, R, S, C, st, Wout=wout, Hout=hout)
         traffic = []
         for key, sram, bw in (("ifmap", ifs, bwi), ("filter", fs, bwf)):
@@ -456,7 +449,14 @@ def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, 
             # express the stream's busy time (slides * cycles per slide) as words at its bandwidth
             res[f"late_{key}"][idx] = tr.slides * tr.cycles_per_slide * bw_int * g
             traffic.append(tr)
-        res["scalesim_stall"][idx] = scalesim_stall_cycles(*traffic) * g
+        writes = None
+        if with_ofmap:
+            bwo_int = round(float(bwo))
+            if abs(float(bwo) - bwo_int) > 1e-9 or bwo_int < 1:
+                raise ValueError(f"dram_traffic='scalesim' needs an integer DRAM bandwidth in words/cycle per "
+                                 f"stream (SCALE-Sim USER mode), got bw_ofmap={bwo}")
+            writes = scalesim_ofmap_writes(dataflow, sr, sc, t, r, c, int(ofs), bwo_int, active_fraction)
+        res["scalesim_stall"][idx] = scalesim_stall_cycles(*traffic, ofmap=writes) * g
     out["scalesim_stall"] = res["scalesim_stall"]
     for key in ("ifmap", "filter"):
         dram[key] = res[f"dram_{key}"]

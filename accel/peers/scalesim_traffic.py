@@ -25,16 +25,30 @@ the reversed tiles), not O(cycles). Two conv-ifmap details are modelled as SCALE
 
 - taps past the input edge (SCALE-Sim's ``ceil`` output size when ``(H - R) % stride != 0``)
   are -1 in its operand matrix and take no ring position (:class:`ConvGeometry`);
-- im2col copies: SCALE-Sim hits on *any* copy of an address inside the window. For the IS
-  ifmap (where this changes the count by up to 60x) a tile row that is not wholly inside the
-  window by position is replayed element by element over the copies of each address.
-  For the OS/WS ifmap copies are not modelled (6 of 190 reference runs differ, by 7-100%).
+- im2col copies: SCALE-Sim hits on *any* copy of an address inside the window (an input
+  pixel sits at several (output pixel, tap) places when windows overlap, ``R > stride``). For
+  the IS ifmap (where this changes the count by up to 60x) a tile row that is not wholly inside
+  the window by position is replayed element by element over the copies of each address
+  (:func:`_is_ifmap_resolver`). For the OS/WS ifmap (:func:`_streamed_ifmap_resolver`) a fold
+  not wholly inside the window is replayed in block order: runs of entries whose own line is
+  inside are skipped by a search on positions; entries outside are checked against all their
+  copies, a chunk at a time; and while a forward run still extends more than a prefetch past
+  the window top, the next slide is taken at the top by position (copies only delay it), so
+  only fold starts and the last band are replayed entry by entry. That last shortcut is
+  checked, not proven: it gives the same counts as a brute-force replay of SCALE-Sim's
+  read buffer over every address on all reference runs and on random small convs
+  (tests/test_peers_scalesim_zigzag.py). Without copies the OS/WS ifmap counts of 6 of the
+  190 reference runs were 7-100% high (e.g. ResNet-18 Conv3_1a 128x128 os: twice SCALE-Sim's).
 
-Stalls: :func:`scalesim_stall_cycles` replays SCALE-Sim's stall bookkeeping at the misses.
-On the stored reference runs (tests/data/systolic/scalesim_reference.csv, SCALE-Sim 3.0.0)
-every filter DRAM count and 184 of 190 ifmap counts are equal word for word; with the ofmap
-write-buffer stalls of :func:`accel.devices.systolic._scalesim_ofmap_stall` total cycles are
-within 5% on 184 of 190 runs (benchmarks/bench_scalesim.py prints the tables).
+Stalls: :func:`scalesim_stall_cycles` replays SCALE-Sim's stall bookkeeping at the read
+misses and at the ofmap write buffer's drains/full stalls (:mod:`accel.peers.scalesim_ofmap`),
+stalling each line by the largest wait as ``service_memory_requests`` does. A miss is placed
+at the cycle its fold first demands the line past the window (the anti-diagonal holding it,
+:func:`_diagonal_cycle`; a fold replayed entry by entry puts each miss at the anti-diagonal of
+the entry that misses), not interpolated linearly. On the stored reference runs
+(tests/data/systolic/scalesim_reference.csv, SCALE-Sim 3.0.0) every filter and ifmap DRAM
+count of the 190 USER-mode runs is equal word for word, and total cycles are within 0.1% on
+all 190 (benchmarks/bench_scalesim.py prints the tables).
 """
 
 from __future__ import annotations
@@ -43,6 +57,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from accel.peers.scalesim_ofmap import OfmapWrites
 
 __all__ = ["ConvGeometry", "ScaleSimTraffic", "scalesim_operand_traffic", "scalesim_stall_cycles", "ring_slides"]
 
@@ -94,7 +110,7 @@ class _Ring:
 
 
 def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, seg_c0=None, seg_c1=None,
-                resolve=None):
+                resolve=None, seg_cycle=None):
     """Window slides of SCALE-Sim's read buffer over a sequence of forward segments.
 
     Args:
@@ -104,7 +120,10 @@ def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, se
 
         resolve: optional ``resolve(i, u) -> (k, u)`` for a segment that is not wholly inside the
             window by position: replays it element by element, where an element hits if any copy
-            of its address (im2col duplicates) is in the window; returns its slides and the window.
+            of its address (im2col duplicates) is in the window; returns its slides and the window
+            (or ``(k, u, misses)`` with ``misses`` a list of (stall-free cycle, slides) per miss).
+        seg_cycle: optional ``seg_cycle(i, line) -> cycle``: the stall-free cycle at which segment
+            ``i`` first demands ring line ``line`` (default: linear between seg_c0 and seg_c1).
 
     Returns ``slides``, or with cycles given ``(slides, events)``: per miss, (stall-free cycle,
     total slides so far); a forward run's m-th slide is placed where the demand crosses the
@@ -121,7 +140,15 @@ def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, se
     for i, (a, b) in enumerate(zip(np.asarray(seg_start).tolist(), np.asarray(seg_end).tolist())):
         da = (a - u) % n_lines
         if resolve is not None and (da >= active or da + (b - a) >= active):
-            k, u = resolve(i, u)
+            res = resolve(i, u)
+            if len(res) == 3:  # (k, u, [(stall-free cycle, slides), ...] per miss)
+                k, u, misses = res
+                for at, kk in misses:
+                    slides += kk
+                    if events:
+                        ev.append((at, slides))
+                continue
+            k, u = res
             if k:
                 slides += k
                 if events:
@@ -141,7 +168,8 @@ def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, se
                 span = max(b - a, 1)
                 for m in range(k):
                     x = active + m * prefetch - da  # lines past the segment start
-                    ev.append((c0s[i] + (c1s[i] - c0s[i]) * x / span, slides + m + 1))
+                    at = c0s[i] + (c1s[i] - c0s[i]) * x / span if seg_cycle is None else seg_cycle(i, a + x)
+                    ev.append((at, slides + m + 1))
             slides += k
             u = (u + k * prefetch) % n_lines
     return (slides, ev) if events else slides
@@ -203,6 +231,11 @@ class ConvGeometry:
     Hout: int
 
     @property
+    def has_copies(self) -> bool:
+        """Whether im2col duplicates inputs (windows overlap: a filter dimension exceeds the stride)."""
+        return self.R > self.stride or self.S > self.stride
+
+    @property
     def has_invalid_taps(self) -> bool:
         return (self.Hout - 1) * self.stride + self.R > self.H or (self.Wout - 1) * self.stride + self.S > self.W
 
@@ -214,20 +247,32 @@ class ConvGeometry:
 
 
 def _ifmap_valid_before(ring: _Ring, dataflow: str, Sr: int, T: int, rows: int, cols: int, geo: ConvGeometry):
-    """Valid entries before each raw ring position (cumulative), for an ifmap ring with -1 taps."""
-    raw = _Ring(ring.M, ring.N, ring.M, ring.N, ring.diagonal)
-    r, c = np.divmod(np.arange(ring.M * ring.N, dtype=np.int64), ring.N)
+    """Valid entries before each raw ring position (cumulative), for an ifmap ring with -1 taps.
+
+    Built on the ``M x N`` grid by broadcasting; a diagonal ring is read out through its skewed
+    copy (row ``d`` holds anti-diagonal ``d``, column ``c`` at row ``d - c``: higher rows first).
+    """
+    M, N = ring.M, ring.N
+    raw = _Ring(M, N, M, N, ring.diagonal)
+    r = np.arange(M, dtype=np.int64)[:, None]
+    c = np.arange(N, dtype=np.int64)[None, :]
     if dataflow == "os":  # blocks of ifmap^T: rows = taps, cols = pixels of the row fold
         tap, pixel = r % T, (r // T) * rows + c
     elif dataflow == "ws":  # blocks of ifmap: rows = pixels, cols = taps of the row fold
         pixel, tap = r % T, (r // T) * rows + c
     else:  # is: blocks of ifmap^T: rows = taps, cols = pixels of the column fold
         tap, pixel = r % Sr, (r // Sr) * cols + c
-    ok = (r < ring.r0) | (c < ring.Nv)
-    ok &= geo.tap_valid(pixel, tap)
-    flags = np.zeros(ring.M * ring.N, dtype=np.int64)
-    flags[raw.pos(r, c)] = ok
-    return raw, np.concatenate(([0], np.cumsum(flags)))
+    ok = ((r < ring.r0) | (c < ring.Nv)) & geo.tap_valid(pixel, tap)
+    if not ring.diagonal:
+        flags = ok.ravel()
+    else:
+        skew = np.zeros((M + N - 1, N), dtype=bool)
+        inside = np.zeros((M + N - 1, N), dtype=bool)
+        for j in range(N):
+            skew[j:j + M, j] = ok[:, j]
+            inside[j:j + M, j] = True
+        flags = skew[inside]
+    return raw, np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
 
 
 def _is_ifmap_resolver(ring: _Ring, Sr: int, cols: int, geo: ConvGeometry, line_of_raw, seg_g, seg_w,
@@ -299,6 +344,229 @@ def _is_ifmap_resolver(ring: _Ring, Sr: int, cols: int, geo: ConvGeometry, line_
     return resolve
 
 
+def _table_pos(ring: _Ring, before=None):
+    """``ring.pos`` (then ``before[...]`` for a ring with -1 taps) with a per-diagonal table: same values, fewer ops."""
+    M, N, r0, Nv = ring.M, ring.N, ring.r0, ring.Nv
+    D = np.arange(M + N, dtype=np.int64)
+    start = _tri(D, M, N) - _tri(D - r0 - Nv, M - r0, N - Nv)
+
+    def pos(r, c):
+        d = r + c
+        lo = np.maximum(r + 1, d - N + 1)
+        hi = np.minimum(d, M - 1)
+        same = np.maximum(0, hi - lo + 1)
+        if r0 < M:
+            same = same - np.maximum(0, np.minimum(hi, d - Nv) - np.maximum(lo, r0) + 1)
+        p = start[d] + same
+        return p if before is None else before[p]
+
+    return pos
+
+
+def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int, geo: ConvGeometry, pos_of_raw,
+                             c0, n_lines: int, active: int, prefetch: int, eps: int):
+    """Element-level replay, with im2col copies, of one OS/WS ifmap fold (a skewed block of the ring).
+
+    Fold ``i`` streams block ``i % rf`` (``T`` ring rows by ``rows`` columns, ``nv`` for the last
+    block) along its anti-diagonals, higher row first: the block's entries in ring order. An entry
+    whose own line is inside the window hits, so runs of those are skipped with a search on the
+    (monotone) positions; only entries whose own line is outside are checked element by element
+    for a copy of their address in the window (OS: ring rows = taps, columns = pixels of the row
+    fold; WS: ring rows = pixels, columns = taps of the row fold). Returns ``(k, u, misses)`` with
+    each miss at its stall-free cycle ``c0[i] + diagonal``. Cost: O(misses x chunk), not O(entries);
+    a block replayed from a window position seen before (the next column fold) is memoised.
+    """
+    s_, R, S, C, Hout, Wout = geo.stride, geo.R, geo.S, geo.C, geo.Hout, geo.Wout
+    # copies of tap (cr, cc): tap rows cr % s + a * s, columns cc % s + b * s (same input pixel)
+    ja, jb = (x.ravel() for x in np.meshgrid(np.arange(-(-R // s_)), np.arange(-(-S // s_)), indexing="ij"))
+    starts = np.asarray(c0).tolist()
+    big = np.int64(1) << 40
+    tabs: dict[int, np.ndarray] = {}
+    dpos: dict[int, np.ndarray] = {}
+    last_line: dict[int, int] = {}
+    state = {"chunk": 256, "order": np.arange(len(ja))}  # first chunk of a run outside the window: 1.25 x the last run to a miss
+
+    def diag_tab(w):  # entries before each local anti-diagonal of a T x w block
+        if w not in tabs:
+            tabs[w] = _tri(np.arange(T + w, dtype=np.int64), T, w)
+        return tabs[w]
+
+    def local_rc(n, w):
+        tab = diag_tab(w)
+        dl = np.searchsorted(tab, n, side="right") - 1
+        r = np.minimum(dl, T - 1) - (n - tab[dl])
+        return r, dl - r
+
+    def pos(fr, n, w):  # valid ring entries before block entry n (monotone in n)
+        r, c = local_rc(n, w)
+        return pos_of_raw(fr * T + r, c)
+
+    def first_at_or_after(fr, w, p):
+        """First block index with position >= p (T*w if none), via the positions of each diagonal's first entry."""
+        if fr not in dpos:
+            tab = diag_tab(w)[:-1]
+            dpos[fr] = pos(fr, tab, w)
+        tab = diag_tab(w)
+        dl = int(np.searchsorted(dpos[fr], p, side="left"))  # first diagonal starting at >= p
+        if dl == 0:
+            return 0
+        n = np.arange(tab[dl - 1], tab[dl], dtype=np.int64)
+        ok = pos(fr, n, w) >= p
+        return int(n[int(np.argmax(ok))]) if ok.any() else int(tab[dl])
+
+    def ring_line(pix, tap):  # ring line of ifmap operand entry (pixel, tap)
+        if dataflow == "os":
+            fr2, col2 = np.divmod(pix, rows)
+            return pos_of_raw(fr2 * T + tap, col2) // eps
+        fr2, col2 = np.divmod(tap, rows)
+        return pos_of_raw(fr2 * T + pix, col2) // eps
+
+    def copy_dist(fr, n, w, u):
+        """(demanded, min window distance over the copies' lines, own distance, diagonal) of block entries n.
+
+        Only entries whose own line is outside the window are checked: first against the copy
+        offset (tap row, tap column) that hit most in the last chunk, then the rest against all
+        other offsets at once, so a long run of hits costs about one copy per entry. ``d`` is
+        exact for the entries that miss (the only ones it is used for), < ``active`` for the others.
+        """
+        r, c = local_rc(n, w)
+        if dataflow == "os":
+            tap, pix = r, fr * rows + c
+        else:
+            pix, tap = r, fr * rows + c
+        oh, ow = np.divmod(pix, Wout)
+        cr, rem = np.divmod(tap, S * C)
+        cc, ch = np.divmod(rem, C)
+        demanded = (oh * s_ + cr < geo.H) & (ow * s_ + cc < geo.W)
+        own = (ring_line(pix, tap) - u) % n_lines
+        d = own.copy()
+        cand = np.nonzero(demanded & (own >= active))[0]
+        order = state["order"]
+        for grp in (order[:1], order[1:]):  # the copy offset that hit most last time first, then the rest at once
+            if not len(cand):
+                break
+            if not len(grp):
+                continue
+            a_, b_ = ja[grp], jb[grp]
+            cr_, cc_ = cr[cand, None], cc[cand, None]
+            cr2 = cr_ % s_ + a_ * s_
+            cc2 = cc_ % s_ + b_ * s_
+            oh2 = oh[cand, None] + (cr_ - cr2) // s_
+            ow2 = ow[cand, None] + (cc_ - cc2) // s_
+            ok = (cr2 < R) & (cc2 < S) & (oh2 >= 0) & (oh2 < Hout) & (ow2 >= 0) & (ow2 < Wout)
+            lines = ring_line(np.where(ok, oh2 * Wout + ow2, 0), np.where(ok, cr2 * S * C + cc2 * C + ch[cand, None], 0))
+            dd = np.where(ok, (lines - u) % n_lines, big)
+            if len(grp) > 1:
+                hits = (dd < active).sum(axis=0)
+                if hits.max() > 0:
+                    state["order"] = np.concatenate((grp[np.argsort(-hits, kind="stable")], order[:1]))
+            d[cand] = np.minimum(d[cand], dd.min(axis=1))
+            cand = cand[d[cand] >= active]
+        return demanded, d, own, r + c
+
+    memo: dict[tuple[int, int], tuple[int, int, list]] = {}
+
+    def resolve(i, u):
+        """Fold ``i`` from window ``u``; the same block from the same window repeats (column folds): memoised."""
+        key = (i % rf, u)
+        if key not in memo:
+            memo[key] = replay_block(i % rf, u)
+        k_tot, u_out, rel = memo[key]
+        return k_tot, u_out, [(starts[i] + dg, k) for dg, k in rel]
+
+    def replay_block(fr, u):
+        w = nv if fr == rf - 1 else rows
+        N = T * w
+        n, k_tot, misses = 0, 0, []
+        chunk = run_start = None
+        forward = False  # n follows entries inside the window
+        own_next = None  # own window distance of entry n, when known
+        while n < N:
+            if own_next is None:
+                own_next = (int(pos(fr, np.int64(n), w)) // eps - u) % n_lines
+            if own_next < active:  # own line inside: hits up to the window top
+                line = (u + own_next) % n_lines
+                top = u + active if line >= u else u + active - n_lines
+                if top >= n_lines:
+                    break
+                n = max(n + 1, first_at_or_after(fr, w, top * eps))
+                own_next = chunk = None
+                forward = True
+                continue
+            if forward and n > 0:
+                # past the window top in a forward run: while the fold goes on for more than a
+                # prefetch beyond it, the next slide is certain (copies only delay it, by less
+                # than a prefetch), so slide at the first entry past the top and jump to the new top;
+                # the last band (and fold starts) are replayed entry by entry with copies.
+                if fr not in last_line:
+                    last_line[fr] = int(pos(fr, np.int64(N - 1), w)) // eps
+                if (last_line[fr] - u) % n_lines >= active + prefetch:
+                    r_, c_ = local_rc(np.int64(n), w)
+                    k_tot += 1
+                    misses.append((int(r_ + c_), 1))
+                    u = (u + prefetch) % n_lines
+                    own_next = None
+                    continue
+            if chunk is None:  # a run of entries outside the window by position: first chunk as long as the last run
+                chunk, run_start = state["chunk"], n
+            idx = np.arange(n, min(N, n + chunk), dtype=np.int64)
+            demanded, d, own, diag = copy_dist(fr, idx, w, u)
+            miss = demanded & (d >= active)
+            if not miss.any():
+                n = int(idx[-1]) + 1
+                own_next = None
+                chunk *= 2
+                continue
+            m = int(np.argmax(miss))
+            k = int(-(-(int(d[m]) - active + 1) // prefetch))
+            k_tot += k
+            u = (u + k * prefetch) % n_lines
+            misses.append((int(diag[m]), k))
+            n = int(idx[m]) + 1
+            run = n - run_start
+            state["chunk"] = max(256, run + run // 4)
+            own_next = int((own[m + 1] - k * prefetch) % n_lines) if m + 1 < len(idx) else None
+            chunk = None
+            forward = bool(own[m] < active + prefetch)  # a miss just past the top: a forward run goes on
+        return k_tot, u, misses
+
+    return resolve
+
+
+def _diagonal_cycle(ring: _Ring, seg_row, c0, c1, eps: int, raw: "_Ring | None" = None, before=None):
+    """``seg_cycle(i, line)`` for :func:`ring_slides` on a diagonal ring: when fold ``i`` first demands ``line``.
+
+    Fold ``i`` (block rows from ``seg_row[i]``) demands its part of global anti-diagonal
+    ``seg_row[i] + k`` at cycle ``c0[i] + k``. Within a diagonal the ring holds higher rows first,
+    so the entries of the previous block (rows < seg_row[i]) come after this fold's; a line
+    starting there is first demanded on the next diagonal. ``raw``/``before``: the ring has
+    -1 taps; positions count valid entries (``before[raw position]``).
+    """
+    D = np.arange(ring.M + ring.N, dtype=np.int64)
+    if raw is not None:
+        diag_start = before[_tri(D, raw.M, raw.N)]  # valid entries in diagonals < D
+
+        def pos_after(r, c):  # valid entries up to and including (r, c)
+            return int(before[int(raw.pos(r, c)) + 1])
+    else:
+        diag_start = _tri(D, ring.M, ring.N) - _tri(D - ring.r0 - ring.Nv, ring.M - ring.r0, ring.N - ring.Nv)
+
+        def pos_after(r, c):
+            return int(ring.pos(r, c)) + 1
+    rows0, starts, lens = np.asarray(seg_row).tolist(), np.asarray(c0).tolist(), np.asarray(c1 - c0).tolist()
+    n_diag = len(D)
+
+    def seg_cycle(i, line):
+        p = line * eps
+        d = int(np.searchsorted(diag_start, p, side="right")) - 1
+        r0 = rows0[i]
+        if 0 < d - r0 + 1 <= ring.N - 1 and r0 > 0 and d + 1 < n_diag and p >= pos_after(r0, d - r0):
+            d += 1  # past this fold's entries of diagonal d: its next demand is diagonal d + 1
+        return starts[i] + min(max(d - r0, 0), lens[i])
+
+    return seg_cycle
+
+
 @dataclass(frozen=True)
 class ScaleSimTraffic:
     """One operand's SCALE-Sim DRAM reads (words) and window slides."""
@@ -339,7 +607,9 @@ def scalesim_operand_traffic(operand: str, dataflow: str, Sr: int, Sc: int, T: i
         a, e = before[raw.pos(ra, ca)], before[raw.pos(re_, ce)]
         valid = int(before[-1])
         line_of_raw = lambda r, c: before[raw.pos(r, c)] // eps  # noqa: E731
+        ring_has_gaps = True
     else:
+        ring_has_gaps = False
         a, e, valid = ring.pos(ra, ca), ring.pos(re_, ce), ring.valid
         line_of_raw = lambda r, c: ring.pos(r, c) // eps  # noqa: E731
     n_lines = valid // eps + 1
@@ -348,7 +618,15 @@ def scalesim_operand_traffic(operand: str, dataflow: str, Sr: int, Sc: int, T: i
     resolve = None
     if (operand, dataflow) == ("ifmap", "is") and conv is not None and prefetch > 0:
         resolve = _is_ifmap_resolver(ring, int(Sr), int(cols), conv, line_of_raw, ra, ce + 1, n_lines, active, prefetch)
-    slides, ev = ring_slides(a // eps, e // eps, n_lines, active, prefetch, c0, c1, resolve)
+    elif operand == "ifmap" and dataflow in ("os", "ws") and conv is not None and prefetch > 0 and (
+            conv.has_copies or ring_has_gaps):  # by position alone a fold whose end taps are -1 can cross a line
+        pos_of_raw = _table_pos(raw, before) if ring_has_gaps else _table_pos(ring)
+        resolve = _streamed_ifmap_resolver(dataflow, int(T), int(rows), -(-int(Sr) // int(rows)), int(ring.Nv), conv,
+                                           pos_of_raw, c0, n_lines, active, prefetch, eps)
+    seg_cycle = None
+    if ring.diagonal:
+        seg_cycle = _diagonal_cycle(ring, ra, c0, c1, eps, *((raw, before) if ring_has_gaps else (None, None)))
+    slides, ev = ring_slides(a // eps, e // eps, n_lines, active, prefetch, c0, c1, resolve, seg_cycle)
     fetch_rows = -(-(ring.M * ring.N) // bw)
     initial = min(-(-act_w // bw), fetch_rows) * bw
     per_slide = -(-pre_w // bw)
@@ -361,7 +639,8 @@ def scalesim_operand_traffic(operand: str, dataflow: str, Sr: int, Sc: int, T: i
                            events=tuple(events))
 
 
-def scalesim_stall_cycles(*operands: ScaleSimTraffic) -> int:
+def scalesim_stall_cycles(*operands: ScaleSimTraffic, ofmap: "OfmapWrites | None" = None,
+                          log: "list | None" = None) -> int:
     """SCALE-Sim's stall cycles, replayed at the misses only (not cycle by cycle).
 
     Mirrors ``double_buffered_scratchpad.service_memory_requests`` and
@@ -369,27 +648,55 @@ def scalesim_stall_cycles(*operands: ScaleSimTraffic) -> int:
     back (fetch n completes at ``1 + n * cycles_per_slide``, whenever it was asked for); at a
     miss on demand line ``c`` (array time ``c + stall``) each slide adds
     ``p = done - (c + stall + offset)`` to the line's offset (twice when positive, as SCALE-Sim
-    does), and the array stalls by the largest operand offset - 1 of that line.
+    does), and that operand waits offset - 1 (negative when the fetch was early).
+
+    ``ofmap`` (:func:`accel.peers.scalesim_ofmap.scalesim_ofmap_writes`; its buffer state is reset
+    here and left as at the end): the ofmap write buffer's waits, replayed at the lines where it
+    drains or is full. SCALE-Sim stalls each line by the largest of the three buffers' waits
+    (never below 0), all computed at the same array time, so a read stall lets drains
+    progress and a write stall lets fetches catch up; the sum is the line by line maximum,
+    not the maximum of separate totals. ``log``: if a list, gets ``(line, read wait, ofmap wait)``
+    per replayed line (for comparing with a SCALE-Sim trace).
     """
     lines: dict[int, list[tuple[int, int, int]]] = {}
     for i, op in enumerate(operands):
         for c, k in op.events:
             lines.setdefault(c, []).append((i, k, op.cycles_per_slide))
     done = [1] * len(operands)
-    stall = 0
-    for c in sorted(lines):
-        worst = 0
-        per_op: dict[int, int] = {}
-        for i, k, L in lines[c]:
-            off = per_op.get(i, 1)
-            for _ in range(k):
-                done[i] += L
-                p = done[i] - (c + stall + off)
-                off += p
-                if p > 0:
+    stall = 0.0
+    if ofmap is not None:
+        ofmap.reset()
+    read_lines = sorted(lines)
+    j = 0
+    c_lo = 0  # lines before c_lo are done
+    while True:
+        c_read = read_lines[j] if j < len(read_lines) else None
+        c_ofm = ofmap.next_event_line(c_lo, stall) if ofmap is not None else None
+        if c_ofm is not None and c_ofm >= ofmap.lines:
+            c_ofm = None
+        if c_read is None and c_ofm is None:
+            break
+        c = min(x for x in (c_read, c_ofm) if x is not None)
+        worst = 0.0
+        if c == c_read:
+            j += 1
+            per_op: dict[int, float] = {}
+            for i, k, L in lines[c]:
+                off = per_op.get(i, 1)
+                for _ in range(k):
+                    done[i] += L
+                    p = done[i] - (c + stall + off)
                     off += p
-            per_op[i] = off
-        for off in per_op.values():
-            worst = max(worst, off - 1)
-        stall += max(0, worst)
-    return stall
+                    if p > 0:
+                        off += p
+                per_op[i] = off
+            for off in per_op.values():
+                worst = max(worst, off - 1)
+        read_wait = worst
+        if ofmap is not None and c < ofmap.lines:
+            worst = max(worst, ofmap.service_line(c, stall))
+        if log is not None:
+            log.append((c, read_wait, worst))
+        stall += worst
+        c_lo = c + 1
+    return int(round(stall))
