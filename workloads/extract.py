@@ -22,11 +22,13 @@ from typing import Any, Callable, Sequence
 import torch
 
 from accel.graph import LayerGraph, dtype_bytes
+from workloads.autocast import AutocastMode
 from workloads.models import build_model, torch_dtype
 from workloads.recorder import Recorder, attention_regions, dtype_name, flatten_tensors, module_hooks, storage_key
 
 MODES = ("infer", "train")
 OPTIMIZERS = ("sgd", "adam")
+AMP_DTYPES = ("bf16", "fp16")
 
 
 def default_loss(output: Any) -> torch.Tensor:
@@ -63,23 +65,30 @@ def make_optimizer(model: torch.nn.Module, optimizer: str = "sgd", lr: float = 1
 def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
              loss_fn: Callable[[Any], torch.Tensor] | None = None,
              opt: torch.optim.Optimizer | None = None,
-             on_phase: Callable[[str], Any] | None = None) -> Any:
+             on_phase: Callable[[str], Any] | None = None, amp: str | None = None) -> Any:
     """Run one inference pass or one training step of ``model`` on ``inputs``.
 
     ``on_phase(phase)`` is called before the forward, backward and optimizer parts, and
     may return a context manager wrapping that part (the loss is part of the forward).
+    ``amp`` ("bf16" or "fp16") runs the forward and the loss under CUDA autocast's policy
+    (:class:`workloads.autocast.AutocastMode`), as ``torch.autocast("cuda", dtype)`` would.
     Returns the model output (inference) or the loss (training).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    if amp is not None and amp not in AMP_DTYPES:
+        raise ValueError(f"unknown amp dtype {amp!r}; allowed: {', '.join(AMP_DTYPES)} (or None)")
 
     def phase(name: str):
         cm = on_phase(name) if on_phase else None
         return cm if cm is not None else contextlib.nullcontext()
 
+    def autocast():
+        return AutocastMode(torch_dtype(amp)) if amp else contextlib.nullcontext()
+
     if mode == "infer":
         model.eval()
-        with torch.no_grad(), phase("forward"):
+        with torch.no_grad(), phase("forward"), autocast():
             return model(*inputs)
     if opt is None:
         raise ValueError("mode 'train' needs an optimizer (see make_optimizer)")
@@ -87,7 +96,7 @@ def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
     model.train()
     opt.zero_grad(set_to_none=True)
     with torch.enable_grad():
-        with phase("forward"):
+        with phase("forward"), autocast():
             out = model(*inputs)
             loss = loss_fn(out)
         with phase("backward"):
@@ -143,7 +152,7 @@ def _meta_clone(module: torch.nn.Module) -> torch.nn.Module:
 def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tensor, mode: str = "infer",
             loss_fn: Callable[[Any], torch.Tensor] | None = None, optimizer: str = "sgd",
             dtype: str | None = None, name: str | None = None, meta: dict[str, Any] | None = None,
-            _copy: bool = True) -> LayerGraph:
+            _copy: bool = True, amp: str | None = None) -> LayerGraph:
     """Extract the LayerGraph of an arbitrary torch module.
 
     Args:
@@ -158,12 +167,17 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         dtype: "fp32", "fp16" or "bf16" to cast float parameters and inputs; None keeps them.
         name: graph name (default: the module's class name).
         meta: extra entries for ``graph.meta``.
+        amp: "bf16" or "fp16": run the forward (and loss) under CUDA autocast's cast policy
+            (mixed precision: parameters, optimizer and master weights stay in ``dtype``;
+            see :mod:`workloads.autocast`). None: no autocast.
 
     Returns:
         LayerGraph in program order; ``graph.meta`` has model, batch, mode, dtype,
         seq_len, params, param_bytes, input_shapes (+ optimizer, loss in train mode).
     """
     _check_common(mode, optimizer)
+    if amp is not None and amp not in AMP_DTYPES:
+        raise ValueError(f"unknown amp dtype {amp!r}; allowed: {', '.join(AMP_DTYPES)} (or None)")
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     module, inputs = _to_meta(module, example_inputs, dtype, copy_module=_copy)
@@ -194,9 +208,9 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
                 rec.tag_autograd(loss, stop, "loss", None)
                 return loss
 
-            run_step(module, inputs, mode, loss_wrapped, opt, on_phase)
+            run_step(module, inputs, mode, loss_wrapped, opt, on_phase, amp=amp)
         else:
-            run_step(module, inputs, mode, None, None, on_phase)
+            run_step(module, inputs, mode, None, None, on_phase, amp=amp)
 
     params = list(module.parameters())
     first = flatten_tensors(inputs)
@@ -217,19 +231,23 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
     if mode == "train":
         info["optimizer"] = optimizer
         info["loss"] = "custom" if loss_fn else "mean_square"
+    if amp:
+        info["amp"] = amp
     info.update(meta or {})
     return rec.build_graph(str(info["model"]), info)
 
 
 def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "fp32",
-                  seq_len: int | None = None, optimizer: str = "sgd") -> LayerGraph:
+                  seq_len: int | None = None, optimizer: str = "sgd", amp: str | None = None) -> LayerGraph:
     """Extract a built-in workload (see :func:`workloads.list_models`) on meta tensors.
 
     ``seq_len`` applies to token models (gpt2 default 512, bert_base 512, lstm_lm 128)
     and is rejected for image models. Unknown names raise ValueError listing the allowed.
+    ``amp`` ("bf16"/"fp16") adds CUDA autocast over a ``dtype`` (normally fp32) model, as in
+    ``torch.autocast("cuda", dtype=torch.bfloat16)`` mixed-precision training.
     """
     _check_common(mode, optimizer)
     model, inputs, info = build_model(name, batch, dtype, seq_len)
-    return extract(model, inputs, mode=mode, optimizer=optimizer, dtype=None, name=info["model"], _copy=False,
+    return extract(model, inputs, mode=mode, optimizer=optimizer, dtype=None, name=info["model"], _copy=False, amp=amp,
                    meta={"model": info["model"], "batch": batch, "dtype": dtype, "seq_len": info["seq_len"],
                          "family": info["family"]})

@@ -10,7 +10,7 @@ from accel.cli import positive_int
 from accel.errors import ConfigError
 
 #: option dest -> flag, in the order error messages are matched against them
-_OPTIONS = {"seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype", "optimizer": "--optimizer",
+_OPTIONS = {"seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype", "optimizer": "--optimizer", "amp": "--amp",
             "mode": "--mode", "model": "--model"}
 
 
@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
                    help="infer (forward) or train (forward+loss+backward+optimizer step); default infer")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="model dtype (default fp32)")
+    p.add_argument("--amp", choices=("bf16", "fp16"), default=None,
+                   help="automatic mixed precision: run under torch.autocast('cuda', dtype) (casts included; default off)")
     p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for token models (gpt2/bert/lstm)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer for --mode train")
     p.add_argument("-o", "--output", help="write the LayerGraph JSON here")
@@ -38,6 +40,7 @@ def summary_lines(graph) -> list[str]:
 
     m = graph.meta
     lines = [f"model {graph.name}: mode={m.get('mode')} batch={m.get('batch')} dtype={m.get('dtype')}"
+             + (f" amp={m['amp']}" if m.get("amp") else "")
              + (f" seq_len={m['seq_len']}" if m.get("seq_len") else "")
              + (f" optimizer={m['optimizer']}" if m.get("optimizer") else "")]
     lines.append(f"  ops: {len(graph)}  edges: {graph.graph.number_of_edges()}")
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("<environment>", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
     try:
         graph = workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
-                                        seq_len=args.seq_len, optimizer=args.optimizer)
+                                        seq_len=args.seq_len, optimizer=args.optimizer, amp=args.amp)
     except ValueError as exc:
         msg = str(exc)
         field = next((flag for key, flag in _OPTIONS.items()

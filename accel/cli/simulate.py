@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: 1 for infer, 32 for train; with --graph: the graph's batch)")
     p.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"],
                    help="model dtype (default fp32; with --graph: the graph's dtype)")
+    p.add_argument("--amp", default=None, choices=["bf16", "fp16"],
+                   help="automatic mixed precision: the (fp32) model runs under torch.autocast('cuda', dtype), "
+                        "weight/activation casts included (default off; with --graph: the graph's)")
     p.add_argument("--mode", default=None, choices=["infer", "train"],
                    help="inference pass or one training step (default infer; with --graph: the graph's mode)")
     p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for language models")
@@ -60,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 #: graph meta key -> (simulate option, attribute of args)
 _GRAPH_META_OPTIONS = (("batch", "--batch"), ("mode", "--mode"), ("dtype", "--dtype"), ("seq_len", "--seq-len"),
-                       ("optimizer", "--optimizer"))
+                       ("optimizer", "--optimizer"), ("amp", "--amp"))
 
 
 def _check_graph_options(args, graph) -> None:
@@ -77,6 +80,8 @@ def _check_graph_options(args, graph) -> None:
     for key, flag in _GRAPH_META_OPTIONS:
         want = getattr(args, key)
         have = graph.meta.get(key)
+        if key == "amp" and want is not None and have is None:
+            have = "off"  # a graph without autocast cannot be turned into a mixed-precision one
         if want is None or have is None or str(want) == str(have):
             continue
         raise ConfigError(args.graph, f"meta.{key}",
@@ -104,14 +109,14 @@ def _load_graph(args):
     if args.optimizer is not None and mode != "train":
         raise ConfigError("<command line>", "--optimizer", "only used with --mode train")
     batch = args.batch or DEFAULT_BATCH[mode]
-    kw = {"batch": batch, "mode": mode, "dtype": args.dtype or "fp32", "seq_len": args.seq_len}
+    kw = {"batch": batch, "mode": mode, "dtype": args.dtype or "fp32", "seq_len": args.seq_len, "amp": args.amp}
     if mode == "train":
         kw["optimizer"] = args.optimizer or "sgd"
     try:
         g = workloads.extract_model(args.model, **kw)
     except ValueError as exc:
         msg = str(exc)
-        field = next((flag for key, flag in (("seq_len", "--seq-len"), ("batch", "--batch"), ("dtype", "--dtype"))
+        field = next((flag for key, flag in (("seq_len", "--seq-len"), ("batch", "--batch"), ("dtype", "--dtype"), ("amp", "--amp"))
                       if key in msg), "--model")
         raise ConfigError("<command line>", field, msg) from None
     return g, (args.batch is None)
@@ -203,7 +208,7 @@ def run(args) -> int:
     what = args.model or graph.name or args.graph
     bnote = " (default)" if defaulted and not args.graph else ""
     print(f"accel simulate: {what}  mode={meta.get('mode', args.mode or 'infer')} "
-          f"dtype={meta.get('dtype', args.dtype or 'fp32')} "
+          f"dtype={meta.get('dtype', args.dtype or 'fp32')} " + (f"amp={meta['amp']} " if meta.get("amp") else "") +
           f"batch={batch}{bnote}" + (f" seq_len={meta['seq_len']}" if meta.get("seq_len") else ""), file=out)
     par = f", {res.meta['parallel']}-parallel" if n > 1 else ""
     print(f"  on {res.system}: {n} device(s){par}" + (", CUDA graphs" if args.cuda_graphs else "")

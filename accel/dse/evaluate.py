@@ -88,7 +88,7 @@ def load_workload_graph(w: WorkloadSpec, spec: SweepSpec) -> LayerGraph:
         raise ConfigError(spec.file, f"workloads.{idx}.model",
                           f"the `workloads` package (torch) is needed to extract models: {exc}") from None
     try:
-        return workloads.extract_model(w.model, batch=w.batch, mode=w.mode, dtype=w.dtype, seq_len=w.seq_len)
+        return workloads.extract_model(w.model, batch=w.batch, mode=w.mode, dtype=w.dtype, seq_len=w.seq_len, amp=w.amp)
     except ValueError as exc:
         raise ConfigError(spec.file, f"workloads.{idx}", str(exc)) from None
 
@@ -139,7 +139,9 @@ def context_salt(spec: SweepSpec, area: AreaModel | None, space: DesignSpace | N
             area_digest = area.file
     return json.dumps({
         "v": KEY_VERSION, "base": spec.base, "overrides": spec.overrides,
-        "workloads": [w.model_dump() for w in spec.workloads], "evaluator": spec.evaluator,
+        # `amp` left out when off, so keys of results stored before it existed stay valid
+        "workloads": [w.model_dump(exclude={"amp"} if w.amp is None else None) for w in spec.workloads],
+        "evaluator": spec.evaluator,
         "sim_options": spec.sim_options, "area": area_digest,
         "bases": {name: hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
                   for name, (raw, _) in sorted((space.bases if space else {}).items())},

@@ -172,6 +172,8 @@ class WorkloadSpec(_Strict):
     mode: Literal["infer", "train"] = "infer"
     dtype: str = "fp32"
     seq_len: int | None = Field(default=None, ge=1)
+    #: mixed precision (``torch.autocast("cuda", dtype)`` over the ``dtype`` model); None: off
+    amp: Literal["bf16", "fp16"] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "WorkloadSpec":
@@ -184,7 +186,8 @@ class WorkloadSpec(_Strict):
         if self.name:
             return self.name
         if self.model:
-            return f"{self.model}_b{self.batch}_{self.mode}_{self.dtype}" + (f"_s{self.seq_len}" if self.seq_len else "")
+            return (f"{self.model}_b{self.batch}_{self.mode}_{self.dtype}" + (f"_s{self.seq_len}" if self.seq_len else "")
+                    + (f"_amp_{self.amp}" if self.amp else ""))
         return Path(self.graph or "graph").stem
 
 

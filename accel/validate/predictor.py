@@ -158,6 +158,8 @@ class ModelPredictor(Predictor):
             raise Unsupported(f"model {model!r} not supported by the extractor (supported: {', '.join(sorted(known))})")
         base_dtype = {"tf32": "fp32", "bf16_amp": "fp32"}.get(dtype, dtype)
         kw: dict[str, Any] = {}
+        if dtype == "bf16_amp":  # fp32 model under torch.autocast("cuda", bfloat16): casts included
+            kw["amp"] = "bf16"
         if model in MODEL_SEQ_LEN:
             kw["seq_len"] = MODEL_SEQ_LEN[model]
         xmode = "train" if mode.startswith("train") else "infer"
@@ -168,8 +170,6 @@ class ModelPredictor(Predictor):
                               f"{type(exc).__name__}: {str(exc)[:200]}") from None
         if dtype == "tf32":
             g = _relabel(g, "tf32")
-        elif dtype == "bf16_amp":
-            g = _relabel(g, "bf16")  # autocast: tensor-core ops in bf16, the rest stays fp32
         return g
 
     def _per_op(self, cm: Any, op: OpNode) -> float:
