@@ -140,3 +140,20 @@ def test_dse_workload_amp_field():
     assert "amp" not in WorkloadSpec(model="resnet18").label
     with pytest.raises(ValidationError, match="bf16"):
         WorkloadSpec(model="resnet18", amp="int8")
+
+
+def test_fp16_amp_training_uses_grad_scaler_kernels():
+    """fp16 autocast trains with GradScaler: scaled loss, one fused unscale + inf check over all
+    gradients (reads and writes every gradient once), scale update; bf16 has none of them."""
+    bf = workloads.extract_model("resnet18", batch=2, mode="train", amp="bf16")
+    fp = workloads.extract_model("resnet18", batch=2, mode="train", amp="fp16")
+    assert fp.meta["grad_scaler"] is True and "grad_scaler" not in bf.meta
+    aten = Counter(o.aten.split(".")[1] for o in fp if o.phase == "optimizer")
+    assert aten["_amp_foreach_non_finite_check_and_unscale_"] == 1 and aten["_amp_update_scale_"] == 1
+    assert not any("_amp_" in o.aten for o in bf)
+    unscale = next(o for o in fp if "non_finite_check_and_unscale" in o.aten)
+    grad_bytes = fp.meta["param_bytes"]  # fp32 master gradients
+    assert sum(t.bytes for t in unscale.outputs) == pytest.approx(grad_bytes, rel=1e-6)
+    assert len(fp) == len(bf) + 8  # loss * scale (+ its backward), inv_scale (3), found_inf, unscale, update
+    with pytest.raises(ValueError, match="only used with mode='train'"):
+        workloads.extract(torch.nn.Linear(4, 4), torch.randn(2, 4), mode="infer", grad_scaler=True)

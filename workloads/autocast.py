@@ -21,6 +21,11 @@ The op lists are those of PyTorch's ``ATen/autocast_mode.h`` (``AT_FORALL_LOWER_
 ``AT_FORALL_FP32``, ``AT_FORALL_FP32_SET_OPT_DTYPE``, ``AT_FORALL_PROMOTE``) plus ``lstm`` /
 ``gru`` / ``rnn_*`` (cuDNN RNNs are autocast by ``native/cudnn/AutocastRNN.cpp``), matched by the
 torch function's name.
+
+:class:`GradScalerEmulation` issues ``torch.amp.GradScaler``'s per-step kernels (loss scaling,
+the fused non-finite check + unscale of all gradients, the scale update) on meta tensors, where
+the real GradScaler cannot run (its ``step`` reads ``found_inf`` on the host). fp16 mixed
+precision trains with it; bf16 normally does not.
 """
 
 from __future__ import annotations
@@ -139,3 +144,38 @@ def _tensors(tree: Any) -> list[torch.Tensor]:
     out: list[torch.Tensor] = []
     tree_map(lambda x: out.append(x) if isinstance(x, torch.Tensor) else None, tree)
     return out
+
+
+class GradScalerEmulation:
+    """The kernels ``torch.amp.GradScaler`` launches in one steady-state training step.
+
+    ``scale(loss)``: ``loss * scale``; ``step(optimizer)``: ``inv_scale`` (double, reciprocal,
+    float), a zeroed ``found_inf``, ``_amp_foreach_non_finite_check_and_unscale_`` over every
+    gradient (one dtype/device group), the optimizer step, then ``_amp_update_scale_``. Not
+    modelled: the host's read of ``found_inf`` before the optimizer step (a device sync on a GPU).
+
+    Args:
+        device: where the scale lives (the parameters' device).
+        init_scale, growth_factor, backoff_factor, growth_interval: GradScaler's defaults.
+    """
+
+    def __init__(self, device: torch.device | str, init_scale: float = 2.0 ** 16, growth_factor: float = 2.0,
+                 backoff_factor: float = 0.5, growth_interval: int = 2000):
+        self.device = torch.device(device)
+        # created once, before the traced step (GradScaler keeps them across steps)
+        self.scale_tensor = torch.full((), init_scale, dtype=torch.float32, device=self.device)
+        self.growth_tracker = torch.zeros((), dtype=torch.int32, device=self.device)
+        self.growth_factor, self.backoff_factor, self.growth_interval = growth_factor, backoff_factor, growth_interval
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        return loss * self.scale_tensor
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        inv_scale = self.scale_tensor.double().reciprocal().float()
+        found_inf = torch.full((), 0.0, dtype=torch.float32, device=self.device)
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads:
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)
+        optimizer.step()
+        torch._amp_update_scale_(self.scale_tensor, self.growth_tracker, found_inf, self.growth_factor,
+                                 self.backoff_factor, self.growth_interval)

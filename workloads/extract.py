@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from accel.graph import LayerGraph, dtype_bytes
-from workloads.autocast import AutocastMode
+from workloads.autocast import AutocastMode, GradScalerEmulation
 from workloads.models import build_model, torch_dtype
 from workloads.recorder import Recorder, attention_regions, dtype_name, flatten_tensors, module_hooks, storage_key
 
@@ -65,13 +65,16 @@ def make_optimizer(model: torch.nn.Module, optimizer: str = "sgd", lr: float = 1
 def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
              loss_fn: Callable[[Any], torch.Tensor] | None = None,
              opt: torch.optim.Optimizer | None = None,
-             on_phase: Callable[[str], Any] | None = None, amp: str | None = None) -> Any:
+             on_phase: Callable[[str], Any] | None = None, amp: str | None = None,
+             grad_scaler: GradScalerEmulation | None = None) -> Any:
     """Run one inference pass or one training step of ``model`` on ``inputs``.
 
     ``on_phase(phase)`` is called before the forward, backward and optimizer parts, and
     may return a context manager wrapping that part (the loss is part of the forward).
     ``amp`` ("bf16" or "fp16") runs the forward and the loss under CUDA autocast's policy
-    (:class:`workloads.autocast.AutocastMode`), as ``torch.autocast("cuda", dtype)`` would.
+    (:class:`workloads.autocast.AutocastMode`), as ``torch.autocast("cuda", dtype)`` would;
+    ``grad_scaler`` scales the loss and unscales the gradients around the optimizer step, as
+    ``torch.amp.GradScaler`` does.
     Returns the model output (inference) or the loss (training).
     """
     if mode not in MODES:
@@ -99,10 +102,16 @@ def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
         with phase("forward"), autocast():
             out = model(*inputs)
             loss = loss_fn(out)
+        if grad_scaler is not None:
+            with phase("forward"):
+                loss = grad_scaler.scale(loss)
         with phase("backward"):
             loss.backward()
     with phase("optimizer"):
-        opt.step()
+        if grad_scaler is not None:
+            grad_scaler.step(opt)
+        else:
+            opt.step()
     return loss
 
 
@@ -152,7 +161,7 @@ def _meta_clone(module: torch.nn.Module) -> torch.nn.Module:
 def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tensor, mode: str = "infer",
             loss_fn: Callable[[Any], torch.Tensor] | None = None, optimizer: str = "sgd",
             dtype: str | None = None, name: str | None = None, meta: dict[str, Any] | None = None,
-            _copy: bool = True, amp: str | None = None) -> LayerGraph:
+            _copy: bool = True, amp: str | None = None, grad_scaler: bool | None = None) -> LayerGraph:
     """Extract the LayerGraph of an arbitrary torch module.
 
     Args:
@@ -170,6 +179,8 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         amp: "bf16" or "fp16": run the forward (and loss) under CUDA autocast's cast policy
             (mixed precision: parameters, optimizer and master weights stay in ``dtype``;
             see :mod:`workloads.autocast`). None: no autocast.
+        grad_scaler: training with a ``torch.amp.GradScaler`` (loss scaling, gradient
+            unscale + inf check, scale update). Default: on for ``amp="fp16"``, off otherwise.
 
     Returns:
         LayerGraph in program order; ``graph.meta`` has model, batch, mode, dtype,
@@ -182,6 +193,13 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         example_inputs = (example_inputs,)
     module, inputs = _to_meta(module, example_inputs, dtype, copy_module=_copy)
     opt = make_optimizer(module, optimizer) if mode == "train" else None
+    if grad_scaler is None:
+        grad_scaler = amp == "fp16"
+    if grad_scaler and mode != "train":
+        raise ValueError("grad_scaler is only used with mode='train'")
+    first_param = next(iter(module.parameters()), None)
+    scaler = GradScalerEmulation(first_param.device if first_param is not None else "meta") \
+        if (grad_scaler and mode == "train") else None
 
     weight_keys = {storage_key(t) for t in list(module.parameters()) + list(module.buffers())}
     if opt is not None:
@@ -208,7 +226,7 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
                 rec.tag_autograd(loss, stop, "loss", None)
                 return loss
 
-            run_step(module, inputs, mode, loss_wrapped, opt, on_phase, amp=amp)
+            run_step(module, inputs, mode, loss_wrapped, opt, on_phase, amp=amp, grad_scaler=scaler)
         else:
             run_step(module, inputs, mode, None, None, on_phase, amp=amp)
 
@@ -233,6 +251,8 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         info["loss"] = "custom" if loss_fn else "mean_square"
     if amp:
         info["amp"] = amp
+    if scaler is not None:
+        info["grad_scaler"] = True
     info.update(meta or {})
     return rec.build_graph(str(info["model"]), info)
 
