@@ -64,6 +64,15 @@ def test_zigzag_resnet18_energy_within_15_percent():
     zt = sum(t["zz"]["total"] for t in table)
     ot = sum(t["ours"]["total"] for t in table)
     assert abs(ot - zt) / zt < 0.15
+    # per memory level: MAC, register and DRAM energy agree within 2%; the SRAM level differs by
+    # the documented reason (one ofmap write per partial-sum fold, not per output): with one write
+    # per output our SRAM words match ZigZag's within 3% (measured +1%)
+    for k in ("mac", "register", "dram"):
+        zk, ok = (sum(t[side][k] for t in table) for side in ("zz", "ours"))
+        assert abs(ok - zk) / zk < 0.02, k
+    sw = {k: sum(t["sram_words"][k] for t in table) for k in table[0]["sram_words"]}
+    assert sw["ofmap_writes"] > 10 * sw["outputs"]
+    assert abs(sw["ifmap_reads"] + sw["filter_reads"] + sw["outputs"] - sw["zigzag"]) / sw["zigzag"] < 0.03
 
 
 # --- SCALE-Sim OS/WS ifmap with im2col copies (accel.peers.scalesim_traffic._streamed_ifmap_resolver) ---
