@@ -157,3 +157,20 @@ def test_fp16_amp_training_uses_grad_scaler_kernels():
     assert len(fp) == len(bf) + 8  # loss * scale (+ its backward), inv_scale (3), found_inf, unscale, update
     with pytest.raises(ValueError, match="only used with mode='train'"):
         workloads.extract(torch.nn.Linear(4, 4), torch.randn(2, 4), mode="infer", grad_scaler=True)
+
+
+def test_fused_regions_compute_in_their_tensors_dtype():
+    """Attention / RNN regions take the dtype they compute in (their outputs' in forward, the
+    incoming gradient's in backward), not that of their first internal op: the CPU/meta math
+    decomposition of bf16 attention upcasts to fp32. Under autocast, nn.MultiheadAttention
+    (a Python composite) runs its projections and attention in bf16 too."""
+    for kw in ({"dtype": "bf16"}, {"amp": "bf16"}):
+        g = workloads.extract_model("gpt2", batch=1, mode="train", seq_len=32, **kw)
+        att = [o for o in g if o.kind == "attention"]
+        assert len(att) == 24 and {o.dtype for o in att} == {"bf16"}, kw
+    vit = workloads.extract_model("vit_b_16", batch=1, mode="train", amp="bf16")
+    assert {o.dtype for o in vit if o.kind in ("attention", "matmul")} == {"bf16"}
+    lstm = workloads.extract_model("lstm_lm", batch=2, mode="train", amp="bf16", seq_len=8)
+    assert {o.dtype for o in lstm if o.kind == "rnn"} == {"bf16"}  # cuDNN RNNs are autocast
+    g32 = workloads.extract_model("gpt2", batch=1, seq_len=32)
+    assert {o.dtype for o in g32 if o.kind == "attention"} == {"fp32"}

@@ -22,6 +22,13 @@ The op lists are those of PyTorch's ``ATen/autocast_mode.h`` (``AT_FORALL_LOWER_
 ``gru`` / ``rnn_*`` (cuDNN RNNs are autocast by ``native/cudnn/AutocastRNN.cpp``), matched by the
 torch function's name.
 
+Limitation: torch runs a mode's handler with the mode switched off, so the ops *inside* a
+Python composite function (``F.interpolate``, ...) are not seen one by one. The one such
+composite in the model zoo, ``F.multi_head_attention_forward`` (``nn.MultiheadAttention``, ViT),
+is treated as a lower-precision op. Its inputs and weights are cast once up front, which is what
+autocast does op by op: its projections and attention are all lower-precision ops. With
+``need_weights=True`` its softmax would run in bf16 here but in fp32 under real autocast.
+
 :class:`GradScalerEmulation` issues ``torch.amp.GradScaler``'s per-step kernels (loss scaling,
 the fused non-finite check + unscale of all gradients, the scale update) on meta tensors, where
 the real GradScaler cannot run (its ``step`` reads ``found_inf`` on the host). fp16 mixed
@@ -43,7 +50,7 @@ LOWER_PRECISION_OPS = frozenset("""
     bmm chain_matmul linalg_multi_dot _thnn_fused_lstm_cell _thnn_fused_gru_cell lstm_cell gru_cell
     rnn_tanh_cell rnn_relu_cell _scaled_dot_product_flash_attention scaled_dot_product_attention
     lstm gru rnn_tanh rnn_relu __matmul__ __rmatmul__
-""".split())
+""".split()) | frozenset(("multi_head_attention_forward",))
 
 #: AT_FORALL_FP32 and AT_FORALL_FP32_SET_OPT_DTYPE (the latter keep an explicit ``dtype=``)
 FP32_OPS = frozenset("""

@@ -395,6 +395,14 @@ class Recorder(TorchDispatchMode):
                 inputs = list(ext.values())
                 outputs = list(exported.values()) if exported else [ti for _, ti in g[-1].outputs]
         flops = float(sum(r.flops for r in g))
+        dtype = first.dtype
+        if len(g) > 1 or first.region is not None:
+            # a fused region computes in the dtype it produces (attention: that of query/key/value;
+            # an autocast RNN: the autocast dtype), not in that of its first internal op (the
+            # CPU/meta math decomposition of attention upcasts to fp32)
+            # (backward: the incoming gradient's dtype; its outputs may already be cast back to fp32)
+            order = outputs + inputs if first.phase == "forward" else inputs + outputs
+            dtype = next((ti.dtype for ti in order if ti.dtype in _FLOAT_DTYPES), dtype)
         return OpNode(
             name=f"{module or '<root>'}/{kind}#{gi}",
             kind=kind,
@@ -403,12 +411,16 @@ class Recorder(TorchDispatchMode):
             weights=weights,
             flops=flops,
             macs=float(sum(r.macs for r in g)),
-            dtype=first.dtype,
+            dtype=dtype,
             phase=first.phase,
             module=module,
             aten=aten,
             attrs=attrs,
         )
+
+
+#: floating dtype names a fused region may compute in
+_FLOAT_DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2")
 
 
 # ---------------------------------------------------------------------- hooks and patches
