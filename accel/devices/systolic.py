@@ -32,13 +32,13 @@ Closed form per layer (no cycle-by-cycle simulation):
    diagonal prefetch order makes happen at fold boundaries), so it reports several times more
    DRAM traffic and stalls than this model (see benchmarks/bench_scalesim.py). The stall
    formula itself (:func:`stall_cycles_from_traffic`), fed SCALE-Sim's own DRAM fetch counts,
-   reproduces its USER-mode total cycles (median error < 1%, 164 of 190 layers within 5%).
+   reproduces its USER-mode total cycles (median error < 1%, 175 of 201 layers within 5%).
 
 4. **SCALE-Sim-compatible traffic (optional).** ``dram_traffic="scalesim"`` (or
    ``SystolicSpec.dram_traffic: scalesim``) replaces step 3's read traffic by SCALE-Sim's own
    ring/window prefetcher, computed per fold by :mod:`accel.peers.scalesim_traffic` (on the
    stored reference: every ifmap and filter DRAM count exact and total cycles within 0.10%
-   on all 190 USER-mode runs; pass
+   on all 201 stored USER-mode runs; pass
    ``conv_geometry`` / use :func:`layer_cycles` for convs).
    Each window slide fetches ``ceil(P/bw)*bw`` words and occupies the stream ``ceil(P/bw)+1``
    cycles; stalls replay SCALE-Sim's own accounting
