@@ -43,6 +43,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
+from workloads.recorder import flatten_tensors
+
 #: AT_FORALL_LOWER_PRECISION_FP (+ full cuDNN RNNs, AutocastRNN.cpp)
 LOWER_PRECISION_OPS = frozenset("""
     _convolution convolution conv1d conv2d conv3d conv_tbc conv_transpose1d conv_transpose2d
@@ -135,7 +137,7 @@ class AutocastMode(TorchFunctionMode):
                 return func(*args, **kwargs)
             to = torch.float32
         else:  # promote: widest floating dtype among the inputs
-            floats = [t.dtype for t in _tensors((args, kwargs)) if t.dtype in _CASTABLE]
+            floats = [t.dtype for t in flatten_tensors((args, kwargs)) if t.dtype in _CASTABLE]
             if len(set(floats)) <= 1:
                 return func(*args, **kwargs)
             to = torch.float32 if torch.float32 in floats else torch.promote_types(*floats[:2])
@@ -145,12 +147,6 @@ class AutocastMode(TorchFunctionMode):
     def __exit__(self, *exc):
         self._weight_cache.clear()  # autocast clears its cache when the outermost region exits
         return super().__exit__(*exc)
-
-
-def _tensors(tree: Any) -> list[torch.Tensor]:
-    out: list[torch.Tensor] = []
-    tree_map(lambda x: out.append(x) if isinstance(x, torch.Tensor) else None, tree)
-    return out
 
 
 class GradScalerEmulation:

@@ -79,8 +79,7 @@ def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
-    if amp is not None and amp not in AMP_DTYPES:
-        raise ValueError(f"unknown amp dtype {amp!r}; allowed: {', '.join(AMP_DTYPES)} (or None)")
+    _check_amp(amp)
 
     def phase(name: str):
         cm = on_phase(name) if on_phase else None
@@ -115,11 +114,18 @@ def run_step(model: torch.nn.Module, inputs: Sequence[Any], mode: str = "infer",
     return loss
 
 
-def _check_common(mode: str, optimizer: str) -> None:
+def _check_common(mode: str, optimizer: str, amp: str | None = None) -> None:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+    _check_amp(amp)
+
+
+def _check_amp(amp: str | None) -> None:
+    # the message names no other option (the CLIs map an error to the first flag it mentions)
+    if amp is not None and amp not in AMP_DTYPES:
+        raise ValueError(f"unknown amp {amp!r}; allowed: {', '.join(AMP_DTYPES)} (or None)")
 
 
 def _to_meta(module: torch.nn.Module, inputs: Sequence[Any], dtype: str | None,
@@ -186,9 +192,7 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         LayerGraph in program order; ``graph.meta`` has model, batch, mode, dtype,
         seq_len, params, param_bytes, input_shapes (+ optimizer, loss in train mode).
     """
-    _check_common(mode, optimizer)
-    if amp is not None and amp not in AMP_DTYPES:
-        raise ValueError(f"unknown amp dtype {amp!r}; allowed: {', '.join(AMP_DTYPES)} (or None)")
+    _check_common(mode, optimizer, amp)
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     module, inputs = _to_meta(module, example_inputs, dtype, copy_module=_copy)

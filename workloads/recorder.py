@@ -420,7 +420,7 @@ class Recorder(TorchDispatchMode):
 
 
 #: floating dtype names a fused region may compute in
-_FLOAT_DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2")
+_FLOAT_DTYPES = frozenset(name for dt, name in TORCH_DTYPES.items() if dt.is_floating_point)
 
 
 # ---------------------------------------------------------------------- hooks and patches

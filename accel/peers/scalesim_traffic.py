@@ -47,8 +47,8 @@ at the cycle its fold first demands the line past the window (the anti-diagonal 
 :func:`_diagonal_cycle`; a fold replayed entry by entry puts each miss at the anti-diagonal of
 the entry that misses), not interpolated linearly. On the stored reference runs
 (tests/data/systolic/scalesim_reference.csv, SCALE-Sim 3.0.0) every filter and ifmap DRAM
-count of the 190 USER-mode runs is equal word for word, and total cycles are within 0.1% on
-all 190 (benchmarks/bench_scalesim.py prints the tables).
+count of the 201 stored USER-mode runs is equal word for word, and total cycles are within
+0.1% on all of them (benchmarks/bench_scalesim.py prints the tables).
 """
 
 from __future__ import annotations
