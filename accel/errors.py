@@ -21,6 +21,12 @@ class ConfigError(AccelError, ValueError):
         super().__init__(f"{self.file}: {self.field}: {reason}")
 
 
+class ResultRangeError(ConfigError):
+    """A simulated quantity (time, energy, bytes, throughput) came out non-finite, negative or zero
+    where it must be positive. The message names the quantity, the op and the input that caused it,
+    instead of printing ``inf``/``nan``/negative numbers."""
+
+
 class UnknownKindError(ConfigError, KeyError):
     """An arch ``kind`` that has no cost model (e.g. a ``system`` or ``link`` where a device is needed)."""
 

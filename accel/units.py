@@ -61,7 +61,17 @@ def parse_quantity(text: str | int | float, dim: Dimension) -> float:
         )
     if not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite {dim.name}")
+    if value != 0 and not QUANTITY_MIN <= abs(value) <= QUANTITY_MAX:
+        raise ValueError(f"{text!r} is outside the supported range of a {dim.name} "
+                         f"({QUANTITY_MIN:g} to {QUANTITY_MAX:g} {dim.base_unit}, or 0)")
     return value
+
+
+#: smallest and largest non-zero magnitude of any quantity, in SI base units (1e-30 .. 1e30): wide
+#: enough for every physical value an arch needs (fJ to PB/s), narrow enough that sums and
+#: quotients of a few of them stay finite in float64 (a 1e-300 B/s bandwidth would make time inf).
+QUANTITY_MIN = 1e-30
+QUANTITY_MAX = 1e30
 
 
 _PREFIX = {"": 1.0, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9,

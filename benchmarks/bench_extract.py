@@ -5,15 +5,48 @@ Prints, per model and mode, the best-of-N wall time, op count, GFLOPs, and the r
 the time to the 2 s target (ratio < 1 meets it; only resnet50/infer is the stated target,
 the rest are shown for reference).
 
-Usage: python benchmarks/bench_extract.py [--repeat 3] [--models resnet50,gpt2] [--train]
+``--cold`` (issue 16) instead times fresh processes: ``import workloads`` alone (names only, no
+torch: what a warm-cache CLI pays), ``import torch`` alone, and ``import workloads`` +
+``extract_model("resnet50", batch=1)`` (a cache miss), best of ``--repeat``, as ratios to the
+bare torch import.
+
+Usage: python benchmarks/bench_extract.py [--repeat 3] [--models resnet50,gpt2] [--train] [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 TARGET_S = 2.0
+ROOT = Path(__file__).resolve().parents[1]
+
+_COLD = {
+    "python -c pass": "pass",
+    "import workloads (names)": "import workloads; workloads.list_models()",
+    "import torch": "import torch",
+    "import workloads + extract resnet50": "import workloads; workloads.extract_model('resnet50', batch=1)",
+}
+
+
+def _fresh(code: str) -> float:
+    """Wall time (s) of ``python -c code`` in a fresh interpreter, from inside (after startup)."""
+    wrapped = f"import time; t0 = time.perf_counter()\n{code}\nprint(time.perf_counter() - t0)"
+    r = subprocess.run([sys.executable, "-c", wrapped], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def cold(repeat: int) -> int:
+    """Best-of-``repeat`` fresh-process timings of :data:`_COLD`, with ratios to ``import torch``."""
+    best = {k: min(_fresh(c) for _ in range(repeat)) for k, c in _COLD.items()}
+    torch_s = best["import torch"]
+    print(f"{'fresh process':38s} {'best_s':>8s} {'x import torch':>15s}")
+    for k, v in best.items():
+        print(f"{k:38s} {v:8.3f} {v / torch_s:15.3f}")
+    return 0
 
 
 def main() -> int:
@@ -21,7 +54,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per model; best time reported (default 3)")
     ap.add_argument("--models", help="comma-separated model names (default: all built-in)")
     ap.add_argument("--train", action="store_true", help="also time one training step (sgd)")
+    ap.add_argument("--cold", action="store_true", help="time imports and a first extraction in fresh processes")
     args = ap.parse_args()
+    if args.cold:
+        return cold(args.repeat)
 
     t0 = time.perf_counter()
     import workloads

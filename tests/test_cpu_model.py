@@ -188,3 +188,47 @@ def test_host_cpu_batch1_models_mape():
     print("host CPU batch-1 models MAPE:", {k: round(v, 1) for k, v in m.items()})
     assert m["shipped_t1"] <= 15.0 and m["shipped_t16"] <= 15.0
     assert m["no_handoff_t16"] > 30.0
+
+
+# ---------------------------------------------------------------- rnn and dtypes (issue 16)
+def lstm(T, B, I, H, layers=1, dtype="fp32"):
+    G = 4
+    ws = []
+    for layer in range(layers):
+        k_in = I if layer == 0 else H
+        ws += [TensorInfo.of((G * H,), dtype), TensorInfo.of((H, G * H), dtype), TensorInfo.of((G * H,), dtype),
+               TensorInfo.of((k_in, G * H), dtype)]
+    macs = sum(T * B * G * H * ((I if layer == 0 else H) + H) for layer in range(layers))
+    return OpNode(name="lstm", kind="rnn", dtype=dtype, flops=2.0 * macs, macs=float(macs),
+                  inputs=[TensorInfo.of((B, T, I), dtype)], weights=ws, outputs=[TensorInfo.of((B, T, H), dtype)],
+                  attrs={"cell": "LSTM", "seq": T, "batch": B, "input": I, "hidden": H, "layers": layers,
+                         "gates": 4, "bidirectional": False})
+
+
+def test_rnn_is_gate_gemms_plus_sequential_steps():
+    """rnn = per layer an input projection GEMM + T dependent step GEMMs: FLOPs are exactly the gate
+    GEMMs (layer 2's input is the hidden state: the old model used input + hidden for every layer and
+    missed 14% of a 2-layer 512/1024 LSTM's FLOPs), and the steps cannot be overlapped, so the op is
+    slower than one GEMM of the same FLOPs and each step pays a fork/join when multi-threaded."""
+    cm = host(16)
+    op = lstm(128, 32, 512, 1024, layers=2)
+    c = cm.cost(op)
+    assert c.flops == pytest.approx(op.flops)
+    assert c.detail["path"] == "rnn_steps" and c.detail["steps"] == 256
+    one_gemm = cm.cost(mm(128 * 32, 4 * 1024, 512 + 1024 + 2048))  # >= the same FLOPs in one GEMM
+    assert c.time_s > one_gemm.time_s
+    assert c.time_s >= 256 * cm.spec.calibration.parallel_overhead
+    # sequential: twice the steps take about twice the time
+    assert cm.cost(lstm(256, 32, 512, 1024, layers=2)).time_s == pytest.approx(2 * c.time_s, rel=0.05)
+    # every parameter (biases included) from DRAM at least once
+    assert c.bytes_by_level["dram"] >= op.weight_bytes
+
+
+def test_cpu_tf32_runs_as_fp32_and_fp8_is_an_error():
+    cm = host(16)
+    tf, fp = cm.cost(mm(1024, 1024, 1024, "tf32")), cm.cost(mm(1024, 1024, 1024, "fp32"))
+    assert tf.time_s == pytest.approx(fp.time_s)
+    with pytest.raises(ConfigError, match="dtype_rate.fp8_e4m3.*supported: fp32"):
+        cm.cost(mm(64, 64, 64, "fp8_e4m3"))
+    i8 = cost_model_for(load_arch("epyc_genoa_2vcpu")).cost(mm(1024, 1024, 1024, "int8"))
+    assert i8.time_s < cost_model_for(load_arch("epyc_genoa_2vcpu")).cost(mm(1024, 1024, 1024)).time_s

@@ -222,3 +222,96 @@ def test_rnn_steps_from_extractor_attrs(h100):
     assert longer.time_s == pytest.approx(2 * c.time_s, rel=0.1)
     no_attrs = h100.cost(OpNode(**{**op.__dict__, "attrs": {}}))
     assert no_attrs.detail["path"] == "rnn_roofline"
+
+
+# ---------------------------------------------------------------- low-precision dtypes (issue 16)
+@pytest.mark.parametrize("dtype", ["fp8_e4m3", "fp8_e5m2", "int8"])
+def test_8bit_gemm_runs_on_tensor_cores_with_1_byte_tensors(h100, dtype):
+    """fp8 (both formats, priced at ``peak.fp8``) and int8 GEMMs: 1-byte operands and their own
+    tensor peak and per-FLOP energy: ~2x the bf16 rate, half its DRAM bytes."""
+    op, ref = mm(8192, 8192, 8192, dtype), mm(8192, 8192, 8192, "bf16")
+    c, b = h100.cost(op), h100.cost(ref)
+    key = "int8" if dtype == "int8" else "fp8"
+    assert c.detail["peak_key"] == key and c.detail["energy_dtype"] == key
+    assert c.bytes_by_level["dram"] == pytest.approx(b.bytes_by_level["dram"] / 2, rel=0.01)
+    assert 1.6 < b.time_s / c.time_s < 2.2
+    assert 2 * 8192**3 / c.time_s <= h100.spec.peak_at(key)
+    assert c.energy_by_component["compute"] == pytest.approx(
+        c.flops * h100.spec.energy.per_flop[key] * c.detail["clock_fraction"] ** (h100.spec.calibration.dvfs_power_exponent - 1),
+        rel=1e-6)
+
+
+def test_tf32_uses_4_byte_tensors_at_the_tf32_peak(h100):
+    tf, fp = h100.cost(mm(8192, 8192, 8192, "tf32")), h100.cost(mm(8192, 8192, 8192, "fp32"))
+    assert tf.detail["peak_key"] == "tf32" and tf.detail["energy_dtype"] == "tf32"
+    assert tf.bytes_by_level["dram"] >= 3 * 8192**2 * 4  # operands stay 4 bytes
+    assert 2 * 8192**3 / tf.time_s <= h100.spec.peak_at("tf32")
+    assert 2 * 8192**3 / tf.time_s > 4 * 2 * 8192**3 / fp.time_s  # tensor cores, not FMA units
+
+
+def test_tf32_falls_back_to_fp32_without_tf32_tensor_cores():
+    """PyTorch's TF32 is a math mode: on a V100 (no TF32 tensor cores) those GEMMs run in fp32."""
+    v100 = cost_model_for(load_arch("v100"))
+    tf, fp = v100.cost(mm(4096, 4096, 4096, "tf32")), v100.cost(mm(4096, 4096, 4096, "fp32"))
+    assert tf.detail["peak_key"] == "fp32" and tf.time_s == pytest.approx(fp.time_s)
+
+
+@pytest.mark.parametrize(("arch", "dtype"), [("a100", "fp8_e4m3"), ("v100", "int8"), ("v100", "bf16"),
+                                             ("titanx_maxwell", "int8")])
+def test_dtype_without_hardware_support_is_an_error(arch, dtype):
+    with pytest.raises(ConfigError, match=rf"peak\.{dtype}: no peak throughput .*defined: fp"):
+        cost_model_for(load_arch(arch)).cost(mm(256, 256, 256, dtype))
+
+
+def test_int8_without_tensor_cores_uses_dp4a_peak():
+    titan = cost_model_for(load_arch("titanx_pascal"))  # int8 via dp4a: 4x the fp32 FMA rate
+    i8, f32 = titan.cost(mm(8192, 8192, 8192, "int8")), titan.cost(mm(8192, 8192, 8192, "fp32"))
+    assert i8.detail["peak_key"] == "int8"
+    assert 3.0 < f32.time_s / i8.time_s <= 4.0
+
+
+# ---------------------------------------------------------------- Linear with bias (issue 16)
+def linear(M, N, K, dtype="fp16", bias=True):
+    """As the extractor emits nn.Linear: aten.addmm(bias, x, W^T) -> inputs [x], weights [bias, W^T]."""
+    ws = ([TensorInfo.of((N,), dtype)] if bias else []) + [TensorInfo.of((K, N), dtype)]
+    return OpNode(name="fc", kind="matmul", dtype=dtype, flops=2.0 * M * N * K, macs=1.0 * M * N * K,
+                  inputs=[TensorInfo.of((M, K), dtype)], weights=ws, outputs=[TensorInfo.of((M, N), dtype)],
+                  aten="aten.addmm.default" if bias else "aten.mm.default", attrs={"M": M, "N": N, "K": K, "batch": 1})
+
+
+def test_linear_bias_is_not_the_weight(h100):
+    """Linear(8192, 8192) fp16 batch 1: 53.7 us / 134 MB without bias; with bias it was 22.9 us /
+    0.049 MB (the bias taken as the weight matrix), now the same plus the 16 KB bias."""
+    plain, biased = h100.cost(linear(1, 8192, 8192, bias=False)), h100.cost(linear(1, 8192, 8192))
+    assert plain.bytes_by_level["dram"] == pytest.approx(134.25e6, rel=1e-3)
+    assert biased.bytes_by_level["dram"] == pytest.approx(plain.bytes_by_level["dram"] + 8192 * 2)
+    assert biased.time_s == pytest.approx(plain.time_s, rel=0.01)
+    assert 50e-6 < biased.time_s < 57e-6
+    # the L2-fit decision sees W (128 MiB > 50 MiB L2), not the bias: weights re-streamed per wave
+    big = h100.cost(linear(4096, 8192, 8192))
+    assert big.bytes_by_level["dram"] > 4096 * 8192 * 2 + 8192 * 8192 * 2 + 4096 * 8192 * 2
+
+
+def test_linear_weight_as_left_operand(h100):
+    """A parameter used as the left operand (W @ x) is found by its shape, not its position."""
+    M, N, K = 4096, 8, 4096
+    op = OpNode(name="wx", kind="matmul", dtype="bf16", flops=2.0 * M * N * K, macs=1.0 * M * N * K,
+                inputs=[TensorInfo.of((K, N), "bf16")], weights=[TensorInfo.of((M, K), "bf16")],
+                outputs=[TensorInfo.of((M, N), "bf16")], attrs={"M": M, "N": N, "K": K, "batch": 1})
+    assert h100.cost(op).bytes_by_level["dram"] >= (M * K + K * N + M * N) * 2
+
+
+# ---------------------------------------------------------------- clock scaling (issue 16)
+def test_fp32_latency_scales_with_swept_clock():
+    """A clock sweep used to give identical fp32 latency at 1.0, 1.5 and 1.98 GHz (fp32 peak did not
+    scale with ``clock``); compute-bound fp32 time now follows the clock the kernel runs at."""
+    spec = load_arch("h100")
+    times = {}
+    for ghz in (1.0, 1.5, 1.98):
+        cm = cost_model_for(spec.model_copy(update={"clock": ghz * 1e9, "base_clock": None}))
+        c = cm.cost(mm(8192, 8192, 8192, "fp32"))
+        times[ghz] = (c.time_s, c.detail["clock_hz"])
+    assert times[1.0][0] > times[1.5][0] > times[1.98][0]
+    # time x running clock is constant (the power cap may hold 1.98 GHz to a lower clock)
+    work = {g: t * f for g, (t, f) in times.items()}
+    assert max(work.values()) == pytest.approx(min(work.values()), rel=0.02)

@@ -79,8 +79,8 @@ def test_bad_field_names_file_and_field(tmp_path, old, new, field, reason):
 
 def test_peak_clock_for_missing_peak_is_rejected(tmp_path):
     p = tmp_path / "g.yaml"
-    p.write_text(_h100_text().replace("peak_clock: {tf32:", "peak_clock: {fp4: 1 GHz, tf32:"))
-    with pytest.raises(ConfigError, match="'fp4'.*no peak.fp4"):
+    p.write_text(_h100_text().replace("peak_clock: {tf32:", "peak_clock: {int4: 1 GHz, tf32:"))  # a known dtype, no peak
+    with pytest.raises(ConfigError, match="'int4'.*no peak.int4"):
         load_arch(p)
 
 

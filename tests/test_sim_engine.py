@@ -133,7 +133,7 @@ def test_deadlock_free_and_deterministic():
 def test_system_object_accepted_and_bad_parallel_config():
     sysm = system_from_device(toy_spec())
     assert simulate(chain_graph(2), sysm).system == "toy"
-    with pytest.raises(ValueError, match="parallel mode"):
+    with pytest.raises(ValueError, match="mode: must be one of data, tensor, pipeline"):
         ParallelConfig("expert", 2)
     with pytest.raises(ValueError, match="schedule"):
         ParallelConfig("pipeline", 2, schedule="zigzag")

@@ -11,15 +11,15 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import workloads  # noqa: E402
 
 #: small sequence lengths keep the suite fast; equality does not depend on size
-SEQ = {"gpt2": 64, "bert_base": 64, "lstm_lm": 16}
+SEQ = {"gpt2": 64, "bert_base": 64, "lstm_lm": 16, "gpt2_headless": 64, "bert_headless": 64}
 
 
 def reference_flops(name: str, mode: str, optimizer: str = "sgd", dtype: str = "fp32") -> int:
-    """FlopCounterMode total for the same model, inputs and step the extractor runs."""
-    model, inputs, _ = workloads.build_model(name, batch=1, dtype=dtype, seq_len=SEQ.get(name))
+    """FlopCounterMode total for the same model, inputs, loss and step the extractor runs."""
+    model, inputs, info = workloads.build_model(name, batch=1, dtype=dtype, seq_len=SEQ.get(name))
     opt = workloads.make_optimizer(model, optimizer) if mode == "train" else None
     with FlopCounterMode(display=False) as fc:
-        workloads.run_step(model, inputs, mode, None, opt)
+        workloads.run_step(model, inputs, mode, info["loss_fn"], opt)
     return fc.get_total_flops()
 
 
@@ -31,7 +31,7 @@ def test_inference_flops_equal_flop_counter(name):
     assert g.total_flops == ref
 
 
-@pytest.mark.parametrize("name", ["alexnet", "resnet18", "mobilenet_v2", "vit_b_16", "gpt2", "lstm_lm"])
+@pytest.mark.parametrize("name", ["alexnet", "resnet18", "mobilenet_v2", "vit_b_16", "gpt2", "bert_base", "lstm_lm"])
 def test_training_flops_equal_flop_counter(name):
     g = workloads.extract_model(name, batch=1, mode="train", seq_len=SEQ.get(name))
     assert g.total_flops == reference_flops(name, "train")
@@ -51,7 +51,8 @@ def test_attention_is_counted_and_grouped():
     assert a.attrs["causal"] is True
     # QK^T and PV: 2 * (2 * B*H*L*L*d)
     assert a.flops == 2 * 2 * 1 * 12 * 64 * 64 * 64
-    assert a.module == "h.0.attn"
+    assert a.module == "transformer.h.0.attn"
+    assert workloads.extract_model("gpt2_headless", seq_len=64).ops(kind="attention")[0].module == "h.0.attn"
 
 
 def test_cpu_flash_attention_formula_registered():

@@ -44,7 +44,8 @@ def test_param_counts_match_measured_models():
     with open(DATA / "model_params.csv") as f:
         for row in csv.DictReader(f):
             seq = 16 if row["model"] in ("gpt2", "lstm_lm") else None
-            g = workloads.extract_model(row["model"], seq_len=seq)
+            name = workloads.MEASURED_MODELS.get(row["model"], row["model"])  # the module measured
+            g = workloads.extract_model(name, seq_len=seq)
             assert g.meta["params"] == int(row["params"]), row["model"]
 
 
@@ -122,7 +123,7 @@ def test_module_names_match_layers_csv():
             leaves[row["model"]].add(row["layer"])
     for model, names in leaves.items():
         seq = 32 if model in ("gpt2", "lstm_lm") else None
-        g = workloads.extract_model(model, seq_len=seq)
+        g = workloads.extract_model(workloads.MEASURED_MODELS.get(model, model), seq_len=seq)
         got = {o.module for o in g}
         assert names <= got, f"{model}: missing {sorted(names - got)[:5]}"
 
@@ -168,7 +169,7 @@ def test_unknown_model_and_bad_options():
 def test_aliases_and_list_models():
     names = workloads.list_models()
     for n in ("alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2", "googlenet", "vit_b_16", "gpt2",
-              "bert_base", "lstm_lm"):
+              "bert_base", "lstm_lm", "gpt2_headless", "bert_headless"):
         assert n in names
     assert workloads.extract_model("bert", seq_len=16).meta["model"] == "bert_base"
 

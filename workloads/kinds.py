@@ -133,6 +133,18 @@ def _conv_attrs(inp: torch.Tensor, weight: torch.Tensor, out_spatial: tuple[int,
     }
 
 
+def _is_channels_last(t: Any) -> bool:
+    """``t`` is laid out NHWC (``torch.channels_last``) and not also plain-contiguous."""
+    return (isinstance(t, torch.Tensor) and t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+            and not t.is_contiguous())
+
+
+def conv_channels_last(inp: Any, weight: Any) -> bool:
+    """Layout a convolution kernel runs in: channels_last when its input or weight is NHWC-strided
+    (PyTorch's rule for cuDNN, ``cudnn_conv_suggest_memory_format``), NCHW otherwise."""
+    return _is_channels_last(inp) or _is_channels_last(weight)
+
+
 def _attrs_conv(name: str, args: tuple, out: Any) -> dict[str, Any]:
     if name == "convolution_backward":
         grad_out, inp, weight = args[0], args[1], args[2]
@@ -140,14 +152,18 @@ def _attrs_conv(name: str, args: tuple, out: Any) -> dict[str, Any]:
         a = _conv_attrs(inp, weight, _shape(grad_out)[2:], stride, padding, dilation, transposed, groups)
         mask = args[10] if len(args) > 10 else [True, True, True]
         a["output_mask"] = [bool(m) for m in mask]
+        a["channels_last"] = conv_channels_last(inp, weight) or _is_channels_last(grad_out)
         return a
     if name in ("convolution", "_convolution"):
         inp, weight, _bias, stride, padding, dilation, transposed, _opad, groups = args[:9]
-        return _conv_attrs(inp, weight, _shape(out)[2:], stride, padding, dilation, transposed, groups)
-    # backend-specific convolutions: (input, weight, ..., stride, padding, ...): best effort
-    inp, weight = args[0], args[1]
-    o = out[0] if isinstance(out, (tuple, list)) else out
-    return _conv_attrs(inp, weight, _shape(o)[2:], 1, 0, 1, False, 1)
+        a = _conv_attrs(inp, weight, _shape(out)[2:], stride, padding, dilation, transposed, groups)
+    else:
+        # backend-specific convolutions: (input, weight, ..., stride, padding, ...): best effort
+        inp, weight = args[0], args[1]
+        o = out[0] if isinstance(out, (tuple, list)) else out
+        a = _conv_attrs(inp, weight, _shape(o)[2:], 1, 0, 1, False, 1)
+    a["channels_last"] = conv_channels_last(inp, weight)
+    return a
 
 
 def _attrs_matmul(name: str, args: tuple, out: Any) -> dict[str, Any]:

@@ -180,13 +180,31 @@ class Recorder(TorchDispatchMode):
 
     Set ``phase`` ("forward"/"backward"/"optimizer") around each part of a step.
     ``weight_keys`` are storages of parameters, buffers and optimizer state (reported as
-    ``OpNode.weights`` instead of ``inputs``).
+    ``OpNode.weights`` instead of ``inputs``). ``dtype_map`` relabels tensor and op dtypes
+    (bytes follow the new dtype); ``compute_dtype_map`` relabels the compute dtype of MAC ops
+    (kinds in :data:`COMPUTE_KINDS`) only; ``channels_last`` marks every convolution NHWC.
     """
 
-    def __init__(self, weight_keys: set[int] | None = None) -> None:
+    def _ti(self, t: torch.Tensor) -> TensorInfo:
+        """TensorInfo of ``t`` with :attr:`dtype_map` applied."""
+        name = dtype_name(t.dtype)
+        return TensorInfo.of(tuple(t.shape), self.dtype_map.get(name, name))
+
+    def __init__(self, weight_keys: set[int] | None = None, dtype_map: dict[str, str] | None = None,
+                 compute_dtype_map: dict[str, str] | None = None, channels_last: bool = False) -> None:
         super().__init__()
         self.phase = "forward"
         self.weight_keys: set[int] = set(weight_keys or ())
+        #: tensor dtype name -> recorded dtype name, for every tensor and op (quantized graphs:
+        #: ``{"fp16": "int8"}`` records an fp16 trace as int8 tensors, 1 byte per element)
+        self.dtype_map: dict[str, str] = dict(dtype_map or {})
+        #: op dtype -> recorded compute dtype for MAC ops only (:data:`COMPUTE_KINDS`), tensors
+        #: unchanged (TF32: ``{"fp32": "tf32"}``)
+        self.compute_dtype_map: dict[str, str] = dict(compute_dtype_map or {})
+        #: the model runs in ``torch.channels_last``: every convolution records
+        #: ``attrs["channels_last"] = True`` (meta kernels do not always propagate NHWC strides
+        #: -- e.g. a strided 1x1 conv returns NCHW on meta -- while cuDNN keeps NHWC throughout)
+        self.channels_last = bool(channels_last)
         self.records: list[_Rec] = []
         self.regions: dict[int, Region] = {}
         self.module_stack: list[str] = []
@@ -253,6 +271,8 @@ class Recorder(TorchDispatchMode):
         attrs = attrs_of(kind, func, args, kwargs, out)
         if kind == "conv" and attrs.get("transposed"):
             kind = "conv_transpose"
+        if kind in ("conv", "conv_transpose") and self.channels_last:
+            attrs["channels_last"] = True
         if kind in ("conv", "conv_transpose") and flops:
             macs = _conv_macs(func, args, attrs)
         idx = len(self.records)
@@ -263,18 +283,19 @@ class Recorder(TorchDispatchMode):
             if sig in seen:
                 continue
             seen.add(sig)
-            ti = tensor_info(t)
+            ti = self._ti(t)
             (weights if k in self.weight_keys else inputs).append((k, ti))
             p = self.producer.get(k)
             if p is not None:
                 deps.append((p, k, ti))
         outputs = []
         for t, k in zip(outs, out_keys):
-            outputs.append((k, tensor_info(t)))
+            outputs.append((k, self._ti(t)))
             self.producer[k] = idx
             self._keep.append(t.untyped_storage())
         floats = [t for t in outs + ins if t.is_floating_point()]
         dtype = dtype_name((floats or outs)[0].dtype)
+        dtype = self.dtype_map.get(dtype, dtype)
         self.records.append(_Rec(idx, str(func), kind, self.phase, module, region, flops, inputs, weights,
                                  outputs, deps, attrs, dtype, macs))
 
@@ -285,7 +306,7 @@ class Recorder(TorchDispatchMode):
             return None
         module = self.module_stack[-1] if self.module_stack else ""
         r = Region(len(self.regions), kind, module, attrs, source,
-                   inputs=[tensor_info(t) for t in flatten_tensors(inputs)])
+                   inputs=[self._ti(t) for t in flatten_tensors(inputs)])
         self.regions[r.id] = r
         self.region = r
         return r
@@ -294,7 +315,7 @@ class Recorder(TorchDispatchMode):
         if r is None:
             return
         self.region = None
-        r.outputs = [tensor_info(t) for t in flatten_tensors(outputs)]
+        r.outputs = [self._ti(t) for t in flatten_tensors(outputs)]
         self.tag_autograd(outputs, stop, r.module, r.id)
 
     # ------------------------------------------------------------------ autograd attribution
@@ -402,7 +423,10 @@ class Recorder(TorchDispatchMode):
             # CPU/meta math decomposition of attention upcasts to fp32)
             # (backward: the incoming gradient's dtype; its outputs may already be cast back to fp32)
             order = outputs + inputs if first.phase == "forward" else inputs + outputs
-            dtype = next((ti.dtype for ti in order if ti.dtype in _FLOAT_DTYPES), dtype)
+            floats = _FLOAT_DTYPES | set(self.dtype_map.values())
+            dtype = next((ti.dtype for ti in order if ti.dtype in floats), dtype)
+        if kind in COMPUTE_KINDS:
+            dtype = self.compute_dtype_map.get(dtype, dtype)
         return OpNode(
             name=f"{module or '<root>'}/{kind}#{gi}",
             kind=kind,
@@ -418,6 +442,9 @@ class Recorder(TorchDispatchMode):
             attrs=attrs,
         )
 
+
+#: op kinds whose compute dtype TF32 (``allow_tf32``) changes: matmul, cuDNN convolution/RNN, attention
+COMPUTE_KINDS = frozenset({"matmul", "conv", "conv_transpose", "attention", "rnn"})
 
 #: floating dtype names a fused region may compute in
 _FLOAT_DTYPES = frozenset(name for dt, name in TORCH_DTYPES.items() if dt.is_floating_point)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from accel import units as U
+from accel.errors import did_you_mean
 
 
 def _unit_field(dim: U.Dimension, positive: bool = True):
@@ -66,16 +67,42 @@ Throughput = Annotated[float, _unit_field(U.THROUGHPUT)]
 #: mm^2, > 0
 Area = Annotated[float, _unit_field(U.AREA)]
 
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
+#: largest integer an arch field accepts (counts of SMs, PEs, cores, DSP blocks ...): 2**40
+MAX_ARCH_INT = 2**40
+#: largest plain (unitless) float an arch field accepts (speedups, exponents, ratios)
+MAX_ARCH_FLOAT = 1e12
+
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_ARCH_INT)]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_ARCH_INT)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, le=MAX_ARCH_FLOAT)]
+
+#: memory-level names ``energy.per_byte`` may use (plus a CPU's own ``caches[].level`` names)
+MEMORY_LEVELS: tuple[str, ...] = ("register", "smem", "sram", "l1", "l2", "l3", "hbm", "dram")
 
 
 class ArchModel(BaseModel):
     """Base for every arch schema: unknown fields are errors (typos never pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _plain_numbers_bounded(self) -> "ArchModel":
+        """Plain (unitless) numbers are finite (``allow_inf_nan=False``) and of sane size: floats
+        |x| <= :data:`MAX_ARCH_FLOAT`, ints |n| <= :data:`MAX_ARCH_INT` (e.g. ``word_bytes: 1e300``
+        is refused here instead of turning a simulated time into inf). Unit fields are bounded by
+        :func:`accel.units.parse_quantity`."""
+        for name, info in type(self).model_fields.items():
+            if any(isinstance(m, BeforeValidator) for m in info.metadata):
+                continue  # a unit field
+            v = getattr(self, name, None)
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, float) and abs(v) > MAX_ARCH_FLOAT:
+                raise ValueError(f"{name}: {v!r} is out of range (|x| <= {MAX_ARCH_FLOAT:g})")
+            if isinstance(v, int) and abs(v) > MAX_ARCH_INT:
+                raise ValueError(f"{name}: {v!r} is out of range (|n| <= {MAX_ARCH_INT})")
+        return self
     # Note: defaults are NOT validated, so a unit field's default must be written in SI base units
     # (e.g. ``sram: Size = 1024.0`` bytes), never as a string.
 
@@ -92,6 +119,49 @@ class DeviceSpec(ArchModel):
     sources: dict[str, str] = Field(default_factory=dict)
     #: where this spec was loaded from (set by the loader; not written in YAML)
     origin: str = ""
+
+    #: fields (of any kind) holding op-kind names, and fields holding dtype names or lists / dict keys of them
+    _OP_KIND_FIELDS: ClassVar[tuple[str, ...]] = ("fused_kinds",)
+    _DTYPE_FIELDS: ClassVar[tuple[str, ...]] = ("dtype", "tensor_core_dtypes", "peak", "peak_clock", "dtype_rate")
+
+    @model_validator(mode="after")
+    def _enum_names(self) -> "DeviceSpec":
+        """Every enum-like string (op kinds, dtype names, memory levels) must be a known name.
+
+        A typo such as ``fused_kinds: [actvation]`` or ``per_flop: {bf61: ...}`` would otherwise
+        be silently ignored and change results.
+        """
+        from accel.graph import DTYPE_BYTES, OP_KINDS
+
+        def check(field: str, names, allowed, what: str) -> None:
+            for n in names:
+                if n not in allowed:
+                    raise ValueError(f"{field}: unknown {what} {n!r}{did_you_mean(str(n), allowed)}; "
+                                     f"allowed: {', '.join(allowed)}")
+
+        def names_of(v: Any) -> list:
+            if isinstance(v, str):
+                return [v]
+            if isinstance(v, dict):
+                return list(v)
+            if isinstance(v, (list, tuple, set, frozenset)):
+                return [x for x in v if isinstance(x, str)]
+            return []
+
+        fields = type(self).model_fields
+        for f in self._OP_KIND_FIELDS:
+            if f in fields:
+                check(f, names_of(getattr(self, f)), OP_KINDS, "op kind")
+        for f in self._DTYPE_FIELDS:
+            if f in fields:
+                check(f, names_of(getattr(self, f)), list(DTYPE_BYTES), "dtype")
+        energy = getattr(self, "energy", None)
+        if isinstance(energy, EnergySpec):
+            check("energy.per_flop", list(energy.per_flop), list(DTYPE_BYTES), "dtype")
+            levels = list(MEMORY_LEVELS) + [str(getattr(c, "level", "")) for c in getattr(self, "caches", None) or []
+                                            if getattr(c, "level", None) not in MEMORY_LEVELS]
+            check("energy.per_byte", list(energy.per_byte), levels, "memory level")
+        return self
 
 
 class EnergySpec(ArchModel):

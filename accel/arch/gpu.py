@@ -11,7 +11,7 @@ Example (abridged)::
     sm_count: 132
     clock: 1.98 GHz
     peak: {fp32: 66.9 TFLOP/s, tf32: 494.7 TFLOP/s, bf16: 989.4 TFLOP/s}
-    peak_clock: {tf32: 1.83 GHz, bf16: 1.83 GHz}
+    peak_clock: {tf32: 1.83 GHz, bf16: 1.83 GHz, fp32: 1.98 GHz}
     memory: {hbm_size: 80 GiB, hbm_bandwidth: 3.35 TB/s, l2_size: 50 MiB, ...}
     tiles: {tensor: [[128, 256], [128, 128]], fma: [[128, 128]]}
     ...
@@ -141,8 +141,11 @@ class GpuSpec(DeviceSpec):
             (CUDA-core) peak; ``tf32``/``fp16``/``bf16``/``fp8``/``int8`` the tensor-core peaks.
         tensor_core_dtypes: ``peak`` entries that run on tensor cores (matmul/conv use ``tiles.tensor``);
             the others run on FMA units (``tiles.fma``).
-        peak_clock: clock at which a ``peak`` entry is quoted (Hz) when it is not ``clock``
-            (e.g. H100 tensor peaks are quoted at 1.83 GHz). The model scales peaks linearly with clock.
+        peak_clock: clock at which each ``peak`` entry is quoted (Hz), one entry per ``peak`` dtype
+            (e.g. H100: fp32 at its 1.98 GHz boost, tensor peaks at 1.83 GHz). Every peak is a
+            per-cycle rate times a clock: ``peak_per_cycle(d) = peak[d] / peak_clock[d]`` and the
+            model runs at ``peak_per_cycle(d) * clock``, so sweeping ``clock`` scales every dtype
+            (fp32/fp64 FMA peaks included) while the per-cycle hardware stays fixed.
         tiles: candidate GEMM CTA tiles (M x N) per unit class, ``tensor`` and ``fma``; the model
             picks the fastest, like cuBLAS heuristics.
         max_split_k: largest split-K factor the GEMM model may use for few-tile, long-K GEMMs.
@@ -202,6 +205,11 @@ class GpuSpec(DeviceSpec):
         for k in [*self.peak_clock, *self.tensor_core_dtypes]:
             if k not in self.peak:
                 raise ValueError(f"{k!r} (in peak_clock / tensor_core_dtypes) has no peak.{k}; peaks: {', '.join(self.peak)}")
+        missing = [k for k in self.peak if k not in self.peak_clock]
+        if missing:
+            raise ValueError(f"peak_clock has no entry for {', '.join(missing)}: give the clock each peak is quoted at "
+                             f"(e.g. `peak_clock: {{{missing[0]}: 1980 MHz}}`, usually the boost clock) so that "
+                             "peaks scale with `clock`")
         if self.base_clock is not None and self.base_clock > self.clock:
             raise ValueError("base_clock must not exceed clock (boost)")
         if self.idle_power >= self.tdp:
@@ -209,8 +217,9 @@ class GpuSpec(DeviceSpec):
         return self
 
     def peak_per_cycle(self, dtype: str) -> float:
-        """Dense FLOP per SM-clock cycle for the whole GPU for ``dtype`` (FLOP/cycle)."""
-        return self.peak[dtype] / self.peak_clock.get(dtype, self.clock)
+        """Dense FLOP per SM-clock cycle for the whole GPU for ``dtype``: ``peak[d] / peak_clock[d]``
+        (FLOP/cycle); independent of ``clock``."""
+        return self.peak[dtype] / self.peak_clock[dtype]
 
     def peak_at(self, dtype: str, clock: float | None = None) -> float:
         """Dense peak (FLOP/s) of ``dtype`` at ``clock`` (Hz; default boost clock)."""

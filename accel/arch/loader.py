@@ -35,33 +35,127 @@ def list_archs() -> dict[str, Path]:
 
 
 def resolve_arch_path(name_or_path: str | Path) -> Path:
-    """Turn an arch name (``"h100"``) or a path into an existing file path."""
+    """Turn an arch name (``"h100"``) or a path into an existing file path.
+
+    An argument that looks like a path (contains a path separator or ends in ``.yaml``/``.yml``)
+    must be an existing file. Any other argument is a bundled arch name first, so a file or
+    folder named ``h100`` in the current directory does not shadow the bundled ``h100``; a bare
+    name that is not bundled but is an existing file is loaded as that file.
+    """
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    text = str(name_or_path)
+    looks_like_path = "/" in text or "\\" in text \
+        or p.suffix.lower() in (".yaml", ".yml")
+    if looks_like_path:
         if not p.is_file():
-            raise ConfigError(str(p), None, "file not found")
+            raise ConfigError(str(p), None, "file not found" if not p.exists() else "not a file")
         return p
     archs = list_archs()
-    key = str(name_or_path).lower()
+    key = text.lower()
     if key in archs:
         return archs[key]
+    if p.is_file():
+        return p
     raise ConfigError(
         str(name_or_path), None,
         f"no arch named {str(name_or_path)!r}; bundled archs: {', '.join(sorted(archs)) or '(none found)'}",
     )
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, turning syntax errors into ConfigError with line numbers."""
-    path = Path(path)
+#: largest YAML file accepted (bytes); the biggest shipped arch is ~10 KB
+MAX_YAML_BYTES = 1 << 20
+#: most YAML nodes a document may expand to, every alias counted at each use (a "billion laughs"
+#: document of a few hundred bytes expands to 10**9 nodes; the biggest shipped arch has ~600)
+MAX_YAML_NODES = 100_000
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects duplicate mapping keys (instead of keeping the last one)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` merges; explicit keys may override merged ones
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(None, None, "unhashable mapping key",
+                                                            key_node.start_mark) from None
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first defined on line {first + 1})", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_nodes(root: yaml.Node, limit: int) -> int:
+    """Nodes of the document with every alias expanded (capped at ``limit + 1``); ValueError on a cycle."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        k = id(n)
+        if k in memo:
+            return memo[k]
+        if k in active:
+            raise ValueError("recursive alias (a node contains itself)")
+        active.add(k)
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            for c in n.value:
+                total = min(total + size(c), limit + 1)
+        elif isinstance(n, yaml.MappingNode):
+            for kn, vn in n.value:
+                total = min(total + size(kn) + size(vn), limit + 1)
+        active.discard(k)
+        memo[k] = total
+        return total
+
+    return size(root)
+
+
+def parse_yaml_text(text: str, file: str, max_nodes: int = MAX_YAML_NODES) -> Any:
+    """Parse one YAML document safely: no Python tags, no duplicate keys, bounded alias expansion."""
+    loader = _StrictSafeLoader(text)
     try:
-        data = yaml.safe_load(path.read_text())
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            n = _expanded_nodes(node, max_nodes)
+        except ValueError as exc:
+            raise ConfigError(file, None, f"malformed YAML: {exc}") from None
+        if n > max_nodes:
+            raise ConfigError(file, None, f"YAML expands to more than {max_nodes:,} nodes (aliases counted at "
+                                          "each use); refusing a possible alias bomb")
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise ConfigError(str(path), where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    except OSError as exc:
-        raise ConfigError(str(path), None, f"cannot read: {exc.strerror}") from None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(file, where, f"malformed YAML: {' '.join(str(problem).split())}") from None
+    except RecursionError:
+        raise ConfigError(file, None, "malformed YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> dict[str, Any]:
+    """Read a YAML mapping from a regular UTF-8 file of at most ``max_bytes`` bytes.
+
+    Every problem is a :class:`ConfigError` naming the file (and the line where known):
+    missing/non-regular/oversized files, non-UTF-8 bytes, syntax errors, duplicate keys,
+    aliases expanding beyond :data:`MAX_YAML_NODES`, a top level that is not a mapping.
+    Used for arch, system, sweep-spec and area-model files.
+    """
+    from accel.graph import read_text_checked
+
+    path = Path(path)
+    text = read_text_checked(path, max_bytes, what="YAML file")
+    data = parse_yaml_text(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(str(path), None, f"expected a mapping at top level, got {type(data).__name__}")
     return data
@@ -136,6 +230,8 @@ def _fields_at(schema: type, loc: tuple) -> list[str]:
 
 def validate_arch_dict(data: dict[str, Any], file: str = "<memory>", require_sources: bool = False) -> DeviceSpec:
     """Validate a raw arch mapping against the schema its ``kind:`` names."""
+    if not isinstance(data, dict):
+        raise ConfigError(file, None, f"expected a mapping at top level, got {type(data).__name__}")
     plain, inline_sources = extract_sources(data)
     kind = plain.get("kind")
     if kind is None:
@@ -160,8 +256,11 @@ def validate_arch_dict(data: dict[str, Any], file: str = "<memory>", require_sou
         err = first_error(exc.errors())
         field = ".".join(str(p) for p in err["loc"]) or None
         msg = err["msg"].removeprefix("Value error, ")
-        if field is None and msg.split(" ", 1)[0] in schema.model_fields:  # cross-field check, e.g.
-            field = msg.split(" ", 1)[0]                                  # "idle_power must be below tdp"
+        head = msg.split(" ", 1)[0]
+        if field is None and head.rstrip(":").split(".")[0] in schema.model_fields:  # cross-field check, e.g.
+            field = head.rstrip(":")                                                # "idle_power must be below tdp"
+            if head.endswith(":"):                                                  # "fused_kinds: unknown ..."
+                msg = msg.split(" ", 1)[1] if " " in msg else msg
         if err["type"] == "extra_forbidden":
             names = sorted(f for f in _fields_at(schema, err["loc"][:-1]) if f not in ("origin",))
             msg = (f"unknown field{did_you_mean(str(err['loc'][-1]), names)}; "

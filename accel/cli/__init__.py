@@ -1,4 +1,9 @@
-"""The ``accel`` command. Each subcommand lives in its own module with a ``register(subparsers)``."""
+"""The ``accel`` command. Each subcommand lives in its own module with a ``register(subparsers)``.
+
+Start-up is kept light: subcommand modules import only the standard library and small accel
+modules at top level; torch (``workloads``), pandas and plotly are imported inside the
+functions that need them, so a cached ``accel simulate --model M`` never loads them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import sys
 from accel.errors import AccelError
 
 #: subcommand modules, each defining ``register(subparsers) -> None`` which sets ``func``.
-SUBCOMMANDS = ("simulate", "extract", "archs", "validate", "measure", "sweep", "plot")
+SUBCOMMANDS = ("simulate", "compare", "extract", "archs", "validate", "measure", "sweep", "plot")
 
 
 class AccelArgumentParser(argparse.ArgumentParser):
@@ -40,8 +45,101 @@ positive_int = _int_at_least(1, "a positive integer", "a positive integer (>= 1)
 nonneg_int = _int_at_least(0, "an integer >= 0", ">= 0")
 
 
+def int_list(text: str) -> list[int]:
+    """argparse type: one positive integer or a comma-separated list (``"1,8,64"``), duplicates dropped."""
+    out: list[int] = []
+    for part in text.split(","):
+        v = positive_int(part.strip())
+        if v not in out:
+            out.append(v)
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or a list like 1,8,64, got {text!r}")
+    return out
+
+
+def check_output(path: str | None, flag: str) -> None:
+    """Refuse an output path that is an existing non-regular file (a FIFO would block forever, a device
+    such as /dev/full fills nothing); ``os.devnull`` is allowed. Raises ConfigError ``flag: path: reason``."""
+    if not path:
+        return
+    import os
+    import stat
+
+    from accel.errors import ConfigError
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # does not exist yet (or unreachable: the write reports it)
+    if stat.S_ISREG(st.st_mode) or os.path.realpath(path) == os.devnull:
+        return
+    kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+    raise ConfigError(flag, path, f"output path is {kind}; give a regular file path")
+
+
+def model_names() -> tuple[list[str], dict[str, str]]:
+    """(canonical model names, aliases) of the built-in workloads, read WITHOUT importing torch.
+
+    Uses ``workloads/names.py`` (a torch-free list) when it exists, loaded from its file so the
+    ``workloads`` package (which imports torch) is not executed; otherwise reads the ``MODELS`` and
+    ``ALIASES`` literals of ``workloads/models.py`` with :mod:`ast`. Empty lists if neither is found.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("workloads")
+    if spec is None or not spec.submodule_search_locations:
+        return [], {}
+    root = Path(next(iter(spec.submodule_search_locations)))
+    names_py = root / "names.py"
+    if names_py.is_file():
+        nspec = importlib.util.spec_from_file_location("_accel_workload_names", names_py)
+        if nspec is not None and nspec.loader is not None:
+            mod = importlib.util.module_from_spec(nspec)
+            try:
+                nspec.loader.exec_module(mod)
+                names = getattr(mod, "MODEL_NAMES", None) or getattr(mod, "NAMES", None)
+                if names is None and hasattr(mod, "list_models"):
+                    names = mod.list_models()
+                if names:
+                    return list(names), dict(getattr(mod, "ALIASES", {}) or {})
+            except Exception:  # noqa: BLE001 - fall back to reading models.py
+                pass
+    import ast
+
+    try:
+        tree = ast.parse((root / "models.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return [], {}
+    names: list[str] = []
+    aliases: dict[str, str] = {}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        if not isinstance(target, ast.Name) or not isinstance(node.value, ast.Dict):
+            continue
+        keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        if target.id == "MODELS":
+            names = keys
+        elif target.id == "ALIASES":
+            aliases = {k.value: v.value for k, v in zip(node.value.keys, node.value.values)
+                       if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
+    return names, aliases
+
+
+def model_help(prefix: str) -> str:
+    """``prefix`` followed by the built-in model names (and aliases), for ``--model`` help."""
+    names, aliases = model_names()
+    if not names:
+        return prefix
+    alias = f" (aliases: {', '.join(f'{a}={c}' for a, c in aliases.items())})" if aliases else ""
+    return f"{prefix}: {', '.join(names)}{alias}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from accel import __version__
+
     parser = AccelArgumentParser(prog="accel", description="Hardware simulator and DSE for deep learning")
+    parser.add_argument("--version", action="version", version=f"accel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=AccelArgumentParser)
     for name in SUBCOMMANDS:
         try:

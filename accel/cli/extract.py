@@ -6,12 +6,14 @@ import argparse
 import re
 from collections import Counter
 
-from accel.cli import positive_int
+from accel.cli.simulate import MEMORY_FORMATS, MODEL_DTYPES
+
+from accel.cli import model_help, positive_int
 from accel.errors import ConfigError
 
 #: option dest -> flag, in the order error messages are matched against them
 _OPTIONS = {"seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype", "optimizer": "--optimizer", "amp": "--amp",
-            "mode": "--mode", "model": "--model"}
+            "memory_format": "--memory-format", "mode": "--mode", "model": "--model"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,17 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a built-in model on the meta device (no weights, no downloads), record every aten op "
                     "of one inference pass or one training step, print a summary and optionally write the "
                     "LayerGraph as JSON.")
-    p.add_argument("--model", required=True, help="model name, e.g. resnet50, gpt2, bert_base, lstm_lm "
-                                                 "(an unknown name prints the full list)")
+    p.add_argument("--model", required=True, help=model_help("built-in model name"))
     p.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     p.add_argument("--mode", choices=("infer", "train"), default="infer",
                    help="infer (forward) or train (forward+loss+backward+optimizer step); default infer")
-    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="model dtype (default fp32)")
+    p.add_argument("--dtype", choices=MODEL_DTYPES, default="fp32",
+                   help="model dtype (default fp32); tf32 = fp32 tensors with TF32 matmuls/convs; int8/fp8 = a "
+                        "quantized inference graph")
+    p.add_argument("--memory-format", choices=MEMORY_FORMATS, default=None,
+                   help="activation layout of image models (default contiguous = NCHW)")
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None,
                    help="automatic mixed precision: run under torch.autocast('cuda', dtype) (casts included; default off)")
     p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for token models (gpt2/bert/lstm)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer for --mode train")
     p.add_argument("-o", "--output", help="write the LayerGraph JSON here")
+    p.add_argument("--no-cache", action="store_true", help="re-extract instead of using the graph cache "
+                                                           "(see `accel simulate --help`)")
     p.set_defaults(func=run)
 
 
@@ -65,13 +72,18 @@ def summary_lines(graph) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from accel.cli import check_output
+    from accel.graph_cache import cached_extract
+
+    check_output(args.output, "--output")
+
+    memory_format = None if args.memory_format in (None, "contiguous") else args.memory_format
     try:
-        import workloads
+        graph = cached_extract(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype, seq_len=args.seq_len,
+                               optimizer=args.optimizer if args.mode == "train" else None, amp=args.amp,
+                               memory_format=memory_format, use_cache=not args.no_cache)
     except ModuleNotFoundError as exc:
         raise ConfigError("<environment>", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
-    try:
-        graph = workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
-                                        seq_len=args.seq_len, optimizer=args.optimizer, amp=args.amp)
     except ValueError as exc:
         msg = str(exc)
         field = next((flag for key, flag in _OPTIONS.items()

@@ -27,7 +27,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=("tiny", "quick", "full"), help="tiny: a smoke test of a few seconds")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores); cpu.csv measures 1 and this many")
+    p.add_argument("--max-spread", type=_positive_float, default=None, metavar="FRACTION",
+                   help="flag a timed row noisy=True when its spread (interquartile range / median, or the "
+                        "disagreement of its two rounds) exceeds this (default 0.25), or when the CPU load "
+                        "average exceeds 1.5x the CPU count (CPU runs)")
+    p.add_argument("--refuse-noisy", action="store_true",
+                   help="drop noisy rows instead of writing them flagged (rows that are physically impossible "
+                        "are always refused)")
     p.add_argument("-o", "--outdir", required=True, help="output directory")
+
+
+def _positive_float(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             device = "cpu"
     what = [s.strip() for s in args.what.split(",") if s.strip()] if args.what else None
-    written = measure(args.outdir, device=device, what=what, preset=args.preset or "quick", threads=args.threads)
+    from accel.measure.noise import DEFAULT_MAX_SPREAD
+
+    written = measure(args.outdir, device=device, what=what, preset=args.preset or "quick", threads=args.threads,
+                      max_spread=args.max_spread if args.max_spread is not None else DEFAULT_MAX_SPREAD,
+                      refuse_noisy=args.refuse_noisy)
     print(f"accel measure ({device}, {args.preset or 'quick'}): wrote " + ", ".join(str(p) for p in written.values()))
     return 0
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from accel.cli import positive_int
-from accel.errors import ConfigError
+from accel.errors import AccelError, ConfigError
 
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
@@ -69,6 +72,27 @@ def register(sub: Any) -> None:
     t.set_defaults(func=run_timeline)
 
 
+def _reporting_warnings(fn: Callable[[Any], int]) -> Callable[[Any], int]:
+    """Run a subcommand printing each warning (skipped lines, dropped non-finite values) as one
+    ``accel plot: warning: ...`` line on stderr instead of Python's two-line warning format."""
+
+    @functools.wraps(fn)
+    def run(args: Any) -> int:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return fn(args)
+            finally:
+                seen: set[str] = set()
+                for w in caught:
+                    msg = str(w.message)
+                    if msg not in seen:
+                        seen.add(msg)
+                        print(f"accel plot: warning: {msg}", file=sys.stderr)
+
+    return run
+
+
 def _check_outputs(args) -> None:
     if args.no_png and args.no_html:
         raise ConfigError("<command line>", "--no-png/--no-html", "both given, so nothing would be written; drop one")
@@ -87,9 +111,14 @@ def _graph(args):
 
     if args.graph:
         try:
-            return LayerGraph.load(args.graph)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(args.graph, None, f"cannot load LayerGraph: {exc}") from None
+            g = LayerGraph.load(args.graph)
+        except AccelError:
+            raise
+        except (OSError, ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            raise ConfigError(args.graph, None, f"cannot load LayerGraph: {type(exc).__name__}: {exc}") from None
+        if len(g) == 0:
+            raise ConfigError(args.graph, "ops", "the graph has no ops; nothing to plot")
+        return g
     if not args.model:
         raise ConfigError("<command line>", "--model", "give --model NAME or --graph FILE")
     import workloads
@@ -104,6 +133,7 @@ def _graph(args):
         raise ConfigError("<command line>", field, msg) from None
 
 
+@_reporting_warnings
 def run_roofline(args) -> int:
     from accel.arch import load_arch
     from accel.plot import device_roofs, roofline_figure, roofline_from_graph, roofline_from_measurements
@@ -127,6 +157,7 @@ def run_roofline(args) -> int:
     return _save(fig, args)
 
 
+@_reporting_warnings
 def run_energy(args) -> int:
     from accel.arch import load_arch
     from accel.plot import energy_figure, energy_table
@@ -134,27 +165,30 @@ def run_energy(args) -> int:
     _check_outputs(args)
     spec = load_arch(args.arch)
     g = _graph(args)
-    from accel.plot.energy import module_depth_for
+    from accel.plot.energy import is_board_energy, module_depth_for
 
     depth = args.depth if args.depth is not None else (
         module_depth_for(g, args.top) if args.group_by == "module" else None)
     table = energy_table(g, spec, group_by=args.group_by, depth=depth)
-    fig = energy_figure(table, args.title or f"Dynamic energy of {g.name} on {spec.name}"
+    what = ("Board energy (power above idle x time)" if not table.empty and is_board_energy(table)
+            else "Dynamic energy")
+    fig = energy_figure(table, args.title or f"{what} of {g.name} on {spec.name}"
                         + (f" (modules to depth {depth})" if depth else ""), top=args.top,
                         sort="program" if depth else "energy",
                         group_label={"module": "layer", "kind": "op kind", "op": "op"}[args.group_by])
     return _save(fig, args)
 
 
+@_reporting_warnings
 def run_pareto(args) -> int:
-    from accel.dse import read_results
     from accel.dse.spec import OBJECTIVES
     from accel.plot import pareto_figure
+    from accel.plot.inputs import plottable_records, read_results_checked
 
     _check_outputs(args)
-    if not Path(args.results).is_file():
+    if not Path(args.results).exists():
         raise ConfigError(args.results, None, "results file not found (write one with `accel sweep SPEC -o FILE`)")
-    recs = read_results(args.results, args.sweep)
+    recs = read_results_checked(args.results, args.sweep)
     if not recs:
         raise ConfigError(args.results, None, "no results in file" + (f" for sweep {args.sweep!r}" if args.sweep else ""))
     keys = []
@@ -165,21 +199,32 @@ def run_pareto(args) -> int:
             keys.append(name)
         else:
             raise ConfigError("<command line>", which, f"unknown objective {name!r}; allowed: {', '.join(OBJECTIVES)}")
-    have = set().union(*(r.get("objectives", {}).keys() for r in recs))
+    n_ok = sum(r.get("status") == "ok" for r in recs)
+    if not n_ok:
+        raise ConfigError(args.results, "status", f"no feasible record to plot: 0 of {len(recs)} record(s) have "
+                          f"status 'ok' (statuses: {', '.join(sorted({str(r.get('status')) for r in recs}))})")
+    have = set().union(*((r.get("objectives") or {}).keys() for r in recs))
     for which, k in zip(("--x", "--y"), keys):
         if k not in have:
-            raise ConfigError(args.results, which, f"objective {k!r} not in the results; present: {', '.join(sorted(have))}")
+            raise ConfigError(args.results, which, f"objective {k!r} not in the results; present: {', '.join(sorted(have)) or '(none)'}")
     if args.color_by:
-        params = sorted(set().union(*(r.get("params", {}).keys() for r in recs)))
+        params = sorted(set().union(*((r.get("params") or {}).keys() for r in recs)))
         if args.color_by not in params:
             raise ConfigError(args.results, "--color-by", f"unknown parameter {args.color_by!r}; "
                               f"parameters in the results: {', '.join(params) or '(none)'}")
     sweeps = sorted({r.get("sweep", "") for r in recs})
-    fig = pareto_figure(recs, keys[0], keys[1], color_by=args.color_by, log_x=not args.linear, log_y=not args.linear,
+    ok = plottable_records(recs, keys[0], keys[1], not args.linear, not args.linear, source=args.results)
+    if not ok:
+        raise ConfigError(args.results, f"{args.x}/{args.y}",
+                          f"no feasible record to plot: {n_ok} of {len(recs)} record(s) have status 'ok'"
+                          + (", none with finite" + (" positive" if not args.linear else " non-negative")
+                             + f" {keys[0]} and {keys[1]}" if n_ok else ""))
+    fig = pareto_figure(ok, keys[0], keys[1], color_by=args.color_by, log_x=not args.linear, log_y=not args.linear,
                         title=args.title or f"Pareto front: {', '.join(sweeps)}")
     return _save(fig, args)
 
 
+@_reporting_warnings
 def run_timeline(args) -> int:
     from accel.plot import timeline_figure
 

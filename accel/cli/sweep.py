@@ -28,6 +28,8 @@ def register(sub: Any) -> None:
                    help="print every point if there are at most TOP, else the first TOP Pareto points (default 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", metavar="OUT", help="also write a Pareto plot (OUT.html and OUT.png)")
+    p.add_argument("--yes", action="store_true",
+                   help="run a sweep of more than 100,000 design points (refused without it)")
     p.set_defaults(func=run)
 
 
@@ -80,25 +82,53 @@ def format_table(res, records: list[dict[str, Any]], mark_front: bool = False) -
     return "\n".join(lines)
 
 
+def _method_label(spec) -> str:
+    s = spec.search
+    return s.method if s.method == "grid" else f"{s.method} (n={s.n}, seed={s.seed})"
+
+
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     from accel.dse import load_spec, run_sweep
+    from accel.dse.search import MAX_POINTS
 
     spec = _override(load_spec(args.spec), args)
-    res = run_sweep(spec, results=args.results, workers=args.workers, dask=args.dask,
-                    progress=not args.no_progress, limit=args.limit)
+
+    def started(res) -> None:
+        print(f"sweep {spec.name}: {_method_label(spec)} search over {', '.join(spec.parameters)}: "
+              f"{res.n_points:,} design point(s); {len(spec.workloads)} workload(s): "
+              f"{', '.join(w.label for w in spec.workloads)}", flush=True)
+        print(f"  results: {res.path}", flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # reported below in one line
+        res = run_sweep(spec, results=args.results, workers=args.workers, dask=args.dask,
+                        progress=not args.no_progress, limit=args.limit,
+                        max_points=None if args.yes else MAX_POINTS, on_start=started)
     n_total = len(res.records)
-    print(f"sweep {spec.name}: {spec.search.method} search over {', '.join(spec.parameters)}; "
-          f"{len(spec.workloads)} workload(s): {', '.join(w.label for w in spec.workloads)}")
-    print(f"  results: {res.path}")
-    print(f"  evaluated {res.n_evaluated} new point(s), reused {res.n_reused} from the results file; "
+    if res.bad_records:
+        print(f"  warning: {res.bad_records}", file=sys.stderr)
+    others = f", {res.n_by_others} by another sweep on the same file" if res.n_by_others else ""
+    print(f"  evaluated {res.n_evaluated} new point(s), reused {res.n_reused} from the results file{others}; "
           f"{n_total} total ({res.n_infeasible} infeasible, {res.n_errors} errors)")
     if res.n_evaluated:
         print(f"  evaluation time {res.elapsed_s:.2f} s ({res.points_per_min:,.0f} points/min with "
-              f"{'dask' if args.dask else f'{args.workers} worker(s)'}); setup (workload extraction) {res.setup_s:.2f} s")
+              f"{'dask' if args.dask else f'{args.workers} worker(s)'}); setup {res.setup_s:.2f} s "
+              f"(workload extraction {res.extract_s:.2f} s)")
+    else:
+        print(f"  setup {res.setup_s:.2f} s (nothing to evaluate: no workload extracted)")
+    if res.n_infeasible:
+        reasons = res.infeasible_reasons()
+        print(f"  infeasible: {res.n_infeasible} of {n_total} point(s), by reason:")
+        for reason, n in reasons.most_common(5):
+            print(f"    {n} x {reason}")
+        if len(reasons) > 5:
+            print(f"    ... {len(reasons) - 5} more reason(s) (see the `reason` field in {res.path})")
     for r in res.errors()[:3]:
         print(f"  error at {r['params']}: {r.get('reason')}", file=sys.stderr)
-    # --limit reached: the run did what was asked (exit 0); otherwise Ctrl-C (exit 130)
-    by_limit = res.interrupted and args.limit is not None and res.n_evaluated >= args.limit
+    # --limit reached: the run did what was asked (exit 0); otherwise Ctrl-C / SIGTERM (exit 128 + signal)
+    by_limit = res.interrupted and args.limit is not None and res.n_evaluated >= args.limit and res.signum is None
     if by_limit:
         print(f"  stopped after --limit {args.limit} new point(s): rerun to continue "
               "(finished points are not recomputed)")
@@ -124,6 +154,6 @@ def run(args: argparse.Namespace) -> int:
         for p in save_figure(fig, args.plot):
             print(f"  wrote {p}")
     if res.interrupted and not by_limit:
-        return 130
+        return 128 + int(res.signum or 2)
     return 1 if n_total and res.n_errors == n_total else 0
 

@@ -2,11 +2,14 @@
 
 Everything comes from :class:`accel.arch.cpu.CpuSpec` (datasheet numbers plus ``calibration:``).
 
-* GEMM-like ops (matmul, conv as im2col GEMM, attention, rnn steps): compute time
+* GEMM-like ops (matmul, conv as im2col GEMM, attention): compute time
   ``flops / (peak(threads) * gemm_efficiency [* parallel_efficiency if threads > 1])``; traffic per
   cache level from cache blocking: a level of capacity ``C`` holding square blocks of A, B and C sees
   ``max(compulsory, 2*M*N*K*elem / sqrt(C / (3*elem)))`` bytes from the level below; time is the max
   of compute and every level's bytes over that level's bandwidth at this thread count.
+* ``rnn``: per layer an input-projection GEMM plus ``seq`` dependent recurrent-step GEMMs, each its own
+  roofline, summed (no overlap across the sequential dependency), each step paying ``parallel_overhead``
+  when multi-threaded; ``W_hh`` from DRAM once, then from the cache level that holds it.
 * streaming ops: every byte once, served by the smallest level that holds the working set (the
   producer just wrote it), or DRAM. Direct (depthwise) convolutions use ``depthwise_efficiency`` of
   the SIMD peak when given, else ``elementwise_efficiency``. Multi-threaded, a streaming op (not an
@@ -63,12 +66,7 @@ class CpuCostModel(CostModel):
             # QK^T and PV as batched GEMMs (materialised scores: the CPU SDPA path is not fused)
             return self._gemm(op, a["Lq"], a["Lk"], a["d"], a["batch"] * a["heads"], extra_gemms=1, frac=frac)
         if kind == "rnn":
-            r = rnn_shape(op)
-            if r is None:
-                return self._stream(op, gemm_like=True)
-            # per time step and layer a GEMM of batch x gates*hidden x (input + hidden)
-            steps = r["seq"] * r["layers"] * r["dirs"]
-            return self._gemm(op, r["batch"], r["gates"] * r["hidden"], r["input"] + r["hidden"], 1, repeats=steps)
+            return self._rnn(op)
         if kind in _MEMORY_KINDS:
             return self._stream(op)
         raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)
@@ -81,11 +79,20 @@ class CpuCostModel(CostModel):
             raise ConfigError(op.name, f"attrs.{exc.args[0]}",
                               f"{op.kind} op needs attrs {', '.join(keys)}") from None
 
+    def _dtype_key(self, dtype: str) -> str:
+        """``dtype_rate`` entry that runs ``dtype``: itself; ``fp8`` for ``fp8_e4m3``/``fp8_e5m2``;
+        ``fp32`` for ``tf32`` (a CUDA math mode: on a CPU PyTorch computes those ops in fp32)."""
+        if dtype in self.spec.dtype_rate:
+            return dtype
+        if dtype.startswith("fp8") and "fp8" in self.spec.dtype_rate:
+            return "fp8"
+        if dtype == "tf32":
+            return "fp32"
+        raise ConfigError(self._file, f"dtype_rate.{dtype}",
+                          f"dtype {dtype!r} not supported by {self.spec.name}; supported: {', '.join(self.spec.dtype_rate)}")
+
     def _rate(self, dtype: str) -> float:
-        if dtype not in self.spec.dtype_rate:
-            raise ConfigError(self._file, f"dtype_rate.{dtype}",
-                              f"dtype {dtype!r} not supported by {self.spec.name}; supported: {', '.join(self.spec.dtype_rate)}")
-        return self.spec.peak_flops(dtype)
+        return self.spec.peak_flops(self._dtype_key(dtype))
 
     @property
     def _threads(self) -> int:
@@ -109,21 +116,31 @@ class CpuCostModel(CostModel):
         cal = self.spec.calibration
         return min(self.spec.dram_bandwidth * cal.dram_efficiency, self.spec.active_cores * cal.core_dram_bandwidth)
 
-    def _finish(self, op: OpNode, compute_s: float, traffic: dict[str, float], flops: float, detail: dict,
-                energy_dtype: str, handoff_s: float | None = None) -> OpCost:
-        """time = overhead + max(compute, bytes per level / bandwidth of the level[, cross-core handoff])."""
-        times = {"compute": compute_s}
-        if handoff_s is not None:
-            times["handoff"] = handoff_s
+    def _level_times(self, compute_s: float, traffic: dict[str, float]) -> dict[str, float]:
+        """Busy time of each resource: ``{"compute": compute_s, level: bytes / level bandwidth}`` (s)."""
         bws = {c.level: self._level_bw(c) for c in self.spec.caches}
         bws["dram"] = self._dram_bw()
-        for level, b in traffic.items():
-            times[level] = b / bws[level]
+        return {"compute": compute_s, **{level: b / bws[level] for level, b in traffic.items()}}
+
+    def _finish(self, op: OpNode, compute_s: float, traffic: dict[str, float], flops: float, detail: dict,
+                energy_dtype: str, handoff_s: float | None = None, busy_s: float | None = None) -> OpCost:
+        """time = overhead + max(compute, bytes per level / bandwidth of the level[, cross-core
+        handoff]). ``busy_s`` (dependent kernels run back to back, e.g. RNN steps): the busy time summed
+        over those kernels, each its own roofline, instead of one roofline over the op's totals."""
+        times = self._level_times(compute_s, traffic)
+        if handoff_s is not None:
+            times["handoff"] = handoff_s
         busy_key = max(times, key=times.get)
         busy = times[busy_key]
+        if busy_s is not None and busy_s > busy:
+            busy = busy_s
         t = busy + self._overhead()
         clock = self.spec.clock_for()
-        ekey = energy_dtype if energy_dtype in self.spec.energy.per_flop else "fp32"
+        ekey = energy_dtype
+        if ekey not in self.spec.energy.per_flop:  # tf32 -> fp32, fp8_e4m3 -> fp8; else the fp32 energy
+            ekey = "fp32" if ekey == "tf32" or not ekey.startswith("fp8") else "fp8"
+            if ekey not in self.spec.energy.per_flop:
+                ekey = "fp32"
         e, parts = op_energy(self.spec.energy, ekey, flops, traffic, device=self._file)
         if busy < self._overhead():
             bound = "latency"
@@ -135,27 +152,89 @@ class CpuCostModel(CostModel):
         return OpCost(time_s=t, cycles=t * clock, flops=flops, bytes_by_level=traffic, energy_j=e,
                       energy_by_component=parts, bound=bound, utilization=util, detail=detail)
 
-    def _gemm(self, op: OpNode, M: int, N: int, K: int, batch: int, extra_gemms: int = 0, frac: float = 1.0,
-              repeats: int = 1, derate: float = 1.0) -> OpCost:
+    def _gemm_rate(self, dtype: str, derate: float = 1.0) -> float:
+        """Achieved GEMM FLOP/s: peak x gemm_efficiency [x parallel_efficiency] x derate."""
         cal = self.spec.calibration
-        eb = dtype_bytes(op.dtype)
-        n_gemms = 1 + extra_gemms
-        flops = 2.0 * M * N * K * batch * n_gemms * frac * repeats
-        eff = cal.gemm_efficiency * (cal.parallel_efficiency if self._threads > 1 else 1.0) * derate
-        compute = flops / (self._rate(op.dtype) * eff)
-        compulsory = float(op.total_bytes) or (M * K + K * N + M * N) * batch * eb
-        macs_bytes = M * N * K * batch * n_gemms * frac * repeats * eb
+        return self._rate(dtype) * cal.gemm_efficiency * (cal.parallel_efficiency if self._threads > 1 else 1.0) * derate
+
+    def _blocked_traffic(self, compulsory: float, macs: float, eb: float) -> dict[str, float]:
+        """Bytes each level serves for a blocked GEMM of ``macs`` MACs: level i+1 (or DRAM) sees the
+        misses of level i, ``max(compulsory, 2*macs*eb / sqrt(C_i / (3*eb)))`` if the compulsory bytes
+        exceed its capacity ``C_i``, else the compulsory bytes; L1 serves ``2*macs*eb / 8`` (register
+        blocking ~8 elements)."""
         traffic: dict[str, float] = {}
         levels = self.spec.caches
-        # bytes served by level i+1 (or DRAM) = misses of level i under blocking for level i's capacity
         for i, c in enumerate(levels):
             served_by = levels[i + 1].level if i + 1 < len(levels) else "dram"
             cap = self._level_capacity(c)
             block = math.sqrt(cap / (3 * eb))
-            traffic[served_by] = max(compulsory, 2.0 * macs_bytes / block) if compulsory > cap else compulsory
-        traffic[levels[0].level] = max(compulsory, 2.0 * macs_bytes / 8)  # register blocking ~8 elements
+            traffic[served_by] = max(compulsory, 2.0 * macs * eb / block) if compulsory > cap else compulsory
+        traffic[levels[0].level] = max(compulsory, 2.0 * macs * eb / 8)
+        return traffic
+
+    def _gemm(self, op: OpNode, M: int, N: int, K: int, batch: int, extra_gemms: int = 0, frac: float = 1.0,
+              repeats: int = 1, derate: float = 1.0) -> OpCost:
+        eb = dtype_bytes(op.dtype)
+        n_gemms = 1 + extra_gemms
+        flops = 2.0 * M * N * K * batch * n_gemms * frac * repeats
+        compute = flops / self._gemm_rate(op.dtype, derate)
+        compulsory = float(op.total_bytes) or (M * K + K * N + M * N) * batch * eb
+        traffic = self._blocked_traffic(compulsory, M * N * K * batch * n_gemms * frac * repeats, eb)
         return self._finish(op, compute, traffic, flops, {"path": "gemm", "M": M, "N": N, "K": K, "batch": batch},
                             op.dtype)
+
+    def _rnn(self, op: OpNode) -> OpCost:
+        """LSTM/GRU as its gate GEMMs plus the sequential dependency, per layer (directions together):
+
+        - one GEMM projecting all time steps' inputs, ``(T*B) x (G*H*D) x K_in`` (``W_ih``);
+        - then ``T`` dependent steps, each a GEMM ``B x (G*H) x H`` per direction (``W_hh``), which
+          cannot overlap: the busy time is the sum of each kernel's own roofline (compute vs every
+          level's bytes), and a multi-threaded step pays ``parallel_overhead`` (one fork/join per step).
+          ``W_hh`` (+ the step's h and gates) comes from DRAM on the first step and from the
+          cache level that holds it afterwards (DRAM every step if it fits in none).
+        The op pays ``op_overhead`` once (one framework call). Without the shape attrs: streamed.
+        """
+        r = rnn_shape(op)
+        if r is None:
+            return self._stream(op, gemm_like=True)
+        eb = dtype_bytes(op.dtype)
+        rate = self._gemm_rate(op.dtype)
+        H, G, B, T, D = r["hidden"], r["gates"], r["batch"], r["seq"], r["dirs"]
+        sync = self.spec.calibration.parallel_overhead if self._threads > 1 else 0.0
+        levels = [c.level for c in self.spec.caches] + ["dram"]
+        traffic = {lv: 0.0 for lv in levels}
+        busy = compute_total = flops = gemm_w = 0.0
+        for layer in range(r["layers"]):
+            k_in = r["input"] if layer == 0 else H * D
+            w_ih, w_hh = k_in * G * H * D * eb, G * H * H * D * eb
+            gemm_w += w_ih + w_hh
+            proj_macs = float(T * B * G * H * D * k_in)
+            proj = self._blocked_traffic(w_ih + T * B * (k_in + G * H * D) * eb, proj_macs, eb)
+            step_macs = float(B * G * H * H * D)
+            step_bytes = w_hh + B * (H + G * H) * D * eb
+            first = self._blocked_traffic(step_bytes, step_macs, eb)
+            # later steps: the level that holds the step's working set serves what DRAM served first
+            home = next((c.level for c in self.spec.caches[1:] if step_bytes <= self._level_capacity(c)), "dram")
+            later = dict(first)
+            if home != "dram":
+                later[home] = later.get(home, 0.0) + later["dram"]
+                later["dram"] = 0.0
+            for tr, n_k, macs in ((proj, 1, proj_macs), (first, 1, step_macs), (later, T - 1, step_macs)):
+                if n_k <= 0:
+                    continue
+                c = 2.0 * macs / rate
+                busy += n_k * max(self._level_times(c, tr).values())
+                compute_total += n_k * c
+                flops += n_k * 2.0 * macs
+                for lv, b in tr.items():
+                    traffic[lv] += n_k * b
+            busy += T * sync
+        rest = max(float(op.weight_bytes) - gemm_w, 0.0)  # biases: read once from DRAM
+        traffic["dram"] += rest
+        busy += self._level_times(0.0, {"dram": rest})["dram"]
+        traffic = {lv: b for lv, b in traffic.items() if b > 0}
+        return self._finish(op, compute_total, traffic, flops,
+                            {"path": "rnn_steps", "steps": T * r["layers"], "w_hh_level": home}, op.dtype, busy_s=busy)
 
     def _conv(self, op: OpNode) -> OpCost:
         a = self._attrs(op, ("N", "Cin", "Cout", "R", "S", "Hout", "Wout"))

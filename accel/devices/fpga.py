@@ -8,7 +8,9 @@ channels, Tn = ``pe_rows`` input channels per cycle). The cycles are divided by 
 losses the model does not count itself; 1.0 = none). The op's time is
 ``max(compute, compulsory bytes / dram_bandwidth)``: double-buffered tiles overlap DRAM with
 compute, and an op's compulsory bytes (inputs + weights + outputs, see
-:attr:`accel.graph.OpNode.total_bytes`) cross DRAM once. For a fully connected layer of a
+:func:`accel.devices.gpu.streamed_bytes`; an embedding lookup reads only its indices and the
+gathered rows) cross DRAM once. An ``rnn`` runs as its gate GEMMs, the T recurrent steps in series
+(:meth:`FPGACostModel._rnn_cost`). For a fully connected layer of a
 batch-``B`` graph this means the weight matrix is streamed once per batch and amortised over
 ``B`` images, so FC layers are DRAM bound at small batch (AlexNet's 234 MB of fp32 FC weights
 take 13.8 ms at 17 GB/s) and the whole-network throughput depends on the batch.
@@ -24,9 +26,10 @@ from __future__ import annotations
 from accel.arch.fpga import FPGASpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.fpga_mapping import channel_dims, channel_unroll_cycles
+from accel.devices.gpu import streamed_bytes
+from accel.devices.rnn_gemms import rnn_dram_bytes, rnn_gemms
 from accel.devices.systolic import SystolicLayer, layers_cycles_np
-from accel.errors import UnknownOpError
-from accel.graph import OP_KINDS, OpNode
+from accel.graph import OpNode, dtype_bytes
 
 _MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
 
@@ -50,35 +53,63 @@ def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
 class FPGACostModel(CostModel):
     spec: FPGASpec
 
+    def _pe_cycles(self, ly: SystolicLayer) -> tuple[float, float]:
+        """(PE-array compute cycles, MACs) of one conv/GEMM layer under ``spec.mapping``."""
+        s = self.spec
+        if s.mapping == "channel_unroll":
+            return float(channel_unroll_cycles(ly, s.pe_cols, s.pe_rows)), float(channel_dims(ly).macs)
+        r = layers_cycles_np(ly.px, ly.window, ly.K, s.pe_rows, s.pe_cols, s.dataflow, groups=ly.groups)
+        return float(r["compute_cycles"]), float(r["macs"])
+
+    def _rnn_cost(self, op: OpNode) -> OpCost:
+        """Gate GEMMs (:mod:`accel.devices.rnn_gemms`) on the PE array: the projection, then T steps in
+        series, each run ``max(PE cycles / (clock * mac_efficiency), its DRAM bytes / dram_bandwidth)``
+        (double-buffered within a run, but run t+1 waits for h_t of run t); the pointwise gate math is pipelined behind the
+        PE array like ``fused_kinds`` (no extra time). On-chip capacity: ``buffer_size``."""
+        s = self.spec
+        gemms = rnn_gemms(op)
+        per = rnn_dram_bytes(op, dtype_bytes(op.dtype), s.buffer_size)
+        time = compute_s = dram_s = macs = nbytes = 0.0
+        for g, (first, later) in zip(gemms, per):
+            cyc, m = self._pe_cycles(g.gemm)
+            c = cyc / (s.clock * s.mac_efficiency)  # one run
+            d1, d = first / s.dram_bandwidth, later / s.dram_bandwidth
+            time += max(c, d1) + (g.repeats - 1) * max(c, d)  # run t+1 starts after run t
+            compute_s += c * g.repeats
+            dram_s += d1 + (g.repeats - 1) * d
+            nbytes += first + (g.repeats - 1) * later
+            macs += m * g.repeats
+        return self._finish(time, compute_s, dram_s, 2.0 * macs, nbytes,
+                            {"path": "rnn_steps", "steps": sum(g.repeats for g in gemms if g.step)})
+
+    def _finish(self, time: float, compute_s: float, dram_s: float, flops: float, nbytes: float,
+                detail: dict) -> OpCost:
+        s = self.spec
+        energy = max(s.board_power - s.idle_power, 0.0) * time
+        return OpCost(time_s=time, cycles=time * s.clock, flops=flops, bytes_by_level={"dram": nbytes},
+                      energy_j=energy, energy_by_component={"board": energy},
+                      bound="compute" if compute_s >= dram_s else "memory",
+                      utilization=flops / (s.design_peak_flops * time) if time else 0.0,
+                      detail={"compute_s": compute_s, "dram_s": dram_s, **detail,
+                              **{f"util_{k}": v for k, v in s.utilization().items()}})
+
     def cost(self, op: OpNode) -> OpCost:
         s = self.spec
         if op.kind in s.fused_kinds:
             return OpCost(time_s=0.0, cycles=0.0, flops=float(op.flops), bound="compute", detail={"fused": 1})
-        nbytes = float(op.total_bytes)
+        if op.kind == "rnn":
+            return self._rnn_cost(op)
+        nbytes = float(streamed_bytes(op))
         dram_s = nbytes / s.dram_bandwidth
         if op.kind in _MAC_KINDS:
             cyc = 0.0
             macs = 0.0
             for ly in mac_layers(op):
-                if s.mapping == "channel_unroll":
-                    cyc += float(channel_unroll_cycles(ly, s.pe_cols, s.pe_rows))
-                    macs += float(channel_dims(ly).macs)
-                    continue
-                r = layers_cycles_np(ly.px, ly.window, ly.K, s.pe_rows, s.pe_cols, s.dataflow, groups=ly.groups)
-                cyc += float(r["compute_cycles"])
-                macs += float(r["macs"])
+                c, m = self._pe_cycles(ly)
+                cyc += c
+                macs += m
             compute_s = cyc / (s.clock * s.mac_efficiency)
             flops = 2.0 * macs
-            util_den = s.design_peak_flops
-        elif op.kind == "rnn":
-            raise UnknownOpError(op.kind, self.spec.name, [k for k in OP_KINDS if k != "rnn"])
         else:
-            compute_s, flops, util_den = 0.0, float(op.flops), s.design_peak_flops
-        time = max(compute_s, dram_s)
-        dyn_w = max(s.board_power - s.idle_power, 0.0)
-        energy = dyn_w * time
-        return OpCost(time_s=time, cycles=time * s.clock, flops=flops, bytes_by_level={"dram": nbytes},
-                      energy_j=energy, energy_by_component={"board": energy},
-                      bound="compute" if compute_s >= dram_s else "memory",
-                      utilization=flops / (util_den * time) if time else 0.0,
-                      detail={"compute_s": compute_s, "dram_s": dram_s, **{f"util_{k}": v for k, v in s.utilization().items()}})
+            compute_s, flops = 0.0, float(op.flops)
+        return self._finish(max(compute_s, dram_s), compute_s, dram_s, flops, nbytes, {})

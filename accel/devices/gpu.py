@@ -13,6 +13,8 @@ Model, per op kind:
   ``stream_k`` a stream-K candidate spreads the last wave over all SMs. The fastest candidate wins
   (as cuBLAS heuristics pick); busy time = ``max(compute, dram, l2)``. Tensor-core dtypes whose rows
   are not ``alignment``-aligned run at ``unaligned_efficiency`` of the fp16 peak.
+  A, B and the bias are found among the op's tensors by shape (:func:`gemm_operands`): for
+  ``aten.addmm`` the extractor lists the bias before ``W^T``. Split-K slices are at least 128 deep.
 * ``conv`` / ``conv_transpose``: implicit GEMM (M = N*Hout*Wout, N = Cout/g, K = Cin/g*R*S per group,
   input tile reused by the R*S taps); depthwise / tiny groups run a direct kernel (FMA rate x
   ``direct_conv_efficiency`` per layout, or memory bound); unaligned input channels (RGB stems) use
@@ -20,8 +22,9 @@ Model, per op kind:
   runs with Winograd/FFT get ``winograd_speedup``; tensor-core convs on NCHW tensors (``attrs
   ["channels_last"]`` false or absent) pay NCHW<->NHWC transposes, and NCHW 1x1 convs are per-image
   GEMMs over H*W pixels.
-* ``attention`` (flash: QK^T and PV as batched GEMMs, Q/K/V/O once through DRAM), ``rnn`` (one GEMM
-  per time step and layer; roofline if its attrs are missing).
+* ``attention`` (flash: QK^T and PV as batched GEMMs, Q/K/V/O once through DRAM), ``rnn`` (per layer
+  an input-projection GEMM, then per time step a dependent recurrent GEMM + pointwise kernel, times
+  added; ``W_hh`` L2-resident if it fits, else re-read every step; roofline if its attrs are missing).
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
 * every kernel adds ``kernel_latency``; library GEMM/conv calls add ``library_latency``.
 * power cap: if ``static + dynamic power`` at boost clock exceeds ``tdp``, the SM clock drops to the
@@ -64,6 +67,34 @@ def rnn_shape(op: OpNode) -> dict[str, int] | None:
     return {"seq": int(seq), "batch": int(a["batch"]), "input": int(inp), "hidden": int(a["hidden"]),
             "layers": int(a.get("layers", a.get("num_layers", 1))), "gates": gates,
             "dirs": 2 if a.get("bidirectional") else 1}
+
+
+def gemm_operands(op: OpNode, M: int, N: int, K: int, batch: int) -> tuple[float, float, float]:
+    """DRAM bytes of a matmul's operands: ``(A, B, extra)`` for ``(M x K) @ (K x N)`` x ``batch``.
+
+    The operands are found among ``op.inputs + op.weights`` (in that order) by size, not by
+    position: A has ``M*K*batch`` elements, B ``K*N*batch`` (or ``K*N``, broadcast over the batch).
+    The extractor lists a call's tensor arguments in order, split into activations (``inputs``)
+    and parameters (``weights``), so ``aten.addmm(bias, x, W^T)`` arrives as ``inputs=[x]``,
+    ``weights=[bias, W^T]``: the bias is *not* the weight matrix. Every other tensor (the addmm
+    bias or ``C`` matrix, fp8 scales) is ``extra``: read once by the epilogue. An operand that
+    is not found (a graph without tensor shapes) is counted at its dense size ``elements x
+    dtype bytes``.
+    """
+    pool = list(op.inputs) + list(op.weights)
+    eb = dtype_bytes(op.dtype)
+
+    def take(*sizes: int) -> float | None:
+        for i, t in enumerate(pool):
+            if t.numel in sizes:
+                return float(pool.pop(i).bytes)
+        return None
+
+    a = take(M * K * batch)
+    b = take(K * N * batch, K * N)
+    a_bytes = a if a is not None else M * K * batch * eb
+    b_bytes = b if b is not None else K * N * eb
+    return a_bytes, b_bytes, float(sum(t.bytes for t in pool))
 
 
 def streamed_bytes(op: OpNode) -> int:
@@ -143,12 +174,18 @@ class GpuCostModel(CostModel):
 
     # ------------------------------------------------------------------ helpers
     def _peak_key(self, dtype: str) -> str:
+        """``peak`` entry whose units run ``dtype``: itself; ``fp8`` for ``fp8_e4m3``/``fp8_e5m2``;
+        ``fp32`` for ``tf32`` on GPUs without TF32 tensor cores (TF32 is a math mode PyTorch only
+        uses where the hardware has it: pre-Ampere GPUs run those GEMMs in fp32 on FMA units)."""
         if dtype in self.spec.peak:
             return dtype
         if dtype.startswith("fp8") and "fp8" in self.spec.peak:
             return "fp8"
+        if dtype == "tf32":
+            return "fp32"
         raise ConfigError(self._file, f"peak.{dtype}",
-                          f"no peak throughput for dtype {dtype!r} on {self.spec.name}; defined: {', '.join(self.spec.peak)}")
+                          f"no peak throughput for dtype {dtype!r} on {self.spec.name}; defined: "
+                          f"{', '.join(self.spec.peak)} (fp8_e4m3/fp8_e5m2 use peak.fp8)")
 
     def _is_tensor(self, key: str) -> bool:
         return key in self.spec.tensor_core_dtypes
@@ -197,14 +234,22 @@ class GpuCostModel(CostModel):
         for tm, tn in tiles_cls:
             mt, nt = math.ceil(M / tm), math.ceil(N / tn)
             splits = [1 << i for i in range(int(math.log2(max_split or spec.max_split_k)) + 1)]
-            if max_split is not None:  # also the split that just fills the GPU (not only powers of two)
+            if max_split is not None:
+                # also the split that just fills the GPU (not only powers of two)
                 fill = slots // max(mt * nt * batch, 1)
                 if 1 < fill <= max_split and fill not in splits:
                     splits = sorted(splits + [fill])
+            last = 1
             for split in splits:
-                if split > 1 and (K / split < 128 or mt * nt * batch * (split // 2) >= slots):
-                    break
                 ks = math.ceil(K / split)
+                if split > 1:
+                    # a K-slice is at least 128 deep: split s of a shorter K runs ceil(K/128) slices of 128
+                    # (so a K just below a multiple of 128*s is never slower than one just above it)
+                    ks = max(ks, 128)
+                    split = math.ceil(K / ks)
+                    if split <= last or mt * nt * batch * (split // 2) >= slots:
+                        break
+                    last = split
                 tiles = mt * nt * batch * split
                 waves = math.ceil(tiles / slots)
                 tile_flops = 2.0 * tm * tn * ks
@@ -345,10 +390,9 @@ class GpuCostModel(CostModel):
         except KeyError as exc:
             raise ConfigError(op.name, f"attrs.{exc.args[0]}", "matmul op needs attrs M, N, K (and optional batch)") from None
         batch = int(a.get("batch", 1) or 1)
-        eb = dtype_bytes(op.dtype)
-        a_total = op.inputs[0].bytes if op.inputs else M * K * batch * eb
-        b_total = (op.inputs[1].bytes if len(op.inputs) > 1 else (op.weights[0].bytes if op.weights else K * N * eb))
-        c_total = op.output_bytes or M * N * batch * eb
+        a_total, b_total, extra = gemm_operands(op, M, N, K, batch)
+        # the bias / C operand is read once by the epilogue, like the output is written once
+        c_total = (op.output_bytes or M * N * batch * dtype_bytes(op.dtype)) + extra
         return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total)
 
     def _conv(self, op: OpNode) -> OpCost:
@@ -551,32 +595,53 @@ class GpuCostModel(CostModel):
                             {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
 
     def _rnn(self, op: OpNode) -> OpCost:
-        """LSTM/GRU (cuDNN style): per layer one GEMM projecting the inputs of all time steps, then per
-        time step a recurrent GEMM (batch x gates*hidden x hidden, weights L2-resident) and a pointwise
-        kernel, each step dependent on the last. Falls back to a roofline if the attrs are missing."""
+        """LSTM/GRU (cuDNN style), per layer (both directions together):
+
+        - one GEMM projecting the inputs of all time steps: ``(T*B) x (G*H*D) x K_in`` (``W_ih``);
+        - then per time step, each dependent on the last (no overlap between steps): a recurrent
+          GEMM ``B x G*H x H`` per direction (``W_hh``) and a pointwise gate kernel. ``W_hh`` is read
+          from DRAM once and then hits L2 if all directions' ``W_hh`` fit in L2; otherwise every step
+          re-reads it from DRAM (the step GEMM's own DRAM time);
+        - biases (``b_ih``, ``b_hh``) and any parameter bytes beyond ``W_ih``/``W_hh`` are read once.
+
+        Falls back to a roofline if the attrs are missing."""
         r = rnn_shape(op)
         if r is None:
             return self._roofline(op, {"path": "rnn_roofline", "kernels": 1})
-        cal = self.spec.calibration
+        cal, mem = self.spec.calibration, self.spec.memory
+        hbm = mem.hbm_bandwidth * cal.hbm_efficiency
         key = self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
         H, G, B, T, D = r["hidden"], r["gates"], r["batch"], r["seq"], r["dirs"]
-        compute = fixed = dram = l2 = flops = 0.0
+        compute = fixed = dram = l2 = flops = gemm_w = 0.0
         kernels = 0
         for layer in range(r["layers"]):
             k_in = r["input"] if layer == 0 else H * D
-            proj = self._gemm_plan(T * B, G * H * D, k_in, 1, key, eb, eb, T * B * k_in * eb, k_in * G * H * D * eb,
-                                   T * B * G * H * D * eb)
-            step = self._gemm_plan(B, G * H, H, D, key, eb, eb, 0.0, 0.0, 0.0)  # weights stay in L2
+            w_ih, w_hh = k_in * G * H * D * eb, G * H * H * D * eb
+            gemm_w += w_ih + w_hh
+            resident = w_hh <= mem.l2_size
+            proj = self._gemm_plan(T * B, G * H * D, k_in, 1, key, eb, eb, T * B * k_in * eb, w_ih, T * B * G * H * D * eb)
+            step_io = (0.0, 0.0, 0.0) if resident else (B * H * D * eb, w_hh, B * G * H * D * eb)
+            step = self._gemm_plan(B, G * H, H, D, key, eb, eb, *step_io)
+            # kernels run back to back: each GEMM's time is its plan's time (the objective its tile
+            # and split-K were chosen by); only its compute part scales with the SM clock
             compute += proj.compute_s + T * step.compute_s
-            fixed += proj.fixed_s + max(proj.dram_s, proj.l2_s) + cal.library_latency \
-                + T * (step.fixed_s + max(step.l2_s, 0.0) + cal.library_latency + 2 * cal.kernel_latency)
-            dram += proj.dram_bytes + G * H * H * D * eb + T * B * H * D * eb * 2
+            fixed += (proj.time_s - proj.compute_s) + T * (step.time_s - step.compute_s) \
+                + (1 + T) * cal.library_latency + 2 * T * cal.kernel_latency
+            # h (and c) written per step; W_hh from DRAM once if L2-resident, else every step (step_io)
+            state = T * B * H * D * eb * 2
+            dram += proj.dram_bytes + state + (w_hh if resident else T * step.dram_bytes)
+            fixed += (w_hh / hbm if resident else 0.0) + state / hbm
             l2 += proj.l2_bytes + T * step.l2_bytes
             flops += proj.flops_executed + T * step.flops_executed
             kernels += 1 + 2 * T
+        rest = max(float(op.weight_bytes) - gemm_w, 0.0)  # biases
+        dram += rest
+        fixed += rest / hbm
         return self._finish(op, key, compute, 0.0, flops, {"dram": dram, "l2": l2},
-                            {"path": "rnn_steps", "steps": T * r["layers"], "kernels": kernels}, fixed_s=fixed)
+                            {"path": "rnn_steps", "steps": T * r["layers"], "kernels": kernels,
+                             "w_hh_l2_resident": G * H * H * D * eb <= mem.l2_size},
+                            fixed_s=fixed)
 
     def _roofline(self, op: OpNode, detail: dict) -> OpCost:
         key = self._peak_key(op.dtype)

@@ -21,18 +21,20 @@ Closed form per layer (no cycle-by-cycle simulation):
    double-buffered scratchpad in fold order. An operand that fits the active half is read from
    DRAM once (before compute starts, SCALE-Sim's prefetch phase); otherwise it is re-streamed
    once per outer-loop pass, and a fold block re-used by consecutive folds is re-fetched only
-   if it does not fit. The ifmap moves raw pixels (not im2col copies). Each stream's DRAM
-   words after the initial fill take ``words / bandwidth`` cycles; the array stalls by the
-   time the slowest stream exceeds the compute time (double buffering hides the rest). Ofmap
-   writes drain behind compute; only what exceeds the ofmap scratchpad can stall.
+   if it does not fit. The ifmap moves raw pixels (not im2col copies). Double buffering
+   overlaps DRAM with compute, but nothing is free: every DRAM word of the layer (the initial
+   fill of each scratchpad and the final ofmap drain included) crosses its stream at
+   ``bandwidth`` words/cycle, so ``total = max(compute, max_X dram_X / bw_X)`` (per-stream
+   ports) or ``max(compute, sum_X dram_X / bw)`` (``dram_bandwidth_shared``): a layer never
+   runs faster than its DRAM bytes allow.
 
    Compared with SCALE-Sim v3 this matches compute cycles exactly, but not its USER-mode
    stall cycles: SCALE-Sim's prefetcher slides a window round a ring of operand addresses and
    re-streams the whole ring whenever a demanded address lies behind the window (which its
    diagonal prefetch order makes happen at fold boundaries), so it reports several times more
    DRAM traffic and stalls than this model (see benchmarks/bench_scalesim.py). The stall
-   formula itself (:func:`stall_cycles_from_traffic`), fed SCALE-Sim's own DRAM fetch counts,
-   reproduces its USER-mode total cycles (median error < 1%, 175 of 201 layers within 5%).
+   formula (:func:`stall_cycles_from_traffic`), fed SCALE-Sim's own DRAM fetch counts after its
+   prefetch phase (SCALE-Sim does not count the initial fill), reproduces its USER-mode total cycles (median error < 1%, 175 of 201 layers within 5%).
 
 4. **SCALE-Sim-compatible traffic (optional).** ``dram_traffic="scalesim"`` (or
    ``SystolicSpec.dram_traffic: scalesim``) replaces step 3's read traffic by SCALE-Sim's own
@@ -61,16 +63,16 @@ points at once (numpy, vectorised over layers and over array shapes), and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from accel.arch.systolic import SystolicSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.gpu import streamed_bytes
 from accel.energy import op_energy
-from accel.errors import UnknownOpError
-from accel.graph import OP_KINDS, OpNode
+from accel.graph import OpNode, TensorInfo
 from accel.peers.scalesim_ofmap import scalesim_ofmap_writes
 from accel.peers.scalesim_traffic import ConvGeometry, scalesim_operand_traffic, scalesim_stall_cycles
 
@@ -395,6 +397,11 @@ def layers_cycles_np(px, window, K, rows, cols, dataflow: str, *, ifmap_words=No
     stalls, dram_time = stall_cycles_from_traffic(
         compute, {k: out[f"late_{k}"] for k in ("ifmap", "filter", "ofmap")},
         {"ifmap": bw_ifmap, "filter": bw_filter, "ofmap": bw_ofmap})
+    if dram_traffic == "ideal":
+        # DRAM floor: every word the layer moves crosses its stream, initial fill and final drain
+        # included, so the layer takes at least max_X dram_X / bw_X cycles (no free prefetch)
+        stalls, dram_time = stall_cycles_from_traffic(
+            compute, dram, {"ifmap": bw_ifmap, "filter": bw_filter, "ofmap": bw_ofmap})
     if dram_traffic == "scalesim":  # SCALE-Sim's own stall accounting, replayed at its misses
         # read misses and ofmap write buffer replayed together (scalesim_stall_cycles); no ofmap
         # scratchpad or bandwidth given: reads only
@@ -495,9 +502,10 @@ def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | No
                          active_fraction=spec.sram_active_fraction, groups=layer.groups,
                          dram_traffic=spec.dram_traffic, conv_geometry=layer.conv_geometry())
     if bandwidth_words is None and spec.dram_bandwidth_shared and spec.dram_traffic == "ideal":
-        # shared port: the array waits for all streams' words (after the initial fill) at the full bandwidth
-        dram_late = float(r["late_ifmap"] + r["late_filter"] + r["late_ofmap"])
-        stall = max(dram_late / spec.dram_words_per_cycle - float(r["compute_cycles"]), 0.0)
+        # shared port: the layer takes at least all streams' DRAM words (initial fill and final
+        # ofmap drain included) at the full bandwidth
+        dram_all = float(r["dram_ifmap"] + r["dram_filter"] + r["dram_ofmap"])
+        stall = max(dram_all / spec.dram_words_per_cycle - float(r["compute_cycles"]), 0.0)
         r["stall_cycles"] = np.asarray(stall)
         r["total_cycles"] = r["compute_cycles"] + stall
     f = lambda k: float(np.asarray(r[k]))  # noqa: E731
@@ -532,11 +540,14 @@ class SystolicCostModel(CostModel):
     - conv / matmul: :func:`layer_cycles` (the array); conv_transpose in scatter form
       (each input pixel times every filter tap: N*H*W output rows of the GEMM).
     - attention: two matmuls per head (QK^T and PV), run on the array.
+    - rnn: its gate GEMMs (:mod:`accel.devices.rnn_gemms`): per layer the input projection, then
+      T recurrent-step GEMMs in series, each followed by its pointwise gate math on the vector unit.
     - kinds in ``spec.fused_kinds``: free (applied on the fly to the array's outputs).
     - everything else (elementwise, norm, softmax, pool, ...): a vector unit of
       ``vector_width`` elements/cycle (default ``cols``) reading operands from DRAM in the array's
       word size (``dtype``); time is the max of elements/vector_width and bytes/DRAM bandwidth
-      (assumption: no fusion).
+      (assumption: no fusion). Bytes follow :func:`accel.devices.gpu.streamed_bytes`: an embedding
+      lookup reads its indices and the gathered rows, never the whole table.
 
     Energy: ``energy.per_flop[dtype]`` per FLOP (2 per MAC), ``energy.per_byte``: ``register``
     (each MAC touches one operand byte in each of three PE registers), ``sram`` (scratchpad
@@ -545,15 +556,26 @@ class SystolicCostModel(CostModel):
 
     spec: SystolicSpec
 
-    def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer]) -> OpCost:
+    def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer], repeats: Sequence[int] | None = None,
+                    extra_cycles: float = 0.0) -> OpCost:
+        """Layers run one after another on the array (layer ``i`` ``repeats[i]`` times, default 1);
+        ``extra_cycles``: vector-unit cycles in series with them (an rnn's pointwise gate math)."""
         s = self.spec
         res = [layer_cycles(s, ly) for ly in layers]
-        cycles = sum(r.total_cycles for r in res)
-        compute = sum(r.compute_cycles for r in res)
-        macs = sum(r.macs for r in res)
+        rep = list(repeats) if repeats is not None else [1] * len(res)
+        cycles = sum(r.total_cycles * n for r, n in zip(res, rep)) + extra_cycles
+        compute = sum(r.compute_cycles * n for r, n in zip(res, rep)) + extra_cycles
+        macs = sum(r.macs * n for r, n in zip(res, rep))
         wb = s.word_bytes
-        sram_b = sum(sum(r.sram_reads.values()) + sum(r.sram_writes.values()) for r in res) * wb
-        dram_b = sum(sum(r.dram_reads.values()) + sum(r.dram_writes.values()) for r in res) * wb
+        sram_b = sum((sum(r.sram_reads.values()) + sum(r.sram_writes.values())) * n for r, n in zip(res, rep)) * wb
+        dram_b = sum((sum(r.dram_reads.values()) + sum(r.dram_writes.values())) * n for r, n in zip(res, rep)) * wb
+        # weights the array layers do not stream as filters (biases: added to the accumulators) are
+        # read from DRAM once, in series with the layers over the shared DRAM port
+        filter_words = sum(ly.window * ly.K * ly.groups for ly in layers)
+        extra_words = max(sum(t.numel for t in op.weights) - filter_words, 0)
+        if extra_words:
+            dram_b += extra_words * wb
+            cycles += extra_words / s.dram_words_per_cycle
         reg_b = 3.0 * macs * wb
         levels = {"register": reg_b, "sram": sram_b, "dram": dram_b}
         flops = 2.0 * macs
@@ -564,7 +586,7 @@ class SystolicCostModel(CostModel):
                       energy_by_component=parts, bound="memory" if stall > compute else "compute",
                       utilization=macs / (s.rows * s.cols * cycles) if cycles else 0.0,
                       detail={"compute_cycles": compute, "stall_cycles": stall,
-                              "folds": sum(r.folds for r in res), "dataflow": s.dataflow,
+                              "folds": sum(r.folds * n for r, n in zip(res, rep)), "dataflow": s.dataflow,
                               "mapping_efficiency": res[0].mapping_efficiency if res else 0.0})
 
     def _vector_cost(self, op: OpNode) -> OpCost:
@@ -572,8 +594,9 @@ class SystolicCostModel(CostModel):
         width = s.vector_width or s.cols
         elems = max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs))
         # operands move in the array's word size (s.dtype), not the graph's dtype: an fp32 graph on
-        # an int8 array has int8 activations between layers
-        nbytes = float(sum(t.numel for t in (*op.inputs, *op.outputs, *op.weights))) * s.word_bytes
+        # an int8 array has int8 activations between layers; which tensors cross DRAM is
+        # streamed_bytes' rule (an embedding reads its gathered rows and indices, not the table)
+        nbytes = float(streamed_bytes(self._in_array_words(op)))
         cycles = max(math.ceil(elems / width), nbytes / (s.dram_bandwidth / s.clock))
         levels = {"dram": nbytes}
         flops = float(op.flops)
@@ -582,6 +605,31 @@ class SystolicCostModel(CostModel):
         return OpCost(time_s=cycles / s.clock, cycles=cycles, flops=flops, bytes_by_level=levels, energy_j=energy,
                       energy_by_component=parts, bound="memory" if cycles > compute_c else "compute",
                       utilization=0.0, detail={"vector_width": width, "elements": elems})
+
+    def _in_array_words(self, op: OpNode) -> OpNode:
+        """``op`` with every tensor re-sized to the array's word size (``word_bytes`` per element)."""
+        wb = self.spec.word_bytes
+
+        def words(ts: list[TensorInfo]) -> list[TensorInfo]:
+            return [TensorInfo(t.shape, t.dtype, int(math.ceil(t.numel * wb))) for t in ts]
+
+        return replace(op, inputs=words(op.inputs), outputs=words(op.outputs), weights=words(op.weights))
+
+    def _rnn_cost(self, op: OpNode) -> OpCost:
+        """Gate GEMMs on the array (:mod:`accel.devices.rnn_gemms`): per layer the input projection,
+        then T recurrent-step GEMMs in series, each followed by its pointwise gate math on the vector
+        unit (``ceil(B*G*H*D / vector_width)`` cycles). Each step GEMM is costed as a layer of its own,
+        so its weights stream from DRAM every step unless they fit the filter scratchpad."""
+        from accel.devices.rnn_gemms import rnn_gemms  # imports this module
+
+        s = self.spec
+        width = s.vector_width or s.cols
+        gemms = rnn_gemms(op)
+        pointwise = float(sum(g.repeats * math.ceil(g.pointwise / width) for g in gemms))
+        cost = self._array_cost(op, [g.gemm for g in gemms], [g.repeats for g in gemms], extra_cycles=pointwise)
+        cost.detail.update({"path": "rnn_steps", "steps": sum(g.repeats for g in gemms if g.step),
+                            "pointwise_cycles": pointwise})
+        return cost
 
     def cost(self, op: OpNode) -> OpCost:
         if op.kind in self.spec.fused_kinds:
@@ -600,6 +648,6 @@ class SystolicCostModel(CostModel):
             n = b * h
             layers = [SystolicLayer(**{**qk.__dict__, "groups": n}), SystolicLayer(**{**pv.__dict__, "groups": n})]
             return self._array_cost(op, layers)
-        if op.kind in ("rnn",):
-            raise UnknownOpError(op.kind, self.spec.name, [k for k in OP_KINDS if k != "rnn"])
+        if op.kind == "rnn":
+            return self._rnn_cost(op)
         return self._vector_cost(op)

@@ -1,8 +1,17 @@
 """Evaluate design points: build the arch variant, cost every workload, compute objectives.
 
-The workloads are extracted ONCE per sweep (:func:`prepare_workloads`) and shipped to
-workers once inside an :class:`EvalContext` (process-pool initializer or a Dask
-scatter), never per point.
+The workloads are extracted ONCE per sweep (:func:`prepare_workloads`), and only when a
+point has to be evaluated (a fully stored sweep resumes without extracting anything); they
+are shipped to workers once inside an :class:`EvalContext` (process-pool initializer or a
+Dask scatter), never per point. Model workloads go through the on-disk graph cache
+(:func:`accel.graph_cache.cached_extract`), so a repeated sweep does not import torch.
+
+Resume keys (:func:`point_key`) hash the point and :func:`context_salt`, which holds the
+*content* of every input: the base arch file(s) after overrides, each ``graph:`` file's
+bytes, each model workload's extraction identity (options, torch/accel versions, source of
+the model code: :func:`accel.graph_cache.cache_key`), the area-model file, and the spec
+fields that change a stored record (evaluator, sim options, objectives, constraints).
+Paths, the spec name and the search settings are not part of it.
 
 Evaluators:
 
@@ -17,9 +26,11 @@ Evaluators:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
+import re
 import time
 import traceback
 from collections import OrderedDict
@@ -30,11 +41,13 @@ from accel.arch.base import DeviceSpec
 from accel.dse.area import AreaModel, load_area_model
 from accel.dse.space import DesignSpace, build_space
 from accel.dse.spec import SweepSpec, WorkloadSpec
+from accel.dse.store import record_problem
 from accel.errors import AccelError, ConfigError
 from accel.graph import LayerGraph, OpNode
 
 #: bump when the meaning of stored results changes (invalidates resume keys)
-KEY_VERSION = 1
+#: 2: inputs hashed by content (graph files, model extraction identity), objectives and constraints
+KEY_VERSION = 2
 
 
 @dataclass
@@ -73,24 +86,58 @@ def dedupe_ops(graph: LayerGraph) -> list[tuple[OpNode, int]]:
     return [(op, n) for op, n in groups.values()]
 
 
-def load_workload_graph(w: WorkloadSpec, spec: SweepSpec) -> LayerGraph:
-    """The LayerGraph of one workload (extracted with ``workloads.extract_model`` or loaded from JSON)."""
+def load_workload_graph(w: WorkloadSpec, spec: SweepSpec, use_cache: bool = True) -> LayerGraph:
+    """The LayerGraph of one workload (a cached/extracted model, or a LayerGraph JSON file)."""
     idx = spec.workloads.index(w)
     if w.graph is not None:
         path = spec.resolve_path(w.graph)
         try:
             return LayerGraph.load(path)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(spec.file, f"workloads.{idx}.graph", f"cannot load {path}: {exc}") from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise ConfigError(spec.file, f"workloads.{idx}.graph", f"{exc}") from None
+            raise ConfigError(spec.file, f"workloads.{idx}.graph",
+                              f"cannot load {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        import workloads
+        from accel.graph_cache import cached_extract
+
+        return cached_extract(w.model or "", **_extract_options(w), use_cache=use_cache)
     except ImportError as exc:
         raise ConfigError(spec.file, f"workloads.{idx}.model",
                           f"the `workloads` package (torch) is needed to extract models: {exc}") from None
-    try:
-        return workloads.extract_model(w.model, batch=w.batch, mode=w.mode, dtype=w.dtype, seq_len=w.seq_len, amp=w.amp)
     except ValueError as exc:
         raise ConfigError(spec.file, f"workloads.{idx}", str(exc)) from None
+
+
+def _extract_options(w: WorkloadSpec) -> dict[str, Any]:
+    """Keyword arguments of ``cached_extract`` / ``cache_key`` for a model workload."""
+    return {"batch": w.batch, "mode": w.mode, "dtype": w.dtype, "seq_len": w.seq_len,
+            # workloads.extract_model's default optimizer (sweep specs do not choose one)
+            "optimizer": "sgd" if w.mode == "train" else None, "amp": w.amp}
+
+
+def workload_digest(w: WorkloadSpec, spec: SweepSpec) -> str:
+    """Content identity of a workload without extracting it.
+
+    ``graph:``: SHA-256 of the file's bytes (ConfigError if unreadable). ``model:``: the
+    graph-cache key (options, library versions, source of the model code).
+    """
+    if w.graph is not None:
+        path = spec.resolve_path(w.graph)
+        idx = spec.workloads.index(w)
+        h = hashlib.sha256()
+        try:
+            if not path.is_file():
+                raise ConfigError(spec.file, f"workloads.{idx}.graph", f"{path}: not a regular file")
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as exc:
+            raise ConfigError(spec.file, f"workloads.{idx}.graph", f"cannot read {path}: {exc.strerror}") from None
+        return "sha256:" + h.hexdigest()
+    from accel.graph_cache import cache_key
+
+    return "model:" + cache_key(w.model or "", **_extract_options(w))
 
 
 def prepare_workloads(spec: SweepSpec, graphs: dict[str, LayerGraph] | None = None) -> list[PreparedWorkload]:
@@ -105,17 +152,40 @@ def prepare_workloads(spec: SweepSpec, graphs: dict[str, LayerGraph] | None = No
 
 @dataclass
 class EvalContext:
-    """Everything a worker needs to evaluate points (pickled once per worker)."""
+    """Everything a worker needs to evaluate points (pickled once per worker).
+
+    ``workloads`` is filled on first use (:meth:`ensure_workloads`), so building a context
+    (and computing resume keys) never extracts a model.
+    """
 
     space: DesignSpace
-    workloads: list[PreparedWorkload]
+    workloads_: list[PreparedWorkload] | None
     area: AreaModel | None
     key_salt: str
+    graphs: dict[str, LayerGraph] | None = field(default=None, repr=False)
+    extract_s: float = 0.0
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def spec(self) -> SweepSpec:
         return self.space.spec
+
+    @property
+    def workloads(self) -> list[PreparedWorkload]:
+        return self.ensure_workloads()
+
+    def ensure_workloads(self) -> list[PreparedWorkload]:
+        """Extract/load the workloads if not done yet (time in ``extract_s``)."""
+        if self.workloads_ is None:
+            t0 = time.perf_counter()
+            self.workloads_ = prepare_workloads(self.spec, self.graphs)
+            self.graphs = None  # not needed any more; keeps the pickled context small
+            self.extract_s = time.perf_counter() - t0
+        return self.workloads_
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.ensure_workloads()
+        return {**self.__dict__, "graphs": None}
 
     def key(self, point: dict[str, Any]) -> str:
         """Stable hash of a design point and everything that determines its result."""
@@ -127,35 +197,71 @@ def point_key(point: dict[str, Any], salt: str) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
+def _file_digest(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
 def context_salt(spec: SweepSpec, area: AreaModel | None, space: DesignSpace | None = None) -> str:
-    """What besides the point's parameters determines results: base arch content, overrides,
-    workloads, evaluator and area model (editing any of them invalidates stored results)."""
+    """What besides the point's parameters determines results, by content (see the module docstring):
+    editing any input file, an override, an objective or a constraint invalidates stored results."""
     area_digest = ""
     if area is not None:
         try:
-            with open(area.file, "rb") as fh:
-                area_digest = hashlib.sha1(fh.read()).hexdigest()[:12]
-        except OSError:
-            area_digest = area.file
+            area_digest = _file_digest(area.file)
+        except OSError as exc:
+            raise ConfigError(spec.file, "area_model", f"cannot read {area.file}: {exc.strerror}") from None
     return json.dumps({
-        "v": KEY_VERSION, "base": spec.base, "overrides": spec.overrides,
-        # `amp` left out when off, so keys of results stored before it existed stay valid
-        "workloads": [w.model_dump(exclude={"amp"} if w.amp is None else None) for w in spec.workloads],
-        "evaluator": spec.evaluator,
-        "sim_options": spec.sim_options, "area": area_digest,
-        "bases": {name: hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        "v": KEY_VERSION, "overrides": spec.overrides,
+        "workloads": [{"label": w.label, "content": workload_digest(w, spec),
+                       **w.model_dump(exclude={"graph", "name", "model"})} for w in spec.workloads],
+        "evaluator": spec.evaluator, "sim_options": spec.sim_options, "area": area_digest,
+        "objectives": [o.model_dump() for o in spec.objectives],
+        "constraints": {k: c.model_dump() for k, c in sorted(spec.constraints.items())},
+        "bases": {name: hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
                   for name, (raw, _) in sorted((space.bases if space else {}).items())},
     }, sort_keys=True, default=str)
 
 
 def make_context(spec: SweepSpec, graphs: dict[str, LayerGraph] | None = None,
-                 space: DesignSpace | None = None) -> EvalContext:
-    """Build the space (validates paths/values), load the area model if needed, prepare workloads."""
+                 space: DesignSpace | None = None, lazy: bool = False) -> EvalContext:
+    """Build the space (validates paths/values), load and check the area model, hash the inputs.
+
+    Workloads are prepared now unless ``lazy`` (then on first use, see :class:`EvalContext`).
+    """
     space = space or build_space(spec)
     needs_area = any(o.name == "area" for o in spec.objectives) or "area" in spec.constraints
     area = load_area_model(None if spec.area_model == "default" else spec.resolve_path(spec.area_model)) if needs_area else None
-    wl = prepare_workloads(spec, graphs)
-    return EvalContext(space, wl, area, context_salt(spec, area, space))
+    if area is not None:
+        check_area_model(space, area)
+    ctx = EvalContext(space, None, area, context_salt(spec, area, space), graphs=graphs)
+    if not lazy:
+        ctx.ensure_workloads()
+    return ctx
+
+
+def check_area_model(space: DesignSpace, area: AreaModel) -> None:
+    """The area model must cover every base arch: a gap is a setup error, not an infeasible point.
+
+    Each base arch (as loaded, before parameters) is given to the area model; a ConfigError
+    (no model for the kind, no die area for the arch) is raised naming the spec's
+    ``area_model`` field and how to fix it.
+    """
+    from accel.arch.loader import validate_arch_dict
+
+    spec = space.spec
+    for name, (raw, file) in space.bases.items():
+        try:
+            dev = validate_arch_dict(copy.deepcopy(raw), file)
+        except ConfigError:
+            continue  # reported by the value checks / per point
+        try:
+            area.area_mm2(dev, space.arch_label(name))
+        except ConfigError as exc:
+            raise ConfigError(spec.file, "area_model",
+                              f"the area objective/constraint cannot be computed for base arch {name!r}: {exc}. "
+                              "Give an area model that covers it (`area_model: my_area.yaml`, a copy of "
+                              f"{area.file} with an entry for {space.arch_label(name)!r}), or drop `area`") from None
 
 
 # --------------------------------------------------------------------------- per point
@@ -207,7 +313,7 @@ def evaluate_point(ctx: EvalContext, point: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"workload {w.label}: non-physical result latency={lat} energy={en}")
             m.update(throughput=w.items / lat, power_w=en / lat, edp_js=en * lat, energy_per_item_j=en / w.items)
             per[w.label] = m
-        area = ctx.area.area_mm2(dev, ctx.space.base_name(point)) if ctx.area is not None else None
+        area = ctx.area.area_mm2(dev, ctx.space.arch_label(ctx.space.base_name(point))) if ctx.area is not None else None
         rec["metrics"] = per
         rec["objectives"] = aggregate_objectives(ctx.spec, per, area)
         if area is not None:
@@ -222,7 +328,24 @@ def evaluate_point(ctx: EvalContext, point: dict[str, Any]) -> dict[str, Any]:
         rec.update(status="error", reason=f"{type(exc).__name__}: {exc}",
                    traceback=traceback.format_exc(limit=4))
     rec["eval_s"] = time.perf_counter() - t0
+    problem = record_problem(rec)
+    if problem:  # never store (or put on a front) a non-finite or negative objective
+        rec = {"key": rec["key"], "sweep": rec["sweep"], "params": point, "status": "error",
+               "reason": f"non-physical result ({problem}): {rec.get('objectives')}", "eval_s": rec["eval_s"]}
     return rec
+
+
+_POINT_RE = re.compile(r" ?\[design point .*?\]")
+_VALUE_RE = re.compile(r"^(\w+)=\S+ ([<>]) (max|min) ")
+
+
+def reason_group(reason: str) -> str:
+    """A point's infeasibility reason without what is specific to the point, for counting.
+
+    ``"spec.yaml: parameters.clock: ... [design point {...}; base h100.yaml]"`` loses the
+    bracket; ``"area=812 > max 600"`` becomes ``"area > max 600"``.
+    """
+    return "; ".join(_VALUE_RE.sub(r"\1 \2 \3 ", r) for r in _POINT_RE.sub("", str(reason)).split("; "))
 
 
 def _agg(values: list[float], how: str) -> float:

@@ -1,25 +1,51 @@
 """Run a sweep: grid, random or optuna (NSGA-II / TPE) search over a :class:`SweepSpec`.
 
-:func:`run_sweep` extracts the workloads once, skips every point already in the results
-file (resume), evaluates the rest with the chosen executor (serial, process pool or
-Dask), appends each result to the JSONL file as it finishes, shows a tqdm progress bar,
-and returns a :class:`SweepResult` with the Pareto front of the objectives.
+:func:`run_sweep` counts the design points first (and refuses more than ``max_points``,
+default :data:`MAX_POINTS`, unless told otherwise), skips every point already in the results
+file (resume), extracts the workloads only if a point is left to evaluate, evaluates the rest
+with the chosen executor (serial, process pool or Dask), appends each result to the JSONL
+file as it finishes, shows a tqdm progress bar, and returns a :class:`SweepResult` with the
+Pareto front of the objectives.
+
+Points are streamed: the grid is never materialised (random points are drawn one by one),
+and before a chunk of points is sent to a worker it is *claimed* in the results file's lock
+file (:meth:`accel.dse.store.ResultsStore.claim`), so two sweeps on one results file split
+the points between them instead of evaluating them twice. SIGTERM is handled like Ctrl-C:
+the pool's workers are killed, finished points are kept, and a rerun resumes.
 """
 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
+import warnings
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from accel.dse.evaluate import EvalContext, make_context
-from accel.dse.executors import Executor, make_executor
+from accel.dse.evaluate import EvalContext, make_context, reason_group
+from accel.dse.executors import Executor, SerialExecutor, _auto_chunk, make_executor
 from accel.dse.pareto import pareto_records
+from accel.dse.space import DesignSpace, build_space
 from accel.dse.spec import SweepSpec, load_spec
-from accel.dse.store import ResultsStore
+from accel.dse.store import ResultsStore, check_output_path
+from accel.errors import ConfigError
 from accel.graph import LayerGraph
+
+#: design points a sweep may have before it needs ``max_points=None`` (CLI: ``--yes``)
+MAX_POINTS = 100_000
+
+
+class SweepTerminated(KeyboardInterrupt):
+    """SIGTERM received while sweeping (handled like Ctrl-C)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
 
 
 @dataclass
@@ -48,6 +74,16 @@ class SweepResult:
     interrupted: bool = False
     elapsed_s: float = 0.0
     setup_s: float = 0.0
+    #: design points of the sweep (grid size, or random/nsga2/tpe ``n``)
+    n_points: int = 0
+    #: points finished meanwhile by another sweep sharing the results file
+    n_by_others: int = 0
+    #: time spent extracting/loading workloads in this call (0 when every point was stored)
+    extract_s: float = 0.0
+    #: one line about unusable stored lines (None if all were fine)
+    bad_records: str | None = None
+    #: the signal that stopped the sweep (SIGINT/SIGTERM), if any
+    signum: int | None = None
 
     @property
     def points_per_min(self) -> float:
@@ -60,6 +96,10 @@ class SweepResult:
 
     def errors(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("status") == "error"]
+
+    def infeasible_reasons(self) -> Counter[str]:
+        """Why points are infeasible: reason (point-specific values removed) -> number of points."""
+        return Counter(reason_group(r.get("reason", "?")) for r in self.records if r.get("status") == "infeasible")
 
     def to_frame(self, front_only: bool = False):
         """A pandas DataFrame: one row per point with its params, objectives, status and ``on_front``."""
@@ -86,15 +126,46 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
     return tqdm(total=total, initial=initial, desc=desc, unit="pt", disable=None if enabled else True, dynamic_ncols=True)
 
 
+def count_points(space: DesignSpace, spec: SweepSpec) -> int:
+    """Design points the sweep will visit: the grid size, or ``n`` (at most the space's size) otherwise."""
+    if spec.search.method == "grid":
+        size = space.size()
+        assert size is not None  # the spec requires values/num/step for every grid parameter
+        return size
+    n = spec.search.n or 0
+    size = space.size()
+    return min(n, size) if (spec.search.method == "random" and size is not None) else n
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While sweeping in the main thread, SIGTERM raises :class:`SweepTerminated` (cleanup runs)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SweepTerminated(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run_sweep(spec: SweepSpec | str | Path, *, results: str | Path | None = None, workers: int = 1,
               dask: Any = None, progress: bool = True, limit: int | None = None,
               graphs: dict[str, LayerGraph] | None = None, chunk: int | None = None,
-              on_record: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              max_points: int | None = MAX_POINTS,
+              on_start: Callable[["SweepResult"], None] | None = None) -> SweepResult:
     """Run (or resume) a sweep.
 
     Args:
         spec: a SweepSpec or a path to a spec YAML.
         results: JSONL results path (default: the spec's ``results:`` or ``results/<name>.jsonl``).
+            An existing path must be a regular file holding results (ConfigError otherwise).
         workers: processes for a local process pool (1 = in-process).
         dask: a dask.distributed scheduler address (``tcp://...``) or Client; overrides ``workers``.
         progress: show a tqdm progress bar.
@@ -102,77 +173,208 @@ def run_sweep(spec: SweepSpec | str | Path, *, results: str | Path | None = None
         graphs: pre-extracted LayerGraphs by workload label (skips extraction).
         chunk: points per task sent to a worker (default: automatic).
         on_record: called with every newly evaluated record (after it is stored).
+        max_points: refuse (ConfigError) a sweep of more design points than this; None: no limit.
+        on_start: called with the (empty) result once the points are counted, before any work.
     """
     spec = load_spec(spec) if not isinstance(spec, SweepSpec) else spec
     t0 = time.perf_counter()
-    ctx = make_context(spec, graphs)
-    path = Path(results) if results is not None else spec.results_path()
-    res = SweepResult(spec, path, setup_s=time.perf_counter() - t0)
-    store = ResultsStore(path)
+    space = build_space(spec)
+    n_points = count_points(space, spec)
+    if max_points is not None and n_points > max_points:
+        where = "parameters" if spec.search.method == "grid" else "search.n"
+        raise ConfigError(spec.file, where, f"the sweep has {n_points:,} design points, more than the limit of "
+                                            f"{max_points:,}; narrow it, use random search with a smaller n, or "
+                                            "confirm with --yes (run_sweep(max_points=None))")
+    ctx = make_context(spec, graphs, space, lazy=True)
+    if results is not None:
+        path, field_, file = Path(results), "-o", str(results)
+    else:
+        path, field_, file = spec.results_path(), "results", spec.file
+    check_output_path(path, file, field_)
+    store = ResultsStore(path, field=field_, file=file)
+    res = SweepResult(spec, path, setup_s=time.perf_counter() - t0, n_points=n_points)
+    if on_start is not None:
+        on_start(res)
     t1 = time.perf_counter()
-    executor: Executor | None = None
+    holder: dict[str, Executor] = {}
+
+    def get_executor() -> Executor:
+        if "ex" not in holder:
+            ctx.ensure_workloads()  # only now: a fully stored sweep extracts nothing
+            holder["ex"] = make_executor(ctx, workers=workers, dask=dask, chunk=chunk)
+        return holder["ex"]
+
+    killed = False
     try:
-        executor = make_executor(ctx, workers=workers, dask=dask, chunk=chunk)
-        if spec.search.method in ("grid", "random"):
-            _run_points(ctx, spec, store, executor, res, progress, limit, on_record)
-        else:
-            _run_optuna(ctx, spec, store, executor, res, progress, limit, on_record)
-    except KeyboardInterrupt:
+        with _sigterm_as_interrupt():
+            try:
+                if spec.search.method in ("grid", "random"):
+                    _run_points(ctx, spec, store, get_executor, res, progress, limit, on_record,
+                                workers if not dask else max(2, workers), chunk)
+                else:
+                    _run_optuna(ctx, spec, store, get_executor, res, progress, limit, on_record)
+            except KeyboardInterrupt as exc:
+                res.interrupted = True
+                res.signum = getattr(exc, "signum", signal.SIGINT)
+                killed = True
+            finally:
+                if "ex" in holder:
+                    holder["ex"].close(kill=killed)
+                store.close()
+    except KeyboardInterrupt as exc:  # a second signal during cleanup
         res.interrupted = True
-    finally:
-        if executor is not None:
-            executor.close()
-        store.close()
-    res.elapsed_s = time.perf_counter() - t1
+        res.signum = getattr(exc, "signum", signal.SIGINT)
+    res.elapsed_s = time.perf_counter() - t1 - ctx.extract_s
+    res.extract_s = ctx.extract_s
+    res.setup_s += ctx.extract_s
     res.n_infeasible = sum(r.get("status") == "infeasible" for r in res.records)
     res.n_errors = sum(r.get("status") == "error" for r in res.records)
     res.front = pareto_records(res.records, res.objective_keys, [o.goal for o in spec.objectives])
+    res.bad_records = store.bad_summary()
+    if res.bad_records:
+        warnings.warn(res.bad_records, stacklevel=2)
     return res
 
 
-def _points(ctx: EvalContext, spec: SweepSpec) -> list[dict[str, Any]]:
+def _point_stream(ctx: EvalContext, spec: SweepSpec) -> Iterator[dict[str, Any]]:
+    """The sweep's points, lazily (a grid is never materialised; random points are drawn as needed)."""
     if spec.search.method == "grid":
-        return list(ctx.space.grid())
+        return ctx.space.grid()
     assert spec.search.n is not None
-    return ctx.space.random(spec.search.n, spec.search.seed)
+    return iter(ctx.space.random(spec.search.n, spec.search.seed))
 
 
-def _run_points(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, executor: Executor, res: SweepResult,
-                progress: bool, limit: int | None, on_record) -> None:
-    points = _points(ctx, spec)
-    by_key: dict[str, dict[str, Any]] = {}
-    todo = []
-    for p in points:
-        k = ctx.key(p)
-        if k in by_key:
-            continue
-        if store.done(k):
-            by_key[k] = store.get(k)  # type: ignore[assignment]
+_WAIT = object()
+
+
+def _run_points(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],
+                res: SweepResult, progress: bool, limit: int | None, on_record, workers: int,
+                chunk: int | None) -> None:
+    """Grid/random: claim chunks of undone points, keep the executor busy, store results as they come."""
+    start_done = {k for k, r in store.records.items() if r.get("status") in ("ok", "infeasible")}
+    keys: list[str] = []
+    points = _point_stream(ctx, spec)
+    deferred: dict[str, dict[str, Any]] = {}  # claimed by another live sweep
+    # in-process: one point at a time (stored as soon as evaluated); pools: a few per task
+    size = chunk or (1 if workers <= 1 else _auto_chunk(res.n_points, workers))
+    claimed = 0
+    exhausted = False
+    bar = _progress(res.n_points, 0, spec.name, progress)
+    skipped = 0
+
+    def skip(k: str) -> None:
+        nonlocal skipped
+        if k in start_done:
             res.n_reused += 1
         else:
-            by_key[k] = {}
-            todo.append(p)
-    if limit is not None and len(todo) > limit:
-        todo = todo[:limit]
-        res.interrupted = True
-    bar = _progress(len(todo), 0, spec.name, progress)
+            res.n_by_others += 1
+        skipped += 1
+
+    def next_chunk() -> list[dict[str, Any]] | object | None:
+        """Points to evaluate now, _WAIT (others hold the rest), or None (nothing left)."""
+        nonlocal claimed, exhausted
+        while True:
+            want = size if limit is None else min(size, limit - claimed)
+            if want <= 0:
+                if deferred or _any_undone(points, store, ctx, keys, skip):
+                    res.interrupted = True
+                return None
+            cand: dict[str, dict[str, Any]] = {}
+            while not exhausted and len(cand) < want:
+                p = next(points, None)
+                if p is None:
+                    exhausted = True
+                    break
+                k = ctx.key(p)
+                keys.append(k)
+                if store.done(k):
+                    skip(k)
+                else:
+                    cand[k] = p
+            if not cand:
+                if not deferred:
+                    return None
+                cand = dict(list(deferred.items())[:want])
+            mine, done, others = store.claim(cand)
+            for k in done:
+                deferred.pop(k, None)
+                skip(k)
+            for k in others:
+                deferred[k] = cand[k]
+            if mine:
+                for k in mine:
+                    deferred.pop(k, None)
+                claimed += len(mine)
+                return [cand[k] for k in mine]
+            if exhausted and deferred and not done:
+                return _WAIT
+
     try:
-        if todo:
-            for chunk in executor.run(todo):
-                for rec in chunk:
-                    store.append(rec)
-                    by_key[rec["key"]] = rec
-                    res.n_evaluated += 1
-                    if on_record:
-                        on_record(rec)
-                bar.update(len(chunk))
+        inflight: set[Any] = set()
+        state = "more"
+        ex: Executor | None = None
+        while True:
+            cap = 1 if isinstance(ex, SerialExecutor) else 2 * max(1, getattr(ex, "workers", workers))
+            while state == "more" and len(inflight) < cap:
+                nxt = next_chunk()
+                if skipped:
+                    bar.update(skipped)
+                    skipped = 0
+                if nxt is None:
+                    state = "done"
+                elif nxt is _WAIT:
+                    state = "wait"
+                else:
+                    ex = get_executor()
+                    inflight.add(ex.submit(nxt))  # type: ignore[arg-type]
+                    cap = 1 if isinstance(ex, SerialExecutor) else 2 * max(1, ex.workers)
+            if inflight:
+                assert ex is not None
+                done_f, inflight = ex.wait(inflight, timeout=0.2 if state == "wait" else None)
+                for f in done_f:
+                    recs = f.result()
+                    store.append_many(recs)
+                    for rec in recs:
+                        res.n_evaluated += 1
+                        if on_record:
+                            on_record(rec)
+                    bar.update(len(recs))
+                if state == "wait":
+                    state = "more"
+                continue
+            if state == "done":
+                break
+            time.sleep(0.1)  # another sweep holds the remaining points: poll until they finish
+            state = "more"
     finally:
         bar.close()
-        res.records = [r for r in by_key.values() if r]
+        try:
+            store.refresh()
+        except (OSError, ConfigError):
+            pass
+        seen: set[str] = set()
+        res.records = []
+        for k in keys:
+            r = store.get(k)
+            if r is not None and k not in seen:
+                seen.add(k)
+                res.records.append(r)
 
 
-def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, executor: Executor, res: SweepResult,
-                progress: bool, limit: int | None, on_record) -> None:
+def _any_undone(points: Iterator[dict[str, Any]], store: ResultsStore, ctx: EvalContext, keys: list[str],
+                skip: Callable[[str], None]) -> bool:
+    """Is any remaining point not done yet? (stops at the first one; used when ``limit`` is reached)"""
+    for p in points:
+        k = ctx.key(p)
+        keys.append(k)
+        if not store.done(k):
+            return True
+        skip(k)
+    return False
+
+
+def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],
+                res: SweepResult, progress: bool, limit: int | None, on_record) -> None:
     import optuna
     from optuna.trial import TrialState, create_trial
 
@@ -205,16 +407,25 @@ def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, executor
             vals = _values(rec)
             t = create_trial(params=params, distributions=dists, values=vals,
                              state=TrialState.COMPLETE if vals is not None else TrialState.FAIL)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, KeyError):
             continue
         study.add_trial(t)
         by_key[rec["key"]] = rec
         res.n_reused += 1
     n_trials = len(study.trials)
     bar = _progress(max(s.n, n_trials), min(n_trials, s.n), spec.name, progress)
-    batch_size = max(1, executor.workers * 2)
+
+    def evaluate(todo: dict[str, dict[str, Any]]) -> None:
+        for chunk in get_executor().run(list(todo.values())):
+            store.append_many(chunk)
+            for rec in chunk:
+                res.n_evaluated += 1
+                if on_record:
+                    on_record(rec)
+
     try:
         while n_trials < s.n and (limit is None or res.n_evaluated < limit):
+            batch_size = max(1, 2 * get_executor().workers)
             want = min(batch_size, s.n - n_trials)
             if limit is not None:
                 want = min(want, limit - res.n_evaluated)
@@ -226,13 +437,14 @@ def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, executor
                 trial_keys.append(k)
                 if not store.done(k) and k not in todo:
                     todo[k] = dict(t.params)
-            if todo:
-                for chunk in executor.run(list(todo.values())):
-                    for rec in chunk:
-                        store.append(rec)
-                        res.n_evaluated += 1
-                        if on_record:
-                            on_record(rec)
+            mine, _done, others = store.claim(todo)
+            if mine:
+                evaluate({k: todo[k] for k in mine})
+            while others:  # points another sweep is evaluating: wait for them (or take them over)
+                time.sleep(0.1)
+                mine, _done, others = store.claim({k: todo[k] for k in others})
+                if mine:
+                    evaluate({k: todo[k] for k in mine})
             for t, k in zip(trials, trial_keys):
                 rec = store.get(k) or {}
                 by_key[k] = rec

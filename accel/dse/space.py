@@ -12,6 +12,7 @@ import copy
 import itertools
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Union, get_args, get_origin
 
 import numpy as np
@@ -212,6 +213,11 @@ class DesignSpace:
     def base_name(self, point: dict[str, Any]) -> str:
         return str(point.get(ARCH_PARAM, self.spec.base))
 
+    @staticmethod
+    def arch_label(name: str) -> str:
+        """Short name of a base arch: the file stem for a path (``my/h100.yaml`` -> ``h100``)."""
+        return Path(name).stem if str(name).endswith((".yaml", ".yml")) else str(name)
+
     def arch_dict(self, point: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """(arch mapping for ``point``, base file path)."""
         raw, file = self.bases[self.base_name(point)]
@@ -224,9 +230,8 @@ class DesignSpace:
     def arch_spec(self, point: dict[str, Any]) -> DeviceSpec:
         """Validated DeviceSpec of ``point``; ConfigError names the spec file and the parameters."""
         data, file = self.arch_dict(point)
-        where = f"{self.spec.file or '<spec>'} (design point {point})"
         try:
-            return validate_arch_dict(data, where)
+            return validate_arch_dict(data, file)  # origin: the base arch file
         except ConfigError as exc:
             field = exc.field
             param = f"parameters.{field}" if field in self.names else field
@@ -250,7 +255,7 @@ def build_space(spec: SweepSpec, check_values: bool = True) -> DesignSpace:
     """Load the base arch(es), check every parameter path and (optionally) every listed value.
 
     Raises ConfigError naming the spec file and ``parameters.<path>`` for an unknown path
-    or a value the arch schema rejects (each value is checked alone on the base arch).
+    or a value the arch schema rejects in every combination tried (see :func:`_check_values`).
     """
     from accel.arch.registry import schema_for
 
@@ -290,7 +295,31 @@ def build_space(spec: SweepSpec, check_values: bool = True) -> DesignSpace:
     return space
 
 
+#: at most this many combinations of the other parameters are tried for a value rejected alone
+MAX_COMBOS_PER_VALUE = 256
+#: values of one parameter checked up front (all of them if fewer; else both ends and evenly spaced ones)
+MAX_CHECKED_VALUES = 64
+
+
+def _checked_values(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    n = len(values)
+    if n <= MAX_CHECKED_VALUES:
+        return values
+    idx = sorted({round(i * (n - 1) / (MAX_CHECKED_VALUES - 1)) for i in range(MAX_CHECKED_VALUES)})
+    return tuple(values[i] for i in idx)
+
+
 def _check_values(space: DesignSpace, name: str, raw: dict[str, Any], file: str, schema) -> None:
+    """Every listed value (and range bound) must be valid in at least one design point.
+
+    A value is first tried alone on the base arch (fast). If the arch rejects it there, it is
+    tried together with combinations of the other parameters' values (all of them, or up to
+    :data:`MAX_COMBOS_PER_VALUE` random ones): a check between fields such as
+    ``base_clock <= clock`` may hold once both are swept. Only a value that no tried
+    combination accepts is an error; combinations the arch rejects are reported per point as
+    ``infeasible``. A parameter with more than :data:`MAX_CHECKED_VALUES` values has its
+    two ends and evenly spaced values checked (the rest are validated per point).
+    """
     spec = space.spec
     try:
         validate_arch_dict(copy.deepcopy(raw), file)
@@ -298,16 +327,50 @@ def _check_values(space: DesignSpace, name: str, raw: dict[str, Any], file: str,
         where = "overrides" if exc.field and exc.field.split(".")[0] in {k.split(".")[0] for k in spec.overrides} else "base"
         raise ConfigError(spec.file, f"{where}.{exc.field}" if where == "overrides" else "base",
                           f"arch {name!r} is invalid: {exc}") from None
-    for p in space.params:
-        if p.path == ARCH_PARAM:
-            continue
-        values = p.choices if p.choices is not None else (p.low, p.high)
+    params = [p for p in space.params if p.path != ARCH_PARAM]
+    for p in params:
+        values = _checked_values(p.choices) if p.choices is not None else (p.low, p.high)
         for v in values:
+            v = int(round(v)) if (p.integer and p.choices is None) else v
             data = copy.deepcopy(raw)
-            set_path(data, p.path, p.arch_value(int(round(v)) if (p.integer and p.choices is None) else v))
+            set_path(data, p.path, p.arch_value(v))
             try:
                 validate_arch_dict(data, file)
             except ConfigError as exc:
-                raise ConfigError(spec.file, f"parameters.{p.path}",
-                                  f"value {v!r} rejected by arch {name!r}: {exc.field}: {exc.reason}") from None
+                if not _valid_in_some_combination(raw, file, p, v, [q for q in params if q is not p]):
+                    raise ConfigError(spec.file, f"parameters.{p.path}",
+                                      f"value {v!r} rejected by arch {name!r}"
+                                      f"{' whatever the other parameters are' if len(params) > 1 else ''}: "
+                                      f"{exc.field}: {exc.reason}") from None
 
+
+def _values_of(q: Parameter) -> tuple[Any, ...]:
+    if q.choices is not None:
+        return _checked_values(tuple(q.choices))
+    lo, hi = q.low, q.high
+    assert lo is not None and hi is not None
+    return (int(round(lo)), int(round(hi))) if q.integer else (lo, hi)
+
+
+def _valid_in_some_combination(raw: dict[str, Any], file: str, p: Parameter, v: Any, others: list[Parameter]) -> bool:
+    """Is there a combination of the ``others``' values with which ``p = v`` validates?"""
+    if not others:
+        return False
+    choices = [_values_of(q) for q in others]
+    total = math.prod(len(c) for c in choices)
+    if total <= MAX_COMBOS_PER_VALUE:
+        combos: Iterator[tuple[Any, ...]] = itertools.product(*choices)
+    else:
+        rng = np.random.default_rng(0)
+        combos = (tuple(c[int(rng.integers(len(c)))] for c in choices) for _ in range(MAX_COMBOS_PER_VALUE))
+    for combo in combos:
+        data = copy.deepcopy(raw)
+        set_path(data, p.path, p.arch_value(v))
+        for q, w in zip(others, combo):
+            set_path(data, q.path, q.arch_value(w))
+        try:
+            validate_arch_dict(data, file)
+            return True
+        except ConfigError:
+            continue
+    return False

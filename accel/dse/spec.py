@@ -27,6 +27,7 @@ Every error is a :class:`accel.errors.ConfigError` naming the spec file and the 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,10 @@ OBJECTIVES: dict[str, tuple[str, str, str]] = {
 AGGREGATES = ("sum", "mean", "max", "gmean")
 
 SEARCH_METHODS = ("grid", "random", "nsga2", "tpe")
+#: grid values one parameter may have (``num``, a ``step`` range, a ``values`` list); memory stays bounded
+MAX_VALUES_PER_PARAM = 1_000_000
+#: allowed sweep names (they name ``results/<name>.jsonl``): no path separators, no leading dot
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 class _Strict(BaseModel):
@@ -77,10 +82,10 @@ class ParamSpec(_Strict):
     Without ``num``/``step`` the range is continuous (random/nsga2/tpe only).
     """
 
-    values: list[Any] | None = None
+    values: list[Any] | None = Field(default=None, max_length=MAX_VALUES_PER_PARAM)
     low: int | float | str | None = None
     high: int | float | str | None = None
-    num: int | None = Field(default=None, ge=2)
+    num: int | None = Field(default=None, ge=2, le=MAX_VALUES_PER_PARAM)
     step: int | float | str | None = None
     scale: Literal["linear", "log"] = "linear"
     integer: bool | None = None
@@ -120,6 +125,10 @@ class ParamSpec(_Strict):
                 raise ValueError(f"step must be > 0, got {self.step!r}")
             if self.scale == "log":
                 raise ValueError("`step` is for linear ranges; use `num` with scale: log")
+            n = (hi - lo) / st + 1
+            if n > MAX_VALUES_PER_PARAM:
+                raise ValueError(f"step: the range has {n:,.0f} values; at most {MAX_VALUES_PER_PARAM:,} per parameter "
+                                 "(use a larger step, `num`, or a continuous range with random/nsga2/tpe search)")
         return self
 
     # helpers ---------------------------------------------------------------------
@@ -250,6 +259,16 @@ class SweepSpec(_Strict):
 
     name: str = Field(min_length=1)
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not re.match(NAME_PATTERN, v):
+            raise ValueError(f"{v!r} is not a valid sweep name: it names results/<name>.jsonl, so use only letters, "
+                             "digits, '.', '_' and '-' (starting with a letter or digit, at most 128 characters; "
+                             "no '/' or '..'); set `results:` or -o to write elsewhere")
+        return v
+
     base: str = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, ParamSpec] = Field(min_length=1)
@@ -334,6 +353,15 @@ def spec_from_dict(data: dict[str, Any], file: str = "<memory>") -> SweepSpec:
         raise ConfigError(file, field, msg + more) from None
 
 
+def read_spec_yaml(path: Path) -> dict[str, Any]:
+    """Read a sweep spec's YAML mapping with the project's strict reader.
+
+    :func:`accel.arch.loader.read_yaml`: regular UTF-8 file of at most 1 MiB, safe tags only,
+    duplicate keys and alias bombs ("billion laughs") refused, each as a one-line ConfigError.
+    """
+    return read_yaml(path)
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep spec YAML (a bundled experiment name also works, e.g. ``gpu_generations``)."""
     p = Path(path)
@@ -348,7 +376,7 @@ def load_spec(path: str | Path) -> SweepSpec:
                                             f"{', '.join(names) or '(none found)'}")
     if not p.is_file():
         raise ConfigError(str(p), None, "file not found")
-    return spec_from_dict(read_yaml(p), str(p))
+    return spec_from_dict(read_spec_yaml(p), str(p))
 
 
 def experiments_dirs() -> list[Path]:

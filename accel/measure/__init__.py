@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import os
 import sys
 import time
 import traceback
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from accel.errors import ConfigError
+from accel.measure.noise import DEFAULT_MAX_SPREAD, Screening, machine_load, screen, summary_line
 
 #: section -> output file
 SECTION_FILES: dict[str, str] = {
@@ -41,11 +44,19 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | None = None, preset: str = "quick",
-            log: Callable[..., None] | None = None, threads: int | None = None) -> dict[str, Path]:
+            log: Callable[..., None] | None = None, threads: int | None = None,
+            max_spread: float = DEFAULT_MAX_SPREAD, refuse_noisy: bool = False) -> dict[str, Path]:
     """Run the sections in ``what`` (default: all) on ``device`` and write their files into ``out_dir``.
 
     ``threads``: torch CPU threads for the kernel/model sections (default: torch's default, all cores);
     cpu.csv always measures 1 and this many threads.
+
+    Every timing is repeated (:mod:`accel.measure.timing`); rows whose spread exceeds
+    ``max_spread`` (or, on CPU, measured while the machine was overloaded) get ``noisy=True``
+    and are dropped when ``refuse_noisy``; rows that are physically impossible (time not finite
+    and > 0, FLOP rate above the machine's bound) are never written (:mod:`accel.measure.noise`).
+    The machine load at start and end and these counts go into device.json (``load_at_start``,
+    ``load_at_end``, ``screening``) and one summary line is logged.
 
     Returns section -> file written (sections that produced no rows write nothing).
     """
@@ -53,6 +64,8 @@ def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | Non
                                         sec_layers, sec_micro)
     from accel.measure.shapes import plan_for
 
+    if not (isinstance(max_spread, (int, float)) and math.isfinite(max_spread) and max_spread > 0):
+        raise ConfigError("--max-spread", "max_spread", f"must be a finite number > 0, got {max_spread!r}")
     if device not in DEVICES:
         raise ConfigError("--device", "device", f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
     want = list(what) if what else list(SECTION_FILES)
@@ -77,7 +90,10 @@ def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | Non
 
     logger = log or _log
     ctx = Ctx(torch=torch, device=device, plan=plan_for(device, preset), log=logger,
-              info={"default_threads": default_threads})
+              info={"default_threads": default_threads}, max_spread=float(max_spread))
+    load_start = machine_load()
+    dev_info: dict[str, Any] = {"device_type": device, "cpu_count": os.cpu_count()}
+    screening = Screening()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fns = dict(device=sec_device, micro=sec_micro, gemm=sec_gemm, conv=sec_conv, layers=sec_layers, e2e=sec_e2e,
@@ -94,13 +110,23 @@ def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | Non
         path = out / SECTION_FILES[sec]
         if sec == "device":
             res["preset"] = preset
+            dev_info = res
             path.write_text(json.dumps(res, indent=1))
-        elif res:
-            write_rows(path, res)
         else:
-            continue
+            res = screen(sec, SECTION_FILES[sec], res or [], dev_info, refuse_noisy, screening, float(max_spread))
+            if not res:
+                continue
+            write_rows(path, res)
         written[sec] = path
         logger(f"wrote {path.name}" + ("" if sec == "device" else f": {len(res)} rows"))
+    load_end = machine_load()
+    if "device" in written:  # add what only the end of the run knows
+        dev_info.update(load_at_start=load_start, load_at_end=load_end, max_spread=float(max_spread),
+                        refuse_noisy=bool(refuse_noisy), screening=screening.as_dict())
+        written["device"].write_text(json.dumps(dev_info, indent=1))
+    for reason in screening.reasons[:5]:
+        logger("REFUSED", reason)
+    logger(summary_line(screening, float(max_spread), load_end))
     logger("all done")
     return written
 

@@ -1,9 +1,11 @@
 """Measurement sections, ported from ``shared/measurements/measure_gpu.py``.
 
 Each section takes a :class:`Ctx` and returns the rows of one file (same file names and
-columns as measure_gpu.py). CUDA kernels are timed with :func:`cuda_bench_ms` (CUDA
-events, L2 flushed, median); CPU kernels with :func:`cpu_bench_ms` (perf_counter, median).
-On CPU, gemm.csv / conv.csv rows carry an extra ``threads`` column.
+columns as measure_gpu.py). CUDA kernels are timed with :func:`cuda_bench_timing` (CUDA
+events, L2 flushed), CPU kernels with :func:`cpu_bench_timing` (perf_counter), each in two
+rounds: ``ms`` is the median of all samples, and the optional columns ms_min, ms_iqr, spread,
+rounds, samples, load1 and noisy (:meth:`Ctx.noise`, :mod:`accel.measure.noise`) say how
+trustworthy it is. On CPU, gemm.csv / conv.csv rows carry an extra ``threads`` column.
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from accel.measure.models import model_ctor, model_input, per_layer
+from accel.measure.noise import DEFAULT_MAX_SPREAD, loadavg, machine_load, noisy_flag
 from accel.measure.shapes import Plan
-from accel.measure.timing import cpu_bench_ms, cuda_bench_ms, host_wall_ms
+from accel.measure.timing import Timing, cpu_bench_timing, cuda_bench_timing, host_wall_timing
 
 
 @dataclass
 class Ctx:
-    """One measurement run: torch module, device ("cuda"/"cpu"), plan, logger."""
+    """One measurement run: torch module, device ("cuda"/"cpu"), plan, logger, noise threshold.
+
+    ``max_spread``: a timed row whose spread (:attr:`Timing.spread`) exceeds it is flagged ``noisy``.
+    """
 
     torch: Any
     device: str
     plan: Plan
     log: Callable[..., None] = print
     info: dict[str, Any] = field(default_factory=dict)
+    max_spread: float = DEFAULT_MAX_SPREAD
 
     @property
     def cuda(self) -> bool:
@@ -39,11 +46,22 @@ class Ctx:
         t = self.torch
         return {"fp32": t.float32, "tf32": t.float32, "fp16": t.float16, "bf16": t.bfloat16}[name]
 
+    def timed(self, fn: Callable[[], Any], warmup: int = 10, rep: int = 40) -> Timing:
+        """Repeated timing of ``fn`` (warmup/rep are ms of running on CUDA; ignored on CPU)."""
+        if self.cuda:
+            return cuda_bench_timing(self.torch, fn, warmup=warmup, rep=rep)
+        return cpu_bench_timing(fn)
+
     def bench(self, fn: Callable[[], Any], warmup: int = 10, rep: int = 40) -> float:
         """Median time of ``fn`` in ms (warmup/rep are ms of running on CUDA; ignored on CPU)."""
-        if self.cuda:
-            return cuda_bench_ms(self.torch, fn, warmup=warmup, rep=rep)
-        return cpu_bench_ms(fn)
+        return self.timed(fn, warmup, rep).ms
+
+    def noise(self, t: Timing) -> dict[str, Any]:
+        """Optional columns of a timed row: ms_min, ms_iqr, spread, rounds, samples, load1, noisy."""
+        la = loadavg()
+        load1 = round(la[0], 2) if la else None
+        return {**t.columns(), "load1": "" if load1 is None else load1,
+                "noisy": noisy_flag(t.spread, load1, self.device, os.cpu_count(), self.max_spread)}
 
     def set_tf32(self, on: bool) -> None:
         self.torch.backends.cuda.matmul.allow_tf32 = on
@@ -66,7 +84,8 @@ def sec_device(ctx: Ctx) -> dict[str, Any]:
     """device.json: versions, device properties, NVML clocks/power/PCIe (CUDA), lscpu."""
     torch = ctx.torch
     info: dict[str, Any] = {"torch": torch.__version__, "device_type": ctx.device, "threads": torch.get_num_threads(),
-                            "cpu_count": os.cpu_count(), "platform": platform.platform()}
+                            "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                            "load_at_start": machine_load()}
     if ctx.cuda:
         p = torch.cuda.get_device_properties(0)
         info.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), name=p.name)
@@ -115,14 +134,18 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
         n = mb * 2**20 // 4
         a = torch.empty(n, device=dev, dtype=torch.float32).uniform_()
         b = torch.empty_like(a)
-        ms = ctx.bench(lambda: b.copy_(a))
-        rows.append(dict(kind="d2d_copy", bytes=n * 4, moved_bytes=2 * n * 4, ms=ms, gbps=2 * n * 4 / ms / 1e6, pinned=""))
+        t = ctx.timed(lambda: b.copy_(a))
+        ms = t.ms
+        rows.append(dict(kind="d2d_copy", bytes=n * 4, moved_bytes=2 * n * 4, ms=ms, gbps=2 * n * 4 / ms / 1e6, pinned="",
+                         **ctx.noise(t)))
         del a, b
     for mb in [m for m in (64, 1024) if m <= max(ctx.plan.micro_mib or [0])]:
         n = mb * 2**20 // 4
         a = torch.empty(n, device=dev).uniform_()
-        ms = ctx.bench(lambda: a.sum())
-        rows.append(dict(kind="d_read_sum", bytes=n * 4, moved_bytes=n * 4, ms=ms, gbps=n * 4 / ms / 1e6, pinned=""))
+        t = ctx.timed(lambda: a.sum())
+        ms = t.ms
+        rows.append(dict(kind="d_read_sum", bytes=n * 4, moved_bytes=n * 4, ms=ms, gbps=n * 4 / ms / 1e6, pinned="",
+                         **ctx.noise(t)))
         del a
     for pinned in (True, False):
         for kb in ctx.plan.pcie_kib:
@@ -131,8 +154,10 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
             d = torch.empty(n, device=dev)
             for kind, fn in [("h2d", lambda: d.copy_(h, non_blocking=pinned)),
                              ("d2h", lambda: h.copy_(d, non_blocking=pinned))]:
-                ms = host_wall_ms(torch, fn, reps=20 if kb < 262144 else 8)
-                rows.append(dict(kind=kind, bytes=n * 4, moved_bytes=n * 4, ms=ms, gbps=n * 4 / ms / 1e6, pinned=pinned))
+                t = host_wall_timing(torch, fn, reps=20 if kb < 262144 else 8)
+                ms = t.ms
+                rows.append(dict(kind=kind, bytes=n * 4, moved_bytes=n * 4, ms=ms, gbps=n * 4 / ms / 1e6, pinned=pinned,
+                                 **ctx.noise(t)))
             del h, d
     x = torch.zeros(1, device=dev)
     for _ in range(100):
@@ -181,9 +206,10 @@ def sec_gemm(ctx: Ctx) -> list[dict[str, Any]]:
             try:
                 a = torch.randn(m, k, device=dev, dtype=dt)
                 b = torch.randn(k, n, device=dev, dtype=dt)
-                ms = ctx.bench(lambda: a @ b)
+                t = ctx.timed(lambda: a @ b)
+                ms = t.ms
                 rows.append(dict(dtype=dname, M=m, N=n, K=k, flops=flops, ms=ms, tflops=flops / ms / 1e9,
-                                 bytes_min=(m * k + k * n + m * n) * a.element_size(), **extra))
+                                 bytes_min=(m * k + k * n + m * n) * a.element_size(), **extra, **ctx.noise(t)))
                 del a, b
             except Exception as exc:
                 ctx.log("gemm fail", dname, m, n, k, exc)
@@ -193,10 +219,11 @@ def sec_gemm(ctx: Ctx) -> list[dict[str, Any]]:
         for (bh, s, d) in ctx.plan.bmm:
             q = torch.randn(bh, s, d, device=dev, dtype=dt)
             kT = torch.randn(bh, d, s, device=dev, dtype=dt)
-            ms = ctx.bench(lambda: torch.bmm(q, kT))
+            t = ctx.timed(lambda: torch.bmm(q, kT))
+            ms = t.ms
             flops = 2.0 * bh * s * s * d
             rows.append(dict(dtype=dname, M=s, N=s, K=d, batch=bh, flops=flops, ms=ms, tflops=flops / ms / 1e9,
-                             bytes_min=(2 * bh * s * d + bh * s * s) * q.element_size(), **extra))
+                             bytes_min=(2 * bh * s * d + bh * s * s) * q.element_size(), **extra, **ctx.noise(t)))
     if ctx.cuda:
         ctx.set_tf32(False)
     return rows
@@ -223,12 +250,13 @@ def sec_conv(ctx: Ctx) -> list[dict[str, Any]]:
                         x = x.to(memory_format=torch.channels_last)
                     with torch.no_grad():
                         y = conv(x)
-                        ms = ctx.bench(lambda: conv(x))
+                        t = ctx.timed(lambda: conv(x))
+                        ms = t.ms
                     ho = y.shape[2]
                     macs = batch * co * ho * ho * (ci // g) * k * k
                     rows.append(dict(name=name, dtype=dname, channels_last=cl, N=batch, Cin=ci, Cout=co, H=hw, W=hw,
                                      R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho, macs=macs, ms=ms,
-                                     tflops=2 * macs / ms / 1e9, **extra))
+                                     tflops=2 * macs / ms / 1e9, **extra, **ctx.noise(t)))
                     del conv, x, y
                 except Exception as exc:
                     ctx.log("conv fail", name, dname, batch, exc)
@@ -292,9 +320,11 @@ def sec_e2e(ctx: Ctx) -> list[dict[str, Any]]:
                     model = copy.deepcopy(base).to(ctx.device, dt).eval()
                     x = model_input(torch, name, batch, dt, ctx.device)
                     with torch.no_grad():
-                        ms = ctx.bench(lambda: model(x), warmup=50, rep=200)
+                        t = ctx.timed(lambda: model(x), warmup=50, rep=200)
+                        ms = t.ms
                     rows.append(dict(model=name, mode="infer", dtype=dname, batch=batch, ms=ms,
-                                     items_per_s=batch / ms * 1e3, params=sum(p.numel() for p in model.parameters())))
+                                     items_per_s=batch / ms * 1e3, params=sum(p.numel() for p in model.parameters()),
+                                     **ctx.noise(t)))
                     del model, x
                     if ctx.cuda:
                         torch.cuda.empty_cache()
@@ -321,9 +351,11 @@ def sec_e2e(ctx: Ctx) -> list[dict[str, Any]]:
                     loss.backward()
                     opt.step()
 
-                ms = ctx.bench(step, warmup=50, rep=300)
+                t = ctx.timed(step, warmup=50, rep=300)
+                ms = t.ms
                 rows.append(dict(model=name, mode="train_sgd", dtype=dname, batch=x.shape[0], ms=ms,
-                                 items_per_s=x.shape[0] / ms * 1e3, params=sum(p.numel() for p in model.parameters())))
+                                 items_per_s=x.shape[0] / ms * 1e3, params=sum(p.numel() for p in model.parameters()),
+                                 **ctx.noise(t)))
                 del model, x, opt
                 if ctx.cuda:
                     torch.cuda.empty_cache()
@@ -427,15 +459,18 @@ def sec_cpu(ctx: Ctx) -> list[dict[str, Any]]:
             torch.set_num_threads(threads)
             for n in ctx.plan.cpu_gemm:
                 a, b = torch.randn(n, n), torch.randn(n, n)
-                s = cpu_bench_ms(lambda: a @ b, min_time_s=0.5) / 1e3
+                t = cpu_bench_timing(lambda: a @ b, min_time_s=0.5)
+                s = t.ms / 1e3
                 rows.append(dict(kind="cpu_gemm_fp32", threads=threads, M=n, N=n, K=n, ms=s * 1e3,
-                                 gflops=2 * n**3 / s / 1e9))
+                                 gflops=2 * n**3 / s / 1e9, **ctx.noise(t)))
             for mb in ctx.plan.cpu_copy_mib:
                 n = mb * 2**20 // 4
                 a = torch.empty(n).uniform_()
                 b = torch.empty_like(a)
-                s = cpu_bench_ms(lambda: b.copy_(a), min_reps=10, min_time_s=0.0, max_reps=10) / 1e3
-                rows.append(dict(kind="cpu_copy", threads=threads, bytes=n * 4, ms=s * 1e3, gbps=2 * n * 4 / s / 1e9))
+                t = cpu_bench_timing(lambda: b.copy_(a), min_reps=5, min_time_s=0.0, max_reps=10)
+                s = t.ms / 1e3
+                rows.append(dict(kind="cpu_copy", threads=threads, bytes=n * 4, ms=s * 1e3, gbps=2 * n * 4 / s / 1e9,
+                                 **ctx.noise(t)))
             for mname in ctx.plan.cpu_models:
                 try:
                     model = model_ctor(torch, mname)().eval()
@@ -444,8 +479,8 @@ def sec_cpu(ctx: Ctx) -> list[dict[str, Any]]:
                     continue
                 x = torch.randn(1, 3, 224, 224)
                 with torch.no_grad():
-                    ms = cpu_bench_ms(lambda: model(x), warmup=3, min_reps=10, max_reps=10, min_time_s=0.0)
-                rows.append(dict(kind=f"cpu_{mname}_b1_fp32", threads=threads, ms=ms))
+                    t = cpu_bench_timing(lambda: model(x), warmup=3, min_reps=5, max_reps=10, min_time_s=0.0)
+                rows.append(dict(kind=f"cpu_{mname}_b1_fp32", threads=threads, ms=t.ms, **ctx.noise(t)))
             ctx.log("cpu threads", threads, "done")
     finally:
         torch.set_num_threads(nthreads_now)

@@ -6,6 +6,7 @@ Each ``*_figure`` returns a ``plotly.graph_objects.Figure``; :func:`save_figure`
 
 from accel.plot.energy import energy_figure, energy_table, module_depth_for
 from accel.plot.export import ExportError, png_available, save_figure
+from accel.plot.inputs import PlotInputWarning, read_results_checked
 from accel.plot.pareto import pareto_figure
 from accel.plot.roofline import (Roofs, device_roofs, roofline_figure, roofline_from_graph,
                                  roofline_from_measurements)
@@ -13,6 +14,7 @@ from accel.plot.timeline import events_from_records, events_from_trace, timeline
 
 __all__ = [
     "energy_figure", "energy_table", "module_depth_for", "ExportError", "png_available", "save_figure",
+    "PlotInputWarning", "read_results_checked",
     "pareto_figure", "Roofs",
     "device_roofs", "roofline_figure", "roofline_from_graph", "roofline_from_measurements",
     "events_from_records", "events_from_trace", "timeline_figure",

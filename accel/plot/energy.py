@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from accel.graph import LayerGraph
-from accel.plot.style import COLORS, FONT_SIZE, apply_style
+from accel.errors import ConfigError
+from accel.plot.inputs import warn
+from accel.plot.style import FONT_SIZE, apply_style, component_color, component_label
 
 
 def module_depth_for(graph: LayerGraph, max_groups: int) -> int | None:
@@ -31,7 +34,11 @@ def module_depth_for(graph: LayerGraph, max_groups: int) -> int | None:
 
 
 def energy_table(graph: LayerGraph, spec: Any, group_by: str = "module", depth: int | None = None) -> pd.DataFrame:
-    """Per-layer, per-component dynamic energy (J) of ``graph`` on ``spec`` from its cost model.
+    """Per-layer, per-component energy (J) of ``graph`` on ``spec`` from its cost model.
+
+    This is the ops' energy without static power: dynamic energy split by component (compute
+    and each memory level) on most devices; on an FPGA a single ``board`` component, board
+    power above idle x op time (:func:`is_board_energy`).
 
     ``group_by``: ``"module"`` (layer path; top-level ops as ``<top>``), ``"kind"`` or ``"op"``.
     ``depth`` truncates module paths to their first ``depth`` components (``layer1.0.conv1`` at
@@ -78,6 +85,7 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
     need = {"layer", "component", "energy_j"}
     if not need <= set(table.columns):
         raise ValueError(f"energy table needs columns {sorted(need)}, got {list(table.columns)}")
+    table = _finite_energy(table)
     per_layer = table.groupby("layer", sort=False)["energy_j"].sum()
     layers = list(per_layer.sort_values(ascending=False).index) if sort == "energy" else list(per_layer.index)
     keep = layers[:top]
@@ -95,18 +103,20 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
         comps_tot = comps + ["static"]
     else:
         comps_tot = comps
-    color = {c: COLORS[i % len(COLORS)] for i, c in enumerate(comps_tot)}
+    color = {c: component_color(c) for c in comps_tot}  # fixed per component: same colour on every arch
     f1, u1 = _unit(float(t.groupby("layer")["energy_j"].sum().max()))
     f2, u2 = _unit(float(totals.sum()))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.8, 0.2], horizontal_spacing=0.1,
                         subplot_titles=(f"per {group_label}", "total by component"))
     for c in comps:
         sub = t[t["component"] == c].set_index("layer")["energy_j"].reindex(keep).fillna(0.0)
-        fig.add_trace(go.Bar(x=keep, y=sub.values * f1, name=c, marker_color=color[c], legendgroup=c,
-                             hovertemplate="%{x}<br>" + c + ": %{y:.4g} " + u1 + "<extra></extra>"), row=1, col=1)
+        fig.add_trace(go.Bar(x=keep, y=sub.values * f1, name=component_label(c), marker_color=color[c], legendgroup=c,
+                             hovertemplate="%{x}<br>" + component_label(c) + ": %{y:.4g} " + u1 + "<extra></extra>"),
+                      row=1, col=1)
     for c in comps_tot:
-        fig.add_trace(go.Bar(x=["total"], y=[totals[c] * f2], name=c, marker_color=color[c], legendgroup=c,
-                             showlegend=c not in comps, hovertemplate=c + ": %{y:.4g} " + u2 + "<extra></extra>"), row=1, col=2)
+        fig.add_trace(go.Bar(x=["total"], y=[totals[c] * f2], name=component_label(c), marker_color=color[c],
+                             legendgroup=c, showlegend=c not in comps,
+                             hovertemplate=component_label(c) + ": %{y:.4g} " + u2 + "<extra></extra>"), row=1, col=2)
     total_j = float(totals.sum())
     ft, ut = _unit(total_j)
     apply_style(fig, f"{title} — total {total_j * ft:.4g} {ut}", group_label, f"energy ({u1})", legend_title="component")
@@ -115,6 +125,24 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
     fig.update_xaxes(title_text="", row=1, col=2)
     fig.update_xaxes(tickangle=-50, tickfont=dict(size=max(9, FONT_SIZE - 4 - len(keep) // 15)), row=1, col=1)
     return fig
+
+
+def _finite_energy(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a finite energy >= 0 (others dropped with a counted warning); ConfigError if none is > 0."""
+    e = pd.to_numeric(table["energy_j"], errors="coerce")
+    ok = np.isfinite(e) & (e >= 0)
+    if not ok.all():
+        warn(f"energy: dropped {int((~ok).sum())} of {len(table)} row(s) with a non-finite or negative energy")
+    table = table[ok].assign(energy_j=e[ok].astype(float))
+    if table.empty or not (table["energy_j"] > 0).any():
+        raise ConfigError(None, "energy_j", "no positive, finite energy to plot")
+    return table
+
+
+def is_board_energy(table: pd.DataFrame) -> bool:
+    """True if the table's only component is ``board`` (board power above idle x time, e.g. FPGAs):
+    it is then not a dynamic energy split by component and must not be labelled as one."""
+    return set(table["component"]) == {"board"}
 
 
 def _unit(max_j: float) -> tuple[float, str]:

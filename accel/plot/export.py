@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from accel.errors import AccelError
+from accel.plot.inputs import check_output_paths
 
 #: default PNG size (px) and the scale factor (2 = sharp on hi-dpi screens)
 PNG_WIDTH, PNG_HEIGHT, PNG_SCALE = 1100, 650, 2
@@ -70,11 +71,15 @@ def save_figure(fig, out: str | Path, html: bool = True, png: bool = True, width
     """Write ``fig`` to ``<out>.html`` and/or ``<out>.png`` (a ``.html``/``.png`` suffix on ``out`` is dropped).
 
     ``plotlyjs=True`` embeds plotly.js (works offline, ~4 MB); ``"cdn"`` links it instead.
-    Returns the written paths. Raises ExportError naming the fix if PNG export is impossible.
+    Returns the written paths. Raises ExportError naming the fix if PNG export is impossible, and
+    ConfigError if an output exists but is not a regular file (directory, FIFO, device) or a
+    folder on the way is a file; missing folders are created.
     """
     out = Path(out)
     if out.suffix.lower() in (".html", ".png"):
         out = out.with_suffix("")
+    targets = ([out.with_name(out.name + ".html")] if html else []) + ([out.with_name(out.name + ".png")] if png else [])
+    check_output_paths(targets)  # no directory, FIFO or device as output; no file as a folder
     out.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     w = width or int(fig.layout.width or PNG_WIDTH)

@@ -12,6 +12,7 @@ Roofs: per-dtype peak FLOP/s and DRAM bandwidth from the arch spec (:func:`devic
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,34 +23,134 @@ import plotly.graph_objects as go
 
 from accel.errors import ConfigError
 from accel.graph import LayerGraph, OpNode
+from accel.plot.inputs import MAX_CSV_BYTES, check_input_file, is_number, warn
 from accel.plot.style import COLORS, apply_style
 
 
 @dataclass
 class Roofs:
-    """Ceilings of a device: ``peaks`` dtype -> FLOP/s; ``bandwidths`` memory level -> B/s."""
+    """Ceilings of a device.
+
+    Attributes:
+        name: device name.
+        peaks: dtype -> peak FLOP/s of the hardware: the YAML's ``peak:`` as cited (GPU datasheet,
+            at the clock it is quoted at), else derived from the schema (``peak_notes`` says how).
+        bandwidths: memory level -> B/s (datasheet); the lowest is drawn as the bandwidth roof.
+        peak_notes: dtype -> where the peak comes from (``"datasheet"``, ``"1518 DSPs x 2 FLOP x 450 MHz"``).
+        model_peaks: dtype -> the cost model's own compute ceiling where it differs from ``peaks``
+            (e.g. an H100's tensor peak rescaled from 1.83 GHz to its 1.98 GHz boost clock, or a
+            calibrated efficiency); drawn as a dotted line labelled with ``model_notes``.
+        model_notes: dtype -> what makes the model ceiling differ (``"model ceiling at 1.98 GHz boost"``).
+    """
 
     name: str
     peaks: dict[str, float] = field(default_factory=dict)
     bandwidths: dict[str, float] = field(default_factory=dict)
+    peak_notes: dict[str, str] = field(default_factory=dict)
+    model_peaks: dict[str, float] = field(default_factory=dict)
+    model_notes: dict[str, str] = field(default_factory=dict)
+
+
+#: a model ceiling within this relative distance of the peak is not drawn separately
+MODEL_PEAK_RTOL = 0.005
+
+
+def _ghz(hz: float) -> str:
+    return f"{hz / 1e9:.3g} GHz" if hz >= 1e9 else f"{hz / 1e6:.4g} MHz"
+
+
+def _model_ceiling(roofs: Roofs, dtype: str, value: float, parts: list[str]) -> None:
+    """Record the model's ceiling for ``dtype`` if it differs from the hardware peak by > MODEL_PEAK_RTOL."""
+    peak = roofs.peaks[dtype]
+    if parts and math.isfinite(value) and value > 0 and abs(value - peak) > MODEL_PEAK_RTOL * peak:
+        roofs.model_peaks[dtype] = value
+        roofs.model_notes[dtype] = "model ceiling" + (" " if parts[0].startswith("at ") else ": ") + " x ".join(parts)
 
 
 def device_roofs(spec: Any) -> Roofs:
-    """Roofs of an arch spec: GPU (``peak`` per dtype, HBM/L2 bandwidth) or systolic (rows*cols*clock MACs, DRAM)."""
+    """Roofs of an arch spec of any device kind (a ``system`` uses its first device).
+
+    Peak FLOP/s per dtype, hardware bandwidth of the lowest memory level, and the cost model's
+    compute ceiling where it differs:
+
+    * gpu: ``peak[d]`` as cited (datasheet, at ``peak_clock[d]``); HBM and L2 bandwidth. Model
+      ceiling = ``peak_at(d)`` (rescaled to the boost ``clock``) x ``calibration.tensor_efficiency``
+      (tensor-core dtypes) or ``fma_efficiency``.
+    * systolic: ``2 x rows x cols x clock`` in its ``dtype``; DRAM.
+    * cpu: ``peak_flops(d)`` = active cores x (simd_bits/32) x 2 x fma_units x dtype_rate[d] x
+      SIMD clock at ``threads``; DRAM. Model ceiling x ``gemm_efficiency`` (x
+      ``parallel_efficiency`` with more than one thread).
+    * fpga: all DSP blocks busy, ``dsp_blocks x flops_per_dsp_cycle x clock``; DRAM. Model ceiling:
+      the mapped PE array (``pe_rows x pe_cols x dsp_per_pe x flops_per_dsp_cycle x clock``) x
+      ``mac_efficiency``.
+    * dsp: ``2 x lanes x macs_per_lane x vector_mac_slots x vector_contexts x clock`` with
+      lanes = vector_bits / element bits of ``dtype``; DRAM. Model ceiling x ``efficiency``.
+    """
     kind = getattr(spec, "kind", "?")
+    where = getattr(spec, "origin", "") or getattr(spec, "name", "?")
     if kind == "gpu":
-        peaks = {d: (spec.peak_at(d) if hasattr(spec, "peak_at") else v) for d, v in spec.peak.items()}
-        mem = spec.memory
-        return Roofs(spec.name, peaks, {"HBM": mem.hbm_bandwidth, "L2": mem.l2_bandwidth})
+        roofs = Roofs(spec.name, {d: float(v) for d, v in spec.peak.items()},
+                      {"HBM": spec.memory.hbm_bandwidth, "L2": spec.memory.l2_bandwidth},
+                      peak_notes={d: "datasheet" + (f" at {_ghz(spec.peak_clock[d])}" if d in spec.peak_clock else "")
+                                  for d in spec.peak})
+        cal = spec.calibration
+        for d in spec.peak:
+            parts = []
+            quoted = spec.peak_clock.get(d, spec.clock)
+            if abs(quoted - spec.clock) > 1e-9 * spec.clock:
+                parts.append(f"at {_ghz(spec.clock)} boost")
+            eff = cal.tensor_efficiency if d in spec.tensor_core_dtypes else cal.fma_efficiency
+            if eff < 1.0:
+                parts.append(f"{'tensor' if d in spec.tensor_core_dtypes else 'fma'}_efficiency {eff:g}")
+            at = spec.peak_at(d) if hasattr(spec, "peak_at") else float(spec.peak[d])
+            _model_ceiling(roofs, d, at * eff, parts)
+        return roofs
     if kind == "systolic":
-        return Roofs(spec.name, {spec.dtype: 2.0 * spec.rows * spec.cols * spec.clock}, {"DRAM": spec.dram_bandwidth})
+        return Roofs(spec.name, {spec.dtype: 2.0 * spec.rows * spec.cols * spec.clock}, {"DRAM": spec.dram_bandwidth},
+                     peak_notes={spec.dtype: f"{spec.rows}x{spec.cols} MACs x 2 FLOP x {_ghz(spec.clock)}"})
+    if kind == "cpu":
+        roofs = Roofs(spec.name, {}, {"DRAM": spec.dram_bandwidth})
+        cal = spec.calibration
+        for d in spec.dtype_rate:
+            roofs.peaks[d] = spec.peak_flops(d)
+            roofs.peak_notes[d] = (f"{spec.active_cores} cores x {spec.simd_bits}-bit SIMD x {spec.fma_units} FMA"
+                                   f" x {_ghz(spec.clock_for())}")
+            eff = cal.gemm_efficiency * (cal.parallel_efficiency if spec.threads > 1 else 1.0)
+            _model_ceiling(roofs, d, roofs.peaks[d] * eff, [f"GEMM efficiency {eff:.3g}"] if eff < 1 else [])
+        return roofs
+    if kind == "fpga":
+        d = spec.dtype
+        roofs = Roofs(spec.name, {d: spec.device_peak_flops}, {"DRAM": spec.dram_bandwidth},
+                      peak_notes={d: f"{spec.dsp_blocks} DSPs x {spec.flops_per_dsp_cycle:g} FLOP x {_ghz(spec.clock)}"})
+        parts = [f"{spec.pe_rows}x{spec.pe_cols} PE design"]
+        if spec.mac_efficiency < 1:
+            parts.append(f"mac_efficiency {spec.mac_efficiency:g}")
+        _model_ceiling(roofs, d, spec.design_peak_flops * spec.mac_efficiency, parts)
+        return roofs
+    if kind == "dsp":
+        from accel.graph import DTYPE_BYTES
+
+        d = spec.dtype
+        lanes = spec.lanes(8 * DTYPE_BYTES.get(d, 1))
+        macs = lanes * spec.macs_per_lane * spec.vector_mac_slots * spec.vector_contexts
+        roofs = Roofs(spec.name, {d: 2.0 * macs * spec.clock}, {"DRAM": spec.dram_bandwidth},
+                      peak_notes={d: f"{lanes} lanes x {spec.macs_per_lane * spec.vector_mac_slots * spec.vector_contexts}"
+                                     f" MAC x 2 FLOP x {_ghz(spec.clock)}"})
+        _model_ceiling(roofs, d, roofs.peaks[d] * spec.efficiency,
+                       [f"efficiency {spec.efficiency:g}"] if spec.efficiency < 1 else [])
+        return roofs
+    if kind == "system":
+        devices = getattr(spec, "devices", None) or []
+        if devices:
+            from accel.arch import load_arch
+
+            return device_roofs(load_arch(devices[0].arch))
     peak = getattr(spec, "peak", None)
     bw = getattr(spec, "dram_bandwidth", None) or getattr(getattr(spec, "memory", None), "dram_bandwidth", None)
     if isinstance(peak, dict) and bw:
         return Roofs(spec.name, dict(peak), {"DRAM": float(bw)})
-    raise ConfigError(getattr(spec, "origin", "") or spec.name, "kind",
-                      f"no roofline ceilings known for device kind {kind!r} (supported: gpu, systolic, or a spec with "
-                      "`peak` per dtype and `dram_bandwidth`)")
+    raise ConfigError(where, "kind", f"no roofline ceilings known for device kind {kind!r} (supported: gpu, "
+                      "systolic, cpu, fpga, dsp, system, or a spec with `peak` per dtype and `dram_bandwidth`)")
 
 
 def _predict(spec: Any, ops: Iterable[OpNode]) -> list[float]:
@@ -59,58 +160,136 @@ def _predict(spec: Any, ops: Iterable[OpNode]) -> list[float]:
     return [cm.cost(op).time_s for op in ops]
 
 
+#: largest kernel dimension accepted from a measurement row (2**31: no real kernel is larger)
+MAX_KERNEL_DIM = 2**31
+_GEMM_DIMS = ("M", "N", "K")
+_CONV_DIMS = {"N": 1, "Cin": 1, "Cout": 1, "H": 1, "W": 1, "R": 1, "S": 1, "stride": 1, "pad": 0, "groups": 1,
+              "Hout": 1, "Wout": 1}
+
+
+def _int_or_none(v: Any, minimum: int) -> int | None:
+    """``v`` as an int if it is a finite whole number in [minimum, MAX_KERNEL_DIM], else None."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f) or f != int(f) or not minimum <= f <= MAX_KERNEL_DIM:
+        return None
+    return int(f)
+
+
+def _gemm_row(r: dict[str, Any]) -> tuple[OpNode, str] | str:
+    """(op, label) of a gemm.csv row, or why the row cannot be plotted."""
+    from accel.validate.ops import matmul_op
+
+    dims = {}
+    for c in _GEMM_DIMS:
+        dims[c] = _int_or_none(r.get(c), 1)
+        if dims[c] is None:
+            return f"column {c}: not a whole number in [1, {MAX_KERNEL_DIM}]: {r.get(c)!r}"
+    braw = r.get("batch")
+    b = 1 if braw is None or (isinstance(braw, float) and math.isnan(braw)) or braw == "" else _int_or_none(braw, 1)
+    if b is None:
+        return f"column batch: not a whole number >= 1: {braw!r}"
+    op = matmul_op(dims["M"], dims["N"], dims["K"], r["dtype"], batch=b)
+    return op, f"gemm {r['dtype']} {dims['M']}x{dims['N']}x{dims['K']}" + (f" x{b}" if b > 1 else "")
+
+
+def _conv_row(r: dict[str, Any]) -> tuple[OpNode, str] | str:
+    """(op, label) of a conv.csv row, or why the row cannot be plotted."""
+    from accel.validate.ops import conv_op
+
+    v = {}
+    for c, lo in _CONV_DIMS.items():
+        v[c] = _int_or_none(r.get(c), lo)
+        if v[c] is None:
+            return f"column {c}: not a whole number in [{lo}, {MAX_KERNEL_DIM}]: {r.get(c)!r}"
+    if v["Cin"] % v["groups"] or v["Cout"] % v["groups"]:
+        return f"column groups: {v['groups']} does not divide Cin {v['Cin']} and Cout {v['Cout']}"
+    op = conv_op(v["N"], v["Cin"], v["Cout"], v["H"], v["W"], v["R"], v["S"], v["stride"], v["pad"], v["groups"],
+                 v["Hout"], v["Wout"], r["dtype"],
+                 channels_last=str(r.get("channels_last", False)).strip().lower() in ("true", "1"))
+    name = r.get("name", "")
+    name = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)[:60]
+    return op, f"conv {r['dtype']} {name} N{v['N']}"
+
+
 def roofline_from_measurements(measure_dir: str | Path, spec: Any | None = None, dtypes: Iterable[str] | None = None,
                                kinds: Iterable[str] = ("gemm", "conv")) -> pd.DataFrame:
     """Points for measured kernels (and predictions if ``spec`` is given).
 
     Columns: label, kind (gemm|conv), dtype, source (measured|predicted), intensity (FLOP/B),
-    flops_per_s, time_s. Rows with dtypes outside ``dtypes`` are dropped.
+    flops_per_s, time_s. Rows with dtypes outside ``dtypes`` are dropped. Files are read with
+    :func:`accel.validate.readers.read_csv_checked` (columns, numbers, ``ms > 0`` and dtypes are
+    checked: a bad file is a ConfigError) after a size cap (:data:`~accel.plot.inputs.MAX_CSV_BYTES`);
+    rows whose dimensions are not whole positive numbers or whose time is not finite, and
+    predictions that are not finite and positive, are dropped with one counted
+    :class:`~accel.plot.inputs.PlotInputWarning` per file.
     """
-    from accel.validate.ops import conv_op, matmul_op
+    from accel.validate.readers import read_csv_checked
 
     d = Path(measure_dir)
     if not d.is_dir():
-        raise ConfigError(str(d), None, "measurement directory not found")
+        raise ConfigError(str(d), None, "measurement directory not found" if not d.exists() else "not a directory")
     want = set(dtypes) if dtypes else None
     ops: list[tuple[str, str, OpNode, float]] = []
     kinds = set(kinds)
     unknown = kinds - {"gemm", "conv"}
     if unknown:
         raise ConfigError("<command line>", "--kinds", f"unknown kernel kinds {sorted(unknown)}; allowed: gemm, conv")
-    if "gemm" in kinds and (d / "gemm.csv").is_file():
-        g = pd.read_csv(d / "gemm.csv")
-        for r in g.to_dict("records"):
+    for kind, fname, parse in (("gemm", "gemm.csv", _gemm_row), ("conv", "conv.csv", _conv_row)):
+        if kind not in kinds or not (d / fname).exists():
+            continue
+        path = check_input_file(d / fname, MAX_CSV_BYTES, "measurement CSV")
+        table = read_csv_checked(path)
+        bad: list[tuple[int, str]] = []
+        for i, r in enumerate(table.to_dict("records")):
             if want and r["dtype"] not in want:
                 continue
-            b = int(r["batch"]) if pd.notna(r.get("batch")) and r.get("batch") else 1
-            op = matmul_op(r["M"], r["N"], r["K"], r["dtype"], batch=b)
-            label = f"gemm {r['dtype']} {int(r['M'])}x{int(r['N'])}x{int(r['K'])}" + (f" x{b}" if b > 1 else "")
-            ops.append(("gemm", label, op, float(r["ms"]) / 1e3))
-    if "conv" in kinds and (d / "conv.csv").is_file():
-        c = pd.read_csv(d / "conv.csv")
-        for r in c.to_dict("records"):
-            if want and r["dtype"] not in want:
+            ms = r["ms"]
+            if not is_number(ms) or ms <= 0:
+                bad.append((i + 2, f"column ms: not a finite time > 0: {ms!r}"))
                 continue
-            op = conv_op(r["N"], r["Cin"], r["Cout"], r["H"], r["W"], r["R"], r["S"], r["stride"], r["pad"],
-                         r["groups"], r["Hout"], r["Wout"], r["dtype"],
-                         channels_last=str(r.get("channels_last", False)).strip().lower() in ("true", "1"))
-            ops.append(("conv", f"conv {r['dtype']} {r.get('name', '')} N{int(r['N'])}", op, float(r["ms"]) / 1e3))
+            try:
+                got = parse(r)
+            except (ValueError, ZeroDivisionError, OverflowError) as exc:
+                got = f"cannot build the kernel: {exc}"
+            if isinstance(got, str):
+                bad.append((i + 2, got))
+                continue
+            op, label = got
+            if not (op.flops > 0 and op.arithmetic_intensity > 0 and math.isfinite(op.flops)):
+                bad.append((i + 2, "kernel has no FLOPs or no bytes"))
+                continue
+            ops.append((kind, label, op, float(ms) / 1e3))
+        if bad:
+            warn(f"{path}: row {bad[0][0]}: {bad[0][1]}; skipped {len(bad)} row(s)")
     if not ops:
         raise ConfigError(str(d), None, "no gemm.csv/conv.csv rows to plot (check --dtypes / --kinds)")
     rows = [{"label": lab, "kind": k, "dtype": op.dtype, "source": "measured", "intensity": op.arithmetic_intensity,
              "flops_per_s": op.flops / t, "time_s": t} for k, lab, op, t in ops]
     if spec is not None:
+        bad_pred = 0
         for (k, lab, op, _), t in zip(ops, _predict(spec, [o for _, _, o, _ in ops])):
+            if not is_number(t) or t <= 0:
+                bad_pred += 1
+                continue
             rows.append({"label": lab, "kind": k, "dtype": op.dtype, "source": "predicted",
                          "intensity": op.arithmetic_intensity, "flops_per_s": op.flops / t, "time_s": t})
+        if bad_pred:
+            warn(f"{getattr(spec, 'name', spec)}: {bad_pred} prediction(s) not finite and > 0; not drawn")
     return pd.DataFrame(rows)
 
 
 def roofline_from_graph(graph: LayerGraph, spec: Any, min_flops: float = 1.0) -> pd.DataFrame:
-    """Predicted points for every op of ``graph`` with at least ``min_flops`` FLOPs (grouped by op kind)."""
-    ops = [op for op in graph if op.flops >= min_flops and op.total_bytes > 0]
+    """Predicted points for every op of ``graph`` with at least ``min_flops`` FLOPs (grouped by op kind).
+
+    Ops whose predicted time is not finite and positive are dropped (counted warning); no op
+    left is a ConfigError naming the graph.
+    """
+    ops = [op for op in graph if is_number(op.flops) and op.flops >= min_flops and op.total_bytes > 0]
     if not ops:
-        raise ValueError(f"graph {graph.name!r} has no ops with >= {min_flops} FLOPs")
+        raise ConfigError(graph.name, "ops", f"no ops with >= {min_flops:g} FLOPs and > 0 bytes to plot")
     fixed = getattr(spec, "dtype", None)
     if isinstance(fixed, str):
         # A fixed-dtype accelerator (systolic array, FPGA, DSP) computes in its own word size and keeps
@@ -123,15 +302,41 @@ def roofline_from_graph(graph: LayerGraph, spec: Any, min_flops: float = 1.0) ->
         for op in ops:
             c = cm.cost(op)
             dram = float((c.bytes_by_level or {}).get("dram", 0.0))
-            if c.time_s > 0 and dram > 0:
+            if is_number(c.time_s) and c.time_s > 0 and is_number(dram) and dram > 0:
                 rows.append({"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": fixed,
                              "source": "predicted", "intensity": op.flops / dram, "flops_per_s": op.flops / c.time_s,
                              "time_s": c.time_s, "x_basis": "dram"})
+        if not rows:
+            raise ConfigError(graph.name, "ops", f"no op moves DRAM bytes in a finite time on {spec.name}; nothing to plot")
         return pd.DataFrame(rows)
     times = _predict(spec, ops)
-    return pd.DataFrame([{"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": op.dtype,
-                          "source": "predicted", "intensity": op.arithmetic_intensity, "flops_per_s": op.flops / t,
-                          "time_s": t} for op, t in zip(ops, times) if t > 0])
+    rows = [{"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": op.dtype,
+             "source": "predicted", "intensity": op.arithmetic_intensity, "flops_per_s": op.flops / t,
+             "time_s": t} for op, t in zip(ops, times) if is_number(t) and t > 0]
+    if len(rows) < len(ops):
+        warn(f"{graph.name}: {len(ops) - len(rows)} op(s) with a predicted time not finite and > 0; not drawn")
+    if not rows:
+        raise ConfigError(graph.name, "ops", f"no op has a finite predicted time on {spec.name}; nothing to plot")
+    return pd.DataFrame(rows)
+
+
+def _finite_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Rows with finite, positive intensity and FLOP/s (a log-log plot cannot draw others); counted warning."""
+    if points.empty:
+        raise ConfigError(None, "points", "no points to plot")
+    need = {"intensity", "flops_per_s", "dtype", "source", "label", "time_s"}
+    if not need <= set(points.columns):
+        raise ConfigError(None, "points", f"roofline points need columns {sorted(need)}, got {list(points.columns)}")
+    x = pd.to_numeric(points["intensity"], errors="coerce")
+    y = pd.to_numeric(points["flops_per_s"], errors="coerce")
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if not ok.all():
+        warn(f"roofline: dropped {int((~ok).sum())} of {len(points)} point(s) with non-finite or non-positive "
+             "intensity / FLOP/s")
+    points = points[ok]
+    if points.empty:
+        raise ConfigError(None, "points", "no point has a finite, positive intensity and FLOP/s")
+    return points
 
 
 def roofline_figure(points: pd.DataFrame, roofs: Roofs | None = None, title: str = "Roofline",
@@ -141,9 +346,13 @@ def roofline_figure(points: pd.DataFrame, roofs: Roofs | None = None, title: str
 
     ``facet`` (default: when measured and predicted points of several dtypes are given) draws
     one panel per dtype with its own roof, measured in blue and predicted in red.
+
+    Each roof is the hardware peak as cited (``roofs.peaks``, legend ``bf16 roof (989.4 TFLOP/s,
+    datasheet at 1.83 GHz)``); where the cost model's ceiling differs (``roofs.model_peaks``) it is
+    drawn dotted and labelled as such (``bf16 model ceiling at 1.98 GHz boost (1070 TFLOP/s)``).
+    Points with non-finite or non-positive coordinates are dropped with a counted warning.
     """
-    if points.empty:
-        raise ValueError("no points to plot")
+    points = _finite_points(points)
     dts = list(dict.fromkeys(points["dtype"]))
     if facet is None:
         facet = color_by == "dtype" and len(dts) > 1 and points["source"].nunique() > 1
@@ -166,11 +375,15 @@ def roofline_figure(points: pd.DataFrame, roofs: Roofs | None = None, title: str
         xs = np.geomspace(x_lo, x_hi, 200)
         for d in shown:
             peak = roofs.peaks[d]
+            line_color = color.get(d, "#444") if color_by == "dtype" else ["#444", "#888", "#bbb"][shown.index(d) % 3]
             ys = np.minimum(peak, bw_main * xs) if bw_main else np.full_like(xs, peak)
-            fig.add_trace(go.Scatter(x=xs, y=ys / 1e12, mode="lines", name=f"{d} roof ({peak / 1e12:.4g} TFLOP/s)",
-                                     line=dict(color=color.get(d, "#444") if color_by == "dtype" else
-                                               ["#444", "#888", "#bbb"][shown.index(d) % 3], width=2, dash="dash"),
-                                     hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=xs, y=ys / 1e12, mode="lines", name=_roof_name(roofs, d),
+                                     line=dict(color=line_color, width=2, dash="dash"), hoverinfo="skip"))
+            if d in roofs.model_peaks:
+                mp = roofs.model_peaks[d]
+                ys = np.minimum(mp, bw_main * xs) if bw_main else np.full_like(xs, mp)
+                fig.add_trace(go.Scatter(x=xs, y=ys / 1e12, mode="lines", name=_model_name(roofs, d),
+                                         line=dict(color=line_color, width=1.5, dash="dot"), hoverinfo="skip"))
         if bw_main:
             fig.add_annotation(x=np.log10(x_lo * 3), y=np.log10(bw_main * x_lo * 3 / 1e12), text=f"{bw_name} {bw_main / 1e12:.3g} TB/s",
                                showarrow=False, textangle=0, yshift=14, font=dict(size=13, color="#444"), xanchor="left")
@@ -197,6 +410,17 @@ def roofline_figure(points: pd.DataFrame, roofs: Roofs | None = None, title: str
     return fig
 
 
+def _roof_name(roofs: Roofs, d: str) -> str:
+    """Legend of a hardware roof: ``bf16 roof (989.4 TFLOP/s, datasheet at 1.83 GHz)``."""
+    note = roofs.peak_notes.get(d)
+    return f"{d} roof ({roofs.peaks[d] / 1e12:.4g} TFLOP/s" + (f", {note})" if note else ")")
+
+
+def _model_name(roofs: Roofs, d: str) -> str:
+    """Legend of the cost model's own ceiling: ``bf16 model ceiling at 1.98 GHz boost (1070 TFLOP/s)``."""
+    return f"{d} {roofs.model_notes.get(d, 'model ceiling')} ({roofs.model_peaks[d] / 1e12:.4g} TFLOP/s)"
+
+
 def _facet_figure(points: pd.DataFrame, roofs: Roofs | None, title: str, dtypes: list[str]) -> go.Figure:
     from plotly.subplots import make_subplots
 
@@ -204,8 +428,9 @@ def _facet_figure(points: pd.DataFrame, roofs: Roofs | None, title: str, dtypes:
     nrows = -(-len(dtypes) // ncols)
     fig = make_subplots(rows=nrows, cols=ncols, shared_xaxes=True, shared_yaxes=True,
                         horizontal_spacing=0.04, vertical_spacing=0.08,
-                        subplot_titles=[f"{d} (peak {roofs.peaks[d] / 1e12:.4g} TFLOP/s)" if roofs and d in roofs.peaks
-                                        else d for d in dtypes])
+                        subplot_titles=[f"{d} (peak {roofs.peaks[d] / 1e12:.4g} TFLOP/s"
+                                        + (f", {roofs.peak_notes[d]})" if d in roofs.peak_notes else ")")
+                                        if roofs and d in roofs.peaks else d for d in dtypes])
     x_lo, x_hi = float(points["intensity"].min()) / 2, float(points["intensity"].max()) * 2
     bw_name, bw = (min(roofs.bandwidths.items(), key=lambda kv: kv[1]) if roofs and roofs.bandwidths else ("", None))
     xs = np.geomspace(x_lo, x_hi, 200)
@@ -218,8 +443,14 @@ def _facet_figure(points: pd.DataFrame, roofs: Roofs | None, title: str, dtypes:
             ys = np.minimum(peak, bw * xs) if bw else np.full_like(xs, peak)
             fig.add_trace(go.Scatter(x=xs, y=ys / 1e12, mode="lines", name="roof", showlegend=i == 0,
                                      legendgroup="roof", line=dict(color="#444", width=2, dash="dash"),
-                                     hovertext=f"{d} peak {peak / 1e12:.4g} TFLOP/s; {bw_name} {(bw or 0) / 1e12:.3g} TB/s",
+                                     hovertext=f"{_roof_name(roofs, d)}; {bw_name} {(bw or 0) / 1e12:.3g} TB/s",
                                      hoverinfo="text"), row=r, col=c)
+            if d in roofs.model_peaks:
+                mp = roofs.model_peaks[d]
+                ys = np.minimum(mp, bw * xs) if bw else np.full_like(xs, mp)
+                fig.add_trace(go.Scatter(x=xs, y=ys / 1e12, mode="lines", name=_model_name(roofs, d),
+                                         legendgroup=f"model-{d}", line=dict(color="#444", width=1.5, dash="dot"),
+                                         hovertext=_model_name(roofs, d), hoverinfo="text"), row=r, col=c)
         for src in ("measured", "predicted"):
             sub = points[(points["source"] == src) & (points["dtype"] == d)]
             if sub.empty:

@@ -24,12 +24,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from accel.graph import OpNode, TensorInfo
 
 MODES = ("data", "tensor", "pipeline")
 SCHEDULES = ("gpipe", "1f1b")
+#: most pipeline microbatches per step (each one is a copy of the graph's tasks on its stage)
+MAX_MICROBATCHES = 4096
 
 
 @dataclass(frozen=True)
@@ -54,18 +57,24 @@ class ParallelConfig:
     schedule: str = "1f1b"
 
     def __post_init__(self) -> None:
+        from accel.arch.system import MAX_DEVICES
+        from accel.errors import ConfigError
+
+        def bad(field: str, reason: str) -> ConfigError:  # a ValueError too
+            return ConfigError("<parallel config>", field, reason)
+
         if self.mode not in MODES:
-            raise ValueError(f"parallel mode must be one of {', '.join(MODES)}; got {self.mode!r}")
-        if self.devices < 1:
-            raise ValueError(f"parallel devices must be >= 1, got {self.devices}")
+            raise bad("mode", f"must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or not 1 <= self.devices <= MAX_DEVICES:
+            raise bad("devices", f"must be an integer from 1 to {MAX_DEVICES} (the simulator's limit), got {self.devices!r}")
         if self.collective not in ("ring", "tree"):
-            raise ValueError(f"collective must be ring or tree; got {self.collective!r}")
+            raise bad("collective", f"must be ring or tree; got {self.collective!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"pipeline schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
-        if self.bucket_bytes <= 0:
-            raise ValueError(f"bucket_bytes must be > 0, got {self.bucket_bytes}")
-        if self.microbatches is not None and self.microbatches < 1:
-            raise ValueError(f"microbatches must be >= 1, got {self.microbatches}")
+            raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+        if not (isinstance(self.bucket_bytes, (int, float)) and math.isfinite(self.bucket_bytes) and self.bucket_bytes > 0):
+            raise bad("bucket_bytes", f"must be a finite number > 0, got {self.bucket_bytes!r}")
+        if self.microbatches is not None and not 1 <= self.microbatches <= MAX_MICROBATCHES:
+            raise bad("microbatches", f"must be between 1 and {MAX_MICROBATCHES}, got {self.microbatches}")
 
     @property
     def n_microbatches(self) -> int:

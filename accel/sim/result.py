@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built (keeps `accel simulate` start-up fast)
+    import pandas as pd
 
 
 @dataclass
@@ -106,6 +107,8 @@ class SimResult:
 
     def records_frame(self) -> pd.DataFrame:
         """All records as a DataFrame (one row per task)."""
+        import pandas as pd
+
         df = pd.DataFrame([asdict(r) for r in self.records])
         if not df.empty:
             df["duration"] = df["end"] - df["start"]
@@ -122,6 +125,8 @@ class SimResult:
         allowed = ("module", "kind", "name", "phase", "stream")
         if group_by not in allowed:
             raise ValueError(f"group_by must be one of {', '.join(allowed)}; got {group_by!r}")
+        import pandas as pd
+
         df = self.records_frame()
         cols = ["group", "kind", "ops", "time_s", "pct", "gflop", "bytes", "bound", "energy_j"]
         if df.empty:

@@ -12,10 +12,12 @@ is not counted.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 from accel.arch.base import DeviceSpec
-from accel.errors import ConfigError, UnknownOpError
+from accel.errors import ConfigError, ResultRangeError, UnknownOpError
 from accel.graph import LayerGraph, OpNode
 from accel.interconnect import allreduce, transfer_energy, transfer_time
 from accel.devices.base import OpCost
@@ -75,6 +77,8 @@ class _Builder:
         hit = self._costs.get(key)
         if hit is None:
             sop = shard_op(op, self.n, shard) if shard else op
+            if _no_macs(sop):  # a zero dimension: no MAC runs; the kernel only moves its (empty or zeroed) tensors
+                sop = replace(sop, kind="elementwise", flops=0.0, macs=0.0, attrs={})
             try:
                 c = inst.model.cost(sop)
             except UnknownOpError as exc:  # name the graph op, not only its kind
@@ -82,6 +86,7 @@ class _Builder:
                     raise
                 raise UnknownOpError(exc.op_kind, exc.device, exc.allowed, op_name=op.name) from None
             hit = (c, c.flops or sop.flops)
+            _check_cost(inst.spec, op, c, hit[1])
             self._costs[key] = hit
         return hit
 
@@ -139,6 +144,71 @@ class _Builder:
         if self.sys.fabric_topology == "pcie_host" and link.name == self.sys.host_link.name:
             return self.sys.host_link.name
         return link.name
+
+
+#: most tasks one simulation may build (ops x replicas x iterations, or ops x microbatches for a
+#: pipeline); each costs ~1 KB and ~50 us, so this bounds a run to ~1 GB and about a minute
+MAX_SIM_TASKS = 1_000_000
+
+
+#: kind -> attrs whose product is the op's MAC extent (one of them 0: the op does no MAC)
+_MAC_EXTENT = {
+    "matmul": ("M", "N", "K", "batch"),
+    "conv": ("N", "Cin", "Cout", "R", "S", "Hout", "Wout"),
+    "conv_transpose": ("N", "Cin", "Cout", "R", "S", "Hout", "Wout"),
+    "attention": ("batch", "heads", "Lq", "Lk", "d"),
+    "rnn": ("seq", "batch", "hidden"),
+}
+
+
+def _no_macs(op: OpNode) -> bool:
+    """True for a MAC op (matmul/conv/attention/rnn) with a zero dimension in its attrs: it runs no MAC.
+
+    Cost models divide by these dimensions (tiles per wave, rows per fold), so such ops are costed as
+    a memory op over their tensors instead (zero bytes when the output is empty).
+    """
+    keys = _MAC_EXTENT.get(op.kind)
+    if not keys:
+        return False
+    a = op.attrs
+    return any(isinstance(a.get(k), (int, float)) and not isinstance(a.get(k), bool) and a.get(k) == 0 for k in keys)
+
+
+def _finite_nonneg(v: float) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+
+
+def _check_cost(spec: DeviceSpec, op: OpNode, c: OpCost, flops: float) -> None:
+    """A cost model's answer must be finite and >= 0; else name the op and the arch that produced it."""
+    dram = _dram_bytes(c) if c.bytes_by_level else 0.0
+    for what, v in (("time", c.time_s), ("energy", c.energy_j), ("FLOPs", flops), ("DRAM bytes", dram)):
+        if not _finite_nonneg(v):
+            raise ResultRangeError(spec.origin or spec.name, f"op {op.name!r}",
+                                   f"{what} of this {op.kind} op on {spec.name} is {v!r}, not a finite number >= 0; "
+                                   "check the arch's bandwidths, clocks, overheads and energies for absurd values")
+
+
+def _check_result(res: SimResult, sysm: System, graph: LayerGraph) -> SimResult:
+    """Headline numbers must be finite, latency and throughput > 0, energies >= 0 (else ResultRangeError)."""
+    where = sysm.origin or sysm.name
+    checks = (("latency", res.latency_s, True), ("throughput", res.throughput, True),
+              ("energy", res.energy_j, False), ("dynamic energy", res.energy_dynamic_j, False),
+              ("static energy", res.energy_static_j, False), ("link energy", res.energy_link_j, False),
+              ("average power", res.avg_power_w, False))
+    for what, v, positive in checks:
+        if not (_finite_nonneg(v) and (v > 0 or not positive)):
+            hint = ("every op of the graph takes zero time and launches cost nothing"
+                    if what in ("latency", "throughput") and res.latency_s == 0 else
+                    "an arch value (bandwidth, clock, overhead, power, energy) is absurdly large or small")
+            raise ResultRangeError(where, what, f"simulated {what} of {graph.name or 'the graph'} is {v!r}, "
+                                                f"not a finite number {'> 0' if positive else '>= 0'} ({hint})")
+    for k, v in res.link_bytes.items():
+        if not _finite_nonneg(v):
+            raise ResultRangeError(where, f"link_bytes.{k}", f"simulated bytes over {k} are {v!r}")
+    for r in res.records:
+        if not (_finite_nonneg(r.start) and _finite_nonneg(r.end) and r.end >= r.start):
+            raise ResultRangeError(where, f"op {r.name!r}", f"simulated interval {r.start!r}..{r.end!r} s is not finite")
+    return res
 
 
 def _io_bytes(graph: LayerGraph) -> tuple[float, float]:
@@ -203,10 +273,12 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
             compute on the copy stream. Items scale with it. (Not for ``pipeline``, whose
             microbatches already stream.)
     """
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    if launch_overhead is not None and launch_overhead < 0:
-        raise ValueError(f"launch_overhead must be >= 0 s, got {launch_overhead}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ConfigError("<simulate>", "iterations", f"must be an integer >= 1, got {iterations!r}")
+    if launch_overhead is not None and not (_finite_nonneg(launch_overhead) and launch_overhead <= 1e6):
+        raise ConfigError("<simulate>", "launch_overhead", f"must be a finite time from 0 to 1e6 s, got {launch_overhead!r}")
+    if batch_items is not None and (isinstance(batch_items, bool) or not isinstance(batch_items, int) or batch_items < 1):
+        raise ConfigError("<simulate>", "batch_items", f"must be an integer >= 1, got {batch_items!r}")
     sysm = resolve_system(system)
     cfg = parallel or ParallelConfig(devices=1)
     n = cfg.devices
@@ -219,6 +291,12 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
         raise ConfigError(sysm.origin or sysm.name, "fabric", "multi-device simulation needs a device<->device fabric")
     graph.validate()
     ops = list(graph)
+    per_copy = len(ops) + (2 if include_host_transfers else 0)
+    copies = cfg.n_microbatches if (cfg.mode == "pipeline" and n > 1) else (n if cfg.mode in ("data", "tensor") else 1) * iterations
+    if per_copy * copies > MAX_SIM_TASKS:
+        raise ConfigError("<simulate>", "size", f"{len(ops)} ops x {copies} (devices x iterations, or microbatches) = "
+                                                f"{per_copy * copies:,} tasks exceeds the simulator's limit of "
+                                                f"{MAX_SIM_TASKS:,}; use fewer iterations, devices or microbatches")
     train_ops = sum(1 for o in ops if o.phase != "forward")
     for inst in sysm.devices:
         if train_ops and getattr(inst.spec, "inference_only", False):
@@ -318,7 +396,8 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
             "host_launch_s": sum(b.launch[0] for t in b.tasks if t.device == 0 and t.launch is not None),
             "memory_bytes_max": max(mem_need.values()), "memory_fits": mem_fits,
             "memory_capacity_bytes": device_memory_capacity(sysm.devices[0].spec) or 0.0}
-    return SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, sysm.name, meta)
+    return _check_result(SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, sysm.name,
+                                   meta), sysm, graph)
 
 
 def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,

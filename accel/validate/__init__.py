@@ -87,8 +87,10 @@ def _with_threads(spec, threads):
     """A CPU spec using the torch thread count the measurements ran with (device.json ``threads``)."""
     try:
         n = int(threads)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return spec
+    if "threads" in type(spec).model_fields and n < 1:
+        raise ConfigError("device.json", "threads", f"must be >= 1, got {threads!r}")
     if "threads" in type(spec).model_fields and n != getattr(spec, "threads", n):
         if n > getattr(spec, "cores", n) * getattr(spec, "threads_per_core", 1):
             raise ConfigError(spec.origin or spec.name, "threads",

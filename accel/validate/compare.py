@@ -280,7 +280,7 @@ def collect_micro(col: _Collector, df: pd.DataFrame) -> None:
         # launch_* / graph_* rows are calibration inputs of the launch-overhead fields: not validated
 
 
-_CPU_MODEL = re.compile(r"^cpu_(?P<model>.+)_b(?P<batch>\d+)_(?P<dtype>fp32|fp16|bf16)$")
+_CPU_MODEL = re.compile(r"^cpu_(?P<model>.+)_b(?P<batch>\d{1,12})_(?P<dtype>fp32|fp16|bf16)$")
 
 
 def collect_cpu(col: _Collector, df: pd.DataFrame) -> None:
@@ -296,7 +296,9 @@ def collect_cpu(col: _Collector, df: pd.DataFrame) -> None:
             n = int(r["bytes"])
             col.add("cpu_copy", f"copy {_fmt_bytes(n)} t{th}", ms / 1e3,
                     lambda n=n, th=th: col.p.cpu_kernel_time(copy_op(n), th), threads=th, bytes=n)
-        elif (m := _CPU_MODEL.match(kind)):
+        elif (m := _CPU_MODEL.match(kind)) and not 1 <= int(m["batch"]) <= _MAX_NAMED_SIZE:
+            col.skipped.append(Skipped("cpu_model", kind, f"batch in the kind name must be 1..{_MAX_NAMED_SIZE}"))
+        elif m:
             model, batch, dtype = m["model"], int(m["batch"]), m["dtype"]
             col.note(f"cpu: {model} b{batch} t{th}")
             col.add("cpu_model", f"{model} b{batch} {dtype} t{th}", ms / 1e3,
@@ -306,9 +308,11 @@ def collect_cpu(col: _Collector, df: pd.DataFrame) -> None:
             col.skipped.append(Skipped("cpu", kind, "unknown cpu.csv kind"))
 
 
-_GEMM_W = re.compile(r"^gemm(?P<n>\d+)_(?P<dtype>fp32|tf32|fp16|bf16)$")
-_MODEL_W = re.compile(r"^(?P<model>.+)_b(?P<batch>\d+)_(?P<dtype>fp32|tf32|fp16|bf16)$")
-_COPY_W = re.compile(r"^d2d_copy_(?P<n>\d+)(?P<unit>[KMG]i?B)$")
+#: largest size / batch a workload or kind name may carry (``gemm8192_bf16``, ``cpu_resnet50_b8_fp32``)
+_MAX_NAMED_SIZE = 1 << 20
+_GEMM_W = re.compile(r"^gemm(?P<n>\d{1,12})_(?P<dtype>fp32|tf32|fp16|bf16)$")
+_MODEL_W = re.compile(r"^(?P<model>.+)_b(?P<batch>\d{1,12})_(?P<dtype>fp32|tf32|fp16|bf16)$")
+_COPY_W = re.compile(r"^d2d_copy_(?P<n>\d{1,12})(?P<unit>[KMG]i?B)$")
 
 
 def collect_energy(col: _Collector, df: pd.DataFrame) -> None:
@@ -324,7 +328,10 @@ def collect_energy(col: _Collector, df: pd.DataFrame) -> None:
             col.skipped.append(Skipped("energy", w, "iters must be > 0"))
             continue
         per_iter = joules / iters
-        if (m := _GEMM_W.match(w)):
+        if (m := _GEMM_W.match(w) or _COPY_W.match(w) or _MODEL_W.match(w)) and not \
+                1 <= int(m.groupdict().get("n") or m.groupdict().get("batch") or 1) <= _MAX_NAMED_SIZE:
+            col.skipped.append(Skipped("energy", w, f"size or batch in the workload name must be 1..{_MAX_NAMED_SIZE}"))
+        elif (m := _GEMM_W.match(w)):
             n = int(m["n"])
             op = matmul_op(n, n, n, m["dtype"])
             col.add("energy", w, per_iter, lambda op=op: col.p.kernel_energy(op), dtype=m["dtype"])

@@ -24,8 +24,10 @@ class Unsupported(AccelError):
     """The predictor cannot answer for this row (e.g. a model the extractor doesn't support)."""
 
 
-#: measurement model name -> workloads extractor name, where they differ
-MODEL_ALIASES: dict[str, str] = {"lstm_lm": "lstm", "bert_base": "bert"}
+#: measurement model name -> workloads extractor name, where they differ: the measurements ran the
+#: headless HF models (GPT2Model, BertModel; workloads.names.MEASURED_MODELS), the extractor's
+#: ``gpt2``/``bert_base`` carry their LM heads
+MODEL_ALIASES: dict[str, str] = {"lstm_lm": "lstm", "bert_base": "bert_headless", "gpt2": "gpt2_headless"}
 #: sequence length the measurements used (shared/measurements/README.md), by measured model name
 MODEL_SEQ_LEN: dict[str, int] = {"gpt2": 512, "bert_base": 512, "lstm_lm": 128, "lstm": 128}
 #: op kinds whose compute dtype TF32 / autocast changes (matmul and cuDNN convolution paths)
@@ -153,7 +155,8 @@ class ModelPredictor(Predictor):
             known = set(workloads.list_models())
         except Exception as exc:  # pragma: no cover - depends on the other package's state
             raise Unsupported(f"workloads.list_models() failed: {exc}") from None
-        name = model if model in known else MODEL_ALIASES.get(model, model)
+        alias = MODEL_ALIASES.get(model)
+        name = alias if alias in known else model if model in known else MODEL_ALIASES.get(model, model)
         if name not in known:
             raise Unsupported(f"model {model!r} not supported by the extractor (supported: {', '.join(sorted(known))})")
         base_dtype = {"tf32": "fp32", "bf16_amp": "fp32"}.get(dtype, dtype)

@@ -7,7 +7,9 @@ Files: gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, 
 
 from __future__ import annotations
 
+import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,22 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "energy.csv": ("iters", "joules"),
     "cpu.csv": ("threads", "ms"),
 }
+
+#: numeric column -> smallest allowed value; every value must also be finite. Columns in
+#: :data:`INTEGER_COLUMNS` must hold whole numbers. Optional columns are checked when non-empty.
+MIN_VALUE: dict[str, float] = {
+    "M": 1, "N": 1, "K": 1, "batch": 1, "threads": 1, "Cin": 1, "Cout": 1, "H": 1, "W": 1, "R": 1, "S": 1,
+    "stride": 1, "pad": 0, "groups": 1, "Hout": 1, "Wout": 1, "bytes": 0, "iters": 0, "joules": 0,
+}
+INTEGER_COLUMNS = frozenset(MIN_VALUE) - {"joules"}
+#: optional numeric columns checked when present: file -> columns
+OPTIONAL_NUMERIC: dict[str, tuple[str, ...]] = {
+    "gemm.csv": ("batch", "threads"), "conv.csv": ("threads",), "cpu.csv": ("M", "N", "K", "bytes"),
+}
+#: largest measurement file (bytes) and longest line (characters) accepted
+MAX_CSV_BYTES = 64 * 2**20
+MAX_LINE_CHARS = 64 * 2**10
+MAX_DEVICE_JSON_BYTES = 2**20
 
 #: dtype names measurement files may use for kernels and models
 KERNEL_DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
@@ -71,33 +89,63 @@ class MeasurementDir:
 
 
 def read_csv_checked(path: Path) -> pd.DataFrame:
-    """Read one measurement CSV and check its required and numeric columns."""
+    """Read one measurement CSV and check its required and numeric columns.
+
+    The file must be UTF-8, at most :data:`MAX_CSV_BYTES` with lines of at most
+    :data:`MAX_LINE_CHARS`; numeric columns must be finite numbers >= their :data:`MIN_VALUE`
+    (whole numbers for sizes and counts), so no row can make a predictor divide by zero.
+    """
+    from accel.graph import read_text_checked
+
     name = path.name
+    text = read_text_checked(path, MAX_CSV_BYTES, what="measurement CSV")
+    for i, line in enumerate(text.splitlines()):
+        if len(line) > MAX_LINE_CHARS:
+            raise ConfigError(str(path), f"line {i + 1}", f"line longer than {MAX_LINE_CHARS:,} characters")
     try:
-        df = pd.read_csv(path, keep_default_na=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), None, f"cannot parse CSV: {exc}") from None
+        df = pd.read_csv(io.StringIO(text), keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise ConfigError(str(path), None, f"cannot parse CSV: {' '.join(str(exc).split())}") from None
     missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
     if missing:
         raise ConfigError(str(path), missing[0],
                           f"missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS[name])}")
-    for col in NUMERIC_COLUMNS.get(name, ()):
+    required = set(REQUIRED_COLUMNS.get(name, ()))
+    for col in NUMERIC_COLUMNS.get(name, ()) + tuple(c for c in OPTIONAL_NUMERIC.get(name, ()) if c in df.columns):
         num = pd.to_numeric(df[col], errors="coerce")
         bad = num.isna() & df[col].notna()
         if bad.any():
-            i = int(bad.idxmax())
+            i = int(bad.to_numpy().argmax())
             raise ConfigError(str(path), f"row {i + 2}, column {col}", f"not a number: {df[col].iloc[i]!r}")
+        if col in required and num.isna().any():
+            i = int(num.isna().to_numpy().argmax())
+            raise ConfigError(str(path), f"row {i + 2}, column {col}", "empty; a number is required")
+        lo = MIN_VALUE.get(col)
+        for i, v in enumerate(num.to_numpy(dtype=float)):
+            if math.isnan(v):
+                continue
+            if not math.isfinite(v):
+                raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be finite, got {v:g}")
+            if lo is not None and v < lo:
+                raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be >= {lo:g}, got {v:g}")
+            if col in INTEGER_COLUMNS and (v != int(v) or v > 2**53):
+                raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be a whole number up to 2**53, got {v:g}")
         df[col] = num
+    if name == "conv.csv":
+        for i, (cin, cout, g) in enumerate(zip(df["Cin"], df["Cout"], df["groups"])):
+            if cin % g or cout % g:
+                raise ConfigError(str(path), f"row {i + 2}, column groups",
+                                  f"Cin={cin:g} and Cout={cout:g} must both be divisible by groups={g:g}")
     if "ms" in df.columns:
-        bad = ~(df["ms"] > 0)
+        bad = ~((df["ms"] > 0) & (df["ms"] < float("inf")))
         if bad.any():
-            i = int(bad.idxmax())
-            raise ConfigError(str(path), f"row {i + 2}, column ms", f"time must be > 0 ms, got {df['ms'].iloc[i]!r}")
+            i = int(bad.to_numpy().argmax())
+            raise ConfigError(str(path), f"row {i + 2}, column ms", f"time must be a finite number > 0 ms, got {float(df['ms'].iloc[i]):g}")
     if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "layers.csv", "e2e.csv"):
         allowed = KERNEL_DTYPES if name in ("gemm.csv", "conv.csv", "layers.csv") else MODEL_DTYPES
         bad = ~df["dtype"].isin(allowed)
         if bad.any():
-            i = int(bad.idxmax())
+            i = int(bad.to_numpy().argmax())
             raise ConfigError(str(path), f"row {i + 2}, column dtype",
                               f"unknown dtype {df['dtype'].iloc[i]!r}; allowed: {', '.join(allowed)}")
     if "leaf" in df.columns:
@@ -128,10 +176,9 @@ def read_measurements(path: str | Path) -> MeasurementDir:
     out = MeasurementDir(path=p)
     dev = p / "device.json"
     if dev.is_file():
-        try:
-            out.device = json.loads(dev.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(str(dev), f"line {exc.lineno}", f"malformed JSON: {exc.msg}") from None
+        from accel.graph import parse_json_strict, read_text_checked
+
+        out.device = parse_json_strict(read_text_checked(dev, MAX_DEVICE_JSON_BYTES, what="device.json"), str(dev))
         if not isinstance(out.device, dict):
             raise ConfigError(str(dev), None, "expected a JSON object")
     for name in REQUIRED_COLUMNS:
