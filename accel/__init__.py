@@ -1,6 +1,6 @@
 """accel: hardware simulator and accelerator design-space explorer for deep learning.
 
-Data flows one way (see ``../shared/DESIGN.md``)::
+Data flows one way (README, "Layout")::
 
     torch model --workloads.extract--> LayerGraph --accel.sim--> Result --> plot / validate / dse
                                            ^

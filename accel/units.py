@@ -142,3 +142,11 @@ def format_si(value: float, unit: str, digits: int = 3) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.{digits}g} {p}{unit}"
     return f"{value:.{digits}g} {unit}"
+
+
+def format_rate(value: float, unit: str) -> str:
+    """A rate with one decimal (``"1,234.5 items/s"``), or 3 significant digits when below 0.1,
+    so that a tiny positive rate never prints as ``0.0``."""
+    if math.isfinite(value) and 0 < abs(value) < 0.1:
+        return f"{value:.3g} {unit}"
+    return f"{value:,.1f} {unit}"

@@ -65,6 +65,8 @@ class Case:
     setup: Callable[[Path], list[str]]
     #: extra folders (relative) the command may write into besides out/ and results/
     allow: tuple[str, ...] = ()
+    #: optional check after a good-looking run: (case folder, stdout) -> reason it is bad, or None
+    check: Callable[[Path, str], str | None] | None = None
 
 
 @dataclass
@@ -86,8 +88,9 @@ def case(category: str, label: str, allow: tuple[str, ...] = ()):
     return deco
 
 
-def add(category: str, label: str, setup: Callable[[Path], list[str]], allow: tuple[str, ...] = ()) -> None:
-    CASES.append(Case(category, label, setup, allow))
+def add(category: str, label: str, setup: Callable[[Path], list[str]], allow: tuple[str, ...] = (),
+        check: Callable[[Path, str], str | None] | None = None) -> None:
+    CASES.append(Case(category, label, setup, allow, check))
 
 
 def write(d: Path, name: str, content: str | bytes) -> str:
@@ -265,7 +268,8 @@ _SIM = ["simulate", "--graph", str(TOY_GRAPH), "--arch", "h100"]
 for _label, _extra in [
     ("--batch 0", ["--batch", "0"]), ("--batch -1", ["--batch", "-1"]), ("--batch abc", ["--batch", "abc"]),
     ("--devices 0", ["--devices", "0"]), ("--devices 100000", ["--devices", "100000"]),
-    ("--iterations 1e9", ["--iterations", "1000000000"]), ("--iterations 0", ["--iterations", "0"]),
+    ("--iterations 1e9", ["--iterations", "1000000000"]), ("--iterations 1e6", ["--iterations", "1000000"]),
+    ("--iterations 0", ["--iterations", "0"]),
     ("--launch-overhead -1 s", ["--launch-overhead", "-1 s"]), ("--launch-overhead 1e300 s", ["--launch-overhead", "1e300 s"]),
     ("--launch-overhead abc", ["--launch-overhead", "abc"]), ("--launch-overhead nan s", ["--launch-overhead", "nan s"]),
     ("--microbatches 1e9 pipeline", ["--devices", "2", "--parallel", "pipeline", "--microbatches", "1000000000"]),
@@ -321,6 +325,61 @@ for _label, _old, _new in [
     ("parameters a list", "parameters:\n  rows: [8, 16]\n  cols: [8, 16]", "parameters: [rows]"),
 ]:
     add("sweep specs", _label, lambda d, o=_old, n=_new: _sweep(d, _SPEC.replace(o, n, 1)))
+
+
+def _ok_objectives(path: Path) -> list[tuple[float, ...]]:
+    """Sorted (latency, energy) of the ok records of a results file (last line of a key wins)."""
+    recs: dict[str, dict] = {}
+    for line in path.read_bytes().splitlines() if path.exists() else []:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("status") == "ok" and isinstance(rec.get("objectives"), dict):
+            recs[rec["key"]] = rec
+    return sorted(tuple(round(float(v), 12) for _, v in sorted(r["objectives"].items())) for r in recs.values())
+
+
+def _half_toy() -> dict:
+    """The toy graph cut to its first 6 ops: a different, valid workload under the same file name."""
+    g = json.loads(json.dumps(_TOY))
+    g["ops"] = g["ops"][:6]
+    names = {o["name"] for o in g["ops"]}
+    g["edges"] = [e for e in g["edges"] if e[0] in names and e[1] in names]
+    return g
+
+
+def _stale_graph_setup(d: Path) -> list[str]:
+    """Issue 17 item 1: sweep once, then change the content of the spec's ``graph:`` file (same path)."""
+    g = d / "g.json"
+    g.write_text(TOY_GRAPH.read_text())
+    spec = _SPEC.replace(str(TOY_GRAPH), str(g), 1)
+    _run(["sweep", write(d, "s.yaml", spec), "--no-progress", "-o", "out/r.jsonl"], d, 120)
+    if len(_ok_objectives(d / "out" / "r.jsonl")) != 4:
+        raise AssertionError("first sweep did not store its 4 points")
+    g.write_text(json.dumps(_half_toy()))
+    return _sweep(d, spec)
+
+
+def _stale_graph_check(d: Path, stdout: str) -> str | None:  # noqa: ARG001
+    """The rerun must hold the changed graph's results, as a fresh sweep of it gives them."""
+    fresh = Path(tempfile.mkdtemp(prefix="bench_fresh_"))
+    try:
+        (fresh / "g.json").write_text(json.dumps(_half_toy()))
+        spec = _SPEC.replace(str(TOY_GRAPH), str(fresh / "g.json"), 1)
+        _run(["sweep", write(fresh, "s.yaml", spec), "--no-progress", "-o", "r.jsonl"], fresh, 120)
+        want = _ok_objectives(fresh / "r.jsonl")
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    got = _ok_objectives(d / "out" / "r.jsonl")
+    if len(want) != 4:
+        return "benchmark check: the fresh sweep of the changed graph did not give 4 points"
+    if not set(want) <= set(got):
+        return "stale results: the rerun after the graph file changed did not recompute its points"
+    return None
+
+
+add("sweep specs", "resume after graph file changed", _stale_graph_setup, check=_stale_graph_check)
 add("sweep specs", "-o the spec itself", lambda d: _sweep(d, _SPEC, ("-o", "s.yaml")))
 add("sweep specs", "-o a directory", lambda d: (d / "out").mkdir() or _sweep(d, _SPEC, ("-o", "out")))
 add("sweep specs", "-o /dev/full", lambda d: _sweep(d, _SPEC, ("-o", "/dev/full")))
@@ -549,6 +608,10 @@ def classify(c: Case, root: Path, timeout: float) -> Outcome:
             text = (d / p).read_text(errors="replace")
             if re.search(r"\b(NaN|-?Infinity)\b", text):
                 return Outcome(c, False, f"exit 0 but {p} holds NaN/Infinity", secs, detail)
+    if c.check is not None:
+        why = c.check(d, out)
+        if why:
+            return Outcome(c, False, why, secs, detail)
     return Outcome(c, True, "exit 0, finite", secs, detail)
 
 

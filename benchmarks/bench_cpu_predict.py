@@ -1,4 +1,4 @@
-"""Prediction error of the CPU cost model on a measured CPU (default shared/measurements/h100/cpu.csv).
+"""Prediction error of the CPU cost model on a measured CPU (default data/measurements/h100/cpu.csv).
 
 Usage::
 

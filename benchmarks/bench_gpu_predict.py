@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_gpu_predict.py [--arch h100] [--meas ../shared/measurements/h100] [--show N]
+    python benchmarks/bench_gpu_predict.py [--arch h100] [--meas data/measurements/h100] [--show N]
     python benchmarks/bench_gpu_predict.py --fit      # least-squares on log error of the few
                                                       # calibration.* parameters; prints values only
 
@@ -29,7 +29,7 @@ from accel.arch.loader import load_arch
 from accel.devices.base import cost_model_for
 from accel.graph import OpNode, TensorInfo
 
-DEFAULT_MEAS = Path(__file__).resolve().parents[2] / "shared" / "measurements" / "h100"
+DEFAULT_MEAS = Path(__file__).resolve().parents[1] / "data" / "measurements" / "h100"
 
 
 def gemm_op(r) -> OpNode:

@@ -1,5 +1,5 @@
 """Same GPU cost model, only datasheet parameters changed: what other GPUs' YAMLs predict for the
-H100 GEMM set (shared/measurements/h100/gemm.csv shapes), as time ratio to the H100 prediction.
+H100 GEMM set (data/measurements/h100/gemm.csv shapes), as time ratio to the H100 prediction.
 
 Usage::
 

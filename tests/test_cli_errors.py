@@ -265,3 +265,20 @@ def test_optimizer_needs_training(files, capsys):
     err = _error(["simulate", "--graph", str(t), "--arch", a, "--optimizer", "adam"], capsys)
     assert "meta.optimizer" in err and "optimizer=sgd" in err
     assert main(["simulate", "--graph", str(t), "--arch", a, "--optimizer", "sgd"]) == 0
+
+
+def test_bare_accel_prints_help_and_one_error_line(capsys):
+    """Bare `accel` printed the help and exited 2 with nothing on stderr (bench_bad_inputs: CLI arguments)."""
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert "simulate" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("accel: error: a COMMAND is required")
+
+
+def test_tiny_throughput_is_not_printed_as_zero():
+    """A 1e29 s launch overhead gave `throughput 0.0 items/s` (bench_bad_inputs, issue 17 item 3)."""
+    from accel.units import format_rate
+
+    assert format_rate(2e-28, "items/s") == "2e-28 items/s"
+    assert format_rate(1234.56, "items/s") == "1,234.6 items/s"

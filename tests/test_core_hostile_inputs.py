@@ -270,3 +270,75 @@ def test_cli_hostile_graph_one_line(tmp_path, capsys):
     assert main(["simulate", "--graph", str(p), "--arch", "h100"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{p}: ops[0].inputs[0].bytes: " in err[0]
+
+
+# ---------------------------------------------------------------------------------------------- extremes in an arch
+@pytest.mark.parametrize("rel, old, new", [
+    # before: huge launch overhead / energy or a tiny bandwidth gave `latency inf s`, `energy nan J`, exit 0
+    ("systolic/systolic_32x32.yaml", "dtype: int8\n", "dtype: int8\nlaunch_overhead: 1e300 s\n"),  # was 1.2e+286 Ps
+    ("systolic/systolic_32x32.yaml", "    int8: 0.02 pJ", "    int8: 1e300 J"),                       # was `energy inf J`
+    ("systolic/systolic_32x32.yaml", "    dram: 87.5 pJ/B", "    dram: 1e300 J/B"),
+    ("systolic/systolic_32x32.yaml", "clock: 1 GHz", "clock: 1e-300 Hz"),
+    ("systolic/systolic_32x32.yaml", "dtype: int8\n", "dtype: int8\nlaunch_overhead: 1e29 s\n"),   # in range: finite
+    ("systolic/systolic_32x32.yaml", "    int8: 0.02 pJ", "    int8: 1e29 J"),
+    ("systolic/systolic_32x32.yaml", "    dram: 87.5 pJ/B", "    dram: 1e29 J/B"),
+    ("systolic/systolic_32x32.yaml", "dram_bandwidth: 10 GB/s", "dram_bandwidth: 1e-29 B/s"),
+    ("systolic/systolic_32x32.yaml", "clock: 1 GHz", "clock: 1e-29 Hz"),
+    ("systolic/systolic_32x32.yaml", "clock: 1 GHz", "clock: 1e29 Hz"),
+    ("gpu/h100.yaml", "launch_overhead: 8.97 us", "launch_overhead: 1e29 s"),
+    ("gpu/h100.yaml", "fp32: 14.8 pJ", "fp32: 1e29 J"),
+])
+def test_extreme_arch_values_give_finite_results_or_one_line_error(tmp_path, rel, old, new):
+    p = _mutated_arch(tmp_path, rel, old, new)
+    g = LayerGraph.load(TOY)
+    try:
+        res = simulate(g, load_arch(p))
+    except ConfigError as exc:  # ResultRangeError included
+        _one_line(exc, str(p))
+        return
+    import math
+
+    for v in (res.latency_s, res.throughput):
+        assert math.isfinite(v) and v > 0, (new, v)
+    for v in (res.energy_j, res.energy_dynamic_j, res.energy_static_j, res.avg_power_w):
+        assert math.isfinite(v) and v >= 0, (new, v)
+
+
+def test_cli_extreme_arch_prints_no_inf_or_nan(tmp_path, capsys):
+    import re
+
+    from accel.cli import main
+
+    p = _mutated_arch(tmp_path, "systolic/systolic_32x32.yaml", "dtype: int8\n", "dtype: int8\nlaunch_overhead: 1e29 s\n")
+    rc = main(["simulate", "--graph", str(TOY), "--arch", str(p), "--no-memory-check"])
+    out, err = capsys.readouterr()
+    assert rc in (0, 2)
+    if rc == 2:
+        assert len(err.strip().splitlines()) == 1
+    else:
+        head = out.split("per-layer")[0]
+        assert not re.search(r"(?<![\w.])-?(nan|inf)(?!\w)|(latency|throughput|energy|power)\s+-\d", head, re.I), head
+
+
+def test_cli_archs_show_billion_laughs_is_bounded(tmp_path, capsys):
+    """Item 9: `accel archs show` on a billion-laughs YAML grew without end; now one line, fast."""
+    import time
+
+    from accel.cli import main
+
+    p = tmp_path / "laughs.yaml"
+    p.write_text(LAUGHS)
+    t0 = time.perf_counter()
+    assert main(["archs", "show", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(p) in err[0] and f"more than {MAX_YAML_NODES:,} nodes" in err[0], err
+    assert time.perf_counter() - t0 < 5
+
+
+def test_graph_json_nan_literal_flops(tmp_path):
+    """Item 3: a NaN FLOP count (JSON NaN literal) simulated to `nan GFLOP`; now a one-line error."""
+    text = TOY.read_text().replace('"flops": 3211264', '"flops": NaN', 1)
+    assert "NaN" in text
+    with pytest.raises(ConfigError) as ei:
+        _load(text, tmp_path)
+    _one_line(ei.value, "g.json", "NaN is not valid JSON")

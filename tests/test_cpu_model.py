@@ -166,7 +166,7 @@ def test_handoff_only_for_multithreaded_streaming_ops():
 
 
 def test_host_cpu_batch1_models_mape():
-    """Batch-1 model rows of shared/measurements/h100/cpu.csv (copied to tests/data/cpu): MAPE <= 15%
+    """Batch-1 model rows of data/measurements/h100/cpu.csv (copied to tests/data/cpu): MAPE <= 15%
     for 1 and for 16 threads with the shipped YAML; without handoff_bandwidth the 16-thread rows are
     badly under-predicted (the effect the parameter models)."""
     workloads = pytest.importorskip("workloads")

@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -203,6 +204,9 @@ CASES = {
     "timeline negative dur": ({"t.json": json.dumps({"traceEvents": trace()["traceEvents"]
                                                      + [{"ph": "X", "ts": 0, "dur": -5}]})},
                               ["timeline", "{d}/t.json"], 0, "negative 'dur'"),
+    # before: a warning line and then the error line (two lines on stderr for one bad input)
+    "timeline only negative dur": ({"t.json": '{"traceEvents":[{"ph":"X","ts":0,"dur":-5}]}'},
+                                   ["timeline", "{d}/t.json"], 2, "1 of 1 skipped; first: traceEvents[0]: negative 'dur'"),
     "timeline odd args": ({"t.json": '{"traceEvents":[{"ph":"M","name":"process_name","pid":1,"args":"x"},'
                                      '{"ph":"X","ts":0,"dur":5,"pid":[1],"tid":{"a":1},"args":[1]}]}'},
                           ["timeline", "{d}/t.json"], 0, ""),
@@ -276,10 +280,9 @@ def test_hostile_plot_inputs(case, tmp_path, capsys):
     rc, err = _run(argv + ["--no-png"], capsys)
     assert rc == want_rc, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    if rc == 2:  # one error line (FILE: FIELD: REASON), perhaps after counted warnings
-        errors = [ln for ln in lines if not ln.startswith("accel plot: warning: ")]
-        assert len(errors) == 1 and errors[0].startswith("accel plot: error: "), err
-        assert errors[0].count(": ") >= 3, err
+    if rc == 2:  # exactly one line: the error (FILE: FIELD: REASON); no warning line before it
+        assert len(lines) == 1 and lines[0].startswith("accel plot: error: "), err
+        assert lines[0].count(": ") >= 3, err
     else:
         assert all(ln.startswith("accel plot: warning: ") for ln in lines), err
         html = [a for a in argv if a == "-o"] and Path(argv[argv.index("-o") + 1] + ".html")
@@ -312,10 +315,23 @@ def test_non_finite_points_are_dropped_with_a_count():
     with pytest.warns(PlotInputWarning, match="dropped 3 of 4 point"):
         fig = roofline_figure(pts)
     assert sum(len(t.x) for t in fig.data) == 1
-    with pytest.raises(ConfigError, match="no point has a finite"), pytest.warns(PlotInputWarning):
-        roofline_figure(pts.iloc[1:])
+    with warnings.catch_warnings():  # nothing left: one error, no warning before it (one stderr line)
+        warnings.simplefilter("error", PlotInputWarning)
+        with pytest.raises(ConfigError, match=r"no point has a finite.*\(3 dropped\)"):
+            roofline_figure(pts.iloc[1:])
     table = pd.DataFrame([{"layer": "a", "component": "dram", "energy_j": e} for e in (1.0, float("nan"), -2.0)])
     with pytest.warns(PlotInputWarning, match="dropped 2 of 3 row"):
         energy_figure(table)
-    with pytest.raises(ConfigError, match="no positive, finite energy"), pytest.warns(PlotInputWarning):
-        energy_figure(table.iloc[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PlotInputWarning)
+        with pytest.raises(ConfigError, match=r"no positive, finite energy to plot \(2 of 2 row"):
+            energy_figure(table.iloc[1:])
+
+
+def test_warnings_then_an_error_print_only_the_error(tmp_path, capsys):
+    """A truncated line (a warning) followed by an unknown --sweep (an error) printed two stderr lines."""
+    (tmp_path / "r.jsonl").write_text(GL + GL[:40])
+    rc, err = _run(["plot", "pareto", str(tmp_path / "r.jsonl"), "--sweep", "nope", "-o", str(tmp_path / "o"),
+                    "--no-png"], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("accel plot: error: "), err

@@ -37,6 +37,7 @@ def _set(name: str, col: str, value: str, line: int = 1) -> bytes:
     ("gemm.csv", "M", "2.5", "whole number"),
     ("gemm.csv", "K", "inf", "must be finite"),
     ("gemm.csv", "N", "", "empty"),
+    ("gemm.csv", "ms", "nan", "empty or NaN"),              # before: said only "empty" for a literal nan
     ("gemm.csv", "ms", "0", "finite number > 0"),
     ("conv.csv", "groups", "0", "must be >= 1"),            # before: ZeroDivisionError
     ("conv.csv", "groups", "7", "divisible by groups=7"),

@@ -3,7 +3,7 @@
 Every model is built on the ``meta`` device from its constructor or config. Names and
 descriptions live in :mod:`workloads.names` (importable without torch).
 
-* torchvision classification models at 224x224, built as ``/work/shared/measurements/
+* torchvision classification models at 224x224, built as ``data/measurements/
   measure_gpu.py`` builds them (so module names match ``layers.csv``); training loss: the
   mean square of the logits, as measured.
 * ``gpt2``: HF ``GPT2LMHeadModel`` (12 layers, 768 wide, sdpa attention). Its ``lm_head``

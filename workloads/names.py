@@ -27,16 +27,16 @@ MODEL_DESCRIPTIONS: dict[str, str] = {
     "bert_base": "HF BertForMaskedLM (bert-base, tied decoder), masked-LM cross-entropy loss, seq 512",
     "lstm_lm": "LSTM language model: embedding 10000x512, 2-layer LSTM 1024, linear to 10000, seq 128",
     "gpt2_headless": "HF GPT2Model without the LM head, mean-square loss: the module measured as 'gpt2' "
-                     "in shared/measurements",
+                     "in data/measurements",
     "bert_headless": "HF BertModel without the MLM head, mean-square loss: the module measured as "
-                     "'bert_base' in shared/measurements",
+                     "'bert_base' in data/measurements",
 }
 
 #: accepted alternative names -> canonical name
 ALIASES: dict[str, str] = {"bert": "bert_base", "lstm": "lstm_lm", "vit": "vit_b_16",
                            "bert_base_headless": "bert_headless"}
 
-#: model name used by shared/measurements (measure_gpu.py) -> the workload that builds exactly the
+#: model name used by data/measurements (measure_gpu.py) -> the workload that builds exactly the
 #: module it measured. The measurements ran the headless HF models (GPT2Model, BertModel) with a
 #: mean-square loss on ``last_hidden_state``; the user-facing ``gpt2``/``bert_base`` have their heads.
 MEASURED_MODELS: dict[str, str] = {"gpt2": "gpt2_headless", "bert_base": "bert_headless"}

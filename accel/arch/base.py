@@ -115,7 +115,7 @@ class DeviceSpec(ArchModel):
     kind: str
     name: str = Field(min_length=1)
     description: str = ""
-    #: field path -> citation (datasheet, paper, or a file in shared/measurements)
+    #: field path -> citation (datasheet, paper, or a file in data/measurements)
     sources: dict[str, str] = Field(default_factory=dict)
     #: where this spec was loaded from (set by the loader; not written in YAML)
     origin: str = ""

@@ -155,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    if not getattr(args, "func", None):  # bare `accel`: the help on stdout, one error line on stderr
         parser.print_help()
+        print("accel: error: a COMMAND is required (listed above; `accel COMMAND --help` for its options)",
+              file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)

@@ -1,4 +1,6 @@
-"""``accel archs``: list bundled archs (kind, name); ``accel archs show NAME`` prints validated fields."""
+"""``accel archs``: list bundled archs (kind, name); ``accel archs show NAME`` prints validated fields;
+``accel archs check DIR_OR_DEVICE_JSON --arch NAME`` diffs an arch's datasheet numbers against a
+measured ``device.json`` (see :mod:`accel.arch.device_check`)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,35 @@ import argparse
 import json
 
 
+CHECK_EPILOG = """\
+check: `accel archs check DIR_OR_DEVICE_JSON --arch NAME` compares the arch YAML's datasheet numbers
+with what the device reported in the device.json written by `accel measure` (a measurement
+directory or the file itself) and prints one row per field: YAML value, device value, relative
+difference (device - yaml) / yaml, the field's tolerance and a status (ok, MISMATCH beyond the
+tolerance, or 'not reported'). gpu archs (a CUDA run): SM count, max SM clock, L2, HBM size and
+bandwidth (bus width x memory clock x 2 / 8), power limit, shared memory and registers per SM.
+cpu archs (any run's lscpu/free): cores, threads per core, cache sizes, base/turbo clock, DRAM
+size. system archs: their GPU, device count, host CPU and PCIe host link (generation, lanes).
+
+exit status of check: 0 every compared field agrees (fields not reported do not count),
+1 at least one field MISMATCH, 2 bad input (missing/non-UTF-8/non-JSON device.json, unknown
+arch, a device.json of another kind than the arch) with a one-line `file: field: reason` error.
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("archs", help="list bundled arch YAMLs, or show one validated")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "show"], help="list (default) or show NAME")
-    p.add_argument("name", nargs="?", help="arch name or YAML path for `show`")
+    p = sub.add_parser("archs", help="list bundled arch YAMLs, show one validated, or check one against a device",
+                       description="List bundled arch YAMLs (default), `show NAME` one validated, or "
+                                   "`check DIR_OR_DEVICE_JSON --arch NAME` its datasheet numbers against a measured "
+                                   "device.json.",
+                       epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", nargs="?", default="list", choices=["list", "show", "check"],
+                   help="list (default), show NAME, or check DIR_OR_DEVICE_JSON --arch NAME")
+    p.add_argument("name", nargs="?", help="arch name or YAML path for `show`; measurement directory or device.json "
+                                           "for `check`")
     p.add_argument("--kind", help="only list archs of this kind (gpu, cpu, link, system, ...)")
     p.add_argument("--sources", action="store_true", help="with show: also print each field's cited source")
+    p.add_argument("--arch", help="with check: arch name or YAML path (kind gpu, cpu or system) to check")
     p.set_defaults(func=run)
 
 
@@ -26,6 +51,11 @@ def run(args) -> int:
     from accel.arch.loader import read_yaml
     from accel.errors import AccelError, ConfigError
 
+    if args.arch is not None and args.action != "check":
+        raise ConfigError("<command line>", "--arch",
+                          "only `accel archs check DIR_OR_DEVICE_JSON --arch NAME` takes it")
+    if args.action == "check":
+        return _check(args)
     if args.action == "show":
         if not args.name:
             raise ConfigError("<command line>", "NAME", "give an arch name, e.g. `accel archs show h100`")
@@ -65,3 +95,22 @@ def run(args) -> int:
     for kind, name, full in rows:
         print(f"{kind:<{wk}}  {name:<{wn}}  {full}")
     return 0
+
+
+def _check(args) -> int:
+    """``accel archs check``: 0 when every compared field agrees, 1 on a MISMATCH (ConfigError -> 2)."""
+    from accel.arch import load_arch
+    from accel.arch.device_check import check_device, format_report, read_device_json
+    from accel.errors import ConfigError
+
+    if not args.name:
+        raise ConfigError("<command line>", "DIR_OR_DEVICE_JSON",
+                          "give a measurement directory or its device.json, e.g. "
+                          "`accel archs check data/measurements/h100 --arch h100`")
+    if not args.arch:
+        raise ConfigError("<command line>", "--arch", "give the arch to check, e.g. `--arch h100`")
+    spec = load_arch(args.arch)
+    info, path = read_device_json(args.name)
+    report = check_device(args.arch, spec, info, str(path))
+    print(format_report(report))
+    return 0 if report.ok else 1

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from accel.cli.simulate import add_launch_options, add_workload_options
-from accel.units import format_si
+from accel.units import format_rate, format_si
 
 COLUMNS = ("arch", "device", "batch", "latency_s", "throughput_items_per_s", "energy_j", "energy_per_item_j",
            "avg_power_w", "utilisation", "host_bound_fraction", "memory_fits")
@@ -124,7 +124,7 @@ def print_table(rows: list[dict[str, Any]], out=None) -> None:
     for r in rows:
         dev = r["device"] if len(r["device"]) <= dw else r["device"][:dw - 3] + "..."
         print(f"  {r['arch']:<{aw}}  {dev:<{dw}} {r['batch']:>6} {format_si(r['latency_s'], 's'):>10} "
-              f"{r['throughput_items_per_s']:12,.1f} {format_si(r['energy_j'], 'J'):>10} "
+              f"{format_rate(r['throughput_items_per_s'], '').strip():>12} {format_si(r['energy_j'], 'J'):>10} "
               f"{format_si(r['energy_per_item_j'], 'J'):>10} {format_si(r['avg_power_w'], 'W'):>9} "
               f"{100 * r['utilisation']:5.0f}% {100 * r['host_bound_fraction']:9.0f}%"
               + ("" if r["memory_fits"] else "  ** DOES NOT FIT **"), file=out)

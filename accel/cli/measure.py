@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "measure", help="measure kernels/models on this machine (writes gemm.csv, conv.csv, ... for `accel validate`)",
         description="Run real GEMMs, convolutions, models, copies and (CUDA) energy tests and write them in the "
-                    "format of shared/measurements, so `accel validate DIR` compares the models with this machine.")
+                    "format of data/measurements, so `accel validate DIR` compares the models with this machine.")
     add_arguments(p)
     p.set_defaults(func=run)
 
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="preset", action="store_const", const="quick", help="small shape set (default)")
     g.add_argument("--full", dest="preset", action="store_const", const="full",
-                   help="the full set of shared/measurements/measure_gpu.py (tens of minutes on a GPU)")
+                   help="the full set of data/measurements/measure_gpu.py (tens of minutes on a GPU)")
     g.add_argument("--preset", choices=("tiny", "quick", "full"), help="tiny: a smoke test of a few seconds")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores); cpu.csv measures 1 and this many")

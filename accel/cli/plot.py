@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     kinds = p.add_subparsers(dest="plot_kind", metavar="KIND", required=True)
 
     r = kinds.add_parser("roofline", help="measured vs predicted kernels (or a model's ops) on a log-log roofline")
-    r.add_argument("--measurements", metavar="DIR", help="measurement dir with gemm.csv / conv.csv (e.g. shared/measurements/h100)")
+    r.add_argument("--measurements", metavar="DIR", help="measurement dir with gemm.csv / conv.csv (e.g. data/measurements/h100)")
     r.add_argument("--arch", default="h100", help="device arch for roofs and predictions (default h100)")
     r.add_argument("--dtypes", help="comma-separated dtypes to show (default: all)")
     r.add_argument("--kinds", default="gemm,conv", help="kernel files to use: gemm,conv (default both)")
@@ -74,21 +74,21 @@ def register(sub: Any) -> None:
 
 def _reporting_warnings(fn: Callable[[Any], int]) -> Callable[[Any], int]:
     """Run a subcommand printing each warning (skipped lines, dropped non-finite values) as one
-    ``accel plot: warning: ...`` line on stderr instead of Python's two-line warning format."""
+    ``accel plot: warning: ...`` line on stderr instead of Python's two-line warning format.
+    A command that ends in an error prints only its one error line (the warnings are dropped)."""
 
     @functools.wraps(fn)
     def run(args: Any) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                return fn(args)
-            finally:
-                seen: set[str] = set()
-                for w in caught:
-                    msg = str(w.message)
-                    if msg not in seen:
-                        seen.add(msg)
-                        print(f"accel plot: warning: {msg}", file=sys.stderr)
+            rc = fn(args)
+        seen: set[str] = set()
+        for w in caught:
+            msg = str(w.message)
+            if msg not in seen:
+                seen.add(msg)
+                print(f"accel plot: warning: {msg}", file=sys.stderr)
+        return rc
 
     return run
 

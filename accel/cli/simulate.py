@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from accel.cli import check_output, int_list, model_help, nonneg_int, positive_int
-from accel.units import format_si
+from accel.units import format_rate, format_si
 
 DEFAULT_BATCH = {"infer": 1, "train": 32}
 #: --dtype values; tf32/fp8/int8 need a matching peak (GPU ``peak:``, CPU ``dtype_rate:``) on the device
@@ -518,7 +518,7 @@ def print_batch_table(curve: list[tuple[int, Any]], label: str = "batch", out=No
     print(head, file=out)
     for b, res in curve:
         util = res.device_utilization.get(res.devices[0], 0.0) if res.devices else 0.0
-        print(f"  {b:>8} {format_si(res.latency_s, 's'):>10} {res.throughput:12,.1f} {format_si(res.energy_j, 'J'):>10} "
+        print(f"  {b:>8} {format_si(res.latency_s, 's'):>10} {format_rate(res.throughput, '').strip():>12} {format_si(res.energy_j, 'J'):>10} "
               f"{format_si(res.energy_per_item_j, 'J'):>10} {format_si(res.avg_power_w, 'W'):>9} {100 * util:5.0f}% "
               f"{100 * res.meta['host_wait_fraction']:9.0f}%", file=out)
 
@@ -551,7 +551,7 @@ def _report(args, graph, res, notes: list[str], n: int, defaulted: bool, table: 
     frac = res.meta["host_wait_fraction"]
     rows = [
         ("latency", format_si(res.latency_s, "s")),
-        ("throughput", f"{res.throughput:,.1f} items/s  ({res.items} items simulated)"),
+        ("throughput", f"{format_rate(res.throughput, 'items/s')}  ({res.items} items simulated)"),
         ("energy", f"{format_si(res.energy_j, 'J')}  ({format_si(res.energy_per_item_j, 'J')}/item; dynamic "
                    f"{format_si(res.energy_dynamic_j, 'J')}, static {format_si(res.energy_static_j, 'J')})"),
         ("average power", format_si(res.avg_power_w, "W")),

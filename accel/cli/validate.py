@@ -10,7 +10,7 @@ from accel.errors import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "validate", help="compare predictions with real measurements (gemm/conv/layers/e2e/micro/energy/cpu CSVs)",
-        description="Predict every row of a measurement directory (format of shared/measurements) and print "
+        description="Predict every row of a measurement directory (format of data/measurements) and print "
                     "per-category error (N, MAPE, median, Spearman, worst rows) and PASS/FAIL per target.")
     p.add_argument("dir", help="measurement directory (device.json, gemm.csv, conv.csv, ...; any subset)")
     p.add_argument("--arch", help="device arch that ran the kernels (default: from device.json name, e.g. H100 -> h100)")

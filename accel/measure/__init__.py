@@ -1,7 +1,7 @@
-"""Measure real kernels and models on this machine, in the format of ``shared/measurements``.
+"""Measure real kernels and models on this machine, in the format of ``data/measurements``.
 
 ``accel measure --device cuda|cpu [--what gemm,conv,...] [--quick|--full|--preset tiny] -o DIR``
-writes the same files and columns as ``shared/measurements/measure_gpu.py`` (a port of it):
+writes the same files and columns as ``data/measurements/measure_gpu.py`` (a port of it):
 device.json, micro.csv, gemm.csv, conv.csv, layers.csv, e2e.csv, energy.csv, cpu.csv, so
 ``accel validate DIR`` can compare the models with your own hardware. Every section is
 independent: a failure in one is logged and the rest go on. torch is imported lazily.

@@ -1,4 +1,4 @@
-"""Measurement sections, ported from ``shared/measurements/measure_gpu.py``.
+"""Measurement sections, ported from ``data/measurements/measure_gpu.py``.
 
 Each section takes a :class:`Ctx` and returns the rows of one file (same file names and
 columns as measure_gpu.py). CUDA kernels are timed with :func:`cuda_bench_timing` (CUDA

@@ -1,7 +1,7 @@
 """What to measure: shape and model sets per preset (``tiny``, ``quick``, ``full``) and device.
 
-``full`` on CUDA is exactly the set of ``shared/measurements/measure_gpu.py`` (which
-produced ``shared/measurements/h100``); ``quick`` is a subset that runs in a few minutes
+``full`` on CUDA is exactly the set of ``data/measurements/measure_gpu.py`` (which
+produced ``data/measurements/h100``); ``quick`` is a subset that runs in a few minutes
 on an H100; ``tiny`` is a smoke test (seconds, CPU).
 """
 

@@ -131,11 +131,12 @@ def _finite_energy(table: pd.DataFrame) -> pd.DataFrame:
     """Rows with a finite energy >= 0 (others dropped with a counted warning); ConfigError if none is > 0."""
     e = pd.to_numeric(table["energy_j"], errors="coerce")
     ok = np.isfinite(e) & (e >= 0)
+    if not (ok & (e > 0)).any():  # nothing to draw: one error line (no warning line before it)
+        raise ConfigError(None, "energy_j", "no positive, finite energy to plot"
+                          + (f" ({int((~ok).sum())} of {len(table)} row(s) non-finite or negative)" if not ok.all() else ""))
     if not ok.all():
         warn(f"energy: dropped {int((~ok).sum())} of {len(table)} row(s) with a non-finite or negative energy")
     table = table[ok].assign(energy_j=e[ok].astype(float))
-    if table.empty or not (table["energy_j"] > 0).any():
-        raise ConfigError(None, "energy_j", "no positive, finite energy to plot")
     return table
 
 

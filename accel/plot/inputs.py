@@ -183,6 +183,10 @@ def plottable_records(records: list[dict[str, Any]], x: str, y: str, log_x: bool
             kept.append(r)
     if dropped:
         detail = ", ".join(f"{n} {why}" for why, n in sorted(dropped.items()))
+        if not kept:  # nothing left: one error line that says why (no warning line before it)
+            raise ConfigError(source, f"{x}/{y}", f"no feasible record to plot: {sum(dropped.values())} record(s) "
+                              f"have status 'ok', none with finite{' positive' if log_x or log_y else ' non-negative'} "
+                              f"{x} and {y} ({detail})")
         warn(f"{source}: dropped {sum(dropped.values())} of {sum(dropped.values()) + len(kept)} feasible record(s): "
              f"{detail}")
     return kept

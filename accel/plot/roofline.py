@@ -1,7 +1,7 @@
 """Roofline plots: achieved FLOP/s vs arithmetic intensity (FLOP/B), log-log, with device roofs.
 
 * :func:`roofline_from_measurements` — measured kernels of a measurement directory
-  (``gemm.csv``, ``conv.csv`` in the format of shared/measurements) beside what the
+  (``gemm.csv``, ``conv.csv`` in the format of data/measurements) beside what the
   device's cost model predicts for the same shapes (same x: the kernel's compulsory
   intensity = FLOPs / (inputs + weights + outputs bytes)).
 * :func:`roofline_from_graph` — every op of a LayerGraph as predicted on a device (on a
@@ -237,6 +237,7 @@ def roofline_from_measurements(measure_dir: str | Path, spec: Any | None = None,
     unknown = kinds - {"gemm", "conv"}
     if unknown:
         raise ConfigError("<command line>", "--kinds", f"unknown kernel kinds {sorted(unknown)}; allowed: gemm, conv")
+    skipped: list[str] = []
     for kind, fname, parse in (("gemm", "gemm.csv", _gemm_row), ("conv", "conv.csv", _conv_row)):
         if kind not in kinds or not (d / fname).exists():
             continue
@@ -263,9 +264,12 @@ def roofline_from_measurements(measure_dir: str | Path, spec: Any | None = None,
                 continue
             ops.append((kind, label, op, float(ms) / 1e3))
         if bad:
-            warn(f"{path}: row {bad[0][0]}: {bad[0][1]}; skipped {len(bad)} row(s)")
-    if not ops:
-        raise ConfigError(str(d), None, "no gemm.csv/conv.csv rows to plot (check --dtypes / --kinds)")
+            skipped.append(f"{path}: row {bad[0][0]}: {bad[0][1]}; skipped {len(bad)} row(s)")
+    if not ops:  # one error line, with the first skipped row's reason (no warning line before it)
+        raise ConfigError(str(d), None, "no gemm.csv/conv.csv rows to plot (check --dtypes / --kinds)"
+                          + (f"; {skipped[0]}" if skipped else ""))
+    for msg in skipped:
+        warn(msg)
     rows = [{"label": lab, "kind": k, "dtype": op.dtype, "source": "measured", "intensity": op.arithmetic_intensity,
              "flops_per_s": op.flops / t, "time_s": t} for k, lab, op, t in ops]
     if spec is not None:
@@ -313,10 +317,10 @@ def roofline_from_graph(graph: LayerGraph, spec: Any, min_flops: float = 1.0) ->
     rows = [{"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": op.dtype,
              "source": "predicted", "intensity": op.arithmetic_intensity, "flops_per_s": op.flops / t,
              "time_s": t} for op, t in zip(ops, times) if is_number(t) and t > 0]
-    if len(rows) < len(ops):
-        warn(f"{graph.name}: {len(ops) - len(rows)} op(s) with a predicted time not finite and > 0; not drawn")
     if not rows:
         raise ConfigError(graph.name, "ops", f"no op has a finite predicted time on {spec.name}; nothing to plot")
+    if len(rows) < len(ops):
+        warn(f"{graph.name}: {len(ops) - len(rows)} op(s) with a predicted time not finite and > 0; not drawn")
     return pd.DataFrame(rows)
 
 
@@ -330,12 +334,12 @@ def _finite_points(points: pd.DataFrame) -> pd.DataFrame:
     x = pd.to_numeric(points["intensity"], errors="coerce")
     y = pd.to_numeric(points["flops_per_s"], errors="coerce")
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if not ok.any():
+        raise ConfigError(None, "points", f"no point has a finite, positive intensity and FLOP/s ({len(points)} dropped)")
     if not ok.all():
         warn(f"roofline: dropped {int((~ok).sum())} of {len(points)} point(s) with non-finite or non-positive "
              "intensity / FLOP/s")
     points = points[ok]
-    if points.empty:
-        raise ConfigError(None, "points", "no point has a finite, positive intensity and FLOP/s")
     return points
 
 

@@ -79,10 +79,12 @@ def events_from_trace(trace: dict[str, Any] | list[Any] | str | Path) -> list[di
         out.append({"name": str(e.get("name", ""))[:200], "kind": str(args.get("kind") or e.get("cat") or "op")[:80],
                     "lane": lane, "start_s": float(ts) * 1e-6, "dur_s": float(dur) * 1e-6,
                     "module": str(args.get("module", ""))[:200]})
+    if not out:  # one line: the error says why the events were skipped (no separate warning line)
+        why = f" ({len(bad)} of {len(events)} skipped; first: traceEvents[{bad[0][0]}]: {bad[0][1]})" if bad else ""
+        raise ConfigError(src, "traceEvents", f"no complete ('ph': 'X') events with finite 'ts' and 'dur' "
+                          f"to plot{why}")
     if bad:
         warn(f"{src}: traceEvents[{bad[0][0]}]: {bad[0][1]}; skipped {len(bad)} of {len(events)} event(s)")
-    if not out:
-        raise ConfigError(src, "traceEvents", "no complete ('ph': 'X') events with finite 'ts' and 'dur' to plot")
     return out
 
 
@@ -105,10 +107,11 @@ def events_from_records(records: list[Any]) -> list[dict[str, Any]]:
             lane += f" / {g('stream')}"
         out.append({"name": str(g("name", "")), "kind": str(g("kind", "op")), "lane": lane,
                     "start_s": float(start), "dur_s": float(end) - float(start), "module": str(g("module", "") or "")})
+    if not out:
+        raise ConfigError("<records>", "start/end", "no records with finite start <= end to plot"
+                          + (f" ({bad} of {len(records)} skipped)" if bad else ""))
     if bad:
         warn(f"<records>: skipped {bad} of {len(records)} record(s) without finite start <= end")
-    if not out:
-        raise ConfigError("<records>", "start/end", "no records with finite start <= end to plot")
     return out
 
 

@@ -1,13 +1,13 @@
 """Validation against real measurements: ``accel validate DIR``.
 
-Reads a measurement directory (format: ``shared/measurements/README.md``; any subset of
+Reads a measurement directory (format: ``data/measurements/README.md``; any subset of
 gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, device.json),
 predicts every row with the shipped models, and reports per-category error (N, MAPE,
 median APE, Spearman rank correlation, worst rows) and the issue's targets.
 
 Public API::
 
-    rep = validate_dir("shared/measurements/h100")              # arch from device.json
+    rep = validate_dir("data/measurements/h100")              # arch from device.json
     print(render_text(rep)); write_all(rep, "out/validate")
     rep = compare(read_measurements(d), MyPredictor())           # any Predictor
 """

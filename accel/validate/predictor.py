@@ -28,7 +28,7 @@ class Unsupported(AccelError):
 #: headless HF models (GPT2Model, BertModel; workloads.names.MEASURED_MODELS), the extractor's
 #: ``gpt2``/``bert_base`` carry their LM heads
 MODEL_ALIASES: dict[str, str] = {"lstm_lm": "lstm", "bert_base": "bert_headless", "gpt2": "gpt2_headless"}
-#: sequence length the measurements used (shared/measurements/README.md), by measured model name
+#: sequence length the measurements used (data/measurements/README.md), by measured model name
 MODEL_SEQ_LEN: dict[str, int] = {"gpt2": 512, "bert_base": 512, "lstm_lm": 128, "lstm": 128}
 #: op kinds whose compute dtype TF32 / autocast changes (matmul and cuDNN convolution paths)
 TENSOR_OP_KINDS = ("matmul", "conv", "conv_transpose", "attention", "rnn")

@@ -1,4 +1,4 @@
-"""Read a measurement directory (the format of ``shared/measurements/README.md``).
+"""Read a measurement directory (the format of ``data/measurements/README.md``).
 
 Every file is optional; each reader checks the columns it needs and raises
 :class:`accel.errors.ConfigError` naming the file, the column (or row) and the reason.
@@ -119,7 +119,7 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
             raise ConfigError(str(path), f"row {i + 2}, column {col}", f"not a number: {df[col].iloc[i]!r}")
         if col in required and num.isna().any():
             i = int(num.isna().to_numpy().argmax())
-            raise ConfigError(str(path), f"row {i + 2}, column {col}", "empty; a number is required")
+            raise ConfigError(str(path), f"row {i + 2}, column {col}", "empty or NaN; a finite number is required")
         lo = MIN_VALUE.get(col)
         for i, v in enumerate(num.to_numpy(dtype=float)):
             if math.isnan(v):

@@ -20,7 +20,7 @@ def write_epyc_arch(out: Path) -> Path:
     facts["calibration"] = donor["calibration"]
     facts.setdefault("sources", {})["calibration"] = (
         "NOT fitted to this machine: copied unchanged from archs/cpu/h100_host_xeon.yaml "
-        "(fitted to shared/measurements/h100/cpu.csv) to test portability")
+        "(fitted to data/measurements/h100/cpu.csv) to test portability")
     out = Path(out)
     out.write_text(yaml.safe_dump(facts, sort_keys=False))
     return out
