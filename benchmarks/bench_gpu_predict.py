@@ -3,8 +3,8 @@
 Usage::
 
     python benchmarks/bench_gpu_predict.py [--arch h100] [--meas data/measurements/h100] [--show N]
-    python benchmarks/bench_gpu_predict.py --fit      # least-squares on log error of the few
-                                                      # calibration.* parameters; prints values only
+    python benchmarks/bench_gpu_predict.py --fit      # fit the calibration.* kernel parameters with
+                                                      # accel.calibrate (as `accel calibrate`); prints values only
 
 Prints MAPE (mean |pred/meas - 1|) on the filtered set the calibration targets (GEMM rows with
 bmm batch >= 32 or >= 1 GFLOP; conv rows with N >= 32 or >= 1 GFLOP), and on all rows.
@@ -18,7 +18,6 @@ from pathlib import Path as _P
 _sys.path.insert(0, str(_P(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from accel.arch.loader import load_arch
+from accel.calibrate.params import KERNEL_PARAMS, get_path, with_value, with_values  # noqa: F401 (re-exported)
 from accel.devices.base import cost_model_for
 from accel.graph import OpNode, TensorInfo
 
@@ -93,64 +93,25 @@ def report(spec, df: pd.DataFrame, show: int = 0) -> dict[str, float]:
     return out
 
 
-#: dotted paths fitted by --fit (log-space); efficiencies are clipped to <= 1
-FIT_PARAMS = ("calibration.tensor_efficiency", "calibration.fma_efficiency", "calibration.sm_bandwidth",
-              "calibration.library_latency", "calibration.tile_latency", "calibration.conv_efficiency.tensor",
-              "calibration.conv_efficiency.fma", "calibration.direct_conv_efficiency.nchw",
-              "calibration.direct_conv_efficiency.channels_last", "calibration.unaligned_efficiency",
-              "calibration.l2_efficiency", "calibration.winograd_speedup")
+#: dotted paths fitted by --fit (log-space; efficiencies are clipped to <= 1): every kernel parameter of
+#: accel.calibrate, sm_bandwidth included (``accel calibrate`` leaves it out by default, see its docs)
+FIT_PARAMS = tuple(KERNEL_PARAMS)
 
 
-def get_path(model, path: str):
-    for part in path.split("."):
-        if isinstance(model, list):
-            model = model[int(part)]
-        else:
-            model = model[part] if isinstance(model, dict) else getattr(model, part)
-    return model
-
-
-def with_value(model, path: str, value):
-    """Copy of a frozen pydantic model (or dict) with the dotted ``path`` set to ``value``."""
-    head, _, rest = path.partition(".")
-    if isinstance(model, list):
-        new = list(model)
-        new[int(head)] = with_value(model[int(head)], rest, value) if rest else value
-        return new
-    if isinstance(model, dict):
-        new = dict(model)
-        new[head] = with_value(model[head], rest, value) if rest else value
-        return new
-    sub = getattr(model, head)
-    return model.model_copy(update={head: with_value(sub, rest, value) if rest else value})
-
-
-def fit(arch: str, df: pd.DataFrame, params=FIT_PARAMS, maxiter: int = 800) -> None:
-    """Nelder-Mead on mean |log(pred/meas)| over the filtered rows; prints the fitted values."""
-    from scipy.optimize import minimize
+def fit(arch: str, meas: Path, params=FIT_PARAMS) -> None:
+    """Kernel-level fit with the library (``accel.calibrate.kernels``: pattern search on mean |log(pred/meas)|
+    over the filtered rows, the loss of ``accel calibrate``); prints the fitted values and the report."""
+    from accel.calibrate import gpu_kernel_rows
+    from accel.calibrate.kernels import KernelFitter
+    from accel.validate import read_measurements
 
     base = load_arch(arch)
-    d = df[df.filtered]
-    x0 = np.array([math.log(get_path(base, p)) for p in params])
-
-    def spec_for(x):
-        spec = base
-        for p, v in zip(params, x):
-            val = float(math.exp(v))
-            if p.split(".")[-1].endswith("efficiency") or "conv_efficiency." in p:
-                val = min(val, 1.0)
-            spec = with_value(spec, p, val)
-        return spec
-
-    def loss(x):
-        err = np.log(predict(spec_for(x), d) / d.meas_s.values)
-        return float(np.mean(np.abs(err)))
-
-    res = minimize(loss, x0, method="Nelder-Mead", options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-6})
-    print("fit loss (mean |log err|):", res.fun, "evals:", res.nfev)
-    for p, v in zip(params, res.x):
-        print(f"  {p}: {math.exp(v):.6g}")
-    report(spec_for(res.x), df)
+    rows = gpu_kernel_rows(read_measurements(meas))
+    res = KernelFitter(base, rows, params).fit(rows.index())
+    print(f"fit loss (mean |log err|): {res.loss0:.5f} -> {res.loss:.5f}, row predictions: {res.evals}")
+    for p, v in res.values.items():
+        print(f"  {p}: {v:.6g}   (residual MAPE {100 * res.residual[p]:.1f}% over {len(res.affected[p])} rows)")
+    report(with_values(base, res.values), load_rows(meas))
 
 
 def fit_energy(arch: str, meas: Path) -> None:
@@ -224,11 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.fit_energy:
         fit_energy(a.arch, a.meas)
         return 0
-    df = load_rows(a.meas)
     if a.fit:
-        fit(a.arch, df)
+        fit(a.arch, a.meas)
     else:
-        report(load_arch(a.arch), df, a.show)
+        report(load_arch(a.arch), load_rows(a.meas), a.show)
     return 0
 
 

@@ -14,7 +14,7 @@ import sys
 from accel.errors import AccelError
 
 #: subcommand modules, each defining ``register(subparsers) -> None`` which sets ``func``.
-SUBCOMMANDS = ("simulate", "compare", "extract", "archs", "validate", "measure", "sweep", "plot")
+SUBCOMMANDS = ("simulate", "compare", "extract", "archs", "validate", "calibrate", "measure", "sweep", "plot")
 
 
 class AccelArgumentParser(argparse.ArgumentParser):

@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "'pkg.module:Class' or 'path/to/file.py:Class' (constructed with no arguments)")
     p.add_argument("--against", metavar="REF_DIR",
                    help="compare with another measurement directory instead of the models (run-to-run noise floor)")
+    p.add_argument("--cv", choices=("shape", "model"),
+                   help="cross-validate the calibration instead: 'shape' refits the kernel calibration leaving out "
+                        "one GEMM/conv shape family at a time and predicts it; 'model' refits framework_overhead "
+                        "leaving out one e2e.csv model at a time. Prints fitted vs cross-validated MAPE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
 
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--only", bad[0], f"unknown section; allowed: {', '.join(SECTIONS)}")
     if args.predictor and args.against:
         raise ConfigError("--against", "--predictor", "give one of --predictor and --against, not both")
+    if args.cv:
+        return run_cv(args)
     predictor = load_predictor(args.predictor) if args.predictor else None
     if args.against:
         from accel.validate.predictor import ReferencePredictor
@@ -50,4 +56,26 @@ def run(args: argparse.Namespace) -> int:
     if args.outdir:
         files = write_all(rep, args.outdir, include_plotlyjs=True if args.plotlyjs == "embed" else "directory")
         print("\nwrote " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    """``--cv shape|model``: cross-validation of the calibration (accel.calibrate.cv) on the device arch."""
+    from accel.calibrate import cross_validate_models, cross_validate_shapes, gpu_kernel_rows, load_gpu_base, render_cv
+    from accel.validate import choose_archs, read_measurements
+
+    for flag, val in (("--predictor", args.predictor), ("--against", args.against), ("--only", args.only),
+                      ("--outdir", args.outdir)):
+        if val:
+            raise ConfigError("--cv", flag, f"{flag} does not apply to --cv (it refits the shipped models)")
+    mdir = read_measurements(args.dir)
+    if mdir.device_type == "cpu":
+        raise ConfigError(str(mdir.path / "device.json"), "device_type",
+                          "CPU measurements: --cv cross-validates the GPU calibration; no GPU rows here")
+    spec, _ = load_gpu_base(args.arch or choose_archs(mdir)[0])
+    if args.cv == "shape":
+        res = cross_validate_shapes(gpu_kernel_rows(mdir), spec, source=str(mdir.path), progress=not args.quiet)
+    else:
+        res = cross_validate_models(mdir, spec, progress=not args.quiet)
+    print(render_cv(res, worst=max(args.worst, 8)))
     return 0

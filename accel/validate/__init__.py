@@ -10,6 +10,9 @@ Public API::
     rep = validate_dir("data/measurements/h100")              # arch from device.json
     print(render_text(rep)); write_all(rep, "out/validate")
     rep = compare(read_measurements(d), MyPredictor())           # any Predictor
+
+Cross-validation of the fitted calibration (``accel validate DIR --cv shape|model``) lives in
+:mod:`accel.calibrate.cv`.
 """
 
 from __future__ import annotations

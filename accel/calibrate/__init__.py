@@ -1,0 +1,305 @@
+"""Calibration: fit a GPU arch's ``calibration:`` values to a measurement directory (``accel calibrate``).
+
+Input: a measurement directory (format: ``data/measurements/README.md``) and a base GPU arch.
+Output: the base arch with the fitted values and a ``sources:`` entry per value naming the directory,
+the fit and its residual. Three stages, each using the values of the one before:
+
+1. micro.csv, closed form (:mod:`accel.calibrate.direct`): ``calibration.hbm_efficiency``,
+   ``calibration.kernel_latency``, ``calibration.layout_transform_efficiency.bytes4``,
+   ``launch_overhead``, ``graph_launch_overhead``.
+2. gemm.csv + conv.csv, pattern search on mean |log(pred/meas)| (:mod:`accel.calibrate.kernels`): the
+   kernel efficiencies and latencies of :data:`DEFAULT_KERNEL_PARAMS`.
+3. e2e.csv batch-1 rows / op counts (:func:`accel.calibrate.direct.fit_framework`): ``framework_overhead``
+   (needs model extraction: optional, and the op counter can be replaced).
+
+Public API::
+
+    res = calibrate_dir("data/measurements/h100", "h100")
+    print(render_result(res)); write_arch_yaml(res, "h100_new.yaml")
+    cv = cross_validate_shapes(rows, spec)               # accel validate DIR --cv shape
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from accel.calibrate.direct import DirectFit, OpCounter, default_op_counter, fit_framework, fit_micro
+from accel.calibrate.kernels import KernelFit, KernelFitter, KernelRows, load_kernel_rows, mape
+from accel.calibrate.params import (DEFAULT_KERNEL_PARAMS, KERNEL_PARAMS, format_value, get_path, with_value,
+                                    with_values)
+from accel.errors import ConfigError
+
+#: what the kernel fit rows are (for ``sources:``)
+FIT_ROWS_DOC = "bmm batch >= 32 or >= 1 GFLOP; conv N >= 32 or >= 1 GFLOP"
+
+
+@dataclass
+class FittedValue:
+    """One value ``accel calibrate`` wrote.
+
+    Attributes:
+        path: dotted arch path.
+        base: value in the base arch (SI units).
+        value: fitted value (SI units).
+        residual: MAPE (fraction) of the rows it was fitted on, at the fitted values (NaN: not applicable).
+        n: number of those rows.
+        source: the ``sources:`` text written for it.
+    """
+
+    path: str
+    base: float
+    value: float
+    residual: float
+    n: int
+    source: str
+
+
+@dataclass
+class CalibrationResult:
+    """Everything ``accel calibrate`` computed.
+
+    Attributes:
+        directory: the measurement directory.
+        base_path: the base arch YAML file.
+        spec: the base spec with every fitted value applied.
+        fitted: one :class:`FittedValue` per written value, in fit order.
+        kernel: the kernel-level fit (None if the directory has no GEMM/conv rows to fit).
+        mape_before / mape_after: ``gemm``, ``conv`` (target-set rows) and ``gemm_all``, ``conv_all`` (every
+            row) -> MAPE (fraction) with the base arch / the fitted one.
+        notes: things not fitted and why.
+    """
+
+    directory: str
+    base_path: str
+    spec: Any
+    fitted: list[FittedValue] = field(default_factory=list)
+    kernel: KernelFit | None = None
+    mape_before: dict[str, float] = field(default_factory=dict)
+    mape_after: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def values(self) -> dict[str, float]:
+        return {f.path: f.value for f in self.fitted}
+
+
+def _note(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[calibrate] {msg}", file=sys.stderr, flush=True)
+
+
+def load_gpu_base(base: str | Path) -> tuple[Any, Path]:
+    """(spec, YAML path) of a base arch, which must be a GPU (``kind: gpu``)."""
+    from accel.arch.loader import load_arch, resolve_arch_path
+
+    path = resolve_arch_path(base)
+    spec = load_arch(path)
+    if getattr(spec, "kind", None) != "gpu":
+        raise ConfigError(str(path), "kind", f"accel calibrate fits GPU archs; {spec.name!r} is kind {spec.kind!r}")
+    return spec, path
+
+
+def gpu_kernel_rows(mdir: Any) -> KernelRows:
+    """The GPU GEMM/conv rows of a measurement directory; ConfigError naming the directory if there are none."""
+    if mdir.device_type == "cpu":
+        raise ConfigError(str(mdir.path / "device.json"), "device_type",
+                          f"CPU measurements ({mdir.device_name or 'unknown CPU'}): no GPU GEMM/conv rows to calibrate a GPU arch with")
+    rows = load_kernel_rows(mdir.tables, str(mdir.path))
+    if not rows.fit.any():
+        have = [f for f in ("gemm.csv", "conv.csv") if f in mdir.tables]
+        raise ConfigError(str(mdir.path / (have[0] if have else "gemm.csv")), None,
+                          "no GPU GEMM/conv rows to fit (need rows with bmm batch >= 32 or >= 1 GFLOP, or conv N >= 32 "
+                          "or >= 1 GFLOP)" if have else "missing: accel calibrate needs gemm.csv or conv.csv")
+    return rows
+
+
+def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DEFAULT_KERNEL_PARAMS,
+                  start: str = "base", framework: bool = True, op_count: OpCounter | None = None,
+                  rows: str = "target", progress: bool = False) -> CalibrationResult:
+    """Fit ``base``'s calibration to the measurement directory ``path`` (stages: see the module docstring).
+
+    Args:
+        path: measurement directory.
+        base: base GPU arch (bundled name or YAML path).
+        params: kernel parameters to fit (paths in :data:`accel.calibrate.params.KERNEL_PARAMS`).
+        start: ``"base"`` (start the kernel search at the base arch's values) or ``"neutral"`` (at
+            :attr:`FitParam.neutral`, no prior calibration).
+        rows: kernel rows to fit: ``"target"`` (the accuracy-target set, :data:`FIT_ROWS_DOC`, as the
+            shipped h100.yaml was fitted) or ``"all"`` (also the small, latency-dominated kernels, which
+            pins ``library_latency`` / ``tile_latency`` to the rows they dominate).
+        framework: fit ``framework_overhead`` from e2e.csv (extracts models unless ``op_count`` is given).
+        op_count: ``(model, dtype, batch) -> ops`` (default: :func:`accel.calibrate.direct.default_op_counter`).
+        progress: stage lines on stderr.
+    """
+    from accel.validate.readers import read_measurements
+
+    if start not in ("base", "neutral"):
+        raise ConfigError("--start", start, "must be 'base' or 'neutral'")
+    if rows not in ("target", "all"):
+        raise ConfigError("--rows", rows, "must be 'target' or 'all'")
+    mdir = read_measurements(path)
+    spec0, base_path = load_gpu_base(base)
+    krows = gpu_kernel_rows(mdir)
+    res = CalibrationResult(str(mdir.path), str(base_path), spec0)
+    d = str(mdir.path)
+    spec = spec0
+
+    # 1. micro.csv
+    if "micro.csv" in mdir.tables:
+        for f in fit_micro(mdir.tables["micro.csv"], spec, f"{d}/micro.csv"):
+            spec = with_value(spec, f.path, f.value)
+            res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
+                                          _source(d, f.how, f.residual, f.n, "d2d_copy rows")))
+    else:
+        res.notes.append("no micro.csv: hbm_efficiency, kernel_latency, launch_overhead kept from the base arch")
+
+    # 2. gemm.csv + conv.csv
+    fit_idx = krows.index(fit_only=rows == "target")
+    fitter = KernelFitter(spec, krows, params)
+    for cat, fo in (("gemm", True), ("conv", True), ("gemm_all", False), ("conv_all", False)):
+        i = krows.index(cat.split("_")[0], fit_only=fo)
+        if len(i):
+            res.mape_before[cat] = mape(_predict(spec0, krows, i), krows.measured[i])
+    start_vals = {p: KERNEL_PARAMS[p].neutral for p in params} if start == "neutral" else None
+    _note(progress, f"kernel fit: {len(params)} parameters, {len(fit_idx)} GEMM/conv rows")
+    kf = fitter.fit(fit_idx, start=start_vals)
+    res.kernel = kf
+    spec = with_values(spec, kf.values)
+    n_fit = fitter.lattice(kf.values)
+    for cat, fo in (("gemm", True), ("conv", True), ("gemm_all", False), ("conv_all", False)):
+        i = krows.index(cat.split("_")[0], fit_only=fo)
+        if len(i):
+            res.mape_after[cat] = mape(fitter.predict(n_fit, i), krows.measured[i])
+    which = f"fit rows of gemm.csv + conv.csv ({FIT_ROWS_DOC})" if rows == "target" else "rows of gemm.csv + conv.csv"
+    how = (f"coordinate pattern search on mean |log(pred/meas)| over the {len(fit_idx)} {which}, "
+           f"loss {kf.loss0:.4f} -> {kf.loss:.4f}")
+    for p in params:
+        n_aff = len(kf.affected[p])
+        if not n_aff:
+            res.notes.append(f"{p}: no fit row depends on it; kept from the base arch")
+            continue
+        res.fitted.append(FittedValue(p, float(get_path(spec0, p)), kf.values[p], kf.residual[p], n_aff,
+                                      _source(d, how, kf.residual[p], n_aff, "rows it affects")))
+
+    # 3. e2e.csv framework overhead
+    if framework and "e2e.csv" in mdir.tables:
+        _note(progress, "framework_overhead: counting ops of the batch-1 e2e.csv models")
+        counter = op_count or default_op_counter(spec)
+        f = fit_framework(mdir.tables["e2e.csv"], float(spec.launch_overhead), counter, f"{d}/e2e.csv")
+        if f is None:
+            res.notes.append("framework_overhead: no batch-1 infer row of e2e.csv has an op count; kept")
+        else:
+            spec = with_value(spec, f.path, f.value)
+            res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
+                                          _source(d, f.how, f.residual, f.n, "rows")))
+    elif "e2e.csv" in mdir.tables:
+        res.notes.append("framework_overhead: not fitted (--no-framework); kept from the base arch")
+    res.spec = spec
+    return res
+
+
+def _predict(spec: Any, rows: KernelRows, idx: np.ndarray) -> np.ndarray:
+    from accel.devices import cost_model_for
+
+    cm = cost_model_for(spec)
+    return np.array([float(cm.cost(rows.ops[i]).time_s) for i in idx])
+
+
+def _source(directory: str, how: str, residual: float, n: int, what: str) -> str:
+    r = "" if math.isnan(residual) else f"; fit residual MAPE {100 * residual:.1f}% over the {n} {what}"
+    return f"accel calibrate {directory}: {how}{r}"
+
+
+def render_result(res: CalibrationResult) -> str:
+    """The printout of ``accel calibrate``: one line per fitted value, then MAPE before/after."""
+    lines = [f"accel calibrate: {res.directory} (base {res.base_path})", "",
+             f"{'parameter':50s} {'base':>12s} {'fitted':>12s} {'residual':>9s} {'rows':>5s}",
+             "-" * 92]
+    for f in res.fitted:
+        r = "     n/a" if math.isnan(f.residual) else f"{100 * f.residual:7.1f}%"
+        lines.append(f"{f.path:50s} {str(format_value(f.path, f.base)):>12s} {str(format_value(f.path, f.value)):>12s} "
+                     f"{r:>9s} {f.n:5d}")
+    if res.kernel is not None:
+        lines += ["", f"kernel fit: mean |log(pred/meas)| {res.kernel.loss0:.4f} -> {res.kernel.loss:.4f} "
+                      f"({res.kernel.evals} row predictions)"]
+    for cat in res.mape_before:
+        what = f"{cat.split('_')[0]:5s} {'all rows   ' if cat.endswith('_all') else 'target rows'}"
+        lines.append(f"  {what} MAPE: base {100 * res.mape_before[cat]:.2f}%  ->  fitted "
+                     f"{100 * res.mape_after.get(cat, math.nan):.2f}%")
+    for n in res.notes:
+        lines.append(f"  note: {n}")
+    return "\n".join(lines)
+
+
+def arch_yaml_data(res: CalibrationResult) -> dict[str, Any]:
+    """The base arch's YAML mapping with the fitted values and their ``sources:`` entries."""
+    from accel.arch.loader import read_yaml
+
+    data = read_yaml(res.base_path)
+    sources = dict(data.get("sources") or {})
+    fitted_paths = {f.path for f in res.fitted}
+    for f in res.fitted:
+        _set_raw(data, f.path, format_value(f.path, f.value), f.source)
+        # a parent entry (``calibration.conv_efficiency``) would now cite the old fit for some children
+        parts = f.path.split(".")
+        for k in range(1, len(parts)):
+            parent = ".".join(parts[:k])
+            if parent in sources:
+                text = sources.pop(parent)
+                sub = get_path(data, parent)
+                if isinstance(sub, dict):
+                    for child in sub:
+                        cp = f"{parent}.{child}"
+                        if cp not in fitted_paths:
+                            sources.setdefault(cp, text)
+        sources[f.path] = f.source
+    data["sources"] = sources
+    return data
+
+
+def _set_raw(data: dict[str, Any], path: str, value: Any, source: str) -> None:
+    parts = path.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node[p]
+        if isinstance(node, dict) and set(node) == {"value", "source"}:
+            node = node["value"]
+    leaf = node.get(parts[-1])
+    if isinstance(leaf, dict) and set(leaf) == {"value", "source"}:
+        node[parts[-1]] = {"value": value, "source": source}
+    else:
+        node[parts[-1]] = value
+
+
+def write_arch_yaml(res: CalibrationResult, out: str | Path) -> Path:
+    """Write the calibrated arch YAML to ``out`` (checked to load, every number cited) and return its path."""
+    import yaml
+
+    from accel.arch.loader import validate_arch_dict
+
+    data = arch_yaml_data(res)
+    out = Path(out)
+    validate_arch_dict(data, str(out), require_sources=True)
+    head = (f"# {Path(res.base_path).name} recalibrated by `accel calibrate {res.directory}`: the values named in\n"
+            f"# sources: 'accel calibrate ...' were fitted to that directory; everything else is the base arch's.\n")
+    body = {k: v for k, v in data.items() if k != "sources"}
+    text = (head + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=10**6, allow_unicode=True)
+            + yaml.safe_dump({"sources": data["sources"]}, sort_keys=False, default_flow_style=False, width=10**6,
+                             allow_unicode=True))
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+from accel.calibrate.cv import CVResult, cross_validate_models, cross_validate_shapes, render_cv  # noqa: E402
+
+__all__ = [
+    "CVResult", "CalibrationResult", "DEFAULT_KERNEL_PARAMS", "DirectFit", "FittedValue", "KERNEL_PARAMS",
+    "KernelFit", "KernelFitter", "KernelRows", "arch_yaml_data", "calibrate_dir", "cross_validate_models",
+    "cross_validate_shapes", "fit_framework", "fit_micro", "gpu_kernel_rows", "load_gpu_base",
+    "load_kernel_rows", "render_cv", "render_result", "write_arch_yaml",
+]

@@ -1,0 +1,162 @@
+"""Closed-form calibration values read off micro.csv and e2e.csv (no optimiser).
+
+Formulas (``B`` = ``memory.hbm_bandwidth`` of the base arch, B/s; times in s):
+
+* ``calibration.hbm_efficiency = (moved_bytes / t) / B`` of the largest ``d2d_copy`` row of micro.csv
+  (the copy that best amortises fixed costs).
+* ``calibration.kernel_latency = t - moved_bytes / (hbm_efficiency * B)`` of the smallest ``d2d_copy``
+  row (fixed device time of one kernel).
+* ``calibration.layout_transform_efficiency.bytes4 = hbm_efficiency`` (4-byte NCHW<->NHWC transposes
+  stream like a copy).
+* ``launch_overhead`` = the ``launch_tiny_add_ms_per_launch`` row; ``graph_launch_overhead`` = the
+  ``graph_tiny_add_ms_per_kernel`` row (host time per eager launch / per kernel in a CUDA graph replay).
+* ``framework_overhead = median_i(t_i / n_ops_i) - launch_overhead`` over the batch-1 ``infer`` rows of
+  e2e.csv in fp32/fp16/bf16 (host-bound: the host issues one op per ``launch + framework`` time), with
+  ``n_ops`` the number of ops ``workloads.extract_model`` extracts for that model; models with an
+  ``rnn`` op are left out (one cuDNN LSTM call is one op but runs many steps).
+
+Each :class:`DirectFit` carries the residual (MAPE, fraction) of the rows it was read from, with the
+fitted values put back into the model of those rows.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from accel.errors import ConfigError
+
+#: (model, dtype, batch) -> number of ops of one inference, or None if the model cannot be extracted
+OpCounter = Callable[[str, str, int], "int | None"]
+
+#: e2e.csv dtypes used for framework_overhead (tf32 runs the fp32 graph; bf16_amp adds casts)
+FRAMEWORK_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")
+
+
+@dataclass
+class DirectFit:
+    """One closed-form value.
+
+    Attributes:
+        path: dotted arch path.
+        value: fitted value (SI units).
+        residual: MAPE (fraction) of the rows it was read from, NaN if not applicable.
+        n: number of rows used.
+        how: one line: the formula with its numbers (goes into ``sources:``).
+    """
+
+    path: str
+    value: float
+    residual: float
+    n: int
+    how: str
+
+
+def fit_micro(micro: pd.DataFrame, spec: Any, file: str = "micro.csv") -> list[DirectFit]:
+    """hbm_efficiency, kernel_latency, layout bytes4, launch_overhead, graph_launch_overhead from micro.csv.
+
+    Residual of hbm_efficiency / kernel_latency: MAPE of every d2d_copy row against
+    ``kernel_latency + moved_bytes / (hbm_efficiency * B)``.
+    """
+    out: list[DirectFit] = []
+    bw = float(spec.memory.hbm_bandwidth)
+    cp = micro[micro["kind"] == "d2d_copy"]
+    if len(cp):
+        moved = (cp["moved_bytes"] if "moved_bytes" in cp.columns else 2 * cp["bytes"]).astype(float)
+        moved = moved.where(moved.notna() & (moved > 0), 2 * cp["bytes"].astype(float))
+        t = cp["ms"].astype(float) / 1e3
+        big, small = int(np.argmax(moved.to_numpy())), int(np.argmin(moved.to_numpy()))
+        eff = float(moved.iloc[big] / t.iloc[big] / bw)
+        if not 0 < eff <= 1.0:
+            raise ConfigError(file, f"row d2d_copy {int(cp['bytes'].iloc[big])} B",
+                              f"implies hbm_efficiency {eff:.3g} of {bw / 1e12:.3g} TB/s; must be in (0, 1] "
+                              "(wrong arch for this directory?)")
+        lat = float(t.iloc[small] - moved.iloc[small] / (eff * bw))
+        if lat <= 0:
+            lat_how = f"clamped to 0.1 us (smallest copy {t.iloc[small] * 1e6:.3g} us is faster than its bytes)"
+            lat = 1e-7
+        else:
+            lat_how = (f"{t.iloc[small] * 1e6:.4g} us - {moved.iloc[small] / 2**20:.4g} MiB / "
+                       f"({eff:.3g} x {bw / 1e12:.4g} TB/s)")
+        pred = lat + moved / (eff * bw)
+        res = float(np.mean(np.abs(pred / t - 1)))
+        out.append(DirectFit("calibration.hbm_efficiency", eff, res, len(cp),
+                             f"{file} d2d_copy {moved.iloc[big] / 2**30:.4g} GiB moved: "
+                             f"{moved.iloc[big] / t.iloc[big] / 1e9:.0f} GB/s of {bw / 1e9:.0f} GB/s"))
+        out.append(DirectFit("calibration.kernel_latency", lat, res, len(cp),
+                             f"{file} smallest d2d_copy row: {lat_how}"))
+        out.append(DirectFit("calibration.layout_transform_efficiency.bytes4", eff, math.nan, len(cp),
+                             "= hbm_efficiency (4-byte transposes stream like a copy)"))
+    for kind, path in (("launch_tiny_add_ms_per_launch", "launch_overhead"),
+                       ("graph_tiny_add_ms_per_kernel", "graph_launch_overhead")):
+        r = micro[micro["kind"] == kind]
+        if len(r):
+            v = float(r["ms"].astype(float).median()) / 1e3
+            out.append(DirectFit(path, v, 0.0 if len(r) == 1 else float(np.mean(np.abs(r["ms"] / 1e3 / v - 1))),
+                                 len(r), f"{file} {kind} = {v * 1e3:.6g} ms"))
+    return out
+
+
+def default_op_counter(spec: Any) -> OpCounter:
+    """Op counts from ``workloads.extract_model`` (via :class:`accel.validate.ModelPredictor`'s extraction:
+    same model names, aliases and sequence lengths as ``accel validate``). Returns None for models the
+    extractor does not support or that contain an ``rnn`` op."""
+    from accel.validate.predictor import ModelPredictor, Unsupported
+
+    mp = ModelPredictor(spec)
+
+    def count(model: str, dtype: str, batch: int) -> int | None:
+        try:
+            g = mp._graph(model, "infer", dtype, int(batch))
+        except Unsupported:
+            return None
+        ops = g.ops(phase="forward") or list(g)
+        if any(o.kind == "rnn" for o in ops):
+            return None
+        return len(ops)
+
+    return count
+
+
+def framework_rows(e2e: pd.DataFrame, dtypes: tuple[str, ...] = FRAMEWORK_DTYPES) -> pd.DataFrame:
+    """The e2e.csv rows framework_overhead is fitted on: batch-1 ``infer`` rows in ``dtypes``."""
+    sel = (e2e["mode"] == "infer") & (e2e["batch"].astype(int) == 1) & e2e["dtype"].isin(dtypes)
+    return e2e[sel]
+
+
+def fit_framework(e2e: pd.DataFrame, launch_overhead: float, op_count: OpCounter, file: str = "e2e.csv",
+                  exclude_models: tuple[str, ...] = ()) -> DirectFit | None:
+    """``framework_overhead = median(t / n_ops) - launch_overhead`` over :func:`framework_rows` (s).
+
+    Residual: MAPE of those rows against ``n_ops * (launch_overhead + framework_overhead)``.
+    None if no row has an op count.
+    """
+    rows = framework_rows(e2e)
+    per_op, used = [], []
+    for r in rows.itertuples(index=False):
+        if r.model in exclude_models:
+            continue
+        n = op_count(str(r.model), str(r.dtype), 1)
+        if not n:
+            continue
+        per_op.append(float(r.ms) / 1e3 / n)
+        used.append((float(r.ms) / 1e3, n, str(r.model)))
+    if not per_op:
+        return None
+    med = statistics.median(per_op)
+    fw = med - launch_overhead
+    if fw < 0:
+        fw_how = f"clamped to 0 (median {med * 1e6:.3g} us per op is below launch_overhead)"
+        fw = 0.0
+    else:
+        fw_how = f"{med * 1e6:.4g} us per op - launch_overhead {launch_overhead * 1e6:.4g} us"
+    res = float(np.mean([abs(n * (launch_overhead + fw) / t - 1) for t, n, _ in used]))
+    models = sorted({m for _, _, m in used})
+    return DirectFit("framework_overhead", fw, res, len(used),
+                     f"{file}: median over the {len(used)} batch-1 infer rows ({', '.join(models)} x "
+                     f"{'/'.join(FRAMEWORK_DTYPES)}) of ms / ops extracted by workloads.extract_model: {fw_how}")

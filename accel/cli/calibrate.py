@@ -1,0 +1,65 @@
+"""``accel calibrate DIR --arch BASE -o NEW.yaml``: fit a GPU arch's calibration to a measurement directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from accel.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "calibrate", help="fit a GPU arch's calibration values to a measurement directory and write a new arch YAML",
+        description="Fit the calibration of a GPU arch to measurements (format of data/measurements): hbm_efficiency, "
+                    "kernel_latency, launch overheads from micro.csv; tensor/fma/conv/L2 efficiencies and latencies "
+                    "from gemm.csv + conv.csv (pattern search on mean |log(pred/meas)|); framework_overhead from "
+                    "e2e.csv batch-1 rows. Prints each value with its fit residual (MAPE of the rows it was fitted on).")
+    p.add_argument("dir", help="measurement directory (device.json, gemm.csv, conv.csv, micro.csv, e2e.csv, ...)")
+    p.add_argument("--arch", help="base GPU arch, name or YAML path (default: from device.json name, e.g. H100 -> h100)")
+    p.add_argument("-o", "--output", help="write the calibrated arch YAML here (default: print only)")
+    p.add_argument("--params", help="comma-separated kernel parameters to fit (default: all but calibration.sm_bandwidth)")
+    p.add_argument("--start", choices=("base", "neutral"), default="base",
+                   help="start the kernel fit at the base arch's values (default) or at neutral values")
+    p.add_argument("--rows", choices=("target", "all"), default="target",
+                   help="GEMM/conv rows the kernel fit uses: the accuracy-target set (bmm batch >= 32 or >= 1 GFLOP; "
+                        "conv N >= 32 or >= 1 GFLOP; default, as h100.yaml was fitted) or all rows")
+    p.add_argument("--no-framework", action="store_true",
+                   help="do not fit framework_overhead (it extracts the e2e.csv models)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from accel.calibrate import calibrate_dir, render_result, write_arch_yaml
+    from accel.calibrate.params import DEFAULT_KERNEL_PARAMS, KERNEL_PARAMS
+    from accel.cli import check_output
+
+    check_output(args.output, "--output")
+    params = DEFAULT_KERNEL_PARAMS
+    if args.params:
+        params = tuple(dict.fromkeys(s.strip() for s in args.params.split(",") if s.strip()))
+        for q in params:
+            if q not in KERNEL_PARAMS:
+                full = f"calibration.{q}"
+                if full not in KERNEL_PARAMS:
+                    raise ConfigError("--params", q, "unknown parameter; allowed: " + ", ".join(KERNEL_PARAMS))
+        params = tuple(q if q in KERNEL_PARAMS else f"calibration.{q}" for q in params)
+        if not params:
+            raise ConfigError("--params", args.params, "no parameter given")
+    arch = args.arch
+    if not arch:
+        from accel.validate import choose_archs, read_measurements
+
+        mdir = read_measurements(args.dir)
+        if mdir.device_type == "cpu":
+            raise ConfigError(str(mdir.path / "device.json"), "device_type",
+                              "CPU measurements: no GPU GEMM/conv rows to calibrate a GPU arch with")
+        arch = choose_archs(mdir)[0]
+    res = calibrate_dir(args.dir, arch, params=params, start=args.start, framework=not args.no_framework,
+                        rows=args.rows,
+                        progress=not args.quiet)
+    print(render_result(res))
+    if args.output:
+        path = write_arch_yaml(res, args.output)
+        print(f"\nwrote {path}")
+    return 0
