@@ -315,3 +315,31 @@ def test_fp32_latency_scales_with_swept_clock():
     # time x running clock is constant (the power cap may hold 1.98 GHz to a lower clock)
     work = {g: t * f for g, (t, f) in times.items()}
     assert max(work.values()) == pytest.approx(min(work.values()), rel=0.02)
+
+
+def _layer_norm(rows, width, dtype="fp16", phase="forward"):
+    x = TensorInfo.of((rows, width), dtype)
+    return OpNode(name="ln", kind="norm", dtype=dtype, phase=phase, inputs=[x],
+                  weights=[TensorInfo.of((width,), dtype), TensorInfo.of((width,), dtype)],
+                  outputs=[x, TensorInfo.of((rows, 1), "fp32"), TensorInfo.of((rows, 1), "fp32")])
+
+
+def test_layer_norm_pays_a_latency_per_row_wave(h100):
+    """One 128-thread CTA per row, 16 resident per SM: every wave of 132 x 16 rows adds tile_latency
+    on top of the streaming time; BatchNorm (per-channel stats) stays a plain stream."""
+    from accel.devices.gpu import norm_rows
+
+    cal = h100.spec.calibration
+    ln = _layer_norm(16384, 768)
+    assert norm_rows(ln) == 16384
+    c = h100.cost(ln)
+    assert c.detail["path"] == "row_reduce" and c.detail["waves"] == math.ceil(16384 / (132 * 16))
+    plain = h100.cost(stream("norm", ln.total_bytes / 2))  # stream() reads and writes nbytes
+    assert c.time_s == pytest.approx(plain.time_s + 8 * cal.tile_latency, rel=1e-3)
+    # more rows of the same bytes -> more waves -> slower
+    assert h100.cost(_layer_norm(65536, 192)).time_s > c.time_s
+    x = TensorInfo.of((32, 64, 56, 56), "fp32")
+    bn = OpNode(name="bn", kind="norm", dtype="fp32", inputs=[x], weights=[TensorInfo.of((64,), "fp32")] * 4,
+                outputs=[x, TensorInfo.of((64,), "fp32"), TensorInfo.of((64,), "fp32")])
+    assert norm_rows(bn) == 0 and h100.cost(bn).detail["path"] == "stream"
+    assert norm_rows(_layer_norm(16384, 768, phase="backward")) == 0

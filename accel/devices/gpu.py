@@ -26,6 +26,8 @@ Model, per op kind:
   an input-projection GEMM, then per time step a dependent recurrent GEMM + pointwise kernel, times
   added; ``W_hh`` L2-resident if it fits, else re-read every step; roofline if its attrs are missing).
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
+  A row-normalisation forward (LayerNorm: one 128-thread CTA per row) adds ``tile_latency`` per wave
+  of resident CTAs (load + CTA reduction latency that the wave's lock-step CTAs cannot hide).
 * every kernel adds ``kernel_latency``; library GEMM/conv calls add ``library_latency``.
 * power cap: if ``static + dynamic power`` at boost clock exceeds ``tdp``, the SM clock drops to the
   fraction ``s`` where it meets the cap, with dynamic energy per FLOP ~ ``s**(k-1)``
@@ -103,6 +105,34 @@ def streamed_bytes(op: OpNode) -> int:
     if op.kind == "embedding":
         return op.input_bytes + 2 * op.output_bytes
     return op.total_bytes
+
+
+#: threads of the CTA PyTorch's row-normalisation kernel runs per row (aten/src/ATen/native/cuda/
+#: layer_norm_kernel.cu ``launch_vectorized_layer_norm_kernel``: ``blocks(M)``, ``threads(32, 4)``)
+_ROW_CTA_THREADS = 128
+#: resident threads per SM: 2048 on compute capability 5.x-9.0 (CUDA C programming guide, "Technical
+#: specifications per compute capability"; data/measurements/h100/device.json prop_max_threads_per_multi_processor)
+_MAX_THREADS_PER_SM = 2048
+
+
+def norm_rows(op: OpNode) -> int:
+    """Rows of a row-wise normalisation forward (LayerNorm / RMSNorm), else 0.
+
+    Recognised by its per-row statistics outputs: a forward ``norm`` op whose second output
+    has the main output's leading dims and size 1 in the normalised trailing dims (LayerNorm's
+    mean/rstd ``(B, T, 1)``). BatchNorm's per-channel ``(C,)`` outputs do not match (its
+    inference kernel is elementwise with the running statistics)."""
+    if op.kind != "norm" or op.phase != "forward" or len(op.outputs) < 2:
+        return 0
+    main, stats = op.outputs[0].shape, op.outputs[1].shape
+    if not main or len(stats) != len(main) or stats[-1] != 1:
+        return 0
+    k = len(main)
+    while k > 0 and stats[k - 1] == 1 and main[k - 1] != 1:
+        k -= 1
+    if k == len(main) or tuple(stats[:k]) != tuple(main[:k]) or any(d != 1 for d in stats[k:]):
+        return 0
+    return int(math.prod(stats))
 
 
 @dataclass
@@ -651,11 +681,26 @@ class GpuCostModel(CostModel):
         return self._finish(op, key, op.flops / rate, mem_s, op.flops, {"dram": dram}, {**detail, "kernels": 1})
 
     def _memory_bound(self, op: OpNode) -> OpCost:
-        """Streaming kernel: every input, weight and output byte crosses HBM once."""
+        """Streaming kernel: every input, weight and output byte crosses HBM once.
+
+        A row-normalisation forward (LayerNorm/RMSNorm: :func:`norm_rows`) runs one
+        ``_ROW_CTA_THREADS``-thread CTA per row that loads its row, reduces it across the CTA
+        (shuffles + shared memory + barriers), then normalises and stores it. The CTAs of a wave
+        start together and do the same steps, so each wave's load latency + reduction is not hidden
+        behind other CTAs' traffic: ``ceil(rows / resident CTAs)`` waves each add ``tile_latency``
+        (the per-wave fixed latency the GEMM model uses) to the streaming time."""
         cal = self.spec.calibration
         dram = float(streamed_bytes(op))
         mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
         fma = self.spec.peak_per_cycle("fp32") * self.spec.clock * cal.fma_efficiency
         compute = op.flops / fma
-        return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": dram},
-                            {"path": "stream", "kernels": 1})
+        detail: dict = {"path": "stream", "kernels": 1}
+        serial = 0.0
+        rows = norm_rows(op)
+        if rows:
+            resident = self.spec.sm_count * (_MAX_THREADS_PER_SM // _ROW_CTA_THREADS)
+            waves = math.ceil(rows / resident)
+            serial = waves * cal.tile_latency
+            detail.update(path="row_reduce", rows=rows, waves=waves)
+        return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": dram}, detail,
+                            serial_s=serial)

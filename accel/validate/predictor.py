@@ -32,6 +32,9 @@ MODEL_ALIASES: dict[str, str] = {"lstm_lm": "lstm", "bert_base": "bert_headless"
 MODEL_SEQ_LEN: dict[str, int] = {"gpt2": 512, "bert_base": 512, "lstm_lm": 128, "lstm": 128}
 #: op kinds whose compute dtype TF32 / autocast changes (matmul and cuDNN convolution paths)
 TENSOR_OP_KINDS = ("matmul", "conv", "conv_transpose", "attention", "rnn")
+#: layers.csv protocol (data/measurements/measure_gpu.py ``per_layer``): after warm-up and a synchronize, 12
+#: timed forward passes back to back with no synchronisation between them; each module's time is the median
+LAYER_TIMED_ITERS = 12
 
 
 class Predictor:
@@ -179,43 +182,45 @@ class ModelPredictor(Predictor):
         """One eager op: the device runs it, or waits for the host to launch it, whichever is longer (s)."""
         return max(float(cm.cost(op).time_s), float(cm.launch_overhead_s))
 
-    def _timeline(self, g: LayerGraph) -> list[tuple[str, float, float, float]]:
-        """(module, host launch start, device start, device end) per forward op, in program order (s).
+    def _timeline(self, g: LayerGraph, iterations: int = 1) -> list[list[tuple[str, float, float, float]]]:
+        """Per iteration of ``iterations`` back-to-back forward passes: (module, host launch start, device
+        start, device end) per forward op, in program order (s).
 
         From ``accel.sim.simulate``'s records when available; else a single-stream replay of the
         same launch model (a serial host thread issues each op in ``launch_overhead_s``; the device
-        starts an op when it is issued and the previous op has finished).
+        starts an op when it is issued and the previous op has finished). Iterations are not
+        synchronised: the host issues iteration ``k+1`` as soon as it has issued iteration ``k``, so in
+        a device-bound run it runs ahead and later iterations see a busy device, not launch gaps.
         """
+        out: list[list[tuple[str, float, float, float]]] = [[] for _ in range(iterations)]
         if self._sim is not None:
-            r = self._sim.simulate(g, self.kernel_spec)
-            recs = [x for x in r.records if x.stream == "compute" and x.phase == "forward"]
-            return [(x.module, x.launch_start if x.launch_start is not None else x.start, x.start, x.end)
-                    for x in recs]
-        out, host, dev = [], 0.0, 0.0
+            r = self._sim.simulate(g, self.kernel_spec, iterations=iterations)
+            for x in r.records:
+                if x.stream != "compute" or x.phase != "forward":
+                    continue
+                it = int(x.name.rsplit("@it", 1)[1]) if iterations > 1 and "@it" in x.name else 0
+                out[it].append((x.module, x.launch_start if x.launch_start is not None else x.start,
+                                x.start, x.end))
+            return out
+        host, dev = 0.0, 0.0
         launch = float(self.cm.launch_overhead_s)
-        for op in g:
-            if op.phase != "forward":
-                continue
-            h0, host = host, host + launch
-            start = max(dev, host)
-            dev = start + float(self.cm.cost(op).time_s)
-            out.append((op.module, h0, start, dev))
+        for it in range(iterations):
+            for op in g:
+                if op.phase != "forward":
+                    continue
+                h0, host = host, host + launch
+                start = max(dev, host)
+                dev = start + float(self.cm.cost(op).time_s)
+                out[it].append((op.module, h0, start, dev))
         return out
 
-    def layer_times(self, model: str, batch: int, dtype: str) -> dict[str, float]:
-        """Per-module time as layers.csv measures it: CUDA events recorded in forward pre/post hooks.
-
-        For each contiguous run of a module's ops (one call), the pre-hook event completes on the
-        device when the host reaches it (just before launching the first op) or when the previous
-        op ends, whichever is later; the post-hook event when the last op ends. Module time =
-        sum over its calls of (post - pre). Hook overhead itself is not modelled.
-        """
-        g = self._graph(model, "infer", dtype, int(batch))
+    @staticmethod
+    def _module_times(timeline: list[tuple[str, float, float, float]], prev_end: float) -> dict[str, float]:
+        """Module path -> summed (post-hook - pre-hook) event time over its calls in one iteration (s)."""
         out: dict[str, float] = defaultdict(float)
-        prev_end = 0.0
         seg_mod: str | None = None
         seg_t0 = seg_end = 0.0
-        for mod, launch_start, _start, end in self._timeline(g):
+        for mod, launch_start, _start, end in timeline:
             if mod != seg_mod:
                 if seg_mod is not None:
                     out[seg_mod] += seg_end - seg_t0
@@ -225,7 +230,38 @@ class ModelPredictor(Predictor):
             prev_end = max(prev_end, end)
         if seg_mod is not None:
             out[seg_mod] += seg_end - seg_t0
-        return dict(out)
+        return out
+
+    def layer_times(self, model: str, batch: int, dtype: str) -> dict[str, float]:
+        """Per-module time as layers.csv measures it: CUDA events recorded in forward pre/post hooks,
+        over ``LAYER_TIMED_ITERS`` back-to-back unsynchronised iterations from an idle device, the
+        per-module median.
+
+        For each contiguous run of a module's ops (one call), the pre-hook event completes on the
+        device when the host reaches it (just before launching the first op) or when the previous
+        op ends, whichever is later; the post-hook event when the last op ends. Module time =
+        sum over its calls of (post - pre). In a device-bound run the host gets ahead of the device
+        from one iteration to the next, so after the first iteration(s) modules measure device time
+        only (no launch gap before the first ops of a pass). Hook overhead itself is not modelled.
+        """
+        g = self._graph(model, "infer", dtype, int(batch))
+        n_it = LAYER_TIMED_ITERS
+        if self._sim is not None:  # stay within the simulator's task budget on huge graphs
+            from accel.sim.simulate import MAX_SIM_TASKS
+
+            n_it = max(1, min(n_it, MAX_SIM_TASKS // max(len(g), 1)))
+        timelines = self._timeline(g, n_it)
+        per_it: list[dict[str, float]] = []
+        prev_end = 0.0
+        for tl in timelines:
+            per_it.append(self._module_times(tl, prev_end))
+            if tl:
+                prev_end = max(prev_end, max(e for *_, e in tl))
+        out: dict[str, float] = {}
+        for mod in per_it[-1]:
+            ts = sorted(d.get(mod, 0.0) for d in per_it)
+            out[mod] = ts[len(ts) // 2]  # as data/measurements/measure_gpu.py per_layer: ts[len // 2]
+        return out
 
     def _simulate(self, g: LayerGraph, spec: Any, cm: Any) -> tuple[float, float]:
         """(latency s, energy J) of one run of ``g`` on ``spec``."""
