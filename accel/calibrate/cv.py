@@ -76,6 +76,22 @@ class CVResult:
         m = np.array([r.measured for r in rs])
         return {"n": len(rs), **{k: mape(np.array([getattr(r, k) for r in rs]), m) for k in ("base", "fitted", "cv")}}
 
+    def log_residuals(self, category: str, fit_only: bool = False, which: str = "cv") -> np.ndarray:
+        """``log(measured / predicted)`` of ``category``'s rows (``which``: ``"cv"``, ``"fitted"`` or ``"base"``).
+
+        Default all rows, not only fit rows: every row's ``cv`` prediction is out of sample (a fit row's
+        family was held out; a non-fit row was never in any fit), and the small non-fit kernels are
+        exactly what batch-1 simulations are made of. Positive: the model under-predicts.
+        """
+        rs = [r for r in self.rows if r.category == category and (r.fit or not fit_only)]
+        return np.array([math.log(r.measured / getattr(r, which)) for r in rs], dtype=float)
+
+    def export_rows(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (category, family, key, fit, measured_s, cv_s, fitted_s): what
+        :mod:`accel.uncertainty` ships as its residual table."""
+        return [{"category": r.category, "family": r.family, "key": r.key, "fit": r.fit, "measured_s": r.measured,
+                 "cv_s": r.cv, "fitted_s": r.fitted} for r in self.rows]
+
     def family_stats(self) -> list[tuple[str, str, int, float, float]]:
         """(category, family, n fit rows, fitted MAPE, CV MAPE) per family with fit rows, worst CV first."""
         out = []

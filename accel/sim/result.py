@@ -61,6 +61,10 @@ class SimResult:
         link_bytes: link name -> bytes moved over it (summed over devices).
         records: every executed task.
         system: system name. meta: graph and option metadata.
+        latency_interval: ``(low, high, level, source)`` of the latency (s), set by ``accel simulate`` from
+            :func:`accel.uncertainty.latency_interval`; None when there is none (non-GPU kinds). In the JSON
+            summary as ``latency_s_low``, ``latency_s_high``, ``latency_interval_level``,
+            ``latency_interval_source``.
     """
 
     latency_s: float
@@ -73,6 +77,7 @@ class SimResult:
     records: list[OpRecord]
     system: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    latency_interval: tuple[float, float, float, str] | None = None
 
     @property
     def throughput(self) -> float:
@@ -103,7 +108,15 @@ class SimResult:
             "energy_static_j": self.energy_static_j, "energy_link_j": self.energy_link_j,
             "avg_power_w": self.avg_power_w, "device_utilization": self.device_utilization,
             "link_bytes": self.link_bytes, **{k: v for k, v in self.meta.items() if isinstance(v, (int, float, str, bool))},
+            **self._interval_fields(),
         }
+
+    def _interval_fields(self) -> dict[str, Any]:
+        if self.latency_interval is None:
+            return {}
+        low, high, level, source = self.latency_interval
+        return {"latency_s_low": low, "latency_s_high": high, "latency_interval_level": level,
+                "latency_interval_source": source}
 
     def records_frame(self) -> pd.DataFrame:
         """All records as a DataFrame (one row per task)."""
