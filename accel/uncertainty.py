@@ -91,7 +91,7 @@ def categories_from_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, floa
 def derive_table(shape_res: Any, model_res: Any, measurements: str, arch: str, date: str | None = None) -> dict[str, Any]:
     """The residual table from a ``--cv shape`` and a ``--cv model`` :class:`accel.calibrate.cv.CVResult`."""
     rows = [r for r in shape_res.export_rows() if r["category"] in ("gemm", "conv")]
-    rows += [{**r, "category": "host"} for r in model_res.export_rows()]
+    rows += [{**r, "category": "host"} for r in model_res.export_rows() if r["category"] == "model" and r["fit"]]
     for r in rows:  # compact: 6 significant digits are far below the measurement noise
         for k in ("measured_s", "cv_s", "fitted_s"):
             r[k] = float(f"{r[k]:.6g}")

@@ -109,7 +109,7 @@ def test_model_cv_leaves_each_model_out(monkeypatch):
 
     monkeypatch.setattr(ModelPredictor, "model_latency", host_bound)
     mdir = read_measurements(H100)
-    res = cross_validate_models(mdir, load_arch("h100"))
+    res = cross_validate_models(mdir, load_arch("h100"), every_row=False)
     assert {f.family for f in res.folds} == set(OP_COUNTS)
     s = res.stats("model")
     assert s["n"] == 18 and s["cv"] >= s["fitted"] - 1e-9
@@ -119,6 +119,48 @@ def test_model_cv_leaves_each_model_out(monkeypatch):
                                     exclude_models=(f.family,)).value
         assert f.values["framework_overhead"] == pytest.approx(want)
     assert "leave-one-model-out" in render_cv(res)
+
+
+def test_model_cv_predicts_every_batch_training_and_device_bound_layers(monkeypatch):
+    """Every e2e.csv row of a held-out model (each batch, training) and its device-bound layers.csv leaves are
+    predicted with the fold's framework_overhead; a model outside the fit (lstm_lm: no op count) is reported
+    with the all-models fit; the report has one line per category with its PASS/FAIL against 15 %."""
+    import accel.calibrate.direct as direct
+    from accel.validate.predictor import ModelPredictor
+
+    counter = lambda m, d, b: OP_COUNTS.get(m)  # noqa: E731
+    monkeypatch.setattr(direct, "default_op_counter", lambda spec: counter)
+    seen: list[float] = []
+
+    def latency(self, model, mode, dtype, batch):  # host time of the ops plus a batch-proportional device time
+        fw = float(self.kernel_spec.framework_overhead)
+        seen.append(fw)
+        return OP_COUNTS.get(model, 3) * (float(self.kernel_spec.launch_overhead) + fw) + 1e-5 * batch
+
+    def layers(self, model, batch, dtype):
+        return {"features.0": 1e-5 + float(self.kernel_spec.framework_overhead)}
+
+    monkeypatch.setattr(ModelPredictor, "model_latency", latency)
+    monkeypatch.setattr(ModelPredictor, "layer_times", layers)
+    mdir = read_measurements(H100)
+    e2e = mdir.tables["e2e.csv"]
+    res = cross_validate_models(mdir, load_arch("h100"))
+    assert len([r for r in res.rows if r.category != "layer_dev"]) == len(e2e)
+    cats = {r.category for r in res.rows}
+    assert {"model", "model_b8", "model_b32", "model_b128", "train", "layer_dev"} <= cats
+    assert all(r.fit == (r.category == "model" and r.key.split()[2] != "tf32") for r in res.rows)
+    fold_fw = {f.family: f.values["framework_overhead"] for f in res.folds}
+    assert fold_fw["lstm_lm"] == pytest.approx(res.fitted_values["framework_overhead"])
+    for r in res.rows:  # each CV prediction used the fold of the row's own model
+        if r.category != "layer_dev":
+            want = OP_COUNTS.get(r.family, 3) * (8.97e-6 + fold_fw[r.family]) + 1e-5 * int(r.key.rsplit("b", 1)[1])
+            assert r.cv == pytest.approx(want, rel=1e-3)
+    assert res.stats("model_all", fit_only=False)["n"] == (e2e["mode"] == "infer").sum()
+    text = render_cv(res)
+    for label in ("batch-1 infer", "batch-8 infer", "batch-128 infer", "training step", "device-bound"):
+        line = next(ln for ln in text.splitlines() if label in ln)
+        assert line.rstrip().endswith(("PASS", "FAIL")), line
+    assert "lstm_lm: not in the framework_overhead fit" in text
 
 
 def test_gpu_kernel_rows_refuses_cpu_dir():

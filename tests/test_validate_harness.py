@@ -169,9 +169,9 @@ def test_device_bound_layer_runs_detected():
     tags = {(c.tags["model"], c.tags["batch"]): c.category for cat in ("layer", "layer_b1", "layer_dev")
             for c in rep.by_category(cat)}
     assert tags[("alexnet", 1)] == "layer_b1" and tags[("alexnet", 32)] == "layer"
-    from accel.validate.compare import _device_bound_runs
+    from accel.validate.compare import device_bound_runs
 
     m = read_measurements(SMALL)
-    b = _device_bound_runs(m.table("layers.csv"), m.table("e2e.csv"))
+    b = device_bound_runs(m.table("layers.csv"), m.table("e2e.csv"))
     assert b[("lstm_lm", "fp32", 32)] is True and b[("alexnet", "fp32", 1)] is False
-    assert _device_bound_runs(m.table("layers.csv"), None) == {}
+    assert device_bound_runs(m.table("layers.csv"), None) == {}

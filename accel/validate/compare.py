@@ -211,7 +211,7 @@ def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
 DEVICE_BOUND_TOLERANCE = 0.10
 
 
-def _device_bound_runs(layers: pd.DataFrame, e2e: pd.DataFrame | None) -> dict[tuple[str, str, int], bool]:
+def device_bound_runs(layers: pd.DataFrame, e2e: pd.DataFrame | None) -> dict[tuple[str, str, int], bool]:
     """(model, dtype, batch) -> whether the hooked run in layers.csv was device-bound (needs e2e.csv)."""
     out: dict[tuple[str, str, int], bool] = {}
     if e2e is None:
@@ -229,7 +229,7 @@ def collect_layers(col: _Collector, df: pd.DataFrame, e2e: pd.DataFrame | None =
     """Leaf rows of layers.csv, split into device-bound runs (hooked total ~ e2e time: per-layer times are
     kernel times) and host-bound runs by batch (there the times include the profiling hooks' host cost)."""
     leaves = df[df["leaf"] == True]  # noqa: E712
-    bound = _device_bound_runs(df, e2e)
+    bound = device_bound_runs(df, e2e)
     for (model, dtype, batch), grp in leaves.groupby(["model", "dtype", "batch"], sort=False):
         col.note(f"layers: {model} {dtype} batch {int(batch)} ({len(grp)} leaf rows)")
         try:
