@@ -343,3 +343,37 @@ def test_layer_norm_pays_a_latency_per_row_wave(h100):
                 outputs=[x, TensorInfo.of((64,), "fp32"), TensorInfo.of((64,), "fp32")])
     assert norm_rows(bn) == 0 and h100.cost(bn).detail["path"] == "stream"
     assert norm_rows(_layer_norm(16384, 768, phase="backward")) == 0
+
+
+def _with_cal(spec, **kw):
+    return spec.model_copy(update={"calibration": spec.calibration.model_copy(update=kw)})
+
+
+def test_batch1_fp32_conv_time_follows_main_loop_steps_not_flops():
+    """Few tiles (N=1, 7x7 output): an fp32 conv takes ceil(K/8) main-loop steps x step latency, so
+    doubling K doubles the time; cuDNN's fp32/tf32 conv kernels do not split K (conv.csv N1 rows)."""
+    spec = load_arch("h100")
+    cm = GpuCostModel(spec)
+    lat = float(spec.calibration.mainloop_step_latency)
+    assert lat > 0 and not spec.calibration.conv_fp32_split_k
+    t = {}
+    for cin in (256, 512):
+        c = cm.cost(conv(1, cin, 512, 7, 3, dtype="fp32"))
+        assert c.detail["split_k"] == 1 and c.detail["tiles"] <= spec.sm_count
+        assert c.time_s >= math.ceil(cin * 9 / 8) * lat
+        t[cin] = c.time_s
+    assert t[512] / t[256] == pytest.approx(2.0, rel=0.1)
+    # without the floor (and with split-K) the same conv is several times faster: the floor is what binds
+    off = GpuCostModel(_with_cal(spec, mainloop_step_latency=0.0, conv_fp32_split_k=True))
+    assert off.cost(conv(1, 512, 512, 7, 3, dtype="fp32")).time_s < t[512] / 3
+    # tf32 steps cover 64 elements of K (256 B), 8x fewer than fp32's 8: faster, still K-proportional
+    tf = cm.cost(conv(1, 512, 512, 7, 3, dtype="tf32"))
+    assert tf.time_s >= math.ceil(512 * 9 / 64) * lat and tf.time_s < t[512] / 2
+
+
+def test_main_loop_floor_spares_gemms_and_full_waves():
+    """cuBLAS GEMMs (split-K / GEMV kernels) carry no step floor; a big conv is far above it."""
+    spec = load_arch("h100")
+    on, off = GpuCostModel(spec), GpuCostModel(_with_cal(spec, mainloop_step_latency=0.0))
+    for op in (mm(1, 11008, 4096, "fp32"), mm(8, 4096, 4096, "fp32"), conv(128, 256, 256, 14, 3, dtype="fp32")):
+        assert on.cost(op).time_s == pytest.approx(off.cost(op).time_s)

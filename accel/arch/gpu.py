@@ -55,6 +55,13 @@ class UnitFractions(ArchModel):
     fma: Fraction
 
 
+class UnitSizes(ArchModel):
+    """A size in bytes for each execution-unit class: ``tensor`` (tensor cores) and ``fma`` (CUDA cores)."""
+
+    tensor: Size
+    fma: Size
+
+
 class LayoutFractions(ArchModel):
     """A fraction for each activation layout: ``nchw`` (PyTorch default) and ``channels_last`` (NHWC)."""
 
@@ -106,6 +113,14 @@ class GpuCalibration(ArchModel):
         dvfs_power_exponent: dynamic power ~ clock**k along the DVFS curve (P ~ f V**2 with V rising with f),
             used to find the clock at which a kernel meets the power cap.
         min_clock_fraction: lowest clock the power cap may push the SMs to, as a fraction of ``clock``.
+        mainloop_step_latency: latency of one main-loop step of a GEMM/conv CTA that is not hidden when
+            few CTAs run (s): a CTA walks K in steps of ``mainloop_k_bytes`` of each operand row, each
+            step waiting on its global loads, so one wave takes at least ``ceil(K_slice / k_step) *
+            mainloop_step_latency`` (0: no floor).
+        mainloop_k_bytes: bytes of K one main-loop step covers per operand row, per unit class
+            (:class:`UnitSizes`: ``tensor``, ``fma``); ``k_step = mainloop_k_bytes / element bytes``.
+        conv_fp32_split_k: whether the convolution library splits K for convolutions on fp32 tensors
+            (FMA or TF32 kernels); 16-bit convolutions and GEMMs may split K up to ``max_split_k``.
     """
 
     tensor_efficiency: Fraction
@@ -127,6 +142,9 @@ class GpuCalibration(ArchModel):
     alignment: Size
     dvfs_power_exponent: PositiveFloat
     min_clock_fraction: Fraction
+    mainloop_step_latency: Time = 0.0
+    mainloop_k_bytes: UnitSizes = Field(default_factory=lambda: UnitSizes(tensor="128 B", fma="32 B"))
+    conv_fp32_split_k: bool = True
 
 
 @register_kind("gpu")

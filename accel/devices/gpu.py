@@ -28,6 +28,11 @@ Model, per op kind:
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
   A row-normalisation forward (LayerNorm: one 128-thread CTA per row) adds ``tile_latency`` per wave
   of resident CTAs (load + CTA reduction latency that the wave's lock-step CTAs cannot hide).
+* main-loop latency: a CTA walks K in steps of ``calibration.mainloop_k_bytes`` per operand row, each
+  step waiting on its loads, so compute time >= ``ceil(K_slice / k_step) * mainloop_step_latency``
+  (the critical path of one CTA; implicit-GEMM convolutions only: it binds for few deep-K tiles, as at
+  batch 1; cuBLAS runs such GEMMs split-K). Convolutions
+  on fp32 tensors split K only if ``calibration.conv_fp32_split_k``.
 * every kernel adds ``kernel_latency``; library GEMM/conv calls add ``library_latency``.
 * power cap: if ``static + dynamic power`` at boost clock exceeds ``tdp``, the SM clock drops to the
   fraction ``s`` where it meets the cap, with dynamic energy per FLOP ~ ``s**(k-1)``
@@ -244,16 +249,21 @@ class GpuCostModel(CostModel):
     def _gemm_plan(self, M: int, N: int, K: int, batch: int, key: str, elem_bytes: float, out_bytes: float,
                    a_total: float, b_total: float, c_total: float, aligned: bool = True,
                    derate: float = 1.0, a_reuse: float = 1.0, tile_class: str | None = None,
-                   max_split: int | None = None) -> GemmPlan:
+                   max_split: int | None = None, step_latency_bound: bool = False) -> GemmPlan:
         """Pick the fastest (tile, split-K) for a ``batch`` x (M x K)(K x N) GEMM at boost clock.
 
         ``a_reuse``: how many K-columns of A share one loaded element (R*S for implicit-GEMM convolution,
         whose input tile is loaded once with its halo and reused by every filter tap).
         ``max_split``: largest split-K factor (default ``spec.max_split_k``); the loop also stops once
         a split's K is under 128 or the tiles fill the GPU twice.
+        ``step_latency_bound``: the kernel takes at least one CTA's main loop, ``ceil(K_slice / k_step) *
+        calibration.mainloop_step_latency`` (implicit-GEMM convolutions: cuBLAS GEMMs with few tiles run
+        split-K / GEMV kernels instead, and gemm.csv shows no such floor).
         """
         spec, cal, mem = self.spec, self.spec.calibration, self.spec.memory
-        tiles_cls = spec.tiles[tile_class or ("tensor" if self._is_tensor(key) else "fma")]
+        unit = tile_class or ("tensor" if self._is_tensor(key) else "fma")
+        tiles_cls = spec.tiles[unit]
+        k_step = max(1.0, getattr(cal.mainloop_k_bytes, unit) / elem_bytes)  # K elements per main-loop step
         rate_cycle = self._rate_per_cycle(key, aligned, derate)
         sm_rate = rate_cycle / spec.sm_count * spec.clock  # FLOP/s per SM at boost
         slots = spec.sm_count * spec.ctas_per_sm
@@ -286,7 +296,10 @@ class GpuCostModel(CostModel):
                 # FLOPs that draw energy: padding rows/columns of a tile larger than the matrix are
                 # predicated off (they cost time in the tile schedule, not energy)
                 exec_flops = tiles * 2.0 * min(tm, M) * min(tn, N) * ks
-                compute = waves * tile_flops * spec.ctas_per_sm / sm_rate
+                # critical path: the kernel cannot end before one CTA has walked its K slice, one main-loop
+                # step (its loads' latency) after another; binds when few deep-K tiles run (batch 1)
+                step_floor = math.ceil(ks / k_step) * cal.mainloop_step_latency if step_latency_bound else 0.0
+                compute = max(waves * tile_flops * spec.ctas_per_sm / sm_rate, step_floor)
                 fixed = waves * cal.tile_latency
                 # operand bytes one CTA streams (padding rows are not loaded)
                 tile_bytes = (min(tm, M) / a_reuse + min(tn, N)) * ks * elem_bytes
@@ -316,7 +329,7 @@ class GpuCostModel(CostModel):
                     frac_waves = tiles / slots
                     fix_bytes = slots * tm * tn * _ACC_BYTES * 2
                     sk = GemmPlan(tm, tn, 0, tiles, math.ceil(frac_waves),
-                                  frac_waves * tile_flops * spec.ctas_per_sm / sm_rate,
+                                  max(frac_waves * tile_flops * spec.ctas_per_sm / sm_rate, step_floor),
                                   (math.ceil(frac_waves) + 1) * cal.tile_latency, dram_s,
                                   (l2_bytes + fix_bytes) / l2bw, dram, l2_bytes + fix_bytes, exec_flops)
                     if sk.time_s < best.time_s * (1 - 1e-9):
@@ -402,7 +415,7 @@ class GpuCostModel(CostModel):
         if aligned is None:
             aligned = self._aligned((K, N), eb)
         plan = self._gemm_plan(M, N, K, batch, key, eb, ob, a_total, b_total, c_total, aligned, derate, a_reuse,
-                               max_split=max_split)
+                               max_split=max_split, step_latency_bound=op.kind in ("conv", "conv_transpose"))
         levels = {"dram": plan.dram_bytes + extra_dram, "l2": plan.l2_bytes + extra_dram, "smem": plan.l2_bytes}
         kernels = 1 + (1 if plan.split_k > 1 else 0) + (2 if serial_s > 0 else 0)
         detail = {"kernels": kernels,
@@ -488,9 +501,11 @@ class GpuCostModel(CostModel):
             t_eff = cal.layout_transform_efficiency.bytes4 if eb >= 4 else cal.layout_transform_efficiency.bytes2
             serial = extra / (self.spec.memory.hbm_bandwidth * t_eff) + 2 * cal.kernel_latency
             path += "_nchw_transform"
+        # convolutions on fp32 tensors (FMA or TF32 kernels) split K only if the library does
+        max_split = None if cal.conv_fp32_split_k or eb < 4 else 1
         return self._gemm_cost(op, M, Ng, Kg, batch, in_b, w_b, out_b, derate=derate,
                                extra_detail={"path": path}, aligned=aligned, a_reuse=reuse, key=key,
-                               serial_s=serial, extra_dram=extra, flop_reduction=reduction)
+                               serial_s=serial, extra_dram=extra, flop_reduction=reduction, max_split=max_split)
 
     def _fast_conv_reduction(self, key: str, stride: int, R: int, S: int, rows: int, cin_g: int, hout: int) -> float:
         """Multiply reduction of cuDNN's Winograd/FFT algorithms for a conv on FMA units (1.0: none).
