@@ -148,7 +148,7 @@ def test_model_cv_predicts_every_batch_training_and_device_bound_layers(monkeypa
     assert len([r for r in res.rows if r.category != "layer_dev"]) == len(e2e)
     cats = {r.category for r in res.rows}
     assert {"model", "model_b8", "model_b32", "model_b128", "train", "layer_dev"} <= cats
-    assert all(r.fit == (r.category == "model" and r.key.split()[2] != "tf32") for r in res.rows)
+    assert all(r.fit == (r.category == "model" and r.key.split()[2] != "tf32" and r.family != "lstm_lm") for r in res.rows)
     fold_fw = {f.family: f.values["framework_overhead"] for f in res.folds}
     assert fold_fw["lstm_lm"] == pytest.approx(res.fitted_values["framework_overhead"])
     for r in res.rows:  # each CV prediction used the fold of the row's own model

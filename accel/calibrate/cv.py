@@ -228,13 +228,14 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
         return out
 
     res = CVResult("model", str(mdir.path), fitted_values={"framework_overhead": full.value})
-    fit_keys = {(str(r.model), str(r.dtype)) for r in framework_rows(e2e).itertuples(index=False)}
     rows = e2e if every_row else framework_rows(e2e)
     layers = mdir.tables.get("layers.csv") if every_row else None
     bound = device_bound_runs(layers, e2e) if layers is not None else {}
     fitted_models = {m for m in dict.fromkeys(framework_rows(e2e)["model"])
                      if counter(str(m), str(e2e[e2e.model == m].dtype.iloc[0]), 1)}
     models = [m for m in dict.fromkeys(e2e["model"]) if every_row or m in fitted_models]
+    fit_keys = {(str(r.model), str(r.dtype)) for r in framework_rows(e2e).itertuples(index=False)
+                if r.model in fitted_models}
     for m in models:
         # a model outside the fit set (no batch-1 row, or no op count, e.g. an rnn) is held out of every fold
         fold = fit_framework(e2e, launch, counter, exclude_models=(m,)) if m in fitted_models else full
