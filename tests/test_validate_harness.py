@@ -175,3 +175,41 @@ def test_device_bound_layer_runs_detected():
     b = device_bound_runs(m.table("layers.csv"), m.table("e2e.csv"))
     assert b[("lstm_lm", "fp32", 32)] is True and b[("alexnet", "fp32", 1)] is False
     assert device_bound_runs(m.table("layers.csv"), None) == {}
+
+
+def test_host_dispatch_comes_from_the_directory_micro_row(tmp_path):
+    """A directory measured on a 2x faster host (its micro.csv launch row halved) gets half the launch and
+    framework time per op: host-bound batch-1 rows are predicted ~2x faster; the shipped host: unchanged."""
+    import shutil
+
+    import pandas as pd
+
+    from accel.arch.loader import load_arch
+    from accel.validate import read_measurements, validate_dir, with_measured_host
+
+    src = Path(__file__).resolve().parent / "data" / "validate" / "h100_small"
+    spec = load_arch("h100")
+    same, note = with_measured_host(spec, read_measurements(src))
+    assert same is spec and note == ""
+    fast = tmp_path / "fast_host"
+    shutil.copytree(src, fast)
+    micro = pd.read_csv(fast / "micro.csv")
+    micro.loc[micro["kind"] == "launch_tiny_add_ms_per_launch", "ms"] /= 2
+    micro.to_csv(fast / "micro.csv", index=False)
+    scaled, note = with_measured_host(spec, read_measurements(fast))
+    assert float(scaled.launch_overhead) == pytest.approx(float(spec.launch_overhead) / 2, rel=1e-3)
+    assert float(scaled.framework_overhead) == pytest.approx(float(spec.framework_overhead) / 2, rel=1e-3)
+    assert "framework_overhead x0.5" in note
+    a = validate_dir(src, only=["e2e"])
+    b = validate_dir(fast, only=["e2e"])
+    assert "host dispatch from fast_host/micro.csv" in b.predictor
+    pa = {c.key: c.predicted for c in a.comparisons}
+    pb = {c.key: c.predicted for c in b.comparisons}
+    k = "alexnet infer fp16 b1"  # host-bound: ~ ops x (launch + framework)
+    assert pb[k] / pa[k] == pytest.approx(0.5, rel=0.1)
+    bad = tmp_path / "bad"
+    shutil.copytree(fast, bad)
+    micro.loc[micro["kind"] == "launch_tiny_add_ms_per_launch", "ms"] = 0
+    micro.to_csv(bad / "micro.csv", index=False)
+    with pytest.raises(ConfigError, match="micro.csv: row 18, column ms: time must be a finite number > 0"):
+        with_measured_host(spec, read_measurements(bad))

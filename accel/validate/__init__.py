@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from accel.errors import ConfigError
 from accel.validate.compare import (CATEGORIES, SECTIONS, TARGETS, Comparison, Skipped, Target, ValidationReport,
@@ -102,6 +102,38 @@ def _with_threads(spec, threads):
     return spec
 
 
+#: micro.csv row: host wall time per eager launch of a tiny CUDA kernel (``accel measure`` micro section)
+LAUNCH_ROW = "launch_tiny_add_ms_per_launch"
+
+
+def with_measured_host(spec: Any, mdir: MeasurementDir) -> tuple[Any, str]:
+    """The GPU spec with its host dispatch times taken from the directory's own host (and a note).
+
+    Eager dispatch is host CPU (and driver) time, so a directory measured on another machine has
+    another host: when ``micro.csv`` has the :data:`LAUNCH_ROW` row, ``launch_overhead`` becomes that
+    measured time ``L`` and ``framework_overhead`` is scaled by the same host-speed ratio,
+    ``framework_overhead * L / launch_overhead`` (both are single-thread work of the same framework
+    stack). Nothing changes without the row, for non-GPU specs, or when ``L`` equals the arch's value.
+    """
+    micro = mdir.tables.get("micro.csv")
+    base = float(getattr(spec, "launch_overhead", 0.0) or 0.0)
+    if micro is None or base <= 0 or "framework_overhead" not in type(spec).model_fields:
+        return spec, ""
+    rows = micro[micro["kind"] == LAUNCH_ROW]
+    if not len(rows):
+        return spec, ""
+    measured = float(rows["ms"].astype(float).median()) / 1e3
+    if not measured > 0:
+        raise ConfigError(str(mdir.path / "micro.csv"), LAUNCH_ROW, f"must be > 0 ms, got {measured * 1e3:g}")
+    ratio = measured / base
+    if abs(ratio - 1.0) < 1e-3:
+        return spec, ""
+    fw = float(spec.framework_overhead) * ratio
+    note = (f"host dispatch from {mdir.path.name}/micro.csv: launch {measured * 1e6:.3g} us (arch {base * 1e6:.3g} us), "
+            f"framework_overhead x{ratio:.3g} = {fw * 1e6:.3g} us")
+    return spec.model_copy(update={"launch_overhead": measured, "framework_overhead": fw}), note
+
+
 def validate_dir(path: str | Path, arch: str | None = None, cpu_arch: str | None = None, link_arch: str | None = "pcie5",
                  only: Iterable[str] | None = None, predictor: Predictor | None = None,
                  progress: bool = False) -> ValidationReport:
@@ -123,15 +155,21 @@ def validate_dir(path: str | Path, arch: str | None = None, cpu_arch: str | None
                     raise
                 missing = f"default host CPU arch {host!r} not loadable ({exc}); pass --cpu-arch"
         dev_spec = load_arch(dev)
+        host_note = ""
         if mdir.device_type == "cpu":
             dev_spec = _with_threads(dev_spec, mdir.device.get("threads"))
             host_spec = dev_spec if host == dev else host_spec
+        else:
+            dev_spec, host_note = with_measured_host(dev_spec, mdir)
         predictor = ModelPredictor(dev_spec, host_spec, link, cpu_missing=missing)
+        if host_note:
+            predictor.description += "; " + host_note
     return compare(mdir, predictor, only=only, progress=progress)
 
 
 __all__ = [
     "CATEGORIES", "SECTIONS", "TARGETS", "Comparison", "ErrorStats", "MeasurementDir", "ModelPredictor", "Predictor", "ReferencePredictor",
     "Skipped", "Target", "Unsupported", "ValidationReport", "ape", "choose_archs", "compare", "load_predictor", "mape", "median_ape",
-    "read_measurements", "render_text", "spearman", "validate_dir", "write_all", "write_csv", "write_html",
+    "read_measurements", "render_text", "spearman", "validate_dir", "with_measured_host", "write_all", "write_csv",
+    "write_html",
 ]
