@@ -119,8 +119,9 @@ class GpuCalibration(ArchModel):
             mainloop_step_latency`` (0: no floor).
         mainloop_k_bytes: bytes of K one main-loop step covers per operand row, per unit class
             (:class:`UnitSizes`: ``tensor``, ``fma``); ``k_step = mainloop_k_bytes / element bytes``.
-        conv_fp32_split_k: whether the convolution library splits K for convolutions on fp32 tensors
-            (FMA or TF32 kernels); 16-bit convolutions and GEMMs may split K up to ``max_split_k``.
+        conv_fp32_split_k: whether the convolution library splits K for forward and grad-input
+            convolutions on fp32 tensors (FMA or TF32 kernels); 16-bit convolutions and GEMMs may split
+            K up to ``max_split_k`` (grad-weight kernels keep their own split of the N*H*W reduction).
     """
 
     tensor_efficiency: Fraction

@@ -36,6 +36,9 @@ OpCounter = Callable[[str, str, int], "int | None"]
 
 #: e2e.csv dtypes used for framework_overhead (tf32 runs the fp32 graph; bf16_amp adds casts)
 FRAMEWORK_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")
+#: micro.csv rows: host wall time per eager launch of a tiny CUDA kernel, and per kernel of a CUDA-graph replay
+LAUNCH_ROW = "launch_tiny_add_ms_per_launch"
+GRAPH_LAUNCH_ROW = "graph_tiny_add_ms_per_kernel"
 
 
 @dataclass
@@ -92,14 +95,19 @@ def fit_micro(micro: pd.DataFrame, spec: Any, file: str = "micro.csv") -> list[D
                              f"{file} smallest d2d_copy row: {lat_how}"))
         out.append(DirectFit("calibration.layout_transform_efficiency.bytes4", eff, math.nan, len(cp),
                              "= hbm_efficiency (4-byte transposes stream like a copy)"))
-    for kind, path in (("launch_tiny_add_ms_per_launch", "launch_overhead"),
-                       ("graph_tiny_add_ms_per_kernel", "graph_launch_overhead")):
+    for kind, path in ((LAUNCH_ROW, "launch_overhead"), (GRAPH_LAUNCH_ROW, "graph_launch_overhead")):
         r = micro[micro["kind"] == kind]
-        if len(r):
-            v = float(r["ms"].astype(float).median()) / 1e3
+        v = micro_time(micro, kind)
+        if v is not None:
             out.append(DirectFit(path, v, 0.0 if len(r) == 1 else float(np.mean(np.abs(r["ms"] / 1e3 / v - 1))),
                                  len(r), f"{file} {kind} = {v * 1e3:.6g} ms"))
     return out
+
+
+def micro_time(micro: pd.DataFrame, kind: str) -> float | None:
+    """Median ``ms`` of micro.csv's ``kind`` rows, in seconds; None without such a row."""
+    r = micro[micro["kind"] == kind]
+    return float(r["ms"].astype(float).median()) / 1e3 if len(r) else None
 
 
 def default_op_counter(spec: Any) -> OpCounter:

@@ -102,27 +102,24 @@ def _with_threads(spec, threads):
     return spec
 
 
-#: micro.csv row: host wall time per eager launch of a tiny CUDA kernel (``accel measure`` micro section)
-LAUNCH_ROW = "launch_tiny_add_ms_per_launch"
-
-
 def with_measured_host(spec: Any, mdir: MeasurementDir) -> tuple[Any, str]:
     """The GPU spec with its host dispatch times taken from the directory's own host (and a note).
 
     Eager dispatch is host CPU (and driver) time, so a directory measured on another machine has
-    another host: when ``micro.csv`` has the :data:`LAUNCH_ROW` row, ``launch_overhead`` becomes that
+    another host: when ``micro.csv`` has the ``launch_tiny_add_ms_per_launch`` row, ``launch_overhead`` becomes that
     measured time ``L`` and ``framework_overhead`` is scaled by the same host-speed ratio,
     ``framework_overhead * L / launch_overhead`` (both are single-thread work of the same framework
     stack). Nothing changes without the row, for non-GPU specs, or when ``L`` equals the arch's value.
     """
+    from accel.calibrate.direct import LAUNCH_ROW, micro_time
+
     micro = mdir.tables.get("micro.csv")
     base = float(getattr(spec, "launch_overhead", 0.0) or 0.0)
     if micro is None or base <= 0 or "framework_overhead" not in type(spec).model_fields:
         return spec, ""
-    rows = micro[micro["kind"] == LAUNCH_ROW]
-    if not len(rows):
+    measured = micro_time(micro, LAUNCH_ROW)
+    if measured is None:
         return spec, ""
-    measured = float(rows["ms"].astype(float).median()) / 1e3
     if not measured > 0:
         raise ConfigError(str(mdir.path / "micro.csv"), LAUNCH_ROW, f"must be > 0 ms, got {measured * 1e3:g}")
     ratio = measured / base
