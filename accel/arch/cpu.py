@@ -83,6 +83,41 @@ class CpuCalibration(ArchModel):
     handoff_bandwidth: Bandwidth | None = None
 
 
+class StagingCopy(ArchModel):
+    """Pageable host<->device copies, staged by the accelerator driver through a pinned buffer.
+
+    The driver memcpys each chunk between the pageable buffer and a small pinned staging buffer on
+    one host thread, in series with the DMA of that chunk over the link, so::
+
+        t_pageable(n) = t_pinned(n) + latency + n / (efficiency_<dir> * calibration.core_dram_bandwidth)
+
+    ``t_pinned`` is the link's DMA time (:func:`accel.interconnect.transfer_time`); the staging
+    rate follows the host's single-core memory bandwidth, so a host with faster memory copies
+    pageable buffers faster over the same link.
+
+    Attributes:
+        h2d_efficiency: staging rate of host->device copies (pageable source read from DRAM) as a
+            fraction of ``calibration.core_dram_bandwidth``.
+        d2h_efficiency: the same for device->host copies (pageable destination written to DRAM).
+        latency: extra fixed time per pageable copy over a pinned one (s): page pinning/lookup.
+    """
+
+    h2d_efficiency: PositiveFloat
+    d2h_efficiency: PositiveFloat
+    latency: Time
+
+
+class HostRuntime(ArchModel):
+    """This CPU as the host of an accelerator: the host-side costs of driving it.
+
+    Attributes:
+        staging_copy: pageable copy model (:class:`StagingCopy`); ``None``: pageable copies from this
+            host cannot be costed (pinned copies still can).
+    """
+
+    staging_copy: StagingCopy | None = None
+
+
 @register_kind("cpu")
 class CpuSpec(DeviceSpec):
     """A multicore CPU with SIMD FMA units.
@@ -105,6 +140,7 @@ class CpuSpec(DeviceSpec):
         idle_power: package power when idle (W).
         energy: per-FLOP and per-byte (per cache level and ``dram``) dynamic energies.
         calibration: :class:`CpuCalibration`.
+        host_runtime: host-side costs when this CPU drives an accelerator (:class:`HostRuntime`).
     """
 
     cores: PositiveInt
@@ -123,6 +159,7 @@ class CpuSpec(DeviceSpec):
     idle_power: PowerOrZero
     energy: EnergySpec
     calibration: CpuCalibration
+    host_runtime: HostRuntime | None = None
 
     @field_validator("simd_bits")
     @classmethod
@@ -151,6 +188,21 @@ class CpuSpec(DeviceSpec):
         if self.idle_power >= self.tdp:
             raise ValueError("idle_power must be below tdp")
         return self
+
+    def staging_bandwidth(self, direction: str) -> float:
+        """Pageable-copy staging rate (B/s) of ``direction`` (``"h2d"``/``"d2h"``): efficiency x core DRAM bandwidth.
+
+        Raises ConfigError naming the missing field when this CPU has no ``host_runtime.staging_copy``.
+        """
+        from accel.errors import ConfigError
+
+        sc = self.host_runtime.staging_copy if self.host_runtime is not None else None
+        if sc is None:
+            raise ConfigError(self.origin or self.name, "host_runtime.staging_copy",
+                              "host has no pageable-copy model; add host_runtime: {staging_copy: "
+                              "{h2d_efficiency, d2h_efficiency, latency}} or use pinned host buffers")
+        eff = sc.h2d_efficiency if direction == "h2d" else sc.d2h_efficiency
+        return eff * self.calibration.core_dram_bandwidth
 
     @property
     def active_cores(self) -> int:

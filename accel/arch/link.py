@@ -4,7 +4,9 @@ A link moves bytes between two endpoints (host<->device or device<->device).
 The transfer-time model (see :mod:`accel.interconnect.links`) is::
 
     t(n) = latency + n / (per_direction_bandwidth * efficiency)            pinned / DMA
-    t(n) = pageable.latency + n / pageable.bandwidth_<direction>           pageable host memory
+
+Pageable host memory adds the host's staging memcpy in series; that is a property of the host
+CPU, not of the link (``host_runtime.staging_copy`` in the CPU arch, :class:`accel.arch.cpu.StagingCopy`).
 
 Fields (SI units after parsing):
     generation: free text, e.g. ``"PCIe 5.0"``.
@@ -17,28 +19,16 @@ Fields (SI units after parsing):
         (protocol/packet overheads), a calibration parameter (0..1].
     latency: fixed time per transfer (s) incl. software issue and synchronisation.
     energy_per_byte: interface energy per byte moved (J/B).
-    pageable: optional model of copies from/to pageable (non-pinned) host memory,
-        which are staged through a pinned buffer by the driver.
 """
 
 from __future__ import annotations
 
-from accel.arch.base import ArchModel, Bandwidth, DeviceSpec, EnergyPerByte, Fraction, PositiveInt, Time
+from typing import Any
+
+from pydantic import model_validator
+
+from accel.arch.base import Bandwidth, DeviceSpec, EnergyPerByte, Fraction, PositiveInt, Time
 from accel.arch.registry import register_kind
-
-
-class PageableSpec(ArchModel):
-    """Pageable-memory copy model: staged through pinned buffers by the CUDA driver.
-
-    Attributes:
-        bandwidth_h2d: sustained host->device bandwidth from pageable memory (B/s).
-        bandwidth_d2h: sustained device->host bandwidth into pageable memory (B/s).
-        latency: fixed time per pageable transfer (s).
-    """
-
-    bandwidth_h2d: Bandwidth
-    bandwidth_d2h: Bandwidth
-    latency: Time
 
 
 @register_kind("link")
@@ -53,7 +43,14 @@ class LinkSpec(DeviceSpec):
     efficiency: Fraction
     latency: Time
     energy_per_byte: EnergyPerByte
-    pageable: PageableSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pageable_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "pageable" in data:
+            raise ValueError("pageable: moved to the host CPU arch (host_runtime.staging_copy: h2d_efficiency, "
+                             "d2h_efficiency, latency): pageable copies are the host's staging memcpy; remove it here")
+        return data
 
     @property
     def effective_bandwidth(self) -> float:

@@ -15,6 +15,11 @@ Formulas (``B`` = ``memory.hbm_bandwidth`` of the base arch, B/s; times in s):
   ``n_ops`` the number of ops ``workloads.extract_model`` extracts for that model; models with an
   ``rnn`` op are left out (one cuDNN LSTM call is one op but runs many steps).
 
+* ``host_runtime.staging_copy`` of the host CPU arch (:func:`fit_staging`): with the link's pinned model
+  ``t_pinned`` and the host's ``calibration.core_dram_bandwidth`` ``C``, least squares on log time of the
+  ``pinned=False`` h2d/d2h rows of ``t = t_pinned(n) + latency + n / (efficiency_<dir> * C)``
+  (one latency, one efficiency per direction).
+
 Each :class:`DirectFit` carries the residual (MAPE, fraction) of the rows it was read from, with the
 fitted values put back into the model of those rows.
 """
@@ -102,6 +107,47 @@ def fit_micro(micro: pd.DataFrame, spec: Any, file: str = "micro.csv") -> list[D
             out.append(DirectFit(path, v, 0.0 if len(r) == 1 else float(np.mean(np.abs(r["ms"] / 1e3 / v - 1))),
                                  len(r), f"{file} {kind} = {v * 1e3:.6g} ms"))
     return out
+
+
+def pageable_rows(micro: pd.DataFrame) -> pd.DataFrame:
+    """micro.csv's pageable host copies: ``h2d``/``d2h`` rows with ``pinned`` false."""
+    if "pinned" not in micro.columns:
+        return micro.iloc[0:0]
+    pinned = micro["pinned"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    return micro[micro["kind"].isin(("h2d", "d2h")) & ~pinned & micro["pinned"].notna()]
+
+
+def fit_staging(micro: pd.DataFrame, link: Any, core_dram_bandwidth: float, file: str = "micro.csv") -> list[DirectFit]:
+    """``host_runtime.staging_copy.{latency, h2d_efficiency, d2h_efficiency}`` from micro.csv's pageable rows.
+
+    Model (see :class:`accel.arch.cpu.StagingCopy`): ``t = t_pinned(n) + latency + n / (eff_dir * C)``.
+    Residual: MAPE of the pageable rows with the fitted values. Empty without pageable rows in both directions.
+    """
+    from scipy.optimize import least_squares
+
+    from accel.interconnect import transfer_time
+
+    rows = pageable_rows(micro)
+    if set(rows["kind"]) != {"h2d", "d2h"}:
+        return []
+    n = rows["bytes"].astype(float).to_numpy()
+    t = rows["ms"].astype(float).to_numpy() / 1e3
+    h2d = (rows["kind"] == "h2d").to_numpy()
+    dma = np.array([transfer_time(link, b, pinned=True) for b in n])
+
+    def pred(p: np.ndarray) -> np.ndarray:
+        lat, e_h2d, e_d2h = p
+        return dma + lat + n / (np.where(h2d, e_h2d, e_d2h) * core_dram_bandwidth)
+
+    fit = least_squares(lambda p: np.log(pred(p) / t), x0=[10e-6, 1.0, 1.0], bounds=([0.0, 1e-3, 1e-3], [1e-3, 10.0, 10.0]))
+    lat, e_h2d, e_d2h = (float(v) for v in fit.x)
+    err = np.abs(pred(fit.x) / t - 1)
+    how = (f"least squares on log time of the {len(rows)} pinned=False h2d/d2h rows of {file}: "
+           f"t = {link.name} pinned time + latency + n / (efficiency x core_dram_bandwidth {core_dram_bandwidth / 1e9:.4g} GB/s)")
+    base = "host_runtime.staging_copy."
+    return [DirectFit(base + "latency", lat, float(err.mean()), len(rows), how),
+            DirectFit(base + "h2d_efficiency", e_h2d, float(err[h2d].mean()), int(h2d.sum()), how),
+            DirectFit(base + "d2h_efficiency", e_d2h, float(err[~h2d].mean()), int((~h2d).sum()), how)]
 
 
 def micro_time(micro: pd.DataFrame, kind: str) -> float | None:

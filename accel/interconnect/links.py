@@ -3,14 +3,19 @@
 Model (all SI units)::
 
     pinned:   t(n) = latency + n / (per_direction_bandwidth * efficiency)
-    pageable: t(n) = pageable.latency + n / pageable.bandwidth_<direction>
+    pageable: t(n) = t_pinned(n) + staging.latency + n / host.staging_bandwidth(direction)
 
 ``latency`` is a fixed per-transfer cost (software issue + synchronisation for host
 copies); ``efficiency`` is the achievable fraction of the line-rate payload bandwidth.
 Both are calibrated in the link YAML (archs/links/*.yaml) with their sources.
+Pageable copies add the host's staging memcpy in series (the driver copies each chunk
+between the pageable buffer and a pinned one): a host property,
+``host_runtime.staging_copy`` of the host CPU arch (:class:`accel.arch.cpu.StagingCopy`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from accel.arch.link import LinkSpec
 from accel.errors import ConfigError
@@ -18,15 +23,16 @@ from accel.errors import ConfigError
 DIRECTIONS = ("h2d", "d2h", "d2d")
 
 
-def transfer_time(link_spec: LinkSpec, nbytes: float, pinned: bool = True, direction: str = "h2d") -> float:
+def transfer_time(link_spec: LinkSpec, nbytes: float, pinned: bool = True, direction: str = "h2d",
+                  host: Any = None) -> float:
     """Seconds to move ``nbytes`` bytes over ``link_spec`` in one direction.
 
     Args:
         link_spec: a validated ``kind: link`` spec.
         nbytes: payload bytes (>= 0). Zero bytes cost nothing (no transfer issued).
-        pinned: host buffer is page-locked (DMA directly). ``False`` uses the link's
-            ``pageable`` staging model, which must then be present in the YAML.
+        pinned: host buffer is page-locked (DMA directly). ``False`` adds ``host``'s staging copy.
         direction: ``"h2d"``, ``"d2h"`` (host copies) or ``"d2d"`` (peer/fabric, always pinned).
+        host: the host CPU spec (``kind: cpu`` with ``host_runtime.staging_copy``); needed for pageable copies.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
@@ -34,14 +40,15 @@ def transfer_time(link_spec: LinkSpec, nbytes: float, pinned: bool = True, direc
         raise ValueError(f"nbytes must be >= 0, got {nbytes}")
     if nbytes == 0:
         return 0.0
+    dma = link_spec.latency + nbytes / link_spec.effective_bandwidth
     if pinned or direction == "d2d":
-        return link_spec.latency + nbytes / link_spec.effective_bandwidth
-    pg = link_spec.pageable
-    if pg is None:
-        raise ConfigError(link_spec.origin or link_spec.name, "pageable",
-                          "link has no pageable-copy model; add pageable: {bandwidth_h2d, bandwidth_d2h, latency} or use pinned=True")
-    bw = pg.bandwidth_h2d if direction == "h2d" else pg.bandwidth_d2h
-    return pg.latency + nbytes / bw
+        return dma
+    if host is None or not hasattr(host, "staging_bandwidth"):
+        raise ConfigError(link_spec.origin or link_spec.name, "host",
+                          "pageable copies need the host CPU arch (its host_runtime.staging_copy); "
+                          "give the system a host: or use pinned host buffers")
+    staging = host.staging_bandwidth(direction)
+    return dma + host.host_runtime.staging_copy.latency + nbytes / staging
 
 
 def transfer_energy(link_spec: LinkSpec, nbytes: float) -> float:

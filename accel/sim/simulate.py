@@ -108,7 +108,8 @@ class _Builder:
 
     def copy(self, d: int, direction: str, nbytes: float, deps=(), name: str = "", mb: int | None = None) -> int:
         link = self.sys.host_link
-        t = transfer_time(link, nbytes, pinned=self.pinned, direction=direction)
+        t = transfer_time(link, nbytes, pinned=self.pinned, direction=direction,
+                          host=None if self.pinned else self.sys.host_spec)
         e = self._link(f"host:{link.name}", link, nbytes)
         rec = OpRecord(name or f"memcpy_{direction}", self.sys.devices[d].name, direction, "copy", "", "forward", 0.0, 0.0,
                        0.0, nbytes, e, "memory", microbatch=mb, link=link.name)

@@ -3,7 +3,9 @@
 ``resolve_system(x)`` accepts a :class:`System`, a ``kind: system`` spec, any device spec,
 or an arch name/path. A plain device (e.g. ``"h100"``) is wrapped into a one-device
 system whose host link is :data:`DEFAULT_HOST_LINK` (PCIe 5.0 x16, the link of the
-measured H100 machine) and which has no device<->device fabric.
+measured H100 machine) and which has no device<->device fabric. A system without a ``host:``
+(and every bare device) is driven by :data:`DEFAULT_HOST`, the host CPU of that machine: the
+host's runtime costs (pageable staging copies) are needed to simulate pageable transfers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from accel.errors import ConfigError
 
 #: host link used when a bare device arch is simulated (archs/links/pcie5.yaml)
 DEFAULT_HOST_LINK = "pcie5"
+#: host CPU arch of systems that name none (archs/cpu/h100_host_xeon.yaml, the measured machine's host)
+DEFAULT_HOST = "h100_host_xeon"
 
 
 @dataclass
@@ -42,7 +46,8 @@ class System:
         host_link: link each device uses to reach the host.
         fabric_topology: ``"nvswitch"``, ``"pcie_host"`` or ``"none"``.
         fabric_link: link each device uses to reach the fabric (None for ``"none"``).
-        host_name: name of the host CPU arch (loaded lazily by :attr:`host_spec`).
+        host_name: name of the host CPU arch (loaded lazily by :attr:`host_spec`; :data:`DEFAULT_HOST`
+            when the system names none).
         origin: file the system came from ("" when built in code).
     """
 
@@ -61,7 +66,7 @@ class System:
 
     @cached_property
     def host_spec(self) -> DeviceSpec | None:
-        """The host CPU spec (loaded on first use; the simulator itself does not need it)."""
+        """The host CPU spec (loaded on first use: pageable copies need its ``host_runtime``)."""
         if self.host_name is None:
             return None
         return _load_ref(self.host_name, self.origin or self.name, "host", None)
@@ -123,13 +128,14 @@ def system_from_spec(spec: SystemSpec) -> System:
         fabric_link = _load_ref(spec.fabric.link or spec.host_link, file, "fabric.link", "link")
     elif len(devices) > 1:
         raise ConfigError(file, "fabric.topology", f"{len(devices)} devices need a fabric; allowed: nvswitch, pcie_host")
-    return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host, spec.origin)
+    return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host or DEFAULT_HOST, spec.origin)
 
 
 def system_from_device(spec: DeviceSpec, host_link: str | LinkSpec = DEFAULT_HOST_LINK) -> System:
     """Wrap one device spec into a one-device system (host link default: PCIe 5.0 x16)."""
     link = host_link if isinstance(host_link, LinkSpec) else _load_ref(host_link, "<default host link>", "host_link", "link")
-    return System(spec.name, [DeviceInstance(f"{spec.name}:0", spec, cost_model_for(spec))], link, origin=spec.origin)
+    return System(spec.name, [DeviceInstance(f"{spec.name}:0", spec, cost_model_for(spec))], link,
+                  host_name=DEFAULT_HOST, origin=spec.origin)
 
 
 def resolve_system(system: "System | DeviceSpec | str | Path") -> System:

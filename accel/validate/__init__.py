@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+import pandas as pd
+
 from accel.errors import ConfigError
 from accel.validate.compare import (CATEGORIES, SECTIONS, TARGETS, Comparison, Skipped, Target, ValidationReport,
                                     compare)
@@ -131,6 +133,47 @@ def with_measured_host(spec: Any, mdir: MeasurementDir) -> tuple[Any, str]:
     return spec.model_copy(update={"launch_overhead": measured, "framework_overhead": fw}), note
 
 
+def _staging_host(host_spec: Any | None) -> Any:
+    """The host whose staging-copy model costs pageable rows: ``host_spec`` if it has one, else the default host."""
+    from accel.arch import load_arch
+    from accel.sim.system import DEFAULT_HOST
+
+    runtime = getattr(host_spec, "host_runtime", None)
+    if runtime is not None and runtime.staging_copy is not None:
+        return host_spec
+    return load_arch(DEFAULT_HOST)
+
+
+def with_measured_memory(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:
+    """The host CPU spec with ``calibration.core_dram_bandwidth`` read off the directory's own host (and a note).
+
+    Pageable copies are the host's staging memcpy (:class:`accel.arch.cpu.StagingCopy`), whose rate is a
+    fraction of one core's memory bandwidth. When ``cpu.csv`` has ``cpu_copy`` rows with ``threads=1``, the
+    largest one gives that bandwidth, counted as read + write traffic: ``2 * bytes / t``. The returned
+    spec is used only for pageable copies (CPU rows keep the arch's own value). Nothing changes without
+    such rows or when the value equals the arch's.
+    """
+    cpu = mdir.tables.get("cpu.csv")
+    if cpu is None or host is None or "kind" not in cpu.columns or "threads" not in cpu.columns:
+        return host, ""
+    rows = cpu[(cpu["kind"] == "cpu_copy") & (pd.to_numeric(cpu["threads"], errors="coerce") == 1)]
+    rows = rows[pd.to_numeric(rows["bytes"], errors="coerce") > 0]
+    if rows.empty:
+        return host, ""
+    big = rows.loc[pd.to_numeric(rows["bytes"]).idxmax()]
+    t = float(big["ms"]) / 1e3
+    if not t > 0:
+        raise ConfigError(str(mdir.path / "cpu.csv"), "ms", f"cpu_copy threads=1 {int(big['bytes'])} B: must be > 0, got {big['ms']!r}")
+    bw = 2 * float(big["bytes"]) / t
+    base = float(host.calibration.core_dram_bandwidth)
+    if abs(bw / base - 1) < 1e-3:
+        return host, ""
+    cal = host.calibration.model_copy(update={"core_dram_bandwidth": bw})
+    note = (f"pageable staging from {mdir.path.name}/cpu.csv: one core copies at {bw / 1e9:.3g} GB/s "
+            f"(arch {base / 1e9:.3g} GB/s)")
+    return host.model_copy(update={"calibration": cal}), note
+
+
 def validate_dir(path: str | Path, arch: str | None = None, cpu_arch: str | None = None, link_arch: str | None = "pcie5",
                  only: Iterable[str] | None = None, predictor: Predictor | None = None,
                  progress: bool = False) -> ValidationReport:
@@ -152,13 +195,16 @@ def validate_dir(path: str | Path, arch: str | None = None, cpu_arch: str | None
                     raise
                 missing = f"default host CPU arch {host!r} not loadable ({exc}); pass --cpu-arch"
         dev_spec = load_arch(dev)
-        host_note = ""
+        host_note, staging_host = "", None
         if mdir.device_type == "cpu":
             dev_spec = _with_threads(dev_spec, mdir.device.get("threads"))
             host_spec = dev_spec if host == dev else host_spec
         else:
             dev_spec, host_note = with_measured_host(dev_spec, mdir)
-        predictor = ModelPredictor(dev_spec, host_spec, link, cpu_missing=missing)
+            if link is not None:
+                staging_host, note = with_measured_memory(_staging_host(host_spec), mdir)
+                host_note = "; ".join(x for x in (host_note, note) if x)
+        predictor = ModelPredictor(dev_spec, host_spec, link, cpu_missing=missing, staging_host=staging_host)
         if host_note:
             predictor.description += "; " + host_note
     return compare(mdir, predictor, only=only, progress=progress)

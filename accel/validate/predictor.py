@@ -102,7 +102,7 @@ class ModelPredictor(Predictor):
     """
 
     def __init__(self, kernel_spec: Any, cpu_spec: Any | None = None, link_spec: Any | None = None,
-                 cpu_missing: str = ""):
+                 cpu_missing: str = "", staging_host: Any | None = None):
         from accel.devices import cost_model_for
 
         #: why there is no cpu_spec (shown as the skip reason of CPU rows)
@@ -110,6 +110,8 @@ class ModelPredictor(Predictor):
         self.kernel_spec = kernel_spec
         self.cpu_spec = cpu_spec
         self.link_spec = link_spec
+        #: host CPU spec whose ``host_runtime.staging_copy`` costs pageable copies (default: ``cpu_spec``)
+        self.staging_host = staging_host if staging_host is not None else cpu_spec
         self.cm = cost_model_for(kernel_spec)
         self._cpu_models: dict[int, Any] = {}
         try:
@@ -288,7 +290,10 @@ class ModelPredictor(Predictor):
             from accel.interconnect import transfer_time
         except ImportError as exc:
             raise Unsupported(f"accel.interconnect not importable: {exc}") from None
-        return float(transfer_time(self.link_spec, int(nbytes), pinned=bool(pinned)))
+        if not pinned and self.staging_host is None:
+            raise Unsupported("pageable copies need a host CPU arch with host_runtime.staging_copy")
+        return float(transfer_time(self.link_spec, int(nbytes), pinned=bool(pinned), direction=direction,
+                                   host=None if pinned else self.staging_host))
 
     # host CPU ------------------------------------------------------------------------------
     def _cpu_model(self, threads: int) -> Any:
