@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from accel.sim.host import issue_time_of
 from accel.arch import load_arch  # noqa: E402
 from accel.devices import cost_model_for  # noqa: E402
 from accel.errors import ConfigError  # noqa: E402
@@ -151,17 +152,18 @@ class Row:
 
 
 def evaluate(arch: str, graph: LayerGraph, batch: int, label: str) -> Row:
-    """Cost every forward op of ``graph`` on ``arch``: time = sum(op time + launch overhead),
+    """Cost every forward op of ``graph`` on ``arch``: time = sum(op time + host issue time),
     energy = sum(op energy) + static power x time, both at the device level of the arch YAML."""
     spec = load_arch(arch)
     model = cost_model_for(spec)
+    issue = issue_time_of(model)  # host issue time per op, as accel.sim (the default host's eager dispatch for GPUs)
     t = 0.0
     e = 0.0
     by_kind: dict[str, float] = {}
     fl_kind: dict[str, float] = {}
     for op in graph.ops(phase="forward"):
         c = model.cost(op)
-        dt = c.time_s + model.launch_overhead_s
+        dt = c.time_s + issue(op)
         t += dt
         e += c.energy_j
         by_kind[op.kind] = by_kind.get(op.kind, 0.0) + dt

@@ -12,6 +12,7 @@ import yaml
 
 from accel.arch.loader import load_arch
 from accel.calibrate import calibrate_dir, fit_framework, fit_micro, gpu_kernel_rows, write_arch_yaml
+from accel.calibrate.direct import fit_host_micro
 from accel.calibrate.kernels import KernelFitter, log_loss, mape
 from accel.calibrate.params import DEFAULT_KERNEL_PARAMS, get_path
 from accel.cli import main
@@ -72,20 +73,23 @@ def test_micro_values_match_h100_sources():
     got = {f.path: f for f in fit_micro(micro, spec)}
     assert got["calibration.hbm_efficiency"].value == pytest.approx(0.90, rel=0.01)
     assert got["calibration.kernel_latency"].value == pytest.approx(4.3e-6, rel=0.02)
-    assert got["launch_overhead"].value == pytest.approx(float(spec.launch_overhead), rel=0.001)
+    assert "launch_overhead" not in got  # the eager launch is the host's, not the GPU's
+    host = {f.path: f for f in fit_host_micro(micro)}
+    assert host["host_runtime.dispatch.kernel_launch"].value == pytest.approx(
+        float(load_arch("h100_host_xeon").host_runtime.dispatch.kernel_launch), rel=0.001)
     assert got["graph_launch_overhead"].value == pytest.approx(float(spec.graph_launch_overhead), rel=0.001)
     assert got["calibration.hbm_efficiency"].residual < 0.1
 
 
 def test_framework_overhead_with_fixed_op_counts():
-    """median(ms / ops) - launch over the 18 batch-1 rows = h100.yaml's 23 us (no model extraction)."""
-    spec = load_arch("h100")
+    """median(ms / ops) - launch over the 18 batch-1 rows = h100_host_xeon.yaml's 23 us (no model extraction)."""
+    dispatch = load_arch("h100_host_xeon").host_runtime.dispatch
     e2e = read_measurements(H100).tables["e2e.csv"]
-    f = fit_framework(e2e, float(spec.launch_overhead), lambda m, d, b: OP_COUNTS.get(m))
-    assert f is not None and f.n == 18
-    assert f.value == pytest.approx(float(spec.framework_overhead), rel=0.02)
+    f = fit_framework(e2e, float(dispatch.kernel_launch), lambda m, d, b: OP_COUNTS.get(m))
+    assert f is not None and f.n == 18 and f.path == "host_runtime.dispatch.framework"
+    assert f.value == pytest.approx(float(dispatch.framework), rel=0.02)
     assert 0 < f.residual < 0.5
-    f2 = fit_framework(e2e, float(spec.launch_overhead), lambda m, d, b: OP_COUNTS.get(m), exclude_models=("gpt2",))
+    f2 = fit_framework(e2e, float(dispatch.kernel_launch), lambda m, d, b: OP_COUNTS.get(m), exclude_models=("gpt2",))
     assert f2.n == 15
 
 
@@ -94,11 +98,16 @@ def test_cli_writes_loadable_cited_yaml(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(cal, "default_op_counter", lambda spec: (lambda m, d, b: OP_COUNTS.get(m)))
     out = tmp_path / "h100_small.yaml"
-    rc = main(["calibrate", str(SMALL), "--arch", "h100", "-o", str(out), "-q"])
+    host_out = tmp_path / "host_small.yaml"
+    rc = main(["calibrate", str(SMALL), "--arch", "h100", "-o", str(out), "--host-out", str(host_out), "-q"])
     text = capsys.readouterr().out
     assert rc == 0
-    for p in ("calibration.tile_latency", "calibration.hbm_efficiency", "launch_overhead", "framework_overhead"):
+    for p in ("calibration.tile_latency", "calibration.hbm_efficiency",
+              "host_runtime.dispatch.kernel_launch", "host_runtime.dispatch.framework"):
         assert p in text
+    host = load_arch(host_out, require_sources=True)
+    assert host.kind == "cpu" and host.host_runtime.dispatch.framework > 0
+    assert str(SMALL) in yaml.safe_load(host_out.read_text())["sources"]["host_runtime.dispatch.kernel_launch"]
     assert "residual" in text and "target rows MAPE" in text
     spec = load_arch(out, require_sources=True)  # every number cited, schema-valid
     raw = yaml.safe_load(out.read_text())

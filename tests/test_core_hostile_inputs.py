@@ -285,7 +285,6 @@ def test_cli_hostile_graph_one_line(tmp_path, capsys):
     ("systolic/systolic_32x32.yaml", "dram_bandwidth: 10 GB/s", "dram_bandwidth: 1e-29 B/s"),
     ("systolic/systolic_32x32.yaml", "clock: 1 GHz", "clock: 1e-29 Hz"),
     ("systolic/systolic_32x32.yaml", "clock: 1 GHz", "clock: 1e29 Hz"),
-    ("gpu/h100.yaml", "launch_overhead: 8.97 us", "launch_overhead: 1e29 s"),
     ("gpu/h100.yaml", "fp32: 14.8 pJ", "fp32: 1e29 J"),
 ])
 def test_extreme_arch_values_give_finite_results_or_one_line_error(tmp_path, rel, old, new):
@@ -302,6 +301,22 @@ def test_extreme_arch_values_give_finite_results_or_one_line_error(tmp_path, rel
         assert math.isfinite(v) and v > 0, (new, v)
     for v in (res.energy_j, res.energy_dynamic_j, res.energy_static_j, res.avg_power_w):
         assert math.isfinite(v) and v >= 0, (new, v)
+
+
+@pytest.mark.parametrize("old, new", [("kernel_launch: 8.97 us", "kernel_launch: 1e29 s"),
+                                      ("framework: 23 us", "framework: 1e300 s")])
+def test_extreme_host_dispatch_gives_finite_results_or_one_line_error(tmp_path, old, new):
+    """The host CPU's eager dispatch (host_runtime.dispatch) drives the GPU: extreme values stay finite or fail in one line."""
+    import math
+
+    p = _mutated_arch(tmp_path, "cpu/h100_host_xeon.yaml", old, new)
+    g = LayerGraph.load(TOY)
+    try:
+        res = simulate(g, "h100", host=load_arch(p))
+    except ConfigError as exc:
+        _one_line(exc, str(p))
+        return
+    assert math.isfinite(res.latency_s) and res.latency_s > 0 and math.isfinite(res.energy_j)
 
 
 def test_cli_extreme_arch_prints_no_inf_or_nan(tmp_path, capsys):

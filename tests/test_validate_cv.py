@@ -105,7 +105,8 @@ def test_model_cv_leaves_each_model_out(monkeypatch):
     monkeypatch.setattr(direct, "default_op_counter", lambda spec: counter)
 
     def host_bound(self, model, mode, dtype, batch):
-        return OP_COUNTS[model] * (float(self.kernel_spec.launch_overhead) + float(self.kernel_spec.framework_overhead))
+        d = self.dispatch_host.host_runtime.dispatch
+        return OP_COUNTS[model] * (float(d.kernel_launch) + float(d.framework))
 
     monkeypatch.setattr(ModelPredictor, "model_latency", host_bound)
     mdir = read_measurements(H100)
@@ -113,9 +114,9 @@ def test_model_cv_leaves_each_model_out(monkeypatch):
     assert {f.family for f in res.folds} == set(OP_COUNTS)
     s = res.stats("model")
     assert s["n"] == 18 and s["cv"] >= s["fitted"] - 1e-9
-    spec = load_arch("h100")
+    launch = load_arch("h100_host_xeon").host_runtime.dispatch.kernel_launch
     for f in res.folds:
-        want = direct.fit_framework(mdir.tables["e2e.csv"], float(spec.launch_overhead), counter,
+        want = direct.fit_framework(mdir.tables["e2e.csv"], float(launch), counter,
                                     exclude_models=(f.family,)).value
         assert f.values["framework_overhead"] == pytest.approx(want)
     assert "leave-one-model-out" in render_cv(res)
@@ -133,12 +134,13 @@ def test_model_cv_predicts_every_batch_training_and_device_bound_layers(monkeypa
     seen: list[float] = []
 
     def latency(self, model, mode, dtype, batch):  # host time of the ops plus a batch-proportional device time
-        fw = float(self.kernel_spec.framework_overhead)
+        d = self.dispatch_host.host_runtime.dispatch
+        fw = float(d.framework)
         seen.append(fw)
-        return OP_COUNTS.get(model, 3) * (float(self.kernel_spec.launch_overhead) + fw) + 1e-5 * batch
+        return OP_COUNTS.get(model, 3) * (float(d.kernel_launch) + fw) + 1e-5 * batch
 
     def layers(self, model, batch, dtype):
-        return {"features.0": 1e-5 + float(self.kernel_spec.framework_overhead)}
+        return {"features.0": 1e-5 + float(self.dispatch_host.host_runtime.dispatch.framework)}
 
     monkeypatch.setattr(ModelPredictor, "model_latency", latency)
     monkeypatch.setattr(ModelPredictor, "layer_times", layers)

@@ -188,7 +188,7 @@ def test_host_dispatch_comes_from_the_directory_micro_row(tmp_path):
     from accel.validate import read_measurements, validate_dir, with_measured_host
 
     src = Path(__file__).resolve().parent / "data" / "validate" / "h100_small"
-    spec = load_arch("h100")
+    spec = load_arch("h100_host_xeon")  # the host CPU arch: eager dispatch is its host_runtime.dispatch
     same, note = with_measured_host(spec, read_measurements(src))
     assert same is spec and note == ""
     fast = tmp_path / "fast_host"
@@ -197,9 +197,12 @@ def test_host_dispatch_comes_from_the_directory_micro_row(tmp_path):
     micro.loc[micro["kind"] == "launch_tiny_add_ms_per_launch", "ms"] /= 2
     micro.to_csv(fast / "micro.csv", index=False)
     scaled, note = with_measured_host(spec, read_measurements(fast))
-    assert float(scaled.launch_overhead) == pytest.approx(float(spec.launch_overhead) / 2, rel=1e-3)
-    assert float(scaled.framework_overhead) == pytest.approx(float(spec.framework_overhead) / 2, rel=1e-3)
-    assert "framework_overhead x0.5" in note
+    d0, d1 = spec.host_runtime.dispatch, scaled.host_runtime.dispatch
+    assert float(d1.kernel_launch) == pytest.approx(float(d0.kernel_launch) / 2, rel=1e-3)
+    assert float(d1.framework) == pytest.approx(float(d0.framework) / 2, rel=1e-3)
+    assert "framework x0.5" in note
+    default, _ = with_measured_host(None, read_measurements(fast))  # no host arch: the default host's, scaled
+    assert float(default.host_runtime.dispatch.framework) == pytest.approx(float(d0.framework) / 2, rel=1e-3)
     a = validate_dir(src, only=["e2e"])
     b = validate_dir(fast, only=["e2e"])
     assert "host dispatch from fast_host/micro.csv" in b.predictor

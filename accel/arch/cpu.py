@@ -107,14 +107,64 @@ class StagingCopy(ArchModel):
     latency: Time
 
 
+#: op classes of eager dispatch (see :func:`accel.sim.host.dispatch_class` for the op kinds in each)
+DISPATCH_CLASSES: tuple[str, ...] = ("library", "elementwise", "reduction", "norm", "copy")
+
+
+class HostDispatch(ArchModel):
+    """Eager framework dispatch on this host: host-thread time to issue one graph op to an accelerator.
+
+    Per op of class ``c`` (:data:`DISPATCH_CLASSES`)::
+
+        t_issue(op) = classes.get(c, kernel_launch) + framework
+
+    Attributes:
+        kernel_launch: one eager op that launches one tiny kernel (``torch.add`` of tiny CUDA tensors:
+            Python binding, ATen dispatcher, CUDA launch), s. ``accel measure``'s micro.csv
+            ``launch_tiny_add_ms_per_launch`` row.
+        framework: the rest of a real model's per-op host time (``nn.Module`` calls, Python forward
+            code, tensor bookkeeping), s; fitted to batch-1 whole-model runs (host-bound).
+        classes: bare-op dispatch time by op class where it differs from ``kernel_launch`` (s), e.g.
+            a cuDNN/cuBLAS ``library`` call; measured by ``accel measure --sections dispatch``
+            (dispatch.csv). A class not listed costs ``kernel_launch``.
+        reference_clock: single-core clock (Hz) at which these times were measured; other hosts
+            without their own ``dispatch`` get them scaled by ``reference_clock / turbo_clock``.
+    """
+
+    kernel_launch: Time
+    framework: Time = 0.0
+    classes: dict[str, Time] = Field(default_factory=dict)
+    reference_clock: Frequency | None = None
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(v) - set(DISPATCH_CLASSES))
+        if bad:
+            raise ValueError(f"unknown dispatch class {', '.join(bad)}; allowed: {', '.join(DISPATCH_CLASSES)}")
+        return v
+
+    def issue_time(self, op_class: str) -> float:
+        """Host time to issue one op of ``op_class`` (s): ``classes.get(op_class, kernel_launch) + framework``."""
+        return float(self.classes.get(op_class, self.kernel_launch)) + float(self.framework)
+
+    def scaled(self, factor: float) -> "HostDispatch":
+        """Every time multiplied by ``factor`` (a host ``factor`` x slower single-thread)."""
+        return self.model_copy(update={"kernel_launch": self.kernel_launch * factor, "framework": self.framework * factor,
+                                       "classes": {k: t * factor for k, t in self.classes.items()}})
+
+
 class HostRuntime(ArchModel):
     """This CPU as the host of an accelerator: the host-side costs of driving it.
 
     Attributes:
+        dispatch: eager per-op issue time (:class:`HostDispatch`); ``None``: derived from the default
+            host's by single-core clock (:func:`accel.sim.host.host_dispatch`).
         staging_copy: pageable copy model (:class:`StagingCopy`); ``None``: pageable copies from this
             host cannot be costed (pinned copies still can).
     """
 
+    dispatch: HostDispatch | None = None
     staging_copy: StagingCopy | None = None
 
 

@@ -19,6 +19,8 @@ Example (abridged)::
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator, model_validator
 
 from accel.arch.base import (
@@ -173,10 +175,8 @@ class GpuSpec(DeviceSpec):
             the K-loop iterations evenly over SMs instead of whole tiles (no wave-quantisation tail, at
             the cost of a partial-tile fixup).
         memory: :class:`GpuMemory`.
-        launch_overhead: host time to launch one kernel in eager mode (s).
-        graph_launch_overhead: per-kernel time inside a CUDA graph replay (s).
-        framework_overhead: extra host time per op of eager PyTorch module code beyond the bare
-            kernel launch (s); host issue time per op in eager mode = launch_overhead + this.
+        graph_launch_overhead: per-kernel time inside a CUDA graph replay (s). (Eager per-op host time
+            is the host CPU's: ``host_runtime.dispatch`` of the system's host, :mod:`accel.sim.host`.)
         tdp: board power limit (W); kernels whose power at ``clock`` exceeds it run at a lower clock.
         idle_power: board power with nothing running (W).
         energy: per-FLOP (per dtype, at ``clock``) and per-byte (dram, l2, smem) dynamic energies.
@@ -194,13 +194,22 @@ class GpuSpec(DeviceSpec):
     ctas_per_sm: PositiveInt = 1
     stream_k: bool = False
     memory: GpuMemory
-    launch_overhead: Time
     graph_launch_overhead: Time
-    framework_overhead: Time = 0.0
     tdp: Power
     idle_power: PowerOrZero
     energy: EnergySpec
     calibration: GpuCalibration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host_fields_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = [k for k in ("launch_overhead", "framework_overhead") if k in data]
+            if moved:
+                raise ValueError(f"{', '.join(moved)}: moved to the host CPU arch (host_runtime.dispatch: kernel_launch, "
+                                 "framework): eager per-op dispatch is host time; remove it here and give the "
+                                 "system a host: (default h100_host_xeon)")
+        return data
 
     @field_validator("tiles")
     @classmethod

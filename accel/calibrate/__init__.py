@@ -6,16 +6,20 @@ the fit and its residual. Three stages, each using the values of the one before:
 
 1. micro.csv, closed form (:mod:`accel.calibrate.direct`): ``calibration.hbm_efficiency``,
    ``calibration.kernel_latency``, ``calibration.layout_transform_efficiency.bytes4``,
-   ``launch_overhead``, ``graph_launch_overhead``.
+   ``graph_launch_overhead``; and the host CPU arch's ``host_runtime.dispatch.kernel_launch`` and
+   ``host_runtime.staging_copy`` (pageable copies, least squares).
 2. gemm.csv + conv.csv, pattern search on mean |log(pred/meas)| (:mod:`accel.calibrate.kernels`): the
    kernel efficiencies and latencies of :data:`DEFAULT_KERNEL_PARAMS`.
-3. e2e.csv batch-1 rows / op counts (:func:`accel.calibrate.direct.fit_framework`): ``framework_overhead``
-   (needs model extraction: optional, and the op counter can be replaced).
+3. e2e.csv batch-1 rows / op counts (:func:`accel.calibrate.direct.fit_framework`): the host's
+   ``host_runtime.dispatch.framework`` (needs model extraction: optional, and the op counter can be replaced).
+
+Host values go to the host CPU arch (``--host-out``, :func:`write_host_yaml`): eager dispatch and
+pageable staging are host properties, not the GPU's.
 
 Public API::
 
     res = calibrate_dir("data/measurements/h100", "h100")
-    print(render_result(res)); write_arch_yaml(res, "h100_new.yaml")
+    print(render_result(res)); write_arch_yaml(res, "h100_new.yaml"); write_host_yaml(res, "host_new.yaml")
     cv = cross_validate_shapes(rows, spec)               # accel validate DIR --cv shape
 """
 
@@ -29,11 +33,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from accel.calibrate.direct import DirectFit, OpCounter, default_op_counter, fit_framework, fit_micro
+from accel.arch import load_arch
+from accel.calibrate.direct import (DirectFit, OpCounter, default_op_counter, fit_framework, fit_host_micro, fit_micro,
+                                    fit_staging)
 from accel.calibrate.kernels import KernelFit, KernelFitter, KernelRows, load_kernel_rows, mape
 from accel.calibrate.params import (DEFAULT_KERNEL_PARAMS, KERNEL_PARAMS, format_value, get_path, with_value,
                                     with_values)
 from accel.errors import ConfigError
+from accel.sim.system import DEFAULT_HOST, DEFAULT_HOST_LINK
 
 #: what the kernel fit rows are (for ``sources:``)
 FIT_ROWS_DOC = "bmm batch >= 32 or >= 1 GFLOP; conv N >= 32 or >= 1 GFLOP"
@@ -73,12 +80,17 @@ class CalibrationResult:
         mape_before / mape_after: ``gemm``, ``conv`` (target-set rows) and ``gemm_all``, ``conv_all`` (every
             row) -> MAPE (fraction) with the base arch / the fitted one.
         notes: things not fitted and why.
+        host_base_path / host_spec / host_fitted: the host CPU arch (base file, spec with the fitted host
+            values, :class:`FittedValue` per host value: eager dispatch, pageable staging).
     """
 
     directory: str
     base_path: str
     spec: Any
     fitted: list[FittedValue] = field(default_factory=list)
+    host_base_path: str = ""
+    host_spec: Any = None
+    host_fitted: list[FittedValue] = field(default_factory=list)
     kernel: KernelFit | None = None
     mape_before: dict[str, float] = field(default_factory=dict)
     mape_after: dict[str, float] = field(default_factory=dict)
@@ -120,7 +132,7 @@ def gpu_kernel_rows(mdir: Any) -> KernelRows:
 
 def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DEFAULT_KERNEL_PARAMS,
                   start: str = "base", framework: bool = True, op_count: OpCounter | None = None,
-                  rows: str = "target", progress: bool = False) -> CalibrationResult:
+                  rows: str = "target", progress: bool = False, host: str | Path | None = None) -> CalibrationResult:
     """Fit ``base``'s calibration to the measurement directory ``path`` (stages: see the module docstring).
 
     Args:
@@ -134,6 +146,8 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
             pins ``library_latency`` / ``tile_latency`` to the rows they dominate).
         framework: fit ``framework_overhead`` from e2e.csv (extracts models unless ``op_count`` is given).
         op_count: ``(model, dtype, batch) -> ops`` (default: :func:`accel.calibrate.direct.default_op_counter`).
+        host: base host CPU arch (name or YAML path) whose ``host_runtime`` (eager dispatch, pageable
+            staging) is fitted too (default :data:`accel.sim.system.DEFAULT_HOST`).
         progress: stage lines on stderr.
     """
     from accel.validate.readers import read_measurements
@@ -144,10 +158,12 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
         raise ConfigError("--rows", rows, "must be 'target' or 'all'")
     mdir = read_measurements(path)
     spec0, base_path = load_gpu_base(base)
+    host0, host_path = load_host_base(host)
     krows = gpu_kernel_rows(mdir)
-    res = CalibrationResult(str(mdir.path), str(base_path), spec0)
+    res = CalibrationResult(str(mdir.path), str(base_path), spec0, host_base_path=str(host_path), host_spec=host0)
     d = str(mdir.path)
     spec = spec0
+    hspec = _with_dispatch(host0)
 
     # 1. micro.csv
     if "micro.csv" in mdir.tables:
@@ -155,8 +171,14 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
             spec = with_value(spec, f.path, f.value)
             res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
                                           _source(d, f.how, f.residual, f.n, "d2d_copy rows")))
+        micro = mdir.tables["micro.csv"]
+        host_fits = fit_host_micro(micro, f"{d}/micro.csv")
+        host_fits += fit_staging(micro, load_arch(DEFAULT_HOST_LINK), float(hspec.calibration.core_dram_bandwidth),
+                                 f"{d}/micro.csv")
+        for f in host_fits:
+            hspec = _host_fitted(res, hspec, f, d, "rows")
     else:
-        res.notes.append("no micro.csv: hbm_efficiency, kernel_latency, launch_overhead kept from the base arch")
+        res.notes.append("no micro.csv: hbm_efficiency, kernel_latency, host kernel_launch and staging kept from the base archs")
 
     # 2. gemm.csv + conv.csv
     fit_idx = krows.index(fit_only=rows == "target")
@@ -186,21 +208,57 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
         res.fitted.append(FittedValue(p, float(get_path(spec0, p)), kf.values[p], kf.residual[p], n_aff,
                                       _source(d, how, kf.residual[p], n_aff, "rows it affects")))
 
-    # 3. e2e.csv framework overhead
+    # 3. e2e.csv: the host's framework dispatch time
     if framework and "e2e.csv" in mdir.tables:
-        _note(progress, "framework_overhead: counting ops of the batch-1 e2e.csv models")
+        _note(progress, "host dispatch framework: counting ops of the batch-1 e2e.csv models")
         counter = op_count or default_op_counter(spec)
-        f = fit_framework(mdir.tables["e2e.csv"], float(spec.launch_overhead), counter, f"{d}/e2e.csv")
+        f = fit_framework(mdir.tables["e2e.csv"], float(hspec.host_runtime.dispatch.kernel_launch), counter,
+                          f"{d}/e2e.csv")
         if f is None:
-            res.notes.append("framework_overhead: no batch-1 infer row of e2e.csv has an op count; kept")
+            res.notes.append("host dispatch framework: no batch-1 infer row of e2e.csv has an op count; kept")
         else:
-            spec = with_value(spec, f.path, f.value)
-            res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
-                                          _source(d, f.how, f.residual, f.n, "rows")))
+            hspec = _host_fitted(res, hspec, f, d, "rows")
     elif "e2e.csv" in mdir.tables:
-        res.notes.append("framework_overhead: not fitted (--no-framework); kept from the base arch")
+        res.notes.append("host dispatch framework: not fitted (--no-framework); kept from the base host arch")
     res.spec = spec
+    res.host_spec = hspec
     return res
+
+
+def load_host_base(host: str | Path | None) -> tuple[Any, Path]:
+    """The base host CPU arch (default :data:`accel.sim.system.DEFAULT_HOST`) and its file."""
+    from accel.arch.loader import resolve_arch_path
+
+    ref = host if host is not None else DEFAULT_HOST
+    spec = load_arch(ref)
+    if spec.kind != "cpu":
+        raise ConfigError(str(ref), "kind", f"host arch must be kind: cpu, got {spec.kind!r}")
+    return spec, resolve_arch_path(ref)
+
+
+def _with_dispatch(host: Any) -> Any:
+    """``host`` with an explicit ``host_runtime.dispatch`` (its own, or the default host's scaled by clock)."""
+    from accel.arch.cpu import HostRuntime
+    from accel.sim.host import host_dispatch
+
+    dispatch, _ = host_dispatch(host)
+    runtime = (host.host_runtime or HostRuntime()).model_copy(update={"dispatch": dispatch})
+    return host.model_copy(update={"host_runtime": runtime})
+
+
+def _host_fitted(res: CalibrationResult, hspec: Any, f: Any, d: str, what: str) -> Any:
+    """Record host fit ``f`` in ``res`` and return ``hspec`` with it applied."""
+    try:
+        base = float(get_path(res.host_spec, f.path))
+    except AttributeError:  # the base host has no such block (e.g. no staging_copy)
+        base = math.nan
+    res.host_fitted.append(FittedValue(f.path, base, f.value, f.residual, f.n, _source(d, f.how, f.residual, f.n, what)))
+    if f.path.startswith("host_runtime.staging_copy.") and hspec.host_runtime.staging_copy is None:
+        from accel.arch.cpu import StagingCopy
+
+        sc = StagingCopy(h2d_efficiency=1.0, d2h_efficiency=1.0, latency=0.0)
+        hspec = with_value(hspec, "host_runtime.staging_copy", sc)
+    return with_value(hspec, f.path, f.value)
 
 
 def _predict(spec: Any, rows: KernelRows, idx: np.ndarray) -> np.ndarray:
@@ -220,10 +278,13 @@ def render_result(res: CalibrationResult) -> str:
     lines = [f"accel calibrate: {res.directory} (base {res.base_path})", "",
              f"{'parameter':50s} {'base':>12s} {'fitted':>12s} {'residual':>9s} {'rows':>5s}",
              "-" * 92]
-    for f in res.fitted:
+    for f in res.fitted + res.host_fitted:
         r = "     n/a" if math.isnan(f.residual) else f"{100 * f.residual:7.1f}%"
-        lines.append(f"{f.path:50s} {str(format_value(f.path, f.base)):>12s} {str(format_value(f.path, f.value)):>12s} "
+        base = "-" if math.isnan(f.base) else str(format_value(f.path, f.base))
+        lines.append(f"{f.path:50s} {base:>12s} {str(format_value(f.path, f.value)):>12s} "
                      f"{r:>9s} {f.n:5d}")
+    if res.host_fitted:
+        lines.append(f"  (host_runtime.* are values of the host CPU arch, base {res.host_base_path}; --host-out writes it)")
     if res.kernel is not None:
         lines += ["", f"kernel fit: mean |log(pred/meas)| {res.kernel.loss0:.4f} -> {res.kernel.loss:.4f} "
                       f"({res.kernel.evals} row predictions)"]
@@ -236,14 +297,25 @@ def render_result(res: CalibrationResult) -> str:
     return "\n".join(lines)
 
 
-def arch_yaml_data(res: CalibrationResult) -> dict[str, Any]:
-    """The base arch's YAML mapping with the fitted values and their ``sources:`` entries."""
+def arch_yaml_data(res: CalibrationResult, host: bool = False) -> dict[str, Any]:
+    """The base arch's YAML mapping (the base host CPU arch's with ``host``) with the fitted values and
+    their ``sources:`` entries."""
     from accel.arch.loader import read_yaml
 
-    data = read_yaml(res.base_path)
+    data = read_yaml(res.host_base_path if host else res.base_path)
+    fitted = res.host_fitted if host else res.fitted
+    if host and "dispatch" not in (data.get("host_runtime") or {}) and res.host_spec is not None:
+        # the base host had no dispatch of its own: write the one the fit started from (scaled default) in full
+        from accel.sim.host import host_dispatch
+
+        d, how = host_dispatch(res.host_spec)
+        data.setdefault("host_runtime", {})["dispatch"] = {
+            "kernel_launch": format_value("host_runtime.dispatch.kernel_launch", d.kernel_launch),
+            "framework": format_value("host_runtime.dispatch.framework", d.framework)}
+        data.setdefault("sources", {})["host_runtime.dispatch"] = f"accel calibrate {res.directory}: starting point {how}"
     sources = dict(data.get("sources") or {})
-    fitted_paths = {f.path for f in res.fitted}
-    for f in res.fitted:
+    fitted_paths = {f.path for f in fitted}
+    for f in fitted:
         _set_raw(data, f.path, format_value(f.path, f.value), f.source)
         # a parent entry (``calibration.conv_efficiency``) would now cite the old fit for some children
         parts = f.path.split(".")
@@ -266,7 +338,7 @@ def _set_raw(data: dict[str, Any], path: str, value: Any, source: str) -> None:
     parts = path.split(".")
     node = data
     for p in parts[:-1]:
-        node = node[p]
+        node = node.setdefault(p, {})
         if isinstance(node, dict) and set(node) == {"value", "source"}:
             node = node["value"]
     leaf = node.get(parts[-1])
@@ -276,16 +348,23 @@ def _set_raw(data: dict[str, Any], path: str, value: Any, source: str) -> None:
         node[parts[-1]] = value
 
 
-def write_arch_yaml(res: CalibrationResult, out: str | Path) -> Path:
-    """Write the calibrated arch YAML to ``out`` (checked to load, every number cited) and return its path."""
+def write_host_yaml(res: CalibrationResult, out: str | Path) -> Path:
+    """Write the calibrated host CPU arch YAML (eager dispatch, pageable staging) to ``out``; return its path."""
+    return write_arch_yaml(res, out, host=True)
+
+
+def write_arch_yaml(res: CalibrationResult, out: str | Path, host: bool = False) -> Path:
+    """Write the calibrated arch YAML (the host CPU arch's with ``host``) to ``out`` (checked to load, every
+    number cited) and return its path."""
     import yaml
 
     from accel.arch.loader import validate_arch_dict
 
-    data = arch_yaml_data(res)
+    data = arch_yaml_data(res, host=host)
     out = Path(out)
     validate_arch_dict(data, str(out), require_sources=True)
-    head = (f"# {Path(res.base_path).name} recalibrated by `accel calibrate {res.directory}`: the values named in\n"
+    head = (f"# {Path(res.host_base_path if host else res.base_path).name} recalibrated by `accel calibrate "
+            f"{res.directory}`: the values named in\n"
             f"# sources: 'accel calibrate ...' were fitted to that directory; everything else is the base arch's.\n")
     body = {k: v for k, v in data.items() if k != "sources"}
     text = (head + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=10**6, allow_unicode=True)
@@ -301,5 +380,5 @@ __all__ = [
     "CVResult", "CalibrationResult", "DEFAULT_KERNEL_PARAMS", "DirectFit", "FittedValue", "KERNEL_PARAMS",
     "KernelFit", "KernelFitter", "KernelRows", "arch_yaml_data", "calibrate_dir", "cross_validate_models",
     "cross_validate_shapes", "fit_framework", "fit_micro", "gpu_kernel_rows", "load_gpu_base",
-    "load_kernel_rows", "render_cv", "render_result", "write_arch_yaml",
+    "load_host_base", "load_kernel_rows", "render_cv", "render_result", "write_arch_yaml", "write_host_yaml",
 ]

@@ -185,8 +185,11 @@ def _e2e_category(mode: str, batch: int) -> str:
 
 
 def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: bool = False,
-                          every_row: bool = True) -> CVResult:
-    """Leave-one-model-out CV of ``framework_overhead`` (see module docstring).
+                          every_row: bool = True, host: Any = None) -> CVResult:
+    """Leave-one-model-out CV of the host's ``framework`` dispatch time (``framework_overhead``; see module docstring).
+
+    ``host``: the host CPU spec whose ``host_runtime.dispatch`` issues the GPU's ops (default
+    :data:`accel.sim.system.DEFAULT_HOST`); its ``framework`` is the value refitted per fold.
 
     ``framework_overhead`` is fitted on the batch-1 infer rows of e2e.csv
     (:func:`accel.calibrate.direct.fit_framework`); for each model M it is refitted without M's rows and
@@ -198,10 +201,12 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
     Predictions are :class:`accel.validate.ModelPredictor`'s (``accel.sim.simulate``), as ``accel
     validate`` makes them.
     """
+    from accel.arch import load_arch
+    from accel.arch.cpu import HostRuntime
     from accel.calibrate.direct import default_op_counter, fit_framework, framework_rows
-    from accel.calibrate.params import with_value
-    from accel.devices import cost_model_for
     from accel.errors import ConfigError
+    from accel.sim.host import host_dispatch
+    from accel.sim.system import DEFAULT_HOST
     from accel.validate.compare import device_bound_runs
     from accel.validate.predictor import ModelPredictor, Unsupported
 
@@ -209,16 +214,19 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
     if e2e is None:
         raise ConfigError(str(mdir.path), "e2e.csv", "missing: --cv model needs e2e.csv batch-1 infer rows")
     counter = op_count or default_op_counter(spec)
-    launch = float(spec.launch_overhead)
+    host = host if host is not None else load_arch(DEFAULT_HOST)
+    dispatch, _ = host_dispatch(host)
+    launch = float(dispatch.kernel_launch)
     full = fit_framework(e2e, launch, counter)
     if full is None:
         raise ConfigError(str(mdir.path / "e2e.csv"), "model",
                           "no batch-1 infer row (fp32/fp16/bf16) of a model the extractor supports")
-    mp = ModelPredictor(spec)
+    mp = ModelPredictor(spec, dispatch_host=host)
+    runtime = host.host_runtime or HostRuntime()
 
     def use(fw: float) -> None:
-        s = with_value(spec, "framework_overhead", fw)
-        mp.kernel_spec, mp.cm = s, cost_model_for(s)
+        d = dispatch.model_copy(update={"framework": fw})
+        mp.dispatch_host = host.model_copy(update={"host_runtime": runtime.model_copy(update={"dispatch": d})})
 
     def three(fn: Any, fws: tuple[float, float, float]) -> list[Any]:
         out = []
@@ -245,7 +253,7 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
         if m not in fitted_models:
             res.notes.append(f"{m}: not in the framework_overhead fit (no op count); predicted with the all-models fit")
         _note(progress, f"fold {m}: framework_overhead {fold.value * 1e6:.3g} us")
-        fws = (float(spec.framework_overhead), full.value, fold.value)
+        fws = (float(dispatch.framework), full.value, fold.value)
         n = 0
         for r in rows[rows.model == m].itertuples(index=False):
             batch, mode, dtype = int(r.batch), str(r.mode), str(r.dtype)

@@ -8,9 +8,10 @@ Formulas (``B`` = ``memory.hbm_bandwidth`` of the base arch, B/s; times in s):
   row (fixed device time of one kernel).
 * ``calibration.layout_transform_efficiency.bytes4 = hbm_efficiency`` (4-byte NCHW<->NHWC transposes
   stream like a copy).
-* ``launch_overhead`` = the ``launch_tiny_add_ms_per_launch`` row; ``graph_launch_overhead`` = the
-  ``graph_tiny_add_ms_per_kernel`` row (host time per eager launch / per kernel in a CUDA graph replay).
-* ``framework_overhead = median_i(t_i / n_ops_i) - launch_overhead`` over the batch-1 ``infer`` rows of
+* ``graph_launch_overhead`` (GPU arch) = the ``graph_tiny_add_ms_per_kernel`` row (per kernel in a CUDA
+  graph replay); the host CPU arch's ``host_runtime.dispatch.kernel_launch`` = the
+  ``launch_tiny_add_ms_per_launch`` row (host time per eager launch, :func:`fit_host_micro`).
+* ``host_runtime.dispatch.framework = median_i(t_i / n_ops_i) - kernel_launch`` over the batch-1 ``infer`` rows of
   e2e.csv in fp32/fp16/bf16 (host-bound: the host issues one op per ``launch + framework`` time), with
   ``n_ops`` the number of ops ``workloads.extract_model`` extracts for that model; models with an
   ``rnn`` op are left out (one cuDNN LSTM call is one op but runs many steps).
@@ -39,7 +40,7 @@ from accel.errors import ConfigError
 #: (model, dtype, batch) -> number of ops of one inference, or None if the model cannot be extracted
 OpCounter = Callable[[str, str, int], "int | None"]
 
-#: e2e.csv dtypes used for framework_overhead (tf32 runs the fp32 graph; bf16_amp adds casts)
+#: e2e.csv dtypes used for the host's dispatch framework time (tf32 runs the fp32 graph; bf16_amp adds casts)
 FRAMEWORK_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")
 #: micro.csv rows: host wall time per eager launch of a tiny CUDA kernel, and per kernel of a CUDA-graph replay
 LAUNCH_ROW = "launch_tiny_add_ms_per_launch"
@@ -66,7 +67,7 @@ class DirectFit:
 
 
 def fit_micro(micro: pd.DataFrame, spec: Any, file: str = "micro.csv") -> list[DirectFit]:
-    """hbm_efficiency, kernel_latency, layout bytes4, launch_overhead, graph_launch_overhead from micro.csv.
+    """hbm_efficiency, kernel_latency, layout bytes4, graph_launch_overhead (GPU arch values) from micro.csv.
 
     Residual of hbm_efficiency / kernel_latency: MAPE of every d2d_copy row against
     ``kernel_latency + moved_bytes / (hbm_efficiency * B)``.
@@ -100,7 +101,18 @@ def fit_micro(micro: pd.DataFrame, spec: Any, file: str = "micro.csv") -> list[D
                              f"{file} smallest d2d_copy row: {lat_how}"))
         out.append(DirectFit("calibration.layout_transform_efficiency.bytes4", eff, math.nan, len(cp),
                              "= hbm_efficiency (4-byte transposes stream like a copy)"))
-    for kind, path in ((LAUNCH_ROW, "launch_overhead"), (GRAPH_LAUNCH_ROW, "graph_launch_overhead")):
+    out += _row_fits(micro, ((GRAPH_LAUNCH_ROW, "graph_launch_overhead"),), file)
+    return out
+
+
+def fit_host_micro(micro: pd.DataFrame, file: str = "micro.csv") -> list[DirectFit]:
+    """The host CPU arch's ``host_runtime.dispatch.kernel_launch`` from micro.csv's launch row."""
+    return _row_fits(micro, ((LAUNCH_ROW, "host_runtime.dispatch.kernel_launch"),), file)
+
+
+def _row_fits(micro: pd.DataFrame, pairs: tuple[tuple[str, str], ...], file: str) -> list[DirectFit]:
+    out = []
+    for kind, path in pairs:
         r = micro[micro["kind"] == kind]
         v = micro_time(micro, kind)
         if v is not None:
@@ -185,9 +197,10 @@ def framework_rows(e2e: pd.DataFrame, dtypes: tuple[str, ...] = FRAMEWORK_DTYPES
 
 def fit_framework(e2e: pd.DataFrame, launch_overhead: float, op_count: OpCounter, file: str = "e2e.csv",
                   exclude_models: tuple[str, ...] = ()) -> DirectFit | None:
-    """``framework_overhead = median(t / n_ops) - launch_overhead`` over :func:`framework_rows` (s).
+    """Host ``host_runtime.dispatch.framework = median(t / n_ops) - launch_overhead`` over :func:`framework_rows`
+    (s); ``launch_overhead`` is the host's ``dispatch.kernel_launch``.
 
-    Residual: MAPE of those rows against ``n_ops * (launch_overhead + framework_overhead)``.
+    Residual: MAPE of those rows against ``n_ops * (launch_overhead + framework)``.
     None if no row has an op count.
     """
     rows = framework_rows(e2e)
@@ -205,12 +218,12 @@ def fit_framework(e2e: pd.DataFrame, launch_overhead: float, op_count: OpCounter
     med = statistics.median(per_op)
     fw = med - launch_overhead
     if fw < 0:
-        fw_how = f"clamped to 0 (median {med * 1e6:.3g} us per op is below launch_overhead)"
+        fw_how = f"clamped to 0 (median {med * 1e6:.3g} us per op is below kernel_launch)"
         fw = 0.0
     else:
-        fw_how = f"{med * 1e6:.4g} us per op - launch_overhead {launch_overhead * 1e6:.4g} us"
+        fw_how = f"{med * 1e6:.4g} us per op - kernel_launch {launch_overhead * 1e6:.4g} us"
     res = float(np.mean([abs(n * (launch_overhead + fw) / t - 1) for t, n, _ in used]))
     models = sorted({m for _, _, m in used})
-    return DirectFit("framework_overhead", fw, res, len(used),
+    return DirectFit("host_runtime.dispatch.framework", fw, res, len(used),
                      f"{file}: median over the {len(used)} batch-1 infer rows ({', '.join(models)} x "
                      f"{'/'.join(FRAMEWORK_DTYPES)}) of ms / ops extracted by workloads.extract_model: {fw_how}")

@@ -1,7 +1,7 @@
 """The calibration parameters ``accel calibrate`` fits, and copy-with-one-value helpers for frozen specs.
 
 A parameter is named by its dotted path in the arch YAML (``calibration.conv_efficiency.tensor``,
-``framework_overhead``). Values are in SI units (seconds, B/s, plain fractions) as the spec holds them.
+the host's ``host_runtime.dispatch.framework``). Values are in SI units (seconds, B/s, plain fractions) as the spec holds them.
 """
 
 from __future__ import annotations
@@ -56,14 +56,18 @@ KERNEL_PARAMS: dict[str, FitParam] = {p.path: p for p in (
 DEFAULT_KERNEL_PARAMS: tuple[str, ...] = tuple(p for p in KERNEL_PARAMS if p != "calibration.sm_bandwidth")
 
 #: parameters read directly off micro.csv / e2e.csv (closed form, no optimiser)
-DIRECT_PARAMS: tuple[str, ...] = ("calibration.hbm_efficiency", "calibration.kernel_latency", "launch_overhead",
-                                  "graph_launch_overhead", "calibration.layout_transform_efficiency.bytes4",
-                                  "framework_overhead")
+DIRECT_PARAMS: tuple[str, ...] = ("calibration.hbm_efficiency", "calibration.kernel_latency",
+                                  "graph_launch_overhead", "calibration.layout_transform_efficiency.bytes4")
+#: host CPU arch values ``accel calibrate`` fits (written with ``--host-out``)
+HOST_PARAMS: tuple[str, ...] = ("host_runtime.dispatch.kernel_launch", "host_runtime.dispatch.framework",
+                                "host_runtime.staging_copy.latency", "host_runtime.staging_copy.h2d_efficiency",
+                                "host_runtime.staging_copy.d2h_efficiency")
 
 #: unit of every parameter accel calibrate can write (for YAML formatting)
 UNITS: dict[str, str] = {**{p: q.unit for p, q in KERNEL_PARAMS.items()},
                          "calibration.hbm_efficiency": "fraction", "calibration.kernel_latency": "time",
-                         "launch_overhead": "time", "graph_launch_overhead": "time", "framework_overhead": "time",
+                         "graph_launch_overhead": "time", "host_runtime.dispatch.kernel_launch": "time",
+                         "host_runtime.dispatch.framework": "time", "host_runtime.staging_copy.latency": "time",
                          "calibration.layout_transform_efficiency.bytes4": "fraction"}
 
 

@@ -125,9 +125,11 @@ def add_launch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graphs", action="store_true",
                    help="launch with CUDA graphs (the device YAML's graph_launch_overhead per kernel)")
     p.add_argument("--launch-overhead", default=None,
-                   help="host time per op launch, e.g. '25 us' (default: the device YAML's launch_overhead + "
-                        "framework_overhead, i.e. kernel launch plus eager PyTorch dispatch per op; with "
-                        "--cuda-graphs its graph_launch_overhead)")
+                   help="host time per op launch, e.g. '25 us' (default: the host CPU's eager dispatch per op class, "
+                        "host_runtime.dispatch; with --cuda-graphs the device YAML's graph_launch_overhead)")
+    p.add_argument("--host", default=None, metavar="CPU_ARCH",
+                   help="host CPU arch driving the devices (eager dispatch, pageable copies), e.g. epyc_genoa_2vcpu; "
+                        "default: the system's host:, else h100_host_xeon (the measured machine's)")
 
 
 #: graph meta key -> (simulate option, attribute of args)
@@ -370,6 +372,20 @@ def parse_launch(args) -> float | None:
     return launch
 
 
+def parse_host(args) -> Any:
+    """The ``--host`` CPU arch spec, or None (the system's host)."""
+    from accel.arch import load_arch
+    from accel.errors import ConfigError
+
+    ref = getattr(args, "host", None)
+    if ref is None:
+        return None
+    spec = load_arch(ref)
+    if spec.kind != "cpu":
+        raise ConfigError("--host", ref, f"arch has kind {spec.kind!r}; a host must be a kind: cpu arch (see `accel archs`)")
+    return spec
+
+
 def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel, launch: float | None):
     """Run the simulator for one graph; checks the task bound and (unless --no-memory-check) the memory."""
     from accel.errors import ConfigError
@@ -388,15 +404,11 @@ def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel,
                           f" or {flag}")
     res = simulate(graph, system, batch_items=batch_items, cuda_graphs=args.cuda_graphs,
                    include_host_transfers=getattr(args, "host_transfers", False), parallel=parallel,
-                   pinned_host=not getattr(args, "pageable", False), launch_overhead=launch, iterations=iterations)
-    inst = system.devices[0]
-    if launch is not None:
-        per_op = launch
-    elif args.cuda_graphs:
-        per_op = float(getattr(inst.spec, "graph_launch_overhead", 0.0) or 0.0)
-    else:
-        per_op = inst.model.launch_overhead_s + inst.model.framework_overhead_s
-    res.meta["launch_per_op_s"] = per_op
+                   pinned_host=not getattr(args, "pageable", False), launch_overhead=launch, iterations=iterations,
+                   host=parse_host(args))
+    issued = [r.launch_end - r.launch_start for r in res.records
+              if r.stream == "compute" and r.launch_start is not None and r.launch_end is not None]
+    res.meta["launch_per_op_s"] = sum(issued) / len(issued) if issued else 0.0
     res.meta["host_wait_fraction"] = host_wait_fraction(res)
     return res
 
@@ -607,7 +619,8 @@ def _report(args, graph, res, notes: list[str], n: int, defaulted: bool, table: 
         ("utilisation", _utilisation(res.device_utilization)),
         ("host launch", f"{format_si(res.meta['host_launch_s'], 's')} issue time on device 0's host thread "
                         f"({format_si(res.meta['launch_per_op_s'], 's')} per op); device idles "
-                        f"{100 * frac:.0f}% of the latency waiting for it"),
+                        f"{100 * frac:.0f}% of the latency waiting for it"
+                        + (f"; {res.meta['host_dispatch']}" if res.meta.get("host_dispatch") else "")),
     ]
     mem = f"{format_si(res.meta['memory_bytes_max'], 'B')} estimated per device"
     if cap:

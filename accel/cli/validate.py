@@ -76,6 +76,14 @@ def run_cv(args: argparse.Namespace) -> int:
     if args.cv == "shape":
         res = cross_validate_shapes(gpu_kernel_rows(mdir), spec, source=str(mdir.path), progress=not args.quiet)
     else:
-        res = cross_validate_models(mdir, spec, progress=not args.quiet)
+        from accel.arch import load_arch
+        from accel.sim.system import DEFAULT_HOST
+        from accel.validate import with_measured_host
+
+        host_ref = getattr(args, "cpu_arch", None) or choose_archs(mdir)[1] or DEFAULT_HOST
+        host, note = with_measured_host(load_arch(host_ref), mdir)
+        res = cross_validate_models(mdir, spec, progress=not args.quiet, host=host)
+        if note:
+            res.notes.append(note)
     print(render_cv(res, worst=max(args.worst, 8)))
     return 0

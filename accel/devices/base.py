@@ -59,18 +59,16 @@ class CostModel(ABC):
     def cost(self, op: OpNode) -> OpCost:
         """Return the cost of one execution of ``op``; raise UnknownOpError for unsupported kinds."""
 
+    #: ops are issued by an eager framework on the host CPU (GPUs): the simulator takes their issue time
+    #: from the host's ``host_runtime.dispatch`` (:mod:`accel.sim.host`) instead of ``launch_overhead_s``
+    eager_host_dispatch: bool = False
+
     @property
     def launch_overhead_s(self) -> float:
-        """Host-side time to issue one op (s); 0 for devices without a host launch path."""
+        """Host-side time to issue one op through the device's own driver (s); 0 for devices without a
+        host launch path. Not used for ``eager_host_dispatch`` devices."""
         return float(getattr(self.spec, "launch_overhead", 0.0) or 0.0)
 
-    @property
-    def framework_overhead_s(self) -> float:
-        """Extra eager host time per op beyond the launch itself (framework/dispatcher code) (s).
-
-        The simulator issues each op eagerly in ``launch_overhead_s + framework_overhead_s``.
-        """
-        return float(getattr(self.spec, "framework_overhead", 0.0) or 0.0)
 
     @property
     def static_power_w(self) -> float:

@@ -38,9 +38,9 @@ Model, per op kind:
   fraction ``s`` where it meets the cap, with dynamic energy per FLOP ~ ``s**(k-1)``
   (``calibration.dvfs_power_exponent = k``); memory time does not scale with the SM clock.
 
-Host launch overhead is NOT included in ``time_s``: the simulator adds ``launch_overhead_s`` per op
-(``detail["kernels"]`` says how many kernels an op launches; ``framework_overhead_s`` is the extra eager
-framework time per op). ``energy_j`` is dynamic energy; static power is ``static_power_w``.
+Host issue time is NOT included in ``time_s``: GPUs are driven by an eager framework on the host
+CPU (``eager_host_dispatch``), so the simulator adds the host's per-op dispatch time
+(:mod:`accel.sim.host`; ``detail["kernels"]`` says how many kernels an op launches). ``energy_j`` is dynamic energy; static power is ``static_power_w``.
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ _WGRAD_MAX_SPLIT = 1 << 16
 class GpuCostModel(CostModel):
     """Analytical GPU cost model (see module docstring). ``spec`` is a :class:`GpuSpec`."""
 
+    eager_host_dispatch = True
+
     spec: GpuSpec
 
     def __init__(self, spec: GpuSpec):
@@ -195,12 +197,6 @@ class GpuCostModel(CostModel):
         if kind in _MEMORY_KINDS:
             return self._memory_bound(op)
         raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)
-
-    @property
-    def framework_overhead_s(self) -> float:
-        """Extra host time per op of eager framework code beyond the kernel launch (s); eager host issue
-        time per op = ``launch_overhead_s + framework_overhead_s`` (0 in CUDA-graph mode)."""
-        return float(self.spec.framework_overhead)
 
     @property
     def graph_launch_overhead_s(self) -> float:

@@ -17,8 +17,10 @@ Evaluators:
 
 * ``analytic`` — ops are costed independently with ``cost_model_for(spec).cost(op)``
   (identical ops are costed once and multiplied by their count). Latency =
-  max(sum of op device times, sum of host launch overheads) — the device and a host
-  issuing launches ahead of it overlap, so the slower of the two sets the pace.
+  max(sum of op device times, sum of host issue times) — the device and a host
+  issuing launches ahead of it overlap, so the slower of the two sets the pace. Host issue
+  time per op is the simulator's (:func:`accel.sim.host.issue_time_of`: the default host's eager
+  dispatch for GPUs, the device's ``launch_overhead`` otherwise).
   Energy = sum of op dynamic energies + static power x latency.
 * ``sim`` — ``accel.sim.simulate(graph, spec, **sim_options)`` (dependencies, overlap,
   launch overhead); slower, for GPU/system sweeps.
@@ -267,15 +269,16 @@ def check_area_model(space: DesignSpace, area: AreaModel) -> None:
 # --------------------------------------------------------------------------- per point
 def _run_analytic(spec_dev: DeviceSpec, w: PreparedWorkload) -> dict[str, float]:
     from accel.devices import cost_model_for
+    from accel.sim.host import issue_time_of
 
     cm = cost_model_for(spec_dev)
     dev_time = launch = dyn = 0.0
-    lo = cm.launch_overhead_s
+    issue = issue_time_of(cm)  # as accel.sim: the default host's eager dispatch for GPUs
     for op, n in w.unique_ops:
         c = cm.cost(op)
         dev_time += c.time_s * n
         dyn += c.energy_j * n
-        launch += lo * n
+        launch += issue(op) * n
     latency = max(dev_time, launch)
     static = cm.static_power_w * latency
     return {"latency_s": latency, "device_time_s": dev_time, "energy_j": dyn + static,

@@ -1,10 +1,10 @@
 """``simulate(graph, system, ...)``: build the task DAG for a LayerGraph on a System and run it.
 
-Host launch overhead: each op is issued by the device's host thread, costing the device
-cost model's ``launch_overhead_s + framework_overhead_s`` (GPU YAML ``launch_overhead`` ~9 us,
-micro.csv, plus ``framework_overhead``, eager PyTorch per-op host time fitted to e2e.csv batch-1 rows); with
-``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead``
-(~1 us). Device time per op is the cost model's ``OpCost.time_s`` (no launch overhead
+Host issue time: each op is issued by one host thread. For devices driven by an eager
+framework (GPUs: ``CostModel.eager_host_dispatch``) that time is the host CPU's
+(:mod:`accel.sim.host`: ``host_runtime.dispatch`` of the system's host, per op class, ~32 us per op on
+the measured H100 host); other devices pay their own ``launch_overhead``; with
+``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead`` (~1 us). Device time per op is the cost model's ``OpCost.time_s`` (no launch overhead
 inside). Static energy = each used device's static power x makespan, where static power
 is the device's ``energy.static_power`` if set, else its ``idle_power``. Host CPU power
 is not counted.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from accel.arch.base import DeviceSpec
 from accel.errors import ConfigError, ResultRangeError, UnknownOpError
@@ -22,6 +23,7 @@ from accel.graph import LayerGraph, OpNode
 from accel.interconnect import allreduce, transfer_energy, transfer_time
 from accel.devices.base import OpCost
 from accel.sim.engine import Task, run_tasks
+from accel.sim.host import EagerIssue, host_dispatch
 from accel.sim.memory import device_memory_capacity, footprint
 from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
 from accel.sim.result import OpRecord, SimResult
@@ -46,15 +48,22 @@ def static_power_w(spec: DeviceSpec, model_static: float) -> float:
 class _Builder:
     """Accumulates tasks; caches op costs per (model, op, shard)."""
 
-    def __init__(self, system: System, n: int, cuda_graphs: bool, pinned: bool, launch_overhead: float | None = None):
+    def __init__(self, system: System, n: int, cuda_graphs: bool, pinned: bool, launch_overhead: float | None = None,
+                 host: Any = None):
         self.sys = system
         self.n = n
         self.pinned = pinned
         self.tasks: list[Task] = []
         self._costs: dict[tuple[int, str, str | None], tuple[OpCost, float]] = {}
+        #: per device: host issue time of a copy/collective/typical op (s), and of each compute op (by op)
         self.launch: list[float] = []
+        self._issue: list[EagerIssue | None] = []
+        self.host_note = ""
+        self._host = host
+        eager: EagerIssue | None = None
         for d in range(n):
             inst = system.devices[d]
+            issue = None
             if launch_overhead is not None:
                 self.launch.append(float(launch_overhead))
             elif cuda_graphs:
@@ -63,12 +72,24 @@ class _Builder:
                     raise ConfigError(inst.spec.origin or inst.spec.name, "graph_launch_overhead",
                                       "cuda_graphs=True needs the device's per-kernel graph launch overhead (e.g. `graph_launch_overhead: 1 us`)")
                 self.launch.append(float(g))
-            else:  # eager: kernel launch + framework (Python/dispatcher) time per op
-                self.launch.append(inst.model.launch_overhead_s + inst.model.framework_overhead_s)
+            elif inst.model.eager_host_dispatch:  # eager framework on the host CPU issues each op (accel.sim.host)
+                if eager is None:
+                    dispatch, self.host_note = host_dispatch(self.host)
+                    eager = EagerIssue(dispatch)
+                issue = eager
+                self.launch.append(eager.typical)
+            else:  # the device's own launch path (accelerator driver call per op)
+                self.launch.append(inst.model.launch_overhead_s)
+            self._issue.append(issue)
         self.next_group = 0
         self.link_bytes: dict[str, float] = {}
         self.link_energy = 0.0
         self.stage_memory: list[tuple[float, int]] = []  # pipeline: (fraction of params, microbatches in flight)
+
+    @property
+    def host(self) -> Any:
+        """The host CPU spec driving the devices: the one given to :func:`simulate`, else the system's."""
+        return self._host if self._host is not None else self.sys.host_spec
 
     def cost(self, d: int, op: OpNode, shard: str | None = None) -> tuple[OpCost, float]:
         """(cost, FLOPs of the op as executed: sharded when ``shard`` is set)."""
@@ -98,7 +119,8 @@ class _Builder:
         c, flops = self.cost(d, op, shard)
         rec = OpRecord((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
                        op.module, op.phase, 0.0, 0.0, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
-        return self.add(Task(d, "compute", c.time_s, rec, list(deps), self.launch[d]))
+        issue = self._issue[d]
+        return self.add(Task(d, "compute", c.time_s, rec, list(deps), issue.time(op) if issue is not None else self.launch[d]))
 
     def _link(self, key: str, link, nbytes: float) -> float:
         self.link_bytes[key] = self.link_bytes.get(key, 0.0) + nbytes
@@ -109,7 +131,7 @@ class _Builder:
     def copy(self, d: int, direction: str, nbytes: float, deps=(), name: str = "", mb: int | None = None) -> int:
         link = self.sys.host_link
         t = transfer_time(link, nbytes, pinned=self.pinned, direction=direction,
-                          host=None if self.pinned else self.sys.host_spec)
+                          host=None if self.pinned else self.host)
         e = self._link(f"host:{link.name}", link, nbytes)
         rec = OpRecord(name or f"memcpy_{direction}", self.sys.devices[d].name, direction, "copy", "", "forward", 0.0, 0.0,
                        0.0, nbytes, e, "memory", microbatch=mb, link=link.name)
@@ -253,7 +275,8 @@ def _grad_bytes(ops: list[OpNode], graph: LayerGraph) -> dict[str, float]:
 
 def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,
              cuda_graphs: bool = False, include_host_transfers: bool = False, parallel: ParallelConfig | None = None,
-             pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1) -> SimResult:
+             pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1,
+             host: Any = None) -> SimResult:
     """Simulate one execution (inference pass or training step) of ``graph`` on ``system``.
 
     Args:
@@ -267,8 +290,10 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
             over the system's host link, on separate copy streams.
         parallel: multi-device configuration; default one device.
         pinned_host: host buffers are pinned (else the link's pageable model is used).
-        launch_overhead: host issue time per op (s), overriding the device's
-            ``launch_overhead`` / ``graph_launch_overhead`` (e.g. to model framework overhead).
+        launch_overhead: host issue time per op (s), overriding the host's eager dispatch
+            (:mod:`accel.sim.host`) / the device's ``graph_launch_overhead`` or ``launch_overhead``.
+        host: host CPU spec whose ``host_runtime`` (eager dispatch, pageable staging) drives the
+            devices, overriding the system's ``host:`` (default :data:`accel.sim.system.DEFAULT_HOST`).
         iterations: back-to-back executions of the graph (steps or inference batches) per
             device; with host transfers the next input's h2d copy overlaps the current
             compute on the copy stream. Items scale with it. (Not for ``pipeline``, whose
@@ -305,7 +330,7 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
                               f"{inst.spec.name} is an inference-only device but the graph is a training step "
                               f"({train_ops} backward/optimizer ops); simulate an inference graph (--mode infer)")
     batch = int(batch_items or graph.meta.get("batch") or 1)
-    b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead)
+    b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead, host)
     in_bytes, out_bytes = _io_bytes(graph)
 
     if cfg.mode == "pipeline" and n > 1:
@@ -394,7 +419,8 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
     meta = {"graph": graph.name, "batch_items": batch, "mode": graph.meta.get("mode", ""), "dtype": graph.meta.get("dtype", ""),
             "cuda_graphs": cuda_graphs, "host_transfers": include_host_transfers, "devices": n,
             "parallel": cfg.mode if n > 1 else "none", "ops": len(ops), "iterations": iterations,
-            "host_launch_s": sum(b.launch[0] for t in b.tasks if t.device == 0 and t.launch is not None),
+            "host_launch_s": sum(t.launch for t in b.tasks if t.device == 0 and t.launch is not None),
+            "host_dispatch": b.host_note,
             "memory_bytes_max": max(mem_need.values()), "memory_fits": mem_fits,
             "memory_capacity_bytes": device_memory_capacity(sysm.devices[0].spec) or 0.0}
     return _check_result(SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, sysm.name,

@@ -104,33 +104,40 @@ def _with_threads(spec, threads):
     return spec
 
 
-def with_measured_host(spec: Any, mdir: MeasurementDir) -> tuple[Any, str]:
-    """The GPU spec with its host dispatch times taken from the directory's own host (and a note).
+def with_measured_host(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:
+    """The host CPU spec whose eager dispatch is the directory's own host's (and a note).
 
-    Eager dispatch is host CPU (and driver) time, so a directory measured on another machine has
-    another host: when ``micro.csv`` has the ``launch_tiny_add_ms_per_launch`` row, ``launch_overhead`` becomes that
-    measured time ``L`` and ``framework_overhead`` is scaled by the same host-speed ratio,
-    ``framework_overhead * L / launch_overhead`` (both are single-thread work of the same framework
-    stack). Nothing changes without the row, for non-GPU specs, or when ``L`` equals the arch's value.
+    Eager dispatch is host CPU (and driver) time (:mod:`accel.sim.host`), so a directory measured on
+    another machine has another host: when ``micro.csv`` has the ``launch_tiny_add_ms_per_launch`` row,
+    ``host_runtime.dispatch.kernel_launch`` becomes that measured time ``L`` and every other dispatch time
+    (``framework``, ``classes``) is scaled by the same host-speed ratio ``L / kernel_launch`` (all are
+    single-thread work of the same framework stack). ``host`` None means the default host. Returns
+    ``host`` unchanged (and ``""``) without the row or when ``L`` equals the host's value.
     """
+    from accel.arch import load_arch
+    from accel.arch.cpu import HostRuntime
     from accel.calibrate.direct import LAUNCH_ROW, micro_time
+    from accel.sim.host import host_dispatch
+    from accel.sim.system import DEFAULT_HOST
 
     micro = mdir.tables.get("micro.csv")
-    base = float(getattr(spec, "launch_overhead", 0.0) or 0.0)
-    if micro is None or base <= 0 or "framework_overhead" not in type(spec).model_fields:
-        return spec, ""
+    if micro is None:
+        return host, ""
     measured = micro_time(micro, LAUNCH_ROW)
     if measured is None:
-        return spec, ""
+        return host, ""
     if not measured > 0:
         raise ConfigError(str(mdir.path / "micro.csv"), LAUNCH_ROW, f"must be > 0 ms, got {measured * 1e3:g}")
-    ratio = measured / base
+    base_host = host if host is not None else load_arch(DEFAULT_HOST)
+    dispatch, _ = host_dispatch(base_host)
+    ratio = measured / float(dispatch.kernel_launch)
     if abs(ratio - 1.0) < 1e-3:
-        return spec, ""
-    fw = float(spec.framework_overhead) * ratio
-    note = (f"host dispatch from {mdir.path.name}/micro.csv: launch {measured * 1e6:.3g} us (arch {base * 1e6:.3g} us), "
-            f"framework_overhead x{ratio:.3g} = {fw * 1e6:.3g} us")
-    return spec.model_copy(update={"launch_overhead": measured, "framework_overhead": fw}), note
+        return host, ""
+    new = dispatch.scaled(ratio).model_copy(update={"kernel_launch": measured})
+    runtime = (base_host.host_runtime or HostRuntime()).model_copy(update={"dispatch": new})
+    note = (f"host dispatch from {mdir.path.name}/micro.csv: launch {measured * 1e6:.3g} us (host "
+            f"{dispatch.kernel_launch * 1e6:.3g} us), framework x{ratio:.3g} = {new.framework * 1e6:.3g} us")
+    return base_host.model_copy(update={"host_runtime": runtime}), note
 
 
 def _staging_host(host_spec: Any | None) -> Any:
@@ -195,16 +202,17 @@ def validate_dir(path: str | Path, arch: str | None = None, cpu_arch: str | None
                     raise
                 missing = f"default host CPU arch {host!r} not loadable ({exc}); pass --cpu-arch"
         dev_spec = load_arch(dev)
-        host_note, staging_host = "", None
+        host_note, staging_host, dispatch_host = "", None, None
         if mdir.device_type == "cpu":
             dev_spec = _with_threads(dev_spec, mdir.device.get("threads"))
             host_spec = dev_spec if host == dev else host_spec
         else:
-            dev_spec, host_note = with_measured_host(dev_spec, mdir)
+            dispatch_host, host_note = with_measured_host(host_spec, mdir)
             if link is not None:
                 staging_host, note = with_measured_memory(_staging_host(host_spec), mdir)
                 host_note = "; ".join(x for x in (host_note, note) if x)
-        predictor = ModelPredictor(dev_spec, host_spec, link, cpu_missing=missing, staging_host=staging_host)
+        predictor = ModelPredictor(dev_spec, host_spec, link, cpu_missing=missing, staging_host=staging_host,
+                                   dispatch_host=dispatch_host)
         if host_note:
             predictor.description += "; " + host_note
     return compare(mdir, predictor, only=only, progress=progress)

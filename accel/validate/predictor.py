@@ -102,7 +102,7 @@ class ModelPredictor(Predictor):
     """
 
     def __init__(self, kernel_spec: Any, cpu_spec: Any | None = None, link_spec: Any | None = None,
-                 cpu_missing: str = "", staging_host: Any | None = None):
+                 cpu_missing: str = "", staging_host: Any | None = None, dispatch_host: Any | None = None):
         from accel.devices import cost_model_for
 
         #: why there is no cpu_spec (shown as the skip reason of CPU rows)
@@ -112,21 +112,21 @@ class ModelPredictor(Predictor):
         self.link_spec = link_spec
         #: host CPU spec whose ``host_runtime.staging_copy`` costs pageable copies (default: ``cpu_spec``)
         self.staging_host = staging_host if staging_host is not None else cpu_spec
+        #: host CPU spec whose ``host_runtime.dispatch`` issues the device's eager ops (None: the simulator's
+        #: default host, :data:`accel.sim.system.DEFAULT_HOST`)
+        self.dispatch_host = dispatch_host if dispatch_host is not None else (
+            cpu_spec if getattr(cpu_spec, "kind", None) == "cpu" and kernel_spec.kind != "cpu" else None)
         self.cm = cost_model_for(kernel_spec)
         self._cpu_models: dict[int, Any] = {}
-        try:
-            import accel.sim as _sim  # noqa: F401
+        import accel.sim as _sim
 
-            self._sim = _sim
-        except ImportError:
-            self._sim = None
+        self._sim = _sim
         parts = [f"device {kernel_spec.name} ({kernel_spec.kind})"]
         if cpu_spec is not None:
             parts.append(f"host {cpu_spec.name}")
         if link_spec is not None:
             parts.append(f"link {link_spec.name}")
-        parts.append("whole models via accel.sim.simulate" if self._sim else
-                     "whole models via serial per-op sum (accel.sim not importable)")
+        parts.append("whole models via accel.sim.simulate")
         self.description = "; ".join(parts)
         self._graph = lru_cache(maxsize=8)(self._extract)
 
@@ -180,40 +180,21 @@ class ModelPredictor(Predictor):
             g = _relabel(g, "tf32")
         return g
 
-    def _per_op(self, cm: Any, op: OpNode) -> float:
-        """One eager op: the device runs it, or waits for the host to launch it, whichever is longer (s)."""
-        return max(float(cm.cost(op).time_s), float(cm.launch_overhead_s))
-
     def _timeline(self, g: LayerGraph, iterations: int = 1) -> list[list[tuple[str, float, float, float]]]:
         """Per iteration of ``iterations`` back-to-back forward passes: (module, host launch start, device
-        start, device end) per forward op, in program order (s).
+        start, device end) per forward op, in program order (s), from ``accel.sim.simulate``'s records.
 
-        From ``accel.sim.simulate``'s records when available; else a single-stream replay of the
-        same launch model (a serial host thread issues each op in ``launch_overhead_s``; the device
-        starts an op when it is issued and the previous op has finished). Iterations are not
-        synchronised: the host issues iteration ``k+1`` as soon as it has issued iteration ``k``, so in
-        a device-bound run it runs ahead and later iterations see a busy device, not launch gaps.
+        Iterations are not synchronised: the host issues iteration ``k+1`` as soon as it has issued
+        iteration ``k``, so in a device-bound run it runs ahead and later iterations see a busy device,
+        not launch gaps.
         """
         out: list[list[tuple[str, float, float, float]]] = [[] for _ in range(iterations)]
-        if self._sim is not None:
-            r = self._sim.simulate(g, self.kernel_spec, iterations=iterations)
-            for x in r.records:
-                if x.stream != "compute" or x.phase != "forward":
-                    continue
-                it = int(x.name.rsplit("@it", 1)[1]) if iterations > 1 and "@it" in x.name else 0
-                out[it].append((x.module, x.launch_start if x.launch_start is not None else x.start,
-                                x.start, x.end))
-            return out
-        host, dev = 0.0, 0.0
-        launch = float(self.cm.launch_overhead_s)
-        for it in range(iterations):
-            for op in g:
-                if op.phase != "forward":
-                    continue
-                h0, host = host, host + launch
-                start = max(dev, host)
-                dev = start + float(self.cm.cost(op).time_s)
-                out[it].append((op.module, h0, start, dev))
+        r = self._sim.simulate(g, self.kernel_spec, iterations=iterations, host=self.dispatch_host)
+        for x in r.records:
+            if x.stream != "compute" or x.phase != "forward":
+                continue
+            it = int(x.name.rsplit("@it", 1)[1]) if iterations > 1 and "@it" in x.name else 0
+            out[it].append((x.module, x.launch_start if x.launch_start is not None else x.start, x.start, x.end))
         return out
 
     @staticmethod
@@ -247,11 +228,9 @@ class ModelPredictor(Predictor):
         only (no launch gap before the first ops of a pass). Hook overhead itself is not modelled.
         """
         g = self._graph(model, "infer", dtype, int(batch))
-        n_it = LAYER_TIMED_ITERS
-        if self._sim is not None:  # stay within the simulator's task budget on huge graphs
-            from accel.sim.simulate import MAX_SIM_TASKS
+        from accel.sim.simulate import MAX_SIM_TASKS
 
-            n_it = max(1, min(n_it, MAX_SIM_TASKS // max(len(g), 1)))
+        n_it = max(1, min(LAYER_TIMED_ITERS, MAX_SIM_TASKS // max(len(g), 1)))  # the simulator's task budget
         timelines = self._timeline(g, n_it)
         per_it: list[dict[str, float]] = []
         prev_end = 0.0
@@ -266,13 +245,10 @@ class ModelPredictor(Predictor):
         return out
 
     def _simulate(self, g: LayerGraph, spec: Any, cm: Any) -> tuple[float, float]:
-        """(latency s, energy J) of one run of ``g`` on ``spec``."""
-        if self._sim is not None:
-            r = self._sim.simulate(g, spec)
-            return float(r.latency_s), float(r.energy_j)
-        lat = sum(self._per_op(cm, op) for op in g)
-        dyn = sum(float(cm.cost(op).energy_j) for op in g)
-        return lat, dyn + self._static_w(cm, spec) * lat
+        """(latency s, energy J) of one run of ``g`` on ``spec`` (``accel.sim.simulate``; GPUs issued by
+        :attr:`dispatch_host`)."""
+        r = self._sim.simulate(g, spec, host=self.dispatch_host)
+        return float(r.latency_s), float(r.energy_j)
 
     def model_latency(self, model: str, mode: str, dtype: str, batch: int) -> float:
         g = self._graph(model, mode, dtype, int(batch))

@@ -1,4 +1,4 @@
-"""Pageable host<->device copies are the host's staging memcpy (host_runtime.staging_copy of the CPU arch)."""
+"""The host is part of the system: eager dispatch (host_runtime.dispatch) and pageable staging copies (host_runtime.staging_copy) of the host CPU arch."""
 
 import json
 from pathlib import Path
@@ -82,3 +82,69 @@ def test_bare_device_simulates_pageable_with_the_default_host():
     sysm = resolve_system("h100")
     assert sysm.host_name == DEFAULT_HOST and sysm.host_spec.host_runtime.staging_copy is not None
     assert json.loads(json.dumps(DEFAULT_HOST)) == "h100_host_xeon"
+
+
+def _chain(n: int = 6):
+    from test_sim_toydev import chain_graph
+
+    return chain_graph(n, batch=1, width=64)
+
+
+def _host_with(**dispatch):
+    from accel.arch.cpu import HostRuntime
+
+    host = load_arch("h100_host_xeon")
+    d = host.host_runtime.dispatch.model_copy(update=dispatch)
+    return host.model_copy(update={"host_runtime": (host.host_runtime or HostRuntime()).model_copy(update={"dispatch": d})})
+
+
+def test_eager_issue_time_is_the_hosts_per_op_class():
+    """Each op's host issue interval = classes.get(its class, kernel_launch) + framework of the host driving the GPU."""
+    from accel.sim import simulate
+    from accel.sim.host import dispatch_class
+
+    host = _host_with(classes={"library": 100e-6})
+    r = simulate(_chain(), "h100", host=host)
+    d = host.host_runtime.dispatch
+    for rec in r.records:
+        want = (100e-6 if rec.kind == "matmul" else d.kernel_launch) + d.framework
+        assert rec.launch_end - rec.launch_start == pytest.approx(want, rel=1e-9), rec.name
+    g = _chain()
+    assert {dispatch_class(o) for o in g} == {"library", "elementwise"}
+    shipped = simulate(_chain(), "h100")  # default host: every op kernel_launch + framework
+    assert r.latency_s > shipped.latency_s
+
+
+def test_unknown_dispatch_class_names_the_allowed_ones(tmp_path):
+    p = tmp_path / "host.yaml"
+    text = (Path(__file__).resolve().parents[1] / "archs" / "cpu" / "h100_host_xeon.yaml").read_text()
+    p.write_text(text.replace("    reference_clock: 4.0 GHz", "    reference_clock: 4.0 GHz\n    classes: {gemm: 20 us}"))
+    with pytest.raises(ConfigError, match="unknown dispatch class gemm; allowed: library, elementwise"):
+        load_arch(p)
+
+
+def test_host_without_dispatch_scales_the_default_by_clock():
+    """A host YAML with no dispatch of its own: the default host's times x reference_clock / turbo_clock."""
+    from accel.sim.host import host_dispatch
+
+    epyc, ref = load_arch("epyc_genoa_2vcpu"), load_arch("h100_host_xeon")
+    d, how = host_dispatch(epyc)
+    k = float(ref.host_runtime.dispatch.reference_clock) / float(epyc.turbo_clock)
+    assert d.framework == pytest.approx(ref.host_runtime.dispatch.framework * k)
+    assert d.kernel_launch == pytest.approx(ref.host_runtime.dispatch.kernel_launch * k)
+    assert "scaled by its clock" in how
+    own, how0 = host_dispatch(ref)
+    assert own is ref.host_runtime.dispatch and how0 == ""
+
+
+def test_dse_analytic_and_simulate_use_one_host_rule():
+    """The sweep's analytic evaluator charges the same per-op host issue time as accel.sim (host-bound chain)."""
+    from accel.dse.evaluate import PreparedWorkload, _run_analytic, dedupe_ops
+    from accel.sim import simulate
+
+    g = _chain(10)
+    spec = load_arch("h100")
+    sim = simulate(g, spec)
+    ana = _run_analytic(spec, PreparedWorkload("chain", 1, dedupe_ops(g), None, len(g)))
+    assert ana["latency_s"] == pytest.approx(sim.latency_s, rel=0.05)
+    assert sim.meta["host_launch_s"] == pytest.approx(ana["latency_s"], rel=0.05)

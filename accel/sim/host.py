@@ -1,0 +1,106 @@
+"""Eager host dispatch: the host thread's time to issue each graph op to an accelerator.
+
+Eager PyTorch issues ops from one host thread. Its time per op is a property of the host CPU and
+the framework, not of the accelerator, so it lives in the host CPU arch
+(``host_runtime.dispatch``, :class:`accel.arch.cpu.HostDispatch`)::
+
+    t_issue(op) = dispatch.classes.get(dispatch_class(op), dispatch.kernel_launch) + dispatch.framework
+
+The device runs an op when it has been issued and the device is free (:mod:`accel.sim.engine`):
+long kernels hide host time, short ones leave the device waiting (host-bound batch-1 inference).
+
+A host without its own ``dispatch`` takes :data:`accel.sim.system.DEFAULT_HOST`'s, scaled by
+single-core clock: ``t = t_default * reference_clock / turbo_clock`` (same framework, the same
+instructions at another clock; microarchitecture differences are not modelled).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from accel.arch.cpu import DISPATCH_CLASSES, HostDispatch
+from accel.errors import ConfigError
+from accel.graph import OpNode
+
+#: op kind -> dispatch class (:data:`accel.arch.cpu.DISPATCH_CLASSES`); kinds not listed: ``elementwise``
+_CLASS_OF_KIND: dict[str, str] = {
+    "matmul": "library", "conv": "library", "conv_transpose": "library", "attention": "library", "rnn": "library",
+    "norm": "norm",
+    "reduce": "reduction", "pool": "reduction", "softmax": "reduction", "loss": "reduction",
+    "data_movement": "copy", "embedding": "copy",
+}
+assert set(_CLASS_OF_KIND.values()) <= set(DISPATCH_CLASSES)
+
+
+def dispatch_class(op: OpNode) -> str:
+    """Dispatch class of ``op``: ``library`` (cuBLAS/cuDNN calls: matmul, conv, attention, rnn), ``norm``,
+    ``reduction`` (reduce, pool, softmax, loss), ``copy`` (data movement, embedding gathers), else
+    ``elementwise``."""
+    return _CLASS_OF_KIND.get(op.kind, "elementwise")
+
+
+def host_dispatch(host: Any) -> tuple[HostDispatch, str]:
+    """The dispatch model of host CPU spec ``host`` and how it was obtained (``""``: the host's own).
+
+    Its own ``host_runtime.dispatch`` if present; else the default host's scaled by
+    ``reference_clock / host.turbo_clock``. Raises ConfigError when neither is possible.
+    """
+    from accel.arch import load_arch
+    from accel.sim.system import DEFAULT_HOST
+
+    own = _own(host)
+    if own is not None:
+        return own, ""
+    ref = load_arch(DEFAULT_HOST)
+    base = _own(ref)
+    file = getattr(host, "origin", "") or getattr(host, "name", "<host>")
+    if base is None or base.reference_clock is None:
+        raise ConfigError(ref.origin or DEFAULT_HOST, "host_runtime.dispatch.reference_clock",
+                          "the default host needs a dispatch model with its reference_clock")
+    clock = getattr(host, "turbo_clock", None)
+    if not clock:
+        raise ConfigError(file, "host_runtime.dispatch",
+                          "host has no dispatch model and no turbo_clock to scale the default host's by; "
+                          "add host_runtime: {dispatch: {kernel_launch, framework}}")
+    factor = float(base.reference_clock) / float(clock)
+    how = (f"dispatch of {ref.name} scaled by its clock / this host's ({base.reference_clock / 1e9:.3g} / "
+           f"{clock / 1e9:.3g} GHz = x{factor:.3g})")
+    return base.scaled(factor), how
+
+
+def _own(host: Any) -> HostDispatch | None:
+    runtime = getattr(host, "host_runtime", None)
+    return runtime.dispatch if runtime is not None else None
+
+
+class EagerIssue:
+    """Per-op host issue time of one host driving accelerators eagerly (cached per op class)."""
+
+    def __init__(self, dispatch: HostDispatch):
+        self.dispatch = dispatch
+        self._by_class = {c: dispatch.issue_time(c) for c in DISPATCH_CLASSES}
+
+    def time(self, op: OpNode) -> float:
+        """Host issue time of ``op`` (s)."""
+        return self._by_class[dispatch_class(op)]
+
+    @property
+    def typical(self) -> float:
+        """Issue time of an elementwise op (s): the one-number summary (``kernel_launch + framework``)."""
+        return self._by_class["elementwise"]
+
+
+def issue_time_of(model: Any, host: Any = None) -> Callable[[OpNode], float]:
+    """Host issue time per op (s) of a device's cost model ``model``, eagerly driven: the host CPU's dispatch
+    (``host`` spec, default :data:`accel.sim.system.DEFAULT_HOST`) for ``eager_host_dispatch`` devices
+    (GPUs), else the device's own ``launch_overhead_s`` for every op. The one rule the simulator and the
+    DSE's analytic evaluator share."""
+    if getattr(model, "eager_host_dispatch", False):
+        if host is None:
+            from accel.arch import load_arch
+            from accel.sim.system import DEFAULT_HOST
+
+            host = load_arch(DEFAULT_HOST)
+        return EagerIssue(host_dispatch(host)[0]).time
+    lo = float(model.launch_overhead_s)
+    return lambda op: lo
