@@ -135,8 +135,9 @@ def test_calibrate_result_api_neutral_start():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    ([str(CPU_DIR)], "device_type: CPU measurements"),
-    ([str(CPU_DIR), "--arch", "h100"], "device_type: CPU measurements"),
+    ([str(CPU_DIR)], "device_type: CPU measurements (AMD EPYC): pass --arch naming the CPU arch"),
+    ([str(CPU_DIR), "--arch", "h100"], "has kind 'gpu'; CPU measurements need a kind: cpu arch"),
+    ([str(CPU_DIR), "--arch", "epyc_genoa_2vcpu", "--params", "tile_latency"], "unknown CPU parameter"),
     ([str(ROOT / "no_such_dir")], "measurement directory not found"),
     ([str(SMALL), "--arch", "h100_host_xeon"], "kind: accel calibrate fits GPU archs"),
     ([str(SMALL), "--params", "tile_latncy"], "--params: tile_latncy: unknown parameter"),
@@ -173,3 +174,61 @@ def test_rows_all_fits_every_kernel_row():
     assert set(res.mape_after) == {"gemm", "conv", "gemm_all", "conv_all"}
     with pytest.raises(Exception, match="--rows: some: must be 'target' or 'all'"):
         calibrate_dir(SMALL, "h100", rows="some")
+
+
+def test_calibrate_cpu_dir_of_this_machine(tmp_path):
+    """accel calibrate on `accel measure --device cpu` output of this machine (tests/data/validate/epyc_cpu_quick,
+    2-vCPU EPYC VM): the CPU arch's values are fitted on the 1-thread rows, the fit lowers its loss, the
+    bare dispatch of dispatch.csv floors op_overhead, and the YAML written loads with every value cited."""
+    from accel.calibrate import calibrate_cpu_dir
+    from accel.calibrate.cpu import cpu_rows, predict_cpu
+
+    res = calibrate_cpu_dir(CPU_DIR, "epyc_genoa_2vcpu", threads=1, models=False, maxiter=300)
+    vals = res.values()
+    assert {"calibration.gemm_efficiency", "calibration.op_overhead", "calibration.conv_efficiency"} <= set(vals)
+    assert not any(p.startswith("calibration.parallel") for p in vals)  # no multi-thread rows given
+    assert vals["calibration.op_overhead"] >= 1.7e-6 and "bare eager dispatch" in " ".join(res.notes)
+    rows = cpu_rows(read_measurements(CPU_DIR), with_models=False, threads=1)
+    meas = rows["meas_s"].to_numpy()
+
+    def loss(spec):
+        e = np.abs(np.log(predict_cpu(spec, rows) / meas))
+        return np.mean([e[(rows["group"] == g).to_numpy()].mean() for g in set(rows["group"])])
+
+    assert loss(res.spec) < loss(load_arch("epyc_genoa_2vcpu"))
+    out = write_arch_yaml(res, tmp_path / "epyc_fit.yaml")
+    spec = load_arch(out, require_sources=True)
+    assert spec.kind == "cpu" and spec.calibration.gemm_efficiency == pytest.approx(vals["calibration.gemm_efficiency"], rel=1e-3)
+    src = yaml.safe_load(out.read_text())["sources"]
+    assert str(CPU_DIR) in src["calibration.gemm_efficiency"] and "residual MAPE" in src["calibration.gemm_efficiency"]
+    caches = [c.bandwidth_per_core for c in spec.caches]
+    assert caches == sorted(caches, reverse=True) and caches[-1] >= spec.calibration.core_dram_bandwidth
+
+
+def test_gpu_calibrate_reads_dispatch_classes(tmp_path, monkeypatch):
+    """dispatch.csv (accel measure --what dispatch) gives the host's per-class dispatch; framework is then fitted
+    on top of each model's per-class bare dispatch."""
+    import shutil
+
+    import accel.calibrate as cal
+
+    d = tmp_path / "with_dispatch"
+    shutil.copytree(SMALL, d)
+    rows = [("library", "conv2d_3x3", 0.030), ("library", "linear", 0.020), ("elementwise", "add", 0.009),
+            ("norm", "layer_norm", 0.015), ("copy", "cat", 0.012), ("module", "nn_relu_module", 0.011)]
+    (d / "dispatch.csv").write_text("kind,op_class,op,calls,ms\n" + "".join(f"dispatch,{c},{o},200,{ms}\n" for c, o, ms in rows))
+    counts = {m: {"library": n // 2, "elementwise": n - n // 2} for m, n in OP_COUNTS.items()}
+    res = cal.calibrate_dir(d, "h100", params=("calibration.tile_latency",), op_count=lambda m, dt, b: OP_COUNTS.get(m),
+                            class_count=lambda m, dt, b: counts.get(m))
+    host = {f.path: f.value for f in res.host_fitted}
+    assert host["host_runtime.dispatch.classes.library"] == pytest.approx(25e-6)
+    assert host["host_runtime.dispatch.classes.norm"] == pytest.approx(15e-6)
+    assert "host_runtime.dispatch.classes.module" not in host  # informational row, not a dispatch class
+    classes = res.host_spec.host_runtime.dispatch.classes
+    plain = fit_framework(read_measurements(d).tables["e2e.csv"], host["host_runtime.dispatch.kernel_launch"],
+                          lambda m, dt, b: OP_COUNTS.get(m))
+    # half the ops cost 25 us instead of kernel_launch: the framework share shrinks by the difference / 2
+    shift = (25e-6 - classes.get("elementwise", host["host_runtime.dispatch.kernel_launch"])) / 2
+    assert host["host_runtime.dispatch.framework"] == pytest.approx(plain.value - shift, rel=0.05, abs=1e-6)
+    out = cal.write_host_yaml(res, tmp_path / "host.yaml")
+    assert load_arch(out, require_sources=True).host_runtime.dispatch.classes["library"] == pytest.approx(25e-6)

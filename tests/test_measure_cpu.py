@@ -79,3 +79,19 @@ def test_full_cuda_plan_is_measure_gpu_py():
     p = plan_for("cuda", "full")
     assert len(p.gemm) == 11 + 49 + 13 and p.conv == list(CONV_SHAPES) and len(CONV_SHAPES) == 38
     assert p.conv_batches == [1, 32, 128] and p.e2e_batches == [1, 8, 32, 128]
+
+
+def test_dispatch_section_times_each_op_class(tmp_path):
+    """accel measure --what dispatch: host time per eager call of tiny ops, per dispatch class (CPU tensors here)."""
+    import pandas as pd
+
+    from accel.arch.cpu import DISPATCH_CLASSES
+
+    written = measure(tmp_path, device="cpu", what=["device", "dispatch"], preset="tiny", log=lambda *a: None)
+    d = pd.read_csv(written["dispatch"])
+    assert set(d["op_class"]) == set(DISPATCH_CLASSES) | {"module"}
+    assert (d["ms"] > 0).all() and (d["ms"] < 5).all()  # microseconds per call, not a whole loop
+    assert {"calls", "spread", "noisy"} <= set(d.columns)
+    from accel.validate import read_measurements
+
+    assert len(read_measurements(tmp_path).tables["dispatch.csv"]) == len(d)

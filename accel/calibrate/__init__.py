@@ -34,8 +34,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from accel.arch import load_arch
-from accel.calibrate.direct import (DirectFit, OpCounter, default_op_counter, fit_framework, fit_host_micro, fit_micro,
-                                    fit_staging)
+from accel.calibrate.direct import (DirectFit, OpCounter, default_class_counter, default_op_counter,
+                                    fit_dispatch_classes, fit_framework, fit_host_micro, fit_micro, fit_staging)
 from accel.calibrate.kernels import KernelFit, KernelFitter, KernelRows, load_kernel_rows, mape
 from accel.calibrate.params import (DEFAULT_KERNEL_PARAMS, KERNEL_PARAMS, format_value, get_path, with_value,
                                     with_values)
@@ -132,7 +132,8 @@ def gpu_kernel_rows(mdir: Any) -> KernelRows:
 
 def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DEFAULT_KERNEL_PARAMS,
                   start: str = "base", framework: bool = True, op_count: OpCounter | None = None,
-                  rows: str = "target", progress: bool = False, host: str | Path | None = None) -> CalibrationResult:
+                  rows: str = "target", progress: bool = False, host: str | Path | None = None,
+                  class_count: Any = None) -> CalibrationResult:
     """Fit ``base``'s calibration to the measurement directory ``path`` (stages: see the module docstring).
 
     Args:
@@ -146,6 +147,8 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
             pins ``library_latency`` / ``tile_latency`` to the rows they dominate).
         framework: fit ``framework_overhead`` from e2e.csv (extracts models unless ``op_count`` is given).
         op_count: ``(model, dtype, batch) -> ops`` (default: :func:`accel.calibrate.direct.default_op_counter`).
+        class_count: ``(model, dtype, batch) -> {dispatch class: ops}``, used with dispatch.csv (default:
+            :func:`accel.calibrate.direct.default_class_counter`).
         host: base host CPU arch (name or YAML path) whose ``host_runtime`` (eager dispatch, pageable
             staging) is fitted too (default :data:`accel.sim.system.DEFAULT_HOST`).
         progress: stage lines on stderr.
@@ -177,7 +180,10 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
                                  f"{d}/micro.csv")
         for f in host_fits:
             hspec = _host_fitted(res, hspec, f, d, "rows")
-    else:
+    if "dispatch.csv" in mdir.tables:  # per-class eager dispatch measured on this host
+        for f in fit_dispatch_classes(mdir.tables["dispatch.csv"], f"{d}/dispatch.csv"):
+            hspec = _host_fitted(res, hspec, f, d, "rows")
+    if "micro.csv" not in mdir.tables:
         res.notes.append("no micro.csv: hbm_efficiency, kernel_latency, host kernel_launch and staging kept from the base archs")
 
     # 2. gemm.csv + conv.csv
@@ -212,8 +218,10 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
     if framework and "e2e.csv" in mdir.tables:
         _note(progress, "host dispatch framework: counting ops of the batch-1 e2e.csv models")
         counter = op_count or default_op_counter(spec)
+        classes = dict(hspec.host_runtime.dispatch.classes)
         f = fit_framework(mdir.tables["e2e.csv"], float(hspec.host_runtime.dispatch.kernel_launch), counter,
-                          f"{d}/e2e.csv")
+                          f"{d}/e2e.csv", classes=classes or None,
+                          class_count=(class_count or default_class_counter(spec)) if classes else None)
         if f is None:
             res.notes.append("host dispatch framework: no batch-1 infer row of e2e.csv has an op count; kept")
         else:
@@ -222,6 +230,60 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
         res.notes.append("host dispatch framework: not fitted (--no-framework); kept from the base host arch")
     res.spec = spec
     res.host_spec = hspec
+    return res
+
+
+def calibrate_cpu_dir(path: str | Path, base: str | Path, params: Sequence[str] | None = None, models: bool = True,
+                      maxiter: int = 2000, threads: int | None = None, progress: bool = False) -> CalibrationResult:
+    """Fit a CPU arch (``kind: cpu``) to an ``accel measure --device cpu`` directory (:mod:`accel.calibrate.cpu`).
+
+    ``params``: dotted arch paths (default :data:`accel.calibrate.cpu.CPU_FIT_PARAMS`); ``models``: include the
+    batch-1 model rows (extracts the models); ``maxiter``: Nelder-Mead iterations per stage; ``threads``: fit
+    only rows run with that many threads (e.g. 1 on a small shared VM, whose multi-thread rows are
+    scheduler artefacts). ``mape_before`` /
+    ``mape_after`` are per row group (gemm, conv, copy, model).
+    """
+    from accel.arch.loader import resolve_arch_path
+    from accel.calibrate.cpu import CPU_FIT_PARAMS, cpu_rows, fit_cpu, op_overhead_from_dispatch, predict_cpu
+    from accel.validate.readers import read_measurements
+
+    mdir = read_measurements(path)
+    if mdir.device_type != "cpu":
+        raise ConfigError(str(mdir.path / "device.json"), "device_type",
+                          f"{mdir.device_type or 'unknown'} measurements: calibrate a CPU arch on `accel measure --device cpu` output")
+    spec0 = load_arch(base)
+    if spec0.kind != "cpu":
+        raise ConfigError(str(base), "kind", f"arch {spec0.name!r} has kind {spec0.kind!r}; CPU measurements need a "
+                                             "kind: cpu arch (see `accel archs`)")
+    d = str(mdir.path)
+    res = CalibrationResult(d, str(resolve_arch_path(base)), spec0)
+    threads = mdir.device.get("threads")
+    spec = spec0.model_copy(update={"threads": int(threads)}) if threads else spec0
+    params = list(params or CPU_FIT_PARAMS)
+    floors: dict[str, float] = {}
+    if "dispatch.csv" in mdir.tables:
+        f = op_overhead_from_dispatch(mdir.tables["dispatch.csv"], f"{d}/dispatch.csv")
+        if f is not None:
+            floors[f.path] = f.value
+            res.notes.append(f"{f.path} >= {format_value(f.path, f.value)}: bare eager dispatch of a tiny op "
+                             f"({d}/dispatch.csv elementwise rows, spread {100 * f.residual:.0f}%)")
+    _note(progress, "CPU rows" + (" (extracting the batch-1 models)" if models else ""))
+    rows = cpu_rows(mdir, with_models=models, threads=threads)
+    if rows.empty:
+        raise ConfigError(d, "cpu.csv", "no fp32 GEMM/conv/copy/model rows to calibrate on")
+    before = predict_cpu(spec, rows)
+    _note(progress, f"Nelder-Mead over {len(rows)} rows")
+    fitted, fits = fit_cpu(spec, rows, params, maxiter=maxiter, floors=floors)
+    after = predict_cpu(fitted, rows)
+    meas = rows["meas_s"].to_numpy(dtype=float)
+    for g in sorted(set(rows["group"])):
+        i = (rows["group"] == g).to_numpy()
+        res.mape_before[g] = float(np.mean(np.abs(before[i] / meas[i] - 1)))
+        res.mape_after[g] = float(np.mean(np.abs(after[i] / meas[i] - 1)))
+    for f in fits:
+        res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
+                                      _source(d, f.how, f.residual, f.n, "rows it affects")))
+    res.spec = fitted.model_copy(update={"threads": spec0.threads})
     return res
 
 
@@ -250,7 +312,7 @@ def _host_fitted(res: CalibrationResult, hspec: Any, f: Any, d: str, what: str) 
     """Record host fit ``f`` in ``res`` and return ``hspec`` with it applied."""
     try:
         base = float(get_path(res.host_spec, f.path))
-    except AttributeError:  # the base host has no such block (e.g. no staging_copy)
+    except (AttributeError, KeyError, TypeError):  # the base host has no such value (e.g. no staging_copy)
         base = math.nan
     res.host_fitted.append(FittedValue(f.path, base, f.value, f.residual, f.n, _source(d, f.how, f.residual, f.n, what)))
     if f.path.startswith("host_runtime.staging_copy.") and hspec.host_runtime.staging_copy is None:
@@ -289,7 +351,8 @@ def render_result(res: CalibrationResult) -> str:
         lines += ["", f"kernel fit: mean |log(pred/meas)| {res.kernel.loss0:.4f} -> {res.kernel.loss:.4f} "
                       f"({res.kernel.evals} row predictions)"]
     for cat in res.mape_before:
-        what = f"{cat.split('_')[0]:5s} {'all rows   ' if cat.endswith('_all') else 'target rows'}"
+        what = (f"{cat.split('_')[0]:5s} {'all rows   ' if cat.endswith('_all') else 'target rows'}"
+                if cat in ("gemm", "conv", "gemm_all", "conv_all") and res.kernel is not None else f"{cat:5s} rows")
         lines.append(f"  {what} MAPE: base {100 * res.mape_before[cat]:.2f}%  ->  fitted "
                      f"{100 * res.mape_after.get(cat, math.nan):.2f}%")
     for n in res.notes:
@@ -338,9 +401,12 @@ def _set_raw(data: dict[str, Any], path: str, value: Any, source: str) -> None:
     parts = path.split(".")
     node = data
     for p in parts[:-1]:
-        node = node.setdefault(p, {})
+        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
         if isinstance(node, dict) and set(node) == {"value", "source"}:
             node = node["value"]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+        return
     leaf = node.get(parts[-1])
     if isinstance(leaf, dict) and set(leaf) == {"value", "source"}:
         node[parts[-1]] = {"value": value, "source": source}
@@ -378,7 +444,7 @@ from accel.calibrate.cv import CVResult, cross_validate_models, cross_validate_s
 
 __all__ = [
     "CVResult", "CalibrationResult", "DEFAULT_KERNEL_PARAMS", "DirectFit", "FittedValue", "KERNEL_PARAMS",
-    "KernelFit", "KernelFitter", "KernelRows", "arch_yaml_data", "calibrate_dir", "cross_validate_models",
+    "KernelFit", "KernelFitter", "KernelRows", "arch_yaml_data", "calibrate_cpu_dir", "calibrate_dir", "cross_validate_models",
     "cross_validate_shapes", "fit_framework", "fit_micro", "gpu_kernel_rows", "load_gpu_base",
     "load_host_base", "load_kernel_rows", "render_cv", "render_result", "write_arch_yaml", "write_host_yaml",
 ]

@@ -168,6 +168,44 @@ def micro_time(micro: pd.DataFrame, kind: str) -> float | None:
     return float(r["ms"].astype(float).median()) / 1e3 if len(r) else None
 
 
+def fit_dispatch_classes(dispatch: pd.DataFrame, file: str = "dispatch.csv") -> list[DirectFit]:
+    """``host_runtime.dispatch.classes.<c>`` = median ``ms`` of dispatch.csv's rows of class ``c``
+    (:mod:`accel.measure.dispatch`); the residual is the rows' MAPE around that median."""
+    from accel.arch.cpu import DISPATCH_CLASSES
+
+    out = []
+    for c in DISPATCH_CLASSES:
+        r = dispatch[dispatch["op_class"] == c]["ms"].astype(float) / 1e3
+        if len(r):
+            v = float(r.median())
+            ops = ", ".join(str(o) for o in dispatch[dispatch["op_class"] == c]["op"])
+            out.append(DirectFit(f"host_runtime.dispatch.classes.{c}", v, float(np.mean(np.abs(r / v - 1))), len(r),
+                                 f"{file}: median host time per call of {ops} on tiny tensors"))
+    return out
+
+
+def default_class_counter(spec: Any) -> Callable[[str, str, int], "dict[str, int] | None"]:
+    """Like :func:`default_op_counter`, but ops per dispatch class (:func:`accel.sim.host.dispatch_class`)."""
+    from collections import Counter
+
+    from accel.sim.host import dispatch_class
+    from accel.validate.predictor import ModelPredictor, Unsupported
+
+    mp = ModelPredictor(spec)
+
+    def count(model: str, dtype: str, batch: int) -> dict[str, int] | None:
+        try:
+            g = mp._graph(model, "infer", dtype, int(batch))
+        except Unsupported:
+            return None
+        ops = g.ops(phase="forward") or list(g)
+        if any(o.kind == "rnn" for o in ops):
+            return None
+        return dict(Counter(dispatch_class(o) for o in ops))
+
+    return count
+
+
 def default_op_counter(spec: Any) -> OpCounter:
     """Op counts from ``workloads.extract_model`` (via :class:`accel.validate.ModelPredictor`'s extraction:
     same model names, aliases and sequence lengths as ``accel validate``). Returns None for models the
@@ -196,34 +234,44 @@ def framework_rows(e2e: pd.DataFrame, dtypes: tuple[str, ...] = FRAMEWORK_DTYPES
 
 
 def fit_framework(e2e: pd.DataFrame, launch_overhead: float, op_count: OpCounter, file: str = "e2e.csv",
-                  exclude_models: tuple[str, ...] = ()) -> DirectFit | None:
+                  exclude_models: tuple[str, ...] = (), classes: dict[str, float] | None = None,
+                  class_count: Callable[[str, str, int], "dict[str, int] | None"] | None = None) -> DirectFit | None:
     """Host ``host_runtime.dispatch.framework = median(t / n_ops) - launch_overhead`` over :func:`framework_rows`
     (s); ``launch_overhead`` is the host's ``dispatch.kernel_launch``.
 
-    Residual: MAPE of those rows against ``n_ops * (launch_overhead + framework)``.
-    None if no row has an op count.
+    With per-class bare dispatch times ``classes`` (dispatch.csv) and ``class_count`` (ops per class), the
+    bare part of each row is ``sum_c n_c * classes.get(c, launch_overhead)`` instead of ``n * launch_overhead``:
+    ``framework = median((t - bare) / n)``.
+    Residual: MAPE of those rows against ``bare + n * framework``. None if no row has an op count.
     """
     rows = framework_rows(e2e)
-    per_op, used = [], []
+    extra, used = [], []
     for r in rows.itertuples(index=False):
         if r.model in exclude_models:
             continue
         n = op_count(str(r.model), str(r.dtype), 1)
         if not n:
             continue
-        per_op.append(float(r.ms) / 1e3 / n)
-        used.append((float(r.ms) / 1e3, n, str(r.model)))
-    if not per_op:
+        bare = n * launch_overhead
+        if classes and class_count is not None:
+            per_class = class_count(str(r.model), str(r.dtype), 1)
+            if per_class:
+                bare = sum(k * float(classes.get(c, launch_overhead)) for c, k in per_class.items())
+        t = float(r.ms) / 1e3
+        extra.append((t - bare) / n)
+        used.append((t, n, bare, str(r.model)))
+    if not extra:
         return None
-    med = statistics.median(per_op)
-    fw = med - launch_overhead
+    fw = statistics.median(extra)
+    bare_how = "per-class dispatch (dispatch.csv)" if classes and class_count is not None else \
+        f"kernel_launch {launch_overhead * 1e6:.4g} us"
     if fw < 0:
-        fw_how = f"clamped to 0 (median {med * 1e6:.3g} us per op is below kernel_launch)"
+        fw_how = f"clamped to 0 (the median row is faster than its bare dispatch, {bare_how})"
         fw = 0.0
     else:
-        fw_how = f"{med * 1e6:.4g} us per op - kernel_launch {launch_overhead * 1e6:.4g} us"
-    res = float(np.mean([abs(n * (launch_overhead + fw) / t - 1) for t, n, _ in used]))
-    models = sorted({m for _, _, m in used})
+        fw_how = f"median per op of (ms - bare dispatch) = {fw * 1e6:.4g} us; bare dispatch: {bare_how}"
+    res = float(np.mean([abs((bare + n * fw) / t - 1) for t, n, bare, _ in used]))
+    models = sorted({m for *_, m in used})
     return DirectFit("host_runtime.dispatch.framework", fw, res, len(used),
                      f"{file}: median over the {len(used)} batch-1 infer rows ({', '.join(models)} x "
                      f"{'/'.join(FRAMEWORK_DTYPES)}) of ms / ops extracted by workloads.extract_model: {fw_how}")

@@ -68,7 +68,13 @@ UNITS: dict[str, str] = {**{p: q.unit for p, q in KERNEL_PARAMS.items()},
                          "calibration.hbm_efficiency": "fraction", "calibration.kernel_latency": "time",
                          "graph_launch_overhead": "time", "host_runtime.dispatch.kernel_launch": "time",
                          "host_runtime.dispatch.framework": "time", "host_runtime.staging_copy.latency": "time",
-                         "calibration.layout_transform_efficiency.bytes4": "fraction"}
+                         "calibration.layout_transform_efficiency.bytes4": "fraction",
+                         **{f"host_runtime.dispatch.classes.{c}": "time"
+                            for c in ("library", "elementwise", "reduction", "norm", "copy")},
+                         # CPU arch values (accel.calibrate.cpu)
+                         "calibration.op_overhead": "time", "calibration.parallel_overhead": "time",
+                         "calibration.core_dram_bandwidth": "bandwidth", "calibration.handoff_bandwidth": "bandwidth",
+                         **{f"caches.{i}.{f}": "bandwidth" for i in range(4) for f in ("bandwidth_per_core", "shared_bandwidth")}}
 
 
 def get_path(model: Any, path: str) -> Any:

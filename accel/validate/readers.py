@@ -2,7 +2,7 @@
 
 Every file is optional; each reader checks the columns it needs and raises
 :class:`accel.errors.ConfigError` naming the file, the column (or row) and the reason.
-Files: gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, device.json.
+Files: gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, dispatch.csv, device.json.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "micro.csv": ("kind", "bytes", "ms"),
     "energy.csv": ("workload", "iters", "joules"),
     "cpu.csv": ("kind", "threads", "ms"),
+    "dispatch.csv": ("kind", "op_class", "op", "ms"),
 }
 
 #: numeric columns per file (coerced; a non-number there is an error naming row and column)
@@ -38,6 +39,7 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "micro.csv": ("bytes", "ms"),
     "energy.csv": ("iters", "joules"),
     "cpu.csv": ("threads", "ms"),
+    "dispatch.csv": ("ms",),
 }
 
 #: numeric column -> smallest allowed value; every value must also be finite. Columns in
