@@ -55,7 +55,15 @@ import numpy as np
 LEVEL = 0.80
 Q_LO, Q_HI = 0.10, 0.90
 ROOT = Path(__file__).resolve().parents[1]
-TABLE_PATH = ROOT / "data" / "uncertainty" / "h100_cv_residuals.json"
+
+
+def data_dir() -> Path:
+    """The repository's ``data/``: ``accel/_bundled/data`` in a wheel install, else the source tree's."""
+    bundled = Path(__file__).resolve().parent / "_bundled" / "data"
+    return bundled if bundled.is_dir() else ROOT / "data"
+
+
+TABLE_PATH = data_dir() / "uncertainty" / "h100_cv_residuals.json"
 #: the arch whose measurements the shipped table is derived from
 TABLE_ARCH = "h100"
 #: op kind -> residual category (kinds not listed: ``memory``)

@@ -95,3 +95,24 @@ def test_dispatch_section_times_each_op_class(tmp_path):
     from accel.validate import read_measurements
 
     assert len(read_measurements(tmp_path).tables["dispatch.csv"]) == len(d)
+
+
+def test_conv_backward_section_and_its_validation(tmp_path):
+    """accel measure --what conv_bwd times dgrad and wgrad (aten.convolution_backward per output_mask);
+    accel validate predicts each as the model's convolution_backward with that mask."""
+    import pandas as pd
+
+    from accel.validate import validate_dir
+
+    written = measure(tmp_path, device="cpu", what=["device", "conv_bwd"], preset="tiny", threads=1, log=lambda *a: None)
+    d = pd.read_csv(written["conv_bwd"])
+    assert set(d["pass"]) == {"dgrad", "wgrad"} and len(d) == 2 * len(plan_for("cpu", "tiny").conv)
+    rep = validate_dir(tmp_path, arch="epyc_genoa_2vcpu", only=["conv_bwd"])
+    got = [c for c in rep.comparisons if c.category == "conv_bwd"]
+    assert len(got) == len(d) and {c.tags["pass"] for c in got} == {"dgrad", "wgrad"}
+    assert all(c.predicted > 0 for c in got)
+    bad = d.copy()
+    bad.loc[0, "pass"] = "fwd"
+    bad.to_csv(tmp_path / "conv_bwd.csv", index=False)
+    with pytest.raises(ConfigError, match="conv_bwd.csv: row 2, column pass: unknown pass 'fwd'; allowed: dgrad, wgrad"):
+        read_measurements(tmp_path)

@@ -216,3 +216,15 @@ def test_host_dispatch_comes_from_the_directory_micro_row(tmp_path):
     micro.to_csv(bad / "micro.csv", index=False)
     with pytest.raises(ConfigError, match="micro.csv: row 18, column ms: time must be a finite number > 0"):
         with_measured_host(spec, read_measurements(bad))
+
+
+def test_shipped_measurement_set_resolves_from_any_directory(tmp_path, monkeypatch):
+    """`accel validate data/measurements/h100` (the README's command) works outside the checkout too."""
+    from accel.validate.readers import read_measurements, resolve_measurement_dir
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("data/measurements/h100", "h100"):
+        assert resolve_measurement_dir(name).joinpath("device.json").is_file()
+    assert "e2e.csv" in read_measurements("data/measurements/h100").tables
+    with pytest.raises(ConfigError, match="measurement directory not found"):
+        read_measurements("data/measurements/nope")

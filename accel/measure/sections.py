@@ -266,6 +266,46 @@ def sec_conv(ctx: Ctx) -> list[dict[str, Any]]:
     return rows
 
 
+def sec_conv_bwd(ctx: Ctx) -> list[dict[str, Any]]:
+    """conv_bwd.csv: the two backward kernels of a Conv2d as autograd runs them
+    (``aten.convolution_backward`` with output_mask grad-input only = ``dgrad``, grad-weight only =
+    ``wgrad``), per shape, batch (``plan.conv_bwd_batches``) and dtype, in NCHW (what eager training of
+    an NCHW model runs, for every dtype) and, for fp16/bf16, channels_last too. cudnn.benchmark on."""
+    torch, dev, rows = ctx.torch, ctx.device, []
+    extra = {} if ctx.cuda else {"threads": torch.get_num_threads()}
+    torch.backends.cudnn.benchmark = True
+    aten = torch.ops.aten
+    for dname in ctx.plan.conv_dtypes:
+        if ctx.cuda:
+            ctx.set_tf32(dname == "tf32")
+        dt = ctx.dt(dname)
+        for cl in ((False, True) if dname in ("fp16", "bf16") else (False,)):
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            for batch in ctx.plan.conv_bwd_batches:
+                for (name, ci, co, hw, k, st, pd, g) in ctx.plan.conv:
+                    try:
+                        x = torch.randn(batch, ci, hw, hw, device=dev, dtype=dt).to(memory_format=fmt)
+                        w = torch.randn(co, ci // g, k, k, device=dev, dtype=dt).to(memory_format=fmt)
+                        ho = (hw + 2 * pd - k) // st + 1
+                        gy = torch.randn(batch, co, ho, ho, device=dev, dtype=dt).to(memory_format=fmt)
+                        macs = batch * co * ho * ho * (ci // g) * k * k
+                        for pass_, mask in (("dgrad", [True, False, False]), ("wgrad", [False, True, False])):
+                            def run(mask: list[bool] = mask) -> Any:
+                                return aten.convolution_backward(gy, x, w, None, [st, st], [pd, pd], [1, 1], False,
+                                                                 [0, 0], g, mask)
+                            t = ctx.timed(run)
+                            rows.append(dict(name=name, dtype=dname, channels_last=cl, **{"pass": pass_}, N=batch, Cin=ci,
+                                             Cout=co, H=hw, W=hw, R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho,
+                                             macs=macs, ms=t.ms, tflops=2 * macs / t.ms / 1e9, **extra, **ctx.noise(t)))
+                        del x, w, gy
+                    except Exception as exc:
+                        ctx.log("conv_bwd fail", name, dname, batch, exc)
+        ctx.log("conv_bwd", dname, "done")
+    if ctx.cuda:
+        ctx.set_tf32(False)
+    return rows
+
+
 # ------------------------------------------------------------------------------------ models
 def sec_layers(ctx: Ctx) -> list[dict[str, Any]]:
     """layers.csv: every module's time in eager inference (no_grad), median of 12 iterations."""

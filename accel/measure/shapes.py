@@ -54,7 +54,8 @@ class Plan:
 
     Attributes:
         gemm: (M, N, K) shapes; gemm_dtypes: dtypes to run them in; bmm: (batch, seq, head_dim) for q @ k^T.
-        conv: conv shapes (see :data:`CONV_SHAPES`); conv_batches; conv_dtypes.
+        conv: conv shapes (see :data:`CONV_SHAPES`); conv_batches; conv_dtypes; conv_bwd_batches: batches of
+            the backward kernels (conv_bwd.csv, same shapes and dtypes).
         layer_models / layer_batches / layer_dtypes: per-module timing runs (layers.csv).
         e2e_models / e2e_batches / e2e_dtypes / train: whole-model latency (e2e.csv); train adds train_sgd rows.
         micro_mib: d2d copy sizes (MiB); pcie_kib: host<->device copy sizes (KiB).
@@ -69,6 +70,7 @@ class Plan:
     conv: list[tuple[str, int, int, int, int, int, int, int]] = field(default_factory=list)
     conv_batches: list[int] = field(default_factory=list)
     conv_dtypes: list[str] = field(default_factory=list)
+    conv_bwd_batches: list[int] = field(default_factory=list)
     layer_models: list[str] = field(default_factory=list)
     layer_batches: list[int] = field(default_factory=list)
     layer_dtypes: list[str] = field(default_factory=list)
@@ -104,6 +106,7 @@ def plan_for(device: str, preset: str) -> Plan:
             return Plan(gemm=_full_gemm(), gemm_dtypes=["fp32", "tf32", "fp16", "bf16"],
                         bmm=[(96, 512, 64), (128, 2048, 128), (16, 4096, 128)], bmm_dtypes=["fp16", "bf16"],
                         conv=list(CONV_SHAPES), conv_batches=[1, 32, 128], conv_dtypes=["fp32", "tf32", "fp16", "bf16"],
+                        conv_bwd_batches=[32],
                         layer_models=list(ALL_MODELS), layer_batches=[1, 32], layer_dtypes=["fp32", "fp16"],
                         e2e_models=list(ALL_MODELS), e2e_batches=[1, 8, 32, 128],
                         e2e_dtypes=["fp32", "tf32", "fp16", "bf16"], train=["fp32", "bf16_amp"],
@@ -120,7 +123,7 @@ def plan_for(device: str, preset: str) -> Plan:
                         conv=_subset(["alexnet.c1", "alexnet.c2", "vgg.c2_2", "vgg.c4_2", "rn.stem", "rn.l1.3x3",
                                       "rn.l2.1x1b", "rn.l3.3x3", "rn.l4.1x1a", "mbv2.dw32", "mbv2.pw16_96",
                                       "mbv2.dw144", "mbv2.pw320_1280"]),
-                        conv_batches=[1, 32], conv_dtypes=["fp32", "tf32", "fp16", "bf16"],
+                        conv_batches=[1, 32], conv_dtypes=["fp32", "tf32", "fp16", "bf16"], conv_bwd_batches=[32],
                         layer_models=["resnet50", "gpt2"], layer_batches=[1, 32], layer_dtypes=["fp32", "fp16"],
                         e2e_models=["resnet50", "mobilenet_v2", "gpt2", "lstm_lm"], e2e_batches=[1, 8, 32],
                         e2e_dtypes=["fp32", "fp16", "bf16"], train=["fp32"],
@@ -129,7 +132,7 @@ def plan_for(device: str, preset: str) -> Plan:
                         cpu_gemm=[256, 512, 1024, 2048], cpu_copy_mib=[1, 8, 64],
                         cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
         return Plan(gemm=[(256, 256, 256), (1024, 1024, 1024)], gemm_dtypes=["fp32", "fp16"],
-                    conv=_subset(["rn.l3.3x3"]), conv_batches=[1], conv_dtypes=["fp32"],
+                    conv=_subset(["rn.l3.3x3"]), conv_batches=[1], conv_dtypes=["fp32"], conv_bwd_batches=[8],
                     micro_mib=[16], pcie_kib=[1024], energy=[], cpu_gemm=[128], cpu_copy_mib=[1])
     if device != "cpu":
         raise ValueError(f"unknown device {device!r}; allowed: cuda, cpu")
@@ -137,6 +140,7 @@ def plan_for(device: str, preset: str) -> Plan:
         return Plan(gemm=[(n, n, n) for n in (128, 256, 512, 1024, 2048, 4096)]
                     + [(m, 4096, 4096) for m in (1, 8, 32, 128)] + [(197 * 8, 768, 768), (196, 3072, 768)],
                     gemm_dtypes=["fp32"], conv=list(CONV_SHAPES), conv_batches=[1, 8], conv_dtypes=["fp32"],
+                    conv_bwd_batches=[8],
                     layer_models=["alexnet", "resnet18", "resnet50", "mobilenet_v2", "lstm_lm"], layer_batches=[1],
                     layer_dtypes=["fp32"], e2e_models=["alexnet", "resnet18", "resnet50", "mobilenet_v2", "vgg16", "lstm_lm"],
                     e2e_batches=[1, 8], e2e_dtypes=["fp32"], train=["fp32"],
@@ -147,14 +151,14 @@ def plan_for(device: str, preset: str) -> Plan:
                     gemm_dtypes=["fp32"],
                     conv=_subset(["alexnet.c2", "alexnet.c3", "vgg.c3_2", "rn.stem", "rn.l1.3x3", "rn.l2.1x1b",
                                   "rn.l3.3x3", "rn.l4.1x1a", "mbv2.dw144", "mbv2.pw144_24"]),
-                    conv_batches=[1], conv_dtypes=["fp32"],
+                    conv_batches=[1], conv_dtypes=["fp32"], conv_bwd_batches=[1],
                     layer_models=["resnet18", "mobilenet_v2"], layer_batches=[1], layer_dtypes=["fp32"],
                     e2e_models=["alexnet", "resnet18", "mobilenet_v2"], e2e_batches=[1], e2e_dtypes=["fp32"],
                     cpu_gemm=[256, 512, 1024], cpu_copy_mib=[1, 8, 64], cpu_models=["mobilenet_v2", "alexnet"])
     # tiny: a few small kernels, one small model; seconds on a laptop
     return Plan(gemm=[(64, 64, 64), (256, 256, 256)], gemm_dtypes=["fp32"],
                 conv=[("tiny.c3x3", 16, 32, 28, 3, 1, 1, 1), ("tiny.dw", 32, 32, 28, 3, 1, 1, 32)],
-                conv_batches=[1], conv_dtypes=["fp32"],
+                conv_batches=[1], conv_dtypes=["fp32"], conv_bwd_batches=[1],
                 layer_models=["lstm_tiny"], layer_batches=[1], layer_dtypes=["fp32"],
                 e2e_models=["lstm_tiny"], e2e_batches=[1], e2e_dtypes=["fp32"],
                 cpu_gemm=[64, 128], cpu_copy_mib=[1], cpu_models=[])

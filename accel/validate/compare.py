@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 import pandas as pd
@@ -24,6 +24,7 @@ from accel.validate.readers import MeasurementDir
 CATEGORIES: dict[str, tuple[str, str, str]] = {
     "gemm": ("GEMM", "gemm.csv", "s"),
     "conv": ("Conv2d", "conv.csv", "s"),
+    "conv_bwd": ("Conv2d backward (dgrad, wgrad)", "conv_bwd.csv", "s"),
     "layer_dev": ("Per-layer, device-bound runs", "layers.csv", "s"),
     "layer_b1": ("Per-layer, other runs, batch 1", "layers.csv", "s"),
     "layer": ("Per-layer, other runs, batch>1", "layers.csv", "s"),
@@ -193,17 +194,23 @@ def collect_gemm(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
         col.add("gemm", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=b, gflop=op.flops / 1e9)
 
 
-def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
-    for r in df.itertuples(index=False):
-        r = r._asdict()
+def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool, backward: bool = False) -> None:
+    """conv.csv rows (forward), or conv_bwd.csv rows (``backward``: ``pass`` dgrad/wgrad, costed as
+    ``aten.convolution_backward`` with that output_mask, in the row's layout)."""
+    for r in df.to_dict("records"):  # not itertuples: "pass" is a keyword, renamed there
+        cl = str(r.get("channels_last", False)).strip().lower() in ("true", "1")
         op = conv_op(r["N"], r["Cin"], r["Cout"], r["H"], r["W"], r["R"], r["S"], r["stride"], r["pad"],
-                     r["groups"], r["Hout"], r["Wout"], r["dtype"],
-                     channels_last=str(r.get("channels_last", False)).strip().lower() in ("true", "1"))
+                     r["groups"], r["Hout"], r["Wout"], r["dtype"], channels_last=cl)
         name = r.get("name") or f"c{int(r['Cin'])}-{int(r['Cout'])}k{int(r['R'])}"
         key = f"{r['dtype']} {name} N{int(r['N'])}"
+        if backward:
+            mask = [r["pass"] == "dgrad", r["pass"] == "wgrad", False]
+            op = replace(op, name=f"conv_{r['pass']}", phase="backward", attrs={**op.attrs, "output_mask": mask})
+            key = f"{r['dtype']} {r['pass']} {name} N{int(r['N'])}{' NHWC' if cl else ''}"
         th = _int(r.get("threads"), 0) if on_cpu else 0
         fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
-        col.add("conv", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=int(r["N"]), gflop=op.flops / 1e9)
+        col.add("conv_bwd" if backward else "conv", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=int(r["N"]),
+                gflop=op.flops / 1e9, **({"pass": r["pass"], "channels_last": cl} if backward else {}))
 
 
 #: a layers.csv run counts as device-bound when its hooked whole-model time is within this fraction of the
@@ -356,7 +363,7 @@ def _fmt_bytes(n: int) -> str:
 
 
 #: category group -> (file, collector). ``only`` in :func:`compare` selects by these names.
-SECTIONS = ("gemm", "conv", "layers", "e2e", "micro", "cpu", "energy")
+SECTIONS = ("gemm", "conv", "conv_bwd", "layers", "e2e", "micro", "cpu", "energy")
 
 
 def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | None = None,
@@ -373,6 +380,8 @@ def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | No
         collect_gemm(col, t["gemm.csv"], on_cpu)
     if "conv" in want and "conv.csv" in t:
         collect_conv(col, t["conv.csv"], on_cpu)
+    if "conv_bwd" in want and "conv_bwd.csv" in t:
+        collect_conv(col, t["conv_bwd.csv"], on_cpu, backward=True)
     if "layers" in want and "layers.csv" in t:
         collect_layers(col, t["layers.csv"], t.get("e2e.csv"))
     if "e2e" in want and "e2e.csv" in t:

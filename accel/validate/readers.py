@@ -2,7 +2,7 @@
 
 Every file is optional; each reader checks the columns it needs and raises
 :class:`accel.errors.ConfigError` naming the file, the column (or row) and the reason.
-Files: gemm.csv, conv.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, dispatch.csv, device.json.
+Files: gemm.csv, conv.csv, conv_bwd.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, dispatch.csv, device.json.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from accel.errors import ConfigError
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "gemm.csv": ("dtype", "M", "N", "K", "ms"),
     "conv.csv": ("dtype", "N", "Cin", "Cout", "H", "W", "R", "S", "stride", "pad", "groups", "Hout", "Wout", "ms"),
+    "conv_bwd.csv": ("dtype", "pass", "N", "Cin", "Cout", "H", "W", "R", "S", "stride", "pad", "groups", "Hout", "Wout",
+                     "ms"),
     "layers.csv": ("model", "dtype", "batch", "layer", "leaf", "ms"),
     "e2e.csv": ("model", "mode", "dtype", "batch", "ms"),
     "micro.csv": ("kind", "bytes", "ms"),
@@ -34,6 +36,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "gemm.csv": ("M", "N", "K", "ms"),
     "conv.csv": ("N", "Cin", "Cout", "H", "W", "R", "S", "stride", "pad", "groups", "Hout", "Wout", "ms"),
+    "conv_bwd.csv": ("N", "Cin", "Cout", "H", "W", "R", "S", "stride", "pad", "groups", "Hout", "Wout", "ms"),
     "layers.csv": ("batch", "ms"),
     "e2e.csv": ("batch", "ms"),
     "micro.csv": ("bytes", "ms"),
@@ -51,7 +54,7 @@ MIN_VALUE: dict[str, float] = {
 INTEGER_COLUMNS = frozenset(MIN_VALUE) - {"joules"}
 #: optional numeric columns checked when present: file -> columns
 OPTIONAL_NUMERIC: dict[str, tuple[str, ...]] = {
-    "gemm.csv": ("batch", "threads"), "conv.csv": ("threads",), "cpu.csv": ("M", "N", "K", "bytes"),
+    "gemm.csv": ("batch", "threads"), "conv.csv": ("threads",), "conv_bwd.csv": ("threads",), "cpu.csv": ("M", "N", "K", "bytes"),
 }
 #: largest measurement file (bytes) and longest line (characters) accepted
 MAX_CSV_BYTES = 64 * 2**20
@@ -133,7 +136,12 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
             if col in INTEGER_COLUMNS and (v != int(v) or v > 2**53):
                 raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be a whole number up to 2**53, got {v:g}")
         df[col] = num
-    if name == "conv.csv":
+    if name == "conv_bwd.csv":
+        bad = ~df["pass"].isin(("dgrad", "wgrad"))
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise ConfigError(str(path), f"row {i + 2}, column pass", f"unknown pass {df['pass'].iloc[i]!r}; allowed: dgrad, wgrad")
+    if name in ("conv.csv", "conv_bwd.csv"):
         for i, (cin, cout, g) in enumerate(zip(df["Cin"], df["Cout"], df["groups"])):
             if cin % g or cout % g:
                 raise ConfigError(str(path), f"row {i + 2}, column groups",
@@ -143,8 +151,8 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
         if bad.any():
             i = int(bad.to_numpy().argmax())
             raise ConfigError(str(path), f"row {i + 2}, column ms", f"time must be a finite number > 0 ms, got {float(df['ms'].iloc[i]):g}")
-    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "layers.csv", "e2e.csv"):
-        allowed = KERNEL_DTYPES if name in ("gemm.csv", "conv.csv", "layers.csv") else MODEL_DTYPES
+    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv", "e2e.csv"):
+        allowed = KERNEL_DTYPES if name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv") else MODEL_DTYPES
         bad = ~df["dtype"].isin(allowed)
         if bad.any():
             i = int(bad.to_numpy().argmax())
@@ -170,9 +178,26 @@ def _to_bool(v: Any) -> bool | None:
     return None
 
 
-def read_measurements(path: str | Path) -> MeasurementDir:
-    """Read every known file present in ``path``; raise ConfigError if the directory has none."""
+def resolve_measurement_dir(path: str | Path) -> Path:
+    """``path``, or the shipped measurement set it names when it does not exist here: ``data/measurements/h100``
+    (as the README writes it) or ``h100`` resolve to the package's copy (:func:`accel.uncertainty.data_dir`),
+    so the README's commands work from a wheel install in any directory."""
     p = Path(path)
+    if p.exists():
+        return p
+    from accel.uncertainty import data_dir
+
+    parts = p.parts[1:] if p.parts[:1] == ("data",) else p.parts
+    for cand in (data_dir().joinpath(*parts), data_dir() / "measurements" / p.name):
+        if parts and cand.is_dir():
+            return cand
+    return p
+
+
+def read_measurements(path: str | Path) -> MeasurementDir:
+    """Read every known file present in ``path`` (see :func:`resolve_measurement_dir`); raise ConfigError if
+    the directory has none."""
+    p = resolve_measurement_dir(path)
     if not p.is_dir():
         raise ConfigError(str(p), None, "measurement directory not found" if not p.exists() else "not a directory")
     out = MeasurementDir(path=p)
