@@ -72,8 +72,12 @@ class CostModel(ABC):
 
     @property
     def static_power_w(self) -> float:
-        """Power drawn while idle/powered (W), used by the simulator for static energy."""
-        return float(getattr(self.spec, "idle_power", 0.0) or 0.0)
+        """Power drawn while powered, whether busy or not (W): the one rule every caller uses (simulator static
+        energy, sweeps, validation, the GPU power cap): ``energy.static_power`` if set (> 0), else ``idle_power``,
+        else 0."""
+        energy = getattr(self.spec, "energy", None)
+        sp = float(getattr(energy, "static_power", 0.0) or 0.0) if energy is not None else 0.0
+        return sp if sp > 0 else float(getattr(self.spec, "idle_power", 0.0) or 0.0)
 
 
 _MODELS: dict[str, type[CostModel]] = {}

@@ -345,7 +345,7 @@ class GpuCostModel(CostModel):
         Returns (clock fraction s, busy time (s), dynamic energy (J), energy breakdown).
         """
         spec, cal = self.spec, self.spec.calibration
-        static = spec.energy.static_power or spec.idle_power
+        static = self.static_power_w
         _, parts = op_energy(spec.energy, energy_key, flops, bytes_by_level, device=self._file)
         e_comp = parts.get("compute", 0.0)
         e_mem = sum(v for k, v in parts.items() if k != "compute")

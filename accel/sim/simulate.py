@@ -5,8 +5,8 @@ framework (GPUs: ``CostModel.eager_host_dispatch``) that time is the host CPU's
 (:mod:`accel.sim.host`: ``host_runtime.dispatch`` of the system's host, per op class, ~32 us per op on
 the measured H100 host); other devices pay their own ``launch_overhead``; with
 ``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead`` (~1 us). Device time per op is the cost model's ``OpCost.time_s`` (no launch overhead
-inside). Static energy = each used device's static power x makespan, where static power
-is the device's ``energy.static_power`` if set, else its ``idle_power``. Host CPU power
+inside). Static energy = each used device's static power x makespan
+(``CostModel.static_power_w``: ``energy.static_power`` if set, else ``idle_power``). Host CPU power
 is not counted.
 """
 
@@ -36,13 +36,6 @@ def _dram_bytes(cost: OpCost) -> float:
         if key in b:
             return float(b[key])
     return float(max(b.values())) if b else 0.0
-
-
-def static_power_w(spec: DeviceSpec, model_static: float) -> float:
-    """Static power of a device (W): ``energy.static_power`` if > 0, else ``idle_power``."""
-    energy = getattr(spec, "energy", None)
-    sp = float(getattr(energy, "static_power", 0.0) or 0.0) if energy is not None else 0.0
-    return sp if sp > 0 else float(model_static)
 
 
 class _Builder:
@@ -414,7 +407,7 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
         dyn += r.energy_j
         if r.stream == "compute":
             busy[r.device] += r.end - r.start
-    static = sum(static_power_w(sysm.devices[d].spec, sysm.devices[d].model.static_power_w) for d in range(n)) * makespan
+    static = sum(sysm.devices[d].model.static_power_w for d in range(n)) * makespan
     util = {k: (v / makespan if makespan > 0 else 0.0) for k, v in busy.items()}
     meta = {"graph": graph.name, "batch_items": batch, "mode": graph.meta.get("mode", ""), "dtype": graph.meta.get("dtype", ""),
             "cuda_graphs": cuda_graphs, "host_transfers": include_host_transfers, "devices": n,

@@ -135,10 +135,7 @@ class ModelPredictor(Predictor):
         return float(self.cm.cost(op).time_s)
 
     def _static_w(self, cm: Any, spec: Any) -> float:
-        w = float(cm.static_power_w or 0.0)
-        if w <= 0 and getattr(spec, "energy", None) is not None:
-            w = float(getattr(spec.energy, "static_power", 0.0) or 0.0)
-        return w
+        return float(cm.static_power_w)  # the one rule (accel.devices.base.CostModel.static_power_w)
 
     def kernel_energy(self, op: OpNode) -> float:
         c = self.cm.cost(op)
