@@ -578,7 +578,8 @@ class GraphFile(_Strict):
                 if end not in index:
                     raise ValueError(f"edges[{j}]: names unknown op {end!r}{did_you_mean(end, list(index)[:5000])}")
             if index[u] >= index[v]:
-                what = "a self-loop" if u == v else f"consumer {v!r} comes before producer {u!r} in ops order (a cycle or a non-program order)"
+                what = ("a self-loop" if u == v else
+                        f"consumer {v!r} comes before producer {u!r} in ops order (a cycle or a non-program order)")
                 raise ValueError(f"edges[{j}]: {u!r}->{v!r} is {what}" if u == v else f"edges[{j}]: {what}")
         return self
 

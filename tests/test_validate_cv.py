@@ -118,7 +118,7 @@ def test_model_cv_leaves_each_model_out(monkeypatch):
     for f in res.folds:
         want = direct.fit_framework(mdir.tables["e2e.csv"], float(launch), counter,
                                     exclude_models=(f.family,)).value
-        assert f.values["framework_overhead"] == pytest.approx(want)
+        assert f.values["host_runtime.dispatch.framework"] == pytest.approx(want)
     assert "leave-one-model-out" in render_cv(res)
 
 
@@ -151,8 +151,8 @@ def test_model_cv_predicts_every_batch_training_and_device_bound_layers(monkeypa
     cats = {r.category for r in res.rows}
     assert {"model", "model_b8", "model_b32", "model_b128", "train", "layer_dev"} <= cats
     assert all(r.fit == (r.category == "model" and r.key.split()[2] != "tf32" and r.family != "lstm_lm") for r in res.rows)
-    fold_fw = {f.family: f.values["framework_overhead"] for f in res.folds}
-    assert fold_fw["lstm_lm"] == pytest.approx(res.fitted_values["framework_overhead"])
+    fold_fw = {f.family: f.values["host_runtime.dispatch.framework"] for f in res.folds}
+    assert fold_fw["lstm_lm"] == pytest.approx(res.fitted_values["host_runtime.dispatch.framework"])
     for r in res.rows:  # each CV prediction used the fold of the row's own model
         if r.category != "layer_dev":
             want = OP_COUNTS.get(r.family, 3) * (8.97e-6 + fold_fw[r.family]) + 1e-5 * int(r.key.rsplit("b", 1)[1])
@@ -162,7 +162,7 @@ def test_model_cv_predicts_every_batch_training_and_device_bound_layers(monkeypa
     for label in ("batch-1 infer", "batch-8 infer", "batch-128 infer", "training step", "device-bound"):
         line = next(ln for ln in text.splitlines() if label in ln)
         assert line.rstrip().endswith(("PASS", "FAIL")), line
-    assert "lstm_lm: not in the framework_overhead fit" in text
+    assert "lstm_lm: not in the dispatch.framework fit" in text
 
 
 def test_gpu_kernel_rows_refuses_cpu_dir():

@@ -24,6 +24,7 @@ covers everything beneath it)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -33,6 +34,8 @@ from accel.errors import did_you_mean
 
 
 def _unit_field(dim: U.Dimension, positive: bool = True):
+    """Pydantic validator parsing a quantity of dimension ``dim`` to SI (``.dimension`` says which)."""
+
     def _parse(v: Any) -> float:
         value = U.parse_quantity(v, dim)
         if positive and value <= 0:
@@ -44,28 +47,35 @@ def _unit_field(dim: U.Dimension, positive: bool = True):
     return BeforeValidator(_parse)
 
 
+@dataclass(frozen=True)
+class UnitOf:
+    """Annotation marker: the field is a quantity of ``dimension`` (read by ``accel archs schema``)."""
+
+    dimension: U.Dimension
+
+
 #: Hz, > 0
-Frequency = Annotated[float, _unit_field(U.FREQUENCY)]
+Frequency = Annotated[float, _unit_field(U.FREQUENCY), UnitOf(U.FREQUENCY)]
 #: bytes, > 0
-Size = Annotated[float, _unit_field(U.SIZE)]
+Size = Annotated[float, _unit_field(U.SIZE), UnitOf(U.SIZE)]
 #: bytes, >= 0
-SizeOrZero = Annotated[float, _unit_field(U.SIZE, positive=False)]
+SizeOrZero = Annotated[float, _unit_field(U.SIZE, positive=False), UnitOf(U.SIZE)]
 #: bytes/s, > 0
-Bandwidth = Annotated[float, _unit_field(U.BANDWIDTH)]
+Bandwidth = Annotated[float, _unit_field(U.BANDWIDTH), UnitOf(U.BANDWIDTH)]
 #: W, > 0
-Power = Annotated[float, _unit_field(U.POWER)]
+Power = Annotated[float, _unit_field(U.POWER), UnitOf(U.POWER)]
 #: W, >= 0
-PowerOrZero = Annotated[float, _unit_field(U.POWER, positive=False)]
+PowerOrZero = Annotated[float, _unit_field(U.POWER, positive=False), UnitOf(U.POWER)]
 #: J, >= 0
-Energy = Annotated[float, _unit_field(U.ENERGY, positive=False)]
+Energy = Annotated[float, _unit_field(U.ENERGY, positive=False), UnitOf(U.ENERGY)]
 #: J/B, >= 0
-EnergyPerByte = Annotated[float, _unit_field(U.ENERGY_PER_BYTE, positive=False)]
+EnergyPerByte = Annotated[float, _unit_field(U.ENERGY_PER_BYTE, positive=False), UnitOf(U.ENERGY_PER_BYTE)]
 #: s, >= 0
-Time = Annotated[float, _unit_field(U.TIME, positive=False)]
+Time = Annotated[float, _unit_field(U.TIME, positive=False), UnitOf(U.TIME)]
 #: FLOP/s, > 0
-Throughput = Annotated[float, _unit_field(U.THROUGHPUT)]
+Throughput = Annotated[float, _unit_field(U.THROUGHPUT), UnitOf(U.THROUGHPUT)]
 #: mm^2, > 0
-Area = Annotated[float, _unit_field(U.AREA)]
+Area = Annotated[float, _unit_field(U.AREA), UnitOf(U.AREA)]
 
 #: largest integer an arch field accepts (counts of SMs, PEs, cores, DSP blocks ...): 2**40
 MAX_ARCH_INT = 2**40

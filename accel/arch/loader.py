@@ -228,11 +228,19 @@ def _fields_at(schema: type, loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+#: the arch YAML format this version reads (an optional top-level ``format:`` key must say so)
+ARCH_FORMAT = "accel.arch/1"
+
+
 def validate_arch_dict(data: dict[str, Any], file: str = "<memory>", require_sources: bool = False) -> DeviceSpec:
     """Validate a raw arch mapping against the schema its ``kind:`` names."""
     if not isinstance(data, dict):
         raise ConfigError(file, None, f"expected a mapping at top level, got {type(data).__name__}")
     plain, inline_sources = extract_sources(data)
+    fmt = plain.pop("format", ARCH_FORMAT)
+    if fmt != ARCH_FORMAT:
+        raise ConfigError(file, "format", f"unsupported format {fmt!r}; allowed: {ARCH_FORMAT} (this accel reads "
+                                          "that version of the arch schema; see `accel archs schema KIND`)")
     kind = plain.get("kind")
     if kind is None:
         raise ConfigError(file, "kind", f"missing; allowed kinds: {', '.join(known_kinds())}")

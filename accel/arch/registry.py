@@ -1,4 +1,7 @@
-"""Registry of arch schemas keyed by ``kind:`` (one file per device kind registers itself)."""
+"""Registry of arch schemas keyed by ``kind:``: the module ``accel/arch/<kind>.py`` registers the schema of
+``kind: <kind>`` (:func:`register_kind`) when imported. Kinds are discovered by module name: a YAML's
+``kind: foo`` imports ``accel.arch.foo``; :func:`known_kinds` imports every module of the package that
+is not infrastructure (:data:`NOT_KINDS`). No hand-kept list (ARCHITECTURE.md, "a new device kind")."""
 
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ def register_kind(kind: str) -> Callable[[T], T]:
 
 
 def schema_for(kind: str) -> type[DeviceSpec]:
-    _import_builtin_kinds()
+    """The schema registered for ``kind`` (imports ``accel.arch.<kind>`` on first use); KeyError if none."""
+    if kind not in _KINDS:
+        _import_kind_module(kind)
     try:
         return _KINDS[kind]
     except KeyError:
@@ -33,19 +38,28 @@ def schema_for(kind: str) -> type[DeviceSpec]:
 
 
 def known_kinds() -> list[str]:
-    _import_builtin_kinds()
+    """Every kind the package's modules register (and any registered by other code)."""
+    import pkgutil
+
+    import accel.arch as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if m.name not in NOT_KINDS:
+            _import_kind_module(m.name)
     return sorted(_KINDS)
 
 
-_BUILTIN_MODULES = ("cpu", "gpu", "systolic", "fpga", "dsp", "link", "system")
+#: modules of ``accel.arch`` that are infrastructure, not a device kind
+NOT_KINDS = frozenset({"base", "loader", "registry", "device_check"})
 
 
-def _import_builtin_kinds() -> None:
+def _import_kind_module(name: str) -> None:
     import importlib
 
-    for mod in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(f"accel.arch.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"accel.arch.{mod}":
-                raise
+    if not name.isidentifier() or name in NOT_KINDS:
+        return
+    try:
+        importlib.import_module(f"accel.arch.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"accel.arch.{name}":
+            raise

@@ -219,13 +219,13 @@ def calibrate_dir(path: str | Path, base: str | Path, params: Sequence[str] = DE
         _note(progress, "host dispatch framework: counting ops of the batch-1 e2e.csv models")
         counter = op_count or default_op_counter(spec)
         classes = dict(hspec.host_runtime.dispatch.classes)
-        f = fit_framework(mdir.tables["e2e.csv"], float(hspec.host_runtime.dispatch.kernel_launch), counter,
-                          f"{d}/e2e.csv", classes=classes or None,
-                          class_count=(class_count or default_class_counter(spec)) if classes else None)
-        if f is None:
+        fw = fit_framework(mdir.tables["e2e.csv"], float(hspec.host_runtime.dispatch.kernel_launch), counter,
+                           f"{d}/e2e.csv", classes=classes or None,
+                           class_count=(class_count or default_class_counter(spec)) if classes else None)
+        if fw is None:
             res.notes.append("host dispatch framework: no batch-1 infer row of e2e.csv has an op count; kept")
         else:
-            hspec = _host_fitted(res, hspec, f, d, "rows")
+            hspec = _host_fitted(res, hspec, fw, d, "rows")
     elif "e2e.csv" in mdir.tables:
         res.notes.append("host dispatch framework: not fitted (--no-framework); kept from the base host arch")
     res.spec = spec
@@ -283,7 +283,7 @@ def calibrate_cpu_dir(path: str | Path, base: str | Path, params: Sequence[str] 
     for f in fits:
         res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
                                       _source(d, f.how, f.residual, f.n, "rows it affects")))
-    res.spec = fitted.model_copy(update={"threads": spec0.threads})
+    res.spec = fitted.model_copy(update={"threads": getattr(spec0, "threads")})
     return res
 
 

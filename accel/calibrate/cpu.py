@@ -18,7 +18,8 @@ the single-core parameters on the ``threads == 1`` rows, then the multi-core one
 efficiency to absorb its own contention). When the directory
 has dispatch.csv (:mod:`accel.measure.dispatch`), its bare eager dispatch of a tiny op (median of
 the ``elementwise`` rows) is a floor for ``calibration.op_overhead``: a model's op costs at least that
-on the host thread, plus the ``nn.Module``/Python code the fit attributes to the rest. Each fitted value's residual is the MAPE of the rows whose prediction it changes.
+on the host thread, plus the ``nn.Module``/Python code the fit attributes to the rest. Each fitted
+value's residual is the MAPE of the rows whose prediction it changes.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _clean(df: pd.DataFrame) -> pd.DataFrame:
 
 def cpu_rows(mdir: Any, with_models: bool = True, threads: int | None = None) -> pd.DataFrame:
     """The fit rows of a CPU measurement directory (of a GPU directory: its host's cpu.csv only): columns group,
-    label, threads, meas_s, op (an OpNode, or the list of a model's ops). Rows flagged ``noisy`` are left out; ``threads``: keep only that thread count."""
+    label, threads, meas_s, op (an OpNode, or the list of a model's ops). Rows flagged ``noisy`` are left
+    out; ``threads``: keep only that thread count."""
     from accel.validate.ops import conv_op, copy_op, matmul_op
 
     default_t = int(mdir.device.get("threads") or 1)
@@ -189,7 +191,8 @@ def _fit_stage(spec: Any, rows: pd.DataFrame, params: Sequence[str], maxiter: in
         bumped = with_value(fitted, p, float(get_path(fitted, p)) * (0.95 if p.endswith("efficiency") else 1.05))
         affected = np.abs(predict_cpu(bumped, rows) / pred - 1) > 1e-9
         r = float(np.mean(np.abs(pred[affected] / meas[affected] - 1))) if affected.any() else math.nan
-        how = (f"{how_prefix}Nelder-Mead on mean |log(pred/meas)| (groups weighed equally) of {len(params)} parameters over the {len(rows)} "
+        how = (f"{how_prefix}Nelder-Mead on mean |log(pred/meas)| (groups weighed equally) of {len(params)} "
+               f"parameters over the {len(rows)} "
                f"fp32 rows ({', '.join(sorted(set(rows['group'])))}), loss {loss0:.4f} -> {float(res.fun):.4f}")
         if not affected.any():  # no row depends on it: keep the base value, report it as not fitted
             fitted = with_value(fitted, p, float(get_path(spec, p)))

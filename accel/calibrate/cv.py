@@ -156,7 +156,7 @@ def cross_validate_shapes(rows: KernelRows, spec: Any, params: Sequence[str] = D
             vals = dict(full.values)
         cv_pred[held] = fitter.predict(fitter.lattice(vals), held)
         res.folds.append(CVFold(fam, len(held), refit, neutral, {p: vals[p] for p in refit}))
-    for i in all_idx:
+    for i in map(int, all_idx):
         res.rows.append(CVRow(rows.category[i], rows.key[i], rows.family[i], bool(rows.fit[i]),
                               float(rows.measured[i]), float(base_pred[i]), float(fitted_pred[i]), float(cv_pred[i])))
     return res
@@ -182,6 +182,10 @@ def _e2e_category(mode: str, batch: int) -> str:
     if mode != "infer":
         return "train"
     return "model" if batch == 1 else f"model_b{batch}"
+
+
+#: the value ``--cv model`` refits: the host's per-op framework dispatch time (host CPU arch)
+FRAMEWORK = "host_runtime.dispatch.framework"
 
 
 def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: bool = False,
@@ -235,7 +239,7 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
             out.append(fn())
         return out
 
-    res = CVResult("model", str(mdir.path), fitted_values={"framework_overhead": full.value})
+    res = CVResult("model", str(mdir.path), fitted_values={FRAMEWORK: full.value})
     rows = e2e if every_row else framework_rows(e2e)
     layers = mdir.tables.get("layers.csv") if every_row else None
     bound = device_bound_runs(layers, e2e) if layers is not None else {}
@@ -251,8 +255,8 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
             res.notes.append(f"{m}: no other model to fit on")
             continue
         if m not in fitted_models:
-            res.notes.append(f"{m}: not in the framework_overhead fit (no op count); predicted with the all-models fit")
-        _note(progress, f"fold {m}: framework_overhead {fold.value * 1e6:.3g} us")
+            res.notes.append(f"{m}: not in the dispatch.framework fit (no op count); predicted with the all-models fit")
+        _note(progress, f"fold {m}: dispatch.framework {fold.value * 1e6:.3g} us")
         fws = (float(dispatch.framework), full.value, fold.value)
         n = 0
         for r in rows[rows.model == m].itertuples(index=False):
@@ -280,7 +284,7 @@ def cross_validate_models(mdir: Any, spec: Any, op_count: Any = None, progress: 
                     if tb.get(r.layer, 0.0) > 0:
                         res.rows.append(CVRow("layer_dev", f"{m} {dtype} b{int(batch)} {r.layer}", str(m), False,
                                               float(r.ms) / 1e3, tb[r.layer], tf[r.layer], tc[r.layer]))
-        res.folds.append(CVFold(str(m), n, ["framework_overhead"], [], {"framework_overhead": fold.value}))
+        res.folds.append(CVFold(str(m), n, [FRAMEWORK], [], {FRAMEWORK: fold.value}))
     return res
 
 
@@ -289,7 +293,7 @@ def render_cv(res: CVResult, worst: int = 8) -> str:
     from accel.calibrate.params import format_value
 
     title = {"shape": "leave-one-shape-family-out (kernel calibration refitted per fold)",
-             "model": "leave-one-model-out (framework_overhead refitted per fold)"}[res.kind]
+             "model": "leave-one-model-out (the host's dispatch.framework refitted per fold)"}[res.kind]
     lines = [f"accel validate --cv {res.kind}: {res.source}", f"  {title}", "",
              f"{'category':34s} {'N':>5s} {'arch':>8s} {'fitted':>8s} {'CV':>8s}  target", "-" * 75]
     cats = ({"gemm": "GEMM", "conv": "Conv2d"} if res.kind == "shape" else dict(MODEL_CV_CATEGORIES))
@@ -305,7 +309,7 @@ def render_cv(res: CVResult, worst: int = 8) -> str:
     lines += ["", f"target: cross-validated MAPE <= {100 * CV_TARGET_MAPE:.0f}% per category"
               + (" (fit rows)" if res.kind == "shape" else "")]
     lines += ["fit rows: " + ("bmm batch >= 32 or >= 1 GFLOP; conv N >= 32 or >= 1 GFLOP" if res.kind == "shape"
-                                  else "e2e.csv batch-1 infer rows, fp32/fp16/bf16 (framework_overhead); every "
+                                  else "e2e.csv batch-1 infer rows, fp32/fp16/bf16 (host dispatch.framework); every "
                                        "other row is predicted, never fitted")]
     lines += ["fitted values (fit on all families): " + ", ".join(f"{p.split('.', 1)[-1]}={format_value(p, v)}"
                                                        for p, v in res.fitted_values.items())]
@@ -319,8 +323,8 @@ def render_cv(res: CVResult, worst: int = 8) -> str:
     for fam, ps in neutral:
         lines.append(f"  note: fold {fam}: no training row depends on {', '.join(ps)}; restarted from neutral")
     if res.kind == "model":
-        lines.append("  folds: " + ", ".join(f"{f.family} {format_value('framework_overhead', f.values['framework_overhead'])}"
-                                            for f in res.folds))
-    for n in res.notes:
-        lines.append(f"  note: {n}")
+        lines.append("  folds: " + ", ".join(f"{fold.family} {format_value(FRAMEWORK, fold.values[FRAMEWORK])}"
+                                            for fold in res.folds))
+    for note in res.notes:
+        lines.append(f"  note: {note}")
     return "\n".join(lines)

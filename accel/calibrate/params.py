@@ -94,13 +94,13 @@ def with_value(model: Any, path: str, value: Any) -> Any:
     """
     head, _, rest = path.partition(".")
     if isinstance(model, list):
-        new = list(model)
-        new[int(head)] = with_value(model[int(head)], rest, value) if rest else value
-        return new
+        items = list(model)
+        items[int(head)] = with_value(model[int(head)], rest, value) if rest else value
+        return items
     if isinstance(model, dict):
-        new = dict(model)
-        new[head] = with_value(model[head], rest, value) if rest else value
-        return new
+        mapping = dict(model)
+        mapping[head] = with_value(model[head], rest, value) if rest else value
+        return mapping
     sub = getattr(model, head)
     return model.model_copy(update={head: with_value(sub, rest, value) if rest else value})
 

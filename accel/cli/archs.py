@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "`check DIR_OR_DEVICE_JSON --arch NAME` its datasheet numbers against a measured "
                                    "device.json.",
                        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", nargs="?", default="list", choices=["list", "show", "check"],
-                   help="list (default), show NAME, or check DIR_OR_DEVICE_JSON --arch NAME")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "show", "check", "schema"],
+                   help="list (default), show NAME, check DIR_OR_DEVICE_JSON --arch NAME, or schema KIND (every "
+                        "field of that kind with its unit and description)")
     p.add_argument("name", nargs="?", help="arch name or YAML path for `show`; measurement directory or device.json "
                                            "for `check`")
     p.add_argument("--kind", help="only list archs of this kind (gpu, cpu, link, system, ...)")
@@ -56,13 +57,23 @@ def run(args) -> int:
                           "only `accel archs check DIR_OR_DEVICE_JSON --arch NAME` takes it")
     if args.action == "check":
         return _check(args)
+    if args.action == "schema":
+        from accel.arch.registry import known_kinds
+        from accel.arch.schema_doc import render_schema
+
+        kinds = [k for k in known_kinds() if not k.startswith("_")]
+        if args.name not in kinds:
+            raise ConfigError("<command line>", "KIND", f"{'unknown kind ' + repr(args.name) if args.name else 'give a kind'}; "
+                                                      f"allowed kinds: {', '.join(kinds)}")
+        print(render_schema(args.name))
+        return 0
     if args.action == "show":
         if not args.name:
             raise ConfigError("<command line>", "NAME", "give an arch name, e.g. `accel archs show h100`")
         spec = load_arch(args.name)
         data = spec.model_dump(exclude={"sources", "origin"})
         print(f"# {spec.origin}")
-        print(f"# values in SI base units (Hz, B, B/s, W, J, s, FLOP/s)")
+        print("# values in SI base units (Hz, B, B/s, W, J, s, FLOP/s)")
         print(json.dumps(data, indent=2, default=_fmt))
         if args.sources:
             print("# sources")

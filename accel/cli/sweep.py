@@ -8,6 +8,7 @@ from typing import Any
 
 from accel.cli import nonneg_int, positive_int
 from accel.units import format_si
+from accel.dse.methods import SEARCHERS
 
 
 def register(sub: Any) -> None:
@@ -19,7 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("-j", "--workers", type=positive_int, default=1, help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on a dask.distributed scheduler, e.g. tcp://10.0.0.1:8786 "
                    "(`local`: start a LocalCluster with --workers processes)")
-    p.add_argument("--method", choices=("grid", "random", "nsga2", "tpe"), help="override the spec's search method")
+    p.add_argument("--method", choices=tuple(SEARCHERS), help="override the spec's search method: "
+                   + "; ".join(f"{m.name}: {m.doc}" for m in SEARCHERS.values()))
     p.add_argument("-n", type=positive_int, help="override the number of points (random/nsga2/tpe)")
     p.add_argument("--seed", type=int, help="override the search seed")
     p.add_argument("--limit", type=nonneg_int,
@@ -84,7 +86,7 @@ def format_table(res, records: list[dict[str, Any]], mark_front: bool = False) -
 
 def _method_label(spec) -> str:
     s = spec.search
-    return s.method if s.method == "grid" else f"{s.method} (n={s.n}, seed={s.seed})"
+    return s.method if not SEARCHERS[s.method].needs_n else f"{s.method} (n={s.n}, seed={s.seed})"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="compare with another measurement directory instead of the models (run-to-run noise floor)")
     p.add_argument("--cv", choices=("shape", "model"),
                    help="cross-validate the calibration instead: 'shape' refits the kernel calibration leaving out "
-                        "one GEMM/conv shape family at a time and predicts it; 'model' refits framework_overhead "
+                        "one GEMM/conv shape family at a time and predicts it; 'model' refits the host's dispatch.framework "
                         "leaving out one e2e.csv model at a time. Prints fitted vs cross-validated MAPE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)

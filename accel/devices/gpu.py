@@ -40,7 +40,8 @@ Model, per op kind:
 
 Host issue time is NOT included in ``time_s``: GPUs are driven by an eager framework on the host
 CPU (``eager_host_dispatch``), so the simulator adds the host's per-op dispatch time
-(:mod:`accel.sim.host`; ``detail["kernels"]`` says how many kernels an op launches). ``energy_j`` is dynamic energy; static power is ``static_power_w``.
+(:mod:`accel.sim.host`; ``detail["kernels"]`` says how many kernels an op launches). ``energy_j`` is
+dynamic energy; static power is ``static_power_w``.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ Closed form per layer (no cycle-by-cycle simulation):
    diagonal prefetch order makes happen at fold boundaries), so it reports several times more
    DRAM traffic and stalls than this model (see benchmarks/bench_scalesim.py). The stall
    formula (:func:`stall_cycles_from_traffic`), fed SCALE-Sim's own DRAM fetch counts after its
-   prefetch phase (SCALE-Sim does not count the initial fill), reproduces its USER-mode total cycles (median error < 1%, 175 of 201 layers within 5%).
+   prefetch phase (SCALE-Sim does not count the initial fill), reproduces its USER-mode total cycles
+   (median error < 1%, 175 of 201 layers within 5%).
 
 4. **SCALE-Sim-compatible traffic (optional).** ``dram_traffic="scalesim"`` (or
    ``SystolicSpec.dram_traffic: scalesim``) replaces step 3's read traffic by SCALE-Sim's own

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from accel.dse.methods import SEARCHERS
 from accel.dse.evaluate import EvalContext, make_context, reason_group
 from accel.dse.executors import Executor, SerialExecutor, _auto_chunk, make_executor
 from accel.dse.pareto import pareto_records
@@ -128,13 +129,14 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 def count_points(space: DesignSpace, spec: SweepSpec) -> int:
     """Design points the sweep will visit: the grid size, or ``n`` (at most the space's size) otherwise."""
-    if spec.search.method == "grid":
+    method = SEARCHERS[spec.search.method]
+    if not method.needs_n:  # the whole (finite) space
         size = space.size()
         assert size is not None  # the spec requires values/num/step for every grid parameter
         return size
     n = spec.search.n or 0
     size = space.size()
-    return min(n, size) if (spec.search.method == "random" and size is not None) else n
+    return min(n, size) if (method.bounded_by_space and size is not None) else n
 
 
 @contextmanager
@@ -181,7 +183,7 @@ def run_sweep(spec: SweepSpec | str | Path, *, results: str | Path | None = None
     space = build_space(spec)
     n_points = count_points(space, spec)
     if max_points is not None and n_points > max_points:
-        where = "parameters" if spec.search.method == "grid" else "search.n"
+        where = "parameters" if not SEARCHERS[spec.search.method].needs_n else "search.n"
         raise ConfigError(spec.file, where, f"the sweep has {n_points:,} design points, more than the limit of "
                                             f"{max_points:,}; narrow it, use random search with a smaller n, or "
                                             "confirm with --yes (run_sweep(max_points=None))")
@@ -208,7 +210,7 @@ def run_sweep(spec: SweepSpec | str | Path, *, results: str | Path | None = None
     try:
         with _sigterm_as_interrupt():
             try:
-                if spec.search.method in ("grid", "random"):
+                if SEARCHERS[spec.search.method].points is not None:
                     _run_points(ctx, spec, store, get_executor, res, progress, limit, on_record,
                                 workers if not dask else max(2, workers), chunk)
                 else:
@@ -238,16 +240,15 @@ def run_sweep(spec: SweepSpec | str | Path, *, results: str | Path | None = None
 
 def _point_stream(ctx: EvalContext, spec: SweepSpec) -> Iterator[dict[str, Any]]:
     """The sweep's points, lazily (a grid is never materialised; random points are drawn as needed)."""
-    if spec.search.method == "grid":
-        return ctx.space.grid()
-    assert spec.search.n is not None
-    return iter(ctx.space.random(spec.search.n, spec.search.seed))
+    points = SEARCHERS[spec.search.method].points
+    assert points is not None
+    return points(ctx.space, spec.search)
 
 
 _WAIT = object()
 
 
-def _run_points(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],
+def _run_points(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],  # noqa: C901 (known debt: split into steps, issue 12 item 4)
                 res: SweepResult, progress: bool, limit: int | None, on_record, workers: int,
                 chunk: int | None) -> None:
     """Grid/random: claim chunks of undone points, keep the executor busy, store results as they come."""
@@ -373,7 +374,7 @@ def _any_undone(points: Iterator[dict[str, Any]], store: ResultsStore, ctx: Eval
     return False
 
 
-def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],
+def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],  # noqa: C901 (known debt: split into steps, issue 12 item 4)
                 res: SweepResult, progress: bool, limit: int | None, on_record) -> None:
     import optuna
     from optuna.trial import TrialState, create_trial
@@ -381,10 +382,9 @@ def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_exec
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = spec.search
     assert s.n is not None
-    if s.method == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(population_size=s.population, seed=s.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True)
+    make_sampler = SEARCHERS[s.method].sampler
+    assert make_sampler is not None
+    sampler = make_sampler(s)
     directions = ["minimize" if o.goal == "min" else "maximize" for o in spec.objectives]
     study = optuna.create_study(directions=directions, sampler=sampler)
     dists = {p.path: p.optuna_distribution() for p in ctx.space.params}

@@ -47,10 +47,6 @@ OBJECTIVES: dict[str, tuple[str, str, str]] = {
     "throughput": ("throughput", "items/s", "max"),
     "energy_per_item": ("energy_per_item_j", "J/item", "min"),
 }
-#: how per-workload metrics are combined into one objective value
-AGGREGATES = ("sum", "mean", "max", "gmean")
-
-SEARCH_METHODS = ("grid", "random", "nsga2", "tpe")
 #: grid values one parameter may have (``num``, a ``step`` range, a ``values`` list); memory stays bounded
 MAX_VALUES_PER_PARAM = 1_000_000
 #: allowed sweep names (they name ``results/<name>.jsonl``): no path separators, no leading dot
@@ -233,16 +229,29 @@ class ObjectiveSpec(_Strict):
 
 
 class SearchSpec(_Strict):
-    """Search method. ``n`` = number of design points for random/nsga2/tpe (ignored by grid)."""
+    """Search method (one of :data:`accel.dse.methods.SEARCHERS`). ``n`` = number of design points for the
+    methods that need it (all but grid)."""
 
-    method: Literal["grid", "random", "nsga2", "tpe"] = "grid"
+    method: str = "grid"
     n: int | None = Field(default=None, ge=1)
     seed: int = 0
     population: int = Field(default=20, ge=2)
 
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from accel.dse.methods import SEARCHERS
+
+        if v not in SEARCHERS:
+            raise ValueError(f"unknown search method {v!r}{did_you_mean(v, list(SEARCHERS))}; "
+                             f"allowed: {', '.join(SEARCHERS)}")
+        return v
+
     @model_validator(mode="after")
     def _n_needed(self) -> "SearchSpec":
-        if self.method != "grid" and self.n is None:
+        from accel.dse.methods import SEARCHERS
+
+        if SEARCHERS[self.method].needs_n and self.n is None:
             raise ValueError(f"method {self.method!r} needs `n` (number of design points to evaluate)")
         return self
 
@@ -326,12 +335,20 @@ _NESTED: dict[str, type[BaseModel]] = {
 }
 
 
+#: the sweep spec format this version reads (an optional top-level ``format:`` key must say so)
+SWEEP_FORMAT = "accel.sweep/1"
+
+
 def spec_from_dict(data: dict[str, Any], file: str = "<memory>") -> SweepSpec:
     """Validate a raw mapping; errors are ConfigError('<file>: <field>: <reason>')."""
     if not isinstance(data, dict):
         raise ConfigError(file, None, f"expected a mapping at top level, got {type(data).__name__}")
     if "file" in data:
         raise ConfigError(file, "file", "reserved (set by the loader); remove it")
+    if "format" in data:
+        if data["format"] != SWEEP_FORMAT:
+            raise ConfigError(file, "format", f"unsupported format {data['format']!r}; allowed: {SWEEP_FORMAT}")
+        data = {k: v for k, v in data.items() if k != "format"}
     keys = sorted(f for f in SweepSpec.model_fields if f != "file")
     if data and not set(data) & set(keys):
         raise ConfigError(file, None, f"not a sweep spec: none of its keys ({', '.join(map(str, data))}) is a sweep "

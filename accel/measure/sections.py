@@ -138,7 +138,7 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
         ms = t.ms
         rows.append(dict(kind="d2d_copy", bytes=n * 4, moved_bytes=2 * n * 4, ms=ms, gbps=2 * n * 4 / ms / 1e6, pinned="",
                          **ctx.noise(t)))
-        del a, b
+        a = b = None  # drop the references (frees device memory before the next case)
     for mb in [m for m in (64, 1024) if m <= max(ctx.plan.micro_mib or [0])]:
         n = mb * 2**20 // 4
         a = torch.empty(n, device=dev).uniform_()
@@ -146,7 +146,7 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
         ms = t.ms
         rows.append(dict(kind="d_read_sum", bytes=n * 4, moved_bytes=n * 4, ms=ms, gbps=n * 4 / ms / 1e6, pinned="",
                          **ctx.noise(t)))
-        del a
+        a = None  # drop the references (frees device memory before the next case)
     for pinned in (True, False):
         for kb in ctx.plan.pcie_kib:
             n = kb * 1024 // 4
@@ -158,7 +158,7 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
                 ms = t.ms
                 rows.append(dict(kind=kind, bytes=n * 4, moved_bytes=n * 4, ms=ms, gbps=n * 4 / ms / 1e6, pinned=pinned,
                                  **ctx.noise(t)))
-            del h, d
+            h = d = None  # drop the references (frees device memory before the next case)
     x = torch.zeros(1, device=dev)
     for _ in range(100):
         x.add_(1)
@@ -210,7 +210,7 @@ def sec_gemm(ctx: Ctx) -> list[dict[str, Any]]:
                 ms = t.ms
                 rows.append(dict(dtype=dname, M=m, N=n, K=k, flops=flops, ms=ms, tflops=flops / ms / 1e9,
                                  bytes_min=(m * k + k * n + m * n) * a.element_size(), **extra, **ctx.noise(t)))
-                del a, b
+                a = b = None  # drop the references (frees device memory before the next case)
             except Exception as exc:
                 ctx.log("gemm fail", dname, m, n, k, exc)
         ctx.log("gemm", dname, "done")
@@ -257,7 +257,7 @@ def sec_conv(ctx: Ctx) -> list[dict[str, Any]]:
                     rows.append(dict(name=name, dtype=dname, channels_last=cl, N=batch, Cin=ci, Cout=co, H=hw, W=hw,
                                      R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho, macs=macs, ms=ms,
                                      tflops=2 * macs / ms / 1e9, **extra, **ctx.noise(t)))
-                    del conv, x, y
+                    conv = x = y = None  # drop the references (frees device memory before the next case)
                 except Exception as exc:
                     ctx.log("conv fail", name, dname, batch, exc)
         ctx.log("conv", dname, "done")
@@ -297,7 +297,7 @@ def sec_conv_bwd(ctx: Ctx) -> list[dict[str, Any]]:
                             rows.append(dict(name=name, dtype=dname, channels_last=cl, **{"pass": pass_}, N=batch, Cin=ci,
                                              Cout=co, H=hw, W=hw, R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho,
                                              macs=macs, ms=t.ms, tflops=2 * macs / t.ms / 1e9, **extra, **ctx.noise(t)))
-                        del x, w, gy
+                        x = w = gy = None  # drop the references (frees device memory before the next case)
                     except Exception as exc:
                         ctx.log("conv_bwd fail", name, dname, batch, exc)
         ctx.log("conv_bwd", dname, "done")
@@ -330,7 +330,7 @@ def sec_layers(ctx: Ctx) -> list[dict[str, Any]]:
                     for r in per_layer(torch, model, x, ctx.device):
                         r.update(model=name, dtype=dname, batch=batch)
                         rows.append(r)
-                    del model, x
+                    model = x = None  # drop the references (frees device memory before the next case)
                     if ctx.cuda:
                         torch.cuda.empty_cache()
                 except Exception as exc:
@@ -365,7 +365,7 @@ def sec_e2e(ctx: Ctx) -> list[dict[str, Any]]:
                     rows.append(dict(model=name, mode="infer", dtype=dname, batch=batch, ms=ms,
                                      items_per_s=batch / ms * 1e3, params=sum(p.numel() for p in model.parameters()),
                                      **ctx.noise(t)))
-                    del model, x
+                    model = x = None  # drop the references (frees device memory before the next case)
                     if ctx.cuda:
                         torch.cuda.empty_cache()
                 except Exception as exc:
@@ -396,7 +396,7 @@ def sec_e2e(ctx: Ctx) -> list[dict[str, Any]]:
                 rows.append(dict(model=name, mode="train_sgd", dtype=dname, batch=x.shape[0], ms=ms,
                                  items_per_s=x.shape[0] / ms * 1e3, params=sum(p.numel() for p in model.parameters()),
                                  **ctx.noise(t)))
-                del model, x, opt
+                model = x = opt = None  # drop the references (frees device memory before the next case)
                 if ctx.cuda:
                     torch.cuda.empty_cache()
             except Exception as exc:
@@ -465,21 +465,21 @@ def sec_energy(ctx: Ctx) -> list[dict[str, Any]]:
                 a = torch.randn(n, n, device=dev, dtype=ctx.dt(dname))
                 b = torch.randn(n, n, device=dev, dtype=ctx.dt(dname))
                 measure(w, lambda: a @ b, 2.0 * n**3, "flop")
-                del a, b
+                a = b = None  # drop the references (frees device memory before the next case)
                 ctx.set_tf32(False)
             elif w == "d2d_copy_1GiB":
                 nb = 2**30
                 a = torch.empty(nb // 4, device=dev).uniform_()
                 b = torch.empty_like(a)
                 measure(w, lambda: b.copy_(a), 2.0 * nb, "byte")
-                del a, b
+                a = b = None  # drop the references (frees device memory before the next case)
             elif (m := re.match(r"^(.+)_b(\d+)_(fp32|fp16|bf16)$", w)):
                 mname, batch, dname = m[1], int(m[2]), m[3]
                 model = model_ctor(torch, mname)().to(dev, ctx.dt(dname)).eval()
                 x = model_input(torch, mname, batch, ctx.dt(dname), dev)
                 with torch.no_grad():
                     measure(w, lambda: model(x), batch, "image")
-                del model, x
+                model = x = None  # drop the references (frees device memory before the next case)
                 torch.cuda.empty_cache()
             else:
                 ctx.log("energy: unknown workload", w)

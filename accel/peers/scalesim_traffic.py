@@ -363,7 +363,7 @@ def _table_pos(ring: _Ring, before=None):
     return pos
 
 
-def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int, geo: ConvGeometry, pos_of_raw,
+def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int, geo: ConvGeometry, pos_of_raw,  # noqa: C901 (known debt: split into steps, issue 12 item 4)
                              c0, n_lines: int, active: int, prefetch: int, eps: int):
     """Element-level replay, with im2col copies, of one OS/WS ifmap fold (a skewed block of the ring).
 

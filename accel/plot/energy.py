@@ -66,11 +66,11 @@ def energy_table(graph: LayerGraph, spec: Any, group_by: str = "module", depth: 
         parts = c.energy_by_component or ({"total": c.energy_j} if c.energy_j else {})
         for comp, e in parts.items():
             rows[(layer, comp)] = rows.get((layer, comp), 0.0) + float(e)
-    df = pd.DataFrame([{"layer": l, "component": comp, "energy_j": e} for (l, comp), e in rows.items()])
+    df = pd.DataFrame([{"layer": lay, "component": comp, "energy_j": e} for (lay, comp), e in rows.items()])
     if df.empty:
         df = pd.DataFrame(columns=["layer", "component", "energy_j"])
     df["time_s"] = df["layer"].map(times)
-    df["order"] = df["layer"].map({l: i for i, l in enumerate(order)})
+    df["order"] = df["layer"].map({lay: i for i, lay in enumerate(order)})
     return df.sort_values(["order", "component"]).drop(columns="order").reset_index(drop=True)
 
 
@@ -89,7 +89,7 @@ def energy_figure(table: pd.DataFrame, title: str = "Energy breakdown", top: int
     per_layer = table.groupby("layer", sort=False)["energy_j"].sum()
     layers = list(per_layer.sort_values(ascending=False).index) if sort == "energy" else list(per_layer.index)
     keep = layers[:top]
-    rest = [l for l in layers if l not in set(keep)]
+    rest = [lay for lay in layers if lay not in set(keep)]
     t = table.copy()
     if rest:
         other = f"(other {len(rest)} {group_label}s)"

@@ -8,7 +8,6 @@ and devices are refused), and bad content is either refused with a one-line
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path

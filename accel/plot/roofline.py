@@ -400,8 +400,8 @@ def roofline_figure(points: pd.DataFrame, roofs: Roofs | None = None, title: str
                 x=sub["intensity"], y=sub["flops_per_s"] / 1e12, mode="markers", name=f"{g} {src}",
                 marker=dict(symbol=symbol, size=size, color=color[g], opacity=op,
                             line=dict(width=0.6 if symbol == "circle" else 0, color="#222")),
-                hovertext=[f"{l}<br>{src}: {t * 1e6:.1f} µs, {f / 1e12:.3g} TFLOP/s<br>intensity {i:.3g} FLOP/B"
-                           for l, t, f, i in zip(sub["label"], sub["time_s"], sub["flops_per_s"], sub["intensity"])],
+                hovertext=[f"{lab}<br>{src}: {t * 1e6:.1f} µs, {f / 1e12:.3g} TFLOP/s<br>intensity {i:.3g} FLOP/B"
+                           for lab, t, f, i in zip(sub["label"], sub["time_s"], sub["flops_per_s"], sub["intensity"])],
                 hoverinfo="text"))
     name = f" — {roofs.name}" if roofs else ""
     dram_x = "x_basis" in points and (points["x_basis"] == "dram").all()
@@ -462,8 +462,8 @@ def _facet_figure(points: pd.DataFrame, roofs: Roofs | None, title: str, dtypes:
             fig.add_trace(go.Scatter(
                 x=sub["intensity"], y=sub["flops_per_s"] / 1e12, mode="markers", name=src, legendgroup=src,
                 showlegend=i == 0, marker=style[src],
-                hovertext=[f"{l}<br>{src}: {t * 1e6:.1f} µs, {f / 1e12:.3g} TFLOP/s<br>intensity {x:.3g} FLOP/B"
-                           for l, t, f, x in zip(sub["label"], sub["time_s"], sub["flops_per_s"], sub["intensity"])],
+                hovertext=[f"{lab}<br>{src}: {t * 1e6:.1f} µs, {f / 1e12:.3g} TFLOP/s<br>intensity {x:.3g} FLOP/B"
+                           for lab, t, f, x in zip(sub["label"], sub["time_s"], sub["flops_per_s"], sub["intensity"])],
                 hoverinfo="text"), row=r, col=c)
     name = f" — {roofs.name}" if roofs else ""
     apply_style(fig, f"{title}{name}", "", "", legend_title="")

@@ -4,7 +4,8 @@ Host issue time: each op is issued by one host thread. For devices driven by an 
 framework (GPUs: ``CostModel.eager_host_dispatch``) that time is the host CPU's
 (:mod:`accel.sim.host`: ``host_runtime.dispatch`` of the system's host, per op class, ~32 us per op on
 the measured H100 host); other devices pay their own ``launch_overhead``; with
-``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead`` (~1 us). Device time per op is the cost model's ``OpCost.time_s`` (no launch overhead
+``cuda_graphs=True`` the per-kernel cost is the GPU YAML's ``graph_launch_overhead`` (~1 us). Device
+time per op is the cost model's ``OpCost.time_s`` (no launch overhead
 inside). Static energy = each used device's static power x makespan
 (``CostModel.static_power_w``: ``energy.static_power`` if set, else ``idle_power``). Host CPU power
 is not counted.
@@ -63,7 +64,8 @@ class _Builder:
                 g = getattr(inst.spec, "graph_launch_overhead", None)
                 if g is None:
                     raise ConfigError(inst.spec.origin or inst.spec.name, "graph_launch_overhead",
-                                      "cuda_graphs=True needs the device's per-kernel graph launch overhead (e.g. `graph_launch_overhead: 1 us`)")
+                                      "cuda_graphs=True needs the device's per-kernel graph launch overhead "
+                                      "(e.g. `graph_launch_overhead: 1 us`)")
                 self.launch.append(float(g))
             elif inst.model.eager_host_dispatch:  # eager framework on the host CPU issues each op (accel.sim.host)
                 if eager is None:
@@ -266,7 +268,7 @@ def _grad_bytes(ops: list[OpNode], graph: LayerGraph) -> dict[str, float]:
     return {k: pbytes * v / total for k, v in raw.items()}
 
 
-def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,
+def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,  # noqa: C901 (known debt: split into steps, issue 12 item 4)
              cuda_graphs: bool = False, include_host_transfers: bool = False, parallel: ParallelConfig | None = None,
              pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1,
              host: Any = None) -> SimResult:
@@ -420,7 +422,7 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
                                    meta), sysm, graph)
 
 
-def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,
+def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,  # noqa: C901 (known debt: split into steps, issue 12 item 4)
                     in_bytes: float, out_bytes: float) -> int:
     """Add pipeline-parallel tasks; returns the number of microbatches."""
     n, m = cfg.devices, cfg.n_microbatches

@@ -90,7 +90,7 @@ class System:
         link = self.fabric_link
         topology = self.fabric_topology
         if fabric is not None:
-            link = fabric if isinstance(fabric, LinkSpec) else _load_ref(fabric, "<fabric>", "fabric", "link")
+            link = fabric if isinstance(fabric, LinkSpec) else _load_link(fabric, "<fabric>", "fabric")
         if count > 1 and link is None:
             link = self.host_link
         if link is not None and count > 1 and (fabric is not None or topology == "none"):
@@ -99,6 +99,13 @@ class System:
         return System(name=f"{count}x {base.spec.name}" + (f" over {link.name}" if count > 1 and link else ""),
                       devices=devs, host_link=self.host_link, fabric_topology=topology if count > 1 else "none",
                       fabric_link=link if count > 1 else None, host_name=self.host_name)
+
+
+def _load_link(ref: str, file: str, field_name: str) -> LinkSpec:
+    """A referenced ``kind: link`` arch (ConfigError naming ``file: field_name`` otherwise)."""
+    spec = _load_ref(ref, file, field_name, "link")
+    assert isinstance(spec, LinkSpec)
+    return spec
 
 
 def _load_ref(ref: str, file: str, field_name: str, want_kind: str | None) -> DeviceSpec:
@@ -122,10 +129,10 @@ def system_from_spec(spec: SystemSpec) -> System:
         model = cost_model_for(dspec)
         for _ in range(group.count):
             devices.append(DeviceInstance(f"{dspec.name}:{len(devices)}", dspec, model))
-    host_link = _load_ref(spec.host_link, file, "host_link", "link")
+    host_link = _load_link(spec.host_link, file, "host_link")
     fabric_link = None
     if spec.fabric.topology != "none":
-        fabric_link = _load_ref(spec.fabric.link or spec.host_link, file, "fabric.link", "link")
+        fabric_link = _load_link(spec.fabric.link or spec.host_link, file, "fabric.link")
     elif len(devices) > 1:
         raise ConfigError(file, "fabric.topology", f"{len(devices)} devices need a fabric; allowed: nvswitch, pcie_host")
     return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host or DEFAULT_HOST, spec.origin)
@@ -133,7 +140,7 @@ def system_from_spec(spec: SystemSpec) -> System:
 
 def system_from_device(spec: DeviceSpec, host_link: str | LinkSpec = DEFAULT_HOST_LINK) -> System:
     """Wrap one device spec into a one-device system (host link default: PCIe 5.0 x16)."""
-    link = host_link if isinstance(host_link, LinkSpec) else _load_ref(host_link, "<default host link>", "host_link", "link")
+    link = host_link if isinstance(host_link, LinkSpec) else _load_link(host_link, "<default host link>", "host_link")
     return System(spec.name, [DeviceInstance(f"{spec.name}:0", spec, cost_model_for(spec))], link,
                   host_name=DEFAULT_HOST, origin=spec.origin)
 

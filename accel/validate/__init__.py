@@ -134,7 +134,7 @@ def with_measured_host(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:
     if abs(ratio - 1.0) < 1e-3:
         return host, ""
     new = dispatch.scaled(ratio).model_copy(update={"kernel_launch": measured})
-    runtime = (base_host.host_runtime or HostRuntime()).model_copy(update={"dispatch": new})
+    runtime = (getattr(base_host, "host_runtime", None) or HostRuntime()).model_copy(update={"dispatch": new})
     note = (f"host dispatch from {mdir.path.name}/micro.csv: launch {measured * 1e6:.3g} us (host "
             f"{dispatch.kernel_launch * 1e6:.3g} us), framework x{ratio:.3g} = {new.framework * 1e6:.3g} us")
     return base_host.model_copy(update={"host_runtime": runtime}), note

@@ -8,7 +8,10 @@ from accel.graph import OpNode, TensorInfo
 def matmul_op(M: int, N: int, K: int, dtype: str, batch: int = 1, name: str = "gemm") -> OpNode:
     """``batch`` x (M x K) @ (K x N); FLOPs = 2*M*N*K*batch."""
     M, N, K, batch = int(M), int(N), int(K), int(batch)
-    shp = (lambda *s: s if batch == 1 else (batch, *s))
+
+    def shp(*s: int) -> tuple[int, ...]:
+        return s if batch == 1 else (batch, *s)
+
     macs = float(M) * N * K * batch
     return OpNode(
         name=name, kind="matmul", dtype=dtype, flops=2.0 * macs, macs=macs,

@@ -8,7 +8,6 @@ Files: gemm.csv, conv.csv, conv_bwd.csv, layers.csv, e2e.csv, micro.csv, energy.
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +92,7 @@ class MeasurementDir:
         return str(self.device.get("device_type", "cuda"))
 
 
-def read_csv_checked(path: Path) -> pd.DataFrame:
+def read_csv_checked(path: Path) -> pd.DataFrame:  # noqa: C901 (known debt: split into steps, issue 12 item 4)
     """Read one measurement CSV and check its required and numeric columns.
 
     The file must be UTF-8, at most :data:`MAX_CSV_BYTES` with lines of at most
