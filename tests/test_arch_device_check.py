@@ -24,7 +24,7 @@ H100_JSON = H100_DIR / "device.json"
 CPU_JSON = ROOT / "tests" / "data" / "validate" / "epyc_cpu_quick" / "device.json"
 #: the GPU fields every CUDA device.json of `accel measure` reports
 GPU_FIELDS = {"sm_count", "clock", "memory.l2_size", "memory.hbm_size", "memory.hbm_bandwidth", "tdp",
-              "memory.smem_per_sm", "memory.registers_per_sm"}
+              "memory.smem_per_sm", "memory.registers_per_sm", "max_threads_per_sm"}
 
 
 def _rows(out: str) -> dict[str, list[str]]:
@@ -74,7 +74,7 @@ def test_shipped_h100_agrees_with_its_device_json(meas, capsys):
     rows = _rows(out)
     assert set(rows) == GPU_FIELDS  # every GPU field compared ...
     assert all(r[4] == OK for r in rows.values()), out  # ... and every one agrees
-    assert "all 8 compared fields agree" in out
+    assert "all 9 compared fields agree" in out
 
 
 def test_h100_file_path_and_directory_give_the_same_report(capsys):
@@ -100,7 +100,7 @@ def test_h200_against_the_h100_device_flags_exactly_the_fields_that_differ(tmp_p
     flagged = {f for f, r in rows.items() if r[4] == MISMATCH}
     assert flagged == differ, out
     assert all(rows[f][4] == OK for f in GPU_FIELDS - differ)
-    assert f"{len(differ)} of 8 compared fields MISMATCH" in out
+    assert f"{len(differ)} of 9 compared fields MISMATCH" in out
 
 
 def test_doctored_l2_of_60_mib_is_flagged_against_h100(tmp_path, capsys):
@@ -110,7 +110,7 @@ def test_doctored_l2_of_60_mib_is_flagged_against_h100(tmp_path, capsys):
     rows = _rows(out)
     assert rows["memory.l2_size"][:5] == ["50 MiB", "60 MiB", "+20.0%", "1%", MISMATCH]
     assert {f for f, r in rows.items() if r[4] == MISMATCH} == {"memory.l2_size"}
-    assert "1 of 8 compared fields MISMATCH: memory.l2_size" in out
+    assert "1 of 9 compared fields MISMATCH: memory.l2_size" in out
 
 
 def test_h200_yaml_agrees_with_the_public_h200_readout(tmp_path):
@@ -173,7 +173,7 @@ def test_missing_fields_are_not_reported_not_failed(tmp_path, capsys):
     assert rc == 0
     rows = _rows(out)
     assert rows["sm_count"][4] == OK and rows["memory.l2_size"][4] == NOT_REPORTED
-    assert "all 1 compared fields agree, 7 not reported" in out
+    assert "all 1 compared fields agree, 8 not reported" in out
 
 
 def test_smi_parser_follows_sections():

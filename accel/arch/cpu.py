@@ -62,6 +62,8 @@ class CpuCalibration(ArchModel):
             < 8 channels per group) convolutions, whose vectorised JIT kernels run far closer to peak
             than eager elementwise ops; ``None``: use ``elementwise_efficiency``.
         op_overhead: framework (eager PyTorch) time per op on the host thread (s).
+        direct_group_channels: grouped convolutions with fewer input or output channels per group than
+            this run as direct (depthwise) kernels at ``depthwise_efficiency``, not as GEMMs.
         parallel_overhead: extra fork/join time of a multi-threaded op (s).
         handoff_bandwidth: aggregate bandwidth (B/s) at which a multi-threaded streaming op
             (elementwise/activation/norm/pool/softmax/reduce; not explicit copies) moves an
@@ -80,6 +82,7 @@ class CpuCalibration(ArchModel):
     depthwise_efficiency: Fraction | None = None
     op_overhead: Time
     parallel_overhead: Time
+    direct_group_channels: PositiveInt
     handoff_bandwidth: Bandwidth | None = None
 
 

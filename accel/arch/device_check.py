@@ -20,7 +20,7 @@ What is compared (all values in SI base units: B, Hz, B/s, W; counts are plain n
     prop_memory_bus_width in bits, nvml_max_mem_clock_mhz or prop_memory_clock_rate in kHz),
     ``tdp`` (nvml_power_limit_mw, else the nvidia-smi "Current Power Limit"), ``memory.smem_per_sm``
     (prop_shared_memory_per_multiprocessor), ``memory.registers_per_sm``
-    (prop_regs_per_multiprocessor x 4 B).
+    (prop_regs_per_multiprocessor x 4 B), ``max_threads_per_sm`` (prop_max_threads_per_multi_processor).
 
 ``kind: cpu`` (any device.json with ``lscpu``: a CUDA run records its host CPU too)
     ``cores`` (Core(s) per socket x Socket(s)), ``threads_per_core``, each ``caches[i].size`` (lscpu
@@ -293,6 +293,8 @@ def _gpu_checks(spec: Any, r: _Reader, prefix: str = "") -> list[FieldCheck]:
         out.append(FieldCheck(prefix + name, unit, float(yaml_value), dev[0], tol, dev[1]))
 
     add("sm_count", "", spec.sm_count, r.first(("prop_multi_processor_count", 1)), TOL_EXACT)
+    add("max_threads_per_sm", "", spec.max_threads_per_sm, r.first(("prop_max_threads_per_multi_processor", 1)),
+        TOL_EXACT)
     clock = r.first(("nvml_max_sm_clock_mhz", 1e6))
     if clock[0] is None and _smi_number(smi, ["Max Clocks", "SM"]) is not None:
         clock = (_smi_number(smi, ["Max Clocks", "SM"]) * 1e6, "nvidia_smi_q Max Clocks/SM")  # type: ignore[operator]

@@ -124,6 +124,12 @@ class GpuCalibration(ArchModel):
         conv_fp32_split_k: whether the convolution library splits K for forward and grad-input
             convolutions on fp32 tensors (FMA or TF32 kernels); 16-bit convolutions and GEMMs may split
             K up to ``max_split_k`` (grad-weight kernels keep their own split of the N*H*W reduction).
+        split_k_min_depth: shallowest K slice (elements) a split-K GEMM runs: a split ``s`` of a shorter
+            K runs ``ceil(K / split_k_min_depth)`` slices instead, and the plan stops splitting there.
+        direct_group_channels: grouped convolutions with fewer input or output channels per group
+            than this run as direct (FMA) kernels, not implicit GEMM (depthwise convolutions).
+        row_norm_cta_threads: threads of the CTA a row-normalisation kernel (LayerNorm/RMSNorm
+            forward) runs per row.
     """
 
     tensor_efficiency: Fraction
@@ -148,6 +154,9 @@ class GpuCalibration(ArchModel):
     mainloop_step_latency: Time = 0.0
     mainloop_k_bytes: UnitSizes = Field(default_factory=lambda: UnitSizes(tensor="128 B", fma="32 B"))
     conv_fp32_split_k: bool = True
+    split_k_min_depth: PositiveInt
+    direct_group_channels: PositiveInt
+    row_norm_cta_threads: PositiveInt
 
 
 @register_kind("gpu")
@@ -174,6 +183,7 @@ class GpuSpec(DeviceSpec):
         stream_k: the GEMM library also has stream-K (persistent, work-split) kernels, which spread
             the K-loop iterations evenly over SMs instead of whole tiles (no wave-quantisation tail, at
             the cost of a partial-tile fixup).
+        max_threads_per_sm: resident threads per SM (CUDA occupancy limit of the compute capability).
         memory: :class:`GpuMemory`.
         graph_launch_overhead: per-kernel time inside a CUDA graph replay (s). (Eager per-op host time
             is the host CPU's: ``host_runtime.dispatch`` of the system's host, :mod:`accel.sim.host`.)
@@ -193,6 +203,7 @@ class GpuSpec(DeviceSpec):
     max_split_k: PositiveInt = 16
     ctas_per_sm: PositiveInt = 1
     stream_k: bool = False
+    max_threads_per_sm: PositiveInt
     memory: GpuMemory
     graph_launch_overhead: Time
     tdp: Power

@@ -240,7 +240,7 @@ class CpuCostModel(CostModel):
         a = self._attrs(op, ("N", "Cin", "Cout", "R", "S", "Hout", "Wout"))
         g = int(op.attrs.get("groups", 1) or 1)
         cin_g, cout_g = a["Cin"] // g, a["Cout"] // g
-        if g > 1 and (cin_g < 8 or cout_g < 8):
+        if g > 1 and min(cin_g, cout_g) < self.spec.calibration.direct_group_channels:
             return self._stream(op, gemm_like=True)
         if op.kind == "conv_transpose" or op.attrs.get("transposed"):
             hin, win = int(op.attrs.get("H", a["Hout"])), int(op.attrs.get("W", a["Wout"]))

@@ -14,7 +14,7 @@ Model, per op kind:
   (as cuBLAS heuristics pick); busy time = ``max(compute, dram, l2)``. Tensor-core dtypes whose rows
   are not ``alignment``-aligned run at ``unaligned_efficiency`` of the fp16 peak.
   A, B and the bias are found among the op's tensors by shape (:func:`gemm_operands`): for
-  ``aten.addmm`` the extractor lists the bias before ``W^T``. Split-K slices are at least 128 deep.
+  ``aten.addmm`` the extractor lists the bias before ``W^T``. Split-K slices are at least ``calibration.split_k_min_depth`` deep.
 * ``conv`` / ``conv_transpose``: implicit GEMM (M = N*Hout*Wout, N = Cout/g, K = Cin/g*R*S per group,
   input tile reused by the R*S taps); depthwise / tiny groups run a direct kernel (FMA rate x
   ``direct_conv_efficiency`` per layout, or memory bound); unaligned input channels (RGB stems) use
@@ -26,7 +26,7 @@ Model, per op kind:
   an input-projection GEMM, then per time step a dependent recurrent GEMM + pointwise kernel, times
   added; ``W_hh`` L2-resident if it fits, else re-read every step; roofline if its attrs are missing).
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
-  A row-normalisation forward (LayerNorm: one 128-thread CTA per row) adds ``tile_latency`` per wave
+  A row-normalisation forward (LayerNorm: one ``row_norm_cta_threads`` CTA per row) adds ``tile_latency`` per wave
   of resident CTAs (load + CTA reduction latency that the wave's lock-step CTAs cannot hide).
 * main-loop latency: a CTA walks K in steps of ``calibration.mainloop_k_bytes`` per operand row, each
   step waiting on its loads, so compute time >= ``ceil(K_slice / k_step) * mainloop_step_latency``
@@ -113,12 +113,6 @@ def streamed_bytes(op: OpNode) -> int:
     return op.total_bytes
 
 
-#: threads of the CTA PyTorch's row-normalisation kernel runs per row (aten/src/ATen/native/cuda/
-#: layer_norm_kernel.cu ``launch_vectorized_layer_norm_kernel``: ``blocks(M)``, ``threads(32, 4)``)
-_ROW_CTA_THREADS = 128
-#: resident threads per SM: 2048 on compute capability 5.x-9.0 (CUDA C programming guide, "Technical
-#: specifications per compute capability"; data/measurements/h100/device.json prop_max_threads_per_multi_processor)
-_MAX_THREADS_PER_SM = 2048
 
 
 def norm_rows(op: OpNode) -> int:
@@ -163,7 +157,7 @@ class GemmPlan:
         return max(self.compute_s + self.fixed_s, self.dram_s, self.l2_s)
 
 
-#: split-K bound for grad-weight GEMMs: effectively none (the plan's own K >= 128 / GPU-full rules stop it)
+#: split-K bound for grad-weight GEMMs: effectively none (the plan's own split_k_min_depth / GPU-full rules stop it)
 _WGRAD_MAX_SPLIT = 1 << 16
 
 
@@ -252,7 +246,7 @@ class GpuCostModel(CostModel):
         ``a_reuse``: how many K-columns of A share one loaded element (R*S for implicit-GEMM convolution,
         whose input tile is loaded once with its halo and reused by every filter tap).
         ``max_split``: largest split-K factor (default ``spec.max_split_k``); the loop also stops once
-        a split's K is under 128 or the tiles fill the GPU twice.
+        a split's K is under ``calibration.split_k_min_depth`` or the tiles fill the GPU twice.
         ``step_latency_bound``: the kernel takes at least one CTA's main loop, ``ceil(K_slice / k_step) *
         calibration.mainloop_step_latency`` (implicit-GEMM convolutions: cuBLAS GEMMs with few tiles run
         split-K / GEMV kernels instead, and gemm.csv shows no such floor).
@@ -280,9 +274,9 @@ class GpuCostModel(CostModel):
             for split in splits:
                 ks = math.ceil(K / split)
                 if split > 1:
-                    # a K-slice is at least 128 deep: split s of a shorter K runs ceil(K/128) slices of 128
-                    # (so a K just below a multiple of 128*s is never slower than one just above it)
-                    ks = max(ks, 128)
+                    # a K-slice is at least split_k_min_depth deep: split s of a shorter K runs
+                    # ceil(K/depth) slices (so a K just below a multiple of depth*s is never slower than one above it)
+                    ks = max(ks, cal.split_k_min_depth)
                     split = math.ceil(K / ks)
                     if split <= last or mt * nt * batch * (split // 2) >= slots:
                         break
@@ -452,7 +446,7 @@ class GpuCostModel(CostModel):
         cin_g, cout_g = cin // groups, cout // groups
         in_b, w_b, out_b = float(op.input_bytes), float(op.weight_bytes), float(op.output_bytes)
         key = self._peak_key(op.dtype)
-        if groups > 1 and (cin_g < 8 or cout_g < 8):
+        if groups > 1 and min(cin_g, cout_g) < cal.direct_group_channels:
             # depthwise / tiny groups: direct convolution on FMA units
             layout = "channels_last" if self._channels_last(op) else "nchw"
             eff = getattr(cal.direct_conv_efficiency, layout)
@@ -543,7 +537,7 @@ class GpuCostModel(CostModel):
         cin_g, cout_g = cin // groups, cout // groups
         mask = [bool(m) for m in (list(a["output_mask"]) + [False, False, False])[:3]]
         transposed = op.kind == "conv_transpose" or bool(a.get("transposed"))
-        if (groups > 1 and (cin_g < 8 or cout_g < 8)) or transposed:
+        if (groups > 1 and min(cin_g, cout_g) < self.spec.calibration.direct_group_channels) or transposed:
             return self._conv(op)  # direct kernels (op.macs counts dgrad + wgrad) / transposed: forward form
         eb = dtype_bytes(op.dtype)
         x_b, y_b, w_b = n * cin * H * W * eb, n * cout * hout * wout * eb, cout * cin_g * R * S * eb
@@ -696,7 +690,7 @@ class GpuCostModel(CostModel):
         """Streaming kernel: every input, weight and output byte crosses HBM once.
 
         A row-normalisation forward (LayerNorm/RMSNorm: :func:`norm_rows`) runs one
-        ``_ROW_CTA_THREADS``-thread CTA per row that loads its row, reduces it across the CTA
+        ``calibration.row_norm_cta_threads``-thread CTA per row that loads its row, reduces it across the CTA
         (shuffles + shared memory + barriers), then normalises and stores it. The CTAs of a wave
         start together and do the same steps, so each wave's load latency + reduction is not hidden
         behind other CTAs' traffic: ``ceil(rows / resident CTAs)`` waves each add ``tile_latency``
@@ -710,7 +704,7 @@ class GpuCostModel(CostModel):
         serial = 0.0
         rows = norm_rows(op)
         if rows:
-            resident = self.spec.sm_count * (_MAX_THREADS_PER_SM // _ROW_CTA_THREADS)
+            resident = self.spec.sm_count * (self.spec.max_threads_per_sm // cal.row_norm_cta_threads)
             waves = math.ceil(rows / resident)
             serial = waves * cal.tile_latency
             detail.update(path="row_reduce", rows=rows, waves=waves)
