@@ -419,6 +419,113 @@ INT_LIST_ATTRS: dict[str, dict[str, int]] = {
     "conv": {"stride_hw": 1, "pad_hw": 0, "dilation_hw": 1},
 }
 INT_LIST_ATTRS["conv_transpose"] = INT_LIST_ATTRS["conv"]
+#: attrs an attention op's cost models need (:class:`AttentionShape`)
+ATTENTION_ATTRS: tuple[str, ...] = ("batch", "heads", "Lq", "Lk", "d")
+
+
+def _first_int(v: Any, default: int) -> int:
+    """An int attr that may be written per spatial dim (``[2, 2]``): its first entry; ``None``/0-like -> default."""
+    if isinstance(v, (list, tuple)):
+        v = v[0] if v else default
+    return int(v) if v not in (None, "") else default
+
+
+def _need(op: "OpNode", keys: tuple[str, ...], what: str) -> dict[str, int]:
+    try:
+        return {k: int(op.attrs[k]) for k in keys}
+    except KeyError as exc:
+        raise ConfigError(op.name, f"attrs.{exc.args[0]}", f"{op.kind} op needs attrs {what}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(op.name, "attrs", f"{op.kind} op attrs must be integers: {exc}") from None
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """``batch`` x (M x K) @ (K x N) of a ``matmul`` op, parsed once from its attrs (:meth:`of`)."""
+
+    M: int
+    N: int
+    K: int
+    batch: int = 1
+
+    @classmethod
+    def of(cls, op: "OpNode") -> "GemmShape":
+        """The op's GEMM shape; ConfigError naming the missing attr (``op: attrs.K: matmul op needs attrs ...``)."""
+        a = _need(op, REQUIRED_ATTRS["matmul"], "M, N, K (and optional batch)")
+        return cls(a["M"], a["N"], a["K"], _first_int(op.attrs.get("batch"), 1) or 1)
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A 2-D convolution (forward, transposed, or ``convolution_backward`` with ``output_mask``), parsed once.
+
+    ``H``/``W`` default to ``Hout``/``Wout``; ``stride``/``pad`` written per dim take the first; ``groups``
+    defaults to 1; ``output_mask`` is None for a forward op, else (grad_input, grad_weight, grad_bias).
+    """
+
+    N: int
+    Cin: int
+    Cout: int
+    H: int
+    W: int
+    R: int
+    S: int
+    stride: int
+    pad: int
+    groups: int
+    Hout: int
+    Wout: int
+    transposed: bool = False
+    channels_last: bool = False
+    output_mask: tuple[bool, bool, bool] | None = None
+
+    @property
+    def cin_g(self) -> int:
+        """Input channels per group."""
+        return self.Cin // self.groups
+
+    @property
+    def cout_g(self) -> int:
+        """Output channels per group."""
+        return self.Cout // self.groups
+
+    @property
+    def macs(self) -> float:
+        """Multiply-accumulates of the forward convolution: N*Cout*Hout*Wout*(Cin/groups)*R*S."""
+        return float(self.N) * self.Hout * self.Wout * self.Cout * self.cin_g * self.R * self.S
+
+    @classmethod
+    def of(cls, op: "OpNode") -> "ConvShape":
+        """The op's convolution shape; ConfigError naming the missing attr."""
+        a = _need(op, REQUIRED_ATTRS["conv"], "N, Cin, Cout, R, S, Hout, Wout (optional H, W, stride, pad, groups)")
+        at = op.attrs
+        mask = at.get("output_mask")
+        return cls(a["N"], a["Cin"], a["Cout"], _first_int(at.get("H"), a["Hout"]), _first_int(at.get("W"), a["Wout"]),
+                   a["R"], a["S"], _first_int(at.get("stride"), 1) or 1, _first_int(at.get("pad"), 0),
+                   _first_int(at.get("groups"), 1) or 1, a["Hout"], a["Wout"],
+                   transposed=op.kind == "conv_transpose" or bool(at.get("transposed")),
+                   channels_last=bool(at.get("channels_last", False)),
+                   output_mask=None if mask is None else tuple(bool(m) for m in (list(mask) + [False] * 3)[:3]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    """Scaled-dot-product attention: ``batch`` x ``heads`` of (Lq x d) @ (d x Lk), then (Lq x Lk) @ (Lk x d)."""
+
+    batch: int
+    heads: int
+    Lq: int
+    Lk: int
+    d: int
+    causal: bool = False
+
+    @classmethod
+    def of(cls, op: "OpNode") -> "AttentionShape":
+        """The op's attention shape; ConfigError naming the missing attr."""
+        a = _need(op, ATTENTION_ATTRS, ", ".join(ATTENTION_ATTRS))
+        return cls(a["batch"], a["heads"], a["Lq"], a["Lk"], a["d"], causal=bool(op.attrs.get("causal", False)))
+
+
 #: meta keys with a checked type: key -> (check, description)
 META_MODES = ("infer", "train")
 

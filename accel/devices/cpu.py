@@ -28,7 +28,7 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.gpu import rnn_shape, streamed_bytes
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import OP_KINDS, OpNode, dtype_bytes
+from accel.graph import OP_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes
 
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
 _MEMORY_KINDS = ("elementwise", "activation", "norm", "softmax", "pool", "reduce", "embedding",
@@ -56,15 +56,14 @@ class CpuCostModel(CostModel):
     def cost(self, op: OpNode) -> OpCost:
         kind = op.kind
         if kind == "matmul":
-            a = self._attrs(op, ("M", "N", "K"))
-            return self._gemm(op, a["M"], a["N"], a["K"], int(op.attrs.get("batch", 1) or 1))
+            g = GemmShape.of(op)
+            return self._gemm(op, g.M, g.N, g.K, g.batch)
         if kind in ("conv", "conv_transpose"):
             return self._conv(op)
         if kind == "attention":
-            a = self._attrs(op, ("batch", "heads", "Lq", "Lk", "d"))
-            frac = 0.5 if op.attrs.get("causal") else 1.0
+            at = AttentionShape.of(op)
             # QK^T and PV as batched GEMMs (materialised scores: the CPU SDPA path is not fused)
-            return self._gemm(op, a["Lq"], a["Lk"], a["d"], a["batch"] * a["heads"], extra_gemms=1, frac=frac)
+            return self._gemm(op, at.Lq, at.Lk, at.d, at.batch * at.heads, extra_gemms=1, frac=0.5 if at.causal else 1.0)
         if kind == "rnn":
             return self._rnn(op)
         if kind in _MEMORY_KINDS:
@@ -72,13 +71,6 @@ class CpuCostModel(CostModel):
         raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)
 
     # ------------------------------------------------------------------ helpers
-    def _attrs(self, op: OpNode, keys: tuple[str, ...]) -> dict[str, int]:
-        try:
-            return {k: int(op.attrs[k]) for k in keys}
-        except KeyError as exc:
-            raise ConfigError(op.name, f"attrs.{exc.args[0]}",
-                              f"{op.kind} op needs attrs {', '.join(keys)}") from None
-
     def _dtype_key(self, dtype: str) -> str:
         """``dtype_rate`` entry that runs ``dtype``: itself; ``fp8`` for ``fp8_e4m3``/``fp8_e5m2``;
         ``fp32`` for ``tf32`` (a CUDA math mode: on a CPU PyTorch computes those ops in fp32)."""
@@ -237,18 +229,16 @@ class CpuCostModel(CostModel):
                             {"path": "rnn_steps", "steps": T * r["layers"], "w_hh_level": home}, op.dtype, busy_s=busy)
 
     def _conv(self, op: OpNode) -> OpCost:
-        a = self._attrs(op, ("N", "Cin", "Cout", "R", "S", "Hout", "Wout"))
-        g = int(op.attrs.get("groups", 1) or 1)
-        cin_g, cout_g = a["Cin"] // g, a["Cout"] // g
+        c = ConvShape.of(op)
+        g, cin_g, cout_g = c.groups, c.cin_g, c.cout_g
         if g > 1 and min(cin_g, cout_g) < self.spec.calibration.direct_group_channels:
             return self._stream(op, gemm_like=True)
-        if op.kind == "conv_transpose" or op.attrs.get("transposed"):
-            hin, win = int(op.attrs.get("H", a["Hout"])), int(op.attrs.get("W", a["Wout"]))
-            M, N, K = a["N"] * hin * win, cout_g * a["R"] * a["S"], cin_g
+        if c.transposed:
+            M, N, K = c.N * c.H * c.W, cout_g * c.R * c.S, cin_g
         else:
-            M, N, K = a["N"] * a["Hout"] * a["Wout"], cout_g, cin_g * a["R"] * a["S"]
+            M, N, K = c.N * c.Hout * c.Wout, cout_g, cin_g * c.R * c.S
         # convolution_backward: grad-input and grad-weight are each a GEMM with the forward's MACs
-        grads = sum(bool(m) for m in list(op.attrs.get("output_mask", [True]))[:2]) if "output_mask" in op.attrs else 1
+        grads = sum(c.output_mask[:2]) if c.output_mask is not None else 1
         return self._gemm(op, M, N, K, g, extra_gemms=max(grads, 1) - 1, derate=self.spec.calibration.conv_efficiency)
 
     def _stream(self, op: OpNode, gemm_like: bool = False) -> OpCost:

@@ -53,7 +53,7 @@ from accel.arch.gpu import GpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import OP_KINDS, OpNode, TensorInfo, dtype_bytes
+from accel.graph import OP_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, TensorInfo, dtype_bytes
 
 #: op kinds this model prices (every canonical kind)
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
@@ -418,12 +418,8 @@ class GpuCostModel(CostModel):
                             serial_s=serial_s + self.spec.calibration.library_latency)
 
     def _matmul(self, op: OpNode) -> OpCost:
-        a = op.attrs
-        try:
-            M, N, K = int(a["M"]), int(a["N"]), int(a["K"])
-        except KeyError as exc:
-            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "matmul op needs attrs M, N, K (and optional batch)") from None
-        batch = int(a.get("batch", 1) or 1)
+        g = GemmShape.of(op)
+        M, N, K, batch = g.M, g.N, g.K, g.batch
         a_total, b_total, extra = gemm_operands(op, M, N, K, batch)
         # the bias / C operand is read once by the epilogue, like the output is written once
         c_total = (op.output_bytes or M * N * batch * dtype_bytes(op.dtype)) + extra
@@ -432,15 +428,9 @@ class GpuCostModel(CostModel):
     def _conv(self, op: OpNode) -> OpCost:
         """Convolution: implicit GEMM (M=N*Hout*Wout, N=Cout/g, K=Cin/g*R*S per group), or a direct
         kernel for depthwise / tiny groups, or FMA kernels when channels are not tensor-core aligned."""
-        a = op.attrs
-        try:
-            n, cin, cout = int(a["N"]), int(a["Cin"]), int(a["Cout"])
-            R, S = int(a["R"]), int(a["S"])
-            hout, wout = int(a["Hout"]), int(a["Wout"])
-        except KeyError as exc:
-            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "conv op needs attrs N, Cin, Cout, R, S, Hout, Wout, groups") from None
-        groups = int(a.get("groups", 1) or 1)
-        stride = int(a.get("stride", 1) or 1)
+        c = ConvShape.of(op)
+        n, cin, cout, R, S, hout, wout = c.N, c.Cin, c.Cout, c.R, c.S, c.Hout, c.Wout
+        groups, stride = c.groups, c.stride
         cal = self.spec.calibration
         eb = dtype_bytes(op.dtype)
         cin_g, cout_g = cin // groups, cout // groups
@@ -459,10 +449,9 @@ class GpuCostModel(CostModel):
             return self._finish(op, key, compute, mem_s, flops, {"dram": dram, "l2": dram},
                                 {"path": "direct", "layout": layout, "groups": groups, "kernels": 1},
                                 serial_s=cal.library_latency)
-        transposed = op.kind == "conv_transpose" or bool(a.get("transposed"))
-        if transposed:
+        if c.transposed:
             # transposed conv = GEMM over the input grid scattering Cout*R*S outputs per pixel (same MACs)
-            hin, win = int(a.get("H", hout)), int(a.get("W", wout))
+            hin, win = c.H, c.W
             M, Ng, Kg, reuse = n * hin * win, cout_g * R * S, cin_g, 1.0
         else:
             M, Ng, Kg, reuse = n * hout * wout, cout_g, cin_g * R * S, float(R * S)
@@ -474,7 +463,7 @@ class GpuCostModel(CostModel):
             # only; other dtypes fall back to FMA kernels
             if op.dtype != "fp16":
                 key, path, aligned = "fp32", "implicit_gemm_fma", True
-        elif self._is_tensor(key) and R * S == 1 and not transposed and not self._channels_last(op):
+        elif self._is_tensor(key) and R * S == 1 and not c.transposed and not self._channels_last(op):
             # NCHW 1x1 convolution: per image a GEMM (Cout x Cin) @ (Cin x H*W); rows of H*W pixels
             M, Ng, Kg, batch = cout_g, hout * wout, cin_g, n * groups
             aligned = self._aligned((Ng, Kg), eb)
@@ -526,17 +515,12 @@ class GpuCostModel(CostModel):
         - grad_bias: a reduction over grad_output (memory bound).
         Depthwise / tiny-group convs take the direct path on the whole op (``op.macs`` counts both).
         """
+        c = ConvShape.of(op)
         a = op.attrs
-        try:
-            n, cin, cout = int(a["N"]), int(a["Cin"]), int(a["Cout"])
-            R, S, hout, wout = int(a["R"]), int(a["S"]), int(a["Hout"]), int(a["Wout"])
-            H, W = int(a.get("H", hout)), int(a.get("W", wout))
-        except KeyError as exc:
-            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "conv op needs attrs N, Cin, Cout, R, S, Hout, Wout, groups") from None
-        groups = int(a.get("groups", 1) or 1)
-        cin_g, cout_g = cin // groups, cout // groups
-        mask = [bool(m) for m in (list(a["output_mask"]) + [False, False, False])[:3]]
-        transposed = op.kind == "conv_transpose" or bool(a.get("transposed"))
+        n, cin, cout, R, S, hout, wout, H, W = c.N, c.Cin, c.Cout, c.R, c.S, c.Hout, c.Wout, c.H, c.W
+        groups, cin_g, cout_g = c.groups, c.cin_g, c.cout_g
+        mask = list(c.output_mask or (False, False, False))
+        transposed = c.transposed
         if (groups > 1 and min(cin_g, cout_g) < self.spec.calibration.direct_group_channels) or transposed:
             return self._conv(op)  # direct kernels (op.macs counts dgrad + wgrad) / transposed: forward form
         eb = dtype_bytes(op.dtype)
@@ -557,7 +541,7 @@ class GpuCostModel(CostModel):
             derate = (self.spec.calibration.conv_efficiency.tensor if self._is_tensor(key)
                       else self.spec.calibration.conv_efficiency.fma)
             # cuDNN's grad-weight has Winograd (WINOGRAD_NONFUSED) and FFT algorithms too; same eligibility
-            reduction = self._fast_conv_reduction(key, int(a.get("stride", 1) or 1), R, S, n * hout * wout, cin_g, hout)
+            reduction = self._fast_conv_reduction(key, c.stride, R, S, n * hout * wout, cin_g, hout)
             wgrad = replace(op, attrs=fwd_attrs, flops=2.0 * macs, macs=macs,
                             outputs=[TensorInfo.of((cout, cin_g, R, S), op.dtype)])
             serial, extra = 0.0, 0.0
@@ -613,12 +597,8 @@ class GpuCostModel(CostModel):
 
     def _attention(self, op: OpNode) -> OpCost:
         """Fused (flash) attention: QK^T and PV as batched GEMMs; DRAM traffic = Q, K, V, O once."""
-        a = op.attrs
-        try:
-            b, h, lq, lk, d = (int(a[k]) for k in ("batch", "heads", "Lq", "Lk", "d"))
-        except KeyError as exc:
-            raise ConfigError(op.name, f"attrs.{exc.args[0]}", "attention op needs attrs batch, heads, Lq, Lk, d") from None
-        causal = bool(a.get("causal", False))
+        at = AttentionShape.of(op)
+        b, h, lq, lk, d, causal = at.batch, at.heads, at.Lq, at.Lk, at.d, at.causal
         key = self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
         frac = 0.5 if causal else 1.0

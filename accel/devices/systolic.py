@@ -73,7 +73,7 @@ from accel.arch.systolic import SystolicSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.gpu import streamed_bytes
 from accel.energy import op_energy
-from accel.graph import OpNode, TensorInfo
+from accel.graph import ConvShape, GemmShape, OpNode, TensorInfo
 from accel.peers.scalesim_ofmap import scalesim_ofmap_writes
 from accel.peers.scalesim_traffic import ConvGeometry, scalesim_operand_traffic, scalesim_stall_cycles
 
@@ -134,31 +134,19 @@ class SystolicLayer:
 
         ``convention="scalesim"`` recomputes conv output size on the unpadded input.
         """
-        a = op.attrs
-        try:
-            if op.kind == "matmul":
-                return cls.gemm(op.name, int(a["M"]), int(a["N"]), int(a["K"]), batch=int(a.get("batch", 1)))
-            if op.kind in ("conv", "conv_transpose"):
-                groups = int(a.get("groups", 1))
-                cin, cout = int(a["Cin"]), int(a["Cout"])
-                stride = a.get("stride", 1)
-                stride = int(stride[0] if isinstance(stride, (list, tuple)) else stride)
-                H, W, R, S = (int(a[k]) for k in ("H", "W", "R", "S"))
-                N = int(a.get("N", 1))
-                if op.kind == "conv_transpose":
-                    # scatter form: every input pixel meets every filter tap (MACs = N*H*W*R*S*Cin*Cout/groups)
-                    return cls(op.name, H, W, R, S, cin // groups, cout // groups, 1, H, W, batch=N, groups=groups)
-                if convention == "scalesim":
-                    lay = cls.scalesim_conv(op.name, H, W, R, S, cin // groups, cout // groups, stride, batch=N)
-                    return cls(**{**lay.__dict__, "groups": groups})
-                pad = a.get("pad", 0)
-                pad = int(pad[0] if isinstance(pad, (list, tuple)) else pad)
-                return cls(op.name, H + 2 * pad, W + 2 * pad, R, S, cin // groups, cout // groups, stride,
-                           int(a["Hout"]), int(a["Wout"]), batch=N, groups=groups)
-        except KeyError as exc:
-            raise ValueError(f"op {op.name!r} ({op.kind}): missing attr {exc.args[0]!r}; "
-                                 f"conv needs N, Cin, Cout, H, W, R, S, stride, pad, groups, Hout, Wout; "
-                                 f"matmul needs M, N, K, batch") from None
+        if op.kind == "matmul":
+            g = GemmShape.of(op)
+            return cls.gemm(op.name, g.M, g.N, g.K, batch=g.batch)
+        if op.kind in ("conv", "conv_transpose"):
+            c = ConvShape.of(op)
+            if op.kind == "conv_transpose":
+                # scatter form: every input pixel meets every filter tap (MACs = N*H*W*R*S*Cin*Cout/groups)
+                return cls(op.name, c.H, c.W, c.R, c.S, c.cin_g, c.cout_g, 1, c.H, c.W, batch=c.N, groups=c.groups)
+            if convention == "scalesim":
+                lay = cls.scalesim_conv(op.name, c.H, c.W, c.R, c.S, c.cin_g, c.cout_g, c.stride, batch=c.N)
+                return cls(**{**lay.__dict__, "groups": c.groups})
+            return cls(op.name, c.H + 2 * c.pad, c.W + 2 * c.pad, c.R, c.S, c.cin_g, c.cout_g, c.stride,
+                       c.Hout, c.Wout, batch=c.N, groups=c.groups)
         raise ValueError(f"op {op.name!r}: kind {op.kind!r} is not a conv/matmul")
 
     @classmethod
@@ -168,10 +156,12 @@ class SystolicLayer:
         the forward's MACs) and grad-weight (GEMM ``[Cout/g x N*Hout*Wout] @ [N*Hout*Wout x Cin/g*R*S]``
         per group), each if its mask entry is set."""
         fwd = cls.from_op(op, convention)
-        a = op.attrs
-        if op.kind != "conv" or "output_mask" not in a or a.get("transposed"):
+        if op.kind != "conv":
             return [fwd]
-        mask = [bool(m) for m in (list(a["output_mask"]) + [False, False])[:2]]
+        c = ConvShape.of(op)
+        if c.output_mask is None or c.transposed:
+            return [fwd]
+        mask = c.output_mask[:2]
         out: list[SystolicLayer] = []
         if mask[0]:
             out.append(cls(op.name + "/dgrad", fwd.Hout + fwd.R - 1, fwd.Wout + fwd.S - 1, fwd.R, fwd.S, fwd.K, fwd.C, 1,
