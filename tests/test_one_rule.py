@@ -31,3 +31,26 @@ def test_static_power_is_one_rule_everywhere():
     only_idle = _h100_with(idle=100.0, static=0.0)  # no static_power: idle_power
     assert cost_model_for(only_idle).static_power_w == 100.0 == ModelPredictor(only_idle).idle_power()
     assert simulate(g, only_idle).energy_static_j == pytest.approx(100.0 * simulate(g, only_idle).latency_s)
+
+
+def test_memory_fit_is_checked_in_the_library():
+    """API callers are told when the estimate does not fit (warn by default, error on request), not only the CLI."""
+    import warnings
+
+    from accel.errors import ConfigError
+    from accel.sim import MemoryFitWarning
+
+    spec = load_arch("h100")
+    small = spec.model_copy(update={"memory": spec.memory.model_copy(update={"hbm_size": 1e6})})  # 1 MB of HBM
+    g = chain_graph(2, batch=64, width=1024)
+    with pytest.warns(MemoryFitWarning, match="does not fit the 0.001 GB"):
+        r = simulate(g, small)
+    assert r.meta["memory_fits"] is False
+    with pytest.raises(ConfigError, match="memory: estimated memory .* does not fit"):
+        simulate(g, small, memory_check="error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert simulate(g, small, memory_check="off").latency_s == pytest.approx(r.latency_s)
+        assert simulate(g, spec).meta["memory_fits"] is True  # fits: no warning
+    with pytest.raises(ConfigError, match="memory_check: 'maybe'; allowed: warn, error, off"):
+        simulate(g, spec, memory_check="maybe")

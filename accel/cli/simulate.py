@@ -405,7 +405,7 @@ def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel,
     res = simulate(graph, system, batch_items=batch_items, cuda_graphs=args.cuda_graphs,
                    include_host_transfers=getattr(args, "host_transfers", False), parallel=parallel,
                    pinned_host=not getattr(args, "pageable", False), launch_overhead=launch, iterations=iterations,
-                   host=parse_host(args))
+                   host=parse_host(args), memory_check="off")  # the CLI reports it itself (memory_error, --no-memory-check)
     issued = [r.launch_end - r.launch_start for r in res.records
               if r.stream == "compute" and r.launch_start is not None and r.launch_end is not None]
     res.meta["launch_per_op_s"] = sum(issued) / len(issued) if issued else 0.0

@@ -268,10 +268,10 @@ def _grad_bytes(ops: list[OpNode], graph: LayerGraph) -> dict[str, float]:
     return {k: pbytes * v / total for k, v in raw.items()}
 
 
-def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,  # noqa: C901 (known debt: split into steps, issue 12 item 4)
+def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,
              cuda_graphs: bool = False, include_host_transfers: bool = False, parallel: ParallelConfig | None = None,
              pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1,
-             host: Any = None) -> SimResult:
+             host: Any = None, memory_check: str = "warn") -> SimResult:
     """Simulate one execution (inference pass or training step) of ``graph`` on ``system``.
 
     Args:
@@ -293,13 +293,50 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
             device; with host transfers the next input's h2d copy overlaps the current
             compute on the copy stream. Items scale with it. (Not for ``pipeline``, whose
             microbatches already stream.)
+        memory_check: what to do when the estimated memory per device exceeds its capacity:
+            ``"warn"`` (default: a :class:`MemoryFitWarning`), ``"error"`` (ConfigError naming the
+            device and the sizes) or ``"off"``. ``meta["memory_fits"]`` says so either way.
+
+    Steps, in order: check the arguments (:func:`_check_args`), plan the system and parallel
+    layout (:func:`_plan`), build the tasks (:func:`_build_tasks`), check the memory
+    (:func:`_memory`), run them (:func:`accel.sim.engine.run_tasks`), summarise (:func:`_summarise`).
     """
+    _check_args(iterations, launch_overhead, batch_items, memory_check)
+    sysm, cfg = _plan(graph, system, parallel, include_host_transfers, iterations)
+    n = cfg.devices
+    ops = list(graph)
+    batch = int(batch_items or graph.meta.get("batch") or 1)
+    b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead, host)
+    items = _build_tasks(b, graph, ops, cfg, include_host_transfers, iterations) * batch
+    mem_need, mem_fits = _memory(b, graph, ops, cfg, memory_check)
+    makespan = run_tasks(b.tasks, n)
+    return _summarise(b, graph, ops, cfg, makespan, items, batch, iterations, cuda_graphs, include_host_transfers,
+                      mem_need, mem_fits)
+
+
+class MemoryFitWarning(UserWarning):
+    """The estimated memory per device exceeds its capacity (``simulate(..., memory_check="warn")``)."""
+
+
+def _check_args(iterations: Any, launch_overhead: Any, batch_items: Any, memory_check: str) -> None:
+    """Step 1: the scalar arguments (one-line ConfigErrors)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ConfigError("<simulate>", "iterations", f"must be an integer >= 1, got {iterations!r}")
     if launch_overhead is not None and not (_finite_nonneg(launch_overhead) and launch_overhead <= 1e6):
         raise ConfigError("<simulate>", "launch_overhead", f"must be a finite time from 0 to 1e6 s, got {launch_overhead!r}")
     if batch_items is not None and (isinstance(batch_items, bool) or not isinstance(batch_items, int) or batch_items < 1):
         raise ConfigError("<simulate>", "batch_items", f"must be an integer >= 1, got {batch_items!r}")
+    if memory_check not in MEMORY_CHECKS:
+        raise ConfigError("<simulate>", "memory_check", f"{memory_check!r}; allowed: {', '.join(MEMORY_CHECKS)}")
+
+
+#: values of ``simulate(memory_check=...)``
+MEMORY_CHECKS = ("warn", "error", "off")
+
+
+def _plan(graph: LayerGraph, system: Any, parallel: ParallelConfig | None, include_host_transfers: bool,
+          iterations: int) -> tuple[System, ParallelConfig]:
+    """Step 2: the system with as many devices as the parallel layout needs, and that the graph can run on it."""
     sysm = resolve_system(system)
     cfg = parallel or ParallelConfig(devices=1)
     n = cfg.devices
@@ -324,71 +361,91 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
             raise ConfigError(inst.spec.origin or inst.spec.name, "inference_only",
                               f"{inst.spec.name} is an inference-only device but the graph is a training step "
                               f"({train_ops} backward/optimizer ops); simulate an inference graph (--mode infer)")
-    batch = int(batch_items or graph.meta.get("batch") or 1)
-    b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead, host)
+    return sysm, cfg
+
+
+def _build_tasks(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,
+                 iterations: int) -> int:
+    """Step 3: every task of the run; returns the graph executions it covers per batch item
+    (microbatches for a pipeline, devices x iterations for data parallelism)."""
+    n = cfg.devices
     in_bytes, out_bytes = _io_bytes(graph)
-
     if cfg.mode == "pipeline" and n > 1:
-        items = _build_pipeline(b, graph, ops, cfg, include_host_transfers, in_bytes, out_bytes) * batch
-    else:
-        plan = plan_tensor_parallel(ops, n) if cfg.mode == "tensor" else None
-        replicas = n if cfg.mode in ("data", "tensor") else 1
-        grads = _grad_bytes(ops, graph) if (cfg.mode == "data" and n > 1) else {}
-        # bucket boundaries (backward order), shared by all ranks
-        bucket_end: dict[str, float] = {}
-        if grads:
-            acc, last = 0.0, None
-            for o in ops:
-                if o.name in grads:
-                    acc += grads[o.name]
-                    last = o.name
-                    if acc >= cfg.bucket_bytes:
-                        bucket_end[last] = acc
-                        acc = 0.0
-            if acc > 0 and last is not None:
-                bucket_end[last] = bucket_end.get(last, 0.0) + acc
-        for it in range(iterations):
-            tag = f"@it{it}" if iterations > 1 else ""
-            per_rank_tasks: dict[str, dict[int, int]] = {}
-            ar_tasks: dict[int, list[int]] = {d: [] for d in range(replicas)}
-            # build rank by rank, but collectives need all ranks: create per-rank op tasks first
-            # (program order per rank is what matters to the engine), collectives interleaved.
-            if it == 0:
-                pending_dep: dict[int, list[int]] = {d: [] for d in range(replicas)}
-            first_opt_seen = {d: False for d in range(replicas)}
-            h2d_task: dict[int, int] = {}
-            for d in range(replicas):
-                if include_host_transfers and in_bytes > 0:
-                    h2d_task[d] = b.copy(d, "h2d", in_bytes, name="input h2d" + tag)
-                    pending_dep[d].append(h2d_task[d])
-            for o in ops:
-                shard = plan.shard.get(o.name) if plan else None
-                for d in range(replicas):
-                    deps = pending_dep[d]
-                    if o.phase == "optimizer" and not first_opt_seen[d]:
-                        first_opt_seen[d] = True
-                        deps = deps + ar_tasks[d]
-                    t = b.op(d, o, deps, shard, tag=tag)
-                    pending_dep[d] = []
-                    per_rank_tasks.setdefault(o.name, {})[d] = t
-                if o.name in bucket_end:
-                    out = b.allreduce(list(range(replicas)), bucket_end[o.name],
-                                      {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
-                                      f"grad allreduce {len(ar_tasks[0]) + 1}{tag}")
-                    for d, t in out.items():
-                        ar_tasks[d].append(t)
-                if plan and o.name in plan.allreduce_after:
-                    out = b.allreduce(list(range(replicas)), plan.allreduce_after[o.name],
-                                      {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
-                                      f"tp allreduce after {o.name}{tag}", phase=o.phase)
-                    for d, t in out.items():
-                        pending_dep[d].append(t)  # next op consumes the reduced tensor
-            for d in range(replicas):
-                last = [per_rank_tasks[ops[-1].name][d]] if ops else []
-                if include_host_transfers and out_bytes > 0:
-                    b.copy(d, "d2h", out_bytes, deps=last + ar_tasks[d] + pending_dep[d], name="output d2h" + tag)
-        items = batch * (n if cfg.mode == "data" else 1) * iterations
+        return _build_pipeline(b, graph, ops, cfg, host_io, in_bytes, out_bytes)
+    _build_replicas(b, graph, ops, cfg, host_io, iterations, in_bytes, out_bytes)
+    return (n if cfg.mode == "data" else 1) * iterations
 
+
+def _gradient_buckets(ops: list[OpNode], graph: LayerGraph, cfg: ParallelConfig) -> dict[str, float]:
+    """Data parallelism: op name -> bytes of the gradient bucket all-reduced after it (backward order)."""
+    grads = _grad_bytes(ops, graph) if (cfg.mode == "data" and cfg.devices > 1) else {}
+    bucket_end: dict[str, float] = {}
+    if grads:
+        acc, last = 0.0, None
+        for o in ops:
+            if o.name in grads:
+                acc += grads[o.name]
+                last = o.name
+                if acc >= cfg.bucket_bytes:
+                    bucket_end[last] = acc
+                    acc = 0.0
+        if acc > 0 and last is not None:
+            bucket_end[last] = bucket_end.get(last, 0.0) + acc
+    return bucket_end
+
+
+def _build_replicas(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig,
+                    include_host_transfers: bool, iterations: int, in_bytes: float, out_bytes: float) -> None:
+    """Step 3 for one device, data or tensor parallelism: each rank runs every op in program order;
+    gradient buckets (data) and tensor-parallel all-reduces are interleaved as collectives."""
+    n = cfg.devices
+    plan = plan_tensor_parallel(ops, n) if cfg.mode == "tensor" else None
+    replicas = n if cfg.mode in ("data", "tensor") else 1
+    bucket_end = _gradient_buckets(ops, graph, cfg)
+    pending_dep: dict[int, list[int]] = {d: [] for d in range(replicas)}
+    for it in range(iterations):
+        tag = f"@it{it}" if iterations > 1 else ""
+        per_rank_tasks: dict[str, dict[int, int]] = {}
+        ar_tasks: dict[int, list[int]] = {d: [] for d in range(replicas)}
+        # build rank by rank, but collectives need all ranks: create per-rank op tasks first
+        # (program order per rank is what matters to the engine), collectives interleaved.
+        first_opt_seen = {d: False for d in range(replicas)}
+        for d in range(replicas):
+            if include_host_transfers and in_bytes > 0:
+                pending_dep[d].append(b.copy(d, "h2d", in_bytes, name="input h2d" + tag))
+        for o in ops:
+            shard = plan.shard.get(o.name) if plan else None
+            for d in range(replicas):
+                deps = pending_dep[d]
+                if o.phase == "optimizer" and not first_opt_seen[d]:
+                    first_opt_seen[d] = True
+                    deps = deps + ar_tasks[d]
+                t = b.op(d, o, deps, shard, tag=tag)
+                pending_dep[d] = []
+                per_rank_tasks.setdefault(o.name, {})[d] = t
+            if o.name in bucket_end:
+                out = b.allreduce(list(range(replicas)), bucket_end[o.name],
+                                  {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
+                                  f"grad allreduce {len(ar_tasks[0]) + 1}{tag}")
+                for d, t in out.items():
+                    ar_tasks[d].append(t)
+            if plan and o.name in plan.allreduce_after:
+                out = b.allreduce(list(range(replicas)), plan.allreduce_after[o.name],
+                                  {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
+                                  f"tp allreduce after {o.name}{tag}", phase=o.phase)
+                for d, t in out.items():
+                    pending_dep[d].append(t)  # next op consumes the reduced tensor
+        for d in range(replicas):
+            last = [per_rank_tasks[ops[-1].name][d]] if ops else []
+            if include_host_transfers and out_bytes > 0:
+                b.copy(d, "d2h", out_bytes, deps=last + ar_tasks[d] + pending_dep[d], name="output d2h" + tag)
+
+
+def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig,
+            memory_check: str) -> tuple[dict[str, float], bool]:
+    """Step 4: estimated memory per device (weights, gradients, optimizer state, activations) and whether
+    every device holds it; warns or raises per ``memory_check``."""
+    sysm, n = b.sys, cfg.devices
     training = any(o.phase == "backward" for o in ops)
     mem_need: dict[str, float] = {}
     if cfg.mode == "pipeline" and n > 1:
@@ -398,10 +455,25 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
         frac = 1.0 / n if cfg.mode == "tensor" else 1.0
         for d in range(n):
             mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac)
-    mem_fits = all((cap := device_memory_capacity(sysm.devices[d].spec)) is None or mem_need[sysm.devices[d].name] <= cap
-                   for d in range(n))
+    over = [(sysm.devices[d], cap) for d in range(n)
+            if (cap := device_memory_capacity(sysm.devices[d].spec)) is not None and mem_need[sysm.devices[d].name] > cap]
+    if over and memory_check != "off":
+        inst, cap = over[0]
+        msg = (f"estimated memory {mem_need[inst.name] / 1e9:.3g} GB per device does not fit the {cap / 1e9:.3g} GB of "
+               f"{inst.name}; use a smaller batch, more devices (tensor/pipeline parallelism), or memory_check='off'")
+        if memory_check == "error":
+            raise ConfigError(inst.spec.origin or inst.spec.name, "memory", msg)
+        import warnings
 
-    makespan = run_tasks(b.tasks, n)
+        warnings.warn(msg, MemoryFitWarning, stacklevel=3)
+    return mem_need, not over
+
+
+def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, makespan: float, items: int,
+               batch: int, iterations: int, cuda_graphs: bool, host_transfers: bool, mem_need: dict[str, float],
+               mem_fits: bool) -> SimResult:
+    """Step 6: energy (dynamic + static x makespan + links), utilisation, and the result's metadata."""
+    sysm, n = b.sys, cfg.devices
     records = [t.record for t in b.tasks]
     busy = {sysm.devices[d].name: 0.0 for d in range(n)}
     dyn = 0.0
@@ -412,7 +484,7 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
     static = sum(sysm.devices[d].model.static_power_w for d in range(n)) * makespan
     util = {k: (v / makespan if makespan > 0 else 0.0) for k, v in busy.items()}
     meta = {"graph": graph.name, "batch_items": batch, "mode": graph.meta.get("mode", ""), "dtype": graph.meta.get("dtype", ""),
-            "cuda_graphs": cuda_graphs, "host_transfers": include_host_transfers, "devices": n,
+            "cuda_graphs": cuda_graphs, "host_transfers": host_transfers, "devices": n,
             "parallel": cfg.mode if n > 1 else "none", "ops": len(ops), "iterations": iterations,
             "host_launch_s": sum(t.launch for t in b.tasks if t.device == 0 and t.launch is not None),
             "host_dispatch": b.host_note,
