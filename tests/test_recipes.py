@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 SCHEMA = '''
-from accel.arch.base import DeviceSpec, Throughput, Bandwidth, Power, Time
+from accel.arch.base import DeviceSpec, Throughput, Bandwidth, Power, Size, Time
 from accel.arch.registry import register_kind
 
 
@@ -23,6 +23,11 @@ class RecipeToySpec(DeviceSpec):
     bandwidth: Bandwidth
     idle_power: Power
     launch_overhead: Time
+    memory: Size
+
+    @property
+    def memory_capacity(self):
+        return self.memory
 '''
 
 MODEL = '''
@@ -48,11 +53,13 @@ peak: 10 TFLOP/s
 bandwidth: 100 GB/s
 idle_power: 5 W
 launch_overhead: 2 us
+memory: 1 GiB
 sources:
   peak: "test value"
   bandwidth: "test value"
   idle_power: "test value"
   launch_overhead: "test value"
+  memory: "test value"
 '''
 
 
@@ -93,7 +100,8 @@ def test_new_device_kind(toy_kind_files):
     r = simulate(g, spec)
     issued = [x.launch_end - x.launch_start for x in r.records if x.stream == "compute"]
     assert issued and all(t == pytest.approx(2e-6) for t in issued)  # its own launch_overhead (not host dispatch)
-    assert r.energy_static_j == pytest.approx(5.0 * r.latency_s)
+    assert r.energy_static_j == pytest.approx(5.0 * r.latency_s)  # DeviceSpec.static_power: its idle_power
+    assert r.meta["memory_capacity_bytes"] == 2**30 and r.meta["memory_fits"]  # its memory_capacity
     assert r.latency_s > 0
 
 

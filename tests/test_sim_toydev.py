@@ -34,6 +34,10 @@ def _define():
         hbm_size: Size | None = None
         energy: EnergySpec = EnergySpec()
 
+        @property
+        def memory_capacity(self) -> float | None:  # the capability interface (accel.arch.base.DeviceSpec)
+            return self.hbm_size
+
 
     @register_cost_model("_simtoy")
     class SimToyModel(CostModel):

@@ -118,7 +118,12 @@ class ArchModel(BaseModel):
 
 
 class DeviceSpec(ArchModel):
-    """Fields every device kind has. Subclasses set ``KIND`` and add their own fields."""
+    """Fields every device kind has. Subclasses set ``KIND`` and add their own fields.
+
+    Capabilities are an interface, not ``getattr`` probes: a kind overrides the properties that apply
+    to it (:attr:`memory_capacity`, :attr:`fixed_dtype`, :attr:`dtype_table`, :attr:`static_power`);
+    the defaults say "none". Recipe for a new kind: ARCHITECTURE.md ("A new device kind").
+    """
 
     KIND: ClassVar[str] = ""
 
@@ -129,6 +134,30 @@ class DeviceSpec(ArchModel):
     sources: dict[str, str] = Field(default_factory=dict)
     #: where this spec was loaded from (set by the loader; not written in YAML)
     origin: str = ""
+
+    # capabilities (override per kind) ------------------------------------------------------
+    @property
+    def memory_capacity(self) -> float | None:
+        """Device memory that holds weights and activations (B), or None when the kind has no limit modelled."""
+        return None
+
+    @property
+    def fixed_dtype(self) -> str | None:
+        """The one dtype the device computes in (systolic, FPGA, DSP), or None when it runs several."""
+        return None
+
+    @property
+    def dtype_table(self) -> dict[str, float] | None:
+        """Per-dtype throughput table (GPU ``peak``, CPU ``dtype_rate``): the dtypes it runs; None otherwise."""
+        return None
+
+    @property
+    def static_power(self) -> float:
+        """Power drawn whenever the device is on (W): ``energy.static_power`` if set (> 0), else ``idle_power``,
+        else 0. The one rule every caller uses (via ``CostModel.static_power_w``)."""
+        energy = getattr(self, "energy", None)
+        sp = float(getattr(energy, "static_power", 0.0) or 0.0) if energy is not None else 0.0
+        return sp if sp > 0 else float(getattr(self, "idle_power", 0.0) or 0.0)
 
     #: fields (of any kind) holding op-kind names, and fields holding dtype names or lists / dict keys of them
     _OP_KIND_FIELDS: ClassVar[tuple[str, ...]] = ("fused_kinds",)

@@ -214,6 +214,16 @@ class CpuSpec(DeviceSpec):
     calibration: CpuCalibration
     host_runtime: HostRuntime | None = None
 
+    @property
+    def memory_capacity(self) -> float | None:
+        """DRAM capacity (B)."""
+        return float(self.dram_size)
+
+    @property
+    def dtype_table(self) -> dict[str, float] | None:
+        """``dtype_rate`` (throughput relative to fp32 lanes)."""
+        return dict(self.dtype_rate)
+
     @field_validator("simd_bits")
     @classmethod
     def _simd(cls, v: int) -> int:

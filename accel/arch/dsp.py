@@ -41,6 +41,11 @@ class DSPSpec(DeviceSpec):
     launch_overhead: Time = 0.0
     energy: EnergySpec = Field(default_factory=EnergySpec)
 
+    @property
+    def fixed_dtype(self) -> str | None:
+        """``dtype``: the one dtype the datapath computes in."""
+        return self.dtype
+
     def lanes(self, elem_bits: float) -> int:
         """Vector lanes for elements of ``elem_bits`` bits."""
         return max(1, int(self.vector_bits // elem_bits))

@@ -73,6 +73,11 @@ class FPGASpec(DeviceSpec):
     fused_kinds: list[str] = Field(default_factory=list)
     energy: EnergySpec = Field(default_factory=EnergySpec)
 
+    @property
+    def fixed_dtype(self) -> str | None:
+        """``dtype``: the one dtype the datapath computes in."""
+        return self.dtype
+
     @model_validator(mode="after")
     def _fits(self) -> "FPGASpec":
         if self.mapping not in FPGA_MAPPINGS:

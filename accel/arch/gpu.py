@@ -211,6 +211,16 @@ class GpuSpec(DeviceSpec):
     energy: EnergySpec
     calibration: GpuCalibration
 
+    @property
+    def memory_capacity(self) -> float | None:
+        """HBM capacity (B)."""
+        return float(self.memory.hbm_size)
+
+    @property
+    def dtype_table(self) -> dict[str, float] | None:
+        """``peak`` per dtype (FLOP/s)."""
+        return dict(self.peak)
+
     @model_validator(mode="before")
     @classmethod
     def _host_fields_moved(cls, data: Any) -> Any:

@@ -82,6 +82,11 @@ class SystolicSpec(DeviceSpec):
     energy: EnergySpec = Field(default_factory=EnergySpec)
 
     @property
+    def fixed_dtype(self) -> str | None:
+        """``dtype``: the one dtype the datapath computes in."""
+        return self.dtype
+
+    @property
     def peak_macs_per_s(self) -> float:
         """rows * cols * clock (MAC/s)."""
         return self.rows * self.cols * self.clock

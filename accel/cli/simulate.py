@@ -218,15 +218,6 @@ def load_graph(args, batch: int | None = None):
     return g, (batch is None)
 
 
-def _dtype_table(spec) -> dict[str, Any] | None:
-    """The device's per-dtype throughput table (GPU ``peak``, CPU ``dtype_rate``), or None."""
-    for attr in ("peak", "dtype_rate"):
-        t = getattr(spec, attr, None)
-        if isinstance(t, dict):
-            return t
-    return None
-
-
 def device_dtype_notes(args, graph, system) -> list[str]:
     """Check the model dtype (``graph``'s, or ``--dtype`` when graph is None) against each device; notes."""
     return _dtype_notes(args, (graph.meta.get("dtype") if graph is not None else None) or args.dtype or "fp32", system)
@@ -248,7 +239,7 @@ def _dtype_notes(args, gdtype: str, system) -> list[str]:
         if spec.name in seen:
             continue
         seen.add(spec.name)
-        fixed = getattr(spec, "dtype", None)
+        fixed = spec.fixed_dtype
         if isinstance(fixed, str):
             if args.dtype is not None and args.dtype != fixed:
                 raise ConfigError(spec.origin or spec.name, "dtype",
@@ -257,7 +248,7 @@ def _dtype_notes(args, gdtype: str, system) -> list[str]:
             if gdtype != fixed:
                 notes.append(f"note: {spec.name} computes in {fixed}: the {gdtype} graph's MAC ops are costed in {fixed}")
             continue
-        table = _dtype_table(spec)
+        table = spec.dtype_table
         if gdtype in PEAK_DTYPES and table is not None and gdtype not in table:
             allowed = [d for d in MODEL_DTYPES if d in table or d in ("fp32",)]
             field = "peak" if hasattr(spec, "peak") else "dtype_rate"

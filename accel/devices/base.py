@@ -75,9 +75,7 @@ class CostModel(ABC):
         """Power drawn while powered, whether busy or not (W): the one rule every caller uses (simulator static
         energy, sweeps, validation, the GPU power cap): ``energy.static_power`` if set (> 0), else ``idle_power``,
         else 0."""
-        energy = getattr(self.spec, "energy", None)
-        sp = float(getattr(energy, "static_power", 0.0) or 0.0) if energy is not None else 0.0
-        return sp if sp > 0 else float(getattr(self.spec, "idle_power", 0.0) or 0.0)
+        return float(self.spec.static_power)
 
 
 _MODELS: dict[str, type[CostModel]] = {}

@@ -294,7 +294,7 @@ def roofline_from_graph(graph: LayerGraph, spec: Any, min_flops: float = 1.0) ->
     ops = [op for op in graph if is_number(op.flops) and op.flops >= min_flops and op.total_bytes > 0]
     if not ops:
         raise ConfigError(graph.name, "ops", f"no ops with >= {min_flops:g} FLOPs and > 0 bytes to plot")
-    fixed = getattr(spec, "dtype", None)
+    fixed = spec.fixed_dtype
     if isinstance(fixed, str):
         # A fixed-dtype accelerator (systolic array, FPGA, DSP) computes in its own word size and keeps
         # operands in on-chip buffers, so the graph's compulsory bytes (in the graph's dtype) do not

@@ -7,26 +7,14 @@ Estimate (bytes):
   * tensor parallel divides parameters and activations of split ops by n (approximation:
     all by n); pipeline keeps a stage's parameters and, for training, the activations of
     the microbatches in flight (1F1B: n - stage, GPipe: all microbatches).
-It is a capacity check, not an allocator simulation.
+It is a capacity check, not an allocator simulation; the capacity is ``DeviceSpec.memory_capacity``.
 """
 
 from __future__ import annotations
 
-from accel.arch.base import DeviceSpec
 from accel.graph import LayerGraph, OpNode
 
 OPTIMIZER_STATE = {"sgd": 1.0, "adam": 2.0}
-
-
-def device_memory_capacity(spec: DeviceSpec) -> float | None:
-    """Device DRAM/HBM capacity (B) if the spec declares one (gpu: memory.hbm_size), else None."""
-    mem = getattr(spec, "memory", None)
-    for obj, attr in ((mem, "hbm_size"), (mem, "dram_size"), (mem, "size"), (spec, "hbm_size"), (spec, "dram_size"),
-                      (spec, "memory_size")):
-        v = getattr(obj, attr, None) if obj is not None else None
-        if isinstance(v, (int, float)) and v > 0:
-            return float(v)
-    return None
 
 
 def footprint(graph: LayerGraph, ops: list[OpNode], training: bool, param_fraction: float = 1.0,

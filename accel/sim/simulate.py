@@ -25,7 +25,7 @@ from accel.interconnect import allreduce, transfer_energy, transfer_time
 from accel.devices.base import OpCost
 from accel.sim.engine import Task, run_tasks
 from accel.sim.host import EagerIssue, host_dispatch
-from accel.sim.memory import device_memory_capacity, footprint
+from accel.sim.memory import footprint
 from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
 from accel.sim.result import OpRecord, SimResult
 from accel.sim.system import System, resolve_system
@@ -456,7 +456,7 @@ def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelCo
         for d in range(n):
             mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac)
     over = [(sysm.devices[d], cap) for d in range(n)
-            if (cap := device_memory_capacity(sysm.devices[d].spec)) is not None and mem_need[sysm.devices[d].name] > cap]
+            if (cap := sysm.devices[d].spec.memory_capacity) is not None and mem_need[sysm.devices[d].name] > cap]
     if over and memory_check != "off":
         inst, cap = over[0]
         msg = (f"estimated memory {mem_need[inst.name] / 1e9:.3g} GB per device does not fit the {cap / 1e9:.3g} GB of "
@@ -489,7 +489,7 @@ def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Paralle
             "host_launch_s": sum(t.launch for t in b.tasks if t.device == 0 and t.launch is not None),
             "host_dispatch": b.host_note,
             "memory_bytes_max": max(mem_need.values()), "memory_fits": mem_fits,
-            "memory_capacity_bytes": device_memory_capacity(sysm.devices[0].spec) or 0.0}
+            "memory_capacity_bytes": sysm.devices[0].spec.memory_capacity or 0.0}
     return _check_result(SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, sysm.name,
                                    meta), sysm, graph)
 
