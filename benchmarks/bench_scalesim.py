@@ -5,7 +5,7 @@ topologies (AlexNet, ResNet-18 convs, NCF/test GEMMs) at 32x32 and 128x128 for o
 scratchpads, in CALC mode (stall-free: compute cycles) and USER mode (10 words/cycle DRAM:
 total cycles with stalls). USER mode is compared with both DRAM traffic models:
 ``dram_traffic="ideal"`` (ours) and ``"scalesim"`` (SCALE-Sim's prefetcher re-fetches,
-accel/peers/scalesim_traffic.py), plus the scalesim-mode DRAM read counts per operand. Its
+accel/devices/systolic/scalesim_replay.py), plus the scalesim-mode DRAM read counts per operand. Its
 ``seconds`` column is SCALE-Sim's wall time per layer: measured with 16 runs in parallel on a
 16-core machine for most rows, so the speedups are lower bounds, and on a 2-vCPU VM for the 11
 rows added later (tests/data/systolic/SOURCES.md).

@@ -75,7 +75,7 @@ def test_zigzag_resnet18_energy_within_15_percent():
     assert abs(sw["ifmap_reads"] + sw["filter_reads"] + sw["outputs"] - sw["zigzag"]) / sw["zigzag"] < 0.03
 
 
-# --- SCALE-Sim OS/WS ifmap with im2col copies (accel.peers.scalesim_traffic._streamed_ifmap_resolver) ---
+# --- SCALE-Sim OS/WS ifmap with im2col copies (accel.devices.systolic.scalesim_replay._streamed_ifmap_resolver) ---
 
 def _reference_rows():
     from accel.peers.topology import read_scalesim_topology
@@ -171,7 +171,7 @@ def test_scalesim_os_ws_ifmap_copies_match_bruteforce_replay(monkeypatch):
     """The resolver's counts equal an address-by-address replay on random small convs with overlapping windows."""
     import random
 
-    from accel.peers.scalesim_traffic import ConvGeometry, scalesim_operand_traffic
+    from accel.devices.systolic.scalesim_replay import ConvGeometry, scalesim_operand_traffic
 
     rng = random.Random(3)
     positional_wrong = 0

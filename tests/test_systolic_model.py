@@ -187,7 +187,7 @@ def test_stall_formula_reproduces_scalesim_given_its_dram_traffic():
 
 
 # --------------------------------------------------------------------------------------
-# dram_traffic="scalesim": SCALE-Sim's ring/window prefetcher (accel.peers.scalesim_traffic)
+# dram_traffic="scalesim": SCALE-Sim's ring/window prefetcher (accel.devices.systolic.scalesim_replay)
 # --------------------------------------------------------------------------------------
 def _bench():
     import sys
@@ -248,8 +248,8 @@ def test_ofmap_write_buffer_replay_matches_scalesim_classes(seed):
     from scalesim.memory.write_port import write_port
     from scalesim.scale_config import scale_config
 
-    from accel.peers.scalesim_ofmap import scalesim_ofmap_writes
-    from accel.peers.scalesim_traffic import scalesim_stall_cycles
+    from accel.devices.systolic.scalesim_ofmap import scalesim_ofmap_writes
+    from accel.devices.systolic.scalesim_replay import scalesim_stall_cycles
 
     rng = np.random.default_rng(seed)
     checked = stalled = 0

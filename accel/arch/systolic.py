@@ -50,7 +50,7 @@ class SystolicSpec(DeviceSpec):
         dram_traffic: DRAM read-traffic model: ``ideal`` (each operand streamed once per pass,
             a block re-fetched only if it does not fit; the realistic default) or ``scalesim``
             (SCALE-Sim v3's prefetcher, which re-fetches whole operands at fold boundaries; for
-            comparison with SCALE-Sim, see :mod:`accel.peers.scalesim_traffic`; needs an integer
+            comparison with SCALE-Sim, see :mod:`accel.devices.systolic.scalesim_replay`; needs an integer
             number of DRAM words/cycle per stream).
         inference_only: the device cannot run training graphs (backward/optimizer ops), e.g.
             TPU v1 (int8 inference accelerator); :func:`accel.sim.simulate` rejects them.

@@ -41,7 +41,7 @@ the reversed tiles), not O(cycles). Two conv-ifmap details are modelled as SCALE
   190 reference runs were 7-100% high (e.g. ResNet-18 Conv3_1a 128x128 os: twice SCALE-Sim's).
 
 Stalls: :func:`scalesim_stall_cycles` replays SCALE-Sim's stall bookkeeping at the read
-misses and at the ofmap write buffer's drains/full stalls (:mod:`accel.peers.scalesim_ofmap`),
+misses and at the ofmap write buffer's drains/full stalls (:mod:`accel.devices.systolic.scalesim_ofmap`),
 stalling each line by the largest wait as ``service_memory_requests`` does. A miss is placed
 at the cycle its fold first demands the line past the window (the anti-diagonal holding it,
 :func:`_diagonal_cycle`; a fold replayed entry by entry puts each miss at the anti-diagonal of
@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.peers.scalesim_ofmap import OfmapWrites
+from accel.devices.systolic.scalesim_ofmap import OfmapWrites
 
 __all__ = ["ConvGeometry", "ScaleSimTraffic", "scalesim_operand_traffic", "scalesim_stall_cycles", "ring_slides"]
 
@@ -650,7 +650,7 @@ def scalesim_stall_cycles(*operands: ScaleSimTraffic, ofmap: "OfmapWrites | None
     ``p = done - (c + stall + offset)`` to the line's offset (twice when positive, as SCALE-Sim
     does), and that operand waits offset - 1 (negative when the fetch was early).
 
-    ``ofmap`` (:func:`accel.peers.scalesim_ofmap.scalesim_ofmap_writes`; its buffer state is reset
+    ``ofmap`` (:func:`accel.devices.systolic.scalesim_ofmap.scalesim_ofmap_writes`; its buffer state is reset
     here and left as at the end): the ofmap write buffer's waits, replayed at the lines where it
     drains or is full. SCALE-Sim stalls each line by the largest of the three buffers' waits
     (never below 0), all computed at the same array time, so a read stall lets drains

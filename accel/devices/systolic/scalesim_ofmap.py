@@ -14,7 +14,7 @@ starts at ``t``, credits ``lines*bw`` words at once (less the -1 padding of its 
 words written since the previous drain start are flushed as full lines plus one padded partial
 line) and ends at ``t + lines - 1`` (write latency 0).
 :meth:`OfmapWrites.next_event_line` / :meth:`OfmapWrites.service_line` replay that at the lines
-where something happens; :func:`accel.peers.scalesim_traffic.scalesim_stall_cycles` interleaves
+where something happens; :func:`accel.devices.systolic.scalesim_replay.scalesim_stall_cycles` interleaves
 them with the read misses (SCALE-Sim stalls each line by the max of the three buffers' waits).
 """
 

@@ -1,5 +1,10 @@
 """Analytical cost model of a TPU-style systolic array, consistent with SCALE-Sim v3.
 
+The package: this module (mapping, cycles and the cost model); :mod:`.scalesim_replay` and
+:mod:`.scalesim_ofmap`, the SCALE-Sim-compatible DRAM replay mode (``dram_traffic: scalesim``: its
+ring/window prefetcher and ofmap drains) — a mode of the device, not a peer runner
+(:mod:`accel.peers` keeps only the runners of the peer tools).
+
 Closed form per layer (no cycle-by-cycle simulation):
 
 1. **Mapping.** A conv/GEMM becomes an operand-matrix product with ``px`` output pixels
@@ -39,15 +44,15 @@ Closed form per layer (no cycle-by-cycle simulation):
 
 4. **SCALE-Sim-compatible traffic (optional).** ``dram_traffic="scalesim"`` (or
    ``SystolicSpec.dram_traffic: scalesim``) replaces step 3's read traffic by SCALE-Sim's own
-   ring/window prefetcher, computed per fold by :mod:`accel.peers.scalesim_traffic` (on the
+   ring/window prefetcher, computed per fold by :mod:`accel.devices.systolic.scalesim_replay` (on the
    stored reference: every ifmap and filter DRAM count exact and total cycles within 0.10%
    on all 201 stored USER-mode runs; pass
    ``conv_geometry`` / use :func:`layer_cycles` for convs).
    Each window slide fetches ``ceil(P/bw)*bw`` words and occupies the stream ``ceil(P/bw)+1``
    cycles; stalls replay SCALE-Sim's own accounting
-   (:func:`accel.peers.scalesim_traffic.scalesim_stall_cycles`) at each read miss (fetches
+   (:func:`accel.devices.systolic.scalesim_replay.scalesim_stall_cycles`) at each read miss (fetches
    queue back to back, late ones stall the array) and at each event of its ofmap write buffer
-   (:mod:`accel.peers.scalesim_ofmap`: every partial-sum fold is written; drains start when
+   (:mod:`accel.devices.systolic.scalesim_ofmap`: every partial-sum fold is written; drains start when
    half full, the array waits when it is full), each line stalling by the largest of the
    three waits as SCALE-Sim does. Use it to compare with SCALE-Sim, not as a hardware
    prediction (the re-fetches are simulator artefacts).
@@ -74,8 +79,8 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.gpu import streamed_bytes
 from accel.energy import op_energy
 from accel.graph import ConvShape, GemmShape, OpNode, TensorInfo
-from accel.peers.scalesim_ofmap import scalesim_ofmap_writes
-from accel.peers.scalesim_traffic import ConvGeometry, scalesim_operand_traffic, scalesim_stall_cycles
+from accel.devices.systolic.scalesim_ofmap import scalesim_ofmap_writes
+from accel.devices.systolic.scalesim_replay import ConvGeometry, scalesim_operand_traffic, scalesim_stall_cycles
 
 DATAFLOWS = ("os", "ws", "is")
 DRAM_TRAFFIC_MODES = ("ideal", "scalesim")
