@@ -51,6 +51,13 @@ OP_KINDS: tuple[str, ...] = (
     "other",
 )
 
+#: kinds that are matrix products (multiply-accumulate arrays run them); ``rnn`` is a sequence of them
+MAC_KINDS: tuple[str, ...] = ("matmul", "conv", "conv_transpose", "attention")
+#: kinds that stream their tensors through memory with little arithmetic (memory-bound kernels)
+STREAMING_KINDS: tuple[str, ...] = ("elementwise", "activation", "norm", "softmax", "pool", "reduce", "embedding",
+                                    "data_movement", "optimizer", "loss", "other")
+assert set(MAC_KINDS) | set(STREAMING_KINDS) | {"rnn"} == set(OP_KINDS)
+
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
 

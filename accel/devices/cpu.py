@@ -28,11 +28,10 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.gpu import rnn_shape, streamed_bytes
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import OP_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes
+from accel.graph import OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes
 
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
-_MEMORY_KINDS = ("elementwise", "activation", "norm", "softmax", "pool", "reduce", "embedding",
-                 "data_movement", "optimizer", "loss", "other")
+_MEMORY_KINDS = STREAMING_KINDS
 
 
 @register_cost_model("cpu")

@@ -26,9 +26,9 @@ from accel.devices.gpu import streamed_bytes
 from accel.devices.rnn_gemms import rnn_dram_bytes, rnn_gemms
 from accel.devices.systolic import SystolicLayer
 from accel.energy import op_energy
-from accel.graph import DTYPE_BYTES, OpNode
+from accel.graph import DTYPE_BYTES, MAC_KINDS, OpNode
 
-_MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
+_MAC_KINDS = MAC_KINDS
 
 
 @register_cost_model("dsp")

@@ -29,9 +29,9 @@ from accel.devices.fpga_mapping import channel_dims, channel_unroll_cycles
 from accel.devices.gpu import streamed_bytes
 from accel.devices.rnn_gemms import rnn_dram_bytes, rnn_gemms
 from accel.devices.systolic import SystolicLayer, layers_cycles_np
-from accel.graph import OpNode, dtype_bytes
+from accel.graph import MAC_KINDS, OpNode, dtype_bytes
 
-_MAC_KINDS = ("conv", "conv_transpose", "matmul", "attention")
+_MAC_KINDS = MAC_KINDS
 
 
 def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:

@@ -47,18 +47,19 @@ dynamic energy; static power is ``static_power_w``.
 from __future__ import annotations
 
 import math
+from typing import Callable, ClassVar
 from dataclasses import dataclass, replace
 
 from accel.arch.gpu import GpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import OP_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, TensorInfo, dtype_bytes
+from accel.graph import (OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, TensorInfo,
+                         dtype_bytes)
 
 #: op kinds this model prices (every canonical kind)
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
-_MEMORY_KINDS = ("elementwise", "activation", "norm", "softmax", "pool", "reduce", "embedding",
-                 "data_movement", "optimizer", "loss", "other")
+_MEMORY_KINDS = STREAMING_KINDS
 #: GEMM split-K partial sums are accumulated in fp32 (bytes per element)
 _ACC_BYTES = 4.0
 
@@ -166,6 +167,8 @@ class GpuCostModel(CostModel):
     """Analytical GPU cost model (see module docstring). ``spec`` is a :class:`GpuSpec`."""
 
     eager_host_dispatch = True
+    #: op kind -> cost method, filled in below the class
+    _BY_KIND: ClassVar[dict[str, Callable[["GpuCostModel", OpNode], OpCost]]] = {}
 
     spec: GpuSpec
 
@@ -178,20 +181,14 @@ class GpuCostModel(CostModel):
     # ------------------------------------------------------------------ public
     def cost(self, op: OpNode) -> OpCost:
         """Cost of one execution of ``op`` (time excludes host launch overhead)."""
-        kind = op.kind
-        if kind == "matmul":
-            return self._matmul(op)
-        if kind in ("conv", "conv_transpose"):
-            if "output_mask" in op.attrs:  # aten.convolution_backward
-                return self._conv_backward(op)
-            return self._conv(op)
-        if kind == "attention":
-            return self._attention(op)
-        if kind == "rnn":
-            return self._rnn(op)
-        if kind in _MEMORY_KINDS:
-            return self._memory_bound(op)
-        raise UnknownOpError(kind, self.spec.name, SUPPORTED_KINDS)
+        method = self._BY_KIND.get(op.kind)
+        if method is None:
+            raise UnknownOpError(op.kind, self.spec.name, SUPPORTED_KINDS)
+        return method(self, op)
+
+    def _conv_any(self, op: OpNode) -> OpCost:
+        """Forward (or transposed) convolution, or ``aten.convolution_backward`` (attrs ``output_mask``)."""
+        return self._conv_backward(op) if "output_mask" in op.attrs else self._conv(op)
 
     @property
     def graph_launch_overhead_s(self) -> float:
@@ -690,3 +687,12 @@ class GpuCostModel(CostModel):
             detail.update(path="row_reduce", rows=rows, waves=waves)
         return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": dram}, detail,
                             serial_s=serial)
+
+
+#: op kind -> cost method (one table; the kinds it lists are :data:`SUPPORTED_KINDS`)
+GpuCostModel._BY_KIND = {
+    "matmul": GpuCostModel._matmul, "conv": GpuCostModel._conv_any, "conv_transpose": GpuCostModel._conv_any,
+    "attention": GpuCostModel._attention, "rnn": GpuCostModel._rnn,
+    **{k: GpuCostModel._memory_bound for k in STREAMING_KINDS},
+}
+assert set(GpuCostModel._BY_KIND) == set(SUPPORTED_KINDS)
