@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 
 class AccelError(Exception):
     """Base class of every error accel raises on purpose."""
@@ -60,7 +62,7 @@ def did_you_mean(name: str, allowed) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def first_error(errors: list[dict]) -> dict:
+def first_error(errors: Sequence[Any]) -> Any:
     """The pydantic error to report first: an unknown (e.g. mistyped) key before anything else.
 
     A typo such as ``clokc:`` yields both "clock: Field required" and "clokc: extra

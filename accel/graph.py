@@ -719,11 +719,11 @@ def _graph_error(exc: ValidationError, raw: dict[str, Any], source: str) -> Conf
                                      ("batch", "seq_len", "mode", "dtype", "param_bytes", "bytes")):
         field, msg = (f"{field}.{head}" if field and not head.startswith(("ops[", "edges[")) else head), rest
     if err["type"] == "extra_forbidden":
-        model = {0: GraphFile, 2: OpModel, 4: TensorModel}.get(len(loc) - 1, GraphFile)
+        model: Any = {0: GraphFile, 2: OpModel, 4: TensorModel}.get(len(loc) - 1, GraphFile)
         names = [f for f in model.model_fields]
         msg = f"unknown field{did_you_mean(str(loc[-1]), names)}; allowed fields here: {', '.join(names)}"
     if len(loc) >= 2 and loc[0] == "ops" and isinstance(loc[1], int):
-        ops = raw.get("ops")
+        ops: Any = raw.get("ops")
         try:
             name = ops[loc[1]].get("name")
         except (AttributeError, IndexError, KeyError, TypeError):

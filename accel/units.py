@@ -99,9 +99,9 @@ def _parse_unit(token: str, original: str) -> tuple[float, dict[str, int]]:
             if prefix in _PREFIX:
                 scale, dims = _UNIT[base]
                 return _PREFIX[prefix] * scale, dict(dims)
-    guess = [(pre in ("m", "u", "n", "p"), pre + base) for base in _UNIT for pre in _PREFIX
-             if (pre + base).lower() == token.lower()]  # large-value prefixes (MHz, GB) before tiny ones (mHz)
-    guess = [g for _, g in sorted(guess)]
+    ranked = [(pre in ("m", "u", "n", "p"), pre + base) for base in _UNIT for pre in _PREFIX
+              if (pre + base).lower() == token.lower()]  # large-value prefixes (MHz, GB) before tiny ones (mHz)
+    guess = [g for _, g in sorted(ranked)]
     hint = (f"; did you mean {' or '.join(repr(g) for g in guess)}? (units are case-sensitive)" if guess else
             f"; known units: {', '.join(_UNIT)} with an optional prefix ({', '.join(p for p in _PREFIX if p)})")
     raise ValueError(f"unknown unit {token!r} in {original!r}{hint}")

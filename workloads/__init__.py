@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from typing import Any
 
 from workloads.names import (ALIASES, AMP_DTYPES, DTYPE_OPTIONS, IMAGE_MODELS, INFERENCE_ONLY_DTYPES,
                              MEASURED_MODELS, MEMORY_FORMATS, MODEL_DESCRIPTIONS, MODEL_NAMES, MODES, OPTIMIZERS,
@@ -44,7 +45,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     """Import the submodule defining ``name`` on first access (PEP 562)."""
     mod = _LAZY.get(name)
     if mod is None:

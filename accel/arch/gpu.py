@@ -152,7 +152,7 @@ class GpuCalibration(ArchModel):
     dvfs_power_exponent: PositiveFloat
     min_clock_fraction: Fraction
     mainloop_step_latency: Time = 0.0
-    mainloop_k_bytes: UnitSizes = Field(default_factory=lambda: UnitSizes(tensor="128 B", fma="32 B"))
+    mainloop_k_bytes: UnitSizes = Field(default_factory=lambda: UnitSizes.model_validate({"tensor": "128 B", "fma": "32 B"}))
     conv_fp32_split_k: bool = True
     split_k_min_depth: PositiveInt
     direct_group_channels: PositiveInt

@@ -72,7 +72,7 @@ MAX_YAML_NODES = 100_000
 class _StrictSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that rejects duplicate mapping keys (instead of keeping the last one)."""
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, _ in node.value:
@@ -207,7 +207,7 @@ def uncited_numbers(data: Any, sources: dict[str, str], path: str = "") -> list[
     return missing
 
 
-def _fields_at(schema: type, loc: tuple) -> list[str]:
+def _fields_at(schema: Any, loc: tuple) -> list[str]:
     """Field names of the pydantic model reached from ``schema`` along ``loc`` (the schema's own if unknown)."""
     import typing
 

@@ -121,7 +121,7 @@ class CpuCostModel(CostModel):
         times = self._level_times(compute_s, traffic)
         if handoff_s is not None:
             times["handoff"] = handoff_s
-        busy_key = max(times, key=times.get)
+        busy_key = max(times, key=lambda k: times[k])
         busy = times[busy_key]
         if busy_s is not None and busy_s > busy:
             busy = busy_s

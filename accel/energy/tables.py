@@ -117,8 +117,10 @@ def energy_spec_for_node(tech_node_nm: float, dtypes_: list[str] | None = None, 
     ds = dtypes_ or dtypes()
     ls = levels or memory_levels()
     # go through validation (quantities as strings with units) like a YAML section would
-    return EnergySpec(tech_node_nm=tech_node_nm, per_flop={d: f"{per_flop(d, tech_node_nm)!r} J" for d in ds},
-                      per_byte={lv: f"{per_byte(lv, tech_node_nm)!r} J/B" for lv in ls}, static_power=f"{float(static_power)!r} W")
+    return EnergySpec.model_validate({"tech_node_nm": tech_node_nm,
+                                      "per_flop": {d: f"{per_flop(d, tech_node_nm)!r} J" for d in ds},
+                                      "per_byte": {lv: f"{per_byte(lv, tech_node_nm)!r} J/B" for lv in ls},
+                                      "static_power": f"{float(static_power)!r} W"})
 
 
 def energy_table_rows(tech_node_nm: float = 45) -> list[dict[str, Any]]:

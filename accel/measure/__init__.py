@@ -105,7 +105,7 @@ def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | Non
     for sec in want:
         logger("section", sec)
         try:
-            res = fns[sec](ctx)
+            res: Any = fns[sec](ctx)
         except Exception:
             logger("SECTION FAILED", sec)
             traceback.print_exc()

@@ -66,7 +66,8 @@ def events_from_trace(trace: dict[str, Any] | list[Any] | str | Path) -> list[di
             continue
         if e.get("ph") != "X":
             continue
-        ts, dur = e.get("ts"), e.get("dur", 0.0)
+        ts: Any = e.get("ts")
+        dur: Any = e.get("dur", 0.0)
         if not is_number(ts) or not is_number(dur):
             bad.append((i, "'ts'/'dur' not finite numbers"))
             continue
@@ -98,7 +99,8 @@ def events_from_records(records: list[Any]) -> list[dict[str, Any]]:
     bad = 0
     for r in records:
         g = r.get if isinstance(r, dict) else (lambda k, d=None, r=r: getattr(r, k, d))
-        start, end = g("start"), g("end")
+        start: Any = g("start")
+        end: Any = g("end")
         if not (is_number(start) and is_number(end)) or end < start:
             bad += 1
             continue

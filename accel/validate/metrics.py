@@ -45,7 +45,7 @@ def median_ape(predicted: Sequence[float], measured: Sequence[float]) -> float:
     return float(np.median(np.abs(p - m) / m))
 
 
-def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float:
+def spearman(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray) -> float:
     """Spearman rank correlation of predicted vs measured; NaN with fewer than 3 rows or constant input."""
     p, m = _arrays(predicted, measured)
     if len(p) < 3 or np.all(p == p[0]) or np.all(m == m[0]):
@@ -53,7 +53,7 @@ def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float:
     return float(stats.spearmanr(p, m).statistic)
 
 
-def _arrays(predicted: Sequence[float], measured: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(predicted, dtype=float)
     m = np.asarray(measured, dtype=float)
     if p.shape != m.shape:
