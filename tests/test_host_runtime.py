@@ -148,3 +148,19 @@ def test_dse_analytic_and_simulate_use_one_host_rule():
     ana = _run_analytic(spec, PreparedWorkload("chain", 1, dedupe_ops(g), None, len(g)))
     assert ana["latency_s"] == pytest.approx(sim.latency_s, rel=0.05)
     assert sim.meta["host_launch_s"] == pytest.approx(ana["latency_s"], rel=0.05)
+
+
+def test_validate_compares_dispatch_csv_with_the_host_model(tmp_path):
+    """A CUDA directory's dispatch.csv rows are predicted by the host's bare per-class dispatch."""
+    import shutil
+
+    d = tmp_path / "with_dispatch"
+    shutil.copytree(Path(__file__).resolve().parent / "data" / "validate" / "h100_small", d)
+    (d / "dispatch.csv").write_text("kind,op_class,op,calls,ms\ndispatch,elementwise,add,200,0.009\n"
+                                    "dispatch,library,conv2d_3x3,200,0.03\ndispatch,module,nn_relu_module,200,0.011\n")
+    rep = validate_dir(d, only=["dispatch"])
+    got = {c.key: c for c in rep.comparisons if c.category == "dispatch"}
+    assert set(got) == {"elementwise add", "library conv2d_3x3"}  # the module row is informational
+    launch = load_arch("h100_host_xeon").host_runtime.dispatch.kernel_launch
+    assert got["elementwise add"].predicted == pytest.approx(launch)
+    assert got["library conv2d_3x3"].predicted == pytest.approx(launch)  # no class time measured on that host

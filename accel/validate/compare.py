@@ -31,6 +31,7 @@ CATEGORIES: dict[str, tuple[str, str, str]] = {
     "model": ("Whole model, inference", "e2e.csv", "s"),
     "train": ("Whole model, training step", "e2e.csv", "s"),
     "pcie": ("PCIe h2d/d2h", "micro.csv", "s"),
+    "dispatch": ("Eager dispatch per op class", "dispatch.csv", "s"),
     "devmem": ("Device memory (copy, read)", "micro.csv", "s"),
     "cpu_gemm": ("CPU GEMM", "cpu.csv", "s"),
     "cpu_copy": ("CPU copy", "cpu.csv", "s"),
@@ -269,6 +270,16 @@ def collect_e2e(col: _Collector, df: pd.DataFrame) -> None:
                 model=r.model, mode=r.mode, dtype=r.dtype, batch=int(r.batch))
 
 
+def collect_dispatch(col: _Collector, df: pd.DataFrame) -> None:
+    """dispatch.csv rows of the dispatch classes (not the informational ``module`` row)."""
+    from accel.arch.cpu import DISPATCH_CLASSES
+
+    for r in df.to_dict("records"):
+        c = str(r["op_class"])
+        if c in DISPATCH_CLASSES:
+            col.add("dispatch", f"{c} {r['op']}", float(r["ms"]) / 1e3, lambda c=c: col.p.dispatch_time(c), op_class=c)
+
+
 def collect_micro(col: _Collector, df: pd.DataFrame) -> None:
     for r in df.itertuples(index=False):
         r = r._asdict()
@@ -363,7 +374,7 @@ def _fmt_bytes(n: int) -> str:
 
 
 #: category group -> (file, collector). ``only`` in :func:`compare` selects by these names.
-SECTIONS = ("gemm", "conv", "conv_bwd", "layers", "e2e", "micro", "cpu", "energy")
+SECTIONS = ("gemm", "conv", "conv_bwd", "layers", "e2e", "micro", "dispatch", "cpu", "energy")
 
 
 def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | None = None,
@@ -388,6 +399,8 @@ def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | No
         collect_e2e(col, t["e2e.csv"])
     if "micro" in want and "micro.csv" in t:
         collect_micro(col, t["micro.csv"])
+    if "dispatch" in want and "dispatch.csv" in t:
+        collect_dispatch(col, t["dispatch.csv"])
     if "cpu" in want and "cpu.csv" in t:
         collect_cpu(col, t["cpu.csv"])
     if "energy" in want and "energy.csv" in t:

@@ -79,6 +79,10 @@ class Predictor:
         """Board power with nothing running (W)."""
         raise Unsupported("idle power not supported")
 
+    def dispatch_time(self, op_class: str) -> float:
+        """Host time of one bare eager call of a tiny op of ``op_class`` (s), as dispatch.csv measures it."""
+        raise Unsupported("eager dispatch not supported")
+
 
 def _relabel(graph: LayerGraph, dtype: str) -> LayerGraph:
     """Copy of ``graph`` whose tensor-core ops (matmul/conv/attention/rnn) compute in ``dtype`` (e.g. tf32)."""
@@ -267,6 +271,18 @@ class ModelPredictor(Predictor):
             raise Unsupported("pageable copies need a host CPU arch with host_runtime.staging_copy")
         return float(transfer_time(self.link_spec, int(nbytes), pinned=bool(pinned), direction=direction,
                                    host=None if pinned else self.staging_host))
+
+    def dispatch_time(self, op_class: str) -> float:
+        """The host's bare dispatch of ``op_class``: ``classes.get(op_class, kernel_launch)`` of its
+        ``host_runtime.dispatch`` (:mod:`accel.sim.host`; no ``framework``: dispatch.csv calls ops bare)."""
+        if self.kernel_spec.kind == "cpu":
+            raise Unsupported("CPU dispatch rows are a floor of calibration.op_overhead (accel calibrate), not predicted")
+        from accel.arch import load_arch
+        from accel.sim.host import host_dispatch
+        from accel.sim.system import DEFAULT_HOST
+
+        d, _ = host_dispatch(self.dispatch_host if self.dispatch_host is not None else load_arch(DEFAULT_HOST))
+        return float(d.classes.get(op_class, d.kernel_launch))
 
     # host CPU ------------------------------------------------------------------------------
     def _cpu_model(self, threads: int) -> Any:
