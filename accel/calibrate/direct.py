@@ -184,45 +184,48 @@ def fit_dispatch_classes(dispatch: pd.DataFrame, file: str = "dispatch.csv") -> 
     return out
 
 
+def _forward_ops(spec: Any) -> Callable[[str, str, int], "list[Any] | None"]:
+    """``(model, dtype, batch) -> forward ops`` from ``workloads.extract_model`` (via
+    :class:`accel.validate.ModelPredictor`'s extraction: same model names, aliases and sequence lengths
+    as ``accel validate``); None for models the extractor does not support or that contain an ``rnn``
+    op (one cuDNN call that runs many steps: not a per-op host cost)."""
+    from accel.validate.predictor import ModelPredictor, Unsupported
+
+    mp = ModelPredictor(spec)
+
+    def ops_of(model: str, dtype: str, batch: int) -> list[Any] | None:
+        try:
+            g = mp._graph(model, "infer", dtype, int(batch))
+        except Unsupported:
+            return None
+        ops = g.ops(phase="forward") or list(g)
+        return None if any(o.kind == "rnn" for o in ops) else ops
+
+    return ops_of
+
+
 def default_class_counter(spec: Any) -> Callable[[str, str, int], "dict[str, int] | None"]:
     """Like :func:`default_op_counter`, but ops per dispatch class (:func:`accel.sim.host.dispatch_class`)."""
     from collections import Counter
 
     from accel.sim.host import dispatch_class
-    from accel.validate.predictor import ModelPredictor, Unsupported
 
-    mp = ModelPredictor(spec)
+    ops_of = _forward_ops(spec)
 
     def count(model: str, dtype: str, batch: int) -> dict[str, int] | None:
-        try:
-            g = mp._graph(model, "infer", dtype, int(batch))
-        except Unsupported:
-            return None
-        ops = g.ops(phase="forward") or list(g)
-        if any(o.kind == "rnn" for o in ops):
-            return None
-        return dict(Counter(dispatch_class(o) for o in ops))
+        ops = ops_of(model, dtype, batch)
+        return None if ops is None else dict(Counter(dispatch_class(o) for o in ops))
 
     return count
 
 
 def default_op_counter(spec: Any) -> OpCounter:
-    """Op counts from ``workloads.extract_model`` (via :class:`accel.validate.ModelPredictor`'s extraction:
-    same model names, aliases and sequence lengths as ``accel validate``). Returns None for models the
-    extractor does not support or that contain an ``rnn`` op."""
-    from accel.validate.predictor import ModelPredictor, Unsupported
-
-    mp = ModelPredictor(spec)
+    """Op counts of the models' forward passes (:func:`_forward_ops`); None where it gives none."""
+    ops_of = _forward_ops(spec)
 
     def count(model: str, dtype: str, batch: int) -> int | None:
-        try:
-            g = mp._graph(model, "infer", dtype, int(batch))
-        except Unsupported:
-            return None
-        ops = g.ops(phase="forward") or list(g)
-        if any(o.kind == "rnn" for o in ops):
-            return None
-        return len(ops)
+        ops = ops_of(model, dtype, batch)
+        return None if ops is None else len(ops)
 
     return count
 

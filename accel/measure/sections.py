@@ -230,6 +230,21 @@ def sec_gemm(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------ conv
+def _conv_row(shape: tuple[str, int, int, int, int, int, int, int], dname: str, cl: bool, batch: int, ho: int,
+              t: Timing, ctx: Ctx, extra: dict[str, Any]) -> dict[str, Any]:
+    """One conv.csv / conv_bwd.csv row: the shape (name, Cin, Cout, H=W, R=S, stride, pad, groups), MACs, time."""
+    name, ci, co, hw, k, st, pd, g = shape
+    macs = batch * co * ho * ho * (ci // g) * k * k
+    row: dict[str, Any] = dict(name=name, dtype=dname, channels_last=cl)
+    if "pass" in extra:
+        row["pass"] = extra["pass"]
+    row.update(N=batch, Cin=ci, Cout=co, H=hw, W=hw, R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho,
+               macs=macs, ms=t.ms, tflops=2 * macs / t.ms / 1e9)
+    row.update({k2: v for k2, v in extra.items() if k2 != "pass"})
+    row.update(ctx.noise(t))
+    return row
+
+
 def sec_conv(ctx: Ctx) -> list[dict[str, Any]]:
     """conv.csv: Conv2d forward per shape, batch and dtype (fp16/bf16 channels_last, cudnn.benchmark on)."""
     torch, dev, rows = ctx.torch, ctx.device, []
@@ -251,12 +266,7 @@ def sec_conv(ctx: Ctx) -> list[dict[str, Any]]:
                     with torch.no_grad():
                         y = conv(x)
                         t = ctx.timed(lambda: conv(x))
-                        ms = t.ms
-                    ho = y.shape[2]
-                    macs = batch * co * ho * ho * (ci // g) * k * k
-                    rows.append(dict(name=name, dtype=dname, channels_last=cl, N=batch, Cin=ci, Cout=co, H=hw, W=hw,
-                                     R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho, macs=macs, ms=ms,
-                                     tflops=2 * macs / ms / 1e9, **extra, **ctx.noise(t)))
+                    rows.append(_conv_row((name, ci, co, hw, k, st, pd, g), dname, cl, batch, y.shape[2], t, ctx, extra))
                     conv = x = y = None  # drop the references (frees device memory before the next case)
                 except Exception as exc:
                     ctx.log("conv fail", name, dname, batch, exc)
@@ -288,15 +298,13 @@ def sec_conv_bwd(ctx: Ctx) -> list[dict[str, Any]]:
                         w = torch.randn(co, ci // g, k, k, device=dev, dtype=dt).to(memory_format=fmt)
                         ho = (hw + 2 * pd - k) // st + 1
                         gy = torch.randn(batch, co, ho, ho, device=dev, dtype=dt).to(memory_format=fmt)
-                        macs = batch * co * ho * ho * (ci // g) * k * k
                         for pass_, mask in (("dgrad", [True, False, False]), ("wgrad", [False, True, False])):
                             def run(mask: list[bool] = mask) -> Any:
                                 return aten.convolution_backward(gy, x, w, None, [st, st], [pd, pd], [1, 1], False,
                                                                  [0, 0], g, mask)
                             t = ctx.timed(run)
-                            rows.append(dict(name=name, dtype=dname, channels_last=cl, **{"pass": pass_}, N=batch, Cin=ci,
-                                             Cout=co, H=hw, W=hw, R=k, S=k, stride=st, pad=pd, groups=g, Hout=ho, Wout=ho,
-                                             macs=macs, ms=t.ms, tflops=2 * macs / t.ms / 1e9, **extra, **ctx.noise(t)))
+                            rows.append(_conv_row((name, ci, co, hw, k, st, pd, g), dname, cl, batch, ho, t, ctx,
+                                                  {"pass": pass_, **extra}))
                         x = w = gy = None  # drop the references (frees device memory before the next case)
                     except Exception as exc:
                         ctx.log("conv_bwd fail", name, dname, batch, exc)
