@@ -30,6 +30,7 @@ import pandas as pd
 from accel.calibrate.params import KERNEL_PARAMS, FitParam, get_path, with_values
 from accel.errors import ConfigError
 from accel.graph import OpNode
+from accel.validate.readers import cell_int
 
 #: lattice spacing in log space (0.5 % steps)
 H_LOG = 1.0 / 200.0
@@ -74,14 +75,6 @@ class KernelRows:
         if fit_only:
             m &= self.fit
         return np.flatnonzero(m)
-
-
-def _int(v: Any, default: int = 1) -> int:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return default
-    return default if math.isnan(f) else int(f)
 
 
 def _aligned(n: int) -> bool:
@@ -138,7 +131,7 @@ def load_kernel_rows(tables: dict[str, pd.DataFrame], path: str = "<dir>") -> Ke
         for r in df.itertuples(index=False):
             r = r._asdict()
             if fname == "gemm.csv":
-                b = _int(r.get("batch"), 1)
+                b = cell_int(r.get("batch"), 1)
                 M, N, K = int(r["M"]), int(r["N"]), int(r["K"])
                 op = matmul_op(M, N, K, r["dtype"], batch=b)
                 rows.category.append("gemm")

@@ -18,7 +18,7 @@ import pandas as pd
 from accel.validate.metrics import ErrorStats
 from accel.validate.ops import conv_op, copy_op, matmul_op, reduce_op
 from accel.validate.predictor import Predictor, Unsupported
-from accel.validate.readers import MeasurementDir
+from accel.validate.readers import MeasurementDir, cell_int
 
 #: category key -> (title, file it comes from, unit of predicted/measured)
 CATEGORIES: dict[str, tuple[str, str, str]] = {
@@ -173,22 +173,14 @@ class _Collector:
             print(f"[validate] {msg}", file=sys.stderr, flush=True)
 
 
-def _int(v: Any, default: int = 1) -> int:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return default
-    return default if math.isnan(f) else int(f)
-
-
 def collect_gemm(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
     for r in df.itertuples(index=False):
         r = r._asdict()
-        b = _int(r.get("batch"), 1)
+        b = cell_int(r.get("batch"), 1)
         op = matmul_op(r["M"], r["N"], r["K"], r["dtype"], batch=b)
         key = f"{r['dtype']} {int(r['M'])}x{int(r['N'])}x{int(r['K'])}" + (f" bmm{b}" if b > 1 else "")
         if on_cpu:
-            th = _int(r.get("threads"), 0)
+            th = cell_int(r.get("threads"), 0)
             fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
         else:
             fn = lambda op=op: col.p.kernel_time(op)  # noqa: E731
@@ -208,7 +200,7 @@ def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool, backward: bool
             mask = [r["pass"] == "dgrad", r["pass"] == "wgrad", False]
             op = replace(op, name=f"conv_{r['pass']}", phase="backward", attrs={**op.attrs, "output_mask": mask})
             key = f"{r['dtype']} {r['pass']} {name} N{int(r['N'])}{' NHWC' if cl else ''}"
-        th = _int(r.get("threads"), 0) if on_cpu else 0
+        th = cell_int(r.get("threads"), 0) if on_cpu else 0
         fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
         col.add("conv_bwd" if backward else "conv", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=int(r["N"]),
                 gflop=op.flops / 1e9, **({"pass": r["pass"], "channels_last": cl} if backward else {}))

@@ -92,6 +92,15 @@ class MeasurementDir:
         return str(self.device.get("device_type", "cuda"))
 
 
+def cell_int(v: Any, default: int = 1) -> int:
+    """An optional integer cell of a measurement row: ``default`` when empty, NaN or not a number."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return default if math.isnan(f) else int(f)
+
+
 def read_csv_checked(path: Path) -> pd.DataFrame:  # noqa: C901 (known debt: split into steps, issue 12 item 4)
     """Read one measurement CSV and check its required and numeric columns.
 
