@@ -88,7 +88,8 @@ def row_residual(row: dict[str, Any]) -> float:
 
 def categories_from_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per-category quantiles of the residual rows, plus the ``memory`` envelope of gemm/conv (module docstring)."""
-    cats = {c: log_quantiles(row_residual(r) for r in rows if r["category"] == c) for c in CV_CATEGORIES}
+    cats: dict[str, dict[str, Any]] = {c: log_quantiles(row_residual(r) for r in rows if r["category"] == c)
+                                        for c in CV_CATEGORIES}
     k = [cats[c] for c in ("gemm", "conv") if cats[c]["n"]]
     cats["memory"] = {"n": 0, "q_lo": min(c["q_lo"] for c in k) if k else math.nan, "median": 0.0,
                       "q_hi": max(c["q_hi"] for c in k) if k else math.nan,
@@ -288,6 +289,8 @@ def e2e_coverage(mdir_path: str | Path, arch: str = TABLE_ARCH, table: dict[str,
             continue
         res = mp._sim.simulate(g, spec, memory_check="off")
         iv = latency_interval(res, table)
+        if iv is None:
+            continue
         rows.append((key, float(r.ms) / 1e3, res.latency_s, iv.low, iv.high))
         if progress:
             print(f"[e2e] {key}: meas {r.ms:.3g} ms, pred {1e3 * res.latency_s:.3g} ms "
@@ -345,11 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         print(render_table(table))
         print(f"wrote {out}")
         return 0
-    table = load_table(args.path)
-    if table is None:
+    shown = load_table(args.path)
+    if shown is None:
         print(f"no such table: {args.path}", file=sys.stderr)
         return 2
-    print(render_table(table))
+    print(render_table(shown))
     return 0
 
 

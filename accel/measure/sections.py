@@ -163,12 +163,12 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
     for _ in range(100):
         x.add_(1)
     torch.cuda.synchronize()
-    t = time.perf_counter()
+    t0 = time.perf_counter()
     for _ in range(10000):
         x.add_(1)
     torch.cuda.synchronize()
     rows.append(dict(kind="launch_tiny_add_ms_per_launch", bytes=4, moved_bytes=8,
-                     ms=(time.perf_counter() - t) / 10000 * 1e3, gbps="", pinned=""))
+                     ms=(time.perf_counter() - t0) / 10000 * 1e3, gbps="", pinned=""))
     try:
         g = torch.cuda.CUDAGraph()
         s = torch.cuda.Stream()
@@ -179,12 +179,12 @@ def sec_micro(ctx: Ctx) -> list[dict[str, Any]]:
         torch.cuda.synchronize()
         g.replay()
         torch.cuda.synchronize()
-        t = time.perf_counter()
+        t0 = time.perf_counter()
         for _ in range(10):
             g.replay()
         torch.cuda.synchronize()
         rows.append(dict(kind="graph_tiny_add_ms_per_kernel", bytes=4, moved_bytes=8,
-                         ms=(time.perf_counter() - t) / 10000 * 1e3, gbps="", pinned=""))
+                         ms=(time.perf_counter() - t0) / 10000 * 1e3, gbps="", pinned=""))
     except Exception as exc:
         ctx.log("graph replay failed:", exc)
     return rows

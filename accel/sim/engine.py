@@ -68,7 +68,8 @@ def run_tasks(tasks: list[Task], n_devices: int) -> float:  # noqa: C901 (known 
         per_stream.setdefault((t.device, t.stream), []).append(i)
         if t.group is not None:
             group_size[t.group] = group_size.get(t.group, 0) + 1
-    barriers = {g: [0, env.event()] for g in group_size}
+    arrived = {g: 0 for g in group_size}  # ranks of each collective that have reached it
+    barriers = {g: env.event() for g in group_size}
     ports = {k: simpy.Resource(env, capacity=1) for t in tasks for k in t.resources}
 
     def host(dev: int):
@@ -80,7 +81,9 @@ def run_tasks(tasks: list[Task], n_devices: int) -> float:  # noqa: C901 (known 
             if t.launch > 0:
                 yield env.timeout(t.launch)
             t.record.launch_end = env.now
-            issued[i].succeed()
+            ev = issued[i]
+            assert ev is not None  # host-issued tasks have an issue event
+            ev.succeed()
 
     def stream(indices: list[int]):
         for i in indices:
@@ -92,12 +95,11 @@ def run_tasks(tasks: list[Task], n_devices: int) -> float:  # noqa: C901 (known 
             if waits:
                 yield waits[0] if len(waits) == 1 else env.all_of(waits)
             if t.group is not None:
-                b = barriers[t.group]
-                b[0] += 1
-                if b[0] == group_size[t.group]:
-                    b[1].succeed()
-                if not b[1].processed:
-                    yield b[1]
+                arrived[t.group] += 1
+                if arrived[t.group] == group_size[t.group]:
+                    barriers[t.group].succeed()
+                if not barriers[t.group].processed:
+                    yield barriers[t.group]
             held = []
             for k in sorted(t.resources):
                 req = ports[k].request()

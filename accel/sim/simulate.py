@@ -136,6 +136,7 @@ class _Builder:
     def allreduce(self, ranks: list[int], nbytes: float, deps_per_rank: dict[int, list[int]], algorithm: str,
                   name: str, phase: str = "backward") -> dict[int, int]:
         link = self.sys.fabric_link
+        assert link is not None, "collectives need a fabric (checked by _plan)"
         cc = allreduce(nbytes, len(ranks), link.effective_bandwidth, link.latency, algorithm)
         g = self.next_group
         self.next_group += 1
@@ -151,6 +152,7 @@ class _Builder:
 
     def send(self, d: int, nbytes: float, deps, name: str, phase: str, mb: int | None) -> int:
         link = self.sys.fabric_link
+        assert link is not None, "pipeline sends need a fabric (checked by _plan)"
         t = transfer_time(link, nbytes, direction="d2d")
         e = self._link(f"fabric:{link.name}", link, nbytes)
         rec = OpRecord(name, self.sys.devices[d].name, "send", "send", "", phase, 0.0, 0.0, 0.0, nbytes, e,
@@ -551,14 +553,11 @@ def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: Para
             chunk_ops = by_stage.get((s, phase), [])
             if kind == "F" and s == 0 and host_io and in_bytes > 0:
                 chunk_first.setdefault((s, "H", k), b.copy(s, "h2d", in_bytes, name=f"input h2d@mb{k}", mb=k))
-            first = last = None
-            for o in chunk_ops:
-                t = b.op(s, o, (), None, mb=k)
-                first = t if first is None else first
-                last = t
-            if first is None:  # empty chunk: a zero-time marker keeps the dependency chain
+            tasks = [b.op(s, o, (), None, mb=k) for o in chunk_ops]
+            if not tasks:  # empty chunk: a zero-time marker keeps the dependency chain
                 rec = OpRecord(f"stage{s} {kind}@mb{k} (empty)", b.sys.devices[s].name, "compute", "other", "", phase, 0, 0)
-                first = last = b.add(Task(s, "compute", 0.0, rec, [], None))
+                tasks = [b.add(Task(s, "compute", 0.0, rec, [], None))]
+            first, last = tasks[0], tasks[-1]
             chunk_first[(s, kind, k)] = first
             chunk_last[(s, kind, k)] = last
             if kind == "F" and s < n - 1:
