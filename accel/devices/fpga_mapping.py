@@ -95,7 +95,7 @@ def best_channel_unroll(layers: Sequence[SystolicLayer], max_pes: int) -> Unroll
         raise ValueError("best_channel_unroll needs at least one layer")
     tm = np.concatenate([np.full(max_pes // m, m) for m in range(1, max_pes + 1)])
     tn = np.concatenate([np.arange(1, max_pes // m + 1) for m in range(1, max_pes + 1)])
-    total = sum(channel_unroll_cycles(ly, tm, tn) for ly in layers)
+    total = np.sum([channel_unroll_cycles(ly, tm, tn) for ly in layers], axis=0)
     order = np.lexsort((-tm, tm * tn, total))
     i = int(order[0])
     return UnrollChoice(int(tm[i]), int(tn[i]), int(total[i]), int(sum(channel_dims(ly).macs for ly in layers)))

@@ -385,7 +385,7 @@ def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_exec
     make_sampler = SEARCHERS[s.method].sampler
     assert make_sampler is not None
     sampler = make_sampler(s)
-    directions = ["minimize" if o.goal == "min" else "maximize" for o in spec.objectives]
+    directions: list[Any] = ["minimize" if o.goal == "min" else "maximize" for o in spec.objectives]
     study = optuna.create_study(directions=directions, sampler=sampler)
     dists = {p.path: p.optuna_distribution() for p in ctx.space.params}
     keys = [o.key for o in spec.objectives]
@@ -432,11 +432,11 @@ def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_exec
             trials = [study.ask(dists) for _ in range(want)]
             todo: dict[str, dict[str, Any]] = {}
             trial_keys = []
-            for t in trials:
-                k = ctx.key(dict(t.params))
+            for trial in trials:
+                k = ctx.key(dict(trial.params))
                 trial_keys.append(k)
                 if not store.done(k) and k not in todo:
-                    todo[k] = dict(t.params)
+                    todo[k] = dict(trial.params)
             mine, _done, others = store.claim(todo)
             if mine:
                 evaluate({k: todo[k] for k in mine})
@@ -445,14 +445,14 @@ def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_exec
                 mine, _done, others = store.claim({k: todo[k] for k in others})
                 if mine:
                     evaluate({k: todo[k] for k in mine})
-            for t, k in zip(trials, trial_keys):
+            for trial, k in zip(trials, trial_keys):
                 rec = store.get(k) or {}
                 by_key[k] = rec
                 vals = _values(rec)
                 if vals is None or not all(math.isfinite(v) for v in vals):
-                    study.tell(t, state=TrialState.FAIL)
+                    study.tell(trial, state=TrialState.FAIL)
                 else:
-                    study.tell(t, vals)
+                    study.tell(trial, vals)
             n_trials += len(trials)
             bar.update(len(trials))
         if n_trials < s.n:

@@ -58,8 +58,9 @@ def model_ctor(torch: Any, name: str) -> Callable[[], Any]:
         from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
         if name == "gpt2":
-            return lambda: GPT2Model(GPT2Config(n_layer=12, n_embd=768, n_head=12, attn_implementation="sdpa"))
-        return lambda: BertModel(BertConfig(attn_implementation="sdpa"))
+            return lambda: GPT2Model(GPT2Config(n_layer=12, n_embd=768, n_head=12,
+                                                attn_implementation="sdpa"))  # type: ignore[call-arg]
+        return lambda: BertModel(BertConfig(attn_implementation="sdpa"))  # type: ignore[call-arg]
     tvm = _torchvision_models()
     table = {
         "alexnet": lambda: tvm.alexnet(), "vgg16": lambda: tvm.vgg16(), "resnet50": lambda: tvm.resnet50(),

@@ -53,9 +53,10 @@ def run_zigzag(workload: str | Path | None = None, accelerator: str | Path | Non
         sink = io.StringIO()
         ctx = contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext()
         with ctx:
-            _, _, cmes = get_hardware_performance_zigzag(workload, accelerator, mapping, opt=opt,
-                                                         dump_folder=tmp, lpf_limit=lpf_limit,
-                                                         loma_show_progress_bar=False)
+            result = get_hardware_performance_zigzag(workload, accelerator, mapping, opt=opt,
+                                                     dump_folder=tmp, lpf_limit=lpf_limit,
+                                                     loma_show_progress_bar=False)
+            cmes = result[-1]  # (energy, latency, [tclk, area,] cmes): the cost-model evaluations come last
     for cme, _extra in cmes[0][1]:
         layer = cme.layer
         dims = {str(k): int(v) for k, v in layer.layer_dim_sizes.items()}

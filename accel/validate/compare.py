@@ -8,6 +8,7 @@ measurement files; :data:`TARGETS` are the accuracy targets of the validation is
 from __future__ import annotations
 
 import math
+from functools import partial
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -181,9 +182,9 @@ def collect_gemm(col: _Collector, df: pd.DataFrame, on_cpu: bool) -> None:
         key = f"{r['dtype']} {int(r['M'])}x{int(r['N'])}x{int(r['K'])}" + (f" bmm{b}" if b > 1 else "")
         if on_cpu:
             th = cell_int(r.get("threads"), 0)
-            fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
+            fn = partial(col.p.cpu_kernel_time, op, th) if th else partial(col.p.kernel_time, op)
         else:
-            fn = lambda op=op: col.p.kernel_time(op)  # noqa: E731
+            fn = partial(col.p.kernel_time, op)
         col.add("gemm", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=b, gflop=op.flops / 1e9)
 
 
@@ -201,7 +202,7 @@ def collect_conv(col: _Collector, df: pd.DataFrame, on_cpu: bool, backward: bool
             op = replace(op, name=f"conv_{r['pass']}", phase="backward", attrs={**op.attrs, "output_mask": mask})
             key = f"{r['dtype']} {r['pass']} {name} N{int(r['N'])}{' NHWC' if cl else ''}"
         th = cell_int(r.get("threads"), 0) if on_cpu else 0
-        fn = (lambda op=op, th=th: col.p.cpu_kernel_time(op, th)) if th else (lambda op=op: col.p.kernel_time(op))
+        fn = partial(col.p.cpu_kernel_time, op, th) if th else partial(col.p.kernel_time, op)
         col.add("conv_bwd" if backward else "conv", key, r["ms"] / 1e3, fn, dtype=r["dtype"], batch=int(r["N"]),
                 gflop=op.flops / 1e9, **({"pass": r["pass"], "channels_last": cl} if backward else {}))
 
@@ -258,7 +259,7 @@ def collect_e2e(col: _Collector, df: pd.DataFrame) -> None:
         key = f"{r.model} {r.mode} {r.dtype} b{int(r.batch)}"
         col.note(f"e2e: {key}")
         col.add(cat, key, r.ms / 1e3,
-                lambda r=r: col.p.model_latency(r.model, r.mode, r.dtype, int(r.batch)),
+                partial(col.p.model_latency, r.model, r.mode, r.dtype, int(r.batch)),
                 model=r.model, mode=r.mode, dtype=r.dtype, batch=int(r.batch))
 
 
@@ -269,7 +270,7 @@ def collect_dispatch(col: _Collector, df: pd.DataFrame) -> None:
     for r in df.to_dict("records"):
         c = str(r["op_class"])
         if c in DISPATCH_CLASSES:
-            col.add("dispatch", f"{c} {r['op']}", float(r["ms"]) / 1e3, lambda c=c: col.p.dispatch_time(c), op_class=c)
+            col.add("dispatch", f"{c} {r['op']}", float(r["ms"]) / 1e3, partial(col.p.dispatch_time, c), op_class=c)
 
 
 def collect_micro(col: _Collector, df: pd.DataFrame) -> None:
@@ -279,14 +280,14 @@ def collect_micro(col: _Collector, df: pd.DataFrame) -> None:
         if kind in ("h2d", "d2h"):
             pinned = bool(r.get("pinned"))
             key = f"{kind} {_fmt_bytes(nbytes)} {'pinned' if pinned else 'pageable'}"
-            col.add("pcie", key, ms / 1e3, lambda k=kind, n=nbytes, p=pinned: col.p.transfer_time(k, n, p),
+            col.add("pcie", key, ms / 1e3, partial(col.p.transfer_time, kind, nbytes, pinned),
                     kind=kind, bytes=nbytes, pinned=pinned)
         elif kind == "d2d_copy":
             col.add("devmem", f"d2d_copy {_fmt_bytes(nbytes)}", ms / 1e3,
-                    lambda n=nbytes: col.p.kernel_time(copy_op(n)), bytes=nbytes)
+                    partial(col.p.kernel_time, copy_op(nbytes)), bytes=nbytes)
         elif kind == "d_read_sum":
             col.add("devmem", f"read_sum {_fmt_bytes(nbytes)}", ms / 1e3,
-                    lambda n=nbytes: col.p.kernel_time(reduce_op(n)), bytes=nbytes)
+                    partial(col.p.kernel_time, reduce_op(nbytes)), bytes=nbytes)
         # launch_* / graph_* rows are calibration inputs of the launch-overhead fields: not validated
 
 
@@ -301,18 +302,18 @@ def collect_cpu(col: _Collector, df: pd.DataFrame) -> None:
             dtype = kind.rsplit("_", 1)[1]
             op = matmul_op(r["M"], r["N"], r["K"], dtype)
             col.add("cpu_gemm", f"{dtype} {int(r['M'])}x{int(r['N'])}x{int(r['K'])} t{th}", ms / 1e3,
-                    lambda op=op, th=th: col.p.cpu_kernel_time(op, th), threads=th, gflop=op.flops / 1e9)
+                    partial(col.p.cpu_kernel_time, op, th), threads=th, gflop=op.flops / 1e9)
         elif kind == "cpu_copy":
             n = int(r["bytes"])
             col.add("cpu_copy", f"copy {_fmt_bytes(n)} t{th}", ms / 1e3,
-                    lambda n=n, th=th: col.p.cpu_kernel_time(copy_op(n), th), threads=th, bytes=n)
+                    partial(col.p.cpu_kernel_time, copy_op(n), th), threads=th, bytes=n)
         elif (m := _CPU_MODEL.match(kind)) and not 1 <= int(m["batch"]) <= _MAX_NAMED_SIZE:
             col.skipped.append(Skipped("cpu_model", kind, f"batch in the kind name must be 1..{_MAX_NAMED_SIZE}"))
         elif m:
             model, batch, dtype = m["model"], int(m["batch"]), m["dtype"]
             col.note(f"cpu: {model} b{batch} t{th}")
             col.add("cpu_model", f"{model} b{batch} {dtype} t{th}", ms / 1e3,
-                    lambda model=model, b=batch, d=dtype, th=th: col.p.cpu_model_latency(model, b, d, th),
+                    partial(col.p.cpu_model_latency, model, batch, dtype, th),
                     model=model, threads=th, batch=batch)
         else:
             col.skipped.append(Skipped("cpu", kind, "unknown cpu.csv kind"))
@@ -344,15 +345,15 @@ def collect_energy(col: _Collector, df: pd.DataFrame) -> None:
         elif (m := _GEMM_W.match(w)):
             n = int(m["n"])
             op = matmul_op(n, n, n, m["dtype"])
-            col.add("energy", w, per_iter, lambda op=op: col.p.kernel_energy(op), dtype=m["dtype"])
+            col.add("energy", w, per_iter, partial(col.p.kernel_energy, op), dtype=m["dtype"])
         elif (m := _COPY_W.match(w)):
             scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "KB": 1e3, "MB": 1e6, "GB": 1e9}[m["unit"]]
             n = int(int(m["n"]) * scale)
-            col.add("energy", w, per_iter, lambda n=n: col.p.kernel_energy(copy_op(n)))
+            col.add("energy", w, per_iter, partial(col.p.kernel_energy, copy_op(n)))
         elif (m := _MODEL_W.match(w)):
             col.note(f"energy: {w}")
             col.add("energy", w, per_iter,
-                    lambda m=m: col.p.model_energy(m["model"], m["dtype"], int(m["batch"])),
+                    partial(col.p.model_energy, m["model"], m["dtype"], int(m["batch"])),
                     model=m["model"], batch=int(m["batch"]))
         else:
             col.skipped.append(Skipped("energy", w, "unknown energy.csv workload name"))
