@@ -164,3 +164,25 @@ def test_validate_compares_dispatch_csv_with_the_host_model(tmp_path):
     launch = load_arch("h100_host_xeon").host_runtime.dispatch.kernel_launch
     assert got["elementwise add"].predicted == pytest.approx(launch)
     assert got["library conv2d_3x3"].predicted == pytest.approx(launch)  # no class time measured on that host
+
+
+def test_mha_fast_path_is_one_host_dispatch():
+    """ViT's nn.MultiheadAttention in eval/no-grad runs as one native call: its in_proj, attention and out_proj
+    ops are tagged (issued_by) and only the first pays host issue time; training keeps every op."""
+    import workloads
+    from accel.sim import simulate
+    from accel.sim.host import issued_by_call
+
+    g = workloads.extract_model("vit_b_16", batch=1, dtype="fp16")
+    blk = [o for o in g if o.module == "encoder.layers.encoder_layer_0.self_attention"]
+    assert [issued_by_call(o) for o in blk] == [False] + [True] * (len(blk) - 1) and len(blk) >= 4
+    assert {o.kind for o in blk} >= {"matmul", "attention"}
+    tagged = sum(issued_by_call(o) for o in g)
+    assert tagged == 12 * (len(blk) - 1)  # every encoder block
+    r = simulate(g, "h100")
+    per_op = [x.launch_end - x.launch_start for x in r.records if x.stream == "compute"]
+    assert sum(t == 0.0 for t in per_op) == tagged
+    d = load_arch("h100_host_xeon").host_runtime.dispatch
+    assert r.meta["host_launch_s"] == pytest.approx((len(g) - tagged) * (d.kernel_launch + d.framework))
+    train = workloads.extract_model("vit_b_16", batch=2, mode="train", dtype="fp32")
+    assert not any(issued_by_call(o) for o in train)

@@ -89,7 +89,7 @@ def test_dispatch_section_times_each_op_class(tmp_path):
 
     written = measure(tmp_path, device="cpu", what=["device", "dispatch"], preset="tiny", log=lambda *a: None)
     d = pd.read_csv(written["dispatch"])
-    assert set(d["op_class"]) == set(DISPATCH_CLASSES) | {"module"}
+    assert set(d["op_class"]) == set(DISPATCH_CLASSES) | {"module", "native"}
     assert (d["ms"] > 0).all() and (d["ms"] < 5).all()  # microseconds per call, not a whole loop
     assert {"calls", "spread", "noisy"} <= set(d.columns)
     from accel.validate import read_measurements

@@ -209,6 +209,10 @@ class Recorder(TorchDispatchMode):
         self.regions: dict[int, Region] = {}
         self.module_stack: list[str] = []
         self.region: Region | None = None
+        #: an eager native call in progress (``nn.MultiheadAttention`` fast path): its id, and whether its first
+        #: op has been recorded; later ops get ``attrs["issued_by"] = id`` (one host dispatch issues them all)
+        self.native_call: str | None = None
+        self._native_first_done = False
         self.producer: dict[int, int] = {}
         self.node_owner: dict[int, tuple[str, int | None]] = {}
         self._keep: list[Any] = []
@@ -275,6 +279,10 @@ class Recorder(TorchDispatchMode):
             attrs["channels_last"] = True
         if kind in ("conv", "conv_transpose") and flops:
             macs = _conv_macs(func, args, attrs)
+        if self.native_call is not None:
+            if self._native_first_done:
+                attrs["issued_by"] = self.native_call
+            self._native_first_done = True
         idx = len(self.records)
         inputs, weights, deps = [], [], []
         seen: set[tuple[int, tuple[int, ...]]] = set()
@@ -397,6 +405,8 @@ class Recorder(TorchDispatchMode):
             kind, module = region.kind, first.module
             attrs = dict(region.attrs)
             attrs["aten_ops"] = dict(Counter(r.aten for r in g))
+            if "issued_by" in first.attrs:  # a fused region inside a native call
+                attrs["issued_by"] = first.attrs["issued_by"]
             aten = region.source
             members = {r.idx for r in g}
             weights, wseen = [], set()
@@ -469,6 +479,25 @@ def _rnn_attrs(mod: torch.nn.Module, args: tuple) -> dict[str, Any]:
     }
 
 
+def _mha_fast_path(m: torch.nn.Module, args: tuple) -> bool:
+    """Whether eager PyTorch on a GPU/CPU runs this ``nn.MultiheadAttention`` call as one native op
+    (``torch._native_multi_head_attention``: in_proj, attention and out_proj issued by a single host call).
+
+    The conditions of ``MultiheadAttention.forward``'s fast path (torch/nn/modules/activation.py): eval
+    mode without grad, batched self-attention (query is key is value) with ``batch_first``, packed in_proj
+    with a bias, no bias_k / zero-attn, an even head count, no autocast, the fast path enabled. On meta
+    tensors the real module takes the slow path (its device check), so the recorder sees its ops one by
+    one; they are tagged so the host issues them as the one call they are on a real device.
+    """
+    if not isinstance(m, torch.nn.MultiheadAttention) or len(args) < 3:
+        return False
+    q, k, v = args[0], args[1], args[2]
+    return (not m.training and not torch.is_grad_enabled() and m.batch_first and q is k and k is v
+            and getattr(q, "dim", lambda: 0)() == 3 and m._qkv_same_embed_dim and m.in_proj_bias is not None
+            and m.bias_k is None and not m.add_zero_attn and m.num_heads % 2 == 0
+            and not torch.is_autocast_enabled() and torch.backends.mha.get_fastpath_enabled())
+
+
 @contextmanager
 def module_hooks(rec: Recorder, model: torch.nn.Module) -> Iterator[None]:
     """Maintain ``rec.module_stack`` and autograd attribution for every submodule of ``model``."""
@@ -483,6 +512,8 @@ def module_hooks(rec: Recorder, model: torch.nn.Module) -> Iterator[None]:
 
         def pre(m, args, kwargs, _name=name, _rnn=is_rnn):
             rec.module_stack.append(_name)
+            if rec.native_call is None and _mha_fast_path(m, args):
+                rec.native_call, rec._native_first_done = f"{_name}:native_mha", False
             boundaries.setdefault(id(m), []).append(rec.autograd_boundary())
             if _rnn:
                 rnn_regions.setdefault(id(m), []).append(
@@ -491,6 +522,8 @@ def module_hooks(rec: Recorder, model: torch.nn.Module) -> Iterator[None]:
         def post(m, args, kwargs, output, _name=name, _rnn=is_rnn):
             if rec.module_stack and rec.module_stack[-1] == _name:
                 rec.module_stack.pop()
+            if rec.native_call == f"{_name}:native_mha":
+                rec.native_call = None
             bnd = boundaries[id(m)].pop() if boundaries.get(id(m)) else rec.autograd_boundary()
             if _rnn:
                 rec.close_region(rnn_regions[id(m)].pop(), output, bnd)

@@ -9,7 +9,9 @@ tensors, so the device work is negligible and the loop measures the host:
 for representative ops of each dispatch class (:data:`accel.arch.cpu.DISPATCH_CLASSES`): cuBLAS/cuDNN
 ``library`` calls (conv2d, linear, matmul), ``elementwise`` (add, relu, mul), ``reduction`` (sum,
 max-pool, softmax), ``norm`` (layer norm, eval batch norm), ``copy`` (cat, transposed contiguous,
-embedding gather). One more row, ``op_class = module``, times a call through ``nn.Module.__call__``
+embedding gather). ``op_class = native`` times one ``nn.MultiheadAttention`` fast-path call (in_proj,
+attention and out_proj issued by one host call: :func:`accel.sim.host.issued_by_call`). One more row,
+``op_class = module``, times a call through ``nn.Module.__call__``
 (``nn.ReLU()``) minus nothing: with the ``elementwise`` relu row it shows the per-module Python cost
 that the host's ``dispatch.framework`` also holds. On CUDA the tensors are on the GPU (dispatch +
 kernel launch); on CPU they are host tensors (dispatch + a tiny CPU kernel).
@@ -49,6 +51,8 @@ def _ops(torch: Any, dev: str) -> list[tuple[str, str, Callable[[], Any]]]:
     idx = torch.randint(0, 64, (8,), device=dev)
     table = torch.randn(64, 16, device=dev)
     relu = torch.nn.ReLU()
+    mha = torch.nn.MultiheadAttention(16, 2, batch_first=True).to(dev).eval()
+    seq = torch.randn(1, 4, 16, device=dev)
     return [
         ("library", "conv2d_3x3", lambda: F.conv2d(x, w, padding=1)),
         ("library", "linear", lambda: F.linear(a, lw, lb)),
@@ -65,6 +69,8 @@ def _ops(torch: Any, dev: str) -> list[tuple[str, str, Callable[[], Any]]]:
         ("copy", "transpose_contiguous", lambda: a.t().contiguous()),
         ("copy", "embedding", lambda: F.embedding(idx, table)),
         ("module", "nn_relu_module", lambda: relu(a)),
+        # the nn.MultiheadAttention fast path (eval, no grad): one native call for in_proj, attention, out_proj
+        ("native", "mha_fast_path", lambda: mha(seq, seq, seq, need_weights=False)),
     ]
 
 

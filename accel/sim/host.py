@@ -9,6 +9,9 @@ the framework, not of the accelerator, so it lives in the host CPU arch
 The device runs an op when it has been issued and the device is free (:mod:`accel.sim.engine`):
 long kernels hide host time, short ones leave the device waiting (host-bound batch-1 inference).
 
+Ops that an earlier op's native call launches (``attrs["issued_by"]``: the ``nn.MultiheadAttention``
+fast path) cost no issue time of their own (:func:`issued_by_call`).
+
 A host without its own ``dispatch`` takes :data:`accel.sim.system.DEFAULT_HOST`'s, scaled by
 single-core clock: ``t = t_default * reference_clock / turbo_clock`` (same framework, the same
 instructions at another clock; microarchitecture differences are not modelled).
@@ -37,6 +40,15 @@ def dispatch_class(op: OpNode) -> str:
     ``reduction`` (reduce, pool, softmax, loss), ``copy`` (data movement, embedding gathers), else
     ``elementwise``."""
     return _CLASS_OF_KIND.get(op.kind, "elementwise")
+
+
+def issued_by_call(op: OpNode) -> bool:
+    """Whether ``op`` is launched from inside a native call that an earlier op's dispatch issued
+    (``attrs["issued_by"]``, set by the recorder for the ``nn.MultiheadAttention`` fast path: in_proj,
+    attention and out_proj run under one ``torch._native_multi_head_attention`` call). Such ops cost no
+    host issue time of their own: their kernel launches happen in the native call's C++ code, which the
+    first op's dispatch stands for (their few microseconds of C++ launch each are not modelled)."""
+    return "issued_by" in op.attrs
 
 
 def host_dispatch(host: Any) -> tuple[HostDispatch, str]:
@@ -81,7 +93,9 @@ class EagerIssue:
         self._by_class = {c: dispatch.issue_time(c) for c in DISPATCH_CLASSES}
 
     def time(self, op: OpNode) -> float:
-        """Host issue time of ``op`` (s)."""
+        """Host issue time of ``op`` (s); 0 for an op issued by a preceding native call (:func:`issued_by_call`)."""
+        if issued_by_call(op):
+            return 0.0
         return self._by_class[dispatch_class(op)]
 
     @property
