@@ -152,6 +152,11 @@ class DeviceSpec(ArchModel):
         return None
 
     @property
+    def runs_training(self) -> bool:
+        """Whether the device can run training graphs (backward and optimizer ops); inference-only parts say no."""
+        return True
+
+    @property
     def static_power(self) -> float:
         """Power drawn whenever the device is on (W): ``energy.static_power`` if set (> 0), else ``idle_power``,
         else 0. The one rule every caller uses (via ``CostModel.static_power_w``)."""

@@ -82,6 +82,11 @@ class SystolicSpec(DeviceSpec):
     energy: EnergySpec = Field(default_factory=EnergySpec)
 
     @property
+    def runs_training(self) -> bool:
+        """Not when ``inference_only`` (e.g. TPU v1)."""
+        return not self.inference_only
+
+    @property
     def fixed_dtype(self) -> str | None:
         """``dtype``: the one dtype the datapath computes in."""
         return self.dtype

@@ -359,7 +359,7 @@ def _plan(graph: LayerGraph, system: Any, parallel: ParallelConfig | None, inclu
                                                 f"{MAX_SIM_TASKS:,}; use fewer iterations, devices or microbatches")
     train_ops = sum(1 for o in ops if o.phase != "forward")
     for inst in sysm.devices:
-        if train_ops and getattr(inst.spec, "inference_only", False):
+        if train_ops and not inst.spec.runs_training:
             raise ConfigError(inst.spec.origin or inst.spec.name, "inference_only",
                               f"{inst.spec.name} is an inference-only device but the graph is a training step "
                               f"({train_ops} backward/optimizer ops); simulate an inference graph (--mode infer)")
