@@ -19,6 +19,7 @@ instructions at another clock; microarchitecture differences are not modelled).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from accel.arch.cpu import DISPATCH_CLASSES, HostDispatch
@@ -104,17 +105,33 @@ class EagerIssue:
         return self._by_class["elementwise"]
 
 
-def issue_time_of(model: Any, host: Any = None) -> Callable[[OpNode], float]:
-    """Host issue time per op (s) of a device's cost model ``model``, eagerly driven: the host CPU's dispatch
-    (``host`` spec, default :data:`accel.sim.system.DEFAULT_HOST`) for ``eager_host_dispatch`` devices
-    (GPUs), else the device's own ``launch_overhead_s`` for every op. The one rule the simulator and the
-    DSE's analytic evaluator share."""
+@dataclass(frozen=True)
+class IssueRule:
+    """How the host issues one device's ops: ``time(op)`` per compute op, ``typical`` (s) for copies and
+    collectives, and ``note`` (how the host's dispatch was obtained; ``""``: its own or not eager)."""
+
+    time: Callable[[OpNode], float]
+    typical: float
+    note: str = ""
+
+
+def issue_rule(model: Any, host: Any = None) -> IssueRule:
+    """The host issue rule of a device's cost model ``model``, eagerly driven: the host CPU's dispatch (``host``
+    spec, default :data:`accel.sim.system.DEFAULT_HOST`) for ``eager_host_dispatch`` devices (GPUs), else the
+    device's own ``launch_overhead_s`` for every op. The one rule the simulator and the DSE share."""
     if getattr(model, "eager_host_dispatch", False):
         if host is None:
             from accel.arch import load_arch
             from accel.sim.system import DEFAULT_HOST
 
             host = load_arch(DEFAULT_HOST)
-        return EagerIssue(host_dispatch(host)[0]).time
+        dispatch, note = host_dispatch(host)
+        eager = EagerIssue(dispatch)
+        return IssueRule(eager.time, eager.typical, note)
     lo = float(model.launch_overhead_s)
-    return lambda op: lo
+    return IssueRule(lambda op: lo, lo)
+
+
+def issue_time_of(model: Any, host: Any = None) -> Callable[[OpNode], float]:
+    """Host issue time per op (s) of ``model`` driven by ``host`` (:func:`issue_rule`)."""
+    return issue_rule(model, host).time

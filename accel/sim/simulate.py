@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from accel.arch.base import DeviceSpec
 from accel.errors import ConfigError, ResultRangeError, UnknownOpError
@@ -24,7 +24,7 @@ from accel.graph import LayerGraph, OpNode
 from accel.interconnect import allreduce, transfer_energy, transfer_time
 from accel.devices.base import OpCost
 from accel.sim.engine import Task, run_tasks
-from accel.sim.host import EagerIssue, host_dispatch
+from accel.sim.host import IssueRule, issue_rule
 from accel.sim.memory import footprint
 from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
 from accel.sim.result import OpRecord, SimResult
@@ -51,10 +51,10 @@ class _Builder:
         self._costs: dict[tuple[int, str, str | None], tuple[OpCost, float]] = {}
         #: per device: host issue time of a copy/collective/typical op (s), and of each compute op (by op)
         self.launch: list[float] = []
-        self._issue: list[EagerIssue | None] = []
+        self._issue: list[Callable[[OpNode], float] | None] = []
         self.host_note = ""
         self._host = host
-        eager: EagerIssue | None = None
+        rules: dict[int, IssueRule] = {}  # per cost model: devices of one kind share it
         for d in range(n):
             inst = system.devices[d]
             issue = None
@@ -67,14 +67,13 @@ class _Builder:
                                       "cuda_graphs=True needs the device's per-kernel graph launch overhead "
                                       "(e.g. `graph_launch_overhead: 1 us`)")
                 self.launch.append(float(g))
-            elif inst.model.eager_host_dispatch:  # eager framework on the host CPU issues each op (accel.sim.host)
-                if eager is None:
-                    dispatch, self.host_note = host_dispatch(self.host)
-                    eager = EagerIssue(dispatch)
-                issue = eager
-                self.launch.append(eager.typical)
-            else:  # the device's own launch path (accelerator driver call per op)
-                self.launch.append(inst.model.launch_overhead_s)
+            else:  # eager: the host CPU's dispatch (GPUs) or the device's own launch path (accel.sim.host)
+                rule = rules.get(id(inst.model))
+                if rule is None:
+                    rule = rules[id(inst.model)] = issue_rule(inst.model, self.host if inst.model.eager_host_dispatch else None)
+                    self.host_note = self.host_note or rule.note
+                issue = rule.time
+                self.launch.append(rule.typical)
             self._issue.append(issue)
         self.next_group = 0
         self.link_bytes: dict[str, float] = {}
@@ -115,7 +114,7 @@ class _Builder:
         rec = OpRecord((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
                        op.module, op.phase, 0.0, 0.0, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
         issue = self._issue[d]
-        return self.add(Task(d, "compute", c.time_s, rec, list(deps), issue.time(op) if issue is not None else self.launch[d]))
+        return self.add(Task(d, "compute", c.time_s, rec, list(deps), issue(op) if issue is not None else self.launch[d]))
 
     def _link(self, key: str, link, nbytes: float) -> float:
         self.link_bytes[key] = self.link_bytes.get(key, 0.0) + nbytes
