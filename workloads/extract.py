@@ -61,6 +61,7 @@ def make_optimizer(model: torch.nn.Module, optimizer: str = "sgd", lr: float = 1
     ``step()`` is the steady-state update. Gradients are reset to None afterwards.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    opt: torch.optim.Optimizer
     if optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
     elif optimizer == "adam":
@@ -170,7 +171,8 @@ def _to_meta(module: torch.nn.Module, inputs: Sequence[Any], dtype: str | None,
     if dtype is not None:
         module = module.to(dtype=torch_dtype(dtype))
     if channels_last:
-        module = module.to(memory_format=torch.channels_last)
+        # torch's stub omits Module.to's memory_format keyword (accepted at runtime, documented)
+        module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def conv(x: Any) -> Any:
         if isinstance(x, torch.Tensor):

@@ -100,6 +100,14 @@ def _shape(x: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in x.shape) if isinstance(x, torch.Tensor) else None
 
 
+def _tshape(x: Any) -> tuple[int, ...]:
+    """:func:`_shape` of an argument that must be a tensor; TypeError otherwise (callers' attrs are then ``{}``)."""
+    s = _shape(x)
+    if s is None:
+        raise TypeError(f"expected a tensor, got {type(x).__name__}")
+    return s
+
+
 def _scalar_or_first(v: Any) -> int:
     if isinstance(v, (list, tuple)):
         return int(v[0]) if v else 0
@@ -116,8 +124,12 @@ def _pair(v: Any, n: int) -> list[int]:
 def _conv_attrs(inp: torch.Tensor, weight: torch.Tensor, out_spatial: tuple[int, ...] | None, stride: Any,
                 padding: Any, dilation: Any, transposed: bool, groups: int) -> dict[str, Any]:
     ish, wsh = _shape(inp), _shape(weight)
+    if wsh is None:
+        raise TypeError(f"expected a tensor weight, got {type(weight).__name__}")
     nsp = len(wsh) - 2
     groups = int(groups)
+    if ish is None:
+        raise TypeError(f"expected a tensor input, got {type(inp).__name__}")
     cin = ish[1]
     cout = wsh[1] * groups if transposed else wsh[0]
     sp = list(ish[2:]) + [1] * (2 - nsp) if nsp < 2 else list(ish[2:])
@@ -149,19 +161,19 @@ def _attrs_conv(name: str, args: tuple, out: Any) -> dict[str, Any]:
     if name == "convolution_backward":
         grad_out, inp, weight = args[0], args[1], args[2]
         stride, padding, dilation, transposed, _opad, groups = args[4], args[5], args[6], args[7], args[8], args[9]
-        a = _conv_attrs(inp, weight, _shape(grad_out)[2:], stride, padding, dilation, transposed, groups)
+        a = _conv_attrs(inp, weight, _tshape(grad_out)[2:], stride, padding, dilation, transposed, groups)
         mask = args[10] if len(args) > 10 else [True, True, True]
         a["output_mask"] = [bool(m) for m in mask]
         a["channels_last"] = conv_channels_last(inp, weight) or _is_channels_last(grad_out)
         return a
     if name in ("convolution", "_convolution"):
         inp, weight, _bias, stride, padding, dilation, transposed, _opad, groups = args[:9]
-        a = _conv_attrs(inp, weight, _shape(out)[2:], stride, padding, dilation, transposed, groups)
+        a = _conv_attrs(inp, weight, _tshape(out)[2:], stride, padding, dilation, transposed, groups)
     else:
         # backend-specific convolutions: (input, weight, ..., stride, padding, ...): best effort
         inp, weight = args[0], args[1]
         o = out[0] if isinstance(out, (tuple, list)) else out
-        a = _conv_attrs(inp, weight, _shape(o)[2:], 1, 0, 1, False, 1)
+        a = _conv_attrs(inp, weight, _tshape(o)[2:], 1, 0, 1, False, 1)
     a["channels_last"] = conv_channels_last(inp, weight)
     return a
 
@@ -171,7 +183,7 @@ def _attrs_matmul(name: str, args: tuple, out: Any) -> dict[str, Any]:
         a, b = args[1], args[2]
     else:
         a, b = args[0], args[1]
-    sa, sb = _shape(a), _shape(b)
+    sa, sb = _tshape(a), _tshape(b)
     if len(sa) == 1 and len(sb) == 1:  # dot
         return {"M": 1, "N": 1, "K": sa[0], "batch": 1}
     if len(sb) == 1:  # mv
@@ -198,14 +210,17 @@ def _attrs_attention(name: str, args: tuple, kwargs: dict, out: Any) -> dict[str
 
 def _attrs_embedding(name: str, args: tuple, out: Any) -> dict[str, Any]:
     if name == "embedding":
-        w, idx = _shape(args[0]), _shape(args[1])
+        w, idx = _tshape(args[0]), _tshape(args[1])
         n = 1
         for d in idx:
             n *= d
         return {"num_embeddings": w[0], "dim": w[1], "lookups": n}
     if name == "embedding_dense_backward":
         g = _shape(args[0])
-        return {"num_embeddings": int(args[2]), "dim": g[-1]}
+        num_embeddings = int(args[2])
+        if g is None:
+            raise TypeError(f"expected a tensor gradient, got {type(args[0]).__name__}")
+        return {"num_embeddings": num_embeddings, "dim": g[-1]}
     return {}
 
 

@@ -28,7 +28,7 @@ descriptions live in :mod:`workloads.names` (importable without torch).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 
@@ -45,6 +45,11 @@ BASE_DTYPE: dict[str, str] = {"tf32": "fp32", "int8": "fp16", "fp8": "fp16"}
 
 #: fraction of positions BERT's masked-LM objective predicts (HF DataCollatorForLanguageModeling)
 MLM_PROBABILITY = 0.15
+
+#: HF config kwargs selecting the sdpa attention. ``attn_implementation`` is an ``__init__`` extra
+#: (``PreTrainedConfig`` pops it from ``**kwargs``), not a config field, so type checkers reject it
+#: as a literal keyword; it is passed through ``**``.
+_SDPA: dict[str, Any] = {"attn_implementation": "sdpa"}
 
 LossFactory = Callable[[torch.nn.Module, torch.Tensor], Callable[[Any], torch.Tensor]]
 
@@ -99,14 +104,14 @@ def _gpt2_config() -> Any:
     import_torchvision()  # transformers imports torchvision when installed: shim it first
     from transformers import GPT2Config
 
-    return GPT2Config(n_layer=12, n_embd=768, n_head=12, attn_implementation="sdpa")
+    return GPT2Config(n_layer=12, n_embd=768, n_head=12, **_SDPA)
 
 
 def _bert_config() -> Any:
     import_torchvision()
     from transformers import BertConfig
 
-    return BertConfig(attn_implementation="sdpa")
+    return BertConfig(**_SDPA)
 
 
 def _gpt2_lm() -> torch.nn.Module:
@@ -137,21 +142,30 @@ def _logits(out: Any) -> torch.Tensor:
     return out.logits if hasattr(out, "logits") else out[0] if isinstance(out, (tuple, list)) else out
 
 
+def _vocab_size(model: torch.nn.Module) -> int:
+    """``model.config.vocab_size`` of an HF model."""
+    config: Any = model.config
+    return int(config.vocab_size)
+
+
 def causal_lm_loss(model: torch.nn.Module, input_ids: torch.Tensor) -> Callable[[Any], torch.Tensor]:
     """GPT2LMHeadModel's training loss with ``labels = input_ids`` (what ``model(ids, labels=ids).loss`` runs).
 
     HF's ``ForCausalLMLoss``: ``logits.float()``, labels padded with -100 and shifted left by one,
     ``cross_entropy(logits.view(-1, vocab), labels.view(-1), ignore_index=-100)`` (mean).
     """
+    loss_impl: Callable[..., torch.Tensor]
     try:
         from transformers.loss.loss_utils import ForCausalLMLoss
     except ImportError:  # older transformers: the model's own loss_function property
-        ForCausalLMLoss = model.loss_function  # noqa: N806
-    vocab = int(model.config.vocab_size)
+        loss_impl = cast(Callable[..., torch.Tensor], model.loss_function)
+    else:
+        loss_impl = ForCausalLMLoss
+    vocab = _vocab_size(model)
     labels = input_ids
 
     def loss_fn(out: Any) -> torch.Tensor:
-        return ForCausalLMLoss(_logits(out), labels, vocab_size=vocab)
+        return loss_impl(_logits(out), labels, vocab_size=vocab)
 
     return loss_fn
 
@@ -172,7 +186,7 @@ def masked_lm_loss(model: torch.nn.Module, input_ids: torch.Tensor) -> Callable[
     ``CrossEntropyLoss()(logits.view(-1, vocab), labels.view(-1))``: ignore_index -100, mean over
     the masked positions; logits are computed (and the loss kernels run) at every position.
     """
-    vocab = int(model.config.vocab_size)
+    vocab = _vocab_size(model)
     labels = mlm_labels(input_ids)
 
     def loss_fn(out: Any) -> torch.Tensor:
@@ -248,11 +262,12 @@ def build_model(name: str, batch: int = 1, dtype: str = "fp32", seq_len: int | N
         if spec.input == "image":
             x = torch.empty(batch, 3, 224, 224, dtype=tdt)
         else:
-            x = torch.randint(0, spec.vocab, (batch, seq), dtype=torch.int64)
+            x = torch.randint(0, spec.vocab, (batch, cast(int, seq)), dtype=torch.int64)  # validated above
         loss_fn = spec.loss(model, x) if spec.loss is not None else None
     model = model.to(dtype=tdt)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # torch's stub omits Module.to's memory_format keyword (accepted at runtime, documented)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         x = x.contiguous(memory_format=torch.channels_last)
     return model, (x,), {"model": key, "seq_len": seq, "family": spec.family, "loss_fn": loss_fn,
                          "loss": spec.loss_name}

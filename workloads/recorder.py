@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import torch
 import torch.nn.functional as F
@@ -240,7 +240,8 @@ class Recorder(TorchDispatchMode):
             node = torch._C._current_autograd_node()
             if node is not None:
                 if type(node).__name__ == "AccumulateGrad":
-                    return self.param_module.get(id(node.variable), ""), None
+                    # AccumulateGrad nodes carry the leaf tensor they accumulate into (not in torch's Node stub)
+                    return self.param_module.get(id(cast(Any, node).variable), ""), None
                 return self.node_owner.get(node._sequence_nr(), ("", None))
             return "loss", None  # before the engine runs: seeding the loss gradient
         if self.phase == "optimizer":
@@ -284,7 +285,9 @@ class Recorder(TorchDispatchMode):
                 attrs["issued_by"] = self.native_call
             self._native_first_done = True
         idx = len(self.records)
-        inputs, weights, deps = [], [], []
+        inputs: list[tuple[int, TensorInfo]] = []
+        weights: list[tuple[int, TensorInfo]] = []
+        deps: list[tuple[int, int, TensorInfo]] = []
         seen: set[tuple[int, tuple[int, ...]]] = set()
         for t, k in zip(ins, in_keys):
             sig = (k, tuple(t.shape))
@@ -401,6 +404,8 @@ class Recorder(TorchDispatchMode):
             weights = [ti for _, ti in first.weights]
             outputs = [ti for _, ti in first.outputs]
         else:
+            if first.region is None:  # unreachable: only ops of one region are merged (KeyError as before)
+                raise KeyError(None)
             region = self.regions[first.region]
             kind, module = region.kind, first.module
             attrs = dict(region.attrs)
@@ -464,7 +469,7 @@ _FLOAT_DTYPES = frozenset(name for dt, name in TORCH_DTYPES.items() if dt.is_flo
 _RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
-def _rnn_attrs(mod: torch.nn.Module, args: tuple) -> dict[str, Any]:
+def _rnn_attrs(mod: torch.nn.RNNBase, args: tuple) -> dict[str, Any]:
     x = args[0] if args else None
     if isinstance(x, torch.Tensor) and x.dim() == 3:
         seq, batch = (x.shape[1], x.shape[0]) if mod.batch_first else (x.shape[0], x.shape[1])
@@ -547,7 +552,7 @@ def attention_regions(rec: Recorder) -> Iterator[None]:
     """
     orig = F.scaled_dot_product_attention
 
-    def sdpa(*args, **kwargs):
+    def sdpa(*args: Any, **kwargs: Any) -> torch.Tensor:
         names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
         a = dict(zip(names, args))
         a.update(kwargs)
