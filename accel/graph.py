@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Iterator
 
@@ -500,6 +500,12 @@ class ConvShape:
     def macs(self) -> float:
         """Multiply-accumulates of the forward convolution: N*Cout*Hout*Wout*(Cin/groups)*R*S."""
         return float(self.N) * self.Hout * self.Wout * self.Cout * self.cin_g * self.R * self.S
+
+    def dgrad(self) -> "ConvShape":
+        """The grad-input kernel of this convolution's backward: grad_output (``Cout`` channels, ``Hout x Wout``)
+        convolved with the transposed filters back to ``Cin`` channels, same groups, filter and MACs, costed on
+        the forward's output grid (implicit GEMM M = N*Hout*Wout, N = Cin/g, K = Cout/g*R*S)."""
+        return replace(self, Cin=self.Cout, Cout=self.Cin, H=self.Hout, W=self.Wout, output_mask=None)
 
     @classmethod
     def of(cls, op: "OpNode") -> "ConvShape":

@@ -183,11 +183,7 @@ def latency_interval(res: Any, table: dict[str, Any] | None = None, host_fractio
     if table is None or not res.latency_s > 0:
         return None
     if host_fraction is None:
-        host_fraction = res.meta.get("host_wait_fraction")
-    if host_fraction is None:
-        from accel.cli.simulate import host_wait_fraction
-
-        host_fraction = host_wait_fraction(res)
+        host_fraction = res.host_wait_fraction
     h = min(max(float(host_fraction), 0.0), 1.0)
     cats = table["categories"]
     busy = category_busy(res)
@@ -206,7 +202,7 @@ def interval_for_system(res: Any, system: Any, table: dict[str, Any] | None = No
     """(interval or None, note) for a result of ``system``: GPUs only; another GPU than the table's arch gets the
     table's residuals under a transfer assumption (said in the note)."""
     spec = system.devices[0].spec
-    kind = getattr(spec, "kind", "")
+    kind = spec.kind
     if kind != "gpu":
         return None, (f"no latency interval: no cross-validated residuals for {kind or 'these'} devices "
                       "(only for GPUs, from the H100)")
@@ -215,7 +211,7 @@ def interval_for_system(res: Any, system: Any, table: dict[str, Any] | None = No
         return None, f"no latency interval: residual table {TABLE_PATH} not found"
     iv = latency_interval(res, table)
     arch = str(table.get("arch", TABLE_ARCH))
-    names = {str(getattr(spec, "name", "")).lower(), Path(str(getattr(spec, "origin", "") or "")).stem.lower()}
+    names = {spec.name.lower(), Path(spec.origin).stem.lower()}
     note = ""
     if arch.lower() not in names:
         note = f"interval from {arch.upper()} residuals: assumes {spec.name} errs like the {arch.upper()}"

@@ -260,7 +260,6 @@ def test_compare_bad_arch_is_one_line_error(toys, capsys):
 # -------------------------------------------------------------------------------------- host-bound warning
 def test_host_wait_fraction_formula(tmp_path):
     """k ops of duration d issued every L > d: waits L (first) + (k-1)(L-d); latency kL + d."""
-    from accel.cli.simulate import host_wait_fraction
     from accel.sim import simulate
 
     slow = tmp_path / "slow.yaml"
@@ -273,7 +272,7 @@ def test_host_wait_fraction_formula(tmp_path):
     assert all(x < L for x in d)
     expected = L + sum(L - x for x in d[:-1])
     assert res.latency_s == pytest.approx(k * L + d[-1], rel=1e-9)
-    assert host_wait_fraction(res) == pytest.approx(expected / res.latency_s, rel=1e-9)
+    assert res.host_wait_fraction == pytest.approx(expected / res.latency_s, rel=1e-9)
 
 
 def test_host_bound_warning_only_when_host_bound(toys, capsys):

@@ -147,7 +147,7 @@ def test_dse_analytic_and_simulate_use_one_host_rule():
     sim = simulate(g, spec)
     ana = _run_analytic(spec, PreparedWorkload("chain", 1, dedupe_ops(g), None, len(g)))
     assert ana["latency_s"] == pytest.approx(sim.latency_s, rel=0.05)
-    assert sim.meta["host_launch_s"] == pytest.approx(ana["latency_s"], rel=0.05)
+    assert sim.run.host_launch_s == pytest.approx(ana["latency_s"], rel=0.05)
 
 
 def test_validate_compares_dispatch_csv_with_the_host_model(tmp_path):
@@ -183,6 +183,6 @@ def test_mha_fast_path_is_one_host_dispatch():
     per_op = [x.launch_end - x.launch_start for x in r.records if x.stream == "compute"]
     assert sum(t == 0.0 for t in per_op) == tagged
     d = load_arch("h100_host_xeon").host_runtime.dispatch
-    assert r.meta["host_launch_s"] == pytest.approx((len(g) - tagged) * (d.kernel_launch + d.framework))
+    assert r.run.host_launch_s == pytest.approx((len(g) - tagged) * (d.kernel_launch + d.framework))
     train = workloads.extract_model("vit_b_16", batch=2, mode="train", dtype="fp32")
     assert not any(issued_by_call(o) for o in train)

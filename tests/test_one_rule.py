@@ -45,12 +45,12 @@ def test_memory_fit_is_checked_in_the_library():
     g = chain_graph(2, batch=64, width=1024)
     with pytest.warns(MemoryFitWarning, match="does not fit the 0.001 GB"):
         r = simulate(g, small)
-    assert r.meta["memory_fits"] is False
+    assert r.run.memory_fits is False
     with pytest.raises(ConfigError, match="memory: estimated memory .* does not fit"):
         simulate(g, small, memory_check="error")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert simulate(g, small, memory_check="off").latency_s == pytest.approx(r.latency_s)
-        assert simulate(g, spec).meta["memory_fits"] is True  # fits: no warning
+        assert simulate(g, spec).run.memory_fits is True  # fits: no warning
     with pytest.raises(ConfigError, match="memory_check: 'maybe'; allowed: warn, error, off"):
         simulate(g, spec, memory_check="maybe")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import textwrap
 from pathlib import Path
@@ -11,12 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 SCHEMA = '''
-from accel.arch.base import DeviceSpec, Throughput, Bandwidth, Power, Size, Time
+from accel.arch.base import ComputeSpec, Throughput, Bandwidth, Power, Size, Time
 from accel.arch.registry import register_kind
 
 
 @register_kind("recipetoy")
-class RecipeToySpec(DeviceSpec):
+class RecipeToySpec(ComputeSpec):
     """A roofline device: peak FLOP/s and memory bandwidth."""
 
     peak: Throughput
@@ -37,6 +38,10 @@ from accel.errors import UnknownOpError
 
 @register_cost_model("recipetoy")
 class RecipeToyModel(CostModel):
+    @property
+    def launch_overhead_s(self):
+        return self.spec.launch_overhead
+
     def cost(self, op):
         if op.kind not in ("matmul", "elementwise", "activation"):
             raise UnknownOpError(op.kind, self.spec.name, ["matmul", "elementwise", "activation"])
@@ -100,8 +105,8 @@ def test_new_device_kind(toy_kind_files):
     r = simulate(g, spec)
     issued = [x.launch_end - x.launch_start for x in r.records if x.stream == "compute"]
     assert issued and all(t == pytest.approx(2e-6) for t in issued)  # its own launch_overhead (not host dispatch)
-    assert r.energy_static_j == pytest.approx(5.0 * r.latency_s)  # DeviceSpec.static_power: its idle_power
-    assert r.meta["memory_capacity_bytes"] == 2**30 and r.meta["memory_fits"]  # its memory_capacity
+    assert r.energy_static_j == pytest.approx(5.0 * r.latency_s)  # ComputeSpec.static_power: its idle_power
+    assert r.run.memory_capacity_bytes == 2**30 and r.run.memory_fits  # its memory_capacity
     assert r.latency_s > 0
 
 
@@ -114,6 +119,8 @@ def test_new_op_kind(monkeypatch):
     from accel.graph import OpNode, TensorInfo
     from accel.sim.host import dispatch_class
 
+    for kind in ("gpu", "cpu", "systolic"):  # load the models first: they check their tables against OP_KINDS
+        importlib.import_module(f"accel.devices.{kind}")
     t = TensorInfo.of((64, 64), "fp32")
     with pytest.raises(ValueError, match="unknown kind 'toyop'"):  # step 1 not done yet
         OpNode("x/toyop", "toyop", [t], [t])

@@ -144,14 +144,14 @@ def test_memory_footprint_check():
     params = 4 * 1024 * 1024 * 4
     acts = sum(o.output_bytes for o in g.ops(phase="forward"))
     res = simulate(g, toy_spec(hbm_size="1 GiB"))
-    assert res.meta["memory_bytes_max"] == pytest.approx(params * 3 + acts)  # weights + grads + SGD momentum + acts
-    assert res.meta["memory_fits"] and res.meta["memory_capacity_bytes"] == 2**30
-    assert not simulate(g, toy_spec(hbm_size="10 MiB")).meta["memory_fits"]
+    assert res.run.memory_bytes_max == pytest.approx(params * 3 + acts)  # weights + grads + SGD momentum + acts
+    assert res.run.memory_fits and res.run.memory_capacity_bytes == 2**30
+    assert not simulate(g, toy_spec(hbm_size="10 MiB")).run.memory_fits
     tp = simulate(g, toy_spec(hbm_size="10 MiB"), parallel=ParallelConfig("tensor", 8))
-    assert tp.meta["memory_bytes_max"] == pytest.approx((params * 3 + acts) / 8)
+    assert tp.run.memory_bytes_max == pytest.approx((params * 3 + acts) / 8)
     inf = simulate(chain_graph(4, batch=8, width=1024), toy_spec())
-    assert inf.meta["memory_bytes_max"] == pytest.approx(params + 2 * 8 * 1024 * 4)
-    assert inf.meta["memory_capacity_bytes"] == 0.0  # unknown capacity: not checked
+    assert inf.run.memory_bytes_max == pytest.approx(params + 2 * 8 * 1024 * 4)
+    assert inf.run.memory_capacity_bytes == 0.0  # unknown capacity: not checked
 
 
 def test_launch_overhead_override():

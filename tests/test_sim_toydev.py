@@ -6,7 +6,7 @@ max(flops / peak, bytes / bandwidth) + fixed; energy = flops * e_flop + bytes * 
 
 from __future__ import annotations
 
-from accel.arch.base import Bandwidth, DeviceSpec, EnergySpec, Power, Size, Throughput, Time
+from accel.arch.base import Bandwidth, ComputeSpec, Size, Throughput, Time
 from accel.arch.registry import register_kind
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.graph import LayerGraph, OpNode, TensorInfo
@@ -24,15 +24,13 @@ def _define():
         pass
 
     @register_kind("_simtoy")
-    class SimToySpec(DeviceSpec):
+    class SimToySpec(ComputeSpec):
         peak: Throughput
         bandwidth: Bandwidth
         fixed: Time = 0.0
         launch_overhead: Time = 0.0
         graph_launch_overhead: Time | None = None
-        idle_power: Power | None = None
         hbm_size: Size | None = None
-        energy: EnergySpec = EnergySpec()
 
         @property
         def memory_capacity(self) -> float | None:  # the capability interface (accel.arch.base.DeviceSpec)
@@ -41,6 +39,15 @@ def _define():
 
     @register_cost_model("_simtoy")
     class SimToyModel(CostModel):
+        @property
+        def launch_overhead_s(self) -> float:  # its own launch path (accel.devices.base.CostModel)
+            return float(self.spec.launch_overhead)
+
+        @property
+        def graph_launch_overhead_s(self) -> float | None:
+            g = self.spec.graph_launch_overhead
+            return None if g is None else float(g)
+
         def cost(self, op: OpNode) -> OpCost:
             s = self.spec
             nbytes = op.total_bytes

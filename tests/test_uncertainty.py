@@ -12,7 +12,7 @@ import pytest
 
 from accel import uncertainty as U
 from accel.cli import main
-from accel.sim.result import OpRecord, SimResult
+from accel.sim.result import OpRecord, RunInfo, SimResult
 from test_sim_toydev import chain_graph
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +84,9 @@ def _rec(kind, start, end, stream="compute", device="d0", launch_end=None):
     return OpRecord(kind, device, stream, kind, "", "forward", start, end, launch_end=launch_end)
 
 
-def _result(records, latency, host_fraction):
-    return SimResult(latency, 1, 0.0, 0.0, 0.0, {"d0": 0.5}, {}, records, "toy",
-                     {"host_wait_fraction": host_fraction})
+def _result(records, latency):
+    run = RunInfo("toy", 1, "infer", "fp32", False, False, 1, "none", len(records), 1, 0.0, "", 0.0, True, 0.0)
+    return SimResult(latency, 1, 0.0, 0.0, 0.0, {"d0": 0.5}, {}, records, run, "toy")
 
 
 TOY_TABLE = {"arch": "h100", "level": 0.8, "categories": {
@@ -96,19 +96,19 @@ TOY_TABLE = {"arch": "h100", "level": 0.8, "categories": {
 
 def test_interval_formula_weights_by_busy_share_and_host_fraction():
     # device busy: gemm 3 s, conv 1 s, elementwise (memory) 0 s; host-wait 25 % of a 10 s latency
-    res = _result([_rec("matmul", 0, 3), _rec("conv", 3, 4), _rec("copy", 0, 9, stream="h2d")], 10.0, 0.25)
-    iv = U.latency_interval(res, TOY_TABLE)
+    res = _result([_rec("matmul", 0, 3), _rec("conv", 3, 4), _rec("copy", 0, 9, stream="h2d")], 10.0)
+    iv = U.latency_interval(res, TOY_TABLE, host_fraction=0.25)
     lo = 0.25 * 0.5 + 0.75 * (0.75 * 0.8 + 0.25 * 0.9)
     hi = 0.25 * 2.0 + 0.75 * (0.75 * 1.1 + 0.25 * 1.3)
     assert iv.low == pytest.approx(10 * lo) and iv.high == pytest.approx(10 * hi)
     assert iv.weights == pytest.approx({"host": 0.25, "gemm": 0.5625, "conv": 0.1875, "memory": 0.0})
     assert iv.low < res.latency_s < iv.high
     # all host: the whole-model residuals alone; all device gemm: the gemm quantiles alone
-    assert U.latency_interval(_result([_rec("matmul", 0, 1)], 2.0, 1.0), TOY_TABLE).high == pytest.approx(4.0)
-    iv = U.latency_interval(_result([_rec("matmul", 0, 2)], 2.0, 0.0), TOY_TABLE)
+    assert U.latency_interval(_result([_rec("matmul", 0, 1)], 2.0), TOY_TABLE, host_fraction=1.0).high == pytest.approx(4.0)
+    iv = U.latency_interval(_result([_rec("matmul", 0, 2)], 2.0), TOY_TABLE)
     assert (iv.low, iv.high) == pytest.approx((1.6, 2.2))
     # other kinds (and attention/rnn) map to their categories
-    assert U.category_busy(_result([_rec("softmax", 0, 1), _rec("attention", 1, 3)], 3, 0)) == \
+    assert U.category_busy(_result([_rec("softmax", 0, 1), _rec("attention", 1, 3)], 3)) == \
         {"gemm": 2.0, "conv": 0.0, "memory": 1.0}
 
 

@@ -116,6 +116,40 @@ class ArchModel(BaseModel):
     # Note: defaults are NOT validated, so a unit field's default must be written in SI base units
     # (e.g. ``sram: Size = 1024.0`` bytes), never as a string.
 
+def _check_names(field: str, names: list[str], allowed: list[str] | tuple[str, ...], what: str) -> None:
+    """ValueError ``field: unknown <what> 'x' (did you mean ...); allowed: ...`` for the first unknown name."""
+    for n in names:
+        if n not in allowed:
+            raise ValueError(f"{field}: unknown {what} {n!r}{did_you_mean(str(n), allowed)}; "
+                             f"allowed: {', '.join(allowed)}")
+
+
+def _names_of(v: Any) -> list[str]:
+    """The names in a field's value: a string, a dict's keys, or a collection's strings."""
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, dict):
+        return list(v)
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [x for x in v if isinstance(x, str)]
+    return []
+
+
+class EnergySpec(ArchModel):
+    """Energy costs of a device, used by every cost model (see ``accel/energy``).
+
+    Attributes:
+        tech_node_nm: process node (nm), for reports and technology scaling.
+        per_flop: dtype name -> energy per FLOP (J), e.g. ``{bf16: 0.5 pJ}``.
+        per_byte: memory level -> energy per byte moved (J/B), e.g. ``{dram: 30 pJ/B, l2: 5 pJ/B}``.
+        static_power: power drawn whenever the device is on (W), e.g. idle board power.
+    """
+
+    tech_node_nm: PositiveFloat | None = None
+    per_flop: dict[str, Energy] = Field(default_factory=dict)
+    per_byte: dict[str, EnergyPerByte] = Field(default_factory=dict)
+    static_power: PowerOrZero = 0.0
+
 
 class DeviceSpec(ArchModel):
     """Fields every device kind has. Subclasses set ``KIND`` and add their own fields.
@@ -152,17 +186,20 @@ class DeviceSpec(ArchModel):
         return None
 
     @property
+    def tech_node_nm(self) -> float | None:
+        """Process node (nm) the device is built in, or None when not given (compute kinds: ``energy.tech_node_nm``)."""
+        return None
+
+    @property
     def runs_training(self) -> bool:
         """Whether the device can run training graphs (backward and optimizer ops); inference-only parts say no."""
         return True
 
     @property
     def static_power(self) -> float:
-        """Power drawn whenever the device is on (W): ``energy.static_power`` if set (> 0), else ``idle_power``,
-        else 0. The one rule every caller uses (via ``CostModel.static_power_w``)."""
-        energy = getattr(self, "energy", None)
-        sp = float(getattr(energy, "static_power", 0.0) or 0.0) if energy is not None else 0.0
-        return sp if sp > 0 else float(getattr(self, "idle_power", 0.0) or 0.0)
+        """Power drawn whenever the device is on (W); 0 for specs that draw none of their own (links, systems).
+        :class:`ComputeSpec` holds the one rule every compute kind uses (via ``CostModel.static_power_w``)."""
+        return 0.0
 
     #: fields (of any kind) holding op-kind names, and fields holding dtype names or lists / dict keys of them
     _OP_KIND_FIELDS: ClassVar[tuple[str, ...]] = ("fused_kinds",)
@@ -170,55 +207,58 @@ class DeviceSpec(ArchModel):
 
     @model_validator(mode="after")
     def _enum_names(self) -> "DeviceSpec":
-        """Every enum-like string (op kinds, dtype names, memory levels) must be a known name.
+        """Every enum-like string (op kinds, dtype names) must be a known name (energy tables: ComputeSpec).
 
         A typo such as ``fused_kinds: [actvation]`` or ``per_flop: {bf61: ...}`` would otherwise
         be silently ignored and change results.
         """
         from accel.graph import DTYPE_BYTES, OP_KINDS
 
-        def check(field: str, names, allowed, what: str) -> None:
-            for n in names:
-                if n not in allowed:
-                    raise ValueError(f"{field}: unknown {what} {n!r}{did_you_mean(str(n), allowed)}; "
-                                     f"allowed: {', '.join(allowed)}")
-
-        def names_of(v: Any) -> list:
-            if isinstance(v, str):
-                return [v]
-            if isinstance(v, dict):
-                return list(v)
-            if isinstance(v, (list, tuple, set, frozenset)):
-                return [x for x in v if isinstance(x, str)]
-            return []
-
         fields = type(self).model_fields
         for f in self._OP_KIND_FIELDS:
             if f in fields:
-                check(f, names_of(getattr(self, f)), OP_KINDS, "op kind")
+                _check_names(f, _names_of(getattr(self, f)), OP_KINDS, "op kind")
         for f in self._DTYPE_FIELDS:
             if f in fields:
-                check(f, names_of(getattr(self, f)), list(DTYPE_BYTES), "dtype")
-        energy = getattr(self, "energy", None)
-        if isinstance(energy, EnergySpec):
-            check("energy.per_flop", list(energy.per_flop), list(DTYPE_BYTES), "dtype")
-            levels = list(MEMORY_LEVELS) + [str(getattr(c, "level", "")) for c in getattr(self, "caches", None) or []
-                                            if getattr(c, "level", None) not in MEMORY_LEVELS]
-            check("energy.per_byte", list(energy.per_byte), levels, "memory level")
+                _check_names(f, _names_of(getattr(self, f)), list(DTYPE_BYTES), "dtype")
         return self
 
 
-class EnergySpec(ArchModel):
-    """Energy costs of a device, used by every cost model (see ``accel/energy``).
+class ComputeSpec(DeviceSpec):
+    """A device that computes and draws power (every kind but links and systems): its idle power, its energy
+    table, and the one static-power rule. Compute kinds subclass this; a kind may make ``idle_power`` or
+    ``energy`` required by redeclaring them without a default.
 
     Attributes:
-        tech_node_nm: process node (nm), for reports and technology scaling.
-        per_flop: dtype name -> energy per FLOP (J), e.g. ``{bf16: 0.5 pJ}``.
-        per_byte: memory level -> energy per byte moved (J/B), e.g. ``{dram: 30 pJ/B, l2: 5 pJ/B}``.
-        static_power: power drawn whenever the device is on (W), e.g. idle board power.
+        idle_power: power with nothing running (W).
+        energy: per-FLOP / per-byte dynamic energies and ``static_power`` (:class:`EnergySpec`).
     """
 
-    tech_node_nm: PositiveFloat | None = None
-    per_flop: dict[str, Energy] = Field(default_factory=dict)
-    per_byte: dict[str, EnergyPerByte] = Field(default_factory=dict)
-    static_power: PowerOrZero = 0.0
+    idle_power: PowerOrZero = 0.0
+    energy: EnergySpec = Field(default_factory=EnergySpec)
+
+    @property
+    def static_power(self) -> float:
+        """Power drawn whenever the device is on (W): ``energy.static_power`` if set (> 0), else ``idle_power``.
+        The one rule every caller uses (via ``CostModel.static_power_w``)."""
+        sp = float(self.energy.static_power)
+        return sp if sp > 0 else float(self.idle_power)
+
+    @property
+    def tech_node_nm(self) -> float | None:
+        """``energy.tech_node_nm`` (nm), or None."""
+        return self.energy.tech_node_nm
+
+    @property
+    def memory_level_names(self) -> tuple[str, ...]:
+        """Memory levels ``energy.per_byte`` may name: :data:`MEMORY_LEVELS` (a CPU adds its cache levels)."""
+        return MEMORY_LEVELS
+
+    @model_validator(mode="after")
+    def _energy_names(self) -> "ComputeSpec":
+        """``energy.per_flop`` keys are dtypes and ``energy.per_byte`` keys memory levels (typos are errors)."""
+        from accel.graph import DTYPE_BYTES
+
+        _check_names("energy.per_flop", list(self.energy.per_flop), list(DTYPE_BYTES), "dtype")
+        _check_names("energy.per_byte", list(self.energy.per_byte), self.memory_level_names, "memory level")
+        return self

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from accel.arch.base import (
-    ArchModel, Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, PositiveFloat, PositiveInt, Power,
+    MEMORY_LEVELS, ArchModel, Bandwidth, ComputeSpec, EnergySpec, Fraction, Frequency, PositiveFloat, PositiveInt, Power,
     PowerOrZero, Size, Time,
 )
 from accel.arch.registry import register_kind
@@ -172,7 +172,7 @@ class HostRuntime(ArchModel):
 
 
 @register_kind("cpu")
-class CpuSpec(DeviceSpec):
+class CpuSpec(ComputeSpec):
     """A multicore CPU with SIMD FMA units.
 
     Attributes:
@@ -223,6 +223,11 @@ class CpuSpec(DeviceSpec):
     def dtype_table(self) -> dict[str, float] | None:
         """``dtype_rate`` (throughput relative to fp32 lanes)."""
         return dict(self.dtype_rate)
+
+    @property
+    def memory_level_names(self) -> tuple[str, ...]:
+        """:data:`MEMORY_LEVELS` and this CPU's own cache level names (``energy.per_byte`` may use either)."""
+        return MEMORY_LEVELS + tuple(c.level for c in self.caches if c.level not in MEMORY_LEVELS)
 
     @field_validator("simd_bits")
     @classmethod

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, PowerOrZero,
+from accel.arch.base import (Bandwidth, ComputeSpec, EnergySpec, Fraction, Frequency, PowerOrZero,
                              PositiveInt, Size, Time)
 from accel.arch.registry import register_kind
 
 
 @register_kind("dsp")
-class DSPSpec(DeviceSpec):
+class DSPSpec(ComputeSpec):
     """A VLIW DSP with SIMD vector units.
 
     Attributes:

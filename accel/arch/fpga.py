@@ -12,7 +12,7 @@ import math
 
 from pydantic import Field, model_validator
 
-from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
+from accel.arch.base import (Bandwidth, ComputeSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
                              PositiveInt, Size, Time)
 from accel.arch.registry import register_kind
 
@@ -21,7 +21,7 @@ FPGA_MAPPINGS = ("systolic", "channel_unroll")
 
 
 @register_kind("fpga")
-class FPGASpec(DeviceSpec):
+class FPGASpec(ComputeSpec):
     """An FPGA running a PE-array (systolic) accelerator design.
 
     Attributes:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from accel.arch.base import (
-    ArchModel, Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, PositiveFloat, PositiveInt, Power,
+    ArchModel, Bandwidth, ComputeSpec, EnergySpec, Fraction, Frequency, PositiveFloat, PositiveInt, Power,
     PowerOrZero, Size, Throughput, Time,
 )
 from accel.arch.registry import register_kind
@@ -160,7 +160,7 @@ class GpuCalibration(ArchModel):
 
 
 @register_kind("gpu")
-class GpuSpec(DeviceSpec):
+class GpuSpec(ComputeSpec):
     """A GPU (NVIDIA-style: SMs with tensor cores and FMA units, HBM, L2).
 
     Attributes:

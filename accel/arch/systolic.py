@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from accel.arch.base import (Bandwidth, DeviceSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
+from accel.arch.base import (Bandwidth, ComputeSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
                              PositiveInt, Size, Time)
 from accel.arch.registry import register_kind
 
@@ -23,7 +23,7 @@ Dataflow = Literal["os", "ws", "is"]
 
 
 @register_kind("systolic")
-class SystolicSpec(DeviceSpec):
+class SystolicSpec(ComputeSpec):
     """A systolic-array accelerator.
 
     Attributes:

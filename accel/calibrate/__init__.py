@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from accel.arch import load_arch
+from accel.arch.cpu import CpuSpec
 from accel.calibrate.direct import (DirectFit, OpCounter, default_class_counter, default_op_counter,
                                     fit_dispatch_classes, fit_framework, fit_host_micro, fit_micro, fit_staging)
 from accel.calibrate.kernels import KernelFit, KernelFitter, KernelRows, load_kernel_rows, mape
@@ -111,7 +112,7 @@ def load_gpu_base(base: str | Path) -> tuple[Any, Path]:
 
     path = resolve_arch_path(base)
     spec = load_arch(path)
-    if getattr(spec, "kind", None) != "gpu":
+    if spec.kind != "gpu":
         raise ConfigError(str(path), "kind", f"accel calibrate fits GPU archs; {spec.name!r} is kind {spec.kind!r}")
     return spec, path
 
@@ -252,7 +253,7 @@ def calibrate_cpu_dir(path: str | Path, base: str | Path, params: Sequence[str] 
         raise ConfigError(str(mdir.path / "device.json"), "device_type",
                           f"{mdir.device_type or 'unknown'} measurements: calibrate a CPU arch on `accel measure --device cpu` output")
     spec0 = load_arch(base)
-    if spec0.kind != "cpu":
+    if not isinstance(spec0, CpuSpec):
         raise ConfigError(str(base), "kind", f"arch {spec0.name!r} has kind {spec0.kind!r}; CPU measurements need a "
                                              "kind: cpu arch (see `accel archs`)")
     d = str(mdir.path)
@@ -283,7 +284,7 @@ def calibrate_cpu_dir(path: str | Path, base: str | Path, params: Sequence[str] 
     for f in fits:
         res.fitted.append(FittedValue(f.path, float(get_path(spec0, f.path)), f.value, f.residual, f.n,
                                       _source(d, f.how, f.residual, f.n, "rows it affects")))
-    res.spec = fitted.model_copy(update={"threads": getattr(spec0, "threads")})
+    res.spec = fitted.model_copy(update={"threads": spec0.threads})
     return res
 
 

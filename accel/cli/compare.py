@@ -79,12 +79,12 @@ def run(args) -> int:
             if err is not None and not args.no_memory_check:
                 raise err
             dev = res.devices[0]
-            rows.append({"arch": name, "device": dev.rsplit(":", 1)[0], "batch": res.meta["batch_items"],
+            rows.append({"arch": name, "device": dev.rsplit(":", 1)[0], "batch": res.run.batch_items,
                          "latency_s": res.latency_s, "throughput_items_per_s": res.throughput, "energy_j": res.energy_j,
                          "energy_per_item_j": res.energy_per_item_j, "avg_power_w": res.avg_power_w,
                          "utilisation": res.device_utilization.get(dev, 0.0),
-                         "host_bound_fraction": res.meta["host_wait_fraction"], "memory_fits": res.meta["memory_fits"]})
-            results.append((name, res.meta["batch_items"], res))
+                         "host_bound_fraction": res.host_wait_fraction, "memory_fits": res.run.memory_fits})
+            results.append((name, res.run.batch_items, res))
     assert graph is not None
     meta = graph.meta
     what = args.model or graph.name or args.graph

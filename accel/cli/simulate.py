@@ -258,33 +258,13 @@ def _dtype_notes(args, gdtype: str, system) -> list[str]:
     return notes
 
 
-def host_wait_fraction(res) -> float:
-    """Fraction of the latency that device 0's compute stream idles waiting for host launches.
-
-    A compute task that starts the moment its host launch finishes (``start == launch_end``)
-    was held back by the host; the gap since the previous compute task ended (or since t=0)
-    is host-wait time. ``sum(gaps) / latency``; 0 for devices without host launches.
-    """
-    if not res.records or res.latency_s <= 0:
-        return 0.0
-    dev = res.devices[0] if res.devices else res.records[0].device
-    recs = sorted((r for r in res.records if r.device == dev and r.stream == "compute"), key=lambda r: (r.start, r.end))
-    wait, prev_end = 0.0, 0.0
-    tol = 1e-12 + 1e-9 * res.latency_s
-    for r in recs:
-        if r.launch_end is not None and abs(r.start - r.launch_end) <= tol and r.start > prev_end:
-            wait += r.start - prev_end
-        prev_end = max(prev_end, r.end)
-    return min(1.0, wait / res.latency_s)
-
-
 def host_bound_warning(res, frac: float | None = None) -> str | None:
     """One-line warning when the result is host-bound (see HOST_BOUND_WARN), naming the idle fraction."""
-    frac = host_wait_fraction(res) if frac is None else frac
-    host_critical = res.meta.get("host_launch_s", 0.0) >= HOST_CRITICAL * res.latency_s
+    frac = res.host_wait_fraction if frac is None else frac
+    host_critical = res.run.host_launch_s >= HOST_CRITICAL * res.latency_s
     if not (frac > HOST_BOUND_WARN or (host_critical and frac > HOST_CRITICAL_IDLE)):
         return None
-    per_op = res.meta.get("launch_per_op_s")
+    per_op = res.launch_per_op_s
     per = f" ({format_si(per_op, 's')} per op)" if per_op else ""
     return (f"warning: host-bound: device {res.devices[0]} idles {100 * frac:.0f}% of the latency waiting for host "
             f"launches{per}; the latency is set by launch overhead, not the device -- try a larger --batch "
@@ -397,23 +377,19 @@ def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel,
                    include_host_transfers=getattr(args, "host_transfers", False), parallel=parallel,
                    pinned_host=not getattr(args, "pageable", False), launch_overhead=launch, iterations=iterations,
                    host=parse_host(args), memory_check="off")  # the CLI reports it itself (memory_error, --no-memory-check)
-    issued = [r.launch_end - r.launch_start for r in res.records
-              if r.stream == "compute" and r.launch_start is not None and r.launch_end is not None]
-    res.meta["launch_per_op_s"] = sum(issued) / len(issued) if issued else 0.0
-    res.meta["host_wait_fraction"] = host_wait_fraction(res)
     return res
 
 
 def attach_interval(res, system) -> None:
     """Set ``res.latency_interval`` (80 %, from the H100 cross-validation residuals: accel.uncertainty) and
-    ``res.meta['latency_interval_note']`` (why there is none, or the transfer assumption behind it)."""
+    ``res.latency_interval_note`` (why there is none, or the transfer assumption behind it)."""
     from accel.uncertainty import interval_for_system
 
     iv, note = interval_for_system(res, system)
     if iv is not None:
         res.latency_interval = (iv.low, iv.high, iv.level, iv.source)
     if note:
-        res.meta["latency_interval_note"] = note
+        res.latency_interval_note = note
 
 
 def format_interval(res) -> str:
@@ -438,10 +414,10 @@ def memory_error(res):
     """ConfigError for a result whose estimated memory does not fit the device, else None."""
     from accel.errors import ConfigError
 
-    cap = res.meta.get("memory_capacity_bytes") or 0.0
-    if cap and not res.meta["memory_fits"]:
+    cap = res.run.memory_capacity_bytes or 0.0
+    if cap and not res.run.memory_fits:
         return ConfigError("<command line>", "--batch",
-                           f"estimated memory {format_si(res.meta['memory_bytes_max'], 'B')} per device does not fit "
+                           f"estimated memory {format_si(res.run.memory_bytes_max, 'B')} per device does not fit "
                            f"the {format_si(cap, 'B')} of {res.devices[0].rsplit(':', 1)[0]}; use a smaller --batch, "
                            "more devices (--devices N --parallel tensor|pipeline), or --no-memory-check to report "
                            "the results anyway")
@@ -523,7 +499,7 @@ def run(args) -> int:
         if err is not None and not args.no_memory_check:
             raise err
         rows = per_layer_rows(res, graph, args.group_by, parallel)
-        csv_rows += [{"batch": res.meta["batch_items"], **r} for r in rows]
+        csv_rows += [{"batch": res.run.batch_items, **r} for r in rows]
         if len(bs) == 1:
             _report(args, graph, res, notes, n, defaulted, rows)
         else:
@@ -531,7 +507,7 @@ def run(args) -> int:
                 _header(args, graph, res, n, defaulted, batch_shown=False)
                 for note in notes:
                     print(f"  {note}")
-            curve.append((res.meta["batch_items"], res))
+            curve.append((res.run.batch_items, res))
     if curve:
         print_batch_table(curve)
         for b, res in curve:
@@ -562,22 +538,22 @@ def print_batch_table(curve: list[tuple[int, Any]], label: str = "batch", out=No
         print(f"  {b:>8} {format_si(res.latency_s, 's'):>10}{ivtext} {format_rate(res.throughput, '').strip():>12} "
               f"{format_si(res.energy_j, 'J'):>10} "
               f"{format_si(res.energy_per_item_j, 'J'):>10} {format_si(res.avg_power_w, 'W'):>9} {100 * util:5.0f}% "
-              f"{100 * res.meta['host_wait_fraction']:9.0f}%", file=out)
+              f"{100 * res.host_wait_fraction:9.0f}%", file=out)
     if show_iv:
         src = next(iv for iv in ivs if iv)[3]
-        note = next((res.meta.get("latency_interval_note") for _, res in curve
-                     if res.meta.get("latency_interval_note")), None)
+        note = next((res.latency_interval_note for _, res in curve
+                     if res.latency_interval_note), None)
         print(f"  80 % interval from {src}" + (f"; {note}" if note else ""), file=out)
     else:
-        note = next((res.meta.get("latency_interval_note") for _, res in curve
-                     if res.meta.get("latency_interval_note")), None)
+        note = next((res.latency_interval_note for _, res in curve
+                     if res.latency_interval_note), None)
         if note:
             print(f"  {note}", file=out)
 
 
 def _header(args, graph, res, n: int, defaulted: bool, batch_shown: bool = True) -> None:
     meta = graph.meta
-    batch = res.meta["batch_items"]
+    batch = res.run.batch_items
     what = args.model or graph.name or args.graph
     bnote = " (default)" if defaulted and not args.graph else ""
     bpart = f"batch={batch}{bnote}" if batch_shown else f"batch={','.join(str(b) for b in args.batch)}"
@@ -586,7 +562,7 @@ def _header(args, graph, res, n: int, defaulted: bool, batch_shown: bool = True)
           f"dtype={meta.get('dtype', args.dtype or 'fp32')} " + (f"amp={meta['amp']} " if meta.get("amp") else "")
           + (f"memory_format={mf} " if mf and mf != "contiguous" else "")
           + bpart + (f" seq_len={meta['seq_len']}" if meta.get("seq_len") else ""))
-    par = f", {res.meta['parallel']}-parallel" if n > 1 else ""
+    par = f", {res.run.parallel}-parallel" if n > 1 else ""
     print(f"  on {res.system}: {n} device(s){par}" + (", CUDA graphs" if args.cuda_graphs else "")
           + (", with host transfers" if args.host_transfers else ""))
     if batch_shown:
@@ -599,8 +575,8 @@ def _report(args, graph, res, notes: list[str], n: int, defaulted: bool, table: 
     for note in notes:
         print(f"  {note}", file=out)
     print("", file=out)
-    cap = res.meta.get("memory_capacity_bytes") or 0.0
-    frac = res.meta["host_wait_fraction"]
+    cap = res.run.memory_capacity_bytes or 0.0
+    frac = res.host_wait_fraction
     rows = [
         ("latency", f"{format_si(res.latency_s, 's')}  {format_interval(res)}".rstrip()),
         ("throughput", f"{format_rate(res.throughput, 'items/s')}  ({res.items} items simulated)"),
@@ -608,22 +584,22 @@ def _report(args, graph, res, notes: list[str], n: int, defaulted: bool, table: 
                    f"{format_si(res.energy_dynamic_j, 'J')}, static {format_si(res.energy_static_j, 'J')})"),
         ("average power", format_si(res.avg_power_w, "W")),
         ("utilisation", _utilisation(res.device_utilization)),
-        ("host launch", f"{format_si(res.meta['host_launch_s'], 's')} issue time on device 0's host thread "
-                        f"({format_si(res.meta['launch_per_op_s'], 's')} per op); device idles "
+        ("host launch", f"{format_si(res.run.host_launch_s, 's')} issue time on device 0's host thread "
+                        f"({format_si(res.launch_per_op_s, 's')} per op); device idles "
                         f"{100 * frac:.0f}% of the latency waiting for it"
-                        + (f"; {res.meta['host_dispatch']}" if res.meta.get("host_dispatch") else "")),
+                        + (f"; {res.run.host_dispatch}" if res.run.host_dispatch else "")),
     ]
-    mem = f"{format_si(res.meta['memory_bytes_max'], 'B')} estimated per device"
+    mem = f"{format_si(res.run.memory_bytes_max, 'B')} estimated per device"
     if cap:
-        mem += f" of {format_si(cap, 'B')}" + ("" if res.meta["memory_fits"] else "  ** DOES NOT FIT **")
+        mem += f" of {format_si(cap, 'B')}" + ("" if res.run.memory_fits else "  ** DOES NOT FIT **")
     rows.append(("memory", mem))
     for k, v in res.link_bytes.items():
         rows.append(("link bytes", f"{format_si(v, 'B')} over {k}"))
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"  {k:<{w}}  {v}", file=out)
-        if k == "latency" and res.meta.get("latency_interval_note"):
-            print(f"  {'':<{w}}  note: {res.meta['latency_interval_note']}", file=out)
+        if k == "latency" and res.latency_interval_note:
+            print(f"  {'':<{w}}  note: {res.latency_interval_note}", file=out)
     warning = host_bound_warning(res, frac)
     if warning:
         print(f"  {warning}", file=out)

@@ -65,9 +65,14 @@ class CostModel(ABC):
 
     @property
     def launch_overhead_s(self) -> float:
-        """Host-side time to issue one op through the device's own driver (s); 0 for devices without a
-        host launch path. Not used for ``eager_host_dispatch`` devices."""
-        return float(getattr(self.spec, "launch_overhead", 0.0) or 0.0)
+        """Host-side time to issue one op through the device's own driver (s): 0 here (no host launch path);
+        kinds with one return their spec's ``launch_overhead``. Not used for ``eager_host_dispatch`` devices."""
+        return 0.0
+
+    @property
+    def graph_launch_overhead_s(self) -> float | None:
+        """Per-kernel launch cost inside a CUDA-graph replay (s), or None: the device has no graph launch path."""
+        return None
 
 
     @property

@@ -36,6 +36,11 @@ class DSPCostModel(CostModel):
     spec: DSPSpec
 
     @property
+    def launch_overhead_s(self) -> float:
+        """The spec's ``launch_overhead`` (s): host time to issue one op through the device's driver."""
+        return float(self.spec.launch_overhead)
+
+    @property
     def lanes(self) -> int:
         return self.spec.lanes(8 * DTYPE_BYTES.get(self.spec.dtype, 1))
 

@@ -53,6 +53,11 @@ def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
 class FPGACostModel(CostModel):
     spec: FPGASpec
 
+    @property
+    def launch_overhead_s(self) -> float:
+        """The spec's ``launch_overhead`` (s): host time to issue one op through the device's driver."""
+        return float(self.spec.launch_overhead)
+
     def _pe_cycles(self, ly: SystolicLayer) -> tuple[float, float]:
         """(PE-array compute cycles, MACs) of one conv/GEMM layer under ``spec.mapping``."""
         s = self.spec

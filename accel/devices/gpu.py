@@ -48,14 +48,13 @@ from __future__ import annotations
 
 import math
 from typing import Callable, ClassVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from accel.arch.gpu import GpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import (OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, TensorInfo,
-                         dtype_bytes)
+from accel.graph import (OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes)
 
 #: op kinds this model prices (every canonical kind)
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
@@ -191,8 +190,8 @@ class GpuCostModel(CostModel):
         return self._conv_backward(op) if "output_mask" in op.attrs else self._conv(op)
 
     @property
-    def graph_launch_overhead_s(self) -> float:
-        """Per-kernel launch cost inside a CUDA graph replay (s)."""
+    def graph_launch_overhead_s(self) -> float | None:
+        """Per-kernel launch cost inside a CUDA graph replay (s): the YAML's ``graph_launch_overhead``."""
         return float(self.spec.graph_launch_overhead)
 
     # ------------------------------------------------------------------ helpers
@@ -370,8 +369,12 @@ class GpuCostModel(CostModel):
 
     def _finish(self, op: OpNode, key: str, compute_s: float, other_s: float, flops_exec: float,
                 bytes_by_level: dict[str, float], detail: dict, fixed_s: float = 0.0,
-                serial_s: float = 0.0) -> OpCost:
-        """Apply the power cap and package an OpCost (times in s, at boost clock on input)."""
+                serial_s: float = 0.0, useful_flops: float | None = None) -> OpCost:
+        """Apply the power cap and package an OpCost (times in s, at boost clock on input).
+
+        ``useful_flops``: the FLOPs that utilisation counts (default ``op.flops``; one kernel of a multi-kernel
+        op passes its own share).
+        """
         ekey = op.dtype if op.dtype in self.spec.energy.per_flop else self._energy_key(key)
         s, t, e, parts = self._power_capped(ekey, compute_s, fixed_s, other_s, flops_exec, bytes_by_level, serial_s)
         clock = self.spec.clock * s
@@ -381,7 +384,8 @@ class GpuCostModel(CostModel):
         else:
             bound = "compute" if compute_s / s + fixed_s >= other_s else "memory"
         peak = self.spec.peak_at(key)
-        util = (op.flops / t) / peak if t > 0 and peak > 0 else 0.0
+        useful = op.flops if useful_flops is None else useful_flops
+        util = (useful / t) / peak if t > 0 and peak > 0 else 0.0
         detail = {**detail, "clock_hz": clock, "clock_fraction": s, "peak_key": key, "energy_dtype": ekey}
         return OpCost(time_s=t, cycles=t * clock, flops=flops_exec, bytes_by_level=bytes_by_level, energy_j=e,
                       energy_by_component=parts, bound=bound, utilization=min(util, 1.0), detail=detail)
@@ -391,15 +395,21 @@ class GpuCostModel(CostModel):
                    c_total: float, derate: float = 1.0, extra_detail: dict | None = None,
                    aligned: bool | None = None, a_reuse: float = 1.0, key: str | None = None,
                    serial_s: float = 0.0, extra_dram: float = 0.0, flop_reduction: float = 1.0,
-                   max_split: int | None = None) -> OpCost:
+                   max_split: int | None = None, useful_flops: float | None = None,
+                   out_elem_bytes: float | None = None) -> OpCost:
         """Cost of a GEMM-shaped op (``key``: peak entry whose units run it; default from op.dtype).
 
         ``flop_reduction``: a fast algorithm (Winograd/FFT) executes this many times fewer FLOPs
         (its speed-up is part of ``derate``; this only scales the executed FLOPs and their energy).
+        ``useful_flops`` / ``out_elem_bytes``: for one kernel of a multi-kernel op (conv backward), its own
+        FLOPs and output element size (default: the op's FLOPs and first output's).
         """
         key = key or self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
-        ob = op.outputs[0].bytes / max(op.outputs[0].numel, 1) if op.outputs else eb
+        if out_elem_bytes is not None:
+            ob = out_elem_bytes
+        else:
+            ob = op.outputs[0].bytes / max(op.outputs[0].numel, 1) if op.outputs else eb
         if aligned is None:
             aligned = self._aligned((K, N), eb)
         plan = self._gemm_plan(M, N, K, batch, key, eb, ob, a_total, b_total, c_total, aligned, derate, a_reuse,
@@ -412,7 +422,7 @@ class GpuCostModel(CostModel):
                   **(extra_detail or {})}
         return self._finish(op, key, plan.compute_s, max(plan.dram_s, plan.l2_s),
                             plan.flops_executed / flop_reduction, levels, detail, fixed_s=plan.fixed_s,
-                            serial_s=serial_s + self.spec.calibration.library_latency)
+                            serial_s=serial_s + self.spec.calibration.library_latency, useful_flops=useful_flops)
 
     def _matmul(self, op: OpNode) -> OpCost:
         g = GemmShape.of(op)
@@ -423,19 +433,25 @@ class GpuCostModel(CostModel):
         return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total)
 
     def _conv(self, op: OpNode) -> OpCost:
-        """Convolution: implicit GEMM (M=N*Hout*Wout, N=Cout/g, K=Cin/g*R*S per group), or a direct
-        kernel for depthwise / tiny groups, or FMA kernels when channels are not tensor-core aligned."""
-        c = ConvShape.of(op)
+        """The op as one convolution kernel (its own shape and tensors): :meth:`_conv_kernel`."""
+        return self._conv_kernel(op, ConvShape.of(op), float(op.input_bytes), float(op.weight_bytes),
+                                 float(op.output_bytes))
+
+    def _conv_kernel(self, op: OpNode, c: ConvShape, in_b: float, w_b: float, out_b: float,
+                     useful_flops: float | None = None) -> OpCost:
+        """Convolution of shape ``c`` reading ``in_b``/``w_b`` and writing ``out_b`` bytes: implicit GEMM
+        (M=N*Hout*Wout, N=Cout/g, K=Cin/g*R*S per group), or a direct kernel for depthwise / tiny groups, or FMA
+        kernels when channels are not tensor-core aligned. ``useful_flops``: as in :meth:`_finish` (one kernel
+        of a backward op passes its own; its output elements are then ``op.dtype``)."""
         n, cin, cout, R, S, hout, wout = c.N, c.Cin, c.Cout, c.R, c.S, c.Hout, c.Wout
         groups, stride = c.groups, c.stride
         cal = self.spec.calibration
         eb = dtype_bytes(op.dtype)
         cin_g, cout_g = cin // groups, cout // groups
-        in_b, w_b, out_b = float(op.input_bytes), float(op.weight_bytes), float(op.output_bytes)
         key = self._peak_key(op.dtype)
         if groups > 1 and min(cin_g, cout_g) < cal.direct_group_channels:
             # depthwise / tiny groups: direct convolution on FMA units
-            layout = "channels_last" if self._channels_last(op) else "nchw"
+            layout = "channels_last" if c.channels_last else "nchw"
             eff = getattr(cal.direct_conv_efficiency, layout)
             # 2*MACs, not op.flops: torch's FLOP formula for convolution_backward ignores groups and
             # over-counts depthwise backward by Cin x (workloads/flops.py); MACs are exact.
@@ -460,7 +476,7 @@ class GpuCostModel(CostModel):
             # only; other dtypes fall back to FMA kernels
             if op.dtype != "fp16":
                 key, path, aligned = "fp32", "implicit_gemm_fma", True
-        elif self._is_tensor(key) and R * S == 1 and not c.transposed and not self._channels_last(op):
+        elif self._is_tensor(key) and R * S == 1 and not c.transposed and not c.channels_last:
             # NCHW 1x1 convolution: per image a GEMM (Cout x Cin) @ (Cin x H*W); rows of H*W pixels
             M, Ng, Kg, batch = cout_g, hout * wout, cin_g, n * groups
             aligned = self._aligned((Ng, Kg), eb)
@@ -471,7 +487,7 @@ class GpuCostModel(CostModel):
             derate *= reduction
             path += "_winograd" if R == 3 else "_fft"
         serial, extra = 0.0, 0.0
-        if self._is_tensor(key) and R * S > 1 and not self._channels_last(op):
+        if self._is_tensor(key) and R * S > 1 and not c.channels_last:
             # tensor-core kernels want NHWC: NCHW input/output go through transpose kernels (read + write
             # each); 1x1 convolutions are plain GEMMs on NCHW and need none
             extra = 2.0 * (in_b + out_b)
@@ -482,7 +498,8 @@ class GpuCostModel(CostModel):
         max_split = None if cal.conv_fp32_split_k or eb < 4 else 1
         return self._gemm_cost(op, M, Ng, Kg, batch, in_b, w_b, out_b, derate=derate,
                                extra_detail={"path": path}, aligned=aligned, a_reuse=reuse, key=key,
-                               serial_s=serial, extra_dram=extra, flop_reduction=reduction, max_split=max_split)
+                               serial_s=serial, extra_dram=extra, flop_reduction=reduction, max_split=max_split,
+                               useful_flops=useful_flops, out_elem_bytes=None if useful_flops is None else eb)
 
     def _fast_conv_reduction(self, key: str, stride: int, R: int, S: int, rows: int, cin_g: int, hout: int) -> float:
         """Multiply reduction of cuDNN's Winograd/FFT algorithms for a conv on FMA units (1.0: none).
@@ -523,14 +540,9 @@ class GpuCostModel(CostModel):
         eb = dtype_bytes(op.dtype)
         x_b, y_b, w_b = n * cin * H * W * eb, n * cout * hout * wout * eb, cout * cin_g * R * S * eb
         macs = float(n * hout * wout * cout_g * cin_g * R * S * groups)
-        fwd_attrs = {k: v for k, v in a.items() if k != "output_mask"}
         parts: list[tuple[str, OpCost]] = []
-        if mask[0]:
-            dgrad = replace(op, attrs={**fwd_attrs, "Cin": cout, "Cout": cin, "H": hout, "W": wout},
-                            inputs=[TensorInfo.of((n, cout, hout, wout), op.dtype)],
-                            weights=[TensorInfo.of((cout, cin_g, R, S), op.dtype)],
-                            outputs=[TensorInfo.of((n, cin, H, W), op.dtype)], flops=2.0 * macs, macs=macs)
-            parts.append(("dgrad", self._conv(dgrad)))
+        if mask[0]:  # reads grad_output and the filters, writes grad_input
+            parts.append(("dgrad", self._conv_kernel(op, c.dgrad(), y_b, w_b, x_b, useful_flops=2.0 * macs)))
         if mask[1]:
             key = self._peak_key(op.dtype)
             if self._is_tensor(key) and (cin_g * eb) % self.spec.calibration.alignment and op.dtype != "fp16":
@@ -539,10 +551,8 @@ class GpuCostModel(CostModel):
                       else self.spec.calibration.conv_efficiency.fma)
             # cuDNN's grad-weight has Winograd (WINOGRAD_NONFUSED) and FFT algorithms too; same eligibility
             reduction = self._fast_conv_reduction(key, c.stride, R, S, n * hout * wout, cin_g, hout)
-            wgrad = replace(op, attrs=fwd_attrs, flops=2.0 * macs, macs=macs,
-                            outputs=[TensorInfo.of((cout, cin_g, R, S), op.dtype)])
             serial, extra = 0.0, 0.0
-            if self._is_tensor(key) and R * S > 1 and not self._channels_last(op):
+            if self._is_tensor(key) and R * S > 1 and not c.channels_last:
                 # as in the forward conv: tensor-core kernels want NHWC, so the NCHW input and
                 # grad_output go through transpose kernels (read + write each)
                 extra = 2.0 * (x_b + y_b)
@@ -550,17 +560,18 @@ class GpuCostModel(CostModel):
                 t_eff = cal.layout_transform_efficiency.bytes4 if eb >= 4 else cal.layout_transform_efficiency.bytes2
                 serial = extra / (self.spec.memory.hbm_bandwidth * t_eff) + 2 * cal.kernel_latency
             # as dW^T = X_col^T @ dY: A = the input's im2col (each loaded element reused by the R*S taps)
-            parts.append(("wgrad", self._gemm_cost(wgrad, cin_g * R * S, cout_g, n * hout * wout, groups, x_b, y_b, w_b,
+            parts.append(("wgrad", self._gemm_cost(op, cin_g * R * S, cout_g, n * hout * wout, groups, x_b, y_b, w_b,
                                                    derate=derate * reduction, aligned=self._aligned((cin_g, cout_g), eb),
                                                    a_reuse=float(R * S), key=key, flop_reduction=reduction,
                                                    max_split=_WGRAD_MAX_SPLIT, serial_s=serial, extra_dram=extra,
+                                                   useful_flops=2.0 * macs, out_elem_bytes=eb,
                                                    extra_detail={"path": "wgrad_gemm" + ("_fast" if reduction > 1 else "")})))
         if mask[2]:
             hbm = self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency
-            bias = replace(op, flops=float(n * cout * hout * wout), macs=0.0)
-            parts.append(("bias_grad", self._finish(bias, self._peak_key(op.dtype), 0.0, y_b / hbm, float(n * cout * hout * wout),
+            adds = float(n * cout * hout * wout)
+            parts.append(("bias_grad", self._finish(op, self._peak_key(op.dtype), 0.0, y_b / hbm, adds,
                                                     {"dram": y_b + cout * eb, "l2": y_b + cout * eb},
-                                                    {"path": "bias_grad_reduce", "kernels": 1})))
+                                                    {"path": "bias_grad_reduce", "kernels": 1}, useful_flops=adds)))
         if not parts:
             raise ConfigError(op.name, "attrs.output_mask", f"{a['output_mask']!r} asks for no gradient")
         return self._sum_costs(op, parts)
@@ -585,12 +596,6 @@ class GpuCostModel(CostModel):
         return OpCost(time_s=t, cycles=t * clock, flops=sum(c.flops for _, c in parts), bytes_by_level=levels,
                       energy_j=sum(c.energy_j for _, c in parts), energy_by_component=comps, bound=longest.bound,
                       utilization=util, detail=detail)
-
-    @staticmethod
-    def _channels_last(op: OpNode) -> bool:
-        """Layout of a conv's activations: ``attrs["channels_last"]`` (bool); PyTorch's default NCHW
-        when absent."""
-        return bool(op.attrs.get("channels_last", False))
 
     def _attention(self, op: OpNode) -> OpCost:
         """Fused (flash) attention: QK^T and PV as batched GEMMs; DRAM traffic = Q, K, V, O once."""

@@ -71,7 +71,7 @@ class AreaModel:
             pes *= float(_field(spec, f, self.file, spec.kind))
         sram = sum(float(_field(spec, f, self.file, spec.kind)) for f in m.sram_fields)
         area = pes * (m.pe_area or 0.0) + sram / MIB * (m.sram_area_per_mib or 0.0) + (m.fixed_area or 0.0)
-        node = getattr(getattr(spec, "energy", None), "tech_node_nm", None)
+        node = spec.tech_node_nm
         if node and m.tech_node_nm:
             area *= (float(node) / m.tech_node_nm) ** 2
         return area

@@ -9,9 +9,9 @@ Public API::
 """
 
 from accel.sim.parallelism import ParallelConfig
-from accel.sim.result import OpRecord, SimResult
+from accel.sim.result import OpRecord, RunInfo, SimResult
 from accel.sim.simulate import MemoryFitWarning, simulate
 from accel.sim.system import DEFAULT_HOST_LINK, DeviceInstance, System, resolve_system
 
-__all__ = ["simulate", "MemoryFitWarning", "ParallelConfig", "SimResult", "OpRecord", "System", "DeviceInstance", "resolve_system",
-           "DEFAULT_HOST_LINK"]
+__all__ = ["simulate", "MemoryFitWarning", "ParallelConfig", "SimResult", "RunInfo", "OpRecord", "System", "DeviceInstance",
+           "resolve_system", "DEFAULT_HOST_LINK"]

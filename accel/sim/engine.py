@@ -21,6 +21,7 @@ host runs ahead when kernels are long, so latency ~ max(host issue time, device 
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import simpy
@@ -50,59 +51,74 @@ class Task:
     resources: tuple[str, ...] = ()
 
 
-def run_tasks(tasks: list[Task], n_devices: int) -> float:  # noqa: C901 (known debt: split into steps, issue 12 item 4)
+def run_tasks(tasks: list[Task], n_devices: int) -> float:
     """Simulate ``tasks`` (given in per-device program order) and return the makespan (s).
 
-    Fills ``start``/``end``/``launch_start``/``launch_end`` of every task's record.
+    Fills ``start``/``end``/``launch_start``/``launch_end`` of every task's record. One SimPy process per
+    device's host thread (:meth:`_Run.host`) and one per (device, stream) (:meth:`_Run.stream`).
     """
-    env = simpy.Environment()
-    done = [env.event() for _ in tasks]
-    issued: list[simpy.Event | None] = [env.event() if t.launch is not None else None for t in tasks]
-    per_device: list[list[int]] = [[] for _ in range(n_devices)]
-    per_stream: dict[tuple[int, str], list[int]] = {}
-    group_size: dict[int, int] = {}
-    for i, t in enumerate(tasks):
-        if not 0 <= t.device < n_devices:
-            raise ValueError(f"task {t.record.name!r} on device {t.device}, system has {n_devices}")
-        per_device[t.device].append(i)
-        per_stream.setdefault((t.device, t.stream), []).append(i)
-        if t.group is not None:
-            group_size[t.group] = group_size.get(t.group, 0) + 1
-    arrived = {g: 0 for g in group_size}  # ranks of each collective that have reached it
-    barriers = {g: env.event() for g in group_size}
-    ports = {k: simpy.Resource(env, capacity=1) for t in tasks for k in t.resources}
+    run = _Run(tasks, n_devices)
+    run.env.run()
+    unfinished = [tasks[i].record.name for i, e in enumerate(run.done) if not e.processed]
+    if unfinished:
+        raise RuntimeError(f"simulation deadlocked; {len(unfinished)} tasks never ran, e.g. {unfinished[:3]}")
+    return max((t.record.end for t in tasks), default=0.0)
 
-    def host(dev: int):
-        for i in per_device[dev]:
-            t = tasks[i]
+
+class _Run:
+    """The SimPy processes of one :func:`run_tasks` call and the events they share."""
+
+    def __init__(self, tasks: list[Task], n_devices: int):
+        self.tasks = tasks
+        self.env = env = simpy.Environment()
+        #: per task: completed / issued by its host thread (None: not host-issued)
+        self.done = [env.event() for _ in tasks]
+        self.issued: list[simpy.Event | None] = [env.event() if t.launch is not None else None for t in tasks]
+        per_device: list[list[int]] = [[] for _ in range(n_devices)]
+        per_stream: dict[tuple[int, str], list[int]] = {}
+        self.group_size: dict[int, int] = {}
+        for i, t in enumerate(tasks):
+            if not 0 <= t.device < n_devices:
+                raise ValueError(f"task {t.record.name!r} on device {t.device}, system has {n_devices}")
+            per_device[t.device].append(i)
+            per_stream.setdefault((t.device, t.stream), []).append(i)
+            if t.group is not None:
+                self.group_size[t.group] = self.group_size.get(t.group, 0) + 1
+        self.arrived = {g: 0 for g in self.group_size}  # ranks of each collective that have reached it
+        self.barriers = {g: env.event() for g in self.group_size}
+        self.ports = {k: simpy.Resource(env, capacity=1) for t in tasks for k in t.resources}
+        for dev in range(n_devices):
+            env.process(self.host(per_device[dev]))
+        for indices in per_stream.values():
+            env.process(self.stream(indices))
+
+    def host(self, indices: list[int]) -> Generator[simpy.Event, None, None]:
+        """One device's host thread: issue its host-launched tasks in program order, ``launch`` s each."""
+        env = self.env
+        for i in indices:
+            t = self.tasks[i]
             if t.launch is None:
                 continue
             t.record.launch_start = env.now
             if t.launch > 0:
                 yield env.timeout(t.launch)
             t.record.launch_end = env.now
-            ev = issued[i]
+            ev = self.issued[i]
             assert ev is not None  # host-issued tasks have an issue event
             ev.succeed()
 
-    def stream(indices: list[int]):
+    def stream(self, indices: list[int]) -> Generator[simpy.Event, None, None]:
+        """One (device, stream) queue: each task waits for its deps, its issue, its collective's other ranks
+        and its ports, then runs ``duration`` s."""
+        env = self.env
         for i in indices:
-            t = tasks[i]
-            waits = [done[d] for d in t.deps if not done[d].processed]
-            ev = issued[i]
-            if ev is not None and not ev.processed:
-                waits.append(ev)
-            if waits:
-                yield waits[0] if len(waits) == 1 else env.all_of(waits)
+            t = self.tasks[i]
+            yield from self._ready(i)
             if t.group is not None:
-                arrived[t.group] += 1
-                if arrived[t.group] == group_size[t.group]:
-                    barriers[t.group].succeed()
-                if not barriers[t.group].processed:
-                    yield barriers[t.group]
+                yield from self._all_ranks(t.group)
             held = []
             for k in sorted(t.resources):
-                req = ports[k].request()
+                req = self.ports[k].request()
                 held.append((k, req))
                 yield req
             t.record.start = env.now
@@ -110,15 +126,22 @@ def run_tasks(tasks: list[Task], n_devices: int) -> float:  # noqa: C901 (known 
                 yield env.timeout(t.duration)
             t.record.end = env.now
             for k, req in held:
-                ports[k].release(req)
-            done[i].succeed()
+                self.ports[k].release(req)
+            self.done[i].succeed()
 
-    for dev in range(n_devices):
-        env.process(host(dev))
-    for indices in per_stream.values():
-        env.process(stream(indices))
-    env.run()
-    unfinished = [tasks[i].record.name for i, e in enumerate(done) if not e.processed]
-    if unfinished:
-        raise RuntimeError(f"simulation deadlocked; {len(unfinished)} tasks never ran, e.g. {unfinished[:3]}")
-    return max((t.record.end for t in tasks), default=0.0)
+    def _ready(self, i: int) -> Generator[simpy.Event, None, None]:
+        """Wait until task ``i``'s dependencies are done and its host launch (if any) has been issued."""
+        waits = [self.done[d] for d in self.tasks[i].deps if not self.done[d].processed]
+        ev = self.issued[i]
+        if ev is not None and not ev.processed:
+            waits.append(ev)
+        if waits:
+            yield waits[0] if len(waits) == 1 else self.env.all_of(waits)
+
+    def _all_ranks(self, group: int) -> Generator[simpy.Event, None, None]:
+        """Collective barrier: arrive, and wait until every rank of ``group`` has arrived."""
+        self.arrived[group] += 1
+        if self.arrived[group] == self.group_size[group]:
+            self.barriers[group].succeed()
+        if not self.barriers[group].processed:
+            yield self.barriers[group]

@@ -20,11 +20,15 @@ instructions at another clock; microarchitecture differences are not modelled).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-from accel.arch.cpu import DISPATCH_CLASSES, HostDispatch
+from accel.arch.base import DeviceSpec
+from accel.arch.cpu import DISPATCH_CLASSES, CpuSpec, HostDispatch
 from accel.errors import ConfigError
 from accel.graph import OpNode
+
+if TYPE_CHECKING:
+    from accel.devices.base import CostModel
 
 #: op kind -> dispatch class (:data:`accel.arch.cpu.DISPATCH_CLASSES`); kinds not listed: ``elementwise``
 _CLASS_OF_KIND: dict[str, str] = {
@@ -52,38 +56,48 @@ def issued_by_call(op: OpNode) -> bool:
     return "issued_by" in op.attrs
 
 
-def host_dispatch(host: Any) -> tuple[HostDispatch, str]:
-    """The dispatch model of host CPU spec ``host`` and how it was obtained (``""``: the host's own).
+def default_host() -> CpuSpec:
+    """The host CPU arch used when a system names none (:data:`accel.sim.system.DEFAULT_HOST`)."""
+    from accel.arch import load_arch
+    from accel.sim.system import DEFAULT_HOST
+
+    return as_host(load_arch(DEFAULT_HOST))
+
+
+def as_host(spec: DeviceSpec) -> CpuSpec:
+    """``spec`` as a host CPU spec; ConfigError naming its file when it is another kind."""
+    if not isinstance(spec, CpuSpec):
+        raise ConfigError(spec.origin or spec.name, "kind",
+                          f"a host must be a CPU arch (kind: cpu); {spec.name!r} is kind {spec.kind!r}")
+    return spec
+
+
+def host_dispatch(host: DeviceSpec | None = None) -> tuple[HostDispatch, str]:
+    """The dispatch model of host CPU spec ``host`` (default :func:`default_host`) and how it was obtained
+    (``""``: the host's own).
 
     Its own ``host_runtime.dispatch`` if present; else the default host's scaled by
     ``reference_clock / host.turbo_clock``. Raises ConfigError when neither is possible.
     """
-    from accel.arch import load_arch
-    from accel.sim.system import DEFAULT_HOST
-
-    own = _own(host)
+    cpu = default_host() if host is None else as_host(host)
+    own = _own(cpu)
     if own is not None:
         return own, ""
-    ref = load_arch(DEFAULT_HOST)
+    ref = default_host()
     base = _own(ref)
-    file = getattr(host, "origin", "") or getattr(host, "name", "<host>")
     if base is None or base.reference_clock is None:
-        raise ConfigError(ref.origin or DEFAULT_HOST, "host_runtime.dispatch.reference_clock",
+        raise ConfigError(ref.origin or ref.name, "host_runtime.dispatch.reference_clock",
                           "the default host needs a dispatch model with its reference_clock")
-    clock = getattr(host, "turbo_clock", None)
-    if not clock:
-        raise ConfigError(file, "host_runtime.dispatch",
-                          "host has no dispatch model and no turbo_clock to scale the default host's by; "
-                          "add host_runtime: {dispatch: {kernel_launch, framework}}")
+    clock = cpu.turbo_clock
     factor = float(base.reference_clock) / float(clock)
     how = (f"dispatch of {ref.name} scaled by its clock / this host's ({base.reference_clock / 1e9:.3g} / "
            f"{clock / 1e9:.3g} GHz = x{factor:.3g})")
     return base.scaled(factor), how
 
 
-def _own(host: Any) -> HostDispatch | None:
-    runtime = getattr(host, "host_runtime", None)
-    return runtime.dispatch if runtime is not None else None
+def _own(host: CpuSpec) -> HostDispatch | None:
+    """The host's own ``host_runtime.dispatch``, or None."""
+    return host.host_runtime.dispatch if host.host_runtime is not None else None
 
 
 class EagerIssue:
@@ -115,16 +129,11 @@ class IssueRule:
     note: str = ""
 
 
-def issue_rule(model: Any, host: Any = None) -> IssueRule:
+def issue_rule(model: CostModel, host: DeviceSpec | None = None) -> IssueRule:
     """The host issue rule of a device's cost model ``model``, eagerly driven: the host CPU's dispatch (``host``
     spec, default :data:`accel.sim.system.DEFAULT_HOST`) for ``eager_host_dispatch`` devices (GPUs), else the
     device's own ``launch_overhead_s`` for every op. The one rule the simulator and the DSE share."""
-    if getattr(model, "eager_host_dispatch", False):
-        if host is None:
-            from accel.arch import load_arch
-            from accel.sim.system import DEFAULT_HOST
-
-            host = load_arch(DEFAULT_HOST)
+    if model.eager_host_dispatch:
         dispatch, note = host_dispatch(host)
         eager = EagerIssue(dispatch)
         return IssueRule(eager.time, eager.typical, note)
@@ -132,6 +141,6 @@ def issue_rule(model: Any, host: Any = None) -> IssueRule:
     return IssueRule(lambda op: lo, lo)
 
 
-def issue_time_of(model: Any, host: Any = None) -> Callable[[OpNode], float]:
+def issue_time_of(model: CostModel, host: DeviceSpec | None = None) -> Callable[[OpNode], float]:
     """Host issue time per op (s) of ``model`` driven by ``host`` (:func:`issue_rule`)."""
     return issue_rule(model, host).time

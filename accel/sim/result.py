@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,37 @@ class OpRecord:
         return self.end - self.start
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What was simulated, and the simulator's own accounting of it (set once by :func:`accel.sim.simulate`).
+
+    Attributes:
+        graph: graph name. batch_items: items per graph execution. mode / dtype: from the graph's metadata
+        (``infer``/``train``; ``fp32``...). cuda_graphs: launched as one CUDA graph. host_transfers: input/output
+        copies over the host link were simulated. devices: devices used. parallel: ``data``/``tensor``/
+        ``pipeline``, or ``none`` on one device. ops: graph ops. iterations: graph executions simulated.
+        host_launch_s: summed host issue time of device 0's ops (s). host_dispatch: how that issue time was
+        priced (one line, '' when there is no eager host). memory_bytes_max: largest estimated per-device
+        memory (B). memory_fits: it fits ``memory_capacity_bytes`` (always True when that is unknown, 0).
+    """
+
+    graph: str
+    batch_items: int
+    mode: str
+    dtype: str
+    cuda_graphs: bool
+    host_transfers: bool
+    devices: int
+    parallel: str
+    ops: int
+    iterations: int
+    host_launch_s: float
+    host_dispatch: str
+    memory_bytes_max: float
+    memory_fits: bool
+    memory_capacity_bytes: float
+
+
 @dataclass
 class SimResult:
     """Outcome of one simulation.
@@ -60,11 +92,12 @@ class SimResult:
         device_utilization: device -> fraction of latency its compute stream was busy.
         link_bytes: link name -> bytes moved over it (summed over devices).
         records: every executed task.
-        system: system name. meta: graph and option metadata.
+        run: what was simulated (:class:`RunInfo`). system: system name.
+        host_wait_fraction / launch_per_op_s: derived from the records (properties).
         latency_interval: ``(low, high, level, source)`` of the latency (s), set by ``accel simulate`` from
             :func:`accel.uncertainty.latency_interval`; None when there is none (non-GPU kinds). In the JSON
             summary as ``latency_s_low``, ``latency_s_high``, ``latency_interval_level``,
-            ``latency_interval_source``.
+            ``latency_interval_source``. latency_interval_note: why there is none, or the assumption behind it.
     """
 
     latency_s: float
@@ -75,9 +108,37 @@ class SimResult:
     device_utilization: dict[str, float]
     link_bytes: dict[str, float]
     records: list[OpRecord]
+    run: RunInfo
     system: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
     latency_interval: tuple[float, float, float, str] | None = None
+    latency_interval_note: str = ""
+
+    @cached_property
+    def host_wait_fraction(self) -> float:
+        """Fraction of the latency that device 0's compute stream idles waiting for host launches.
+
+        A compute task that starts the moment its host launch finishes (``start == launch_end``) was held back
+        by the host; the gap since the previous compute task ended (or since t=0) is host-wait time.
+        ``min(1, sum(gaps) / latency)``; 0 for devices without host launches.
+        """
+        if not self.records or self.latency_s <= 0:
+            return 0.0
+        dev = self.devices[0] if self.devices else self.records[0].device
+        recs = sorted((r for r in self.records if r.device == dev and r.stream == "compute"), key=lambda r: (r.start, r.end))
+        wait, prev_end = 0.0, 0.0
+        tol = 1e-12 + 1e-9 * self.latency_s
+        for r in recs:
+            if r.launch_end is not None and abs(r.start - r.launch_end) <= tol and r.start > prev_end:
+                wait += r.start - prev_end
+            prev_end = max(prev_end, r.end)
+        return min(1.0, wait / self.latency_s)
+
+    @cached_property
+    def launch_per_op_s(self) -> float:
+        """Mean host issue time per host-launched compute task (s); 0 when nothing was host-launched."""
+        issued = [r.launch_end - r.launch_start for r in self.records
+                  if r.stream == "compute" and r.launch_start is not None and r.launch_end is not None]
+        return sum(issued) / len(issued) if issued else 0.0
 
     @property
     def throughput(self) -> float:
@@ -107,15 +168,16 @@ class SimResult:
             "energy_per_item_j": self.energy_per_item_j, "energy_dynamic_j": self.energy_dynamic_j,
             "energy_static_j": self.energy_static_j, "energy_link_j": self.energy_link_j,
             "avg_power_w": self.avg_power_w, "device_utilization": self.device_utilization,
-            "link_bytes": self.link_bytes, **{k: v for k, v in self.meta.items() if isinstance(v, (int, float, str, bool))},
-            **self._interval_fields(),
+            "link_bytes": self.link_bytes, **asdict(self.run), "launch_per_op_s": self.launch_per_op_s,
+            "host_wait_fraction": self.host_wait_fraction, **self._interval_fields(),
         }
 
     def _interval_fields(self) -> dict[str, Any]:
+        note = {"latency_interval_note": self.latency_interval_note} if self.latency_interval_note else {}
         if self.latency_interval is None:
-            return {}
+            return note
         low, high, level, source = self.latency_interval
-        return {"latency_s_low": low, "latency_s_high": high, "latency_interval_level": level,
+        return {**note, "latency_s_low": low, "latency_s_high": high, "latency_interval_level": level,
                 "latency_interval_source": source}
 
     def records_frame(self) -> pd.DataFrame:

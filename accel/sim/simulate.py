@@ -27,7 +27,7 @@ from accel.sim.engine import Task, run_tasks
 from accel.sim.host import IssueRule, issue_rule
 from accel.sim.memory import footprint
 from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
-from accel.sim.result import OpRecord, SimResult
+from accel.sim.result import OpRecord, RunInfo, SimResult
 from accel.sim.system import System, resolve_system
 
 
@@ -61,7 +61,7 @@ class _Builder:
             if launch_overhead is not None:
                 self.launch.append(float(launch_overhead))
             elif cuda_graphs:
-                g = getattr(inst.spec, "graph_launch_overhead", None)
+                g = inst.model.graph_launch_overhead_s
                 if g is None:
                     raise ConfigError(inst.spec.origin or inst.spec.name, "graph_launch_overhead",
                                       "cuda_graphs=True needs the device's per-kernel graph launch overhead "
@@ -296,7 +296,7 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
             microbatches already stream.)
         memory_check: what to do when the estimated memory per device exceeds its capacity:
             ``"warn"`` (default: a :class:`MemoryFitWarning`), ``"error"`` (ConfigError naming the
-            device and the sizes) or ``"off"``. ``meta["memory_fits"]`` says so either way.
+            device and the sizes) or ``"off"``. ``run.memory_fits`` says so either way.
 
     Steps, in order: check the arguments (:func:`_check_args`), plan the system and parallel
     layout (:func:`_plan`), build the tasks (:func:`_build_tasks`), check the memory
@@ -484,20 +484,25 @@ def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Paralle
             busy[r.device] += r.end - r.start
     static = sum(sysm.devices[d].model.static_power_w for d in range(n)) * makespan
     util = {k: (v / makespan if makespan > 0 else 0.0) for k, v in busy.items()}
-    meta = {"graph": graph.name, "batch_items": batch, "mode": graph.meta.get("mode", ""), "dtype": graph.meta.get("dtype", ""),
-            "cuda_graphs": cuda_graphs, "host_transfers": host_transfers, "devices": n,
-            "parallel": cfg.mode if n > 1 else "none", "ops": len(ops), "iterations": iterations,
-            "host_launch_s": sum(t.launch for t in b.tasks if t.device == 0 and t.launch is not None),
-            "host_dispatch": b.host_note,
-            "memory_bytes_max": max(mem_need.values()), "memory_fits": mem_fits,
-            "memory_capacity_bytes": sysm.devices[0].spec.memory_capacity or 0.0}
-    return _check_result(SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, sysm.name,
-                                   meta), sysm, graph)
+    run = RunInfo(graph=graph.name, batch_items=batch, mode=str(graph.meta.get("mode", "")),
+                  dtype=str(graph.meta.get("dtype", "")), cuda_graphs=cuda_graphs, host_transfers=host_transfers,
+                  devices=n, parallel=cfg.mode if n > 1 else "none", ops=len(ops), iterations=iterations,
+                  host_launch_s=sum(t.launch for t in b.tasks if t.device == 0 and t.launch is not None),
+                  host_dispatch=b.host_note, memory_bytes_max=max(mem_need.values()), memory_fits=mem_fits,
+                  memory_capacity_bytes=sysm.devices[0].spec.memory_capacity or 0.0)
+    return _check_result(SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, run,
+                                   sysm.name), sysm, graph)
 
 
-def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,  # noqa: C901 (known debt: split into steps, issue 12 item 4)
+def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,
                     in_bytes: float, out_bytes: float) -> int:
-    """Add pipeline-parallel tasks; returns the number of microbatches."""
+    """Add pipeline-parallel tasks; returns the number of microbatches.
+
+    Steps: balance forward time over stages (:func:`assign_stages`), group ops per (stage, phase), size the
+    activations crossing each stage boundary, record each stage's share of the weights and its in-flight
+    microbatches (memory check), then add each stage's chunks in its schedule order (:func:`pipeline_order`)
+    with the sends between stages, and finally the cross-stage dependencies.
+    """
     n, m = cfg.devices, cfg.n_microbatches
     n_fwd = sum(o.phase == "forward" for o in ops)
     if n > n_fwd:  # a stage needs at least one forward op, else devices idle and the split is meaningless
@@ -506,18 +511,48 @@ def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: Para
                           f"use at most {n_fwd} devices for --parallel pipeline")
     fwd_times = {o.name: b.cost(0, o)[0].time_s for o in ops if o.phase == "forward"}
     stage = assign_stages(ops, fwd_times, n, graph)
-    by_stage: dict[tuple[int, str], list[OpNode]] = {}
     fwd_modules = {o.module for o in ops if o.phase == "forward" and o.module}
     shared_opt = [o for o in ops if o.phase == "optimizer" and o.module not in fwd_modules]
+    by_stage: dict[tuple[int, str], list[OpNode]] = {}
     for o in ops:
-        if o in shared_opt:
-            continue
-        by_stage.setdefault((stage[o.name], o.phase), []).append(o)
-    # activation bytes crossing each boundary s -> s+1
+        if o not in shared_opt:
+            by_stage.setdefault((stage[o.name], o.phase), []).append(o)
+    boundary = _boundary_bytes(graph, stage, by_stage, n)
+    has_bwd = any(o.phase == "backward" for o in ops)
+    fwd_w = sum(o.weight_bytes for o in ops if o.phase == "forward") or 1.0
+    for s in range(n):
+        frac = sum(o.weight_bytes for o in by_stage.get((s, "forward"), [])) / fwd_w
+        b.stage_memory.append((frac, m if cfg.schedule == "gpipe" else min(m, n - s)))
+    orders = {s: [e for e in pipeline_order(s, n, m, cfg.schedule) if has_bwd or e[0] == "F"] for s in range(n)}
+    chunks = _PipelineChunks(b, n, boundary, host_io and not has_bwd and out_bytes > 0)
+    # pass 1: each stage's tasks in its schedule order (cross-stage deps reference later stages' sends,
+    # which 1F1B interleaving makes impossible to build in one pass); pass 2: those deps
+    for s in range(n):
+        for kind, k in orders[s]:
+            chunks.add(s, kind, k, by_stage.get((s, "forward" if kind == "F" else "backward"), []),
+                       in_bytes if host_io else 0.0, out_bytes)
+        for o in by_stage.get((s, "optimizer"), []):
+            b.op(s, o)
+        for o in shared_opt:  # fused optimizer op: each stage updates its own parameters
+            frac = b.stage_memory[s][0]
+            if frac > 0:
+                b.op(s, o, (), f"scale:{frac:.6g}")
+    for s in range(n):
+        for kind, k in orders[s]:
+            chunks.link(s, kind, k)
+    return m
+
+
+def _boundary_bytes(graph: LayerGraph, stage: dict[str, int], by_stage: dict[tuple[int, str], list[OpNode]],
+                    n: int) -> list[float]:
+    """Activation bytes crossing each stage boundary s -> s+1 (per microbatch).
+
+    A tensor consumed by several later-stage ops is sent once: per producer, the largest crossing edge,
+    forwarded through every boundary up to its furthest consumer. A boundary no edge crosses carries the
+    stage's last forward op's output.
+    """
     boundary = [0.0] * n
     g = graph.graph
-    # a tensor consumed by several later-stage ops is sent once: per producer, the largest
-    # crossing edge, forwarded through every boundary up to its furthest consumer
     crossing: dict[str, tuple[float, int]] = {}
     for u, v, data in g.edges(data=True):
         su, sv = stage[u], stage[v]
@@ -531,54 +566,47 @@ def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: Para
         if boundary[s] == 0:
             fw = by_stage.get((s, "forward"), [])
             boundary[s] = float(fw[-1].output_bytes) if fw else 0.0
-    has_bwd = any(o.phase == "backward" for o in ops)
-    fwd_w = sum(o.weight_bytes for o in ops if o.phase == "forward") or 1.0
-    for s in range(n):
-        frac = sum(o.weight_bytes for o in by_stage.get((s, "forward"), [])) / fwd_w
-        b.stage_memory.append((frac, m if cfg.schedule == "gpipe" else min(m, n - s)))
-    send_f: dict[tuple[int, int], int] = {}  # (stage, mb) -> send task of forward activations
-    send_b: dict[tuple[int, int], int] = {}
-    # build stage by stage; cross-stage deps reference tasks of other stages, so build in
-    # an order where producers exist first: iterate "time slots" by constructing all
-    # forward chains for stage s before s+1 is impossible with 1F1B interleaving, so we
-    # create placeholder indices lazily via two passes.
-    orders = {s: [e for e in pipeline_order(s, n, m, cfg.schedule) if has_bwd or e[0] == "F"] for s in range(n)}
-    # pass 1: allocate tasks per stage in order; deps filled in pass 2
-    chunk_first: dict[tuple[int, str, int], int] = {}
-    chunk_last: dict[tuple[int, str, int], int] = {}
-    for s in range(n):
-        for kind, k in orders[s]:
-            phase = "forward" if kind == "F" else "backward"
-            chunk_ops = by_stage.get((s, phase), [])
-            if kind == "F" and s == 0 and host_io and in_bytes > 0:
-                chunk_first.setdefault((s, "H", k), b.copy(s, "h2d", in_bytes, name=f"input h2d@mb{k}", mb=k))
-            tasks = [b.op(s, o, (), None, mb=k) for o in chunk_ops]
-            if not tasks:  # empty chunk: a zero-time marker keeps the dependency chain
-                rec = OpRecord(f"stage{s} {kind}@mb{k} (empty)", b.sys.devices[s].name, "compute", "other", "", phase, 0, 0)
-                tasks = [b.add(Task(s, "compute", 0.0, rec, [], None))]
-            first, last = tasks[0], tasks[-1]
-            chunk_first[(s, kind, k)] = first
-            chunk_last[(s, kind, k)] = last
-            if kind == "F" and s < n - 1:
-                send_f[(s, k)] = b.send(s, boundary[s], [last], f"send act s{s}->s{s + 1}@mb{k}", "forward", k)
-            if kind == "B" and s > 0:
-                send_b[(s, k)] = b.send(s, boundary[s - 1], [last], f"send grad s{s}->s{s - 1}@mb{k}", "backward", k)
-            if kind == "F" and s == n - 1 and host_io and out_bytes > 0 and not has_bwd:
-                b.copy(s, "d2h", out_bytes, deps=[last], name=f"output d2h@mb{k}", mb=k)
-        for o in by_stage.get((s, "optimizer"), []):
-            b.op(s, o)
-        for o in shared_opt:  # fused optimizer op: each stage updates its own parameters
-            frac = b.stage_memory[s][0]
-            if frac > 0:
-                b.op(s, o, (), f"scale:{frac:.6g}")
-    # pass 2: cross-stage dependencies
-    for s in range(n):
-        for kind, k in orders[s]:
-            deps = b.tasks[chunk_first[(s, kind, k)]].deps
-            if kind == "F" and s > 0:
-                deps.append(send_f[(s - 1, k)])
-            if kind == "F" and s == 0 and (s, "H", k) in chunk_first:
-                deps.append(chunk_first[(s, "H", k)])
-            if kind == "B" and s < n - 1:
-                deps.append(send_b[(s + 1, k)])
-    return m
+    return boundary
+
+
+class _PipelineChunks:
+    """The pipeline's chunks (one stage's forward ``F`` or backward ``B`` ops of one microbatch) and the
+    sends between stages: :meth:`add` builds a chunk's tasks, :meth:`link` its cross-stage dependencies."""
+
+    def __init__(self, b: _Builder, n: int, boundary: list[float], output_copy: bool):
+        self.b, self.n, self.boundary, self.output_copy = b, n, boundary, output_copy
+        self.first: dict[tuple[int, str, int], int] = {}  # (stage, F/B/H, mb) -> first task
+        self.send_f: dict[tuple[int, int], int] = {}  # (stage, mb) -> send task of forward activations
+        self.send_b: dict[tuple[int, int], int] = {}  # (stage, mb) -> send task of activation gradients
+
+    def add(self, s: int, kind: str, k: int, chunk_ops: list[OpNode], in_bytes: float, out_bytes: float) -> None:
+        """Tasks of chunk (stage ``s``, ``kind`` F/B, microbatch ``k``): the input copy of stage 0's forward,
+        the ops (a zero-time marker when the chunk is empty), the send to the next/previous stage, and the
+        output copy of the last stage's forward (inference)."""
+        b, n = self.b, self.n
+        phase = "forward" if kind == "F" else "backward"
+        if kind == "F" and s == 0 and in_bytes > 0:
+            self.first.setdefault((s, "H", k), b.copy(s, "h2d", in_bytes, name=f"input h2d@mb{k}", mb=k))
+        tasks = [b.op(s, o, (), None, mb=k) for o in chunk_ops]
+        if not tasks:  # empty chunk: a zero-time marker keeps the dependency chain
+            rec = OpRecord(f"stage{s} {kind}@mb{k} (empty)", b.sys.devices[s].name, "compute", "other", "", phase, 0, 0)
+            tasks = [b.add(Task(s, "compute", 0.0, rec, [], None))]
+        last = tasks[-1]
+        self.first[(s, kind, k)] = tasks[0]
+        if kind == "F" and s < n - 1:
+            self.send_f[(s, k)] = b.send(s, self.boundary[s], [last], f"send act s{s}->s{s + 1}@mb{k}", "forward", k)
+        if kind == "B" and s > 0:
+            self.send_b[(s, k)] = b.send(s, self.boundary[s - 1], [last], f"send grad s{s}->s{s - 1}@mb{k}", "backward", k)
+        if kind == "F" and s == n - 1 and self.output_copy:
+            b.copy(s, "d2h", out_bytes, deps=[last], name=f"output d2h@mb{k}", mb=k)
+
+    def link(self, s: int, kind: str, k: int) -> None:
+        """Cross-stage dependencies of a chunk's first task: the previous stage's activation send (F), the
+        input copy (stage 0's F), the next stage's gradient send (B)."""
+        deps = self.b.tasks[self.first[(s, kind, k)]].deps
+        if kind == "F" and s > 0:
+            deps.append(self.send_f[(s - 1, k)])
+        if kind == "F" and s == 0 and (s, "H", k) in self.first:
+            deps.append(self.first[(s, "H", k)])
+        if kind == "B" and s < self.n - 1:
+            deps.append(self.send_b[(s + 1, k)])

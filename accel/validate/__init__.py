@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from accel.arch.cpu import CpuSpec
 from accel.errors import ConfigError
 from accel.validate.compare import (CATEGORIES, SECTIONS, TARGETS, Comparison, Skipped, Target, ValidationReport,
                                     compare)
@@ -94,10 +95,12 @@ def _with_threads(spec, threads):
         n = int(threads)
     except (TypeError, ValueError, OverflowError):
         return spec
-    if "threads" in type(spec).model_fields and n < 1:
+    if not isinstance(spec, CpuSpec):
+        return spec
+    if n < 1:
         raise ConfigError("device.json", "threads", f"must be >= 1, got {threads!r}")
-    if "threads" in type(spec).model_fields and n != getattr(spec, "threads", n):
-        if n > getattr(spec, "cores", n) * getattr(spec, "threads_per_core", 1):
+    if n != spec.threads:
+        if n > spec.cores * spec.threads_per_core:
             raise ConfigError(spec.origin or spec.name, "threads",
                               f"measurements ran {n} threads but the arch has only {spec.cores} cores")
         return spec.model_copy(update={"threads": n})
@@ -114,11 +117,9 @@ def with_measured_host(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:
     single-thread work of the same framework stack). ``host`` None means the default host. Returns
     ``host`` unchanged (and ``""``) without the row or when ``L`` equals the host's value.
     """
-    from accel.arch import load_arch
     from accel.arch.cpu import HostRuntime
     from accel.calibrate.direct import LAUNCH_ROW, micro_time
-    from accel.sim.host import host_dispatch
-    from accel.sim.system import DEFAULT_HOST
+    from accel.sim.host import as_host, default_host, host_dispatch
 
     micro = mdir.tables.get("micro.csv")
     if micro is None:
@@ -128,13 +129,13 @@ def with_measured_host(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:
         return host, ""
     if not measured > 0:
         raise ConfigError(str(mdir.path / "micro.csv"), LAUNCH_ROW, f"must be > 0 ms, got {measured * 1e3:g}")
-    base_host = host if host is not None else load_arch(DEFAULT_HOST)
+    base_host = default_host() if host is None else as_host(host)
     dispatch, _ = host_dispatch(base_host)
     ratio = measured / float(dispatch.kernel_launch)
     if abs(ratio - 1.0) < 1e-3:
         return host, ""
     new = dispatch.scaled(ratio).model_copy(update={"kernel_launch": measured})
-    runtime = (getattr(base_host, "host_runtime", None) or HostRuntime()).model_copy(update={"dispatch": new})
+    runtime = (base_host.host_runtime or HostRuntime()).model_copy(update={"dispatch": new})
     note = (f"host dispatch from {mdir.path.name}/micro.csv: launch {measured * 1e6:.3g} us (host "
             f"{dispatch.kernel_launch * 1e6:.3g} us), framework x{ratio:.3g} = {new.framework * 1e6:.3g} us")
     return base_host.model_copy(update={"host_runtime": runtime}), note
@@ -142,13 +143,13 @@ def with_measured_host(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:
 
 def _staging_host(host_spec: Any | None) -> Any:
     """The host whose staging-copy model costs pageable rows: ``host_spec`` if it has one, else the default host."""
-    from accel.arch import load_arch
-    from accel.sim.system import DEFAULT_HOST
+    from accel.sim.host import as_host, default_host
 
-    runtime = getattr(host_spec, "host_runtime", None)
-    if runtime is not None and runtime.staging_copy is not None:
-        return host_spec
-    return load_arch(DEFAULT_HOST)
+    if host_spec is not None:
+        host = as_host(host_spec)
+        if host.host_runtime is not None and host.host_runtime.staging_copy is not None:
+            return host
+    return default_host()
 
 
 def with_measured_memory(host: Any, mdir: MeasurementDir) -> tuple[Any, str]:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import Any
 
+from accel.arch.cpu import CpuSpec
 from accel.errors import AccelError
 from accel.graph import LayerGraph, OpNode
 
@@ -119,7 +120,7 @@ class ModelPredictor(Predictor):
         #: host CPU spec whose ``host_runtime.dispatch`` issues the device's eager ops (None: the simulator's
         #: default host, :data:`accel.sim.system.DEFAULT_HOST`)
         self.dispatch_host = dispatch_host if dispatch_host is not None else (
-            cpu_spec if getattr(cpu_spec, "kind", None) == "cpu" and kernel_spec.kind != "cpu" else None)
+            cpu_spec if isinstance(cpu_spec, CpuSpec) and kernel_spec.kind != "cpu" else None)
         self.cm = cost_model_for(kernel_spec)
         self._cpu_models: dict[int, Any] = {}
         import accel.sim as _sim
@@ -277,11 +278,9 @@ class ModelPredictor(Predictor):
         ``host_runtime.dispatch`` (:mod:`accel.sim.host`; no ``framework``: dispatch.csv calls ops bare)."""
         if self.kernel_spec.kind == "cpu":
             raise Unsupported("CPU dispatch rows are a floor of calibration.op_overhead (accel calibrate), not predicted")
-        from accel.arch import load_arch
         from accel.sim.host import host_dispatch
-        from accel.sim.system import DEFAULT_HOST
 
-        d, _ = host_dispatch(self.dispatch_host if self.dispatch_host is not None else load_arch(DEFAULT_HOST))
+        d, _ = host_dispatch(self.dispatch_host)
         return float(d.classes.get(op_class, d.kernel_launch))
 
     # host CPU ------------------------------------------------------------------------------
@@ -292,10 +291,9 @@ class ModelPredictor(Predictor):
             from accel.devices import cost_model_for
 
             spec = self.cpu_spec
-            if "threads" in type(spec).model_fields:
-                spec = spec.model_copy(update={"threads": int(threads)})
-            elif threads != getattr(spec, "cores", threads):
-                raise Unsupported(f"CPU arch {spec.name} has no 'threads' field to model {threads} threads")
+            if not isinstance(spec, CpuSpec):
+                raise Unsupported(f"{spec.name} is kind {spec.kind!r}, not a CPU arch: cannot model {threads} threads")
+            spec = spec.model_copy(update={"threads": int(threads)})
             self._cpu_models[threads] = (spec, cost_model_for(spec))
         return self._cpu_models[threads]
 

@@ -552,6 +552,11 @@ class SystolicCostModel(CostModel):
 
     spec: SystolicSpec
 
+    @property
+    def launch_overhead_s(self) -> float:
+        """The spec's ``launch_overhead`` (s): host time to issue one op through the device's driver."""
+        return float(self.spec.launch_overhead)
+
     def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer], repeats: Sequence[int] | None = None,
                     extra_cycles: float = 0.0) -> OpCost:
         """Layers run one after another on the array (layer ``i`` ``repeats[i]`` times, default 1);

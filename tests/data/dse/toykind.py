@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from accel.arch.base import Bandwidth, DeviceSpec, Frequency, PositiveInt, PowerOrZero, Size
+from accel.arch.base import Bandwidth, ComputeSpec, Frequency, PositiveInt, Size
 from accel.arch.registry import _KINDS, register_kind
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.graph import LayerGraph, OpNode, TensorInfo
@@ -17,14 +17,13 @@ from accel.graph import LayerGraph, OpNode, TensorInfo
 if "dse_toy" not in _KINDS:
 
     @register_kind("dse_toy")
-    class ToySpec(DeviceSpec):
+    class ToySpec(ComputeSpec):
         rows: PositiveInt
         cols: PositiveInt
         clock: Frequency
         sram: Size
         dram_bandwidth: Bandwidth
         dataflow: Literal["os", "ws", "is"] = "ws"
-        idle_power: PowerOrZero = 0.0
 
     @register_cost_model("dse_toy")
     class ToyModel(CostModel):
