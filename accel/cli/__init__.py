@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from accel.errors import AccelError
 
@@ -20,7 +21,7 @@ SUBCOMMANDS = ("simulate", "compare", "extract", "archs", "validate", "calibrate
 class AccelArgumentParser(argparse.ArgumentParser):
     """argparse parser whose usage errors are one line (plus a pointer to ``--help``), exit code 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -80,9 +81,8 @@ def check_output(path: str | None, flag: str) -> None:
 def model_names() -> tuple[list[str], dict[str, str]]:
     """(canonical model names, aliases) of the built-in workloads, read WITHOUT importing torch.
 
-    Uses ``workloads/names.py`` (a torch-free list) when it exists, loaded from its file so the
-    ``workloads`` package (which imports torch) is not executed; otherwise reads the ``MODELS`` and
-    ``ALIASES`` literals of ``workloads/models.py`` with :mod:`ast`. Empty lists if neither is found.
+    ``workloads/names.py`` (a torch-free list) is loaded from its file, so the ``workloads`` package (which
+    imports torch) is not executed. Empty when the package or that file is missing.
     """
     import importlib.util
     from pathlib import Path
@@ -90,40 +90,13 @@ def model_names() -> tuple[list[str], dict[str, str]]:
     spec = importlib.util.find_spec("workloads")
     if spec is None or not spec.submodule_search_locations:
         return [], {}
-    root = Path(next(iter(spec.submodule_search_locations)))
-    names_py = root / "names.py"
-    if names_py.is_file():
-        nspec = importlib.util.spec_from_file_location("_accel_workload_names", names_py)
-        if nspec is not None and nspec.loader is not None:
-            mod = importlib.util.module_from_spec(nspec)
-            try:
-                nspec.loader.exec_module(mod)
-                names = getattr(mod, "MODEL_NAMES", None) or getattr(mod, "NAMES", None)
-                if names is None and hasattr(mod, "list_models"):
-                    names = mod.list_models()
-                if names:
-                    return list(names), dict(getattr(mod, "ALIASES", {}) or {})
-            except Exception:  # noqa: BLE001 - fall back to reading models.py
-                pass
-    import ast
-
-    try:
-        tree = ast.parse((root / "models.py").read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, UnicodeDecodeError):
+    names_py = Path(next(iter(spec.submodule_search_locations))) / "names.py"
+    nspec = importlib.util.spec_from_file_location("_accel_workload_names", names_py) if names_py.is_file() else None
+    if nspec is None or nspec.loader is None:
         return [], {}
-    names: list[str] = []
-    aliases: dict[str, str] = {}
-    for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if not isinstance(target, ast.Name) or not isinstance(node.value, ast.Dict):
-            continue
-        keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
-        if target.id == "MODELS":
-            names = keys
-        elif target.id == "ALIASES":
-            aliases = {k.value: v.value for k, v in zip(node.value.keys, node.value.values)
-                       if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
-    return names, aliases
+    mod = importlib.util.module_from_spec(nspec)
+    nspec.loader.exec_module(mod)
+    return list(mod.MODEL_NAMES), dict(mod.ALIASES)
 
 
 def model_help(prefix: str) -> str:

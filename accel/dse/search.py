@@ -24,8 +24,9 @@ import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from accel.dse.methods import SEARCHERS
 from accel.dse.evaluate import EvalContext, make_context, reason_group
@@ -36,6 +37,9 @@ from accel.dse.spec import SweepSpec, load_spec
 from accel.dse.store import ResultsStore, check_output_path
 from accel.errors import ConfigError
 from accel.graph import LayerGraph
+
+if TYPE_CHECKING:
+    from optuna.trial import Trial
 
 #: design points a sweep may have before it needs ``max_points=None`` (CLI: ``--yes``)
 MAX_POINTS = 100_000
@@ -248,118 +252,184 @@ def _point_stream(ctx: EvalContext, spec: SweepSpec) -> Iterator[dict[str, Any]]
 _WAIT = object()
 
 
-def _run_points(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],  # noqa: C901 (known debt: split into steps, issue 12 item 4)
+def _store_records(store: ResultsStore, res: SweepResult, on_record: Callable[[dict[str, Any]], None] | None,
+                   recs: list[dict[str, Any]]) -> None:
+    """Append freshly evaluated records to the store (one kill-safe write), then count and report each."""
+    store.append_many(recs)
+    for rec in recs:
+        res.n_evaluated += 1
+        if on_record:
+            on_record(rec)
+
+
+@contextmanager
+def _finishing(res: SweepResult, bar: Any, collect: Callable[[], list[dict[str, Any]]]) -> Iterator[None]:
+    """However the search loop ends (done, ``limit``, Ctrl-C/SIGTERM, error): close the bar, set ``res.records``."""
+    try:
+        yield
+    finally:
+        bar.close()
+        res.records = collect()
+
+
+def _run_points(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],
                 res: SweepResult, progress: bool, limit: int | None, on_record, workers: int,
                 chunk: int | None) -> None:
     """Grid/random: claim chunks of undone points, keep the executor busy, store results as they come."""
-    start_done = {k for k, r in store.records.items() if r.get("status") in ("ok", "infeasible")}
-    keys: list[str] = []
-    points = _point_stream(ctx, spec)
-    deferred: dict[str, dict[str, Any]] = {}  # claimed by another live sweep
     # in-process: one point at a time (stored as soon as evaluated); pools: a few per task
     size = chunk or (1 if workers <= 1 else _auto_chunk(res.n_points, workers))
-    claimed = 0
-    exhausted = False
+    feed = _PointFeed(ctx, spec, store, res, size, limit)
     bar = _progress(res.n_points, 0, spec.name, progress)
-    skipped = 0
+    with _finishing(res, bar, feed.records):
+        _ChunkPump(feed, get_executor, workers, bar, partial(_store_records, store, res, on_record)).run()
 
-    def skip(k: str) -> None:
-        nonlocal skipped
-        if k in start_done:
-            res.n_reused += 1
+
+class _PointFeed:
+    """The grid/random points, drawn lazily and handed out in chunks this run has claimed in the store."""
+
+    def __init__(self, ctx: EvalContext, spec: SweepSpec, store: ResultsStore, res: SweepResult, size: int,
+                 limit: int | None):
+        self.ctx, self.store, self.res, self.size, self.limit = ctx, store, res, size, limit
+        self.start_done = {k for k, r in store.records.items() if r.get("status") in ("ok", "infeasible")}
+        self.keys: list[str] = []  # every point drawn, in stream order
+        self.points = _point_stream(ctx, spec)
+        self.deferred: dict[str, dict[str, Any]] = {}  # claimed by another live sweep
+        self.claimed = 0
+        self.exhausted = False
+        self.skipped = 0
+
+    def skip(self, k: str) -> None:
+        """Count a point found done: reused from the file, or finished by another sweep meanwhile."""
+        if k in self.start_done:
+            self.res.n_reused += 1
         else:
-            res.n_by_others += 1
-        skipped += 1
+            self.res.n_by_others += 1
+        self.skipped += 1
 
-    def next_chunk() -> list[dict[str, Any]] | object | None:
+    def take_skipped(self) -> int:
+        """Points skipped since the last call (for the progress bar)."""
+        n, self.skipped = self.skipped, 0
+        return n
+
+    def next_chunk(self) -> list[dict[str, Any]] | object | None:
         """Points to evaluate now, _WAIT (others hold the rest), or None (nothing left)."""
-        nonlocal claimed, exhausted
         while True:
-            want = size if limit is None else min(size, limit - claimed)
+            want = self.size if self.limit is None else min(self.size, self.limit - self.claimed)
             if want <= 0:
-                if deferred or _any_undone(points, store, ctx, keys, skip):
-                    res.interrupted = True
+                self._flag_unfinished()
                 return None
-            cand: dict[str, dict[str, Any]] = {}
-            while not exhausted and len(cand) < want:
-                p = next(points, None)
-                if p is None:
-                    exhausted = True
-                    break
-                k = ctx.key(p)
-                keys.append(k)
-                if store.done(k):
-                    skip(k)
-                else:
-                    cand[k] = p
+            cand = self._draw(want) or dict(list(self.deferred.items())[:want])
             if not cand:
-                if not deferred:
-                    return None
-                cand = dict(list(deferred.items())[:want])
-            mine, done, others = store.claim(cand)
-            for k in done:
-                deferred.pop(k, None)
-                skip(k)
-            for k in others:
-                deferred[k] = cand[k]
+                return None
+            mine, done = self._claim(cand)
             if mine:
-                for k in mine:
-                    deferred.pop(k, None)
-                claimed += len(mine)
-                return [cand[k] for k in mine]
-            if exhausted and deferred and not done:
+                return mine
+            if self.exhausted and self.deferred and not done:
                 return _WAIT
 
-    try:
-        inflight: set[Any] = set()
-        state = "more"
-        ex: Executor | None = None
-        while True:
-            cap = 1 if isinstance(ex, SerialExecutor) else 2 * max(1, getattr(ex, "workers", workers))
-            while state == "more" and len(inflight) < cap:
-                nxt = next_chunk()
-                if skipped:
-                    bar.update(skipped)
-                    skipped = 0
-                if nxt is None:
-                    state = "done"
-                elif nxt is _WAIT:
-                    state = "wait"
-                else:
-                    ex = get_executor()
-                    inflight.add(ex.submit(nxt))  # type: ignore[arg-type]
-                    cap = 1 if isinstance(ex, SerialExecutor) else 2 * max(1, ex.workers)
-            if inflight:
-                assert ex is not None
-                done_f, inflight = ex.wait(inflight, timeout=0.2 if state == "wait" else None)
-                for f in done_f:
-                    recs = f.result()
-                    store.append_many(recs)
-                    for rec in recs:
-                        res.n_evaluated += 1
-                        if on_record:
-                            on_record(rec)
-                    bar.update(len(recs))
-                if state == "wait":
-                    state = "more"
-                continue
-            if state == "done":
+    def _flag_unfinished(self) -> None:
+        """At ``limit``: mark the sweep interrupted if a point is left (deferred, or undone further on)."""
+        if self.deferred or _any_undone(self.points, self.store, self.ctx, self.keys, self.skip):
+            self.res.interrupted = True
+
+    def _draw(self, want: int) -> dict[str, dict[str, Any]]:
+        """Up to ``want`` further points of the stream that are not done (done ones are skipped), by key."""
+        cand: dict[str, dict[str, Any]] = {}
+        while not self.exhausted and len(cand) < want:
+            p = next(self.points, None)
+            if p is None:
+                self.exhausted = True
                 break
-            time.sleep(0.1)  # another sweep holds the remaining points: poll until they finish
-            state = "more"
-    finally:
-        bar.close()
+            k = self.ctx.key(p)
+            self.keys.append(k)
+            if self.store.done(k):
+                self.skip(k)
+            else:
+                cand[k] = p
+        return cand
+
+    def _claim(self, cand: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Claim ``cand`` in the store: (points now this run's, keys found done); others' points are deferred."""
+        mine, done, others = self.store.claim(cand)
+        for k in done:
+            self.deferred.pop(k, None)
+            self.skip(k)
+        for k in others:
+            self.deferred[k] = cand[k]
+        for k in mine:
+            self.deferred.pop(k, None)
+        self.claimed += len(mine)
+        return [cand[k] for k in mine], done
+
+    def records(self) -> list[dict[str, Any]]:
+        """The stored record of every point drawn, in stream order, once each (after re-reading the file)."""
         try:
-            store.refresh()
+            self.store.refresh()
         except (OSError, ConfigError):
             pass
         seen: set[str] = set()
-        res.records = []
-        for k in keys:
-            r = store.get(k)
+        out: list[dict[str, Any]] = []
+        for k in self.keys:
+            r = self.store.get(k)
             if r is not None and k not in seen:
                 seen.add(k)
-                res.records.append(r)
+                out.append(r)
+        return out
+
+
+class _ChunkPump:
+    """Keeps the executor busy with chunks from a :class:`_PointFeed` and stores each chunk as it finishes."""
+
+    def __init__(self, feed: _PointFeed, get_executor: Callable[[], Executor], workers: int, bar: Any,
+                 store_records: Callable[[list[dict[str, Any]]], None]):
+        self.feed, self.get_executor, self.workers, self.bar = feed, get_executor, workers, bar
+        self.store_records = store_records
+        self.inflight: set[Any] = set()
+        self.ex: Executor | None = None
+        self.state = "more"  # "more": ask the feed; "wait": others hold the rest; "done": nothing left
+
+    def run(self) -> None:
+        """Submit, wait and store until no point is left, polling while other sweeps hold the last ones."""
+        while True:
+            if self.state == "more":
+                self._fill()
+            if self.inflight:
+                self._drain()
+                continue
+            if self.state == "done":
+                return
+            time.sleep(0.1)  # another sweep holds the remaining points: poll until they finish
+            self.state = "more"
+
+    def _capacity(self) -> int:
+        """Chunks to keep in flight: one in-process, else two per worker."""
+        return 1 if isinstance(self.ex, SerialExecutor) else 2 * max(1, getattr(self.ex, "workers", self.workers))
+
+    def _fill(self) -> None:
+        """Submit claimed chunks until enough are in flight, the points run out, or other sweeps hold the rest."""
+        while self.state == "more" and len(self.inflight) < self._capacity():
+            nxt = self.feed.next_chunk()
+            skipped = self.feed.take_skipped()
+            if skipped:
+                self.bar.update(skipped)
+            if isinstance(nxt, list):
+                self.ex = self.get_executor()
+                self.inflight.add(self.ex.submit(nxt))
+            elif nxt is None:
+                self.state = "done"
+            else:  # _WAIT
+                self.state = "wait"
+
+    def _drain(self) -> None:
+        """Wait for finished chunks (at most 0.2 s while waiting on other sweeps) and store their records."""
+        assert self.ex is not None
+        done, self.inflight = self.ex.wait(self.inflight, timeout=0.2 if self.state == "wait" else None)
+        for f in done:
+            recs = f.result()
+            self.store_records(recs)
+            self.bar.update(len(recs))
+        if self.state == "wait":
+            self.state = "more"
 
 
 def _any_undone(points: Iterator[dict[str, Any]], store: ResultsStore, ctx: EvalContext, keys: list[str],
@@ -374,89 +444,127 @@ def _any_undone(points: Iterator[dict[str, Any]], store: ResultsStore, ctx: Eval
     return False
 
 
-def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],  # noqa: C901 (known debt: split into steps, issue 12 item 4)
+def _run_optuna(ctx: EvalContext, spec: SweepSpec, store: ResultsStore, get_executor: Callable[[], Executor],
                 res: SweepResult, progress: bool, limit: int | None, on_record) -> None:
-    import optuna
-    from optuna.trial import TrialState, create_trial
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = spec.search
-    assert s.n is not None
-    make_sampler = SEARCHERS[s.method].sampler
-    assert make_sampler is not None
-    sampler = make_sampler(s)
-    directions: list[Any] = ["minimize" if o.goal == "min" else "maximize" for o in spec.objectives]
-    study = optuna.create_study(directions=directions, sampler=sampler)
-    dists = {p.path: p.optuna_distribution() for p in ctx.space.params}
-    keys = [o.key for o in spec.objectives]
-
-    def _values(rec: dict[str, Any]) -> list[float] | None:
-        if rec.get("status") != "ok":
-            return None
-        return [float(rec["objectives"][k]) for k in keys]
-
-    by_key: dict[str, dict[str, Any]] = {}
-    # resume: feed stored results of this space to the sampler as finished trials
-    for rec in list(store):
-        params = rec.get("params", {})
-        if rec.get("key") != ctx.key(params) or set(params) != set(dists):
-            continue
-        if rec.get("status") not in ("ok", "infeasible"):
-            continue
-        try:  # create_trial raises ValueError for values outside the current space
-            vals = _values(rec)
-            t = create_trial(params=params, distributions=dists, values=vals,
-                             state=TrialState.COMPLETE if vals is not None else TrialState.FAIL)
-        except (ValueError, TypeError, KeyError):
-            continue
-        study.add_trial(t)
-        by_key[rec["key"]] = rec
-        res.n_reused += 1
-    n_trials = len(study.trials)
-    bar = _progress(max(s.n, n_trials), min(n_trials, s.n), spec.name, progress)
+    """NSGA-II/TPE: ask the study for batches of trials, evaluate their new points, tell it the objectives."""
+    search = _OptunaSearch(ctx, spec, store)
+    search.resume(res)
+    n, n_trials = search.n, len(search.study.trials)
+    bar = _progress(max(n, n_trials), min(n_trials, n), spec.name, progress)
+    store_records = partial(_store_records, store, res, on_record)
 
     def evaluate(todo: dict[str, dict[str, Any]]) -> None:
+        """Evaluate points with the executor's own chunking, storing each chunk as it finishes."""
         for chunk in get_executor().run(list(todo.values())):
-            store.append_many(chunk)
-            for rec in chunk:
-                res.n_evaluated += 1
-                if on_record:
-                    on_record(rec)
+            store_records(chunk)
 
-    try:
-        while n_trials < s.n and (limit is None or res.n_evaluated < limit):
-            batch_size = max(1, 2 * get_executor().workers)
-            want = min(batch_size, s.n - n_trials)
-            if limit is not None:
-                want = min(want, limit - res.n_evaluated)
-            trials = [study.ask(dists) for _ in range(want)]
-            todo: dict[str, dict[str, Any]] = {}
-            trial_keys = []
-            for trial in trials:
-                k = ctx.key(dict(trial.params))
-                trial_keys.append(k)
-                if not store.done(k) and k not in todo:
-                    todo[k] = dict(trial.params)
-            mine, _done, others = store.claim(todo)
-            if mine:
-                evaluate({k: todo[k] for k in mine})
-            while others:  # points another sweep is evaluating: wait for them (or take them over)
-                time.sleep(0.1)
-                mine, _done, others = store.claim({k: todo[k] for k in others})
-                if mine:
-                    evaluate({k: todo[k] for k in mine})
-            for trial, k in zip(trials, trial_keys):
-                rec = store.get(k) or {}
-                by_key[k] = rec
-                vals = _values(rec)
-                if vals is None or not all(math.isfinite(v) for v in vals):
-                    study.tell(trial, state=TrialState.FAIL)
-                else:
-                    study.tell(trial, vals)
+    with _finishing(res, bar, search.records):
+        while n_trials < n and (limit is None or res.n_evaluated < limit):
+            trials = search.ask(_trial_batch(get_executor().workers, n - n_trials, limit, res.n_evaluated))
+            todo, trial_keys = search.new_points(trials)
+            _evaluate_claimed(store, todo, evaluate)
+            search.tell(trials, trial_keys)
             n_trials += len(trials)
             bar.update(len(trials))
-        if n_trials < s.n:
+        if n_trials < n:
             res.interrupted = True
-    finally:
-        bar.close()
-        res.records = [r for r in by_key.values() if r]
+
+
+def _trial_batch(workers: int, left: int, limit: int | None, n_evaluated: int) -> int:
+    """Trials to ask for next: two per worker, at most ``left``, and no more than ``limit`` still allows."""
+    want = min(max(1, 2 * workers), left)
+    if limit is not None:
+        want = min(want, limit - n_evaluated)
+    return want
+
+
+def _evaluate_claimed(store: ResultsStore, todo: dict[str, dict[str, Any]],
+                      evaluate: Callable[[dict[str, dict[str, Any]]], None]) -> None:
+    """Evaluate the ``todo`` points this run claims; poll for those another sweep holds until done or taken over."""
+    mine, _done, others = store.claim(todo)
+    if mine:
+        evaluate({k: todo[k] for k in mine})
+    while others:  # points another sweep is evaluating: wait for them (or take them over)
+        time.sleep(0.1)
+        mine, _done, others = store.claim({k: todo[k] for k in others})
+        if mine:
+            evaluate({k: todo[k] for k in mine})
+
+
+class _OptunaSearch:
+    """An optuna study over the sweep's space, fed the stored results, with the record behind each trial."""
+
+    def __init__(self, ctx: EvalContext, spec: SweepSpec, store: ResultsStore):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        s = spec.search
+        assert s.n is not None
+        self.n: int = s.n
+        make_sampler = SEARCHERS[s.method].sampler
+        assert make_sampler is not None
+        sampler = make_sampler(s)
+        directions: list[Any] = ["minimize" if o.goal == "min" else "maximize" for o in spec.objectives]
+        self.study = optuna.create_study(directions=directions, sampler=sampler)
+        self.dists = {p.path: p.optuna_distribution() for p in ctx.space.params}
+        self.objective_keys = [o.key for o in spec.objectives]
+        self.ctx, self.store = ctx, store
+        self.by_key: dict[str, dict[str, Any]] = {}  # trial's key -> its record ({} if none was stored)
+
+    def _values(self, rec: dict[str, Any]) -> list[float] | None:
+        """The objective values of an ``ok`` record, None for any other status."""
+        if rec.get("status") != "ok":
+            return None
+        return [float(rec["objectives"][k]) for k in self.objective_keys]
+
+    def resume(self, res: SweepResult) -> None:
+        """Feed stored ok/infeasible results of this space to the sampler as finished trials (counted as reused)."""
+        from optuna.trial import TrialState, create_trial
+
+        for rec in list(self.store):
+            params = rec.get("params", {})
+            if rec.get("key") != self.ctx.key(params) or set(params) != set(self.dists):
+                continue
+            if rec.get("status") not in ("ok", "infeasible"):
+                continue
+            try:  # create_trial raises ValueError for values outside the current space
+                vals = self._values(rec)
+                t = create_trial(params=params, distributions=self.dists, values=vals,
+                                 state=TrialState.COMPLETE if vals is not None else TrialState.FAIL)
+            except (ValueError, TypeError, KeyError):
+                continue
+            self.study.add_trial(t)
+            self.by_key[rec["key"]] = rec
+            res.n_reused += 1
+
+    def ask(self, want: int) -> list[Trial]:
+        """``want`` new trials from the sampler."""
+        return [self.study.ask(self.dists) for _ in range(want)]
+
+    def new_points(self, trials: list[Trial]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """(the trials' points not done yet, by key, once each; every trial's key, in order)."""
+        todo: dict[str, dict[str, Any]] = {}
+        trial_keys = []
+        for trial in trials:
+            k = self.ctx.key(dict(trial.params))
+            trial_keys.append(k)
+            if not self.store.done(k) and k not in todo:
+                todo[k] = dict(trial.params)
+        return todo, trial_keys
+
+    def tell(self, trials: list[Trial], trial_keys: list[str]) -> None:
+        """Tell the study each trial's stored objectives (FAIL when not ok or not finite); remember its record."""
+        from optuna.trial import TrialState
+
+        for trial, k in zip(trials, trial_keys):
+            rec = self.store.get(k) or {}
+            self.by_key[k] = rec
+            vals = self._values(rec)
+            if vals is None or not all(math.isfinite(v) for v in vals):
+                self.study.tell(trial, state=TrialState.FAIL)
+            else:
+                self.study.tell(trial, vals)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The stored records of the study's trials (resumed and new), once each."""
+        return [r for r in self.by_key.values() if r]

@@ -11,7 +11,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -101,76 +101,109 @@ def cell_int(v: Any, default: int = 1) -> int:
     return default if math.isnan(f) else int(f)
 
 
-def read_csv_checked(path: Path) -> pd.DataFrame:  # noqa: C901 (known debt: split into steps, issue 12 item 4)
+def read_csv_checked(path: Path) -> pd.DataFrame:
     """Read one measurement CSV and check its required and numeric columns.
 
     The file must be UTF-8, at most :data:`MAX_CSV_BYTES` with lines of at most
     :data:`MAX_LINE_CHARS`; numeric columns must be finite numbers >= their :data:`MIN_VALUE`
     (whole numbers for sizes and counts), so no row can make a predictor divide by zero.
     """
+    name = path.name
+    df = _parse_csv(path)
+    _check_required_columns(path, df)
+    for col in _numeric_columns(name, df):
+        df[col] = _checked_numbers(path, df, col)
+    if name == "conv_bwd.csv":
+        _check_rows(path, "pass", ~df["pass"].isin(("dgrad", "wgrad")),
+                    lambda i: f"unknown pass {df['pass'].iloc[i]!r}; allowed: dgrad, wgrad")
+    if name in ("conv.csv", "conv_bwd.csv"):
+        _check_groups(path, df)
+    if "ms" in df.columns:
+        _check_rows(path, "ms", ~((df["ms"] > 0) & (df["ms"] < float("inf"))),
+                    lambda i: f"time must be a finite number > 0 ms, got {float(df['ms'].iloc[i]):g}")
+    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv", "e2e.csv"):
+        _check_dtypes(path, df)
+    for col in ("leaf", "pinned"):
+        if col in df.columns:
+            df[col] = df[col].map(_to_bool)
+    return df
+
+
+def _parse_csv(path: Path) -> pd.DataFrame:
+    """Read the file (size and UTF-8 checked), refuse over-long lines, and parse it into a DataFrame."""
     from accel.graph import read_text_checked
 
-    name = path.name
     text = read_text_checked(path, MAX_CSV_BYTES, what="measurement CSV")
     for i, line in enumerate(text.splitlines()):
         if len(line) > MAX_LINE_CHARS:
             raise ConfigError(str(path), f"line {i + 1}", f"line longer than {MAX_LINE_CHARS:,} characters")
     try:
-        df = pd.read_csv(io.StringIO(text), keep_default_na=True)
+        return pd.read_csv(io.StringIO(text), keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ConfigError(str(path), None, f"cannot parse CSV: {' '.join(str(exc).split())}") from None
+
+
+def _check_required_columns(path: Path, df: pd.DataFrame) -> None:
+    """Raise naming the first of the file's :data:`REQUIRED_COLUMNS` that ``df`` lacks."""
+    name = path.name
     missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
     if missing:
         raise ConfigError(str(path), missing[0],
                           f"missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS[name])}")
-    required = set(REQUIRED_COLUMNS.get(name, ()))
-    for col in NUMERIC_COLUMNS.get(name, ()) + tuple(c for c in OPTIONAL_NUMERIC.get(name, ()) if c in df.columns):
-        num = pd.to_numeric(df[col], errors="coerce")
-        bad = num.isna() & df[col].notna()
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise ConfigError(str(path), f"row {i + 2}, column {col}", f"not a number: {df[col].iloc[i]!r}")
-        if col in required and num.isna().any():
-            i = int(num.isna().to_numpy().argmax())
-            raise ConfigError(str(path), f"row {i + 2}, column {col}", "empty or NaN; a finite number is required")
-        lo = MIN_VALUE.get(col)
-        for i, v in enumerate(num.to_numpy(dtype=float)):
-            if math.isnan(v):
-                continue
-            if not math.isfinite(v):
-                raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be finite, got {v:g}")
-            if lo is not None and v < lo:
-                raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be >= {lo:g}, got {v:g}")
-            if col in INTEGER_COLUMNS and (v != int(v) or v > 2**53):
-                raise ConfigError(str(path), f"row {i + 2}, column {col}", f"must be a whole number up to 2**53, got {v:g}")
-        df[col] = num
-    if name == "conv_bwd.csv":
-        bad = ~df["pass"].isin(("dgrad", "wgrad"))
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise ConfigError(str(path), f"row {i + 2}, column pass", f"unknown pass {df['pass'].iloc[i]!r}; allowed: dgrad, wgrad")
-    if name in ("conv.csv", "conv_bwd.csv"):
-        for i, (cin, cout, g) in enumerate(zip(df["Cin"], df["Cout"], df["groups"])):
-            if cin % g or cout % g:
-                raise ConfigError(str(path), f"row {i + 2}, column groups",
-                                  f"Cin={cin:g} and Cout={cout:g} must both be divisible by groups={g:g}")
-    if "ms" in df.columns:
-        bad = ~((df["ms"] > 0) & (df["ms"] < float("inf")))
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise ConfigError(str(path), f"row {i + 2}, column ms", f"time must be a finite number > 0 ms, got {float(df['ms'].iloc[i]):g}")
-    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv", "e2e.csv"):
-        allowed = KERNEL_DTYPES if name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv") else MODEL_DTYPES
-        bad = ~df["dtype"].isin(allowed)
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise ConfigError(str(path), f"row {i + 2}, column dtype",
-                              f"unknown dtype {df['dtype'].iloc[i]!r}; allowed: {', '.join(allowed)}")
-    if "leaf" in df.columns:
-        df["leaf"] = df["leaf"].map(_to_bool)
-    if "pinned" in df.columns:
-        df["pinned"] = df["pinned"].map(_to_bool)
-    return df
+
+
+def _numeric_columns(name: str, df: pd.DataFrame) -> tuple[str, ...]:
+    """The file's :data:`NUMERIC_COLUMNS`, then those of its :data:`OPTIONAL_NUMERIC` columns ``df`` has."""
+    return NUMERIC_COLUMNS.get(name, ()) + tuple(c for c in OPTIONAL_NUMERIC.get(name, ()) if c in df.columns)
+
+
+def _check_rows(path: Path, col: str, bad: pd.Series, reason: Callable[[int], str]) -> None:
+    """Raise a ConfigError naming the first row where ``bad`` is true; ``reason(i)`` explains data row ``i``."""
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise ConfigError(str(path), f"row {i + 2}, column {col}", reason(i))
+
+
+def _checked_numbers(path: Path, df: pd.DataFrame, col: str) -> pd.Series:
+    """Column ``col`` as numbers: no text, no gaps in a required column, every value allowed (see :func:`_value_problem`)."""
+    num = pd.to_numeric(df[col], errors="coerce")
+    _check_rows(path, col, num.isna() & df[col].notna(), lambda i: f"not a number: {df[col].iloc[i]!r}")
+    if col in REQUIRED_COLUMNS.get(path.name, ()):
+        _check_rows(path, col, num.isna(), lambda i: "empty or NaN; a finite number is required")
+    for i, v in enumerate(num.to_numpy(dtype=float)):
+        problem = _value_problem(col, v)
+        if problem:
+            raise ConfigError(str(path), f"row {i + 2}, column {col}", problem)
+    return num
+
+
+def _value_problem(col: str, v: float) -> str | None:
+    """Why number ``v`` is not allowed in column ``col`` (not finite, below :data:`MIN_VALUE`, not whole), or None."""
+    if math.isnan(v):
+        return None
+    if not math.isfinite(v):
+        return f"must be finite, got {v:g}"
+    lo = MIN_VALUE.get(col)
+    if lo is not None and v < lo:
+        return f"must be >= {lo:g}, got {v:g}"
+    if col in INTEGER_COLUMNS and (v != int(v) or v > 2**53):
+        return f"must be a whole number up to 2**53, got {v:g}"
+    return None
+
+
+def _check_groups(path: Path, df: pd.DataFrame) -> None:
+    """Raise for the first conv row whose Cin or Cout is not divisible by its groups."""
+    for i, (cin, cout, g) in enumerate(zip(df["Cin"], df["Cout"], df["groups"])):
+        if cin % g or cout % g:
+            raise ConfigError(str(path), f"row {i + 2}, column groups",
+                              f"Cin={cin:g} and Cout={cout:g} must both be divisible by groups={g:g}")
+
+
+def _check_dtypes(path: Path, df: pd.DataFrame) -> None:
+    """Raise for the first row whose dtype the file does not allow (:data:`KERNEL_DTYPES` or :data:`MODEL_DTYPES`)."""
+    allowed = KERNEL_DTYPES if path.name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv") else MODEL_DTYPES
+    _check_rows(path, "dtype", ~df["dtype"].isin(allowed),
+                lambda i: f"unknown dtype {df['dtype'].iloc[i]!r}; allowed: {', '.join(allowed)}")
 
 
 def _to_bool(v: Any) -> bool | None:
