@@ -148,9 +148,9 @@ def run_scalesim(layers: list[SystolicLayer], config: ScaleSimConfig, gemm: bool
         comp = _read_csv_rows(rep / "COMPUTE_REPORT.csv")
         det = _read_csv_rows(rep / "DETAILED_ACCESS_REPORT.csv")
         out = []
-        for ly, c, d in zip(layers, comp, det):
-            c = [float(x) for x in c]
-            d = [float(x) for x in d]
+        for ly, c_row, d_row in zip(layers, comp, det):
+            c = [float(x) for x in c_row]
+            d = [float(x) for x in d_row]
             out.append(ScaleSimLayerResult(
                 name=ly.name, total_cycles_incl_prefetch=c[1], total_cycles=c[2], stall_cycles=c[3],
                 overall_util=c[4], mapping_efficiency=c[5], compute_util=c[6],

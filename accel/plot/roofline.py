@@ -182,11 +182,12 @@ def _gemm_row(r: dict[str, Any]) -> tuple[OpNode, str] | str:
     """(op, label) of a gemm.csv row, or why the row cannot be plotted."""
     from accel.validate.ops import matmul_op
 
-    dims = {}
+    dims: dict[str, int] = {}
     for c in _GEMM_DIMS:
-        dims[c] = _int_or_none(r.get(c), 1)
-        if dims[c] is None:
+        d = _int_or_none(r.get(c), 1)
+        if d is None:
             return f"column {c}: not a whole number in [1, {MAX_KERNEL_DIM}]: {r.get(c)!r}"
+        dims[c] = d
     braw = r.get("batch")
     b = 1 if braw is None or (isinstance(braw, float) and math.isnan(braw)) or braw == "" else _int_or_none(braw, 1)
     if b is None:
@@ -199,11 +200,12 @@ def _conv_row(r: dict[str, Any]) -> tuple[OpNode, str] | str:
     """(op, label) of a conv.csv row, or why the row cannot be plotted."""
     from accel.validate.ops import conv_op
 
-    v = {}
+    v: dict[str, int] = {}
     for c, lo in _CONV_DIMS.items():
-        v[c] = _int_or_none(r.get(c), lo)
-        if v[c] is None:
+        d = _int_or_none(r.get(c), lo)
+        if d is None:
             return f"column {c}: not a whole number in [{lo}, {MAX_KERNEL_DIM}]: {r.get(c)!r}"
+        v[c] = d
     if v["Cin"] % v["groups"] or v["Cout"] % v["groups"]:
         return f"column groups: {v['groups']} does not divide Cin {v['Cin']} and Cout {v['Cout']}"
     op = conv_op(v["N"], v["Cin"], v["Cout"], v["H"], v["W"], v["R"], v["S"], v["stride"], v["pad"], v["groups"],

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -135,8 +136,8 @@ def ring_slides(seg_start, seg_end, n_lines: int, active: int, prefetch: int, se
     u = 0
     slides = 0
     ev = []
-    c0s = np.asarray(seg_c0).tolist() if events else None
-    c1s = np.asarray(seg_c1).tolist() if events else None
+    c0s: list[float] = np.asarray(seg_c0).tolist() if events else []  # read only when events
+    c1s: list[float] = np.asarray(seg_c1).tolist() if events else []
     for i, (a, b) in enumerate(zip(np.asarray(seg_start).tolist(), np.asarray(seg_end).tolist())):
         da = (a - u) % n_lines
         if resolve is not None and (da >= active or da + (b - a) >= active):
@@ -363,65 +364,95 @@ def _table_pos(ring: _Ring, before=None):
     return pos
 
 
-def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int, geo: ConvGeometry, pos_of_raw,  # noqa: C901 (known debt: split into steps, issue 12 item 4)
-                             c0, n_lines: int, active: int, prefetch: int, eps: int):
-    """Element-level replay, with im2col copies, of one OS/WS ifmap fold (a skewed block of the ring).
+_PosFn = Callable[[Any, Any], Any]  # (ring row(s), column(s)) -> valid ring position(s) before that entry
 
-    Fold ``i`` streams block ``i % rf`` (``T`` ring rows by ``rows`` columns, ``nv`` for the last
-    block) along its anti-diagonals, higher row first: the block's entries in ring order. An entry
-    whose own line is inside the window hits, so runs of those are skipped with a search on the
-    (monotone) positions; only entries whose own line is outside are checked element by element
-    for a copy of their address in the window (OS: ring rows = taps, columns = pixels of the row
-    fold; WS: ring rows = pixels, columns = taps of the row fold). Returns ``(k, u, misses)`` with
-    each miss at its stall-free cycle ``c0[i] + diagonal``. Cost: O(misses x chunk), not O(entries);
-    a block replayed from a window position seen before (the next column fold) is memoised.
+
+class _StreamedIfmapReplay:
+    """Element-level replay, with im2col copies, of the OS/WS ifmap folds of one ring (see :func:`_streamed_ifmap_resolver`).
+
+    Holds the ring/window geometry and the caches shared by all folds of one layer: per-width
+    anti-diagonal tables, per-block diagonal-start positions and last lines, the adaptive chunk
+    length and copy-offset order, and the memo of replayed (block, window) pairs.
     """
-    s_, R, S, C, Hout, Wout = geo.stride, geo.R, geo.S, geo.C, geo.Hout, geo.Wout
-    # copies of tap (cr, cc): tap rows cr % s + a * s, columns cc % s + b * s (same input pixel)
-    ja, jb = (x.ravel() for x in np.meshgrid(np.arange(-(-R // s_)), np.arange(-(-S // s_)), indexing="ij"))
-    starts = np.asarray(c0).tolist()
-    big = np.int64(1) << 40
-    tabs: dict[int, np.ndarray] = {}
-    dpos: dict[int, np.ndarray] = {}
-    last_line: dict[int, int] = {}
-    state = {"chunk": 256, "order": np.arange(len(ja))}  # first chunk of a run outside the window: 1.25 x the last run to a miss
 
-    def diag_tab(w):  # entries before each local anti-diagonal of a T x w block
-        if w not in tabs:
-            tabs[w] = _tri(np.arange(T + w, dtype=np.int64), T, w)
-        return tabs[w]
+    def __init__(self, dataflow: str, T: int, rows: int, rf: int, nv: int, geo: ConvGeometry, pos_of_raw: _PosFn,
+                 c0: Any, n_lines: int, active: int, prefetch: int, eps: int) -> None:
+        self.dataflow, self.T, self.rows, self.rf, self.nv, self.geo = dataflow, T, rows, rf, nv, geo
+        self.pos_of_raw = pos_of_raw
+        self.n_lines, self.active, self.prefetch, self.eps = n_lines, active, prefetch, eps
+        s_, R, S = geo.stride, geo.R, geo.S
+        # copies of tap (cr, cc): tap rows cr % s + a * s, columns cc % s + b * s (same input pixel)
+        ja, jb = (x.ravel() for x in np.meshgrid(np.arange(-(-R // s_)), np.arange(-(-S // s_)), indexing="ij"))
+        self.ja: np.ndarray = ja
+        self.jb: np.ndarray = jb
+        self.starts: list[int] = np.asarray(c0).tolist()
+        self.big = np.int64(1) << 40
+        self.tabs: dict[int, np.ndarray] = {}
+        self.dpos: dict[int, np.ndarray] = {}
+        self.last_line: dict[int, int] = {}
+        self.run_chunk = 256  # first chunk of a run outside the window: 1.25 x the last run to a miss
+        self.order: np.ndarray = np.arange(len(ja))  # copy offsets, the one that hit most in the last chunk first
+        self.memo: dict[tuple[int, int], tuple[int, int, list[tuple[int, int]]]] = {}
 
-    def local_rc(n, w):
-        tab = diag_tab(w)
+    def diag_tab(self, w: int) -> np.ndarray:
+        """Entries before each local anti-diagonal of a ``T x w`` block (cached per width)."""
+        if w not in self.tabs:
+            self.tabs[w] = _tri(np.arange(self.T + w, dtype=np.int64), self.T, w)
+        return self.tabs[w]
+
+    def local_rc(self, n: Any, w: int) -> tuple[Any, Any]:
+        """(block row, column) of block entry(ies) ``n`` in diagonal order, higher row first."""
+        tab = self.diag_tab(w)
         dl = np.searchsorted(tab, n, side="right") - 1
-        r = np.minimum(dl, T - 1) - (n - tab[dl])
+        r = np.minimum(dl, self.T - 1) - (n - tab[dl])
         return r, dl - r
 
-    def pos(fr, n, w):  # valid ring entries before block entry n (monotone in n)
-        r, c = local_rc(n, w)
-        return pos_of_raw(fr * T + r, c)
+    def pos(self, fr: int, n: Any, w: int) -> Any:
+        """Valid ring entries before block entry(ies) ``n`` of row-fold block ``fr`` (monotone in ``n``)."""
+        r, c = self.local_rc(n, w)
+        return self.pos_of_raw(fr * self.T + r, c)
 
-    def first_at_or_after(fr, w, p):
+    def first_at_or_after(self, fr: int, w: int, p: int) -> int:
         """First block index with position >= p (T*w if none), via the positions of each diagonal's first entry."""
-        if fr not in dpos:
-            tab = diag_tab(w)[:-1]
-            dpos[fr] = pos(fr, tab, w)
-        tab = diag_tab(w)
-        dl = int(np.searchsorted(dpos[fr], p, side="left"))  # first diagonal starting at >= p
+        if fr not in self.dpos:
+            tab = self.diag_tab(w)[:-1]
+            self.dpos[fr] = self.pos(fr, tab, w)
+        tab = self.diag_tab(w)
+        dl = int(np.searchsorted(self.dpos[fr], p, side="left"))  # first diagonal starting at >= p
         if dl == 0:
             return 0
         n = np.arange(tab[dl - 1], tab[dl], dtype=np.int64)
-        ok = pos(fr, n, w) >= p
+        ok = self.pos(fr, n, w) >= p
         return int(n[int(np.argmax(ok))]) if ok.any() else int(tab[dl])
 
-    def ring_line(pix, tap):  # ring line of ifmap operand entry (pixel, tap)
-        if dataflow == "os":
-            fr2, col2 = np.divmod(pix, rows)
-            return pos_of_raw(fr2 * T + tap, col2) // eps
-        fr2, col2 = np.divmod(tap, rows)
-        return pos_of_raw(fr2 * T + pix, col2) // eps
+    def ring_line(self, pix: Any, tap: Any) -> Any:
+        """Ring line of ifmap operand entry(ies) (pixel, tap)."""
+        if self.dataflow == "os":
+            fr2, col2 = np.divmod(pix, self.rows)
+            return self.pos_of_raw(fr2 * self.T + tap, col2) // self.eps
+        fr2, col2 = np.divmod(tap, self.rows)
+        return self.pos_of_raw(fr2 * self.T + pix, col2) // self.eps
 
-    def copy_dist(fr, n, w, u):
+    def copy_line_dist(self, grp: np.ndarray, oh: np.ndarray, ow: np.ndarray, cr: np.ndarray, cc: np.ndarray,
+                       ch: np.ndarray, u: int) -> np.ndarray:
+        """Window distance of each candidate entry's copies at copy offsets ``grp`` (candidates x offsets).
+
+        The entry at output pixel (oh, ow), tap (cr, cc, ch) has a copy at tap rows ``cr % s + a*s``,
+        columns ``cc % s + b*s`` (offset (a, b) = (ja, jb)[grp]) of the output pixel shifted to keep
+        the input pixel; offsets that leave the filter or the output get distance ``big`` (never inside).
+        """
+        s_, R, S, C, Hout, Wout = self.geo.stride, self.geo.R, self.geo.S, self.geo.C, self.geo.Hout, self.geo.Wout
+        a_, b_ = self.ja[grp], self.jb[grp]
+        cr_, cc_ = cr[:, None], cc[:, None]
+        cr2 = cr_ % s_ + a_ * s_
+        cc2 = cc_ % s_ + b_ * s_
+        oh2 = oh[:, None] + (cr_ - cr2) // s_
+        ow2 = ow[:, None] + (cc_ - cc2) // s_
+        ok = (cr2 < R) & (cc2 < S) & (oh2 >= 0) & (oh2 < Hout) & (ow2 >= 0) & (ow2 < Wout)
+        lines = self.ring_line(np.where(ok, oh2 * Wout + ow2, 0), np.where(ok, cr2 * S * C + cc2 * C + ch[:, None], 0))
+        return np.where(ok, (lines - u) % self.n_lines, self.big)
+
+    def copy_dist(self, fr: int, n: np.ndarray, w: int, u: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(demanded, min window distance over the copies' lines, own distance, diagonal) of block entries n.
 
         Only entries whose own line is outside the window are checked: first against the copy
@@ -429,88 +460,109 @@ def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int,
         other offsets at once, so a long run of hits costs about one copy per entry. ``d`` is
         exact for the entries that miss (the only ones it is used for), < ``active`` for the others.
         """
-        r, c = local_rc(n, w)
-        if dataflow == "os":
-            tap, pix = r, fr * rows + c
+        geo, active = self.geo, self.active
+        r, c = self.local_rc(n, w)
+        if self.dataflow == "os":
+            tap, pix = r, fr * self.rows + c
         else:
-            pix, tap = r, fr * rows + c
-        oh, ow = np.divmod(pix, Wout)
-        cr, rem = np.divmod(tap, S * C)
-        cc, ch = np.divmod(rem, C)
-        demanded = (oh * s_ + cr < geo.H) & (ow * s_ + cc < geo.W)
-        own = (ring_line(pix, tap) - u) % n_lines
+            pix, tap = r, fr * self.rows + c
+        oh, ow = np.divmod(pix, geo.Wout)
+        cr, rem = np.divmod(tap, geo.S * geo.C)
+        cc, ch = np.divmod(rem, geo.C)
+        demanded = (oh * geo.stride + cr < geo.H) & (ow * geo.stride + cc < geo.W)
+        own = (self.ring_line(pix, tap) - u) % self.n_lines
         d = own.copy()
         cand = np.nonzero(demanded & (own >= active))[0]
-        order = state["order"]
+        order = self.order
         for grp in (order[:1], order[1:]):  # the copy offset that hit most last time first, then the rest at once
             if not len(cand):
                 break
             if not len(grp):
                 continue
-            a_, b_ = ja[grp], jb[grp]
-            cr_, cc_ = cr[cand, None], cc[cand, None]
-            cr2 = cr_ % s_ + a_ * s_
-            cc2 = cc_ % s_ + b_ * s_
-            oh2 = oh[cand, None] + (cr_ - cr2) // s_
-            ow2 = ow[cand, None] + (cc_ - cc2) // s_
-            ok = (cr2 < R) & (cc2 < S) & (oh2 >= 0) & (oh2 < Hout) & (ow2 >= 0) & (ow2 < Wout)
-            lines = ring_line(np.where(ok, oh2 * Wout + ow2, 0), np.where(ok, cr2 * S * C + cc2 * C + ch[cand, None], 0))
-            dd = np.where(ok, (lines - u) % n_lines, big)
+            dd = self.copy_line_dist(grp, oh[cand], ow[cand], cr[cand], cc[cand], ch[cand], u)
             if len(grp) > 1:
                 hits = (dd < active).sum(axis=0)
                 if hits.max() > 0:
-                    state["order"] = np.concatenate((grp[np.argsort(-hits, kind="stable")], order[:1]))
+                    self.order = np.concatenate((grp[np.argsort(-hits, kind="stable")], order[:1]))
             d[cand] = np.minimum(d[cand], dd.min(axis=1))
             cand = cand[d[cand] >= active]
         return demanded, d, own, r + c
 
-    memo: dict[tuple[int, int], tuple[int, int, list]] = {}
+    def resolve(self, i: int, u: int) -> tuple[int, int, list[tuple[int, int]]]:
+        """Fold ``i`` from window ``u``; the same block from the same window repeats (column folds): memoised.
 
-    def resolve(i, u):
-        """Fold ``i`` from window ``u``; the same block from the same window repeats (column folds): memoised."""
-        key = (i % rf, u)
-        if key not in memo:
-            memo[key] = replay_block(i % rf, u)
-        k_tot, u_out, rel = memo[key]
-        return k_tot, u_out, [(starts[i] + dg, k) for dg, k in rel]
+        Returns (slides, window after the fold, [(stall-free cycle, slides) per miss]).
+        """
+        key = (i % self.rf, u)
+        if key not in self.memo:
+            self.memo[key] = self.replay_block(i % self.rf, u)
+        k_tot, u_out, rel = self.memo[key]
+        return k_tot, u_out, [(self.starts[i] + dg, k) for dg, k in rel]
 
-    def replay_block(fr, u):
-        w = nv if fr == rf - 1 else rows
-        N = T * w
-        n, k_tot, misses = 0, 0, []
-        chunk = run_start = None
+    def own_distance(self, fr: int, n: int, w: int, u: int) -> int:
+        """Window distance (in lines, round the ring from window start ``u``) of block entry ``n``'s own line."""
+        return (int(self.pos(fr, np.int64(n), w)) // self.eps - u) % self.n_lines
+
+    def skip_to_window_top(self, fr: int, w: int, u: int, n: int, own_next: int) -> int | None:
+        """Next block entry to check after entry ``n`` whose own line is inside the window.
+
+        Entries up to the window top hit, so this is the first entry positioned at or past the top
+        (at least ``n + 1``); None when the window top wraps past the ring end (the rest of the
+        block hits).
+        """
+        n_lines = self.n_lines
+        line = (u + own_next) % n_lines
+        top = u + self.active if line >= u else u + self.active - n_lines
+        if top >= n_lines:
+            return None
+        return max(n + 1, self.first_at_or_after(fr, w, top * self.eps))
+
+    def slide_at_top_is_certain(self, fr: int, N: int, w: int, u: int) -> bool:
+        """Whether block ``fr`` (``N`` entries) still ends more than a prefetch past the window top.
+
+        Then, in a forward run past the top, the next slide is certain (copies only delay it, by less
+        than a prefetch), so it can be taken at the first entry past the top without replaying copies.
+        """
+        if fr not in self.last_line:
+            self.last_line[fr] = int(self.pos(fr, np.int64(N - 1), w)) // self.eps
+        return (self.last_line[fr] - u) % self.n_lines >= self.active + self.prefetch
+
+    def replay_block(self, fr: int, u: int) -> tuple[int, int, list[tuple[int, int]]]:
+        """Replay row-fold block ``fr`` from window ``u``: (slides, window after, [(diagonal, slides) per miss])."""
+        active, prefetch, n_lines = self.active, self.prefetch, self.n_lines
+        w = self.nv if fr == self.rf - 1 else self.rows
+        N = self.T * w
+        n, k_tot = 0, 0
+        misses: list[tuple[int, int]] = []
+        chunk: int | None = None
+        run_start = 0
         forward = False  # n follows entries inside the window
-        own_next = None  # own window distance of entry n, when known
+        own_next: int | None = None  # own window distance of entry n, when known
         while n < N:
             if own_next is None:
-                own_next = (int(pos(fr, np.int64(n), w)) // eps - u) % n_lines
+                own_next = self.own_distance(fr, n, w, u)
             if own_next < active:  # own line inside: hits up to the window top
-                line = (u + own_next) % n_lines
-                top = u + active if line >= u else u + active - n_lines
-                if top >= n_lines:
+                nxt = self.skip_to_window_top(fr, w, u, n, own_next)
+                if nxt is None:
                     break
-                n = max(n + 1, first_at_or_after(fr, w, top * eps))
+                n = nxt
                 own_next = chunk = None
                 forward = True
                 continue
-            if forward and n > 0:
+            if forward and n > 0 and self.slide_at_top_is_certain(fr, N, w, u):
                 # past the window top in a forward run: while the fold goes on for more than a
-                # prefetch beyond it, the next slide is certain (copies only delay it, by less
-                # than a prefetch), so slide at the first entry past the top and jump to the new top;
+                # prefetch beyond it, slide at the first entry past the top and jump to the new top;
                 # the last band (and fold starts) are replayed entry by entry with copies.
-                if fr not in last_line:
-                    last_line[fr] = int(pos(fr, np.int64(N - 1), w)) // eps
-                if (last_line[fr] - u) % n_lines >= active + prefetch:
-                    r_, c_ = local_rc(np.int64(n), w)
-                    k_tot += 1
-                    misses.append((int(r_ + c_), 1))
-                    u = (u + prefetch) % n_lines
-                    own_next = None
-                    continue
+                r_, c_ = self.local_rc(np.int64(n), w)
+                k_tot += 1
+                misses.append((int(r_ + c_), 1))
+                u = (u + prefetch) % n_lines
+                own_next = None
+                continue
             if chunk is None:  # a run of entries outside the window by position: first chunk as long as the last run
-                chunk, run_start = state["chunk"], n
+                chunk, run_start = self.run_chunk, n
             idx = np.arange(n, min(N, n + chunk), dtype=np.int64)
-            demanded, d, own, diag = copy_dist(fr, idx, w, u)
+            demanded, d, own, diag = self.copy_dist(fr, idx, w, u)
             miss = demanded & (d >= active)
             if not miss.any():
                 n = int(idx[-1]) + 1
@@ -524,13 +576,29 @@ def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int,
             misses.append((int(diag[m]), k))
             n = int(idx[m]) + 1
             run = n - run_start
-            state["chunk"] = max(256, run + run // 4)
+            self.run_chunk = max(256, run + run // 4)
             own_next = int((own[m + 1] - k * prefetch) % n_lines) if m + 1 < len(idx) else None
             chunk = None
             forward = bool(own[m] < active + prefetch)  # a miss just past the top: a forward run goes on
         return k_tot, u, misses
 
-    return resolve
+
+def _streamed_ifmap_resolver(dataflow: str, T: int, rows: int, rf: int, nv: int, geo: ConvGeometry, pos_of_raw: _PosFn,
+                             c0: Any, n_lines: int, active: int, prefetch: int,
+                             eps: int) -> Callable[[int, int], tuple[int, int, list[tuple[int, int]]]]:
+    """Element-level replay, with im2col copies, of one OS/WS ifmap fold (a skewed block of the ring).
+
+    Fold ``i`` streams block ``i % rf`` (``T`` ring rows by ``rows`` columns, ``nv`` for the last
+    block) along its anti-diagonals, higher row first: the block's entries in ring order. An entry
+    whose own line is inside the window hits, so runs of those are skipped with a search on the
+    (monotone) positions; only entries whose own line is outside are checked element by element
+    for a copy of their address in the window (OS: ring rows = taps, columns = pixels of the row
+    fold; WS: ring rows = pixels, columns = taps of the row fold). Returns ``(k, u, misses)`` with
+    each miss at its stall-free cycle ``c0[i] + diagonal``. Cost: O(misses x chunk), not O(entries);
+    a block replayed from a window position seen before (the next column fold) is memoised.
+    The steps are the methods of :class:`_StreamedIfmapReplay`.
+    """
+    return _StreamedIfmapReplay(dataflow, T, rows, rf, nv, geo, pos_of_raw, c0, n_lines, active, prefetch, eps).resolve
 
 
 def _diagonal_cycle(ring: _Ring, seg_row, c0, c1, eps: int, raw: "_Ring | None" = None, before=None):
@@ -672,7 +740,7 @@ def scalesim_stall_cycles(*operands: ScaleSimTraffic, ofmap: "OfmapWrites | None
     while True:
         c_read = read_lines[j] if j < len(read_lines) else None
         c_ofm = ofmap.next_event_line(c_lo, stall) if ofmap is not None else None
-        if c_ofm is not None and c_ofm >= ofmap.lines:
+        if ofmap is not None and c_ofm is not None and c_ofm >= ofmap.lines:
             c_ofm = None
         if c_read is None and c_ofm is None:
             break
