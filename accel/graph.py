@@ -532,6 +532,16 @@ class AttentionShape:
     d: int
     causal: bool = False
 
+    @property
+    def work_fraction(self) -> float:
+        """Share of the ``Lq x Lk`` score matrix a flash kernel computes: 1/2 with a causal mask (the masked
+        triangle is skipped), else 1. ``op.flops`` (torch's count) is of the full matrix."""
+        return 0.5 if self.causal else 1.0
+
+    def useful_flops(self, counted: float) -> float:
+        """``counted`` FLOPs (torch's count, full matrix) scaled to the work a flash kernel does."""
+        return counted * self.work_fraction
+
     @classmethod
     def of(cls, op: "OpNode") -> "AttentionShape":
         """The op's attention shape; ConfigError naming the missing attr."""

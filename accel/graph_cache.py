@@ -84,7 +84,8 @@ def source_hash() -> str:
 
 
 def cache_key(model: str, *, batch: int, mode: str, dtype: str, seq_len: int | None, optimizer: str | None,
-              amp: str | None, memory_format: str | None = None) -> str:
+              amp: str | None, memory_format: str | None = None, phase: str | None = None,
+              context: int | None = None) -> str:
     """Hex key of one extraction: options + library versions + accel version + source hash."""
     import accel
 
@@ -93,7 +94,7 @@ def cache_key(model: str, *, batch: int, mode: str, dtype: str, seq_len: int | N
         "dtype": dtype, "seq_len": seq_len, "amp": amp,
         # inference graphs have no optimizer step; training defaults to workloads.extract_model's "sgd"
         "optimizer": (optimizer or "sgd") if mode == "train" else None,
-        "memory_format": memory_format, "accel": accel.__version__,
+        "memory_format": memory_format, "phase": phase, "context": context, "accel": accel.__version__,
         "versions": {d: _dist_version(d) for d in _VERSIONED}, "source": source_hash(),
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
@@ -133,7 +134,8 @@ def _write(path: Path, graph: "LayerGraph") -> None:
 
 
 def cached_extract(model: str, *, batch: int, mode: str, dtype: str, seq_len: int | None, optimizer: str | None,
-                   amp: str | None, memory_format: str | None = None, use_cache: bool = True) -> "LayerGraph":
+                   amp: str | None, memory_format: str | None = None, use_cache: bool = True,
+                   phase: str | None = None, context: int | None = None) -> "LayerGraph":
     """``workloads.extract_model(model, ...)`` through the on-disk graph cache.
 
     Arguments are those of :func:`workloads.extract_model` (``memory_format`` is passed only
@@ -141,7 +143,8 @@ def cached_extract(model: str, *, batch: int, mode: str, dtype: str, seq_len: in
     extractor (ValueError naming the allowed values) propagate unchanged.
     """
     path = cache_dir() / (cache_key(model, batch=batch, mode=mode, dtype=dtype, seq_len=seq_len,
-                                    optimizer=optimizer, amp=amp, memory_format=memory_format) + ".json")
+                                    optimizer=optimizer, amp=amp, memory_format=memory_format, phase=phase,
+                                    context=context) + ".json")
     if use_cache:
         hit = _read(path)
         if hit is not None:
@@ -153,6 +156,8 @@ def cached_extract(model: str, *, batch: int, mode: str, dtype: str, seq_len: in
         kw["optimizer"] = optimizer
     if memory_format is not None:
         kw["memory_format"] = memory_format
+    if phase is not None or context is not None:
+        kw.update(phase=phase, context=context)
     graph = workloads.extract_model(model, **kw)
     if use_cache:
         _write(path, graph)

@@ -70,7 +70,7 @@ def test_inference_data_parallel_is_embarrassingly_parallel():
 def test_tensor_parallel_splits_matmuls_and_adds_allreduces():
     spec = toy_spec()
     g = chain_graph(4, batch=512, width=4096)     # 4 weight matmuls: col,row,col,row
-    plan = plan_tensor_parallel(list(g), 4)
+    plan = plan_tensor_parallel(g, 4)
     assert [plan.shard[f"l{i}.fc/mm"] for i in range(4)] == ["col", "row", "col", "row"]
     assert plan.shard["l0.act/relu"] == "act" and "l1.act/relu" not in plan.shard
     assert set(plan.allreduce_after) == {"l1.fc/mm", "l3.fc/mm"}

@@ -37,7 +37,8 @@ from accel.graph import LayerGraph, dtype_bytes
 from workloads.autocast import AutocastMode, GradScalerEmulation
 from workloads.models import base_dtype, build_model, torch_dtype
 from workloads.names import AMP_DTYPES, DTYPE_OPTIONS, INFERENCE_ONLY_DTYPES, MEMORY_FORMATS, MODES, OPTIMIZERS
-from workloads.recorder import Recorder, attention_regions, dtype_name, flatten_tensors, module_hooks, storage_key
+from workloads.recorder import (Recorder, attention_regions, dtype_name, flatten_tensors, fused_kernel_regions, module_hooks,
+                                storage_key)
 
 __all__ = ["AMP_DTYPES", "DTYPE_OPTIONS", "MEMORY_FORMATS", "MODES", "OPTIMIZERS", "default_loss", "extract",
            "extract_model", "make_optimizer", "run_step"]
@@ -266,7 +267,7 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         rec.phase = p
         return None
 
-    with attention_regions(rec), module_hooks(rec, module), rec:
+    with attention_regions(rec), fused_kernel_regions(rec), module_hooks(rec, module), rec:
         if mode == "train":
             # the loss runs after the root module's hooks: attribute it to "loss"
             user_loss = loss_fn or default_loss
@@ -324,7 +325,8 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
 
 def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "fp32",
                   seq_len: int | None = None, optimizer: str = "sgd", amp: str | None = None,
-                  memory_format: str | None = None) -> LayerGraph:
+                  memory_format: str | None = None, phase: str | None = None,
+                  context: int | None = None) -> LayerGraph:
     """Extract a built-in workload (see :func:`workloads.list_models`) on meta tensors.
 
     Args:
@@ -350,11 +352,25 @@ def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "
             backward) records ``attrs["channels_last"] = True`` (the GPU model then charges no
             NCHW<->NHWC layout transforms to tensor-core convs).
 
+        phase / context: decoder LLMs only (a named config such as ``llama3-8b`` or a ``llama:``/``gpt:``
+            spec string, :mod:`workloads.llm_configs`): ``prefill``, or ``decode`` after ``context`` cached
+            tokens; see :func:`workloads.llm.extract_llm`.
+
     Returns:
         LayerGraph; ``graph.meta`` as in :func:`extract`, plus family, and ``loss``
         (``causal_lm_cross_entropy``, ``masked_lm_cross_entropy`` or ``mean_square``) in train mode.
     """
     _check_common(mode, optimizer, amp, dtype)
+    from workloads.llm_configs import is_llm_name
+
+    if is_llm_name(name):
+        if amp is not None or memory_format not in (None, "contiguous"):
+            raise ValueError(f"LLM {name!r}: amp and memory_format do not apply; give the dtype (fp16, bf16, fp8...)")
+        from workloads.llm import extract_llm
+
+        return extract_llm(name, batch=batch, seq_len=seq_len, phase=phase, context=context, dtype=dtype, mode=mode)
+    if phase is not None or context is not None:
+        raise ValueError(f"phase and context apply to decoder LLMs (llama2-7b, llama:..., gpt:...), not {name!r}")
     model, inputs, info = build_model(name, batch, dtype, seq_len, memory_format=memory_format)
     meta: dict[str, Any] = {"model": info["model"], "batch": batch, "dtype": dtype, "seq_len": info["seq_len"],
                             "family": info["family"]}

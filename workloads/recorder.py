@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, cast
+from typing import Any, Callable, Iterator, cast
 
 import torch
 import torch.nn.functional as F
@@ -562,7 +562,9 @@ def attention_regions(rec: Recorder) -> Iterator[None]:
         if isinstance(q, torch.Tensor) and q.dim() == 4 and isinstance(k, torch.Tensor):
             attrs.update(batch=int(q.shape[0]), heads=int(q.shape[1]), Lq=int(q.shape[2]), Lk=int(k.shape[2]),
                          d=int(q.shape[3]), kv_heads=int(k.shape[1]), dv=int(a["value"].shape[3]))
-        qkvm = [a.get(n) for n in ("query", "key", "value", "attn_mask")]
+        # a KV cache (a buffer) is read as the op's weights, not counted again as an input
+        qkvm = [t for t in (a.get(n) for n in ("query", "key", "value", "attn_mask"))
+                if not (isinstance(t, torch.Tensor) and storage_key(t) in rec.weight_keys)]
         stop = rec.autograd_boundary()
         r = rec.open_region("attention", attrs, "torch.nn.functional.scaled_dot_product_attention", qkvm)
         out = None
@@ -577,3 +579,40 @@ def attention_regions(rec: Recorder) -> Iterator[None]:
         yield
     finally:
         F.scaled_dot_product_attention = orig
+
+
+#: the recorder that :func:`fused_kernel` reports to (set by :func:`fused_kernel_regions`), or None
+_FUSED_RECORDER: list[Recorder] = []
+
+
+@contextmanager
+def fused_kernel_regions(rec: Recorder) -> Iterator[None]:
+    """Let :func:`fused_kernel` calls made while ``rec`` records group their aten ops into one node."""
+    _FUSED_RECORDER.append(rec)
+    try:
+        yield
+    finally:
+        _FUSED_RECORDER.pop()
+
+
+def fused_kernel(kind: str, fn: Callable[..., Any], *args: Any, attrs: dict[str, Any] | None = None) -> Any:
+    """``fn(*args)``, recorded as ONE node of ``kind`` when a recorder is active (:func:`fused_kernel_regions`).
+
+    For the fused kernels serving engines run where eager PyTorch issues several ops (vLLM/TensorRT-LLM's
+    RMSNorm, rotary embedding of q and k together, SiLU-and-multiply): the node's inputs are ``args``' tensors
+    (parameters and buffers are its weights), its outputs ``fn``'s, its FLOPs the sum of the aten ops' (0 for
+    elementwise work, as everywhere).
+    Outside a recording, or inside another region, it is just ``fn(*args)``.
+    """
+    rec = _FUSED_RECORDER[-1] if _FUSED_RECORDER else None
+    if rec is None:
+        return fn(*args)
+    stop = rec.autograd_boundary()
+    acts = [a for a in args if not (isinstance(a, torch.Tensor) and storage_key(a) in rec.weight_keys)]
+    r = rec.open_region(kind, dict(attrs or {}), f"fused_kernel:{getattr(fn, '__name__', kind)}", acts)
+    out = None
+    try:
+        out = fn(*args)
+        return out
+    finally:
+        rec.close_region(r, out, stop)

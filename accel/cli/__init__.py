@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from accel.errors import AccelError
 
@@ -78,34 +78,50 @@ def check_output(path: str | None, flag: str) -> None:
     raise ConfigError(flag, path, f"output path is {kind}; give a regular file path")
 
 
-def model_names() -> tuple[list[str], dict[str, str]]:
-    """(canonical model names, aliases) of the built-in workloads, read WITHOUT importing torch.
-
-    ``workloads/names.py`` (a torch-free list) is loaded from its file, so the ``workloads`` package (which
-    imports torch) is not executed. Empty when the package or that file is missing.
-    """
+def _workloads_file(stem: str) -> Any:
+    """Module ``workloads/<stem>.py`` loaded from its file, so the ``workloads`` package (which imports torch) is not
+    executed; None when the package or the file is missing."""
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.find_spec("workloads")
     if spec is None or not spec.submodule_search_locations:
-        return [], {}
-    names_py = Path(next(iter(spec.submodule_search_locations))) / "names.py"
-    nspec = importlib.util.spec_from_file_location("_accel_workload_names", names_py) if names_py.is_file() else None
-    if nspec is None or nspec.loader is None:
-        return [], {}
-    mod = importlib.util.module_from_spec(nspec)
-    nspec.loader.exec_module(mod)
-    return list(mod.MODEL_NAMES), dict(mod.ALIASES)
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / f"{stem}.py"
+    fspec = importlib.util.spec_from_file_location(f"_accel_workloads_{stem}", path) if path.is_file() else None
+    if fspec is None or fspec.loader is None:
+        return None
+    mod = sys.modules.get(fspec.name)
+    if mod is None:
+        mod = importlib.util.module_from_spec(fspec)
+        sys.modules[fspec.name] = mod  # dataclasses look their module up there
+        fspec.loader.exec_module(mod)
+    return mod
+
+
+def model_names() -> tuple[list[str], dict[str, str]]:
+    """(canonical model names, aliases) of the built-in workloads (``workloads/names.py``), read WITHOUT importing
+    torch. Empty when the package or that file is missing."""
+    mod = _workloads_file("names")
+    return (list(mod.MODEL_NAMES), dict(mod.ALIASES)) if mod is not None else ([], {})
+
+
+def llm_names() -> list[str]:
+    """Named decoder-LLM configs (``workloads/llm_configs.py``), read without importing torch."""
+    mod = _workloads_file("llm_configs")
+    return list(mod.LLM_CONFIGS) if mod is not None else []
 
 
 def model_help(prefix: str) -> str:
-    """``prefix`` followed by the built-in model names (and aliases), for ``--model`` help."""
+    """``prefix`` followed by the built-in model names (and aliases) and the decoder LLMs, for ``--model`` help."""
     names, aliases = model_names()
     if not names:
         return prefix
     alias = f" (aliases: {', '.join(f'{a}={c}' for a, c in aliases.items())})" if aliases else ""
-    return f"{prefix}: {', '.join(names)}{alias}"
+    llms = llm_names()
+    llm = (f"; decoder LLMs (with --phase prefill|decode): {', '.join(llms)}, or a spec "
+           "'llama:layers=..,hidden=..,heads=..[,kv_heads=..,ffn=..,vocab=..]' / 'gpt:...'") if llms else ""
+    return f"{prefix}: {', '.join(names)}{alias}{llm}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,6 +75,9 @@ def run(args) -> int:
                 if f"{name}: {n.removeprefix('note: ')}" not in notes:
                     notes.append(f"{name}: {n.removeprefix('note: ')}")
             res = simulate_one(args, graph, system, 1, b if args.graph else None, ParallelConfig(devices=1), launch)
+            cnote = f"{name}: graph compiled {res.run.compile} (the device's default; see accel simulate --compile)"
+            if res.run.compile != "eager" and cnote not in notes:
+                notes.append(cnote)
             err = memory_error(res)
             if err is not None and not args.no_memory_check:
                 raise err

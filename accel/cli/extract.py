@@ -12,7 +12,8 @@ from accel.cli import model_help, positive_int
 from accel.errors import ConfigError
 
 #: option dest -> flag, in the order error messages are matched against them
-_OPTIONS = {"seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype", "optimizer": "--optimizer", "amp": "--amp",
+_OPTIONS = {"phase": "--phase", "context": "--context", "seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype",
+            "optimizer": "--optimizer", "amp": "--amp",
             "memory_format": "--memory-format", "mode": "--mode", "model": "--model"}
 
 
@@ -34,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None,
                    help="automatic mixed precision: run under torch.autocast('cuda', dtype) (casts included; default off)")
     p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for token models (gpt2/bert/lstm)")
+    p.add_argument("--phase", choices=("prefill", "decode"), default=None,
+                   help="decoder LLMs: a prompt's prefill, or one decode step over a KV cache (see `accel simulate --help`)")
+    p.add_argument("--context", type=positive_int, default=None,
+                   help="--phase decode: KV-cache tokens the step attends over, its own token included")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer for --mode train")
     p.add_argument("-o", "--output", help="write the LayerGraph JSON here")
     p.add_argument("--no-cache", action="store_true", help="re-extract instead of using the graph cache "
@@ -49,7 +54,13 @@ def summary_lines(graph) -> list[str]:
     lines = [f"model {graph.name}: mode={m.get('mode')} batch={m.get('batch')} dtype={m.get('dtype')}"
              + (f" amp={m['amp']}" if m.get("amp") else "")
              + (f" seq_len={m['seq_len']}" if m.get("seq_len") else "")
-             + (f" optimizer={m['optimizer']}" if m.get("optimizer") else "")]
+             + (f" optimizer={m['optimizer']}" if m.get("optimizer") else "")
+             + (f" phase={m['phase']}" if m.get("phase") not in (None, "forward") else "")
+             + (f" context={m['context']}" if m.get("context") else "")]
+    if m.get("repeated_block"):
+        rb = m["repeated_block"]
+        lines.append(f"  {rb['count']} blocks: {rb['module']} traced once ({rb['ops']} ops), repeated; KV cache "
+                     f"{format_si(m.get('kv_cache_bytes', 0), 'B')}")
     lines.append(f"  ops: {len(graph)}  edges: {graph.graph.number_of_edges()}")
     lines.append(f"  total: {graph.total_flops / 1e9:.3f} GFLOPs, {graph.total_macs / 1e9:.3f} GMACs")
     lines.append(f"  params: {m.get('params', 0):,} ({format_si(m.get('param_bytes', 0), 'B')})")
@@ -81,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         graph = cached_extract(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype, seq_len=args.seq_len,
                                optimizer=args.optimizer if args.mode == "train" else None, amp=args.amp,
-                               memory_format=memory_format, use_cache=not args.no_cache)
+                               memory_format=memory_format, use_cache=not args.no_cache, phase=args.phase,
+                               context=args.context)
     except ModuleNotFoundError as exc:
         raise ConfigError("<environment>", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
     except ValueError as exc:

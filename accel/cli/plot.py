@@ -28,6 +28,8 @@ def _workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"), help="model dtype for --model (default fp32)")
     p.add_argument("--seq-len", type=positive_int, help="sequence length for transformer models")
+    p.add_argument("--phase", help="decoder LLMs: prefill, decode, or prefill,decode (both on one plot)")
+    p.add_argument("--context", type=positive_int, help="--phase decode: KV-cache tokens the step attends over")
 
 
 def register(sub: Any) -> None:
@@ -106,7 +108,19 @@ def _save(fig, args) -> int:
     return 0
 
 
-def _graph(args):
+def _phases(args) -> list[str | None]:
+    """The --phase values (None: the model's plain forward pass)."""
+    if not getattr(args, "phase", None):
+        return [None]
+    phases = [p.strip() for p in args.phase.split(",") if p.strip()]
+    bad = [p for p in phases if p not in ("prefill", "decode")]
+    if bad or not phases:
+        raise ConfigError("<command line>", "--phase", f"unknown phase {bad[0] if bad else args.phase!r}; allowed: "
+                                                       "prefill, decode, or prefill,decode")
+    return list(dict.fromkeys(phases))
+
+
+def _graph(args, phase: str | None = None):
     from accel.graph import LayerGraph
 
     if args.graph:
@@ -124,11 +138,13 @@ def _graph(args):
     import workloads
 
     try:
+        llm = {"phase": phase, "context": args.context if phase == "decode" else None} if phase else {}
         return workloads.extract_model(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype,
-                                       seq_len=args.seq_len)
+                                       seq_len=args.seq_len if phase != "decode" else None, **llm)
     except ValueError as exc:
         msg = str(exc)
-        field = next((flag for key, flag in (("seq_len", "--seq-len"), ("batch", "--batch"), ("dtype", "--dtype"))
+        field = next((flag for key, flag in (("phase", "--phase"), ("context", "--context"), ("seq_len", "--seq-len"),
+                                             ("batch", "--batch"), ("dtype", "--dtype"))
                       if key in msg), "--model")
         raise ConfigError("<command line>", field, msg) from None
 
@@ -148,9 +164,20 @@ def run_roofline(args) -> int:
             ("" if args.no_predict else " vs model")
         fig = roofline_figure(pts, device_roofs(spec), title)
     elif args.model or args.graph:
-        g = _graph(args)
-        pts = roofline_from_graph(g, spec)
-        fig = roofline_figure(pts, device_roofs(spec), args.title or f"Roofline: {g.name} ops (predicted)",
+        import pandas as pd
+
+        phases = _phases(args)
+        frames = []
+        for phase in phases:
+            g = _graph(args, phase)
+            pts = roofline_from_graph(g, spec)
+            if phase is not None:  # LLM steps: repeated blocks give identical points; one per distinct op
+                pts = pts.drop_duplicates(subset=["kind", "dtype", "intensity", "flops_per_s"])
+                pts["kind"] = f"{phase} " + pts["kind"]
+            frames.append(pts)
+        pts = pd.concat(frames, ignore_index=True)
+        what = g.name + (f" {' and '.join(p for p in phases if p)}" if phases[0] else "")
+        fig = roofline_figure(pts, device_roofs(spec), args.title or f"Roofline: {what} ops (predicted)",
                               color_by="kind")
     else:
         raise ConfigError("<command line>", "--measurements", "give --measurements DIR, or --model/--graph")

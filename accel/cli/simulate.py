@@ -4,6 +4,7 @@
     accel simulate --model resnet50 --arch h100 --batch 1,8,64          # one row per batch
     accel simulate --model gpt2 --mode train --batch 8 --dtype bf16 --devices 8 --parallel data --fabric nvlink4
     accel simulate --graph g.json --arch dgx_h100 --parallel tensor --trace t.json --json r.json --csv layers.csv
+    accel simulate --model resnet50 --arch tpu_v1 --batch 8 --compile eager   # TPU without its graph compiler
 
 Extracted graphs of --model are cached (see accel.graph_cache; --no-cache to re-extract), so a
 repeated command does not import torch.
@@ -24,6 +25,8 @@ DEFAULT_BATCH = {"infer": 1, "train": 32}
 MODEL_DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 PEAK_DTYPES = ("tf32", "fp8", "int8")
 MEMORY_FORMATS = ("contiguous", "channels_last")
+#: --compile values (accel.compile.COMPILE_MODES; not imported: the CLI starts without loading accel)
+COMPILE_MODES = ("eager", "fused")
 #: --iterations bound: steady state is reached after a few iterations; each one adds every op as a task
 MAX_ITERATIONS = 1000
 #: bound on iterations x ops x devices: each simulated task holds ~1.4 KB and ~45 us of CPU
@@ -81,7 +84,13 @@ def add_workload_options(p: argparse.ArgumentParser, *, required: bool = True) -
                         "(default off; with --graph: the graph's)")
     p.add_argument("--mode", default=None, choices=["infer", "train"],
                    help="inference pass or one training step (default infer; with --graph: the graph's mode)")
-    p.add_argument("--seq-len", type=positive_int, default=None, help="sequence length for language models")
+    p.add_argument("--seq-len", type=positive_int, default=None,
+                   help="sequence length for language models (LLM prefill: prompt tokens; decode: new tokens, default 1)")
+    p.add_argument("--phase", default=None, choices=["prefill", "decode"],
+                   help="decoder LLMs (llama2-7b..., llama:/gpt: specs): a prompt's prefill, or one decode step "
+                        "over a KV cache of --context tokens (default: a plain forward pass)")
+    p.add_argument("--context", type=positive_int, default=None,
+                   help="--phase decode: KV-cache tokens the step attends over, its own token included")
     p.add_argument("--optimizer", default=None, choices=["sgd", "adam"],
                    help="optimizer for --mode train (default sgd; with --graph: the graph's)")
     p.add_argument("--no-cache", action="store_true",
@@ -105,6 +114,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"pipeline microbatches (default 4 x devices; at most {MAX_MICROBATCHES})")
     p.add_argument("--schedule", default="1f1b", choices=["1f1b", "gpipe"], help="pipeline schedule")
     add_launch_options(p)
+    p.add_argument("--compile", default=None, choices=COMPILE_MODES,
+                   help="how the device's software runs the graph: eager (one kernel per recorded op) or fused "
+                        "(batch norm folded into convs; bias/activation/residual add/pooling fused into the conv/"
+                        "matmul epilogue; elementwise chains merged). Default: the device's own (eager for GPUs "
+                        "and CPUs, fused for systolic/FPGA/DSP); training graphs run eager")
     p.add_argument("--host-transfers", action="store_true", help="include host<->device copies of inputs and outputs")
     p.add_argument("--iterations", type=_iterations, default=1,
                    help=f"back-to-back executions (copies of the next input overlap compute); items scale with it "
@@ -202,7 +216,8 @@ def load_graph(args, batch: int | None = None):
     try:
         g = cached_extract(args.model, batch=b, mode=mode, dtype=args.dtype or "fp32", seq_len=args.seq_len,
                            optimizer=(args.optimizer or "sgd") if mode == "train" else None, amp=args.amp,
-                           memory_format=memory_format, use_cache=not args.no_cache)
+                           memory_format=memory_format, use_cache=not args.no_cache, phase=args.phase,
+                           context=args.context)
     except ImportError as exc:
         raise ConfigError("--model", None, f"the workloads extractor (torch) is not importable: {exc}; use --graph") from None
     except TypeError as exc:  # an extractor without the memory_format option
@@ -211,8 +226,9 @@ def load_graph(args, batch: int | None = None):
         raise
     except ValueError as exc:
         msg = str(exc)
-        field = next((flag for key, flag in (("seq_len", "--seq-len"), ("batch", "--batch"), ("dtype", "--dtype"),
-                                             ("amp", "--amp"), ("memory_format", "--memory-format"))
+        field = next((flag for key, flag in (("phase", "--phase"), ("context", "--context"), ("seq_len", "--seq-len"),
+                                             ("batch", "--batch"), ("dtype", "--dtype"), ("amp", "--amp"),
+                                             ("memory_format", "--memory-format"))
                       if key in msg), "--model")
         raise ConfigError("<command line>", field, msg) from None
     return g, (batch is None)
@@ -277,9 +293,10 @@ _TAG = re.compile(r"(@mb\d+)?(@it\d+)?$")
 def per_layer_rows(res, graph, group_by: str, parallel=None) -> list[dict[str, Any]]:
     """Per-group time/FLOPs/bytes/energy of device 0's compute stream, sorted by time (no pandas).
 
-    ``gflop`` is the graph op's FLOPs (``OpNode.flops``, its tensor-parallel shard with
-    ``--parallel tensor``), not the cost model's executed (tile-padded) FLOPs, so for one device
-    and one iteration the column sums to the header's GFLOP per execution. ``pct`` is the share
+    ``gflop`` is the graph op's FLOPs (``OpNode.flops``, plus a fused MAC op's epilogue FLOPs; its
+    tensor-parallel shard with ``--parallel tensor``), not the cost model's executed (tile-padded) FLOPs,
+    so for one device and one iteration the column sums to the header's GFLOP per execution (less the
+    FLOPs of batch norms a ``fused`` compile folded away). ``graph`` is the graph as simulated (compiled). ``pct`` is the share
     of device 0's summed compute time.
     """
     ops = {o.name: o for o in graph}
@@ -287,7 +304,7 @@ def per_layer_rows(res, graph, group_by: str, parallel=None) -> list[dict[str, A
     if parallel is not None and parallel.mode == "tensor" and parallel.devices > 1:
         from accel.sim.parallelism import plan_tensor_parallel, shard_op
 
-        plan = plan_tensor_parallel(list(graph), parallel.devices)
+        plan = plan_tensor_parallel(graph, parallel.devices)
         shard_flops = {name: shard_op(ops[name], parallel.devices, s).flops for name, s in plan.shard.items() if name in ops}
     pipelined = parallel is not None and parallel.mode == "pipeline" and parallel.devices > 1
     dev = res.devices[0] if res.devices else None
@@ -304,7 +321,7 @@ def per_layer_rows(res, graph, group_by: str, parallel=None) -> list[dict[str, A
         elif pipelined and r.flops < op.flops:  # an optimizer op shared by stages, scaled to this stage
             flops = r.flops
         else:
-            flops = float(op.flops)
+            flops = float(op.flops) + float(op.attrs.get("epilogue_flops", 0.0) or 0.0)  # a fused MAC op's epilogue
         key = getattr(r, group_by) if group_by != "module" else (r.module or "(top level)")
         g = groups.setdefault(str(key), {"group": str(key), "ops": 0, "time_s": 0.0, "flops": 0.0, "bytes": 0.0,
                                          "energy_j": 0.0, "_kind": {}, "_bound": {}})
@@ -376,8 +393,23 @@ def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel,
     res = simulate(graph, system, batch_items=batch_items, cuda_graphs=args.cuda_graphs,
                    include_host_transfers=getattr(args, "host_transfers", False), parallel=parallel,
                    pinned_host=not getattr(args, "pageable", False), launch_overhead=launch, iterations=iterations,
-                   host=parse_host(args), memory_check="off")  # the CLI reports it itself (memory_error, --no-memory-check)
+                   host=parse_host(args), memory_check="off",  # the CLI reports it itself (memory_error, --no-memory-check)
+                   compile=getattr(args, "compile", None))
     return res
+
+
+def compile_for(args, graph, system, n: int):
+    """(graph as compiled for the first ``n`` devices of ``system``, one-line note): the rule of
+    :func:`accel.sim.simulate` (:func:`accel.compile.resolve_compile`), applied here so the per-layer
+    table can name the fused ops; ``simulate`` then runs the compiled graph as is."""
+    from accel.compile import compile_graph, compile_note, is_training, resolve_compile
+
+    requested = getattr(args, "compile", None)
+    used = system.devices[:n] if n <= system.n_devices else system.devices[:1]  # simulate replicates device 0
+    mode = resolve_compile(requested, [inst.model.default_compile for inst in used], is_training(graph),
+                           where="<command line>", field="--compile", compiled=graph.meta.get("compile"))
+    compiled = compile_graph(graph, mode)
+    return compiled, compile_note(graph, compiled, mode, defaulted=requested is None)
 
 
 def attach_interval(res, system) -> None:
@@ -422,6 +454,34 @@ def memory_error(res):
                            "more devices (--devices N --parallel tensor|pipeline), or --no-memory-check to report "
                            "the results anyway")
     return None
+
+
+def _llm_rows(graph, res) -> list[tuple[str, str]]:
+    """Report rows of an LLM prefill/decode step: tokens per second, the KV cache, and device 0's busy time by op
+    kind with what bounds it (decode is bandwidth-bound: weights and the KV cache stream from DRAM)."""
+    phase = graph.meta.get("phase")
+    if phase not in ("prefill", "decode"):
+        return []
+    seqs, tokens = res.run.batch_items, int(graph.meta.get("seq_len") or 1)
+    new = seqs * tokens
+    if phase == "decode":
+        rows = [("per token", f"{format_si(res.latency_s, 's')} per decode step ({seqs} sequence(s) x {tokens} token(s), "
+                              f"context {graph.meta.get('context')}): {format_rate(new / res.latency_s, 'tokens/s')}")]
+    else:
+        rows = [("prefill", f"{format_si(res.latency_s, 's')} for {seqs} x {tokens} prompt tokens (time to first token "
+                            f"without queueing): {format_rate(new / res.latency_s, 'tokens/s')}")]
+    rows.append(("KV cache", f"{format_si(float(graph.meta.get('kv_cache_bytes') or 0), 'B')} after this step"))
+    dev = res.devices[0] if res.devices else ""
+    busy: dict[str, dict[str, float]] = {}
+    for r in res.records:
+        if r.device == dev and r.stream == "compute":
+            by_bound = busy.setdefault(r.kind, {})
+            by_bound[r.bound] = by_bound.get(r.bound, 0.0) + r.end - r.start
+    total = sum(sum(b.values()) for b in busy.values()) or 1.0
+    parts = sorted(busy.items(), key=lambda kv: -sum(kv[1].values()))
+    rows.append(("breakdown", ", ".join(f"{k} {100 * sum(b.values()) / total:.0f}% ({max(b, key=lambda x: b[x])}-bound)"
+                                         for k, b in parts[:6])))
+    return rows
 
 
 def _utilisation(util: dict[str, float], shown: int = 16) -> str:
@@ -491,8 +551,10 @@ def run(args) -> int:
     csv_rows: list[dict[str, Any]] = []
     curve: list[tuple[int, Any]] = []
     for i, b in enumerate(bs):
-        graph, defaulted = load_graph(args, b)
-        system, notes, n, parallel = _prepare_system(args, graph, base_system)
+        recorded, defaulted = load_graph(args, b)
+        system, notes, n, parallel = _prepare_system(args, recorded, base_system)
+        graph, cnote = compile_for(args, recorded, system, n)
+        notes = [cnote] + notes
         res = simulate_one(args, graph, system, n, b if args.graph else None, parallel, launch)
         attach_interval(res, system)
         err = memory_error(res)
@@ -501,10 +563,10 @@ def run(args) -> int:
         rows = per_layer_rows(res, graph, args.group_by, parallel)
         csv_rows += [{"batch": res.run.batch_items, **r} for r in rows]
         if len(bs) == 1:
-            _report(args, graph, res, notes, n, defaulted, rows)
+            _report(args, recorded, res, notes, n, defaulted, rows)
         else:
             if i == 0:
-                _header(args, graph, res, n, defaulted, batch_shown=False)
+                _header(args, recorded, res, n, defaulted, batch_shown=False)
                 for note in notes:
                     print(f"  {note}")
             curve.append((res.run.batch_items, res))
@@ -583,12 +645,15 @@ def _report(args, graph, res, notes: list[str], n: int, defaulted: bool, table: 
         ("energy", f"{format_si(res.energy_j, 'J')}  ({format_si(res.energy_per_item_j, 'J')}/item; dynamic "
                    f"{format_si(res.energy_dynamic_j, 'J')}, static {format_si(res.energy_static_j, 'J')})"),
         ("average power", format_si(res.avg_power_w, "W")),
-        ("utilisation", _utilisation(res.device_utilization)),
+        ("utilisation", _utilisation(res.device_utilization) + ("  (compute stream busy)" if res.mac_utilization else "")),
+        *([("MAC array", _utilisation(res.mac_utilization) + "  (useful MACs / (peak MAC/s x latency))")]
+          if res.mac_utilization else []),
         ("host launch", f"{format_si(res.run.host_launch_s, 's')} issue time on device 0's host thread "
                         f"({format_si(res.launch_per_op_s, 's')} per op); device idles "
                         f"{100 * frac:.0f}% of the latency waiting for it"
                         + (f"; {res.run.host_dispatch}" if res.run.host_dispatch else "")),
     ]
+    rows += _llm_rows(graph, res)
     mem = f"{format_si(res.run.memory_bytes_max, 'B')} estimated per device"
     if cap:
         mem += f" of {format_si(cap, 'B')}" + ("" if res.run.memory_fits else "  ** DOES NOT FIT **")

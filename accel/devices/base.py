@@ -63,6 +63,18 @@ class CostModel(ABC):
     #: from the host's ``host_runtime.dispatch`` (:mod:`accel.sim.host`) instead of ``launch_overhead_s``
     eager_host_dispatch: bool = False
 
+    #: how the device's software stack runs an inference graph by default (:mod:`accel.compile`):
+    #: ``"eager"``, one kernel per recorded op (GPUs and CPUs under eager PyTorch: what their measurements
+    #: are), or ``"fused"``, a graph compiler's batch-norm folding and epilogue/elementwise fusion
+    #: (systolic arrays, FPGA designs, DSPs). ``simulate(compile=...)`` / ``--compile`` override it.
+    default_compile: ClassVar[str] = "eager"
+
+    def peak_macs_per_s(self) -> float | None:
+        """Peak multiply-accumulates per second of the device's MAC array, for its MAC-array utilisation
+        (useful MACs / (peak x latency), :attr:`accel.sim.SimResult.mac_utilization`); None where the
+        model has no single array peak (GPUs and CPUs: it depends on dtype and kernel path)."""
+        return None
+
     @property
     def launch_overhead_s(self) -> float:
         """Host-side time to issue one op through the device's own driver (s): 0 here (no host launch path);

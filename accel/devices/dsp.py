@@ -11,6 +11,11 @@
   rows, not the table).
 - rnn: its gate GEMMs (:mod:`accel.devices.rnn_gemms`), the T recurrent steps in series, each
   followed by its pointwise gate math on the ALU slots.
+- fused nodes (``compile: fused``, the default for DSPs, :mod:`accel.compile`): a conv/matmul's
+  epilogue (bias, activation, residual add, pooling) runs on the ALU slots co-issued with the MAC
+  slots of the same VLIW packets, ``max(MAC cycles, epilogue ALU cycles)``; the node's compulsory bytes
+  are its external tensors, so the intermediate tensors no longer cross DRAM. A fused elementwise chain
+  is one pass of ALU work per member over its external inputs and final outputs.
 
 Energy: ``energy.per_flop[dtype]`` and ``energy.per_byte.dram`` via :func:`accel.energy.op_energy`.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import math
 
 from accel.arch.dsp import DSPSpec
+from accel.compile import fused as fz
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.fpga import mac_layers
 from accel.devices.gpu import streamed_bytes
@@ -34,6 +40,11 @@ _MAC_KINDS = MAC_KINDS
 @register_cost_model("dsp")
 class DSPCostModel(CostModel):
     spec: DSPSpec
+    default_compile = "fused"
+
+    def peak_macs_per_s(self) -> float:
+        """Vector MACs per cycle (:attr:`peak_macs_per_cycle`) at ``clock``."""
+        return float(self.peak_macs_per_cycle * self.spec.clock)
 
     @property
     def launch_overhead_s(self) -> float:
@@ -88,8 +99,12 @@ class DSPCostModel(CostModel):
             if op.kind in _MAC_KINDS:
                 compute_cycles = sum(self._mac_cycles(ly) for ly in mac_layers(op))
                 flops = 2.0 * sum(ly.macs for ly in mac_layers(op))
+                if fz.is_fused(op):  # epilogue on the ALU slots, co-issued with the MACs
+                    compute_cycles = max(compute_cycles, self._alu_cycles(fz.vector_elements(op)))
+                    flops += fz.epilogue_flops(op)
             else:
-                elems = max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs), 1)
+                elems = (max(fz.vector_elements(op), 1) if fz.is_fused(op) else
+                         max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs), 1))
                 compute_cycles = self._alu_cycles(elems)
                 flops = float(op.flops)
             cycles = max(compute_cycles, dram_cycles)

@@ -17,6 +17,12 @@ take 13.8 ms at 17 GB/s) and the whole-network throughput depends on the batch.
 Other ops stream through DRAM (memory bound), except kinds listed in ``spec.fused_kinds``,
 which the design pipelines behind the PE array (zero extra time).
 
+Fused nodes (``compile: fused``, the default for FPGA designs, :mod:`accel.compile`): a conv/matmul's
+epilogue (bias, activation, residual add, pooling) runs in the output pipeline behind the PE array, so
+it adds no compute time; the node's compulsory bytes are its external tensors (the residual it reads,
+the last epilogue op's outputs), so the intermediate tensors no longer cross DRAM. A folded batch norm
+leaves only a bias. A fused elementwise chain streams its external inputs and final outputs once.
+
 Energy: ``board_power`` x time (the design's measured/rated power while running), reported as
 the ``board`` component, minus ``idle_power`` x time which the simulator adds as static energy.
 """
@@ -24,6 +30,7 @@ the ``board`` component, minus ``idle_power`` x time which the simulator adds as
 from __future__ import annotations
 
 from accel.arch.fpga import FPGASpec
+from accel.compile import fused as fz
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.fpga_mapping import channel_dims, channel_unroll_cycles
 from accel.devices.gpu import streamed_bytes
@@ -52,6 +59,11 @@ def mac_layers(op: OpNode, convention: str = "op") -> list[SystolicLayer]:
 @register_cost_model("fpga")
 class FPGACostModel(CostModel):
     spec: FPGASpec
+    default_compile = "fused"
+
+    def peak_macs_per_s(self) -> float:
+        """The design's PE-array peak (``design_peak_flops`` / 2)."""
+        return float(self.spec.design_peak_flops) / 2.0
 
     @property
     def launch_overhead_s(self) -> float:
@@ -100,7 +112,7 @@ class FPGACostModel(CostModel):
 
     def cost(self, op: OpNode) -> OpCost:
         s = self.spec
-        if op.kind in s.fused_kinds:
+        if fz.is_free(op, s.fused_kinds):
             return OpCost(time_s=0.0, cycles=0.0, flops=float(op.flops), bound="compute", detail={"fused": 1})
         if op.kind == "rnn":
             return self._rnn_cost(op)

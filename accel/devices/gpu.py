@@ -600,10 +600,10 @@ class GpuCostModel(CostModel):
     def _attention(self, op: OpNode) -> OpCost:
         """Fused (flash) attention: QK^T and PV as batched GEMMs; DRAM traffic = Q, K, V, O once."""
         at = AttentionShape.of(op)
-        b, h, lq, lk, d, causal = at.batch, at.heads, at.Lq, at.Lk, at.d, at.causal
+        b, h, lq, lk, d = at.batch, at.heads, at.Lq, at.Lk, at.d
         key = self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
-        frac = 0.5 if causal else 1.0
+        frac = at.work_fraction
         p1 = self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         p2 = self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         compute = (p1.compute_s + p2.compute_s) * frac

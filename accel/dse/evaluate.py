@@ -21,7 +21,10 @@ Evaluators:
   issuing launches ahead of it overlap, so the slower of the two sets the pace. Host issue
   time per op is the simulator's (:func:`accel.sim.host.issue_time_of`: the default host's eager
   dispatch for GPUs, the device's ``launch_overhead`` otherwise).
-  Energy = sum of op dynamic energies + static power x latency.
+  Energy = sum of op dynamic energies + static power x latency. The ops are those of the graph as
+  the point's device compiles it, by the simulator's rule (:func:`accel.compile.resolve_compile`:
+  ``sim_options.compile`` if the spec sets it, else the device's ``default_compile``; eager for
+  training graphs): each workload is deduplicated both as recorded and compiled ``fused``.
 * ``sim`` — ``accel.sim.simulate(graph, spec, **sim_options)`` (dependencies, overlap,
   launch overhead); slower, for GPU/system sweeps.
 """
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accel.arch.base import DeviceSpec
+from accel.compile import compile_graph, is_training, resolve_compile
 from accel.dse.area import AreaModel, load_area_model
 from accel.dse.space import DesignSpace, build_space
 from accel.dse.spec import SweepSpec, WorkloadSpec
@@ -49,7 +53,8 @@ from accel.graph import LayerGraph, OpNode
 
 #: bump when the meaning of stored results changes (invalidates resume keys)
 #: 2: inputs hashed by content (graph files, model extraction identity), objectives and constraints
-KEY_VERSION = 2
+#: 3: systolic/FPGA/DSP points are evaluated on the fused graph (accel.compile, their default_compile)
+KEY_VERSION = 3
 
 
 @dataclass
@@ -59,8 +64,12 @@ class PreparedWorkload:
     Attributes:
         label: the workload's name in results.
         items: items per run (batch size), for throughput (items/s).
-        unique_ops: distinct ops (by cost-relevant signature) with their multiplicity.
+        unique_ops: distinct ops (by cost-relevant signature) with their multiplicity, as recorded (eager).
         graph: the full LayerGraph (kept only for the ``sim`` evaluator).
+        fused_ops: the same for the graph compiled ``fused`` (:mod:`accel.compile`); None for a training
+            graph (which runs eager) or when not prepared.
+        compile: the spec's ``sim_options.compile`` (None: each point's device default), for the analytic
+            evaluator (the ``sim`` evaluator passes it to ``simulate`` with the other options).
     """
 
     label: str
@@ -68,12 +77,35 @@ class PreparedWorkload:
     unique_ops: list[tuple[OpNode, int]]
     graph: LayerGraph | None = None
     n_ops: int = 0
+    fused_ops: list[tuple[OpNode, int]] | None = None
+    compile: str | None = None
+
+    @property
+    def training(self) -> bool:
+        return any(op.phase != "forward" for op, _ in self.unique_ops)
+
+    def ops_for(self, mode: str) -> list[tuple[OpNode, int]]:
+        """The distinct ops (with counts) of the workload compiled in ``mode``."""
+        if mode == "eager":
+            return self.unique_ops
+        if self.fused_ops is None:
+            if self.graph is None:
+                raise ValueError(f"workload {self.label}: no {mode} ops prepared (use prepare_workloads)")
+            from accel.compile import compile_graph
+
+            self.fused_ops = dedupe_ops(compile_graph(self.graph, mode))
+        return self.fused_ops
 
 
 def _op_signature(op: OpNode) -> str:
+    attrs = dict(op.attrs)
+    if "fused" in attrs:  # a fused node (accel.compile): what it absorbed counts, not the absorbed ops' names
+        root = attrs.pop("fused_root", None) or {}
+        attrs["fused"] = [[m.get("kind"), m.get("role"), m.get("elements"), m.get("flops")] for m in attrs["fused"]]
+        attrs["fused_root"] = [root.get("kind"), root.get("elements")]
     return json.dumps([op.kind, op.dtype, op.phase, op.flops, op.macs,
                        [t.shape for t in op.inputs], [t.shape for t in op.outputs], [t.shape for t in op.weights],
-                       [t.dtype for t in op.inputs + op.outputs + op.weights], op.attrs], sort_keys=True, default=str)
+                       [t.dtype for t in op.inputs + op.outputs + op.weights], attrs], sort_keys=True, default=str)
 
 
 def dedupe_ops(graph: LayerGraph) -> list[tuple[OpNode, int]]:
@@ -148,7 +180,11 @@ def prepare_workloads(spec: SweepSpec, graphs: dict[str, LayerGraph] | None = No
     for w in spec.workloads:
         g = (graphs or {}).get(w.label) or load_workload_graph(w, spec)
         items = int(g.meta.get("batch", w.batch) or w.batch)
-        out.append(PreparedWorkload(w.label, items, dedupe_ops(g), g if spec.evaluator == "sim" else None, len(g)))
+        fused = None
+        if spec.evaluator == "analytic" and not is_training(g):
+            fused = dedupe_ops(compile_graph(g, "fused"))
+        out.append(PreparedWorkload(w.label, items, dedupe_ops(g), g if spec.evaluator == "sim" else None, len(g),
+                                    fused, spec.sim_options.get("compile")))
     return out
 
 
@@ -272,9 +308,10 @@ def _run_analytic(spec_dev: DeviceSpec, w: PreparedWorkload) -> dict[str, float]
     from accel.sim.host import issue_time_of
 
     cm = cost_model_for(spec_dev)
+    mode = resolve_compile(w.compile, [cm.default_compile], w.training, where="sim_options")  # as accel.sim
     dev_time = launch = dyn = 0.0
     issue = issue_time_of(cm)  # as accel.sim: the default host's eager dispatch for GPUs
-    for op, n in w.unique_ops:
+    for op, n in w.ops_for(mode):
         c = cm.cost(op)
         dev_time += c.time_s * n
         dyn += c.energy_j * n

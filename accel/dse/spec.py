@@ -18,6 +18,8 @@ the workloads, the objectives and the search method::
     objectives: [latency, energy, area]  # or {name: latency, aggregate: max}
     search: {method: grid}            # grid | random (n) | nsga2 (n, population) | tpe (n)
     evaluator: analytic               # analytic (sum of per-op costs) | sim (accel.sim.simulate)
+    sim_options: {compile: eager}     # accel.sim.simulate options; compile (eager | fused, default: each
+                                      # device's own) applies to both evaluators
 
 Every error is a :class:`accel.errors.ConfigError` naming the spec file and the field
 (``parameters.rows.low``, ``search.n``...). Semantic checks that need the arch schema
@@ -303,6 +305,12 @@ class SweepSpec(_Strict):
         labels = [w.label for w in self.workloads]
         if len(set(labels)) != len(labels):
             raise ValueError(f"@workloads: duplicate labels {labels}; give each a distinct `name`")
+        from accel.compile import COMPILE_MODES
+
+        comp = self.sim_options.get("compile")
+        if comp is not None and comp not in COMPILE_MODES:  # both evaluators read it (accel.compile)
+            raise ValueError(f"@sim_options.compile: {comp!r} not allowed{did_you_mean(str(comp), COMPILE_MODES)}; "
+                             f"allowed: {', '.join(COMPILE_MODES)}")
         if self.search.method == "grid":
             for p, ps in self.parameters.items():
                 if ps.values is None and ps.num is None and ps.step is None:

@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from accel.errors import ConfigError
-from accel.graph import LayerGraph, OpNode
+from accel.graph import AttentionShape, LayerGraph, OpNode
 from accel.plot.inputs import MAX_CSV_BYTES, check_input_file, is_number, warn
 from accel.plot.style import COLORS, apply_style
 
@@ -151,6 +151,11 @@ def device_roofs(spec: Any) -> Roofs:
         return Roofs(spec.name, dict(peak), {"DRAM": float(bw)})
     raise ConfigError(where, "kind", f"no roofline ceilings known for device kind {kind!r} (supported: gpu, "
                       "systolic, cpu, fpga, dsp, system, or a spec with `peak` per dtype and `dram_bandwidth`)")
+
+
+def _useful_flops(op: OpNode) -> float:
+    """The FLOPs a kernel does: ``op.flops``, except causal attention's masked half (:class:`AttentionShape`)."""
+    return AttentionShape.of(op).useful_flops(op.flops) if op.kind == "attention" else op.flops
 
 
 def _predict(spec: Any, ops: Iterable[OpNode]) -> list[float]:
@@ -310,14 +315,15 @@ def roofline_from_graph(graph: LayerGraph, spec: Any, min_flops: float = 1.0) ->
             dram = float((c.bytes_by_level or {}).get("dram", 0.0))
             if is_number(c.time_s) and c.time_s > 0 and is_number(dram) and dram > 0:
                 rows.append({"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": fixed,
-                             "source": "predicted", "intensity": op.flops / dram, "flops_per_s": op.flops / c.time_s,
+                             "source": "predicted", "intensity": _useful_flops(op) / dram,
+                             "flops_per_s": _useful_flops(op) / c.time_s,
                              "time_s": c.time_s, "x_basis": "dram"})
         if not rows:
             raise ConfigError(graph.name, "ops", f"no op moves DRAM bytes in a finite time on {spec.name}; nothing to plot")
         return pd.DataFrame(rows)
     times = _predict(spec, ops)
     rows = [{"label": f"{op.module or op.name} ({op.kind})", "kind": op.kind, "dtype": op.dtype,
-             "source": "predicted", "intensity": op.arithmetic_intensity, "flops_per_s": op.flops / t,
+             "source": "predicted", "intensity": _useful_flops(op) / op.total_bytes, "flops_per_s": _useful_flops(op) / t,
              "time_s": t} for op, t in zip(ops, times) if is_number(t) and t > 0]
     if not rows:
         raise ConfigError(graph.name, "ops", f"no op has a finite predicted time on {spec.name}; nothing to plot")

@@ -1,7 +1,8 @@
 """Device memory footprint estimate (capacity check), per device of a simulation.
 
 Estimate (bytes):
-  * inference: parameters + the largest single op's inputs + outputs (live activations);
+  * inference: parameters + the KV cache of an LLM step (``graph.meta["kv_cache_bytes"]``) + the largest
+    single op's inputs + outputs (live activations);
   * training:  parameters x (2 + optimizer state factor) (weights, gradients, state:
     SGD momentum 1, Adam 2) + all forward activations (saved for backward, upper bound);
   * tensor parallel divides parameters and activations of split ops by n (approximation:
@@ -27,4 +28,5 @@ def footprint(graph: LayerGraph, ops: list[OpNode], training: bool, param_fracti
         acts = sum(o.output_bytes for o in fwd) * act_fraction * inflight
         return params * (2.0 + k) + acts
     live = max((o.input_bytes + o.output_bytes for o in fwd), default=0) * act_fraction
-    return params + live
+    kv_cache = float(graph.meta.get("kv_cache_bytes", 0) or 0) * param_fraction  # split like the heads
+    return params + kv_cache + live

@@ -4,11 +4,13 @@
   all-reduced in buckets (PyTorch DDP style, ``bucket_bytes`` default 25 MiB) on a
   communication stream that overlaps the rest of backward; optimizer ops wait for the
   last bucket. Items per step = batch_items x devices.
-* ``tensor``: Megatron-style. In forward, weight-carrying matmuls alternate column-parallel
-  (output features split, no communication) and row-parallel (reduction dim split, followed
-  by an all-reduce of its output). Ops between a column- and the following row-parallel
-  matmul work on split activations (/n); attention (and weightless batched matmuls) is split
-  by heads; everything else is replicated. In backward, ops of a module that was split in
+* ``tensor``: Megatron-style, following the data flow. In forward, a weight-carrying matmul/conv
+  whose input is replicated is column-parallel (output features split, no communication: q, k and
+  v of one attention, gate and up of a SwiGLU MLP, GPT-2's fused c_attn), and one whose input is
+  split is row-parallel (reduction dim split, followed by an all-reduce of its output, which is
+  replicated again: o_proj, down_proj). Other ops with a split input work on split activations
+  (/n; a residual add of a split and a replicated tensor keeps the split); attention (and
+  weightless batched matmuls) is split by heads; everything else is replicated. In backward, ops of a module that was split in
   forward are split the same way, and each column-parallel module gets an all-reduce of its
   input gradient (size = its forward input). Backward ops with no module name are split if
   they are matmul/conv/attention and their all-reduces are placed proportionally in the
@@ -27,7 +29,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from accel.graph import OpNode, TensorInfo
+from accel.graph import LayerGraph, OpNode, TensorInfo
 
 MODES = ("data", "tensor", "pipeline")
 SCHEDULES = ("gpipe", "1f1b")
@@ -93,6 +95,26 @@ def _ceil_div(a, n):
     return max(1, -(-int(a) // n))
 
 
+def _split_axis(ts: list[TensorInfo], size: int, n: int, axis: int | None = None) -> list[TensorInfo]:
+    """``ts`` with one axis of length ``size`` cut to ``ceil(size / n)`` (bytes in proportion): ``axis`` if
+    given and of that length, else the last axis of that length; a tensor without one keeps its shape and 1/n
+    of its bytes. Shapes stay consistent with the split attrs, so cost models that find a GEMM's operands by
+    their element counts (``accel.devices.gpu.gemm_operands``) still find them."""
+    out = []
+    for t in ts:
+        dims = list(t.shape)
+        if axis is not None and len(dims) > axis and dims[axis] == size:
+            i: int | None = axis
+        else:
+            i = next((j for j in range(len(dims) - 1, -1, -1) if dims[j] == size), None)
+        if i is None or size <= 0:
+            out.append(TensorInfo(t.shape, t.dtype, int(t.bytes / n)))
+            continue
+        dims[i] = _ceil_div(size, n)
+        out.append(TensorInfo(tuple(dims), t.dtype, int(t.bytes * dims[i] / size)))
+    return out
+
+
 def shard_op(op: OpNode, n: int, how: str) -> OpNode:
     """Copy of ``op`` with 1/n of its work, for tensor parallelism.
 
@@ -112,18 +134,25 @@ def shard_op(op: OpNode, n: int, how: str) -> OpNode:
     f = 1.0 / n
     attrs = dict(op.attrs)
     ins, outs, ws = op.inputs, op.outputs, op.weights
+    conv = op.kind in ("conv", "conv_transpose")
     if how == "col":
         if op.kind == "matmul" and "N" in attrs:
+            ws, outs = _split_axis(ws, int(attrs["N"]), n), _split_axis(outs, int(attrs["N"]), n)
             attrs["N"] = _ceil_div(attrs["N"], n)
-        elif op.kind in ("conv", "conv_transpose") and "Cout" in attrs:
+        elif conv and "Cout" in attrs:
+            ws, outs = _split_axis(ws, int(attrs["Cout"]), n, 0), _split_axis(outs, int(attrs["Cout"]), n, 1)
             attrs["Cout"] = _ceil_div(attrs["Cout"], n)
-        ws, outs = _scale_tensors(ws, f), _scale_tensors(outs, f)
+        else:
+            ws, outs = _scale_tensors(ws, f), _scale_tensors(outs, f)
     elif how == "row":
         if op.kind == "matmul" and "K" in attrs:
+            ws, ins = _split_axis(ws, int(attrs["K"]), n), _split_axis(ins, int(attrs["K"]), n)
             attrs["K"] = _ceil_div(attrs["K"], n)
-        elif op.kind in ("conv", "conv_transpose") and "Cin" in attrs:
+        elif conv and "Cin" in attrs:
+            ws, ins = _split_axis(ws, int(attrs["Cin"]), n, 1), _split_axis(ins, int(attrs["Cin"]), n, 1)
             attrs["Cin"] = _ceil_div(attrs["Cin"], n)
-        ws, ins = _scale_tensors(ws, f), _scale_tensors(ins, f)
+        else:
+            ws, ins = _scale_tensors(ws, f), _scale_tensors(ins, f)
     elif how == "heads":
         if op.kind == "attention" and "heads" in attrs:
             attrs["heads"] = _ceil_div(attrs["heads"], n)
@@ -153,39 +182,40 @@ class TensorPlan:
     allreduce_after: dict[str, float]
 
 
-def plan_tensor_parallel(ops: list[OpNode], n: int) -> TensorPlan:
-    """Megatron-style plan over ``ops`` in program order (see module docstring)."""
+def plan_tensor_parallel(graph: LayerGraph, n: int) -> TensorPlan:
+    """Megatron-style plan over ``graph``'s ops in program order (see module docstring)."""
     shard: dict[str, str] = {}
     ar: dict[str, float] = {}
     if n == 1:
         return TensorPlan(shard, ar)
+    ops = list(graph)
     fwd = [o for o in ops if o.phase == "forward"]
     bwd = [o for o in ops if o.phase == "backward"]
     col_mods: dict[str, float] = {}   # module -> forward input bytes (for its backward all-reduce)
     row_mods: set[str] = set()
     act_mods: set[str] = set()
-    next_is_col = True
-    inside = False
+    split: set[str] = set()  # forward ops whose output is split over the devices
     col_order: list[tuple[int, float]] = []  # (forward index, bytes) of column-parallel ops
     for i, o in enumerate(fwd):
+        split_input = any(p in split for p in graph.predecessors(o.name))
         if o.kind in ("matmul", "conv") and o.weights:
-            if next_is_col:
+            if not split_input:
                 shard[o.name] = "col"
                 col_mods[o.module] = col_mods.get(o.module, 0.0) + o.input_bytes
                 col_order.append((i, float(o.input_bytes)))
-                inside = True
+                split.add(o.name)
             else:
                 shard[o.name] = "row"
                 row_mods.add(o.module)
                 ar[o.name] = float(o.output_bytes)
-                inside = False
-            next_is_col = not next_is_col
-        elif o.kind in SPLIT_KINDS:
+        elif o.kind in SPLIT_KINDS and (split_input or not o.weights):
             shard[o.name] = "heads"
             act_mods.add(o.module)
-        elif inside:
+            split.add(o.name)
+        elif split_input:
             shard[o.name] = "act"
             act_mods.add(o.module)
+            split.add(o.name)
     # backward
     have_modules = any(o.module for o in bwd)
     last_of_module: dict[str, str] = {}

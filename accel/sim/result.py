@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,8 @@ class RunInfo:
         host_launch_s: summed host issue time of device 0's ops (s). host_dispatch: how that issue time was
         priced (one line, '' when there is no eager host). memory_bytes_max: largest estimated per-device
         memory (B). memory_fits: it fits ``memory_capacity_bytes`` (always True when that is unknown, 0).
+        compile: how the graph was compiled for the devices, ``eager`` or ``fused`` (:mod:`accel.compile`); ``ops``
+        counts the compiled graph's ops.
     """
 
     graph: str
@@ -76,6 +78,7 @@ class RunInfo:
     memory_bytes_max: float
     memory_fits: bool
     memory_capacity_bytes: float
+    compile: str = "eager"
 
 
 @dataclass
@@ -89,7 +92,11 @@ class SimResult:
         energy_j: dynamic (per-op + link) + static (static power x latency per device) energy (J).
         energy_dynamic_j / energy_static_j / energy_link_j: the parts (link energy is in dynamic).
         avg_power_w: energy_j / latency_s (W).
-        device_utilization: device -> fraction of latency its compute stream was busy.
+        device_utilization: device -> fraction of latency its compute stream was busy (any op: a device
+            streaming elementwise ops through DRAM is 100 % busy).
+        mac_utilization: device -> useful MACs / (the MAC array's peak MAC/s x latency): what the MAC array
+            really does; only devices with one array peak (``CostModel.peak_macs_per_s``: systolic, FPGA,
+            DSP). In the JSON summary as ``mac_utilization``.
         link_bytes: link name -> bytes moved over it (summed over devices).
         records: every executed task.
         run: what was simulated (:class:`RunInfo`). system: system name.
@@ -112,6 +119,7 @@ class SimResult:
     system: str = ""
     latency_interval: tuple[float, float, float, str] | None = None
     latency_interval_note: str = ""
+    mac_utilization: dict[str, float] = field(default_factory=dict)
 
     @cached_property
     def host_wait_fraction(self) -> float:
@@ -168,6 +176,7 @@ class SimResult:
             "energy_per_item_j": self.energy_per_item_j, "energy_dynamic_j": self.energy_dynamic_j,
             "energy_static_j": self.energy_static_j, "energy_link_j": self.energy_link_j,
             "avg_power_w": self.avg_power_w, "device_utilization": self.device_utilization,
+            "mac_utilization": self.mac_utilization,
             "link_bytes": self.link_bytes, **asdict(self.run), "launch_per_op_s": self.launch_per_op_s,
             "host_wait_fraction": self.host_wait_fraction, **self._interval_fields(),
         }

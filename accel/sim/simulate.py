@@ -9,6 +9,10 @@ time per op is the cost model's ``OpCost.time_s`` (no launch overhead
 inside). Static energy = each used device's static power x makespan
 (``CostModel.static_power_w``: ``energy.static_power`` if set, else ``idle_power``). Host CPU power
 is not counted.
+
+Before any task is built the graph is compiled for the devices (:mod:`accel.compile`): ``eager`` (as
+recorded; GPUs and CPUs) or ``fused`` (batch norm folding, epilogue and elementwise fusion; systolic,
+FPGA and DSP devices), or as ``compile=`` says.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from accel.arch.base import DeviceSpec
+from accel.compile import check_mode, compile_graph, is_training, resolve_compile
 from accel.errors import ConfigError, ResultRangeError, UnknownOpError
 from accel.graph import LayerGraph, OpNode
 from accel.interconnect import allreduce, transfer_energy, transfer_time
@@ -78,6 +83,7 @@ class _Builder:
         self.next_group = 0
         self.link_bytes: dict[str, float] = {}
         self.link_energy = 0.0
+        self.macs = [0.0] * n  # useful MACs of the compute tasks per device (sharded ops' shares)
         self.stage_memory: list[tuple[float, int]] = []  # pipeline: (fraction of params, microbatches in flight)
 
     @property
@@ -111,6 +117,7 @@ class _Builder:
 
     def op(self, d: int, op: OpNode, deps=(), shard: str | None = None, mb: int | None = None, tag: str = "") -> int:
         c, flops = self.cost(d, op, shard)
+        self.macs[d] += float(shard_op(op, self.n, shard).macs) if shard else float(op.macs)
         rec = OpRecord((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
                        op.module, op.phase, 0.0, 0.0, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
         issue = self._issue[d]
@@ -272,7 +279,7 @@ def _grad_bytes(ops: list[OpNode], graph: LayerGraph) -> dict[str, float]:
 def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,
              cuda_graphs: bool = False, include_host_transfers: bool = False, parallel: ParallelConfig | None = None,
              pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1,
-             host: Any = None, memory_check: str = "warn") -> SimResult:
+             host: Any = None, memory_check: str = "warn", compile: str | None = None) -> SimResult:
     """Simulate one execution (inference pass or training step) of ``graph`` on ``system``.
 
     Args:
@@ -297,13 +304,18 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
         memory_check: what to do when the estimated memory per device exceeds its capacity:
             ``"warn"`` (default: a :class:`MemoryFitWarning`), ``"error"`` (ConfigError naming the
             device and the sizes) or ``"off"``. ``run.memory_fits`` says so either way.
+        compile: ``"eager"`` or ``"fused"`` (:mod:`accel.compile`); None (default): the mode a graph
+            was already compiled in, else the devices' ``default_compile`` (eager for GPUs/CPUs, fused for
+            systolic/FPGA/DSP); eager for a training graph. ``run.compile`` records the mode used.
 
     Steps, in order: check the arguments (:func:`_check_args`), plan the system and parallel
-    layout (:func:`_plan`), build the tasks (:func:`_build_tasks`), check the memory
-    (:func:`_memory`), run them (:func:`accel.sim.engine.run_tasks`), summarise (:func:`_summarise`).
+    layout (:func:`_plan`), compile the graph for the devices (:func:`_compile`), build the tasks
+    (:func:`_build_tasks`), check the memory (:func:`_memory`), run them
+    (:func:`accel.sim.engine.run_tasks`), summarise (:func:`_summarise`).
     """
-    _check_args(iterations, launch_overhead, batch_items, memory_check)
+    _check_args(iterations, launch_overhead, batch_items, memory_check, compile)
     sysm, cfg = _plan(graph, system, parallel, include_host_transfers, iterations)
+    graph, mode = _compile(graph, sysm, cfg, compile)
     n = cfg.devices
     ops = list(graph)
     batch = int(batch_items or graph.meta.get("batch") or 1)
@@ -312,14 +324,15 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
     mem_need, mem_fits = _memory(b, graph, ops, cfg, memory_check)
     makespan = run_tasks(b.tasks, n)
     return _summarise(b, graph, ops, cfg, makespan, items, batch, iterations, cuda_graphs, include_host_transfers,
-                      mem_need, mem_fits)
+                      mem_need, mem_fits, mode)
 
 
 class MemoryFitWarning(UserWarning):
     """The estimated memory per device exceeds its capacity (``simulate(..., memory_check="warn")``)."""
 
 
-def _check_args(iterations: Any, launch_overhead: Any, batch_items: Any, memory_check: str) -> None:
+def _check_args(iterations: Any, launch_overhead: Any, batch_items: Any, memory_check: str,
+                compile: Any = None) -> None:
     """Step 1: the scalar arguments (one-line ConfigErrors)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ConfigError("<simulate>", "iterations", f"must be an integer >= 1, got {iterations!r}")
@@ -329,6 +342,8 @@ def _check_args(iterations: Any, launch_overhead: Any, batch_items: Any, memory_
         raise ConfigError("<simulate>", "batch_items", f"must be an integer >= 1, got {batch_items!r}")
     if memory_check not in MEMORY_CHECKS:
         raise ConfigError("<simulate>", "memory_check", f"{memory_check!r}; allowed: {', '.join(MEMORY_CHECKS)}")
+    if compile is not None:
+        check_mode(compile)
 
 
 #: values of ``simulate(memory_check=...)``
@@ -365,9 +380,18 @@ def _plan(graph: LayerGraph, system: Any, parallel: ParallelConfig | None, inclu
     return sysm, cfg
 
 
+def _compile(graph: LayerGraph, sysm: System, cfg: ParallelConfig, requested: str | None) -> tuple[LayerGraph, str]:
+    """Step 3: the graph as the devices' software runs it (:func:`accel.compile.resolve_compile`: ``requested``,
+    else the used devices' ``default_compile``; eager for training) and the mode. A graph already compiled
+    in that mode (``accel simulate`` compiles before it simulates, to name the fused ops) is used as is."""
+    defaults = [sysm.devices[d].model.default_compile for d in range(cfg.devices)]
+    mode = resolve_compile(requested, defaults, is_training(graph), compiled=graph.meta.get("compile"))
+    return compile_graph(graph, mode), mode
+
+
 def _build_tasks(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,
                  iterations: int) -> int:
-    """Step 3: every task of the run; returns the graph executions it covers per batch item
+    """Step 4: every task of the run; returns the graph executions it covers per batch item
     (microbatches for a pipeline, devices x iterations for data parallelism)."""
     n = cfg.devices
     in_bytes, out_bytes = _io_bytes(graph)
@@ -397,10 +421,10 @@ def _gradient_buckets(ops: list[OpNode], graph: LayerGraph, cfg: ParallelConfig)
 
 def _build_replicas(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig,
                     include_host_transfers: bool, iterations: int, in_bytes: float, out_bytes: float) -> None:
-    """Step 3 for one device, data or tensor parallelism: each rank runs every op in program order;
+    """Step 4 for one device, data or tensor parallelism: each rank runs every op in program order;
     gradient buckets (data) and tensor-parallel all-reduces are interleaved as collectives."""
     n = cfg.devices
-    plan = plan_tensor_parallel(ops, n) if cfg.mode == "tensor" else None
+    plan = plan_tensor_parallel(graph, n) if cfg.mode == "tensor" else None
     replicas = n if cfg.mode in ("data", "tensor") else 1
     bucket_end = _gradient_buckets(ops, graph, cfg)
     pending_dep: dict[int, list[int]] = {d: [] for d in range(replicas)}
@@ -444,7 +468,7 @@ def _build_replicas(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Pa
 
 def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig,
             memory_check: str) -> tuple[dict[str, float], bool]:
-    """Step 4: estimated memory per device (weights, gradients, optimizer state, activations) and whether
+    """Step 5: estimated memory per device (weights, gradients, optimizer state, activations) and whether
     every device holds it; warns or raises per ``memory_check``."""
     sysm, n = b.sys, cfg.devices
     training = any(o.phase == "backward" for o in ops)
@@ -472,8 +496,9 @@ def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelCo
 
 def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, makespan: float, items: int,
                batch: int, iterations: int, cuda_graphs: bool, host_transfers: bool, mem_need: dict[str, float],
-               mem_fits: bool) -> SimResult:
-    """Step 6: energy (dynamic + static x makespan + links), utilisation, and the result's metadata."""
+               mem_fits: bool, compile: str = "eager") -> SimResult:
+    """Step 7: energy (dynamic + static x makespan + links), utilisation (compute-stream busy fraction, and
+    MAC-array utilisation where the device has one array peak), and the result's metadata."""
     sysm, n = b.sys, cfg.devices
     records = [t.record for t in b.tasks]
     busy = {sysm.devices[d].name: 0.0 for d in range(n)}
@@ -484,14 +509,19 @@ def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Paralle
             busy[r.device] += r.end - r.start
     static = sum(sysm.devices[d].model.static_power_w for d in range(n)) * makespan
     util = {k: (v / makespan if makespan > 0 else 0.0) for k, v in busy.items()}
+    mac_util = {}
+    for d in range(n):
+        peak = sysm.devices[d].model.peak_macs_per_s()
+        if peak and makespan > 0:
+            mac_util[sysm.devices[d].name] = b.macs[d] / (peak * makespan)
     run = RunInfo(graph=graph.name, batch_items=batch, mode=str(graph.meta.get("mode", "")),
                   dtype=str(graph.meta.get("dtype", "")), cuda_graphs=cuda_graphs, host_transfers=host_transfers,
                   devices=n, parallel=cfg.mode if n > 1 else "none", ops=len(ops), iterations=iterations,
                   host_launch_s=sum(t.launch for t in b.tasks if t.device == 0 and t.launch is not None),
                   host_dispatch=b.host_note, memory_bytes_max=max(mem_need.values()), memory_fits=mem_fits,
-                  memory_capacity_bytes=sysm.devices[0].spec.memory_capacity or 0.0)
+                  memory_capacity_bytes=sysm.devices[0].spec.memory_capacity or 0.0, compile=compile)
     return _check_result(SimResult(makespan, items, dyn, static, b.link_energy, util, b.link_bytes, records, run,
-                                   sysm.name), sysm, graph)
+                                   sysm.name, mac_utilization=mac_util), sysm, graph)
 
 
 def _build_pipeline(b: _Builder, graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, host_io: bool,

@@ -75,6 +75,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from accel.arch.systolic import SystolicSpec
+from accel.compile import fused as fz
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.gpu import streamed_bytes
 from accel.energy import op_energy
@@ -538,12 +539,20 @@ class SystolicCostModel(CostModel):
     - attention: two matmuls per head (QK^T and PV), run on the array.
     - rnn: its gate GEMMs (:mod:`accel.devices.rnn_gemms`): per layer the input projection, then
       T recurrent-step GEMMs in series, each followed by its pointwise gate math on the vector unit.
-    - kinds in ``spec.fused_kinds``: free (applied on the fly to the array's outputs).
+    - kinds in ``spec.fused_kinds``: free (the hardware applies them on the fly to the array's outputs),
+      also as a stand-alone op of an ``eager`` graph.
     - everything else (elementwise, norm, softmax, pool, ...): a vector unit of
       ``vector_width`` elements/cycle (default ``cols``) reading operands from DRAM in the array's
-      word size (``dtype``); time is the max of elements/vector_width and bytes/DRAM bandwidth
-      (assumption: no fusion). Bytes follow :func:`accel.devices.gpu.streamed_bytes`: an embedding
+      word size (``dtype``); time is the max of elements/vector_width and bytes/DRAM bandwidth.
+      Bytes follow :func:`accel.devices.gpu.streamed_bytes`: an embedding
       lookup reads its indices and the gathered rows, never the whole table.
+    - fused nodes (``compile: fused``, the default, :mod:`accel.compile`): a conv/matmul's epilogue
+      (bias, activation, residual add, pooling) runs on the vector unit as the outputs leave the array,
+      overlapped with it: ``max(array cycles, epilogue elements / vector_width)``, kinds in ``fused_kinds``
+      excluded; its extra operands (a residual) are read from DRAM in series over the shared port, like
+      biases. Folded batch norms cost nothing (their scale is in the weights, their shift a bias). A fused
+      elementwise chain is one vector op over its members' elements that reads only the chain's external
+      inputs and writes its last outputs.
 
     Energy: ``energy.per_flop[dtype]`` per FLOP (2 per MAC), ``energy.per_byte``: ``register``
     (each MAC touches one operand byte in each of three PE registers), ``sram`` (scratchpad
@@ -551,11 +560,16 @@ class SystolicCostModel(CostModel):
     """
 
     spec: SystolicSpec
+    default_compile = "fused"
 
     @property
     def launch_overhead_s(self) -> float:
         """The spec's ``launch_overhead`` (s): host time to issue one op through the device's driver."""
         return float(self.spec.launch_overhead)
+
+    def peak_macs_per_s(self) -> float:
+        """``rows x cols`` MACs per cycle at ``clock``."""
+        return float(self.spec.rows * self.spec.cols * self.spec.clock)
 
     def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer], repeats: Sequence[int] | None = None,
                     extra_cycles: float = 0.0) -> OpCost:
@@ -577,9 +591,17 @@ class SystolicCostModel(CostModel):
         if extra_words:
             dram_b += extra_words * wb
             cycles += extra_words / s.dram_words_per_cycle
+        # a fused epilogue (accel.compile): vector work overlapped with the array, extra operands in series
+        epi_cycles = math.ceil(fz.vector_elements(op, s.fused_kinds) / (s.vector_width or s.cols))
+        epi_words = sum(t.numel for t in fz.epilogue_inputs(op))
+        if epi_cycles:
+            compute, cycles = max(compute, float(epi_cycles)), max(cycles, float(epi_cycles))
+        if epi_words:
+            dram_b += epi_words * wb
+            cycles += epi_words / s.dram_words_per_cycle
         reg_b = 3.0 * macs * wb
         levels = {"register": reg_b, "sram": sram_b, "dram": dram_b}
-        flops = 2.0 * macs
+        flops = 2.0 * macs + fz.epilogue_flops(op)
         energy, parts = op_energy(s.energy, s.dtype, flops, levels, device=s.origin or s.name)
         time = cycles / s.clock
         stall = cycles - compute
@@ -588,12 +610,15 @@ class SystolicCostModel(CostModel):
                       utilization=macs / (s.rows * s.cols * cycles) if cycles else 0.0,
                       detail={"compute_cycles": compute, "stall_cycles": stall,
                               "folds": sum(r.folds * n for r, n in zip(res, rep)), "dataflow": s.dataflow,
-                              "mapping_efficiency": res[0].mapping_efficiency if res else 0.0})
+                              "mapping_efficiency": res[0].mapping_efficiency if res else 0.0,
+                              **({"epilogue_cycles": epi_cycles, "epilogue_words": epi_words}
+                                 if fz.is_fused(op) else {})})
 
     def _vector_cost(self, op: OpNode) -> OpCost:
         s = self.spec
         width = s.vector_width or s.cols
-        elems = max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs))
+        elems = (fz.vector_elements(op, s.fused_kinds) if fz.is_fused(op)
+                 else max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs)))
         # operands move in the array's word size (s.dtype), not the graph's dtype: an fp32 graph on
         # an int8 array has int8 activations between layers; which tensors cross DRAM is
         # streamed_bytes' rule (an embedding reads its gathered rows and indices, not the table)
@@ -633,7 +658,7 @@ class SystolicCostModel(CostModel):
         return cost
 
     def cost(self, op: OpNode) -> OpCost:
-        if op.kind in self.spec.fused_kinds:
+        if fz.is_free(op, self.spec.fused_kinds):
             return OpCost(time_s=0.0, cycles=0.0, flops=float(op.flops), bound="compute", detail={"fused": 1})
         if op.kind in _MAC_KINDS:
             return self._array_cost(op, SystolicLayer.from_op_all(op, self.spec.conv_output))

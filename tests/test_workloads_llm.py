@@ -1,0 +1,126 @@
+"""Decoder LLM workloads: named configs and spec strings, prefill/decode phases, the KV cache, GQA, block repetition."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+import workloads  # noqa: E402
+from workloads.llm_configs import LLM_CONFIGS, llm_config  # noqa: E402
+
+
+def _matmul_flops(g) -> float:
+    return sum(o.flops for o in g if o.kind == "matmul")
+
+
+@pytest.mark.parametrize("name, params", [("llama2-7b", 6_738_415_616), ("llama3-8b", 8_030_261_248),
+                                          ("llama2-70b", 68_976_648_192)])
+def test_parameter_counts_match_the_published_models(name, params):
+    g = workloads.extract_model(name, phase="decode", context=8, batch=1, dtype="bf16")
+    assert g.meta["params"] == params
+    assert g.meta["param_bytes"] == 2 * params
+
+
+def test_decode_reads_the_kv_cache_at_kv_heads_and_counts_its_bytes():
+    cfg = LLM_CONFIGS["llama3-8b"]  # GQA: 32 query heads, 8 KV heads of 128
+    b, ctx = 4, 300
+    g = workloads.extract_model("llama3-8b", phase="decode", context=ctx, batch=b, dtype="bf16")
+    attn = g.ops(kind="attention")
+    assert len(attn) == cfg.layers
+    for o in attn:
+        assert (o.attrs["heads"], o.attrs["kv_heads"], o.attrs["Lq"], o.attrs["Lk"]) == (32, 8, 1, ctx)
+        assert [t.shape for t in o.weights] == [(b, 8, ctx, 128)] * 2  # the cache, read once (not also as inputs)
+        assert [t.shape for t in o.inputs] == [(b, 32, 1, 128)]
+        assert o.flops == 4 * b * 32 * 1 * ctx * 128  # QK^T and PV, 2 FLOPs per MAC
+    kv = 2 * cfg.layers * b * ctx * 8 * 128 * 2
+    assert g.meta["kv_cache_bytes"] == kv == sum(o.weight_bytes for o in attn)
+    # the new token's K and V are written into the cache: one token per sequence per layer
+    writes = [o for o in g.ops(kind="data_movement") if o.module.endswith("self_attn")]
+    assert len(writes) == 2 * cfg.layers and all(o.output_bytes == b * 8 * 128 * 2 for o in writes)
+
+
+def test_prefill_flops_are_two_per_parameter_per_token_and_the_head_runs_once():
+    cfg = LLM_CONFIGS["llama2-7b"]
+    b, s = 2, 128
+    g = workloads.extract_model("llama2-7b", phase="prefill", seq_len=s, batch=b, dtype="fp16")
+    h, f = cfg.hidden, cfg.ffn
+    block = 4 * h * h + 3 * h * f  # q, k, v, o (MHA) + gate, up, down
+    assert _matmul_flops(g) == 2 * b * s * cfg.layers * block + 2 * b * h * cfg.vocab  # LM head: last token only
+    attn = g.ops(kind="attention")
+    assert all(o.attrs["causal"] and o.attrs["Lq"] == o.attrs["Lk"] == s for o in attn)
+    assert g.meta["kv_cache_bytes"] == cfg.kv_cache_bytes(b, s, 2)
+
+
+def test_one_block_is_traced_and_repeated():
+    g = workloads.extract_model("llama3.1-405b", phase="decode", context=64, batch=1, dtype="bf16")
+    rb = g.meta["repeated_block"]
+    assert rb["count"] == 126 and rb["module"] == "layers.0"
+    blocks = {o.module.split(".")[1] for o in g if o.module.startswith("layers.")}
+    assert blocks == {str(i) for i in range(126)}
+    assert len(g) == 3 + 126 * rb["ops"]  # embedding; blocks; final norm + LM head
+    g.validate()
+    # each block reads the previous block's output: the graph is one chain through the blocks
+    first = g.ops()[0].name
+    order = g.topological_order()
+    assert order[0] == first and order[-1].startswith("lm_head")
+    norm1 = [o.name for o in g if o.module == "layers.5.input_layernorm"][0]
+    assert any(p.startswith("layers.4/") for p in g.predecessors(norm1))
+
+
+def test_gpt_spec_string_and_gptj_parallel_residual():
+    g = workloads.extract_model("gpt:layers=4,hidden=256,heads=4,vocab=1000", seq_len=32, batch=2, dtype="fp32")
+    cfg = llm_config("gpt:layers=4,hidden=256,heads=4,vocab=1000")
+    assert cfg.ffn == 4 * 256 and cfg.tied and not cfg.rope
+    assert g.meta["phase"] == "forward" and g.meta["kv_cache_bytes"] == 0
+    assert g.ops(kind="matmul")[-1].outputs[0].shape == (64, 1000)  # logits at every position (no cache)
+    j = workloads.extract_model("gpt-j-6b", phase="decode", context=16, batch=1, dtype="fp16")
+    block = [o for o in j if o.module.startswith("layers.0")]
+    assert sum(o.kind == "norm" for o in block) == 1  # one LayerNorm feeds attention and MLP
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(name="llama2-7b", phase="decode"), "context"),
+    (dict(name="llama2-7b", phase="decode", context=4097), "too long"),
+    (dict(name="llama2-7b", phase="prefill", seq_len=5000), "too long"),
+    (dict(name="llama2-7b", phase="verify"), "unknown phase"),
+    (dict(name="llama2-7b", phase="prefill", context=5), "decode only"),
+    (dict(name="resnet18", phase="decode", context=5), "decoder LLMs"),
+    (dict(name="llama2-7b", mode="train"), "inference"),
+    (dict(name="llama:layers=2,hidden=64", phase="prefill"), "missing heads"),
+    (dict(name="llama:layers=2,hidden=64,heads=4,kv_heads=3"), "not divisible by kv_heads"),
+    (dict(name="llama:layers=2,hiden=64,heads=4"), "did you mean 'hidden'"),
+])
+def test_bad_llm_options_name_the_problem(kw, match):
+    with pytest.raises(ValueError, match=match):
+        workloads.extract_model(kw.pop("name"), **kw)
+
+
+def test_decode_is_bandwidth_bound_and_memory_counts_the_cache():
+    from accel.sim import simulate
+
+    g = workloads.extract_model("llama2-7b", phase="decode", context=2048, batch=16, dtype="bf16")
+    r = simulate(g, "h100", cuda_graphs=True)
+    busy = {}
+    for rec in r.records:
+        if rec.stream == "compute":
+            busy[(rec.kind, rec.bound)] = busy.get((rec.kind, rec.bound), 0.0) + rec.end - rec.start
+    total = sum(busy.values())
+    memory = sum(t for (k, b), t in busy.items() if b == "memory")
+    assert memory / total > 0.9  # weights and the KV cache stream from HBM
+    assert r.run.memory_bytes_max >= g.meta["param_bytes"] + g.meta["kv_cache_bytes"]
+    # a decode step cannot beat reading the weights and the cache once at the datasheet bandwidth
+    assert r.latency_s > (g.meta["param_bytes"] + g.meta["kv_cache_bytes"]) / 3.35e12
+
+
+def test_cli_simulate_decode_prints_per_token_latency(capsys, monkeypatch, tmp_path):
+    from accel.cli import main
+
+    monkeypatch.setenv("ACCEL_CACHE_DIR", str(tmp_path))
+    assert main(["simulate", "--model", "llama:layers=2,hidden=256,heads=4,kv_heads=2", "--phase", "decode",
+                 "--context", "512", "--batch", "4", "--dtype", "bf16", "--arch", "h100"]) == 0
+    out = capsys.readouterr().out
+    assert "per token" in out and "tokens/s" in out and "KV cache" in out and "-bound" in out
+    assert main(["simulate", "--model", "resnet18", "--phase", "decode"]) == 2
+    err = capsys.readouterr().err
+    assert "--phase" in err and len(err.strip().splitlines()) == 1
