@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from accel.errors import AccelError
 
 #: subcommand modules, each defining ``register(subparsers) -> None`` which sets ``func``.
-SUBCOMMANDS = ("simulate", "compare", "extract", "archs", "validate", "calibrate", "measure", "sweep", "plot")
+SUBCOMMANDS = ("simulate", "compare", "extract", "serve", "archs", "validate", "calibrate", "measure", "sweep", "plot")
 
 
 class AccelArgumentParser(argparse.ArgumentParser):

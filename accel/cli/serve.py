@@ -1,0 +1,148 @@
+"""``accel serve``: an LLM serving engine under a request load (continuous or static batching, paged KV cache).
+
+Examples::
+
+    accel serve --model llama3-8b --arch h100 --rate 10 --prompt-len 1024 --output-len 256 --duration 60
+    accel serve --model llama3.1-70b --arch h100 --tp 4 --rate 8 --prompt-len 467 --output-len 256 --requests 500
+    accel serve --model llama3-8b --arch h100 --static-batch 64 --prompt-len 1024 --output-len 256   # offline mode
+    accel serve --model llama3-8b --arch h100 --trace requests.csv --json r.json   # arrival_s,prompt_tokens,output_tokens
+
+Engine steps are priced by simulating the model's prefill/decode graphs on the device (``accel.serve.costs``);
+the KV-cache pool is what device memory leaves after the weights (``--gpu-memory-utilization``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from accel.cli import check_output, model_help, positive_int
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    v = _positive_float(text)
+    if v > 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
+    return v
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve an LLM under a request load: throughput, TTFT/TPOT percentiles, KV memory",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help=model_help("decoder LLM (named config or llama:/gpt: spec)"))
+    p.add_argument("--arch", default="h100", help="device or system arch (default h100)")
+    p.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel devices serving one replica (default 1)")
+    p.add_argument("--fabric", default="nvlink4",
+                   help="device<->device link when --tp > 1 replicates a device arch (default nvlink4; a system arch "
+                        "uses its own fabric)")
+    p.add_argument("--dtype", default="bf16", choices=["fp16", "bf16", "fp8", "int8"], help="weights/KV dtype (default bf16)")
+    load = p.add_argument_group("load (one of --rate, --trace, --static-batch)")
+    load.add_argument("--rate", type=_positive_float, help="Poisson arrivals, requests per second")
+    load.add_argument("--duration", type=_positive_float, default=60.0, help="seconds of arrivals (default 60)")
+    load.add_argument("--requests", type=positive_int, help="this many arrivals (instead of --duration)")
+    load.add_argument("--prompt-len", type=positive_int, default=1024, help="prompt tokens per request (default 1024)")
+    load.add_argument("--output-len", type=positive_int, default=256, help="output tokens per request (default 256)")
+    load.add_argument("--trace", help="CSV of requests: arrival_s, prompt_tokens, output_tokens")
+    load.add_argument("--static-batch", type=positive_int,
+                      help="offline benchmark: B requests together (a batch of B prefills, then decode steps)")
+    load.add_argument("--seed", type=int, default=0, help="random seed of the arrivals (default 0)")
+    eng = p.add_argument_group("engine")
+    eng.add_argument("--max-batched-tokens", type=positive_int, default=8192,
+                     help="tokens per step: decodes + prefill chunks (default 8192, vLLM's chunked-prefill budget)")
+    eng.add_argument("--max-seqs", type=positive_int, default=256, help="sequences per batch (default 256)")
+    eng.add_argument("--block-size", type=positive_int, default=16, help="KV-cache block, tokens (default 16)")
+    eng.add_argument("--gpu-memory-utilization", type=_fraction, default=0.9,
+                     help="share of device memory for weights + KV cache (default 0.9, vLLM's)")
+    p.add_argument("--json", help="write the summary (and the per-step timeline) as JSON here")
+    p.add_argument("--no-cache", action="store_true", help="re-extract graphs instead of using the graph cache")
+    p.set_defaults(func=run)
+
+
+def _system(args: argparse.Namespace) -> Any:
+    from accel.errors import ConfigError
+    from accel.sim.system import resolve_system
+
+    system = resolve_system(args.arch)
+    if args.tp > 1:
+        if system.n_devices == 1:
+            system = system.with_devices(args.tp, args.fabric)
+        elif args.tp > system.n_devices:
+            raise ConfigError("<command line>", "--tp", f"{args.tp} devices but {system.name} has {system.n_devices}")
+    return system
+
+
+def run(args: argparse.Namespace) -> int:
+    from accel.errors import ConfigError
+    from accel.graph_cache import cached_extract
+    from accel.serve import Workload, serve
+
+    check_output(args.json, "--json")
+    given = [f for f, v in (("--rate", args.rate), ("--trace", args.trace), ("--static-batch", args.static_batch)) if v]
+    if len(given) != 1:
+        raise ConfigError("<command line>", "--rate", "give exactly one of --rate, --trace, --static-batch"
+                          + (f" (got {', '.join(given)})" if given else ""))
+    system = _system(args)
+
+    def extract(model: str, **kw: Any) -> Any:
+        try:
+            return cached_extract(model, mode="infer", optimizer=None, amp=None, use_cache=not args.no_cache,
+                                  seq_len=kw.pop("seq_len", None), **kw)
+        except ValueError as exc:
+            msg = str(exc)
+            raise ConfigError("<command line>", "--tp" if "divisible" in msg else "--model", msg) from None
+
+    wl = Workload(args.prompt_len, args.output_len, args.rate, args.duration, args.trace, args.static_batch, args.seed,
+                  max_requests=args.requests)
+    res = serve(args.model, system, wl, dtype=args.dtype, tp=args.tp, max_batched_tokens=args.max_batched_tokens,
+                max_seqs=args.max_seqs, block_tokens=args.block_size, memory_utilization=args.gpu_memory_utilization,
+                extract=extract)
+    s = res.summary()
+    _print(s, res, sys.stdout)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({**s, "timeline": res.timeline()}, f)
+        print(f"result written to {args.json}")
+    return 0
+
+
+def _print(s: dict[str, Any], res: Any, out: Any) -> None:
+    from accel.units import format_rate, format_si
+
+    def pct(d: dict[str, float]) -> str:
+        return "  ".join(f"{k} {format_si(d[k], 's')}" for k in ("p50", "p90", "p99", "mean"))
+
+    group = f"{s['tp']} devices in tensor parallel" if s["tp"] > 1 else "1 device"
+    print(f"accel serve: {s['model']} on {s['system']}, {group}  dtype={s['dtype']}  "
+          f"{s['batching']} batching", file=out)
+    print(f"  engine: {s['max_batched_tokens']} tokens/step, {s['max_seqs']} sequences, KV blocks of "
+          f"{s['block_tokens']} tokens; KV pool {format_si(s['kv_capacity_bytes'], 'B')} per device "
+          f"({res.pool.blocks:,} blocks) after {format_si(res.pool.weights_bytes, 'B')} of weights", file=out)
+    print("", file=out)
+    rows = [
+        ("requests", f"{s['completed']} completed of {s['requests']}" + (f", {s['dropped']} dropped" if s["dropped"] else "")
+         + f" in {format_si(s['duration_s'], 's')}"),
+        ("throughput", f"{format_rate(s['output_tokens_per_s'], 'output tokens/s')} "
+                       f"({format_rate(s['output_tokens_per_s_per_device'], 'tokens/s')} per device), "
+                       f"{format_rate(s['requests_per_s'], 'requests/s')}"),
+        ("TTFT", pct(s["ttft_s"])),
+        ("TPOT", pct(s["tpot_s"])),
+        ("KV cache", f"peak {format_si(s['peak_kv_bytes'], 'B')} of {format_si(s['kv_capacity_bytes'], 'B')} per device; "
+                     f"{s['preemptions']} preemption(s)"),
+        ("steps", f"{s['steps']:,} engine steps"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{w}}  {v}", file=out)

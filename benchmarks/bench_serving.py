@@ -1,0 +1,90 @@
+"""accel serve against published LLM serving measurements (data/published/), per-row error.
+
+TensorRT-LLM's online-serving table (``trtllm_online_serving_v0.14data.csv``: Llama 3.1 8B/70B, BF16, H100/H200,
+500 requests of fixed input/output length at a request rate, ``INF`` = all at once) is reproduced row by row
+with its stated configuration: the model, GPU, tensor parallelism, lengths and rate; the engine is accel's
+continuous batching with an 8192-token step budget (TensorRT-LLM's default ``max_num_tokens``) and 256 sequences.
+Printed per row: measured vs simulated mean TTFT, mean inter-token latency (= TPOT) and output tokens/s, and
+the ratio simulated / measured; then the median absolute error per metric.
+
+MLPerf Inference rows (``mlperf_inference_llm.csv``) are listed as not expressible: their precision (FP8 in
+NVIDIA's submissions), per-GPU parallel layout and the dataset's length distribution are not in the file.
+
+Run: ``python benchmarks/bench_serving.py [--rows N] [--model 8B|70B]`` (about a minute per model x GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "published"
+MODELS = {"LLaMA 3.1 8B": "llama3.1-8b", "LLaMA 3.1 70B": "llama3.1-70b"}
+GPUS = {"H100 80GB HBM3": "h100", "H200 131GB HBM3": "h200"}
+REQUESTS = 500  # "with 500 requests" (the table's header)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, help="first N rows only")
+    ap.add_argument("--model", help="only rows whose model contains this (8B, 70B)")
+    args = ap.parse_args(argv)
+
+    import workloads
+    from accel.serve import Workload, serve
+    from accel.serve.costs import build_step_costs
+    from accel.sim.system import resolve_system
+
+    rows = [r for r in _rows(DATA / "trtllm_online_serving_v0.14data.csv") if not args.model or args.model in r["model"]]
+    rows = rows[: args.rows] if args.rows else rows
+    costs_cache: dict[tuple[str, str, int], object] = {}
+    errs: dict[str, list[float]] = {"ttft": [], "itl": [], "tput": []}
+    print(f"{'model':13s} {'gpu':5s} tp {'isl':>4s} {'osl':>4s} {'qps':>4s} | {'TTFT ms':>15s} {'ITL ms':>13s} "
+          f"{'output tok/s':>15s} | ratios sim/meas")
+    for r in rows:
+        model, arch, tp = MODELS[r["model"]], GPUS[r["gpu"]], int(r["tp"])
+        isl, osl = int(r["isl"]), int(r["osl"])
+        system = resolve_system(arch)
+        if tp > 1:
+            system = system.with_devices(tp, "nvlink4")
+        key = (model, arch, tp)
+        if key not in costs_cache:
+            costs_cache[key] = build_step_costs(model, system, "bf16", tp, 8192, long_context=2048,
+                                                extract=workloads.extract_model)
+        rate = None if r["qps"] == "INF" else float(r["qps"])
+        wl = (Workload(isl, osl, rate=rate, max_requests=REQUESTS, seed=0) if rate
+              else Workload(isl, osl, trace=None, rate=1e9, max_requests=REQUESTS))
+        res = serve(model, system, wl, dtype="bf16", tp=tp, extract=workloads.extract_model,
+                    costs=costs_cache[key])  # type: ignore[arg-type]
+        s = res.summary()
+        sim = (1e3 * s["ttft_s"]["mean"], 1e3 * s["tpot_s"]["mean"], s["output_tokens_per_s"])
+        meas = (float(r["mean_ttft_ms"]), float(r["mean_itl_ms"]), float(r["output_tput_tok_s"]))
+        ratios = [a / b if b > 0 else float("nan") for a, b in zip(sim, meas)]
+        for k, q in zip(("ttft", "itl", "tput"), ratios):
+            errs[k].append(abs(q - 1.0))
+        print(f"{r['model'][6:]:13s} {arch:5s} {tp:2d} {isl:4d} {osl:4d} {r['qps']:>4s} | "
+              f"{meas[0]:6.0f} vs {sim[0]:6.0f} {meas[1]:5.0f} vs {sim[1]:5.1f} {meas[2]:6.0f} vs {sim[2]:6.0f} | "
+              + " ".join(f"{q:5.2f}" for q in ratios))
+        sys.stdout.flush()
+    print()
+    for k, label in (("ttft", "mean TTFT"), ("itl", "mean ITL"), ("tput", "output tokens/s")):
+        if errs[k]:
+            print(f"median |error| {label:16s} {100 * statistics.median(errs[k]):5.1f} %  "
+                  f"(max {100 * max(errs[k]):.0f} %, {len(errs[k])} rows)")
+    ml = _rows(DATA / "mlperf_inference_llm.csv")
+    print(f"\nMLPerf Inference rows not expressed: {len(ml)} (precision, per-GPU layout and the dataset's length "
+          "distribution are not in the file)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""accel serve: the engine's batching, KV-cache admission and preemption (with fixed step costs), and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from accel.serve import ServeResult, Workload, kv_pool, read_trace
+from accel.serve.costs import StepCosts, _interp
+from accel.serve.engine import EngineConfig, Request, run_engine
+
+
+def _costs(per_token: float = 1e-4, fixed: float = 1e-3) -> StepCosts:
+    """body(N) = fixed + per_token * N (linear), no head, no attention."""
+    xs = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+    return StepCosts(tokens=xs, body_s=[fixed + per_token * x for x in xs], head_s=[0.0] * len(xs))
+
+
+def _cfg(blocks: int = 10_000, static: bool = False, max_seqs: int = 64, budget: int = 512) -> EngineConfig:
+    return EngineConfig(max_batched_tokens=budget, max_seqs=max_seqs, kv_blocks=blocks, block_tokens=16,
+                        kv_bytes_per_token=1.0, static=static)
+
+
+def test_interpolation_is_linear_between_points_and_zero_at_zero():
+    assert _interp([1, 2, 4], [1.0, 2.0, 6.0], 3) == pytest.approx(4.0)
+    assert _interp([2, 4], [2.0, 4.0], 1) == pytest.approx(1.0)
+    assert _interp([1, 2], [1.0, 3.0], 4) == pytest.approx(7.0)  # extrapolated past the last point
+
+
+def test_single_request_ttft_and_tpot_follow_the_step_costs():
+    c = _costs()
+    run = run_engine([Request(0, 0.0, 100, 5)], _cfg(), c)
+    r = run.requests[0]
+    prefill = c.body(100)  # one chunk: the whole prompt (budget 512), its step gives the first token
+    decode = c.body(1)
+    assert r.first_token == pytest.approx(prefill)
+    assert r.finish == pytest.approx(prefill + 4 * decode)
+    assert len(run.steps) == 5 and run.preemptions == 0
+
+
+def test_chunked_prefill_splits_long_prompts_over_the_token_budget():
+    run = run_engine([Request(0, 0.0, 1200, 2)], _cfg(budget=512), _costs())
+    assert [s.prefill_tokens for s in run.steps] == [512, 512, 176, 0]
+    assert run.requests[0].first_token == pytest.approx(run.steps[2].end)
+
+
+def test_continuous_batching_admits_while_others_decode_and_static_waits():
+    reqs = lambda: [Request(0, 0.0, 64, 50), Request(1, 0.01, 64, 50)]  # noqa: E731
+    cont = run_engine(reqs(), _cfg(), _costs())
+    stat = run_engine(reqs(), _cfg(static=True), _costs())
+    # continuous: request 1 joins the running batch; static: it waits until request 0 has finished
+    assert cont.requests[1].first_token < cont.requests[0].finish
+    assert stat.requests[1].first_token > stat.requests[0].finish
+    assert max(s.decode_seqs for s in cont.steps) == 2
+
+
+def test_kv_pool_limits_the_batch_and_preempts_when_full():
+    # 12 blocks of 16 tokens = 192 tokens: three 64-token prompts fit, but their decodes soon need more blocks
+    reqs = [Request(i, 0.0, 64, 40) for i in range(3)]
+    run = run_engine(reqs, _cfg(blocks=12), _costs())
+    assert all(r.finish is not None and math.isfinite(r.finish) for r in run.requests)  # all finish eventually
+    assert run.preemptions > 0 and run.peak_blocks <= 12
+    assert all(s.kv_blocks_used <= 12 for s in run.steps)
+    assert sum(r.generated for r in run.requests) == sum(r.output for r in run.requests)
+    # with room for everything there is no preemption
+    assert run_engine([Request(i, 0.0, 64, 40) for i in range(3)], _cfg(blocks=100), _costs()).preemptions == 0
+
+
+def test_a_prompt_larger_than_the_pool_is_dropped_not_hung():
+    run = run_engine([Request(0, 0.0, 10_000, 4), Request(1, 0.0, 16, 2)], _cfg(blocks=4, budget=20_000), _costs())
+    assert math.isnan(run.requests[0].finish) and math.isfinite(run.requests[1].finish)
+
+
+def test_kv_pool_size_from_memory_weights_and_gqa():
+    meta = {"llm": {"layers": 32, "kv_heads": 8, "head_dim": 128}, "params": 8_000_000_000, "param_bytes": 16e9}
+    pool = kv_pool(meta, 80e9, tp=1, utilization=0.9, block_tokens=16, where="x")
+    per_token = 2 * 32 * 8 * 128 * 2  # K and V, every layer, bf16
+    assert pool.bytes_per_token == per_token
+    assert pool.blocks == int((0.9 * 80e9 - 16e9) // (per_token * 16))
+    tp2 = kv_pool(meta, 80e9, tp=2, utilization=0.9, block_tokens=16, where="x")
+    assert tp2.bytes_per_token == per_token / 2 and tp2.blocks > 2 * pool.blocks  # heads and weights both split
+    from accel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no room for a KV cache"):
+        kv_pool(meta, 16e9, tp=1, utilization=0.9, block_tokens=16, where="x")
+
+
+def test_poisson_workload_and_trace(tmp_path):
+    w = Workload(rate=5.0, duration=100.0, seed=1)
+    reqs = w.requests()
+    assert 400 < len(reqs) < 600 and all(0 < r.arrival <= 100 for r in reqs)
+    assert len(Workload(rate=5.0, max_requests=37).requests()) == 37
+    p = tmp_path / "t.csv"
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n0.5,100,10\n1.0,20,3\n")
+    assert [(r.arrival, r.prompt, r.output) for r in read_trace(str(p))] == [(0.5, 100, 10), (1.0, 20, 3)]
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n0.5,-1,10\n")
+    from accel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="row 2"):
+        read_trace(str(p))
+
+
+def test_summary_percentiles_and_throughput():
+    reqs = [Request(i, 0.0, 32, 11) for i in range(4)]
+    run = run_engine(reqs, _cfg(), _costs())
+    pool = kv_pool({"llm": {"layers": 1, "kv_heads": 1, "head_dim": 1}, "params": 1, "param_bytes": 2}, 1e6, 1, 0.9, 16, "x")
+    s = ServeResult(run, pool, 1).summary()
+    end = max(r.finish for r in reqs)
+    assert s["output_tokens_per_s"] == pytest.approx(44 / end)
+    assert s["ttft_s"]["p50"] == pytest.approx(reqs[0].first_token)
+    assert s["tpot_s"]["p99"] == pytest.approx((reqs[0].finish - reqs[0].first_token) / 10)
+
+
+@pytest.mark.slow
+def test_cli_serve_tiny_llama(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    from accel.cli import main
+
+    monkeypatch.setenv("ACCEL_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "r.json"
+    model = "llama:layers=2,hidden=256,heads=4,kv_heads=2,vocab=1000"
+    assert main(["serve", "--model", model, "--arch", "h100", "--rate", "20", "--duration", "2",
+                 "--prompt-len", "64", "--output-len", "8", "--max-batched-tokens", "256", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "TTFT" in text and "TPOT" in text and "output tokens/s" in text
+    r = json.loads(out.read_text())
+    for key in ("output_tokens_per_s", "requests_per_s", "peak_kv_bytes"):
+        assert r[key] > 0
+    assert set(r["ttft_s"]) >= {"p50", "p90", "p99"} and set(r["tpot_s"]) >= {"p50", "p90", "p99"}
+    assert r["completed"] == r["requests"] and r["timeline"]
+    # the load needs exactly one of --rate / --trace / --static-batch
+    assert main(["serve", "--model", model, "--arch", "h100"]) == 2
+    assert "--rate" in capsys.readouterr().err
