@@ -133,3 +133,24 @@ def test_cli_serve_tiny_llama(tmp_path, capsys, monkeypatch):
     # the load needs exactly one of --rate / --trace / --static-batch
     assert main(["serve", "--model", model, "--arch", "h100"]) == 2
     assert "--rate" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rate_sweep_gives_a_curve_and_plot_serve_draws_it(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    from accel.cli import main
+
+    monkeypatch.setenv("ACCEL_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "curve.json"
+    model = "llama:layers=2,hidden=256,heads=4,kv_heads=2,vocab=1000"
+    assert main(["serve", "--model", model, "--arch", "h100", "--rate", "5,50", "--requests", "40",
+                 "--prompt-len", "64", "--output-len", "8", "--json", str(out)]) == 0
+    curve = json.loads(out.read_text())["curve"]
+    assert [c["rate"] for c in curve] == [5.0, 50.0] and all(c["completed"] == 40 for c in curve)
+    assert curve[1]["output_tokens_per_s"] > curve[0]["output_tokens_per_s"]  # a higher rate serves more
+    assert "TPOT p99" in capsys.readouterr().out
+    assert main(["plot", "serve", str(out), "-o", str(tmp_path / "p"), "--no-png"]) == 0
+    assert (tmp_path / "p.html").stat().st_size > 1000
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert main(["plot", "serve", str(bad), "-o", str(tmp_path / "q"), "--no-png"]) == 2

@@ -66,6 +66,13 @@ def register(sub: Any) -> None:
     _common(pa, "plots/pareto")
     pa.set_defaults(func=run_pareto)
 
+    sv = kinds.add_parser("serve", help="throughput-latency curves of `accel serve --rate a,b,c --json` results")
+    sv.add_argument("results", nargs="+", help="JSON files written by `accel serve --json` (one curve each)")
+    sv.add_argument("--labels", help="comma-separated curve labels (default: model on system, tp)")
+    sv.add_argument("--per-device", action="store_true", help="x = output tokens/s per device")
+    _common(sv, "plots/serve")
+    sv.set_defaults(func=run_serve)
+
     t = kinds.add_parser("timeline", help="Gantt chart of a simulation (Chrome trace JSON or simulate a model)")
     t.add_argument("trace", nargs="?", help="Chrome trace JSON from `accel simulate --trace`")
     t.add_argument("--arch", default="h100", help="arch/system to simulate on when no trace is given")
@@ -182,6 +189,32 @@ def run_roofline(args) -> int:
     else:
         raise ConfigError("<command line>", "--measurements", "give --measurements DIR, or --model/--graph")
     return _save(fig, args)
+
+
+@_reporting_warnings
+def run_serve(args) -> int:
+    import json
+
+    from accel.plot import serve_curves, serving_figure
+
+    _check_outputs(args)
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else []
+    if labels and len(labels) != len(args.results):
+        raise ConfigError("<command line>", "--labels", f"{len(labels)} labels for {len(args.results)} result files")
+    curves = []
+    for i, path in enumerate(args.results):
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(path, None, f"cannot read an accel serve result: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(path, None, "not an accel serve result (a JSON object)")
+        rows = serve_curves(doc, path)
+        first = rows[0]
+        label = labels[i] if labels else f"{first.get('model', '?')} on {first.get('system', '?')} x{first.get('tp', 1)}"
+        curves.append((label, rows))
+    return _save(serving_figure(curves, per_device=args.per_device, title=args.title or "Serving: throughput vs latency"),
+                 args)
 
 
 @_reporting_warnings

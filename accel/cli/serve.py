@@ -32,6 +32,11 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _rates(text: str) -> list[float]:
+    """``10`` or ``2,4,8,16`` (requests per second, each > 0)."""
+    return [_positive_float(x.strip()) for x in text.split(",") if x.strip()] or [_positive_float(text)]
+
+
 def _fraction(text: str) -> float:
     v = _positive_float(text)
     if v > 1:
@@ -50,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "uses its own fabric)")
     p.add_argument("--dtype", default="bf16", choices=["fp16", "bf16", "fp8", "int8"], help="weights/KV dtype (default bf16)")
     load = p.add_argument_group("load (one of --rate, --trace, --static-batch)")
-    load.add_argument("--rate", type=_positive_float, help="Poisson arrivals, requests per second")
+    load.add_argument("--rate", type=_rates,
+                      help="Poisson arrivals, requests per second; a list (2,4,8,16) runs each rate on the same engine "
+                           "and prints the throughput-latency curve (`accel plot serve` draws it)")
     load.add_argument("--duration", type=_positive_float, default=60.0, help="seconds of arrivals (default 60)")
     load.add_argument("--requests", type=positive_int, help="this many arrivals (instead of --duration)")
     load.add_argument("--prompt-len", type=positive_int, default=1024, help="prompt tokens per request (default 1024)")
@@ -104,25 +111,46 @@ def run(args: argparse.Namespace) -> int:
             msg = str(exc)
             raise ConfigError("<command line>", "--tp" if "divisible" in msg else "--model", msg) from None
 
-    wl = Workload(args.prompt_len, args.output_len, args.rate, args.duration, args.trace, args.static_batch, args.seed,
-                  max_requests=args.requests)
-    res = serve(args.model, system, wl, dtype=args.dtype, tp=args.tp, max_batched_tokens=args.max_batched_tokens,
-                max_seqs=args.max_seqs, block_tokens=args.block_size, memory_utilization=args.gpu_memory_utilization,
-                extract=extract)
-    s = res.summary()
-    _print(s, res, sys.stdout)
+    results, costs = [], None
+    for rate in args.rate or [None]:
+        wl = Workload(args.prompt_len, args.output_len, rate, args.duration, args.trace, args.static_batch, args.seed,
+                      max_requests=args.requests)
+        res = serve(args.model, system, wl, dtype=args.dtype, tp=args.tp, max_batched_tokens=args.max_batched_tokens,
+                    max_seqs=args.max_seqs, block_tokens=args.block_size, memory_utilization=args.gpu_memory_utilization,
+                    extract=extract, costs=costs)
+        costs = res.costs
+        results.append(res)
+    if len(results) == 1:
+        s = results[0].summary()
+        _print(s, results[0], sys.stdout)
+        doc: dict[str, Any] = {**s, "timeline": results[0].timeline()}
+    else:
+        curve = [r.summary() for r in results]
+        _print_curve(curve, results[0], sys.stdout)
+        doc = {"curve": curve}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({**s, "timeline": res.timeline()}, f)
+            json.dump(doc, f)
         print(f"result written to {args.json}")
     return 0
 
 
-def _print(s: dict[str, Any], res: Any, out: Any) -> None:
-    from accel.units import format_rate, format_si
+def _print_curve(curve: list[dict[str, Any]], first: Any, out: Any) -> None:
+    """One row per request rate: the throughput-latency curve."""
+    from accel.units import format_si
 
-    def pct(d: dict[str, float]) -> str:
-        return "  ".join(f"{k} {format_si(d[k], 's')}" for k in ("p50", "p90", "p99", "mean"))
+    _print_header(curve[0], first, out)
+    print(f"  {'rate':>8s} {'req/s':>7s} {'out tok/s':>10s} {'TTFT p50':>9s} {'TTFT p99':>9s} {'TPOT p50':>9s} "
+          f"{'TPOT p99':>9s} {'peak KV':>9s} {'preempt':>7s}", file=out)
+    for s in curve:
+        print(f"  {s['rate']:8.3g} {s['requests_per_s']:7.2f} {s['output_tokens_per_s']:10.0f} "
+              f"{format_si(s['ttft_s']['p50'], 's'):>9s} {format_si(s['ttft_s']['p99'], 's'):>9s} "
+              f"{format_si(s['tpot_s']['p50'], 's'):>9s} {format_si(s['tpot_s']['p99'], 's'):>9s} "
+              f"{format_si(s['peak_kv_bytes'], 'B'):>9s} {s['preemptions']:7d}", file=out)
+
+
+def _print_header(s: dict[str, Any], res: Any, out: Any) -> None:
+    from accel.units import format_si
 
     group = f"{s['tp']} devices in tensor parallel" if s["tp"] > 1 else "1 device"
     print(f"accel serve: {s['model']} on {s['system']}, {group}  dtype={s['dtype']}  "
@@ -131,6 +159,15 @@ def _print(s: dict[str, Any], res: Any, out: Any) -> None:
           f"{s['block_tokens']} tokens; KV pool {format_si(s['kv_capacity_bytes'], 'B')} per device "
           f"({res.pool.blocks:,} blocks) after {format_si(res.pool.weights_bytes, 'B')} of weights", file=out)
     print("", file=out)
+
+
+def _print(s: dict[str, Any], res: Any, out: Any) -> None:
+    from accel.units import format_rate, format_si
+
+    def pct(d: dict[str, float]) -> str:
+        return "  ".join(f"{k} {format_si(d[k], 's')}" for k in ("p50", "p90", "p99", "mean"))
+
+    _print_header(s, res, out)
     rows = [
         ("requests", f"{s['completed']} completed of {s['requests']}" + (f", {s['dropped']} dropped" if s["dropped"] else "")
          + f" in {format_si(s['duration_s'], 's')}"),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 from accel.arch.base import DeviceSpec
+from accel.devices.roofs import Roofs
+from accel.errors import ConfigError
 from accel.graph import OpNode
 
 
@@ -86,6 +88,12 @@ class CostModel(ABC):
         """Per-kernel launch cost inside a CUDA-graph replay (s), or None: the device has no graph launch path."""
         return None
 
+    def roofs(self) -> Roofs:
+        """The device's roofline ceilings (``accel plot roofline``): peak FLOP/s per dtype with how each is
+        derived, memory bandwidths, and the model's own compute ceiling where it differs from the peak
+        (:meth:`Roofs.add_model_ceiling`). Kinds that have a roofline override this; the default raises
+        a one-line ConfigError naming the kind."""
+        raise no_roofs_error(self.spec)
 
     @property
     def static_power_w(self) -> float:
@@ -109,6 +117,29 @@ def register_cost_model(kind: str) -> Callable[[type[CostModel]], type[CostModel
     return deco
 
 
+def _register_bundled() -> None:
+    """Import every bundled cost model module (registering its kind), so that lists of kinds are complete."""
+    import importlib
+    import pkgutil
+
+    import accel.devices as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if m.name not in ("base", "roofs"):
+            try:
+                importlib.import_module(f"accel.devices.{m.name}")
+            except ImportError:
+                pass
+
+
+def no_roofs_error(spec: DeviceSpec) -> ConfigError:
+    """The one-line ConfigError for a spec whose kind has no roofline ceilings, naming the kinds that have them."""
+    _register_bundled()
+    kinds = sorted(k for k, cls in _MODELS.items() if not k.startswith("_") and cls.roofs is not CostModel.roofs)
+    return ConfigError(spec.origin or spec.name, "kind", f"no roofline ceilings known for device kind {spec.kind!r} "
+                       f"(supported: {', '.join([*kinds, 'system'])})")
+
+
 def cost_model_for(spec: DeviceSpec) -> CostModel:
     """Instantiate the registered cost model for ``spec.kind``."""
     import importlib
@@ -121,17 +152,9 @@ def cost_model_for(spec: DeviceSpec) -> CostModel:
     try:
         cls = _MODELS[spec.kind]
     except KeyError:
-        import pkgutil
-
-        import accel.devices as pkg
         from accel.errors import UnknownKindError
 
-        for m in pkgutil.iter_modules(pkg.__path__):  # register every bundled cost model to list them
-            if m.name != "base":
-                try:
-                    importlib.import_module(f"accel.devices.{m.name}")
-                except ImportError:
-                    pass
+        _register_bundled()  # to list every bundled kind
         hint = " (a system holds several devices: give a device arch, e.g. h100)" if spec.kind == "system" else ""
         raise UnknownKindError(getattr(spec, "origin", "") or getattr(spec, "name", None), "kind",
                                f"no cost model for arch kind {spec.kind!r}{hint}; device kinds: "

@@ -25,6 +25,7 @@ import math
 
 from accel.arch.cpu import CacheLevel, CpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.roofs import Roofs, ghz
 from accel.devices.gpu import rnn_shape, streamed_bytes
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
@@ -50,6 +51,21 @@ class CpuCostModel(CostModel):
     def launch_overhead_s(self) -> float:
         """0: the CPU's per-op framework overhead is already part of each op's ``time_s``."""
         return 0.0
+
+    def roofs(self) -> Roofs:
+        """``peak_flops(d)`` = active cores x (simd_bits/32) x 2 x fma_units x dtype_rate[d] x SIMD clock at
+        ``threads``; DRAM. Model ceiling x ``gemm_efficiency`` (x ``parallel_efficiency`` with more than one
+        thread)."""
+        spec = self.spec
+        roofs = Roofs(spec.name, {}, {"DRAM": spec.dram_bandwidth})
+        cal = spec.calibration
+        for d in spec.dtype_rate:
+            roofs.peaks[d] = spec.peak_flops(d)
+            roofs.peak_notes[d] = (f"{spec.active_cores} cores x {spec.simd_bits}-bit SIMD x {spec.fma_units} FMA"
+                                   f" x {ghz(spec.clock_for())}")
+            eff = cal.gemm_efficiency * (cal.parallel_efficiency if spec.threads > 1 else 1.0)
+            roofs.add_model_ceiling(d, roofs.peaks[d] * eff, [f"GEMM efficiency {eff:.3g}"] if eff < 1 else [])
+        return roofs
 
     # ------------------------------------------------------------------ public
     def cost(self, op: OpNode) -> OpCost:

@@ -30,6 +30,7 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.fpga import mac_layers
 from accel.devices.gpu import streamed_bytes
 from accel.devices.rnn_gemms import rnn_dram_bytes, rnn_gemms
+from accel.devices.roofs import Roofs, ghz
 from accel.devices.systolic import SystolicLayer
 from accel.energy import op_energy
 from accel.graph import DTYPE_BYTES, MAC_KINDS, OpNode
@@ -50,6 +51,20 @@ class DSPCostModel(CostModel):
     def launch_overhead_s(self) -> float:
         """The spec's ``launch_overhead`` (s): host time to issue one op through the device's driver."""
         return float(self.spec.launch_overhead)
+
+    def roofs(self) -> Roofs:
+        """``2 x lanes x macs_per_lane x vector_mac_slots x vector_contexts x clock`` with lanes = vector_bits /
+        element bits of ``dtype``; DRAM. Model ceiling x ``efficiency``."""
+        spec = self.spec
+        d = spec.dtype
+        lanes = self.lanes
+        macs = lanes * spec.macs_per_lane * spec.vector_mac_slots * spec.vector_contexts
+        roofs = Roofs(spec.name, {d: 2.0 * macs * spec.clock}, {"DRAM": spec.dram_bandwidth},
+                      peak_notes={d: f"{lanes} lanes x {spec.macs_per_lane * spec.vector_mac_slots * spec.vector_contexts}"
+                                     f" MAC x 2 FLOP x {ghz(spec.clock)}"})
+        roofs.add_model_ceiling(d, roofs.peaks[d] * spec.efficiency,
+                                [f"efficiency {spec.efficiency:g}"] if spec.efficiency < 1 else [])
+        return roofs
 
     @property
     def lanes(self) -> int:

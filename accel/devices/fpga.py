@@ -35,6 +35,7 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.fpga_mapping import channel_dims, channel_unroll_cycles
 from accel.devices.gpu import streamed_bytes
 from accel.devices.rnn_gemms import rnn_dram_bytes, rnn_gemms
+from accel.devices.roofs import Roofs, ghz
 from accel.devices.systolic import SystolicLayer, layers_cycles_np
 from accel.graph import MAC_KINDS, OpNode, dtype_bytes
 
@@ -69,6 +70,19 @@ class FPGACostModel(CostModel):
     def launch_overhead_s(self) -> float:
         """The spec's ``launch_overhead`` (s): host time to issue one op through the device's driver."""
         return float(self.spec.launch_overhead)
+
+    def roofs(self) -> Roofs:
+        """All DSP blocks busy, ``dsp_blocks x flops_per_dsp_cycle x clock``; DRAM. Model ceiling: the mapped PE
+        array (``pe_rows x pe_cols x dsp_per_pe x flops_per_dsp_cycle x clock``) x ``mac_efficiency``."""
+        spec = self.spec
+        d = spec.dtype
+        roofs = Roofs(spec.name, {d: spec.device_peak_flops}, {"DRAM": spec.dram_bandwidth},
+                      peak_notes={d: f"{spec.dsp_blocks} DSPs x {spec.flops_per_dsp_cycle:g} FLOP x {ghz(spec.clock)}"})
+        parts = [f"{spec.pe_rows}x{spec.pe_cols} PE design"]
+        if spec.mac_efficiency < 1:
+            parts.append(f"mac_efficiency {spec.mac_efficiency:g}")
+        roofs.add_model_ceiling(d, spec.design_peak_flops * spec.mac_efficiency, parts)
+        return roofs
 
     def _pe_cycles(self, ly: SystolicLayer) -> tuple[float, float]:
         """(PE-array compute cycles, MACs) of one conv/GEMM layer under ``spec.mapping``."""

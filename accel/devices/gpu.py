@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 from accel.arch.gpu import GpuSpec
 from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.roofs import Roofs, ghz
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
 from accel.graph import (OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes)
@@ -193,6 +194,28 @@ class GpuCostModel(CostModel):
     def graph_launch_overhead_s(self) -> float | None:
         """Per-kernel launch cost inside a CUDA graph replay (s): the YAML's ``graph_launch_overhead``."""
         return float(self.spec.graph_launch_overhead)
+
+    def roofs(self) -> Roofs:
+        """``peak[d]`` as cited (datasheet, at ``peak_clock[d]``); HBM and L2 bandwidth. Model ceiling =
+        ``peak_at(d)`` (rescaled to the boost ``clock``) x ``calibration.tensor_efficiency`` (tensor-core
+        dtypes) or ``fma_efficiency``."""
+        spec = self.spec
+        roofs = Roofs(spec.name, {d: float(v) for d, v in spec.peak.items()},
+                      {"HBM": spec.memory.hbm_bandwidth, "L2": spec.memory.l2_bandwidth},
+                      peak_notes={d: "datasheet" + (f" at {ghz(spec.peak_clock[d])}" if d in spec.peak_clock else "")
+                                  for d in spec.peak})
+        cal = spec.calibration
+        for d in spec.peak:
+            parts = []
+            quoted = spec.peak_clock.get(d, spec.clock)
+            if abs(quoted - spec.clock) > 1e-9 * spec.clock:
+                parts.append(f"at {ghz(spec.clock)} boost")
+            tensor = d in spec.tensor_core_dtypes
+            eff = cal.tensor_efficiency if tensor else cal.fma_efficiency
+            if eff < 1.0:
+                parts.append(f"{'tensor' if tensor else 'fma'}_efficiency {eff:g}")
+            roofs.add_model_ceiling(d, spec.peak_at(d) * eff, parts)
+        return roofs
 
     # ------------------------------------------------------------------ helpers
     def _peak_key(self, dtype: str) -> str:

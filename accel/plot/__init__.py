@@ -1,4 +1,4 @@
-"""Plotly figures for accel: roofline, energy breakdown, Pareto front, timeline; HTML + PNG export.
+"""Plotly figures for accel: roofline, energy breakdown, Pareto front, timeline, serving curves; HTML + PNG export.
 
 Each ``*_figure`` returns a ``plotly.graph_objects.Figure``; :func:`save_figure` writes
 ``<out>.html`` and ``<out>.png`` (PNG via kaleido 1.x and a Chromium browser).
@@ -10,6 +10,7 @@ from accel.plot.inputs import PlotInputWarning, read_results_checked
 from accel.plot.pareto import pareto_figure
 from accel.plot.roofline import (Roofs, device_roofs, roofline_figure, roofline_from_graph,
                                  roofline_from_measurements)
+from accel.plot.serving import serve_curves, serving_figure
 from accel.plot.timeline import events_from_records, events_from_trace, timeline_figure
 
 __all__ = [
@@ -17,5 +18,5 @@ __all__ = [
     "PlotInputWarning", "read_results_checked",
     "pareto_figure", "Roofs",
     "device_roofs", "roofline_figure", "roofline_from_graph", "roofline_from_measurements",
-    "events_from_records", "events_from_trace", "timeline_figure",
+    "events_from_records", "events_from_trace", "timeline_figure", "serve_curves", "serving_figure",
 ]

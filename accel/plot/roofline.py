@@ -7,13 +7,13 @@
 * :func:`roofline_from_graph` — every op of a LayerGraph as predicted on a device (on a
   fixed-dtype accelerator — systolic, FPGA, DSP — x is FLOPs per DRAM byte its cost model moves).
 
-Roofs: per-dtype peak FLOP/s and DRAM bandwidth from the arch spec (:func:`device_roofs`).
+Roofs: per-dtype peak FLOP/s and DRAM bandwidth, from the device's cost model (:func:`device_roofs`,
+``CostModel.roofs()``; :class:`~accel.devices.roofs.Roofs`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,136 +21,34 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from accel.devices.roofs import Roofs
 from accel.errors import ConfigError
 from accel.graph import AttentionShape, LayerGraph, OpNode
 from accel.plot.inputs import MAX_CSV_BYTES, check_input_file, is_number, warn
 from accel.plot.style import COLORS, apply_style
 
 
-@dataclass
-class Roofs:
-    """Ceilings of a device.
-
-    Attributes:
-        name: device name.
-        peaks: dtype -> peak FLOP/s of the hardware: the YAML's ``peak:`` as cited (GPU datasheet,
-            at the clock it is quoted at), else derived from the schema (``peak_notes`` says how).
-        bandwidths: memory level -> B/s (datasheet); the lowest is drawn as the bandwidth roof.
-        peak_notes: dtype -> where the peak comes from (``"datasheet"``, ``"1518 DSPs x 2 FLOP x 450 MHz"``).
-        model_peaks: dtype -> the cost model's own compute ceiling where it differs from ``peaks``
-            (e.g. an H100's tensor peak rescaled from 1.83 GHz to its 1.98 GHz boost clock, or a
-            calibrated efficiency); drawn as a dotted line labelled with ``model_notes``.
-        model_notes: dtype -> what makes the model ceiling differ (``"model ceiling at 1.98 GHz boost"``).
-    """
-
-    name: str
-    peaks: dict[str, float] = field(default_factory=dict)
-    bandwidths: dict[str, float] = field(default_factory=dict)
-    peak_notes: dict[str, str] = field(default_factory=dict)
-    model_peaks: dict[str, float] = field(default_factory=dict)
-    model_notes: dict[str, str] = field(default_factory=dict)
-
-
-#: a model ceiling within this relative distance of the peak is not drawn separately
-MODEL_PEAK_RTOL = 0.005
-
-
-def _ghz(hz: float) -> str:
-    return f"{hz / 1e9:.3g} GHz" if hz >= 1e9 else f"{hz / 1e6:.4g} MHz"
-
-
-def _model_ceiling(roofs: Roofs, dtype: str, value: float, parts: list[str]) -> None:
-    """Record the model's ceiling for ``dtype`` if it differs from the hardware peak by > MODEL_PEAK_RTOL."""
-    peak = roofs.peaks[dtype]
-    if parts and math.isfinite(value) and value > 0 and abs(value - peak) > MODEL_PEAK_RTOL * peak:
-        roofs.model_peaks[dtype] = value
-        roofs.model_notes[dtype] = "model ceiling" + (" " if parts[0].startswith("at ") else ": ") + " x ".join(parts)
-
-
 def device_roofs(spec: Any) -> Roofs:
-    """Roofs of an arch spec of any device kind (a ``system`` uses its first device).
-
-    Peak FLOP/s per dtype, hardware bandwidth of the lowest memory level, and the cost model's
-    compute ceiling where it differs:
-
-    * gpu: ``peak[d]`` as cited (datasheet, at ``peak_clock[d]``); HBM and L2 bandwidth. Model
-      ceiling = ``peak_at(d)`` (rescaled to the boost ``clock``) x ``calibration.tensor_efficiency``
-      (tensor-core dtypes) or ``fma_efficiency``.
-    * systolic: ``2 x rows x cols x clock`` in its ``dtype``; DRAM.
-    * cpu: ``peak_flops(d)`` = active cores x (simd_bits/32) x 2 x fma_units x dtype_rate[d] x
-      SIMD clock at ``threads``; DRAM. Model ceiling x ``gemm_efficiency`` (x
-      ``parallel_efficiency`` with more than one thread).
-    * fpga: all DSP blocks busy, ``dsp_blocks x flops_per_dsp_cycle x clock``; DRAM. Model ceiling:
-      the mapped PE array (``pe_rows x pe_cols x dsp_per_pe x flops_per_dsp_cycle x clock``) x
-      ``mac_efficiency``.
-    * dsp: ``2 x lanes x macs_per_lane x vector_mac_slots x vector_contexts x clock`` with
-      lanes = vector_bits / element bits of ``dtype``; DRAM. Model ceiling x ``efficiency``.
+    """Roofs of an arch spec: its cost model's :meth:`~accel.devices.base.CostModel.roofs` (peak FLOP/s
+    per dtype, hardware bandwidths, and the model's own compute ceiling where it differs; each kind
+    derives them in its own module, ``accel/devices/<kind>.py``). A ``system`` uses its first device.
+    A kind without roofline ceilings (a link, or a cost model that does not implement ``roofs()``)
+    is a one-line ConfigError.
     """
-    kind = getattr(spec, "kind", "?")
-    where = getattr(spec, "origin", "") or getattr(spec, "name", "?")
-    if kind == "gpu":
-        roofs = Roofs(spec.name, {d: float(v) for d, v in spec.peak.items()},
-                      {"HBM": spec.memory.hbm_bandwidth, "L2": spec.memory.l2_bandwidth},
-                      peak_notes={d: "datasheet" + (f" at {_ghz(spec.peak_clock[d])}" if d in spec.peak_clock else "")
-                                  for d in spec.peak})
-        cal = spec.calibration
-        for d in spec.peak:
-            parts = []
-            quoted = spec.peak_clock.get(d, spec.clock)
-            if abs(quoted - spec.clock) > 1e-9 * spec.clock:
-                parts.append(f"at {_ghz(spec.clock)} boost")
-            eff = cal.tensor_efficiency if d in spec.tensor_core_dtypes else cal.fma_efficiency
-            if eff < 1.0:
-                parts.append(f"{'tensor' if d in spec.tensor_core_dtypes else 'fma'}_efficiency {eff:g}")
-            at = spec.peak_at(d) if hasattr(spec, "peak_at") else float(spec.peak[d])
-            _model_ceiling(roofs, d, at * eff, parts)
-        return roofs
-    if kind == "systolic":
-        return Roofs(spec.name, {spec.dtype: 2.0 * spec.rows * spec.cols * spec.clock}, {"DRAM": spec.dram_bandwidth},
-                     peak_notes={spec.dtype: f"{spec.rows}x{spec.cols} MACs x 2 FLOP x {_ghz(spec.clock)}"})
-    if kind == "cpu":
-        roofs = Roofs(spec.name, {}, {"DRAM": spec.dram_bandwidth})
-        cal = spec.calibration
-        for d in spec.dtype_rate:
-            roofs.peaks[d] = spec.peak_flops(d)
-            roofs.peak_notes[d] = (f"{spec.active_cores} cores x {spec.simd_bits}-bit SIMD x {spec.fma_units} FMA"
-                                   f" x {_ghz(spec.clock_for())}")
-            eff = cal.gemm_efficiency * (cal.parallel_efficiency if spec.threads > 1 else 1.0)
-            _model_ceiling(roofs, d, roofs.peaks[d] * eff, [f"GEMM efficiency {eff:.3g}"] if eff < 1 else [])
-        return roofs
-    if kind == "fpga":
-        d = spec.dtype
-        roofs = Roofs(spec.name, {d: spec.device_peak_flops}, {"DRAM": spec.dram_bandwidth},
-                      peak_notes={d: f"{spec.dsp_blocks} DSPs x {spec.flops_per_dsp_cycle:g} FLOP x {_ghz(spec.clock)}"})
-        parts = [f"{spec.pe_rows}x{spec.pe_cols} PE design"]
-        if spec.mac_efficiency < 1:
-            parts.append(f"mac_efficiency {spec.mac_efficiency:g}")
-        _model_ceiling(roofs, d, spec.design_peak_flops * spec.mac_efficiency, parts)
-        return roofs
-    if kind == "dsp":
-        from accel.graph import DTYPE_BYTES
+    from accel.arch.system import SystemSpec
+    from accel.devices import cost_model_for
+    from accel.devices.base import no_roofs_error
+    from accel.errors import UnknownKindError
 
-        d = spec.dtype
-        lanes = spec.lanes(8 * DTYPE_BYTES.get(d, 1))
-        macs = lanes * spec.macs_per_lane * spec.vector_mac_slots * spec.vector_contexts
-        roofs = Roofs(spec.name, {d: 2.0 * macs * spec.clock}, {"DRAM": spec.dram_bandwidth},
-                      peak_notes={d: f"{lanes} lanes x {spec.macs_per_lane * spec.vector_mac_slots * spec.vector_contexts}"
-                                     f" MAC x 2 FLOP x {_ghz(spec.clock)}"})
-        _model_ceiling(roofs, d, roofs.peaks[d] * spec.efficiency,
-                       [f"efficiency {spec.efficiency:g}"] if spec.efficiency < 1 else [])
-        return roofs
-    if kind == "system":
-        devices = getattr(spec, "devices", None) or []
-        if devices:
-            from accel.arch import load_arch
+    if isinstance(spec, SystemSpec):
+        from accel.arch import load_arch
 
-            return device_roofs(load_arch(devices[0].arch))
-    peak = getattr(spec, "peak", None)
-    bw = getattr(spec, "dram_bandwidth", None) or getattr(getattr(spec, "memory", None), "dram_bandwidth", None)
-    if isinstance(peak, dict) and bw:
-        return Roofs(spec.name, dict(peak), {"DRAM": float(bw)})
-    raise ConfigError(where, "kind", f"no roofline ceilings known for device kind {kind!r} (supported: gpu, "
-                      "systolic, cpu, fpga, dsp, system, or a spec with `peak` per dtype and `dram_bandwidth`)")
+        return device_roofs(load_arch(spec.devices[0].arch))
+    try:
+        model = cost_model_for(spec)
+    except UnknownKindError:
+        raise no_roofs_error(spec) from None
+    return model.roofs()
 
 
 def _useful_flops(op: OpNode) -> float:

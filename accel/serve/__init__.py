@@ -108,6 +108,7 @@ class ServeResult:
     pool: KvPool
     devices: int
     config: dict[str, Any] = field(default_factory=dict)
+    costs: StepCosts | None = None  # the step-cost table (reusable for another load on the same setup)
 
     def _done(self) -> list[Request]:
         return [r for r in self.run.requests if r.finish is not None and math.isfinite(r.finish)]
@@ -178,10 +179,11 @@ def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", t
     cfg = EngineConfig(max_batched_tokens, max_seqs, pool.blocks, block_tokens, pool.bytes_per_token,
                        static=bool(workload.static_batch))
     run = run_engine(reqs, cfg, costs)
-    return ServeResult(run, pool, tp, {"model": model, "system": system.name, "dtype": dtype, "tp": tp,
+    return ServeResult(run, pool, tp, costs=costs, config={"model": model, "system": system.name, "dtype": dtype, "tp": tp,
                                        "batching": "static" if workload.static_batch else "continuous",
                                        "max_batched_tokens": max_batched_tokens, "max_seqs": max_seqs,
-                                       "block_tokens": block_tokens, "memory_utilization": memory_utilization})
+                                       "block_tokens": block_tokens, "memory_utilization": memory_utilization,
+                                       "rate": workload.rate if not (workload.trace or workload.static_batch) else None})
 
 
 __all__ = ["serve", "Workload", "ServeResult", "KvPool", "kv_pool", "read_trace", "StepCosts"]

@@ -27,9 +27,10 @@ import simpy
 from accel.serve.costs import StepCosts
 
 
-@dataclass
+@dataclass(eq=False)
 class Request:
-    """One request: arrival time (s), prompt and output lengths (tokens), and what happened to it."""
+    """One request: arrival time (s), prompt and output lengths (tokens), and what happened to it (compared by
+    identity: the scheduler's queues hold each request once)."""
 
     rid: int
     arrival: float

@@ -53,7 +53,7 @@ class _Builder:
         self.n = n
         self.pinned = pinned
         self.tasks: list[Task] = []
-        self._costs: dict[tuple[int, str, str | None], tuple[OpCost, float]] = {}
+        self._costs: dict[tuple[int, tuple[Any, ...], str | None], tuple[OpCost, float]] = {}
         #: per device: host issue time of a copy/collective/typical op (s), and of each compute op (by op)
         self.launch: list[float] = []
         self._issue: list[Callable[[OpNode], float] | None] = []
@@ -94,7 +94,7 @@ class _Builder:
     def cost(self, d: int, op: OpNode, shard: str | None = None) -> tuple[OpCost, float]:
         """(cost, FLOPs of the op as executed: sharded when ``shard`` is set)."""
         inst = self.sys.devices[d]
-        key = (id(inst.model), op.name, shard)
+        key = (id(inst.model), _cost_signature(op), shard)  # identical ops (repeated blocks) are costed once
         hit = self._costs.get(key)
         if hit is None:
             sop = shard_op(op, self.n, shard) if shard else op
@@ -212,6 +212,15 @@ def _check_cost(spec: DeviceSpec, op: OpNode, c: OpCost, flops: float) -> None:
             raise ResultRangeError(spec.origin or spec.name, f"op {op.name!r}",
                                    f"{what} of this {op.kind} op on {spec.name} is {v!r}, not a finite number >= 0; "
                                    "check the arch's bandwidths, clocks, overheads and energies for absurd values")
+
+
+def _cost_signature(op: OpNode) -> tuple[Any, ...]:
+    """Everything a cost model reads of an op (all but its name and module): ops that agree cost the same."""
+    def tensors(ts: list[Any]) -> tuple[Any, ...]:
+        return tuple((t.shape, t.dtype, t.bytes) for t in ts)
+
+    return (op.kind, op.dtype, op.phase, op.flops, op.macs, tensors(op.inputs), tensors(op.outputs),
+            tensors(op.weights), repr(op.attrs))
 
 
 def _check_result(res: SimResult, sysm: System, graph: LayerGraph) -> SimResult:

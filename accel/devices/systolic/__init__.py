@@ -77,6 +77,7 @@ import numpy as np
 from accel.arch.systolic import SystolicSpec
 from accel.compile import fused as fz
 from accel.devices.base import CostModel, OpCost, register_cost_model
+from accel.devices.roofs import Roofs, ghz
 from accel.devices.gpu import streamed_bytes
 from accel.energy import op_energy
 from accel.graph import ConvShape, GemmShape, OpNode, TensorInfo
@@ -570,6 +571,12 @@ class SystolicCostModel(CostModel):
     def peak_macs_per_s(self) -> float:
         """``rows x cols`` MACs per cycle at ``clock``."""
         return float(self.spec.rows * self.spec.cols * self.spec.clock)
+
+    def roofs(self) -> Roofs:
+        """``2 x rows x cols x clock`` in its ``dtype``; DRAM."""
+        s = self.spec
+        return Roofs(s.name, {s.dtype: 2.0 * s.rows * s.cols * s.clock}, {"DRAM": s.dram_bandwidth},
+                     peak_notes={s.dtype: f"{s.rows}x{s.cols} MACs x 2 FLOP x {ghz(s.clock)}"})
 
     def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer], repeats: Sequence[int] | None = None,
                     extra_cycles: float = 0.0) -> OpCost:
