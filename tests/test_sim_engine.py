@@ -165,16 +165,19 @@ def test_launch_overhead_override():
 
 def test_link_ports_are_resources():
     from accel.sim.engine import Task, run_tasks
-    from accel.sim.result import OpRecord
+    from accel.sim.result import TaskInfo
 
-    def rec(name):
-        return OpRecord(name, "d0", "", "copy", "", "forward", 0.0, 0.0)
+    def info(name):
+        return TaskInfo(name, "d0", "", "copy", "", "forward")
 
     # two different streams, same port: serialised; different ports: overlapped
-    same = [Task(0, "h2d", 1.0, rec("a"), resources=("0:pcie:rx",)), Task(0, "comm", 1.0, rec("b"), resources=("0:pcie:rx",))]
-    assert run_tasks(same, 1) == pytest.approx(2.0)
-    diff = [Task(0, "h2d", 1.0, rec("a"), resources=("0:pcie:rx",)), Task(0, "d2h", 1.0, rec("b"), resources=("0:pcie:tx",))]
-    assert run_tasks(diff, 1) == pytest.approx(1.0)
+    same = [Task(0, "h2d", 1.0, info("a"), resources=("0:pcie:rx",)), Task(0, "comm", 1.0, info("b"), resources=("0:pcie:rx",))]
+    sched = run_tasks(same, 1)
+    assert sched.makespan == pytest.approx(2.0)
+    assert [(r.name, r.start, r.end) for r in sched.records] == [("a", 0.0, 1.0), ("b", 1.0, 2.0)]
+    assert sched.records[0].launch_end == pytest.approx(0.0)  # issued at once (launch 0)
+    diff = [Task(0, "h2d", 1.0, info("a"), resources=("0:pcie:rx",)), Task(0, "d2h", 1.0, info("b"), resources=("0:pcie:tx",))]
+    assert run_tasks(diff, 1).makespan == pytest.approx(1.0)
 
 
 def test_pcie_fabric_shares_the_host_link_with_copies():

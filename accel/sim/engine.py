@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from accel.sim.result import OpRecord
+from accel.sim.result import OpRecord, TaskInfo
 
 
 @dataclass
@@ -38,31 +38,40 @@ class Task:
         deps: indices of tasks (any device/stream) that must finish first (same-stream
             predecessors are implicit). launch: host issue time (s) or None.
         group: collective id shared by all ranks' tasks of one collective, else None.
-        record: the :class:`OpRecord` filled in with start/end when it runs.
+        info: what it is (:class:`TaskInfo`); its :class:`OpRecord` is made when the run has placed it.
     """
 
     device: int
     stream: str
     duration: float
-    record: OpRecord
+    info: TaskInfo
     deps: list[int] = field(default_factory=list)
     launch: float | None = 0.0
     group: int | None = None
     resources: tuple[str, ...] = ()
 
 
-def run_tasks(tasks: list[Task], n_devices: int) -> float:
-    """Simulate ``tasks`` (given in per-device program order) and return the makespan (s).
+@dataclass(frozen=True)
+class Schedule:
+    """The outcome of :func:`run_tasks`: the makespan (s) and one :class:`OpRecord` per task, in task order."""
 
-    Fills ``start``/``end``/``launch_start``/``launch_end`` of every task's record. One SimPy process per
-    device's host thread (:meth:`_Run.host`) and one per (device, stream) (:meth:`_Run.stream`).
+    makespan: float
+    records: list[OpRecord]
+
+
+def run_tasks(tasks: list[Task], n_devices: int) -> Schedule:
+    """Simulate ``tasks`` (given in per-device program order): when each is issued by its device's host thread,
+    starts and ends. One SimPy process per device's host thread (:meth:`_Run.host`) and one per (device, stream)
+    (:meth:`_Run.stream`).
     """
     run = _Run(tasks, n_devices)
     run.env.run()
-    unfinished = [tasks[i].record.name for i, e in enumerate(run.done) if not e.processed]
+    unfinished = [tasks[i].info.name for i, e in enumerate(run.done) if not e.processed]
     if unfinished:
         raise RuntimeError(f"simulation deadlocked; {len(unfinished)} tasks never ran, e.g. {unfinished[:3]}")
-    return max((t.record.end for t in tasks), default=0.0)
+    records = [t.info.record(run.start[i], run.end[i], run.launch_start[i], run.launch_end[i])
+               for i, t in enumerate(tasks)]
+    return Schedule(max(run.end, default=0.0), records)
 
 
 class _Run:
@@ -74,12 +83,17 @@ class _Run:
         #: per task: completed / issued by its host thread (None: not host-issued)
         self.done = [env.event() for _ in tasks]
         self.issued: list[simpy.Event | None] = [env.event() if t.launch is not None else None for t in tasks]
+        #: per task: simulated start / end, and host launch interval (None: not host-launched)
+        self.start = [0.0] * len(tasks)
+        self.end = [0.0] * len(tasks)
+        self.launch_start: list[float | None] = [None] * len(tasks)
+        self.launch_end: list[float | None] = [None] * len(tasks)
         per_device: list[list[int]] = [[] for _ in range(n_devices)]
         per_stream: dict[tuple[int, str], list[int]] = {}
         self.group_size: dict[int, int] = {}
         for i, t in enumerate(tasks):
             if not 0 <= t.device < n_devices:
-                raise ValueError(f"task {t.record.name!r} on device {t.device}, system has {n_devices}")
+                raise ValueError(f"task {t.info.name!r} on device {t.device}, system has {n_devices}")
             per_device[t.device].append(i)
             per_stream.setdefault((t.device, t.stream), []).append(i)
             if t.group is not None:
@@ -99,10 +113,10 @@ class _Run:
             t = self.tasks[i]
             if t.launch is None:
                 continue
-            t.record.launch_start = env.now
+            self.launch_start[i] = env.now
             if t.launch > 0:
                 yield env.timeout(t.launch)
-            t.record.launch_end = env.now
+            self.launch_end[i] = env.now
             ev = self.issued[i]
             assert ev is not None  # host-issued tasks have an issue event
             ev.succeed()
@@ -121,10 +135,10 @@ class _Run:
                 req = self.ports[k].request()
                 held.append((k, req))
                 yield req
-            t.record.start = env.now
+            self.start[i] = env.now
             if t.duration > 0:
                 yield env.timeout(t.duration)
-            t.record.end = env.now
+            self.end[i] = env.now
             for k, req in held:
                 self.ports[k].release(req)
             self.done[i].succeed()

@@ -12,6 +12,32 @@ if TYPE_CHECKING:  # pandas is imported where a DataFrame is built (keeps `accel
     import pandas as pd
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a scheduled task is (everything of its :class:`OpRecord` but the times it ran at); the engine turns
+    it into a record once the run has placed it (:meth:`record`)."""
+
+    name: str
+    device: str
+    stream: str
+    kind: str
+    module: str
+    phase: str
+    flops: float = 0.0
+    bytes: float = 0.0
+    energy_j: float = 0.0
+    bound: str = ""
+    microbatch: int | None = None
+    link: str | None = None
+
+    def record(self, start: float, end: float, launch_start: float | None = None,
+               launch_end: float | None = None) -> "OpRecord":
+        """The executed task: this description with its simulated start/end and host launch interval (s)."""
+        return OpRecord(self.name, self.device, self.stream, self.kind, self.module, self.phase, start, end,
+                        self.flops, self.bytes, self.energy_j, self.bound, launch_start, launch_end, self.microbatch,
+                        self.link)
+
+
 @dataclass
 class OpRecord:
     """One executed task (op, copy, or collective) on one device stream.

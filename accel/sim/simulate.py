@@ -28,11 +28,11 @@ from accel.errors import ConfigError, ResultRangeError, UnknownOpError
 from accel.graph import LayerGraph, OpNode
 from accel.interconnect import allreduce, transfer_energy, transfer_time
 from accel.devices.base import OpCost
-from accel.sim.engine import Task, run_tasks
+from accel.sim.engine import Schedule, Task, run_tasks
 from accel.sim.host import IssueRule, issue_rule
 from accel.sim.memory import footprint
 from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
-from accel.sim.result import OpRecord, RunInfo, SimResult
+from accel.sim.result import RunInfo, SimResult, TaskInfo
 from accel.sim.system import System, resolve_system
 
 
@@ -118,8 +118,8 @@ class _Builder:
     def op(self, d: int, op: OpNode, deps=(), shard: str | None = None, mb: int | None = None, tag: str = "") -> int:
         c, flops = self.cost(d, op, shard)
         self.macs[d] += float(shard_op(op, self.n, shard).macs) if shard else float(op.macs)
-        rec = OpRecord((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
-                       op.module, op.phase, 0.0, 0.0, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
+        rec = TaskInfo((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
+                       op.module, op.phase, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
         issue = self._issue[d]
         return self.add(Task(d, "compute", c.time_s, rec, list(deps), issue(op) if issue is not None else self.launch[d]))
 
@@ -134,7 +134,7 @@ class _Builder:
         t = transfer_time(link, nbytes, pinned=self.pinned, direction=direction,
                           host=None if self.pinned else self.host)
         e = self._link(f"host:{link.name}", link, nbytes)
-        rec = OpRecord(name or f"memcpy_{direction}", self.sys.devices[d].name, direction, "copy", "", "forward", 0.0, 0.0,
+        rec = TaskInfo(name or f"memcpy_{direction}", self.sys.devices[d].name, direction, "copy", "", "forward",
                        0.0, nbytes, e, "memory", microbatch=mb, link=link.name)
         port = f"{d}:{self._port(link)}:{'rx' if direction == 'h2d' else 'tx'}"
         return self.add(Task(d, direction, t, rec, list(deps), self.launch[d], resources=(port,)))
@@ -149,7 +149,7 @@ class _Builder:
         out = {}
         for d in ranks:
             e = self._link(f"fabric:{link.name}", link, cc.bytes_per_rank)
-            rec = OpRecord(name, self.sys.devices[d].name, "comm", "allreduce", "", phase, 0.0, 0.0, 0.0,
+            rec = TaskInfo(name, self.sys.devices[d].name, "comm", "allreduce", "", phase, 0.0,
                            cc.bytes_per_rank, e, "communication", link=link.name)
             ports = (f"{d}:{self._port(link)}:tx", f"{d}:{self._port(link)}:rx")
             out[d] = self.add(Task(d, "comm", cc.time_s, rec, deps_per_rank.get(d, []), self.launch[d], group=g,
@@ -161,7 +161,7 @@ class _Builder:
         assert link is not None, "pipeline sends need a fabric (checked by _plan)"
         t = transfer_time(link, nbytes, direction="d2d")
         e = self._link(f"fabric:{link.name}", link, nbytes)
-        rec = OpRecord(name, self.sys.devices[d].name, "send", "send", "", phase, 0.0, 0.0, 0.0, nbytes, e,
+        rec = TaskInfo(name, self.sys.devices[d].name, "send", "send", "", phase, 0.0, nbytes, e,
                        "communication", microbatch=mb, link=link.name)
         return self.add(Task(d, "send", t, rec, list(deps), self.launch[d], resources=(f"{d}:{self._port(link)}:tx",)))
 
@@ -331,8 +331,8 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
     b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead, host)
     items = _build_tasks(b, graph, ops, cfg, include_host_transfers, iterations) * batch
     mem_need, mem_fits = _memory(b, graph, ops, cfg, memory_check)
-    makespan = run_tasks(b.tasks, n)
-    return _summarise(b, graph, ops, cfg, makespan, items, batch, iterations, cuda_graphs, include_host_transfers,
+    schedule = run_tasks(b.tasks, n)
+    return _summarise(b, graph, ops, cfg, schedule, items, batch, iterations, cuda_graphs, include_host_transfers,
                       mem_need, mem_fits, mode)
 
 
@@ -503,13 +503,13 @@ def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelCo
     return mem_need, not over
 
 
-def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, makespan: float, items: int,
+def _summarise(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig, schedule: Schedule, items: int,
                batch: int, iterations: int, cuda_graphs: bool, host_transfers: bool, mem_need: dict[str, float],
                mem_fits: bool, compile: str = "eager") -> SimResult:
     """Step 7: energy (dynamic + static x makespan + links), utilisation (compute-stream busy fraction, and
     MAC-array utilisation where the device has one array peak), and the result's metadata."""
     sysm, n = b.sys, cfg.devices
-    records = [t.record for t in b.tasks]
+    records, makespan = schedule.records, schedule.makespan
     busy = {sysm.devices[d].name: 0.0 for d in range(n)}
     dyn = 0.0
     for r in records:
@@ -628,7 +628,7 @@ class _PipelineChunks:
             self.first.setdefault((s, "H", k), b.copy(s, "h2d", in_bytes, name=f"input h2d@mb{k}", mb=k))
         tasks = [b.op(s, o, (), None, mb=k) for o in chunk_ops]
         if not tasks:  # empty chunk: a zero-time marker keeps the dependency chain
-            rec = OpRecord(f"stage{s} {kind}@mb{k} (empty)", b.sys.devices[s].name, "compute", "other", "", phase, 0, 0)
+            rec = TaskInfo(f"stage{s} {kind}@mb{k} (empty)", b.sys.devices[s].name, "compute", "other", "", phase)
             tasks = [b.add(Task(s, "compute", 0.0, rec, [], None))]
         last = tasks[-1]
         self.first[(s, kind, k)] = tasks[0]
