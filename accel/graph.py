@@ -531,6 +531,12 @@ class AttentionShape:
     Lk: int
     d: int
     causal: bool = False
+    kv_heads: int = 0  # key/value heads (grouped-query attention); 0 = heads
+
+    @property
+    def group(self) -> int:
+        """Query heads per key/value head (1: multi-head attention)."""
+        return self.heads // self.kv_heads if self.kv_heads else 1
 
     @property
     def work_fraction(self) -> float:
@@ -546,7 +552,10 @@ class AttentionShape:
     def of(cls, op: "OpNode") -> "AttentionShape":
         """The op's attention shape; ConfigError naming the missing attr."""
         a = _need(op, ATTENTION_ATTRS, ", ".join(ATTENTION_ATTRS))
-        return cls(a["batch"], a["heads"], a["Lq"], a["Lk"], a["d"], causal=bool(op.attrs.get("causal", False)))
+        kv = op.attrs.get("kv_heads")
+        kv_heads = int(kv) if isinstance(kv, int) and not isinstance(kv, bool) and kv > 0 and a["heads"] % kv == 0 else 0
+        return cls(a["batch"], a["heads"], a["Lq"], a["Lk"], a["d"], causal=bool(op.attrs.get("causal", False)),
+                   kv_heads=kv_heads)
 
 
 #: meta keys with a checked type: key -> (check, description)

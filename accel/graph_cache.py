@@ -85,7 +85,7 @@ def source_hash() -> str:
 
 def cache_key(model: str, *, batch: int, mode: str, dtype: str, seq_len: int | None, optimizer: str | None,
               amp: str | None, memory_format: str | None = None, phase: str | None = None,
-              context: int | None = None) -> str:
+              context: int | None = None, weights: str | None = None, kv_dtype: str | None = None) -> str:
     """Hex key of one extraction: options + library versions + accel version + source hash."""
     import accel
 
@@ -94,7 +94,8 @@ def cache_key(model: str, *, batch: int, mode: str, dtype: str, seq_len: int | N
         "dtype": dtype, "seq_len": seq_len, "amp": amp,
         # inference graphs have no optimizer step; training defaults to workloads.extract_model's "sgd"
         "optimizer": (optimizer or "sgd") if mode == "train" else None,
-        "memory_format": memory_format, "phase": phase, "context": context, "accel": accel.__version__,
+        "memory_format": memory_format, "phase": phase, "context": context, "weights": weights, "kv_dtype": kv_dtype,
+        "accel": accel.__version__,
         "versions": {d: _dist_version(d) for d in _VERSIONED}, "source": source_hash(),
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
@@ -135,7 +136,8 @@ def _write(path: Path, graph: "LayerGraph") -> None:
 
 def cached_extract(model: str, *, batch: int, mode: str, dtype: str, seq_len: int | None, optimizer: str | None,
                    amp: str | None, memory_format: str | None = None, use_cache: bool = True,
-                   phase: str | None = None, context: int | None = None) -> "LayerGraph":
+                   phase: str | None = None, context: int | None = None, weights: str | None = None,
+                   kv_dtype: str | None = None) -> "LayerGraph":
     """``workloads.extract_model(model, ...)`` through the on-disk graph cache.
 
     Arguments are those of :func:`workloads.extract_model` (``memory_format`` is passed only
@@ -144,7 +146,7 @@ def cached_extract(model: str, *, batch: int, mode: str, dtype: str, seq_len: in
     """
     path = cache_dir() / (cache_key(model, batch=batch, mode=mode, dtype=dtype, seq_len=seq_len,
                                     optimizer=optimizer, amp=amp, memory_format=memory_format, phase=phase,
-                                    context=context) + ".json")
+                                    context=context, weights=weights, kv_dtype=kv_dtype) + ".json")
     if use_cache:
         hit = _read(path)
         if hit is not None:
@@ -156,8 +158,8 @@ def cached_extract(model: str, *, batch: int, mode: str, dtype: str, seq_len: in
         kw["optimizer"] = optimizer
     if memory_format is not None:
         kw["memory_format"] = memory_format
-    if phase is not None or context is not None:
-        kw.update(phase=phase, context=context)
+    llm = {"phase": phase, "context": context, "weights": weights, "kv_dtype": kv_dtype}
+    kw.update({k: v for k, v in llm.items() if v is not None})
     graph = workloads.extract_model(model, **kw)
     if use_cache:
         _write(path, graph)

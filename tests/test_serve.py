@@ -74,7 +74,8 @@ def test_a_prompt_larger_than_the_pool_is_dropped_not_hung():
 
 
 def test_kv_pool_size_from_memory_weights_and_gqa():
-    meta = {"llm": {"layers": 32, "kv_heads": 8, "head_dim": 128}, "params": 8_000_000_000, "param_bytes": 16e9}
+    meta = {"llm": {"layers": 32, "kv_heads": 8, "head_dim": 128}, "params": 8_000_000_000, "param_bytes": 16e9,
+            "kv_elem_bytes": 2}
     pool = kv_pool(meta, 80e9, tp=1, utilization=0.9, block_tokens=16, where="x")
     per_token = 2 * 32 * 8 * 128 * 2  # K and V, every layer, bf16
     assert pool.bytes_per_token == per_token
@@ -105,7 +106,8 @@ def test_poisson_workload_and_trace(tmp_path):
 def test_summary_percentiles_and_throughput():
     reqs = [Request(i, 0.0, 32, 11) for i in range(4)]
     run = run_engine(reqs, _cfg(), _costs())
-    pool = kv_pool({"llm": {"layers": 1, "kv_heads": 1, "head_dim": 1}, "params": 1, "param_bytes": 2}, 1e6, 1, 0.9, 16, "x")
+    pool = kv_pool({"llm": {"layers": 1, "kv_heads": 1, "head_dim": 1}, "params": 1, "param_bytes": 2, "kv_elem_bytes": 2},
+                   1e6, 1, 0.9, 16, "x")
     s = ServeResult(run, pool, 1).summary()
     end = max(r.finish for r in reqs)
     assert s["output_tokens_per_s"] == pytest.approx(44 / end)

@@ -124,3 +124,47 @@ def test_cli_simulate_decode_prints_per_token_latency(capsys, monkeypatch, tmp_p
     assert main(["simulate", "--model", "resnet18", "--phase", "decode"]) == 2
     err = capsys.readouterr().err
     assert "--phase" in err and len(err.strip().splitlines()) == 1
+
+
+def test_weight_only_quantization_and_fp8_kv_cache():
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+
+    kw = dict(phase="decode", context=1024, batch=8, dtype="bf16")
+    base = workloads.extract_model("llama3-8b", **kw)
+    q4 = workloads.extract_model("llama3-8b", weights="int4", kv_dtype="fp8", **kw)
+    proj = [o for o in q4 if o.module == "layers.0.self_attn.q_proj"][0]
+    assert proj.dtype == "bf16" and [(t.dtype, t.bytes) for t in proj.weights] == [("int4", 4096 * 4096 // 2)]
+    head = [o for o in q4 if o.module == "lm_head"][0]
+    assert head.weights[0].dtype == "bf16"  # embeddings and the LM head keep the model dtype
+    cfg = LLM_CONFIGS["llama3-8b"]
+    block = 4096 * (4096 + 2 * 1024 + 4096) + 3 * 4096 * 14336
+    assert q4.meta["param_bytes"] == base.meta["param_bytes"] - cfg.layers * block * 1.5  # 2 B -> 0.5 B each
+    assert q4.meta["kv_cache_bytes"] * 2 == base.meta["kv_cache_bytes"] and q4.meta["kv_elem_bytes"] == 1
+    attn = q4.ops(kind="attention")[0]
+    assert attn.weight_bytes * 2 == base.ops(kind="attention")[0].weight_bytes
+    h100 = cost_model_for(load_arch("h100"))
+    c16, c4 = h100.cost([o for o in base if o.module == "layers.0.mlp.gate_proj"][0]), h100.cost(
+        [o for o in q4 if o.module == "layers.0.mlp.gate_proj"][0])
+    assert c4.detail["dequant_s"] > 0 and c4.time_s < 0.5 * c16.time_s  # a quarter of the weight bytes
+    a16, a8 = h100.cost(base.ops(kind="attention")[0]), h100.cost(attn)
+    assert a8.detail["path"] == "flash_decode" and a8.bound == "memory" and a8.time_s < 0.7 * a16.time_s  # + launch floor
+    with pytest.raises(ValueError, match="kv_dtype applies"):
+        workloads.extract_model("llama3-8b", kv_dtype="fp8", dtype="bf16")
+    with pytest.raises(ValueError, match="unknown weights"):
+        workloads.extract_model("llama3-8b", weights="int3", phase="decode", context=8)
+
+
+def test_cli_decode_defaults_to_cuda_graphs(capsys, monkeypatch, tmp_path):
+    from accel.cli import main
+
+    monkeypatch.setenv("ACCEL_CACHE_DIR", str(tmp_path))
+    args = ["simulate", "--model", "llama:layers=2,hidden=256,heads=4,kv_heads=2", "--phase", "decode",
+            "--context", "64", "--dtype", "bf16", "--json", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    assert "CUDA graphs (a decode step" in capsys.readouterr().out
+    import json
+
+    assert json.loads((tmp_path / "r.json").read_text())["cuda_graphs"] is True
+    assert main(args + ["--no-cuda-graphs"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["cuda_graphs"] is False

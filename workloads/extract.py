@@ -207,7 +207,8 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
             loss_fn: Callable[[Any], torch.Tensor] | None = None, optimizer: str = "sgd",
             dtype: str | None = None, name: str | None = None, meta: dict[str, Any] | None = None,
             _copy: bool = True, amp: str | None = None, grad_scaler: bool | None = None,
-            memory_format: str | None = None) -> LayerGraph:
+            memory_format: str | None = None,
+            stored_dtypes: Callable[[str], str | None] | None = None) -> LayerGraph:
     """Extract the LayerGraph of an arbitrary torch module.
 
     Args:
@@ -232,6 +233,9 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
             parameters and inputs in NHWC strides, and every convolution (forward and backward)
             records ``attrs["channels_last"] = True``. Otherwise a convolution records True when
             its input or weight is NHWC-strided (:func:`workloads.kinds.conv_channels_last`).
+        stored_dtypes: parameter/buffer name -> the dtype it is stored in, or None to keep the traced one
+            (weight-only quantization, an fp8 KV cache): their tensors are recorded in that dtype (bytes),
+            while the ops that read them keep the activations' dtype.
 
     Returns:
         LayerGraph in program order; ``graph.meta`` has model, batch, mode, dtype,
@@ -260,8 +264,14 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
         for state in opt.state.values():
             weight_keys.update(storage_key(t) for t in flatten_tensors(state))
     dtype_map, compute_map = _dtype_maps(dtype)
+    storage_dtypes: dict[int, str] = {}
+    if stored_dtypes is not None:  # parameters / buffers kept in another dtype than they are traced in
+        for pname, t in list(module.named_parameters()) + list(module.named_buffers()):
+            dt = stored_dtypes(pname)
+            if dt is not None:
+                storage_dtypes[storage_key(t)] = dt
     rec = Recorder(weight_keys, dtype_map=dtype_map, compute_dtype_map=compute_map,
-                   channels_last=memory_format == "channels_last")
+                   channels_last=memory_format == "channels_last", storage_dtypes=storage_dtypes)
 
     def on_phase(p: str):
         rec.phase = p
@@ -326,7 +336,7 @@ def extract(module: torch.nn.Module, example_inputs: Sequence[Any] | torch.Tenso
 def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "fp32",
                   seq_len: int | None = None, optimizer: str = "sgd", amp: str | None = None,
                   memory_format: str | None = None, phase: str | None = None,
-                  context: int | None = None) -> LayerGraph:
+                  context: int | None = None, weights: str | None = None, kv_dtype: str | None = None) -> LayerGraph:
     """Extract a built-in workload (see :func:`workloads.list_models`) on meta tensors.
 
     Args:
@@ -352,9 +362,10 @@ def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "
             backward) records ``attrs["channels_last"] = True`` (the GPU model then charges no
             NCHW<->NHWC layout transforms to tensor-core convs).
 
-        phase / context: decoder LLMs only (a named config such as ``llama3-8b`` or a ``llama:``/``gpt:``
-            spec string, :mod:`workloads.llm_configs`): ``prefill``, or ``decode`` after ``context`` cached
-            tokens; see :func:`workloads.llm.extract_llm`.
+        phase / context / weights / kv_dtype: decoder LLMs only (a named config such as ``llama3-8b`` or a
+            ``llama:``/``gpt:`` spec string, :mod:`workloads.llm_configs`): ``prefill``, or ``decode`` over a
+            cache of ``context`` tokens; weight-only quantization and the KV cache's dtype; see
+            :func:`workloads.llm.extract_llm`.
 
     Returns:
         LayerGraph; ``graph.meta`` as in :func:`extract`, plus family, and ``loss``
@@ -368,8 +379,9 @@ def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "
             raise ValueError(f"LLM {name!r}: amp and memory_format do not apply; give the dtype (fp16, bf16, fp8...)")
         from workloads.llm import extract_llm
 
-        return extract_llm(name, batch=batch, seq_len=seq_len, phase=phase, context=context, dtype=dtype, mode=mode)
-    if phase is not None or context is not None:
+        return extract_llm(name, batch=batch, seq_len=seq_len, phase=phase, context=context, dtype=dtype, mode=mode,
+                           weights=weights, kv_dtype=kv_dtype)
+    if phase is not None or context is not None or weights is not None or kv_dtype is not None:
         raise ValueError(f"phase and context apply to decoder LLMs (llama2-7b, llama:..., gpt:...), not {name!r}")
     model, inputs, info = build_model(name, batch, dtype, seq_len, memory_format=memory_format)
     meta: dict[str, Any] = {"model": info["model"], "batch": batch, "dtype": dtype, "seq_len": info["seq_len"],

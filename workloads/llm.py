@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -186,8 +187,17 @@ class DecoderLM(nn.Module):
         return self.lm_head(self.norm(x))
 
 
+#: weight-only quantization of the blocks' projection weights (activations stay in the model dtype)
+WEIGHT_DTYPES: tuple[str, ...] = ("int8", "int4", "fp8")
+#: parameter-name endings of the projection weights that weight-only quantization stores narrow
+QUANTIZED_WEIGHTS: tuple[str, ...] = ("_proj.weight", "fc_in.weight", "fc_out.weight")
+#: KV-cache dtypes other than the model's
+KV_DTYPES: tuple[str, ...] = ("fp8", "int8")
+
+
 def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: str | None = None,
-                context: int | None = None, dtype: str = "fp16", mode: str = "infer") -> LayerGraph:
+                context: int | None = None, dtype: str = "fp16", mode: str = "infer", weights: str | None = None,
+                kv_dtype: str | None = None) -> LayerGraph:
     """Layer graph of LLM ``name`` (a named config or a spec string, :func:`workloads.llm_configs.llm_config`).
 
     Args:
@@ -197,7 +207,12 @@ def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: st
             KV-cache length the step attends over, its own new tokens included (``seq_len < context <=
             max_positions``); the new tokens sit at positions ``context - seq_len .. context - 1``.
         dtype: fp32 / fp16 / bf16 (weights, activations and the KV cache), or int8 / fp8 (a fully quantized
-            graph, as :func:`workloads.extract`). mode: ``infer`` (LLM training graphs: issue 13).
+            graph, as :func:`workloads.extract`: fp8 GEMMs and attention on Hopper). mode: ``infer`` (LLM
+            training graphs: issue 13).
+        weights: weight-only quantization (:data:`WEIGHT_DTYPES`): the decoder blocks' projection weights are
+            stored as int8 / int4 / fp8 (AWQ/GPTQ-style; embeddings and the LM head keep ``dtype``), the GEMMs
+            compute in ``dtype`` and dequantize the weights in their main loop (the GPU model prices that).
+        kv_dtype: the KV cache's dtype (:data:`KV_DTYPES`) when it is not ``dtype`` (an fp8 cache).
 
     Returns:
         LayerGraph with ``meta``: model, family, phase, batch, seq_len, context, params / param_bytes (every
@@ -232,16 +247,46 @@ def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: st
         model = DecoderLM(cfg, 1, batch, phase, start, tokens)
         ids = torch.zeros(batch, tokens, dtype=torch.int64)
     model = model.to(dtype=torch_dtype(dtype))
-    one = extract(model, (ids,), mode="infer", dtype=dtype, name=cfg.name, _copy=False)
+    for what, value, allowed in (("weights", weights, WEIGHT_DTYPES), ("kv_dtype", kv_dtype, KV_DTYPES)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)} (or none)")
+    if (weights or kv_dtype) and dtype not in ("fp16", "bf16"):
+        raise ValueError(f"weights/kv_dtype quantize an fp16 or bf16 model; dtype {dtype!r} does not apply")
+    if kv_dtype and not phase:
+        raise ValueError("kv_dtype applies to --phase prefill/decode (a step with a KV cache)")
+
+    def stored(pname: str) -> str | None:
+        """The dtype a parameter/buffer is stored in when it is not the model's (None)."""
+        if weights and pname.startswith(BLOCK + ".") and pname.endswith(QUANTIZED_WEIGHTS):
+            return weights
+        if kv_dtype and pname.endswith(("k_cache", "v_cache")):
+            return kv_dtype
+        return None
+
+    one = extract(model, (ids,), mode="infer", dtype=dtype, name=cfg.name, _copy=False,
+                  stored_dtypes=stored if (weights or kv_dtype) else None)
     graph = repeat_block(one, cfg.layers)
+    eb = dtype_bytes(_recorded(one))
+
+    def nbytes(named: Any) -> float:
+        total = 0.0
+        for n, p in named:
+            dt = stored(n)
+            total += p.numel() * (dtype_bytes(dt) if dt else eb)
+        return total
+
     block_params = sum(p.numel() for p in model.layers[0].parameters())
     rest = sum(p.numel() for p in model.parameters()) - block_params
     params = rest + cfg.layers * block_params
-    eb = dtype_bytes(_recorded(one))
+    block_bytes = nbytes((f"{BLOCK}.{n}", p) for n, p in model.layers[0].named_parameters())
+    rest_bytes = nbytes(model.named_parameters()) - block_bytes
+    kv_eb = dtype_bytes(kv_dtype) if kv_dtype else eb
     graph.meta.update({
         "model": cfg.name, "family": cfg.family, "phase": phase or "forward", "seq_len": tokens,
-        "context": start + tokens if phase == "decode" else 0, "params": int(params), "param_bytes": int(params * eb),
-        "kv_cache_bytes": int(cfg.kv_cache_bytes(batch, start + tokens, eb)) if phase else 0,
+        "context": start + tokens if phase == "decode" else 0, "params": int(params),
+        "param_bytes": int(rest_bytes + cfg.layers * block_bytes),
+        "kv_cache_bytes": int(cfg.kv_cache_bytes(batch, start + tokens, kv_eb)) if phase else 0,
+        "kv_elem_bytes": kv_eb, "weights_dtype": weights or _recorded(one), "kv_dtype": kv_dtype or _recorded(one),
         "repeated_block": {"module": BLOCK, "count": cfg.layers,
                            "ops": sum(1 for o in one if _in_block(o.module))},
         "llm": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "source"}, "llm_source": cfg.source,

@@ -186,14 +186,19 @@ class Recorder(TorchDispatchMode):
     """
 
     def _ti(self, t: torch.Tensor) -> TensorInfo:
-        """TensorInfo of ``t`` with :attr:`dtype_map` applied."""
+        """TensorInfo of ``t``: its storage's recorded dtype (:attr:`storage_dtypes`), else :attr:`dtype_map` applied."""
         name = dtype_name(t.dtype)
-        return TensorInfo.of(tuple(t.shape), self.dtype_map.get(name, name))
+        stored = self.storage_dtypes.get(storage_key(t)) if self.storage_dtypes else None
+        return TensorInfo.of(tuple(t.shape), stored or self.dtype_map.get(name, name))
 
     def __init__(self, weight_keys: set[int] | None = None, dtype_map: dict[str, str] | None = None,
-                 compute_dtype_map: dict[str, str] | None = None, channels_last: bool = False) -> None:
+                 compute_dtype_map: dict[str, str] | None = None, channels_last: bool = False,
+                 storage_dtypes: dict[int, str] | None = None) -> None:
         super().__init__()
         self.phase = "forward"
+        #: storage key -> recorded dtype of the tensors viewing it, whatever their traced dtype: weight-only
+        #: quantized parameters (``int4``), a KV cache kept in ``fp8`` (bytes follow; op dtypes do not)
+        self.storage_dtypes: dict[int, str] = dict(storage_dtypes or {})
         self.weight_keys: set[int] = set(weight_keys or ())
         #: tensor dtype name -> recorded dtype name, for every tensor and op (quantized graphs:
         #: ``{"fp16": "int8"}`` records an fp16 trace as int8 tensors, 1 byte per element)

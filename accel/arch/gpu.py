@@ -130,6 +130,9 @@ class GpuCalibration(ArchModel):
             than this run as direct (FMA) kernels, not implicit GEMM (depthwise convolutions).
         row_norm_cta_threads: threads of the CTA a row-normalisation kernel (LayerNorm/RMSNorm
             forward) runs per row.
+        dequant_ops_per_weight: ALU instructions a weight-only quantized GEMM (int8/int4/fp8 weights,
+            16-bit activations) spends per weight element to dequantize it in the main loop (unpack,
+            convert, apply the scale), once per M tile that loads it.
     """
 
     tensor_efficiency: Fraction
@@ -157,6 +160,7 @@ class GpuCalibration(ArchModel):
     split_k_min_depth: PositiveInt
     direct_group_channels: PositiveInt
     row_norm_cta_threads: PositiveInt
+    dequant_ops_per_weight: PositiveFloat
 
 
 @register_kind("gpu")
@@ -184,6 +188,9 @@ class GpuSpec(ComputeSpec):
             the K-loop iterations evenly over SMs instead of whole tiles (no wave-quantisation tail, at
             the cost of a partial-tile fixup).
         max_threads_per_sm: resident threads per SM (CUDA occupancy limit of the compute capability).
+        mma_tile_m: rows of the smallest tensor-core MMA fragment (``mma.sync`` m16n8k16: 16); decode
+            attention kernels pack a KV group's query heads into it instead of a GEMM CTA tile. None: no
+            tensor cores (the GEMM tiles apply).
         memory: :class:`GpuMemory`.
         graph_launch_overhead: per-kernel time inside a CUDA graph replay (s). (Eager per-op host time
             is the host CPU's: ``host_runtime.dispatch`` of the system's host, :mod:`accel.sim.host`.)
@@ -203,6 +210,7 @@ class GpuSpec(ComputeSpec):
     max_split_k: PositiveInt = 16
     ctas_per_sm: PositiveInt = 1
     stream_k: bool = False
+    mma_tile_m: PositiveInt | None = None
     max_threads_per_sm: PositiveInt
     memory: GpuMemory
     graph_launch_overhead: Time

@@ -12,8 +12,8 @@ from accel.cli import model_help, positive_int
 from accel.errors import ConfigError
 
 #: option dest -> flag, in the order error messages are matched against them
-_OPTIONS = {"phase": "--phase", "context": "--context", "seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype",
-            "optimizer": "--optimizer", "amp": "--amp",
+_OPTIONS = {"kv_dtype": "--kv-dtype", "weights": "--weights", "phase": "--phase", "context": "--context",
+            "seq_len": "--seq-len", "batch": "--batch", "dtype": "--dtype", "optimizer": "--optimizer", "amp": "--amp",
             "memory_format": "--memory-format", "mode": "--mode", "model": "--model"}
 
 
@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="decoder LLMs: a prompt's prefill, or one decode step over a KV cache (see `accel simulate --help`)")
     p.add_argument("--context", type=positive_int, default=None,
                    help="--phase decode: KV-cache tokens the step attends over, its own token included")
+    p.add_argument("--weights", choices=("int8", "int4", "fp8"), default=None,
+                   help="decoder LLMs: weight-only quantization of the blocks' projections")
+    p.add_argument("--kv-dtype", choices=("fp8", "int8"), default=None, help="decoder LLMs: KV-cache dtype")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer for --mode train")
     p.add_argument("-o", "--output", help="write the LayerGraph JSON here")
     p.add_argument("--no-cache", action="store_true", help="re-extract instead of using the graph cache "
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         graph = cached_extract(args.model, batch=args.batch, mode=args.mode, dtype=args.dtype, seq_len=args.seq_len,
                                optimizer=args.optimizer if args.mode == "train" else None, amp=args.amp,
                                memory_format=memory_format, use_cache=not args.no_cache, phase=args.phase,
-                               context=args.context)
+                               context=args.context, weights=args.weights, kv_dtype=args.kv_dtype)
     except ModuleNotFoundError as exc:
         raise ConfigError("<environment>", "torch", f"extraction needs torch ({exc}); install accel[torch]") from None
     except ValueError as exc:

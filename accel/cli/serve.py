@@ -53,7 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fabric", default="nvlink4",
                    help="device<->device link when --tp > 1 replicates a device arch (default nvlink4; a system arch "
                         "uses its own fabric)")
-    p.add_argument("--dtype", default="bf16", choices=["fp16", "bf16", "fp8", "int8"], help="weights/KV dtype (default bf16)")
+    p.add_argument("--dtype", default="bf16", choices=["fp16", "bf16", "fp8", "int8"],
+                   help="model dtype (default bf16); fp8/int8 = weights, activations and GEMMs in that dtype")
+    p.add_argument("--weights", default=None, choices=["int8", "int4", "fp8"],
+                   help="weight-only quantization of the blocks' projections (activations stay --dtype)")
+    p.add_argument("--kv-dtype", default=None, choices=["fp8", "int8"], help="KV-cache dtype (default --dtype)")
     load = p.add_argument_group("load (one of --rate, --trace, --static-batch)")
     load.add_argument("--rate", type=_rates,
                       help="Poisson arrivals, requests per second; a list (2,4,8,16) runs each rate on the same engine "
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     def extract(model: str, **kw: Any) -> Any:
         try:
             return cached_extract(model, mode="infer", optimizer=None, amp=None, use_cache=not args.no_cache,
-                                  seq_len=kw.pop("seq_len", None), **kw)
+                                  seq_len=kw.pop("seq_len", None), weights=args.weights, kv_dtype=args.kv_dtype, **kw)
         except ValueError as exc:
             msg = str(exc)
             raise ConfigError("<command line>", "--tp" if "divisible" in msg else "--model", msg) from None

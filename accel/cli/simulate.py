@@ -91,6 +91,11 @@ def add_workload_options(p: argparse.ArgumentParser, *, required: bool = True) -
                         "over a KV cache of --context tokens (default: a plain forward pass)")
     p.add_argument("--context", type=positive_int, default=None,
                    help="--phase decode: KV-cache tokens the step attends over, its own token included")
+    p.add_argument("--weights", default=None, choices=["int8", "int4", "fp8"],
+                   help="decoder LLMs: weight-only quantization of the blocks' projections (activations stay "
+                        "--dtype fp16/bf16; the GEMMs dequantize in their main loop)")
+    p.add_argument("--kv-dtype", default=None, choices=["fp8", "int8"],
+                   help="decoder LLMs: KV-cache dtype when it differs from --dtype (e.g. an fp8 cache)")
     p.add_argument("--optimizer", default=None, choices=["sgd", "adam"],
                    help="optimizer for --mode train (default sgd; with --graph: the graph's)")
     p.add_argument("--no-cache", action="store_true",
@@ -136,8 +141,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_launch_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cuda-graphs", action="store_true",
-                   help="launch with CUDA graphs (the device YAML's graph_launch_overhead per kernel)")
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None,
+                   help="launch with CUDA graphs (the device YAML's graph_launch_overhead per kernel); default: an "
+                        "LLM decode step (--phase decode) does, as serving engines capture them; everything else "
+                        "runs eager")
     p.add_argument("--launch-overhead", default=None,
                    help="host time per op launch, e.g. '25 us' (default: the host CPU's eager dispatch per op class, "
                         "host_runtime.dispatch; with --cuda-graphs the device YAML's graph_launch_overhead)")
@@ -217,7 +224,7 @@ def load_graph(args, batch: int | None = None):
         g = cached_extract(args.model, batch=b, mode=mode, dtype=args.dtype or "fp32", seq_len=args.seq_len,
                            optimizer=(args.optimizer or "sgd") if mode == "train" else None, amp=args.amp,
                            memory_format=memory_format, use_cache=not args.no_cache, phase=args.phase,
-                           context=args.context)
+                           context=args.context, weights=args.weights, kv_dtype=args.kv_dtype)
     except ImportError as exc:
         raise ConfigError("--model", None, f"the workloads extractor (torch) is not importable: {exc}; use --graph") from None
     except TypeError as exc:  # an extractor without the memory_format option
@@ -226,7 +233,8 @@ def load_graph(args, batch: int | None = None):
         raise
     except ValueError as exc:
         msg = str(exc)
-        field = next((flag for key, flag in (("phase", "--phase"), ("context", "--context"), ("seq_len", "--seq-len"),
+        field = next((flag for key, flag in (("kv_dtype", "--kv-dtype"), ("weights", "--weights"), ("phase", "--phase"),
+                                             ("context", "--context"), ("seq_len", "--seq-len"),
                                              ("batch", "--batch"), ("dtype", "--dtype"), ("amp", "--amp"),
                                              ("memory_format", "--memory-format"))
                       if key in msg), "--model")
@@ -374,6 +382,14 @@ def parse_host(args) -> Any:
     return spec
 
 
+def uses_cuda_graphs(args, graph) -> bool:
+    """``--cuda-graphs``/``--no-cuda-graphs`` if given, else True for an LLM decode step (serving engines such as
+    vLLM and TensorRT-LLM replay decode steps as CUDA graphs) and False (eager) otherwise."""
+    if args.cuda_graphs is not None:
+        return bool(args.cuda_graphs)
+    return graph.meta.get("phase") == "decode"
+
+
 def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel, launch: float | None):
     """Run the simulator for one graph; checks the task bound and (unless --no-memory-check) the memory."""
     from accel.errors import ConfigError
@@ -390,7 +406,7 @@ def simulate_one(args, graph, system, n: int, batch_items: int | None, parallel,
                           f"{iterations} iteration(s) x {len(graph)} ops x {copies} {what} = {tasks:,} simulated "
                           f"tasks exceeds the maximum of {MAX_TASKS:,} (~1.4 KB each); use fewer --iterations"
                           f" or {flag}")
-    res = simulate(graph, system, batch_items=batch_items, cuda_graphs=args.cuda_graphs,
+    res = simulate(graph, system, batch_items=batch_items, cuda_graphs=uses_cuda_graphs(args, graph),
                    include_host_transfers=getattr(args, "host_transfers", False), parallel=parallel,
                    pinned_host=not getattr(args, "pageable", False), launch_overhead=launch, iterations=iterations,
                    host=parse_host(args), memory_check="off",  # the CLI reports it itself (memory_error, --no-memory-check)
@@ -625,7 +641,9 @@ def _header(args, graph, res, n: int, defaulted: bool, batch_shown: bool = True)
           + (f"memory_format={mf} " if mf and mf != "contiguous" else "")
           + bpart + (f" seq_len={meta['seq_len']}" if meta.get("seq_len") else ""))
     par = f", {res.run.parallel}-parallel" if n > 1 else ""
-    print(f"  on {res.system}: {n} device(s){par}" + (", CUDA graphs" if args.cuda_graphs else "")
+    cg = ", CUDA graphs" + (" (a decode step, as serving engines run it; --no-cuda-graphs: eager)"
+                            if args.cuda_graphs is None else "") if res.run.cuda_graphs else ""
+    print(f"  on {res.system}: {n} device(s){par}" + cg
           + (", with host transfers" if args.host_transfers else ""))
     if batch_shown:
         print(f"  graph: {len(graph)} ops, {graph.total_flops / 1e9:.3f} GFLOP per execution")

@@ -106,6 +106,13 @@ def gemm_operands(op: OpNode, M: int, N: int, K: int, batch: int) -> tuple[float
     return a_bytes, b_bytes, float(sum(t.bytes for t in pool))
 
 
+def _quantized_weights(op: OpNode, K: int, N: int) -> float:
+    """Elements of a weight-only quantized GEMM's weight matrix (``K x N`` stored narrower than the op's
+    dtype: int8/int4/fp8 weights with 16-bit activations), else 0."""
+    eb = dtype_bytes(op.dtype)
+    return float(sum(t.numel for t in op.weights if t.numel == K * N and dtype_bytes(t.dtype) < eb))
+
+
 def streamed_bytes(op: OpNode) -> int:
     """Bytes a streaming op moves: every input, weight and output once, except an embedding lookup,
     which reads only the gathered rows (as many bytes as it writes) and its indices, not the table."""
@@ -419,13 +426,16 @@ class GpuCostModel(CostModel):
                    aligned: bool | None = None, a_reuse: float = 1.0, key: str | None = None,
                    serial_s: float = 0.0, extra_dram: float = 0.0, flop_reduction: float = 1.0,
                    max_split: int | None = None, useful_flops: float | None = None,
-                   out_elem_bytes: float | None = None) -> OpCost:
+                   out_elem_bytes: float | None = None, dequant_weights: float = 0.0) -> OpCost:
         """Cost of a GEMM-shaped op (``key``: peak entry whose units run it; default from op.dtype).
 
         ``flop_reduction``: a fast algorithm (Winograd/FFT) executes this many times fewer FLOPs
         (its speed-up is part of ``derate``; this only scales the executed FLOPs and their energy).
         ``useful_flops`` / ``out_elem_bytes``: for one kernel of a multi-kernel op (conv backward), its own
         FLOPs and output element size (default: the op's FLOPs and first output's).
+        ``dequant_weights``: weight elements a weight-only quantized GEMM dequantizes in its main loop, once per
+        M tile: ``dequant_weights x ceil(M / tile_m) x calibration.dequant_ops_per_weight`` ALU instructions at
+        the FMA pipes' instruction rate (``peak_at("fp32") / 2``), added to the main loop's compute time.
         """
         key = key or self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
@@ -438,12 +448,19 @@ class GpuCostModel(CostModel):
         plan = self._gemm_plan(M, N, K, batch, key, eb, ob, a_total, b_total, c_total, aligned, derate, a_reuse,
                                max_split=max_split, step_latency_bound=op.kind in ("conv", "conv_transpose"))
         levels = {"dram": plan.dram_bytes + extra_dram, "l2": plan.l2_bytes + extra_dram, "smem": plan.l2_bytes}
+        dequant_s = 0.0
+        if dequant_weights:
+            passes = math.ceil(M / plan.tile_m) if plan.tile_m else 1
+            alu_per_s = self.spec.peak_at("fp32") / 2.0
+            dequant_s = dequant_weights * passes * self.spec.calibration.dequant_ops_per_weight / alu_per_s
         kernels = 1 + (1 if plan.split_k > 1 else 0) + (2 if serial_s > 0 else 0)
         detail = {"kernels": kernels,
                   "tile_m": plan.tile_m, "tile_n": plan.tile_n, "split_k": plan.split_k, "tiles": plan.tiles,
                   "waves": plan.waves, "aligned": int(aligned), "M": M, "N": N, "K": K, "batch": batch,
                   **(extra_detail or {})}
-        return self._finish(op, key, plan.compute_s, max(plan.dram_s, plan.l2_s),
+        if dequant_s:
+            detail["dequant_s"] = dequant_s
+        return self._finish(op, key, plan.compute_s + dequant_s, max(plan.dram_s, plan.l2_s),
                             plan.flops_executed / flop_reduction, levels, detail, fixed_s=plan.fixed_s,
                             serial_s=serial_s + self.spec.calibration.library_latency, useful_flops=useful_flops)
 
@@ -453,7 +470,7 @@ class GpuCostModel(CostModel):
         a_total, b_total, extra = gemm_operands(op, M, N, K, batch)
         # the bias / C operand is read once by the epilogue, like the output is written once
         c_total = (op.output_bytes or M * N * batch * dtype_bytes(op.dtype)) + extra
-        return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total)
+        return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total, dequant_weights=_quantized_weights(op, K, N))
 
     def _conv(self, op: OpNode) -> OpCost:
         """The op as one convolution kernel (its own shape and tensors): :meth:`_conv_kernel`."""
@@ -621,12 +638,27 @@ class GpuCostModel(CostModel):
                       utilization=util, detail=detail)
 
     def _attention(self, op: OpNode) -> OpCost:
-        """Fused (flash) attention: QK^T and PV as batched GEMMs; DRAM traffic = Q, K, V, O once."""
+        """Fused (flash) attention: QK^T and PV as batched GEMMs; DRAM traffic = Q, K, V, O once.
+
+        Decode-shaped attention (the ``Lq x group`` query rows of a KV group fewer than the smallest GEMM
+        tile's M) runs as a decode kernel (flash-decoding, FlashInfer, TensorRT-LLM XQA): the group's query
+        rows packed into ``mma_tile_m``-row MMA fragments, the KV length split over the SMs; compute = the
+        FLOPs padded to whole fragments at the tensor peak x ``tensor_efficiency``, memory = its bytes.
+        """
         at = AttentionShape.of(op)
         b, h, lq, lk, d = at.batch, at.heads, at.Lq, at.Lk, at.d
         key = self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
         frac = at.work_fraction
+        rows = lq * at.group
+        mma = self.spec.mma_tile_m
+        if mma and self._is_tensor(key) and rows < min(tm for tm, _ in self.spec.tiles["tensor"]):
+            executed = 4.0 * b * h * lq * lk * d * frac * (math.ceil(rows / mma) * mma / rows)
+            compute = executed / (self.spec.peak_at(key) * self.spec.calibration.tensor_efficiency)
+            dram = float(op.total_bytes)
+            mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
+            return self._finish(op, key, compute, mem_s, executed, {"dram": dram, "l2": dram},
+                                {"path": "flash_decode", "kernels": 1, "rows": rows})
         p1 = self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         p2 = self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         compute = (p1.compute_s + p2.compute_s) * frac

@@ -86,9 +86,10 @@ class KvPool:
 def kv_pool(graph_meta: dict[str, Any], memory_per_device: float, tp: int, utilization: float,
             block_tokens: int, where: str) -> KvPool:
     """KV blocks that fit: ``utilization x memory - weights / tp`` per device (vLLM's ``gpu_memory_utilization``;
-    activations of a step are not reserved), over the per-device bytes of one token's K and V."""
+    activations of a step are not reserved), over the per-device bytes of one token's K and V
+    (``2 x layers x kv_heads x head_dim x kv_elem_bytes / tp``)."""
     llm = graph_meta["llm"]
-    eb = float(graph_meta["param_bytes"]) / float(graph_meta["params"])
+    eb = float(graph_meta["kv_elem_bytes"])
     per_token = 2.0 * llm["layers"] * llm["kv_heads"] * llm["head_dim"] * eb / tp
     weights = float(graph_meta["param_bytes"]) / tp
     free = utilization * memory_per_device - weights
