@@ -98,9 +98,12 @@ def run(args: argparse.Namespace) -> int:
     spec = _override(load_spec(args.spec), args)
 
     def started(res) -> None:
+        load = spec.serve
+        what = (f"serving {load.model} at {', '.join(f'{r:g}' for r in load.rates)} req/s on {load.tp} device(s)"
+                if load is not None else
+                f"{len(spec.workloads)} workload(s): {', '.join(w.label for w in spec.workloads)}")
         print(f"sweep {spec.name}: {_method_label(spec)} search over {', '.join(spec.parameters)}: "
-              f"{res.n_points:,} design point(s); {len(spec.workloads)} workload(s): "
-              f"{', '.join(w.label for w in spec.workloads)}", flush=True)
+              f"{res.n_points:,} design point(s); {what}", flush=True)
         print(f"  results: {res.path}", flush=True)
 
     with warnings.catch_warnings():

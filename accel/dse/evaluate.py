@@ -330,6 +330,47 @@ def _run_sim(spec_dev: DeviceSpec, w: PreparedWorkload, options: dict[str, Any])
     return {"latency_s": float(r.latency_s), "energy_j": float(r.energy_j)}
 
 
+def _run_serve(spec_dev: DeviceSpec, load: Any) -> dict[str, float]:
+    """The serving metrics of one design point (``evaluator: serve``): :func:`accel.serve.serve` at each of
+    ``load.rates`` on ``load.tp`` of the point's device (one step-cost table for all rates). Throughput and
+    latency percentiles at the highest rate; goodput = tokens/s per device at the highest rate whose p99 TPOT
+    meets ``tpot_p99_max`` (a point where no rate does is infeasible); cost = devices x price per device-hour /
+    output tokens per hour, per million tokens, at the goodput rate (or the highest rate without a limit)."""
+    import workloads
+    from accel.serve import Workload, serve
+    from accel.sim.system import resolve_system
+
+    system = resolve_system(spec_dev)
+    if load.tp > 1:
+        system = system.with_devices(load.tp, load.fabric)
+
+    def extract(model: str, **kw: Any) -> Any:
+        return workloads.extract_model(model, weights=load.weights, kv_dtype=load.kv_dtype, **kw)
+
+    runs, costs = [], None
+    for rate in load.rates:
+        wl = Workload(load.prompt_len, load.output_len, rate=rate, max_requests=load.requests, seed=load.seed)
+        res = serve(load.model, system, wl, dtype=load.dtype, tp=load.tp, max_batched_tokens=load.max_batched_tokens,
+                    max_seqs=load.max_seqs, memory_utilization=load.memory_utilization, extract=extract, costs=costs)
+        costs = res.costs
+        runs.append(res.summary())
+    top = runs[-1]
+    ok = [s for s in runs if load.tpot_p99_max is None or s["tpot_s"]["p99"] <= load.tpot_p99_max]
+    if not ok:
+        raise ConfigError("<serve>", "tpot_p99_max", f"no request rate of {load.rates} meets p99 TPOT <= "
+                                                     f"{load.tpot_p99_max * 1e3:.4g} ms (lowest: "
+                                                     f"{runs[0]['tpot_s']['p99'] * 1e3:.4g} ms)")
+    good = ok[-1]
+    m = {"output_tokens_per_s_per_device": float(top["output_tokens_per_s_per_device"]),
+         "ttft_p99_s": float(top["ttft_s"]["p99"]), "tpot_p99_s": float(top["tpot_s"]["p99"]),
+         "goodput_tokens_per_s_per_device": float(good["output_tokens_per_s_per_device"]),
+         "goodput_rate": float(good["rate"])}
+    if load.device_cost_per_hour is not None:
+        per_hour = float(good["output_tokens_per_s"]) * 3600.0
+        m["cost_per_mtok"] = load.tp * load.device_cost_per_hour / per_hour * 1e6
+    return m
+
+
 def evaluate_point(ctx: EvalContext, point: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one design point; returns a results record (JSON-serialisable).
 
@@ -346,6 +387,8 @@ def evaluate_point(ctx: EvalContext, point: dict[str, Any]) -> dict[str, Any]:
         return rec
     try:
         per: dict[str, dict[str, float]] = {}
+        if ctx.spec.serve is not None:
+            per["serve"] = _run_serve(dev, ctx.spec.serve)
         for w in ctx.workloads:
             m = _run_sim(dev, w, ctx.spec.sim_options) if ctx.spec.evaluator == "sim" else _run_analytic(dev, w)
             lat, en = m["latency_s"], m["energy_j"]

@@ -48,7 +48,16 @@ OBJECTIVES: dict[str, tuple[str, str, str]] = {
     "power": ("power_w", "W", "min"),
     "throughput": ("throughput", "items/s", "max"),
     "energy_per_item": ("energy_per_item_j", "J/item", "min"),
+    # serving (``evaluator: serve``, :class:`ServeSpec`): at the highest request rate of ``serve.rates``, or for
+    # goodput the highest rate whose p99 TPOT meets ``serve.tpot_p99_max``
+    "serve_throughput": ("output_tokens_per_s_per_device", "tokens/s", "max"),
+    "goodput": ("goodput_tokens_per_s_per_device", "tokens/s", "max"),
+    "ttft_p99": ("ttft_p99_s", "s", "min"),
+    "tpot_p99": ("tpot_p99_s", "s", "min"),
+    "cost": ("cost_per_mtok", "$/Mtok", "min"),
 }
+#: objectives of the serving evaluator (the others need workloads)
+SERVE_OBJECTIVES: tuple[str, ...] = ("serve_throughput", "goodput", "ttft_p99", "tpot_p99", "cost", "area")
 #: grid values one parameter may have (``num``, a ``step`` range, a ``values`` list); memory stays bounded
 MAX_VALUES_PER_PARAM = 1_000_000
 #: allowed sweep names (they name ``results/<name>.jsonl``): no path separators, no leading dot
@@ -198,6 +207,51 @@ class WorkloadSpec(_Strict):
         return Path(self.graph or "graph").stem
 
 
+class ServeSpec(_Strict):
+    """The serving load of ``evaluator: serve`` (:func:`accel.serve.serve` on each design point's device).
+
+    ``rates``: request rates (req/s), each run with ``requests`` Poisson arrivals of ``prompt_len`` /
+    ``output_len`` tokens; ``tp`` devices of the design point serve one replica (over ``fabric``).
+    ``tpot_p99_max``: the p99 time-per-output-token limit (s, or ``"50 ms"``) of the ``goodput`` objective.
+    ``device_cost_per_hour``: price of one device-hour (any currency) for the ``cost`` objective (per million
+    output tokens at the goodput rate, or at the highest rate without a limit).
+    """
+
+    model: str = Field(min_length=1)
+    prompt_len: int = Field(default=1024, ge=1)
+    output_len: int = Field(default=256, ge=1)
+    rates: list[float] = Field(min_length=1)
+    requests: int = Field(default=200, ge=1)
+    seed: int = 0
+    tp: int = Field(default=1, ge=1)
+    fabric: str = "nvlink4"
+    dtype: Literal["fp16", "bf16", "fp8", "int8"] = "bf16"
+    weights: Literal["int8", "int4", "fp8"] | None = None
+    kv_dtype: Literal["fp8", "int8"] | None = None
+    max_batched_tokens: int = Field(default=8192, ge=1)
+    max_seqs: int = Field(default=256, ge=1)
+    memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    tpot_p99_max: float | str | None = None
+    device_cost_per_hour: float | None = Field(default=None, gt=0)
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        if any(not (math.isfinite(r) and r > 0) for r in v):
+            raise ValueError(f"request rates must be finite numbers > 0, got {v}")
+        return sorted(v)
+
+    @field_validator("tpot_p99_max")
+    @classmethod
+    def _limit(cls, v: float | str | None) -> float | None:
+        if v is None:
+            return None
+        s = U.parse_quantity(v, U.TIME) if isinstance(v, str) else float(v)
+        if not (math.isfinite(s) and s > 0):
+            raise ValueError(f"must be a time > 0 (e.g. 50 ms), got {v!r}")
+        return s
+
+
 class ObjectiveSpec(_Strict):
     """An objective: a metric name from :data:`OBJECTIVES` and how workloads are combined."""
 
@@ -283,12 +337,13 @@ class SweepSpec(_Strict):
     base: str = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, ParamSpec] = Field(min_length=1)
-    workloads: list[WorkloadSpec] = Field(min_length=1)
+    workloads: list[WorkloadSpec] = Field(default_factory=list)
     objectives: list[ObjectiveSpec] = Field(min_length=1)
     constraints: dict[str, ConstraintSpec] = Field(default_factory=dict)
     search: SearchSpec = Field(default_factory=SearchSpec)
-    evaluator: Literal["analytic", "sim"] = "analytic"
+    evaluator: Literal["analytic", "sim", "serve"] = "analytic"
     sim_options: dict[str, Any] = Field(default_factory=dict)
+    serve: ServeSpec | None = None
     area_model: str = "default"
     results: str | None = None
     #: the spec file (set by :func:`load_spec`; not written in YAML)
@@ -299,6 +354,7 @@ class SweepSpec(_Strict):
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"@objectives: duplicate names in {names}")
+        self._check_serving(names)
         for c in self.constraints:
             if c not in OBJECTIVES:
                 raise ValueError(f"@constraints.{c}: unknown objective {c!r}; allowed: {', '.join(OBJECTIVES)}")
@@ -316,6 +372,25 @@ class SweepSpec(_Strict):
                 if ps.values is None and ps.num is None and ps.step is None:
                     raise ValueError(f"@parameters.{p}: a grid search needs `values`, `num` or `step` for every range")
         return self
+
+    def _check_serving(self, names: list[str]) -> None:
+        """``evaluator: serve`` goes with a ``serve:`` load and serving objectives; the others with workloads."""
+        serving = self.evaluator == "serve"
+        if serving != (self.serve is not None):
+            raise ValueError("@serve: `evaluator: serve` needs a `serve:` load (model, rates, ...), and a `serve:` "
+                             "load needs `evaluator: serve`")
+        allowed = SERVE_OBJECTIVES if serving else tuple(o for o in OBJECTIVES if o not in SERVE_OBJECTIVES[:-1])
+        bad = [n for n in names + list(self.constraints) if n not in allowed]
+        if bad:
+            raise ValueError(f"@objectives: {bad[0]!r} is not an objective of the {self.evaluator} evaluator; "
+                             f"allowed: {', '.join(allowed)}")
+        if not serving and not self.workloads:
+            raise ValueError("@workloads: give at least one workload (or `evaluator: serve` with a `serve:` load)")
+        if serving and self.serve is not None:
+            if "goodput" in names and self.serve.tpot_p99_max is None:
+                raise ValueError("@serve.tpot_p99_max: the goodput objective needs the p99 TPOT limit (e.g. 50 ms)")
+            if "cost" in names and self.serve.device_cost_per_hour is None:
+                raise ValueError("@serve.device_cost_per_hour: the cost objective needs the price of a device-hour")
 
     @property
     def spec_dir(self) -> Path:
