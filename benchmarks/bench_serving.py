@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = rows[: args.rows] if args.rows else rows
     costs_cache: dict[tuple[str, str, int], object] = {}
     errs: dict[str, list[float]] = {"ttft": [], "itl": [], "tput": []}
+    groups: dict[str, dict[str, list[float]]] = {}
     print(f"{'model':13s} {'gpu':5s} tp {'isl':>4s} {'osl':>4s} {'qps':>4s} | {'TTFT ms':>15s} {'ITL ms':>13s} "
           f"{'output tok/s':>15s} | ratios sim/meas")
     for r in rows:
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         sim = (1e3 * s["ttft_s"]["mean"], 1e3 * s["tpot_s"]["mean"], s["output_tokens_per_s"])
         meas = (float(r["mean_ttft_ms"]), float(r["mean_itl_ms"]), float(r["output_tput_tok_s"]))
         ratios = [a / b if b > 0 else float("nan") for a, b in zip(sim, meas)]
+        group = groups.setdefault(f"{r['model'][6:]} TP{tp} {arch}", {"ttft": [], "itl": [], "tput": []})
         for k, q in zip(("ttft", "itl", "tput"), ratios):
             errs[k].append(abs(q - 1.0))
+            group[k].append(abs(q - 1.0))
         print(f"{r['model'][6:]:13s} {arch:5s} {tp:2d} {isl:4d} {osl:4d} {r['qps']:>4s} | "
               f"{meas[0]:6.0f} vs {sim[0]:6.0f} {meas[1]:5.0f} vs {sim[1]:5.1f} {meas[2]:6.0f} vs {sim[2]:6.0f} | "
               + " ".join(f"{q:5.2f}" for q in ratios))
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         if errs[k]:
             print(f"median |error| {label:16s} {100 * statistics.median(errs[k]):5.1f} %  "
                   f"(max {100 * max(errs[k]):.0f} %, {len(errs[k])} rows)")
+    print("\n| model, GPU | rows | output tokens/s | mean ITL | mean TTFT |\n| --- | --- | --- | --- | --- |")
+    for g, e in groups.items():
+        print(f"| {g} | {len(e['tput'])} | " + " | ".join(f"{100 * statistics.median(e[k]):.1f} %"
+                                                       for k in ("tput", "itl", "ttft")) + " |")
     ml = _rows(DATA / "mlperf_inference_llm.csv")
     print(f"\nMLPerf Inference rows not expressed: {len(ml)} (precision, per-GPU layout and the dataset's length "
           "distribution are not in the file)")
