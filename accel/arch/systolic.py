@@ -2,7 +2,10 @@
 
 A rows x cols array of MAC PEs fed from three double-buffered scratchpads (ifmap,
 filter, ofmap), backed by DRAM; the dataflow picks what stays in the PEs (SCALE-Sim's
-``os``/``ws``/``is``). Every field is a plain number so sweeps can set them directly::
+``os``/``ws``/``is``). A multi-core NPU (Ascend's AI cores, Hanguang's four cores, the Neural
+Engine's 16) is ``cores`` such arrays, each with its own scratchpads and vector unit, all sharing
+one DRAM port (:class:`accel.devices.systolic.SystolicCostModel` splits each MAC op's output over
+them). Every field is a plain number so sweeps can set them directly::
 
     spec.model_copy(update={"rows": 64, "cols": 64, "dataflow": "ws"})
 
@@ -13,10 +16,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accel.arch.base import (Bandwidth, ComputeSpec, EnergySpec, Fraction, Frequency, Power, PowerOrZero,
-                             PositiveInt, Size, Time)
+                             PositiveInt, Size, SizeOrZero, Time)
 from accel.arch.registry import register_kind
 
 Dataflow = Literal["os", "ws", "is"]
@@ -27,11 +30,20 @@ class SystolicSpec(ComputeSpec):
     """A systolic-array accelerator.
 
     Attributes:
-        rows / cols: PE array height and width (SCALE-Sim ``ArrayHeight`` / ``ArrayWidth``).
+        rows / cols: PE array height and width (SCALE-Sim ``ArrayHeight`` / ``ArrayWidth``), per core.
+        cores: identical arrays on the chip. Each has its own ``ifmap_sram`` / ``filter_sram`` /
+            ``ofmap_sram`` (the sizes are per core) and its own ``vector_width`` vector unit; all
+            share ``dram_bandwidth`` (the chip's DRAM, or whatever memory backs the cores' local
+            buffers). A MAC op's output is split over the cores (see
+            :func:`accel.devices.systolic.layer_cycles`); 1 (the default) is a single array, as before.
+        shared_sram: an on-chip buffer between DRAM and all cores (Ascend's L2), B; 0: none. A read
+            operand (a layer's input or weights) that fits in it crosses DRAM once, however many cores
+            read it and however often their own scratchpads re-stream it; the shared buffer's own
+            bandwidth to the cores is not modelled. Only used with ``cores`` > 1.
         dataflow: ``os`` output-, ``ws`` weight-, ``is`` input-stationary.
         clock: array clock (Hz).
-        ifmap_sram / filter_sram / ofmap_sram: scratchpad sizes (B); each is double-buffered.
-        dram_bandwidth: DRAM <-> scratchpad bandwidth (B/s), shared by the three streams
+        ifmap_sram / filter_sram / ofmap_sram: scratchpad sizes per core (B); each is double-buffered.
+        dram_bandwidth: DRAM <-> scratchpad bandwidth of the chip (B/s), shared by the cores and the three streams
             (SCALE-Sim's USER-bandwidth mode gives each stream this bandwidth; see
             ``dram_bandwidth_shared``).
         dram_bandwidth_shared: if true the three streams share ``dram_bandwidth``; if false each
@@ -43,8 +55,8 @@ class SystolicSpec(ComputeSpec):
         conv_output: how conv output size is computed: ``op`` uses the op's own Hout/Wout
             (PyTorch padding), ``scalesim`` recomputes ``ceil((H - R + stride)/stride)`` on the
             unpadded input, as SCALE-Sim does.
-        vector_width: elements per cycle of the vector/activation unit for non-MAC ops
-            (defaults to ``cols``).
+        vector_width: elements per cycle of one core's vector/activation unit for non-MAC ops
+            (defaults to ``cols``); the chip's vector throughput is ``cores x vector_width``.
         fused_kinds: op kinds applied on the fly to the array's outputs (no extra time or
             DRAM traffic), e.g. TPU v1's activation pipeline: ``[activation, pool]``.
         dram_traffic: DRAM read-traffic model: ``ideal`` (each operand streamed once per pass,
@@ -61,6 +73,8 @@ class SystolicSpec(ComputeSpec):
 
     rows: PositiveInt
     cols: PositiveInt
+    cores: PositiveInt = 1
+    shared_sram: SizeOrZero = 0.0
     dataflow: Dataflow = "ws"
     clock: Frequency
     ifmap_sram: Size
@@ -91,10 +105,17 @@ class SystolicSpec(ComputeSpec):
         """``dtype``: the one dtype the datapath computes in."""
         return self.dtype
 
+    @model_validator(mode="after")
+    def _cores_need_ideal_traffic(self) -> "SystolicSpec":
+        if self.cores > 1 and self.dram_traffic != "ideal":
+            raise ValueError(f"cores: {self.cores} cores need dram_traffic: ideal (SCALE-Sim's prefetcher replay "
+                             "models one array)")
+        return self
+
     @property
     def peak_macs_per_s(self) -> float:
-        """rows * cols * clock (MAC/s)."""
-        return self.rows * self.cols * self.clock
+        """cores * rows * cols * clock (MAC/s)."""
+        return self.cores * self.rows * self.cols * self.clock
 
     @property
     def dram_words_per_cycle(self) -> float:

@@ -234,6 +234,9 @@ class SystolicLayerResult:
             per operand ({"ifmap":..,"filter":..} / {"ofmap":..}).
         dram_reads / dram_writes: words moved between DRAM and scratchpads per operand.
         macs: useful MACs.
+        On ``cores`` > 1 (:func:`layer_cycles`) the cycles and fold shape are one core's (the
+        slowest, the largest slice), the words and ``folds`` all cores' together, ``utilization``
+        over every core's PEs.
     """
 
     name: str
@@ -250,6 +253,8 @@ class SystolicLayerResult:
     sram_writes: dict[str, float] = field(default_factory=dict)
     dram_reads: dict[str, float] = field(default_factory=dict)
     dram_writes: dict[str, float] = field(default_factory=dict)
+    #: how the op was split over ``SystolicSpec.cores`` ("" on one core): "pixels", "filters" or "groups"
+    core_split: str = ""
 
 
 # --------------------------------------------------------------------------------------
@@ -469,9 +474,41 @@ def _scalesim_reads(out, dram, px, window, K, rows, cols, dataflow, ifmap_sram, 
         out[f"slides_{key}"] = res[f"slides_{key}"]
 
 
+def core_slices(layer: SystolicLayer, cores: int) -> list[tuple[str, SystolicLayer]]:
+    """The ways one layer's output can be split over ``cores`` identical arrays: ``(name, largest slice)``.
+
+    Each core computes ``1/cores`` of the output (slices rounded up, so the last core's may be smaller):
+
+    - ``groups``: whole groups per core (a grouped/depthwise conv with at least ``cores`` groups);
+    - ``filters``: output channels (GEMM ``N``): each core reads all of the input and ``1/cores`` of
+      the weights;
+    - ``pixels``: output pixels, by image when the batch has at least ``cores`` images, else by output
+      rows (GEMM ``M``; a conv core reads its rows' input window, halo included): each core reads
+      ``1/cores`` of the input and all of the weights.
+    """
+    if layer.groups >= cores:
+        return [("groups", replace(layer, groups=_ceil_div(layer.groups, cores)))]
+    out = [("filters", replace(layer, K=_ceil_div(layer.K, cores)))]
+    if layer.batch >= cores:
+        out.append(("pixels", replace(layer, batch=_ceil_div(layer.batch, cores))))
+    elif layer.Hout >= cores:
+        hout = _ceil_div(layer.Hout, cores)
+        out.append(("pixels", replace(layer, Hout=hout, H=min(layer.H, (hout - 1) * layer.stride + layer.R))))
+    return out
+
+
 def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | None = None,
                  bandwidth_words: float | dict[str, float] | None = None) -> SystolicLayerResult:
     """Cycles, stalls and traffic of one layer on ``spec``.
+
+    On ``spec.cores`` > 1 arrays the layer's output is split over the cores (:func:`core_slices`) the
+    way that finishes first (fewest DRAM words on a tie), as a compiler tiling for the chip would. Each
+    core runs its slice from its own scratchpads; every core's DRAM words (an operand every core
+    needs is read by every core) cross the one shared DRAM port, so each core streams at
+    ``1/cores`` of the bandwidth: the layer takes ``max(one core's compute, all cores' DRAM words /
+    bandwidth)`` on the shared port. With ``spec.shared_sram`` a read operand that fits it crosses
+    DRAM once (its unique words) instead of once per core and re-stream. One core (the default) is
+    the single-array model below, unchanged.
 
     Args:
         spec: the array.
@@ -483,6 +520,53 @@ def layer_cycles(spec: SystolicSpec, layer: SystolicLayer, *, dataflow: str | No
             ``dram_bandwidth_shared``). With ``spec.dram_traffic == "scalesim"`` each stream's
             bandwidth must be a whole number of words per cycle (SCALE-Sim's USER mode).
     """
+    if spec.cores > 1:
+        return _multi_core_cycles(spec, layer, dataflow, bandwidth_words)
+    return _array_cycles(spec, layer, dataflow, bandwidth_words)
+
+
+def _multi_core_cycles(spec: SystolicSpec, layer: SystolicLayer, dataflow: str | None,
+                       bandwidth_words: float | dict[str, float] | None) -> SystolicLayerResult:
+    """:func:`layer_cycles` on ``spec.cores`` arrays sharing the DRAM port (see there)."""
+    n = spec.cores
+    one = spec.model_copy(update={"cores": 1, "dram_bandwidth": spec.dram_bandwidth / n})
+    bw: float | dict[str, float] | None = None
+    if isinstance(bandwidth_words, dict):
+        bw = {k: float(v) / n for k, v in bandwidth_words.items()}
+    elif bandwidth_words is not None:
+        bw = float(bandwidth_words) / n
+    # a read operand that fits the shared on-chip buffer crosses DRAM once (its unique words)
+    shared_words = spec.shared_sram / spec.word_bytes
+    unique = {"ifmap": float(layer.H * layer.W * layer.C * layer.batch * layer.groups),
+              "filter": float(layer.window * layer.K * layer.groups)}
+    best: tuple[float, float, str, SystolicLayerResult] | None = None
+    for split, part in core_slices(layer, n):
+        r = _array_cycles(one, part, dataflow, bw)
+        reads = {k: v * n for k, v in r.dram_reads.items()}
+        writes = {k: v * n for k, v in r.dram_writes.items()}
+        if shared_words and any(unique[k] <= shared_words and unique[k] < reads[k] for k in reads):
+            reads = {k: (min(v, unique[k]) if unique[k] <= shared_words else v) for k, v in reads.items()}
+            words = {**reads, **writes}
+            wpc = spec.dram_words_per_cycle
+            dram = sum(words.values()) / wpc if spec.dram_bandwidth_shared else max(words.values()) / wpc
+            stall = max(dram - r.compute_cycles, 0.0)
+            r = replace(r, stall_cycles=stall, total_cycles=r.compute_cycles + stall)
+        r = replace(r, dram_reads=reads, dram_writes=writes)
+        key = (r.total_cycles, sum(reads.values()) + sum(writes.values()), split, r)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    assert best is not None
+    total, _, split, r = best
+    scale = lambda d: {k: v * n for k, v in d.items()}  # noqa: E731
+    return replace(r, name=layer.name, folds=r.folds * n, macs=float(layer.macs),
+                   mapping_efficiency=r.mapping_efficiency * layer.macs / (n * r.macs) if r.macs else 0.0,
+                   utilization=layer.macs / (spec.rows * spec.cols * n * total) if total else 0.0,
+                   sram_reads=scale(r.sram_reads), sram_writes=scale(r.sram_writes), core_split=split)
+
+
+def _array_cycles(spec: SystolicSpec, layer: SystolicLayer, dataflow: str | None,
+                  bandwidth_words: float | dict[str, float] | None) -> SystolicLayerResult:
+    """:func:`layer_cycles` on one array."""
     df = dataflow or spec.dataflow
     wb = spec.word_bytes
     if bandwidth_words is None:
@@ -569,14 +653,20 @@ class SystolicCostModel(CostModel):
         return float(self.spec.launch_overhead)
 
     def peak_macs_per_s(self) -> float:
-        """``rows x cols`` MACs per cycle at ``clock``."""
-        return float(self.spec.rows * self.spec.cols * self.spec.clock)
+        """``cores x rows x cols`` MACs per cycle at ``clock``."""
+        return float(self.spec.cores * self.spec.rows * self.spec.cols * self.spec.clock)
 
     def roofs(self) -> Roofs:
-        """``2 x rows x cols x clock`` in its ``dtype``; DRAM."""
+        """``2 x cores x rows x cols x clock`` in its ``dtype``; DRAM (shared by the cores)."""
         s = self.spec
-        return Roofs(s.name, {s.dtype: 2.0 * s.rows * s.cols * s.clock}, {"DRAM": s.dram_bandwidth},
-                     peak_notes={s.dtype: f"{s.rows}x{s.cols} MACs x 2 FLOP x {ghz(s.clock)}"})
+        cores = f"{s.cores} cores x " if s.cores > 1 else ""
+        return Roofs(s.name, {s.dtype: 2.0 * s.cores * s.rows * s.cols * s.clock}, {"DRAM": s.dram_bandwidth},
+                     peak_notes={s.dtype: f"{cores}{s.rows}x{s.cols} MACs x 2 FLOP x {ghz(s.clock)}"})
+
+    @property
+    def _vector_rate(self) -> int:
+        """Elements per cycle of the chip's vector units: ``cores x vector_width`` (default ``cols``)."""
+        return self.spec.cores * (self.spec.vector_width or self.spec.cols)
 
     def _array_cost(self, op: OpNode, layers: Sequence[SystolicLayer], repeats: Sequence[int] | None = None,
                     extra_cycles: float = 0.0) -> OpCost:
@@ -599,7 +689,7 @@ class SystolicCostModel(CostModel):
             dram_b += extra_words * wb
             cycles += extra_words / s.dram_words_per_cycle
         # a fused epilogue (accel.compile): vector work overlapped with the array, extra operands in series
-        epi_cycles = math.ceil(fz.vector_elements(op, s.fused_kinds) / (s.vector_width or s.cols))
+        epi_cycles = math.ceil(fz.vector_elements(op, s.fused_kinds) / self._vector_rate)
         epi_words = sum(t.numel for t in fz.epilogue_inputs(op))
         if epi_cycles:
             compute, cycles = max(compute, float(epi_cycles)), max(cycles, float(epi_cycles))
@@ -614,16 +704,17 @@ class SystolicCostModel(CostModel):
         stall = cycles - compute
         return OpCost(time_s=time, cycles=cycles, flops=flops, bytes_by_level=levels, energy_j=energy,
                       energy_by_component=parts, bound="memory" if stall > compute else "compute",
-                      utilization=macs / (s.rows * s.cols * cycles) if cycles else 0.0,
+                      utilization=macs / (s.rows * s.cols * s.cores * cycles) if cycles else 0.0,
                       detail={"compute_cycles": compute, "stall_cycles": stall,
                               "folds": sum(r.folds * n for r, n in zip(res, rep)), "dataflow": s.dataflow,
                               "mapping_efficiency": res[0].mapping_efficiency if res else 0.0,
+                              **({"core_split": res[0].core_split} if s.cores > 1 and res else {}),
                               **({"epilogue_cycles": epi_cycles, "epilogue_words": epi_words}
                                  if fz.is_fused(op) else {})})
 
     def _vector_cost(self, op: OpNode) -> OpCost:
         s = self.spec
-        width = s.vector_width or s.cols
+        width = self._vector_rate
         elems = (fz.vector_elements(op, s.fused_kinds) if fz.is_fused(op)
                  else max(sum(t.numel for t in op.outputs), sum(t.numel for t in op.inputs)))
         # operands move in the array's word size (s.dtype), not the graph's dtype: an fp32 graph on
@@ -655,8 +746,7 @@ class SystolicCostModel(CostModel):
         so its weights stream from DRAM every step unless they fit the filter scratchpad."""
         from accel.devices.rnn_gemms import rnn_gemms  # imports this module
 
-        s = self.spec
-        width = s.vector_width or s.cols
+        width = self._vector_rate
         gemms = rnn_gemms(op)
         pointwise = float(sum(g.repeats * math.ceil(g.pointwise / width) for g in gemms))
         cost = self._array_cost(op, [g.gemm for g in gemms], [g.repeats for g in gemms], extra_cycles=pointwise)
