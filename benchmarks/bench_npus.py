@@ -1,91 +1,16 @@
-"""NPU archs (``archs/npu/``) against the throughputs their vendors published.
-
-Each row of ``data/published/npu_published.csv`` (sources in its header) is simulated as ``accel simulate
---arch ARCH`` does: the model extracted at the published batch and mode, compiled with the device's default
-(``fused`` for inference, ``eager`` for training), and compared with the published number:
-
-- ``throughput``: batch / simulated latency (samples/s);
-- ``latency_ms``: simulated latency of one batch-1 query (device time; no host or PCIe time).
-
-Error = predicted / published - 1. NPUs with nothing published are listed as such.
+"""NPU archs (``archs/npu/``) against the throughputs their vendors published: prints the table of
+:mod:`accel.validate.npus` (predicted, published, error per row of ``data/published/npu_published.csv``).
 
     python benchmarks/bench_npus.py
 """
 
 from __future__ import annotations
 
-import csv
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-PUBLISHED = ROOT / "data" / "published" / "npu_published.csv"
-#: NPU archs with no vendor-published throughput (see the CSV header and each YAML's sources)
-UNPUBLISHED = ("apple_ane_m1",)
-
-
-@dataclass(frozen=True)
-class Row:
-    arch: str
-    model: str
-    mode: str
-    batch: int
-    batch_stated: bool
-    precision: str
-    metric: str
-    published: float
-    unit: str
-    source: str
-    predicted: float = float("nan")
-
-    @property
-    def error(self) -> float:
-        return self.predicted / self.published - 1.0
-
-
-def published_rows(path: Path = PUBLISHED) -> list[Row]:
-    """The CSV's rows (``#`` lines skipped)."""
-    with path.open() as f:
-        lines = [ln for ln in f if not ln.startswith("#")]
-    return [Row(r["arch"], r["model"], r["mode"], int(r["batch"]), r["batch_stated"] == "yes", r["precision"],
-                r["metric"], float(r["published"]), r["unit"], r["source"]) for r in csv.DictReader(lines)]
-
-
-def predict(row: Row) -> Row:
-    """``row`` with ``predicted`` filled in (samples/s or ms, as ``row.metric``)."""
-    from dataclasses import replace
-
-    import workloads
-    from accel.sim import resolve_system, simulate
-
-    graph = workloads.extract_model(row.model, batch=row.batch, mode=row.mode, dtype="fp32")
-    res = simulate(graph, resolve_system(row.arch))
-    value = row.batch / res.latency_s if row.metric == "throughput" else res.latency_s * 1e3
-    return replace(row, predicted=float(value))
-
-
-def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if v >= 100 else f"{v:.3f}"
-
-
-def table(rows: list[Row]) -> str:
-    out = ["| NPU | model, mode | batch | metric | accel | published | error |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        batch = f"{r.batch}" + ("" if r.batch_stated else " (assumed)")
-        out.append(f"| {r.arch} | {r.model} {r.mode} ({r.precision}) | {batch} | {r.metric} ({r.unit}) | "
-                   f"{_fmt(r.predicted)} | {_fmt(r.published)} | {100 * r.error:+.0f} % |")
-    for name in UNPUBLISHED:
-        out.append(f"| {name} | - | - | - | - | nothing published | - |")
-    return "\n".join(out)
+from accel.validate.npus import compare, table
 
 
 def main() -> int:
-    rows = [predict(r) for r in published_rows()]
-    print(table(rows))
+    print(table(compare()))
     return 0
 
 

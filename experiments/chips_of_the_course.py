@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Any]]:
     ap.add_argument("--no-plot", action="store_true", help="print the tables only")
     ap.add_argument("--archs", default=None, help="comma-separated subset of arch names (default: the course + archs/npu/)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {', '.join(WORKLOADS)}")
+    ap.add_argument("--no-published", action="store_true", help="skip the NPU vendor comparisons (accel.validate.npus)")
     args = ap.parse_args(argv)
     archs = [a.strip() for a in args.archs.split(",") if a.strip()] if args.archs else course_archs()
     wls = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -250,9 +251,16 @@ def main(argv: list[str] | None = None) -> dict[str, list[Any]]:
     graphs = _Graphs()
     rows = [run_one(a, w, graphs) for w in wls for a in archs]
     print_tables(seed, rows)
+    published: list[Any] = []
+    if not args.no_published:
+        from accel.validate.npus import compare, table
+
+        published = compare()
+        print("\nNPUs against what their vendors published (data/published/npu_published.csv; error = accel / published - 1)")
+        print(table(published))
     if not args.no_plot and any(r.ok for r in rows):
         save_plot(rows, args.out)
-    return {"seed": seed, "rows": rows}
+    return {"seed": seed, "rows": rows, "published": published}
 
 
 if __name__ == "__main__":

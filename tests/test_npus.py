@@ -1,10 +1,10 @@
-"""NPU archs (``archs/npu/``: Ascend 910, Hanguang 800, Apple Neural Engine M1) and multi-core systolic arrays.
+"""NPU archs (``archs/npu/``: Ascend 910, Hanguang 800, Apple Neural Engine M1, Journey 6P) and multi-core systolic arrays.
 
 The multi-core rule (``SystolicSpec.cores``, :func:`accel.devices.systolic.layer_cycles`): each core computes
 a ``1/cores`` slice of a MAC op's output from its own scratchpads; all cores share the DRAM port. So N cores
 are ~N x faster on a compute-bound conv and no faster on a DRAM-bound op; one core is the old model exactly.
 
-Published comparisons (``benchmarks/bench_npus.py``, ``data/published/npu_published.csv``), at the time of
+Published comparisons (``accel.validate.npus``, ``data/published/npu_published.csv``), at the time of
 writing: Hanguang 800 ResNet-50 MLPerf v0.5 Offline 69,307 img/s vs ours 20,723 at batch 64 (assumed batch,
 -70 %); SingleStream mean 0.163 ms vs ours 0.332 ms (+104 %); Ascend 910 ResNet-50 training (MindSpore,
 batch 256, mixed precision) 2,115 img/s vs ours 1,330 (-37 %). The Hanguang array shape and local-memory
@@ -15,7 +15,6 @@ finite.
 from __future__ import annotations
 
 import math
-import sys
 
 import pytest
 
@@ -25,7 +24,7 @@ from accel.devices import cost_model_for
 from accel.devices.systolic import SystolicLayer, core_slices, layer_cycles
 from accel.graph import OpNode, TensorInfo
 
-NPUS = ("ascend910", "hanguang800", "apple_ane_m1")
+NPUS = ("ascend910", "hanguang800", "apple_ane_m1", "journey6")
 
 
 @pytest.mark.parametrize("name", NPUS)
@@ -47,6 +46,7 @@ def test_published_peaks():
     assert peak["ascend910"] == pytest.approx(256e12, rel=0.03)
     assert peak["hanguang800"] == pytest.approx(825e12, rel=0.002)
     assert peak["apple_ane_m1"] == pytest.approx(11e12, rel=0.001)
+    assert peak["journey6"] == pytest.approx(560e12, rel=0.001)
     for n in NPUS:  # roofline ceilings count the cores
         spec = load_arch(n)
         assert cost_model_for(spec).roofs().peaks[spec.dtype] == pytest.approx(peak[n])
@@ -137,16 +137,9 @@ def test_multi_core_needs_ideal_traffic():
 @pytest.mark.slow
 def test_published_comparisons_run():
     """Every published row runs and gives a finite error (values in the module docstring and README)."""
-    import importlib.util
-    from pathlib import Path
+    from accel.validate import npus as bench
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_npus.py"
-    mod_spec = importlib.util.spec_from_file_location("bench_npus", path)
-    assert mod_spec is not None and mod_spec.loader is not None
-    bench = importlib.util.module_from_spec(mod_spec)
-    sys.modules["bench_npus"] = bench  # its dataclasses look their module up
-    mod_spec.loader.exec_module(bench)
-    rows = [bench.predict(r) for r in bench.published_rows()]
+    rows = bench.compare()
     assert {r.arch for r in rows} >= {"hanguang800", "ascend910"}
     for r in rows:
         assert math.isfinite(r.error) and r.predicted > 0, r
