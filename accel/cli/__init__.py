@@ -46,6 +46,19 @@ positive_int = _int_at_least(1, "a positive integer", "a positive integer (>= 1)
 nonneg_int = _int_at_least(0, "an integer >= 0", ">= 0")
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
+
+
 def int_list(text: str) -> list[int]:
     """argparse type: one positive integer or a comma-separated list (``"1,8,64"``), duplicates dropped."""
     out: list[int] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from accel.cli import positive_float
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -27,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=("tiny", "quick", "full"), help="tiny: a smoke test of a few seconds")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores); cpu.csv measures 1 and this many")
-    p.add_argument("--max-spread", type=_positive_float, default=None, metavar="FRACTION",
+    p.add_argument("--max-spread", type=positive_float, default=None, metavar="FRACTION",
                    help="flag a timed row noisy=True when its spread (interquartile range / median, or the "
                         "disagreement of its two rounds) exceeds this (default 0.25), or when the CPU load "
                         "average exceeds 1.5x the CPU count (CPU runs)")
@@ -35,18 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="drop noisy rows instead of writing them flagged (rows that are physically impossible "
                         "are always refused)")
     p.add_argument("-o", "--outdir", required=True, help="output directory")
-
-
-def _positive_float(text: str) -> float:
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return v
 
 
 def run(args: argparse.Namespace) -> int:

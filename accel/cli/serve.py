@@ -15,30 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
-from accel.cli import check_output, model_help, positive_int
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return v
+from accel.cli import check_output, model_help, positive_float, positive_int
 
 
 def _rates(text: str) -> list[float]:
     """``10`` or ``2,4,8,16`` (requests per second, each > 0)."""
-    return [_positive_float(x.strip()) for x in text.split(",") if x.strip()] or [_positive_float(text)]
+    return [positive_float(x.strip()) for x in text.split(",") if x.strip()] or [positive_float(text)]
 
 
 def _fraction(text: str) -> float:
-    v = _positive_float(text)
+    v = positive_float(text)
     if v > 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
     return v
@@ -62,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     load.add_argument("--rate", type=_rates,
                       help="Poisson arrivals, requests per second; a list (2,4,8,16) runs each rate on the same engine "
                            "and prints the throughput-latency curve (`accel plot serve` draws it)")
-    load.add_argument("--duration", type=_positive_float, default=60.0, help="seconds of arrivals (default 60)")
+    load.add_argument("--duration", type=positive_float, default=60.0, help="seconds of arrivals (default 60)")
     load.add_argument("--requests", type=positive_int, help="this many arrivals (instead of --duration)")
     load.add_argument("--prompt-len", type=positive_int, default=1024, help="prompt tokens per request (default 1024)")
     load.add_argument("--output-len", type=positive_int, default=256, help="output tokens per request (default 256)")
