@@ -10,6 +10,11 @@ A system YAML references other bundled archs by name (or path)::
     host_link: pcie5                  # kind: link, each device <-> host
     fabric: {topology: nvswitch, link: nvlink4}
 
+A cluster repeats that node ``nodes`` times and joins the nodes with NICs (``network``)::
+
+    nodes: 127                        # the devices/host/fabric above describe ONE node
+    network: {nic: ib_ndr, nics_per_node: 8, topology: rail_optimized, switch_latency: 1 us}
+
 Fabric topologies:
     ``nvswitch``: all-to-all through NVSwitch; each device injects at ``link``'s bandwidth.
     ``pcie_host``: device<->device traffic goes over each device's PCIe link through the
@@ -25,7 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from accel.arch.base import ArchModel, DeviceSpec
+from accel.arch.base import ArchModel, DeviceSpec, Time
 from accel.arch.registry import register_kind
 
 TOPOLOGIES = ("nvswitch", "pcie_host", "none")
@@ -40,6 +45,18 @@ class DeviceGroup(ArchModel):
 
     arch: str = Field(min_length=1)
     count: Annotated[int, Field(gt=0, le=MAX_DEVICES)] = 1
+
+
+class NetworkSpec(ArchModel):
+    """How the nodes of a cluster are joined: ``nics_per_node`` NICs of link arch ``nic`` (InfiniBand HDR/NDR,
+    RoCE), a ``fat_tree`` or ``rail_optimized`` (GPU i of every node on switch i) topology with
+    ``switch_latency`` per switch hop and ``oversubscription`` (>= 1: bisection bandwidth divided by it)."""
+
+    nic: str = Field(min_length=1)
+    nics_per_node: Annotated[int, Field(gt=0, le=64)]
+    topology: Literal["fat_tree", "rail_optimized"] = "rail_optimized"
+    switch_latency: Time = 0.0
+    oversubscription: Annotated[float, Field(ge=1.0, le=64.0)] = 1.0
 
 
 class FabricSpec(ArchModel):
@@ -57,11 +74,16 @@ class SystemSpec(DeviceSpec):
     devices: list[DeviceGroup] = Field(min_length=1)
     host_link: str = "pcie5"
     fabric: FabricSpec = FabricSpec()
+    nodes: Annotated[int, Field(gt=0, le=MAX_DEVICES)] = 1
+    network: NetworkSpec | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> "SystemSpec":
-        if self.device_count > MAX_DEVICES:
-            raise ValueError(f"devices: {self.device_count} devices in all; at most {MAX_DEVICES} are supported")
+        if self.device_count * self.nodes > MAX_DEVICES:
+            raise ValueError(f"devices: {self.device_count} per node x {self.nodes} nodes = "
+                             f"{self.device_count * self.nodes} devices in all; at most {MAX_DEVICES} are supported")
+        if self.nodes > 1 and self.network is None:
+            raise ValueError(f"network: {self.nodes} nodes need a network (nic, nics_per_node, topology)")
         return self
 
     @property

@@ -18,6 +18,17 @@ no (n-1)/n saving) and ``2 ceil(log2 n)`` latency steps::
 
 All-gather / reduce-scatter (ring): ``t = (n-1)/n * S / B + (n-1) * a`` where S is the full
 (gathered) buffer. Point-to-point send: ``t = a + S / B``.
+
+All-reduce across ``N`` nodes of ``g`` ranks each (:func:`hierarchical_allreduce`), as NCCL runs it on
+rail-optimised clusters: ``g`` rings (channels), ring ``r`` leaving each node through GPU ``r``'s NIC, each
+carrying ``S/g``. A GPU's NVLink carries the intra-node hops of every ring, its NIC one ring's boundary hop, so
+with ``n = g N`` ranks, fabric ``B_f``, ``a_f`` and network ``B_n`` (per GPU), ``a_n``::
+
+    ring:  t = 2 (n-1)/n * S / min(B_f, g B_n) + 2 (n-1) * max(a_f, a_n)     (every step waits for its slowest hop)
+    tree:  t = 2 S / min(B_f, g B_n) + 2 (ceil(log2 N) a_n + (g-1) a_f)     (NCCL: chain in the node, trees across)
+
+so ``busbw -> min(B_f, g B_n)``: the node's NICs bound it unless NVLink is slower. Each GPU sends
+``2 (n-1)/n * S / g`` (ring) or ``2 S / g`` (tree) over its NIC.
 """
 
 from __future__ import annotations
@@ -37,12 +48,14 @@ class CollectiveCost:
         bytes_per_rank: bytes each rank sends over its link (B).
         algbw: S / time_s (B/s), as nccl-tests reports it.
         busbw: algbw times the algorithm's bus factor (B/s), as nccl-tests reports it.
+        network_bytes_per_rank: of ``bytes_per_rank``, the bytes sent over the inter-node network (B).
     """
 
     time_s: float
     bytes_per_rank: float
     algbw: float
     busbw: float
+    network_bytes_per_rank: float = 0.0
 
 
 def _check(nbytes: float, n: int, bandwidth: float, latency: float) -> None:
@@ -67,6 +80,30 @@ def allreduce(nbytes: float, n: int, bandwidth: float, latency: float, algorithm
         raise ValueError(f"unknown all-reduce algorithm {algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
     algbw = nbytes / t
     return CollectiveCost(t, sent, algbw, algbw * 2 * (n - 1) / n)
+
+
+def hierarchical_allreduce(nbytes: float, per_node: int, nodes: int, fabric_bw: float, fabric_latency: float,
+                           network_bw: float, network_latency: float, algorithm: str = "ring") -> CollectiveCost:
+    """All-reduce of ``nbytes`` per rank over ``nodes`` x ``per_node`` ranks joined by NVLink-class ``fabric`` inside
+    a node and a ``network`` (per-GPU bandwidth) across nodes (module docstring)."""
+    _check(nbytes, per_node, fabric_bw, fabric_latency)
+    _check(nbytes, nodes, network_bw, network_latency)
+    n = per_node * nodes
+    if n == 1 or nbytes == 0:
+        return CollectiveCost(0.0, 0.0, float("inf"), float("inf"))
+    bw = min(fabric_bw, per_node * network_bw)
+    if algorithm == "ring":
+        sent = 2 * (n - 1) / n * nbytes
+        t = sent / bw + 2 * (n - 1) * max(fabric_latency, network_latency)
+        net = sent / per_node
+    elif algorithm == "tree":
+        sent = 2 * nbytes
+        t = sent / bw + 2 * (math.ceil(math.log2(nodes)) * network_latency + (per_node - 1) * fabric_latency)
+        net = sent / per_node
+    else:
+        raise ValueError(f"unknown all-reduce algorithm {algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
+    algbw = nbytes / t
+    return CollectiveCost(t, sent, algbw, algbw * 2 * (n - 1) / n, network_bytes_per_rank=net)
 
 
 def allgather(nbytes: float, n: int, bandwidth: float, latency: float) -> CollectiveCost:

@@ -26,7 +26,7 @@ from accel.arch.base import DeviceSpec
 from accel.compile import check_mode, compile_graph, is_training, resolve_compile
 from accel.errors import ConfigError, ResultRangeError, UnknownOpError
 from accel.graph import LayerGraph, OpNode
-from accel.interconnect import allreduce, transfer_energy, transfer_time
+from accel.interconnect import transfer_energy, transfer_time
 from accel.devices.base import OpCost
 from accel.sim.engine import Schedule, Task, run_tasks
 from accel.sim.host import IssueRule, issue_rule
@@ -143,12 +143,15 @@ class _Builder:
                   name: str, phase: str = "backward") -> dict[int, int]:
         link = self.sys.fabric_link
         assert link is not None, "collectives need a fabric (checked by _plan)"
-        cc = allreduce(nbytes, len(ranks), link.effective_bandwidth, link.latency, algorithm)
+        cc = self.sys.allreduce_cost(nbytes, ranks, algorithm)
+        net = self.sys.network
         g = self.next_group
         self.next_group += 1
         out = {}
         for d in ranks:
-            e = self._link(f"fabric:{link.name}", link, cc.bytes_per_rank)
+            e = self._link(f"fabric:{link.name}", link, cc.bytes_per_rank - cc.network_bytes_per_rank)
+            if cc.network_bytes_per_rank and net is not None:
+                e += self._link(f"network:{net.nic.name}", net.nic, cc.network_bytes_per_rank)
             rec = TaskInfo(name, self.sys.devices[d].name, "comm", "allreduce", "", phase, 0.0,
                            cc.bytes_per_rank, e, "communication", link=link.name)
             ports = (f"{d}:{self._port(link)}:tx", f"{d}:{self._port(link)}:rx")

@@ -20,6 +20,7 @@ from accel.arch.loader import load_arch
 from accel.arch.system import SystemSpec
 from accel.devices.base import CostModel, cost_model_for
 from accel.errors import ConfigError
+from accel.interconnect.collectives import CollectiveCost, allreduce, hierarchical_allreduce
 
 #: host link used when a bare device arch is simulated (archs/links/pcie5.yaml)
 DEFAULT_HOST_LINK = "pcie5"
@@ -36,6 +37,27 @@ class DeviceInstance:
     model: CostModel
 
 
+@dataclass(frozen=True)
+class Network:
+    """The inter-node network of a cluster (:class:`accel.arch.system.NetworkSpec`, links loaded)."""
+
+    nic: LinkSpec
+    nics_per_node: int
+    topology: str
+    switch_latency: float
+    oversubscription: float
+
+    def bandwidth_per_device(self, devices_per_node: int) -> float:
+        """Achievable per-direction network bandwidth of one device (B/s): its node's NICs shared by the node's
+        devices, divided by the oversubscription."""
+        return self.nic.effective_bandwidth * self.nics_per_node / devices_per_node / self.oversubscription
+
+    @property
+    def step_latency(self) -> float:
+        """One inter-node step (s): the NIC's latency plus two switch hops (leaf up, leaf down)."""
+        return self.nic.latency + 2 * self.switch_latency
+
+
 @dataclass
 class System:
     """Devices + links, ready for simulation.
@@ -49,6 +71,8 @@ class System:
         host_name: name of the host CPU arch (loaded lazily by :attr:`host_spec`; :data:`DEFAULT_HOST`
             when the system names none).
         origin: file the system came from ("" when built in code).
+        devices_per_node: devices of one node of a cluster (0: one node holds them all).
+        network: how the nodes are joined (None: one node).
     """
 
     name: str
@@ -59,6 +83,27 @@ class System:
     host_name: str | None = None
     origin: str = ""
     _extra: dict = field(default_factory=dict, repr=False)
+    devices_per_node: int = 0
+    network: Network | None = None
+
+    def node_of(self, device: int) -> int:
+        """The node a device index belongs to."""
+        return device // self.devices_per_node if self.devices_per_node else 0
+
+    def allreduce_cost(self, nbytes: float, ranks: list[int], algorithm: str = "ring") -> CollectiveCost:
+        """All-reduce of ``nbytes`` per rank over device indices ``ranks``: over the fabric inside one node, else
+        hierarchically (:func:`accel.interconnect.collectives.hierarchical_allreduce`; the ranks spread evenly
+        over their nodes). The one rule the simulator uses."""
+        link = self.fabric_link
+        if link is None:
+            raise ConfigError(self.origin or self.name, "fabric", "collectives need a device<->device fabric")
+        nodes = len({self.node_of(r) for r in ranks})
+        if nodes == 1 or self.network is None:
+            return allreduce(nbytes, len(ranks), link.effective_bandwidth, link.latency, algorithm)
+        per_node = -(-len(ranks) // nodes)
+        return hierarchical_allreduce(nbytes, per_node, nodes, link.effective_bandwidth, link.latency,
+                                      self.network.bandwidth_per_device(self.devices_per_node),
+                                      self.network.step_latency, algorithm)
 
     @property
     def n_devices(self) -> int:
@@ -133,9 +178,19 @@ def system_from_spec(spec: SystemSpec) -> System:
     fabric_link = None
     if spec.fabric.topology != "none":
         fabric_link = _load_link(spec.fabric.link or spec.host_link, file, "fabric.link")
-    elif len(devices) > 1:
+    elif len(devices) > 1 or spec.nodes > 1:
         raise ConfigError(file, "fabric.topology", f"{len(devices)} devices need a fabric; allowed: nvswitch, pcie_host")
-    return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host or DEFAULT_HOST, spec.origin)
+    per_node, network = 0, None
+    if spec.nodes > 1 and spec.network is not None:
+        net = spec.network
+        network = Network(_load_link(net.nic, file, "network.nic"), net.nics_per_node, net.topology,
+                          float(net.switch_latency), float(net.oversubscription))
+        per_node = len(devices)
+        node0 = list(devices)
+        for k in range(1, spec.nodes):
+            devices += [DeviceInstance(f"{d.spec.name}:{k * per_node + i}", d.spec, d.model) for i, d in enumerate(node0)]
+    return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host or DEFAULT_HOST, spec.origin,
+                  devices_per_node=per_node, network=network)
 
 
 def system_from_device(spec: DeviceSpec, host_link: str | LinkSpec = DEFAULT_HOST_LINK) -> System:
