@@ -21,8 +21,13 @@ from pathlib import Path
 from accel.uncertainty import data_dir
 
 PUBLISHED = data_dir() / "published" / "npu_published.csv"
-#: NPU archs with no vendor-published throughput (see the CSV header and each YAML's sources)
-UNPUBLISHED = ("apple_ane_m1", "journey6")
+#: NPU archs with no comparable vendor-published throughput -> why (see the CSV header and each YAML's sources)
+UNPUBLISHED: dict[str, str] = {
+    "apple_ane_m1": "nothing published",
+    "journey6": "nothing published (only the 560 TOPS peak)",
+    "kirin970_npu": "no comparable result: Huawei's '2,000 images per minute' is an 'unnamed benchmark' (cnx-software.com, "
+                    "2017-09-03), no model or batch",
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,8 @@ def table(rows: list[Row]) -> str:
         batch = f"{r.batch}" + ("" if r.batch_stated else " (assumed)")
         out.append(f"| {r.arch} | {r.model} {r.mode} ({r.precision}) | {batch} | {r.metric} ({r.unit}) | "
                    f"{_fmt(r.predicted)} | {_fmt(r.published)} | {100 * r.error:+.0f} % |")
-    for name in UNPUBLISHED:
-        out.append(f"| {name} | - | - | - | - | nothing published | - |")
+    for name, why in UNPUBLISHED.items():
+        out.append(f"| {name} | - | - | - | - | {why} | - |")
     return "\n".join(out)
 
 
