@@ -19,8 +19,7 @@ def _costs(per_token: float = 1e-4, fixed: float = 1e-3) -> StepCosts:
 
 
 def _cfg(blocks: int = 10_000, static: bool = False, max_seqs: int = 64, budget: int = 512) -> EngineConfig:
-    return EngineConfig(max_batched_tokens=budget, max_seqs=max_seqs, kv_blocks=blocks, block_tokens=16,
-                        kv_bytes_per_token=1.0, static=static)
+    return EngineConfig(max_batched_tokens=budget, max_seqs=max_seqs, kv_blocks=blocks, block_tokens=16, static=static)
 
 
 def test_interpolation_is_linear_between_points_and_zero_at_zero():

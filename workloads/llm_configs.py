@@ -16,7 +16,7 @@ family's defaults (:data:`FAMILY_DEFAULTS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from accel.errors import did_you_mean
@@ -157,12 +157,3 @@ def llm_config(name: str) -> LlmConfig:
 def _llama_ffn(hidden: int) -> int:
     """Llama's default MLP width: 2/3 of 4 x hidden, rounded up to a multiple of 256 (the reference code's rule)."""
     return 256 * -(-(8 * hidden // 3) // 256)
-
-
-def with_changes(cfg: LlmConfig, **kw: Any) -> LlmConfig:
-    """``cfg`` with some fields replaced (validated again)."""
-    allowed = [f.name for f in fields(LlmConfig)]
-    bad = [k for k in kw if k not in allowed]
-    if bad:
-        raise ValueError(f"unknown LlmConfig field {bad[0]!r}; allowed: {', '.join(allowed)}")
-    return replace(cfg, **kw)

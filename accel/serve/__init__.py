@@ -177,8 +177,7 @@ def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", t
     if costs is None:
         costs = build_step_costs(model, system, dtype, tp, max_batched_tokens,
                                  long_context=min(max(longest, 64), llm["max_positions"]), extract=extract)
-    cfg = EngineConfig(max_batched_tokens, max_seqs, pool.blocks, block_tokens, pool.bytes_per_token,
-                       static=bool(workload.static_batch))
+    cfg = EngineConfig(max_batched_tokens, max_seqs, pool.blocks, block_tokens, static=bool(workload.static_batch))
     run = run_engine(reqs, cfg, costs)
     return ServeResult(run, pool, tp, costs=costs, config={"model": model, "system": system.name, "dtype": dtype, "tp": tp,
                                        "batching": "static" if workload.static_batch else "continuous",

@@ -63,7 +63,6 @@ class EngineConfig:
     max_seqs: int
     kv_blocks: int
     block_tokens: int
-    kv_bytes_per_token: float
     static: bool = False
 
 
