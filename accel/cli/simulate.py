@@ -487,16 +487,8 @@ def _llm_rows(graph, res) -> list[tuple[str, str]]:
         rows = [("prefill", f"{format_si(res.latency_s, 's')} for {seqs} x {tokens} prompt tokens (time to first token "
                             f"without queueing): {format_rate(new / res.latency_s, 'tokens/s')}")]
     rows.append(("KV cache", f"{format_si(float(graph.meta.get('kv_cache_bytes') or 0), 'B')} after this step"))
-    dev = res.devices[0] if res.devices else ""
-    busy: dict[str, dict[str, float]] = {}
-    for r in res.records:
-        if r.device == dev and r.stream == "compute":
-            by_bound = busy.setdefault(r.kind, {})
-            by_bound[r.bound] = by_bound.get(r.bound, 0.0) + r.end - r.start
-    total = sum(sum(b.values()) for b in busy.values()) or 1.0
-    parts = sorted(busy.items(), key=lambda kv: -sum(kv[1].values()))
-    rows.append(("breakdown", ", ".join(f"{k} {100 * sum(b.values()) / total:.0f}% ({max(b, key=lambda x: b[x])}-bound)"
-                                         for k, b in parts[:6])))
+    by_kind = per_layer_rows(res, graph, "kind")  # sorted by time; each kind's dominant bound
+    rows.append(("breakdown", ", ".join(f"{r['group']} {r['pct']:.0f}% ({r['bound']}-bound)" for r in by_kind[:6])))
     return rows
 
 
