@@ -378,15 +378,20 @@ def test_fp16_autocast_inference_extracts():
 
 def test_devices_and_microbatches_bounded(toys, capsys):
     from accel.arch import system
-    from accel.cli.simulate import MAX_DEVICES, MAX_MICROBATCHES
+    from accel.cli.simulate import MAX_CLUSTER_DEVICES, MAX_DEVICES, MAX_MICROBATCHES
     from accel.sim import parallelism
 
     assert (MAX_DEVICES, MAX_MICROBATCHES) == (system.MAX_DEVICES, parallelism.MAX_MICROBATCHES)
+    assert MAX_CLUSTER_DEVICES == system.MAX_CLUSTER_DEVICES
     fast, _, g = toys
-    for flag, bound in (("--devices", MAX_DEVICES), ("--microbatches", MAX_MICROBATCHES)):
+    for flag, bound in (("--devices", MAX_CLUSTER_DEVICES), ("--microbatches", MAX_MICROBATCHES)):
         with pytest.raises(SystemExit) as exc:
             main(["simulate", "--graph", g, "--arch", fast, flag, str(bound + 1)])
         assert exc.value.code == 2 and f"<= {bound}" in capsys.readouterr().err
+    # beyond the per-device simulator's bound (LLM cluster training takes more): one line naming the flag
+    assert main(["simulate", "--graph", g, "--arch", fast, "--devices", str(MAX_DEVICES + 1)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--devices" in err and f"at most {MAX_DEVICES}" in err
 
 
 @pytest.mark.parametrize("flag", ["--json", "--trace", "--csv"])

@@ -32,7 +32,8 @@ def test_multinode_ring_formula_and_nccl_bound():
 
 
 def test_superpods_load_and_allreduce_crosses_nodes_only_when_it_must():
-    for name, nodes, nic in (("dgx_h100_superpod", 127, "ib_ndr"), ("dgx_a100_superpod", 120, "ib_hdr")):
+    for name, nodes, nic in (("dgx_h100_superpod", 127, "ib_ndr"), ("dgx_a100_superpod", 140, "ib_hdr"),
+                             ("selene", 560, "ib_hdr"), ("eos", 1344, "ib_ndr")):
         spec = load_arch(name)  # bundled: every number cited
         assert spec.nodes == nodes and spec.network is not None and spec.network.nic == nic
         s = resolve_system(name)
@@ -67,7 +68,8 @@ def test_data_parallel_training_across_nodes_uses_the_network():
     ({"network": None}, "network"),
     ({"network": {"nic": "ib_ndr", "nics_per_node": 8, "oversubscription": 0.5}}, "oversubscription"),
     ({"network": {"nic": "ib_ndr", "nics_per_node": 8, "topology": "torus"}}, "topology"),
-    ({"nodes": 200}, "devices"),
+    ({"nodes": 20000}, "devices"),     # 160,000 devices > MAX_CLUSTER_DEVICES
+    ({"devices": [{"arch": "h100", "count": 1000}, {"arch": "h100", "count": 100}]}, "devices"),  # > 1024 in a node
 ])
 def test_bad_cluster_specs_name_the_field(change, field):
     base = {"kind": "system", "name": "c", "devices": [{"arch": "h100", "count": 8}], "host_link": "pcie5",
@@ -86,3 +88,38 @@ def test_a_nic_must_be_a_link():
                                       "network": {"nic": "h100", "nics_per_node": 2}})
     with pytest.raises(ConfigError, match="network.nic"):
         system_from_spec(spec)
+
+
+def test_cluster_cap_is_enforced_with_one_line_error():
+    from accel.arch.system import MAX_CLUSTER_DEVICES, MAX_DEVICES
+
+    assert MAX_DEVICES == 1024 and MAX_CLUSTER_DEVICES == 131072
+    base = {"kind": "system", "name": "c", "devices": [{"arch": "h100", "count": 8}], "host_link": "pcie5",
+            "fabric": {"topology": "nvswitch", "link": "nvlink4"}, "network": {"nic": "ib_ndr", "nics_per_node": 8}}
+    ok = validate_arch_dict({**base, "nodes": MAX_CLUSTER_DEVICES // 8}, "c.yaml")  # exactly at the cap
+    assert ok.nodes * ok.device_count == MAX_CLUSTER_DEVICES
+    with pytest.raises(ConfigError) as exc:
+        validate_arch_dict({**base, "nodes": MAX_CLUSTER_DEVICES // 8 + 1}, "c.yaml")
+    msg = str(exc.value)
+    assert "\n" not in msg and "131,072" in msg and "131,080" in msg
+
+
+def test_large_clusters_build_fast_and_share_spec_and_model():
+    import time
+
+    times = []
+    for _ in range(3):  # best of 3: a loaded CI machine should not fail it
+        t = time.perf_counter()
+        eos = resolve_system("eos")  # parses eos.yaml and the archs it names, builds 10,752 devices
+        times.append(time.perf_counter() - t)
+    assert min(times) < 0.2
+    assert eos.n_devices == 10752 and eos.node_of(10751) == 1343
+    assert len({id(d.spec) for d in eos.devices}) == 1 and len({id(d.model) for d in eos.devices}) == 1
+    assert len({d.name for d in eos.devices}) == eos.n_devices
+
+
+def test_the_per_device_simulator_stays_capped_at_1024():
+    from accel.sim import ParallelConfig
+
+    with pytest.raises(ConfigError, match="1024"):
+        ParallelConfig("data", 1120)

@@ -15,6 +15,10 @@ A cluster repeats that node ``nodes`` times and joins the nodes with NICs (``net
     nodes: 127                        # the devices/host/fabric above describe ONE node
     network: {nic: ib_ndr, nics_per_node: 8, topology: rail_optimized, switch_latency: 1 us}
 
+One node holds at most :data:`MAX_DEVICES` devices; a cluster at most :data:`MAX_CLUSTER_DEVICES` in all. The
+per-device simulator (``simulate`` with a :class:`accel.sim.ParallelConfig`) still runs at most
+:data:`MAX_DEVICES` of them.
+
 Fabric topologies:
     ``nvswitch``: all-to-all through NVSwitch; each device injects at ``link``'s bandwidth.
     ``pcie_host``: device<->device traffic goes over each device's PCIe link through the
@@ -34,10 +38,14 @@ from accel.arch.base import ArchModel, DeviceSpec, Time
 from accel.arch.registry import register_kind
 
 TOPOLOGIES = ("nvswitch", "pcie_host", "none")
-#: most devices a system (or a simulation) may have: a simulation builds ops x devices tasks
-#: (~8 s for ResNet-18 data-parallel on 1024 devices on one core), so larger counts are refused
-#: up front instead of running for hours
+#: most devices the per-device simulator (:class:`accel.sim.ParallelConfig`) and one node's ``devices`` may have:
+#: a simulation builds ops x devices tasks (~8 s for ResNet-18 data-parallel on 1024 devices on one core), so
+#: larger counts are refused up front instead of running for hours
 MAX_DEVICES = 1024
+#: most devices a cluster system file may describe (``nodes`` x devices per node): the cluster path simulates one
+#: representative rank per pipeline stage and costs collectives in closed form, so it does not build a task per
+#: device; 131,072 = 2^17 GPUs covers the largest published training clusters (Eos: 10,752 H100)
+MAX_CLUSTER_DEVICES = 131072
 
 
 class DeviceGroup(ArchModel):
@@ -74,14 +82,18 @@ class SystemSpec(DeviceSpec):
     devices: list[DeviceGroup] = Field(min_length=1)
     host_link: str = "pcie5"
     fabric: FabricSpec = FabricSpec()
-    nodes: Annotated[int, Field(gt=0, le=MAX_DEVICES)] = 1
+    nodes: Annotated[int, Field(gt=0, le=MAX_CLUSTER_DEVICES)] = 1
     network: NetworkSpec | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> "SystemSpec":
-        if self.device_count * self.nodes > MAX_DEVICES:
+        if self.device_count > MAX_DEVICES:
+            raise ValueError(f"devices: {self.device_count} devices in one node; at most {MAX_DEVICES} are supported "
+                             f"(describe a cluster with nodes: and network:)")
+        if self.device_count * self.nodes > MAX_CLUSTER_DEVICES:
             raise ValueError(f"devices: {self.device_count} per node x {self.nodes} nodes = "
-                             f"{self.device_count * self.nodes} devices in all; at most {MAX_DEVICES} are supported")
+                             f"{self.device_count * self.nodes:,} devices in all; at most {MAX_CLUSTER_DEVICES:,} "
+                             f"are supported")
         if self.nodes > 1 and self.network is None:
             raise ValueError(f"network: {self.nodes} nodes need a network (nic, nics_per_node, topology)")
         return self

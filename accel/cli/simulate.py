@@ -36,6 +36,8 @@ MAX_TASKS = 500_000
 #: accel.sim.parallelism.MAX_MICROBATCHES (not imported: they would slow start-up); the task bound applies on top
 MAX_DEVICES = 1024
 MAX_MICROBATCHES = 4096
+#: --devices bound of LLM cluster training (accel.arch.system.MAX_CLUSTER_DEVICES: one rank per stage is simulated)
+MAX_CLUSTER_DEVICES = 131072
 #: warn when the device idles more than this fraction of the latency waiting for host launches, or when
 #: the host's issue time is at least HOST_CRITICAL of the latency (the host sets it: V100..H200 give the
 #: same batch-1 ResNet-18 latency) and the device idles more than HOST_CRITICAL_IDLE of it
@@ -108,9 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_workload_options(p)
     p.add_argument("--arch", default="h100", help="device or system arch name or YAML path (default: h100)")
-    p.add_argument("--devices", type=_bounded("--devices", MAX_DEVICES), default=None,
+    p.add_argument("--devices", type=_bounded("--devices", MAX_CLUSTER_DEVICES), default=None,
                    help=f"number of devices (default: 1 for a device arch, all devices of a system arch; "
-                        f"at most {MAX_DEVICES})")
+                        f"at most {MAX_DEVICES}, or {MAX_CLUSTER_DEVICES} for LLM cluster training)")
     p.add_argument("--parallel", default="data", choices=["data", "tensor", "pipeline"], help="multi-device strategy")
     p.add_argument("--fabric", default=None, help="device<->device link arch, e.g. nvlink4 or pcie5 (default: the system's, "
                                                   "else the host link)")
@@ -137,6 +139,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: that is an error)")
     p.add_argument("--top", type=nonneg_int, default=15, help="rows of the per-layer table (default 15; 0 = all)")
     p.add_argument("--group-by", default="module", choices=["module", "kind", "name", "phase"], help="per-layer grouping")
+    from accel.cli.train import add_train_options
+
+    add_train_options(p)
     p.set_defaults(func=run)
 
 
@@ -546,6 +551,15 @@ def run(args) -> int:
 
     for flag in ("json", "trace", "csv"):
         check_output(getattr(args, flag), f"--{flag}")
+    from accel.cli.train import check_not_training_flags, is_cluster_training, run_training
+
+    if is_cluster_training(args):
+        return run_training(args)
+    check_not_training_flags(args)
+    if args.devices is not None and args.devices > MAX_DEVICES:
+        raise ConfigError("<command line>", "--devices", f"at most {MAX_DEVICES} for the per-device simulator "
+                                                         f"(LLM cluster training takes up to {MAX_CLUSTER_DEVICES}), "
+                                                         f"got {args.devices}")
     bs = batches(args)
     if len(bs) > 1 and (args.json or args.trace):
         raise ConfigError("<command line>", "--json" if args.json else "--trace",

@@ -10,7 +10,8 @@ host's runtime costs (pageable staging copies) are needed to simulate pageable t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from accel.arch.loader import load_arch
 from accel.arch.system import SystemSpec
 from accel.devices.base import CostModel, cost_model_for
 from accel.errors import ConfigError
-from accel.interconnect.collectives import CollectiveCost, allreduce, hierarchical_allreduce
+from accel.interconnect.collectives import (COLLECTIVES, CollectiveCost, allgather, allreduce, hierarchical_allgather,
+                                            hierarchical_allreduce, hierarchical_reduce_scatter, parameter_server,
+                                            reduce_scatter, send)
 
 #: host link used when a bare device arch is simulated (archs/links/pcie5.yaml)
 DEFAULT_HOST_LINK = "pcie5"
@@ -91,19 +94,100 @@ class System:
         return device // self.devices_per_node if self.devices_per_node else 0
 
     def allreduce_cost(self, nbytes: float, ranks: list[int], algorithm: str = "ring") -> CollectiveCost:
-        """All-reduce of ``nbytes`` per rank over device indices ``ranks``: over the fabric inside one node, else
-        hierarchically (:func:`accel.interconnect.collectives.hierarchical_allreduce`; the ranks spread evenly
-        over their nodes). The one rule the simulator uses."""
-        link = self.fabric_link
-        if link is None:
-            raise ConfigError(self.origin or self.name, "fabric", "collectives need a device<->device fabric")
-        nodes = len({self.node_of(r) for r in ranks})
+        """All-reduce of ``nbytes`` per rank over device indices ``ranks``: :meth:`collective_cost` with
+        ``op="allreduce"``. The one rule the simulator uses."""
+        return self.collective_cost("allreduce", nbytes, ranks, algorithm)
+
+    def collective_cost(self, op: str, nbytes: float, ranks: list[int], algorithm: str = "ring") -> CollectiveCost:
+        """``op`` (one of :data:`accel.interconnect.collectives.COLLECTIVES`) of ``nbytes`` (B; per rank for an
+        all-reduce, the full gathered / scattered buffer otherwise) over device indices ``ranks``.
+
+        Inside one node: the flat ring (or tree, all-reduce only) over the fabric link, ``B_f`` and ``a_f``.
+        Across nodes: NCCL rail rings (:func:`accel.interconnect.collectives.hierarchical_allreduce` /
+        ``hierarchical_allgather`` / ``hierarchical_reduce_scatter``), ``g = ceil(len(ranks) / N)`` ranks in each of
+        the ``N`` nodes the ranks touch, bus bandwidth ``min(B_f, g B_n)`` with ``B_n`` the network's per-device
+        bandwidth (:meth:`Network.bandwidth_per_device`) and per-step latency ``max(a_f, a_n)``.
+        """
+        if op not in COLLECTIVES:
+            raise ValueError(f"unknown collective {op!r}; allowed: {', '.join(COLLECTIVES)}")
+        if op != "allreduce" and algorithm != "ring":
+            raise ValueError(f"{op} runs as a ring; algorithm {algorithm!r} is not supported; allowed: ring")
+        link = self._fabric("collectives need")
+        self._check_ranks(ranks, op)
+        nodes, per_node = self._spread(ranks)
         if nodes == 1 or self.network is None:
-            return allreduce(nbytes, len(ranks), link.effective_bandwidth, link.latency, algorithm)
-        per_node = -(-len(ranks) // nodes)
-        return hierarchical_allreduce(nbytes, per_node, nodes, link.effective_bandwidth, link.latency,
-                                      self.network.bandwidth_per_device(self.devices_per_node),
-                                      self.network.step_latency, algorithm)
+            return _flat(op, nbytes, len(ranks), link.effective_bandwidth, link.latency, algorithm)
+        net_bw, net_lat = self.network.bandwidth_per_device(self.devices_per_node), self.network.step_latency
+        if op == "allreduce":
+            return hierarchical_allreduce(nbytes, per_node, nodes, link.effective_bandwidth, link.latency, net_bw,
+                                          net_lat, algorithm)
+        hier = hierarchical_allgather if op == "allgather" else hierarchical_reduce_scatter
+        return hier(nbytes, per_node, nodes, link.effective_bandwidth, link.latency, net_bw, net_lat)
+
+    def send_cost(self, nbytes: float, src: int, dst: int) -> CollectiveCost:
+        """Point-to-point send of ``nbytes`` (B) from device ``src`` to device ``dst``: ``t = a + S / B`` (s) over the
+        fabric link when both are in one node, else over the network (``B`` = the device's NIC share,
+        :meth:`Network.bandwidth_per_device`; ``a`` = :attr:`Network.step_latency`; all bytes count as network
+        bytes)."""
+        link = self._fabric("a point-to-point send needs")
+        self._check_ranks([src, dst], "send")
+        if self.network is None or self.node_of(src) == self.node_of(dst):
+            return send(nbytes, link.effective_bandwidth, link.latency)
+        cost = send(nbytes, self.network.bandwidth_per_device(self.devices_per_node), self.network.step_latency)
+        return replace(cost, network_bytes_per_rank=cost.bytes_per_rank)
+
+    def parameter_server_cost(self, nbytes: float, workers: list[int], servers: int,
+                              server_bw: float | None = None) -> CollectiveCost:
+        """Parameter-server push + pull of an ``nbytes`` (B) gradient by device indices ``workers`` to ``servers``
+        servers (:func:`accel.interconnect.collectives.parameter_server`).
+
+        Workers in one node use the fabric link (``B_w`` = its effective bandwidth, ``a`` its latency); workers
+        on several nodes their NIC share (``B_w`` = :meth:`Network.bandwidth_per_device`,
+        ``a`` = :attr:`Network.step_latency`; the pushed bytes count as network bytes). ``server_bw`` (B/s per
+        server) defaults to one link of the same kind: one NIC's effective bandwidth across nodes, the fabric
+        link's inside one node.
+        """
+        link = self._fabric("a parameter server needs")
+        self._check_ranks(workers, "parameter server")
+        nodes, _ = self._spread(workers)
+        if nodes == 1 or self.network is None:
+            bw = link.effective_bandwidth
+            return parameter_server(nbytes, len(workers), servers, bw, bw if server_bw is None else server_bw,
+                                    link.latency)
+        net = self.network
+        nic_bw = net.nic.effective_bandwidth if server_bw is None else server_bw
+        cost = parameter_server(nbytes, len(workers), servers, net.bandwidth_per_device(self.devices_per_node),
+                                nic_bw, net.step_latency)
+        return replace(cost, network_bytes_per_rank=cost.bytes_per_rank)
+
+    def _fabric(self, what_needs: str) -> LinkSpec:
+        """The fabric link (ConfigError naming the system when there is none)."""
+        if self.fabric_link is None:
+            raise ConfigError(self.origin or self.name, "fabric", f"{what_needs} a device<->device fabric")
+        return self.fabric_link
+
+    def _check_ranks(self, ranks: list[int], what: str) -> None:
+        """``ranks``: distinct device indices ``0 .. n_devices-1`` (one-line ValueError otherwise)."""
+        if len(ranks) == 0:
+            raise ValueError(f"{what} needs at least one rank, got none")
+        n = self.n_devices
+        if not (set(map(type, ranks)) == {int} and 0 <= min(ranks) and max(ranks) < n):  # fast path: plain ints
+            for r in ranks:
+                try:
+                    i = -1 if isinstance(r, bool) else operator.index(r)
+                except TypeError:
+                    i = -1
+                if not 0 <= i < n:
+                    raise ValueError(f"{what}: rank {r!r} is not a device index 0..{n - 1} of {self.name}")
+        repeated = len(ranks) - len(set(ranks))
+        if repeated:
+            raise ValueError(f"{what}: ranks must be distinct devices, got {repeated} repeated")
+
+    def _spread(self, ranks: list[int]) -> tuple[int, int]:
+        """(nodes the ranks touch, ranks per node ``ceil(len(ranks) / nodes)``: spread evenly)."""
+        per = self.devices_per_node
+        nodes = len({r // per for r in ranks}) if per else 1
+        return nodes, -(-len(ranks) // nodes)
 
     @property
     def n_devices(self) -> int:
@@ -144,6 +228,13 @@ class System:
         return System(name=f"{count}x {base.spec.name}" + (f" over {link.name}" if count > 1 and link else ""),
                       devices=devs, host_link=self.host_link, fabric_topology=topology if count > 1 else "none",
                       fabric_link=link if count > 1 else None, host_name=self.host_name)
+
+
+def _flat(op: str, nbytes: float, n: int, bandwidth: float, latency: float, algorithm: str) -> CollectiveCost:
+    """``op`` over one flat ring (or tree) of ``n`` ranks on one link (B/s, s per step)."""
+    if op == "allreduce":
+        return allreduce(nbytes, n, bandwidth, latency, algorithm)
+    return (allgather if op == "allgather" else reduce_scatter)(nbytes, n, bandwidth, latency)
 
 
 def _load_link(ref: str, file: str, field_name: str) -> LinkSpec:

@@ -1,0 +1,164 @@
+"""``accel simulate --mode train`` of an LLM (named or ``gpt:`` / ``llama:`` spec) on a cluster: tensor, pipeline and
+data parallelism with their flags (:mod:`accel.train`)::
+
+    accel simulate --model "gpt:layers=96,hidden=12288,heads=96,vocab=51200" --seq-len 2048 --batch 1536 \\
+        --mode train --amp fp16 --arch dgx_a100_superpod --devices 1024 --tp 8 --pp 8 --microbatch-size 1 \\
+        --recompute full --json r.json
+
+``--batch`` is the global batch (sequences per optimizer step); ``--dp`` defaults to devices / (tp x pp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from accel.cli import positive_int
+from accel.units import format_si
+
+#: flags of the cluster-training path (none of them applies to the per-device simulator)
+TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
+                                "sequence_parallel", "attention", "dropout")
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return v
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """Flags of LLM cluster training (``--mode train`` with an LLM ``--model``)."""
+    g = p.add_argument_group("LLM cluster training (--mode train with a named LLM or gpt:/llama: spec)")
+    g.add_argument("--tp", type=positive_int, default=None, help="tensor-parallel degree (Megatron; default 1)")
+    g.add_argument("--pp", type=positive_int, default=None, help="pipeline-parallel stages (default 1)")
+    g.add_argument("--dp", type=positive_int, default=None, help="data-parallel replicas (default devices / (tp x pp))")
+    g.add_argument("--microbatch-size", type=positive_int, default=None, help="sequences per microbatch (default 1)")
+    g.add_argument("--layers-per-virtual-stage", type=positive_int, default=None,
+                   help="Megatron's interleaved 1F1B schedule: layers per model chunk (default: plain 1F1B)")
+    g.add_argument("--recompute", default=None, choices=["none", "selective", "full"],
+                   help="activation recomputation (default none)")
+    g.add_argument("--zero", type=int, default=None, choices=[0, 1, 2, 3],
+                   help="ZeRO stage: 1 shards the optimizer state (Megatron's distributed optimizer), 2 also "
+                        "gradients, 3 also weights (FSDP) (default 0)")
+    g.add_argument("--sequence-parallel", action="store_true", default=None,
+                   help="Megatron sequence parallelism (norms/dropout split over --tp ranks)")
+    g.add_argument("--no-dp-overlap", action="store_true",
+                   help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
+                        "the last microbatch's backward)")
+    g.add_argument("--attention", default=None, choices=["flash", "unfused"],
+                   help="attention kernel: flash (default) or unfused (Megatron before FlashAttention)")
+    g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
+
+
+def is_cluster_training(args: Any) -> bool:
+    """Whether ``args`` asks for LLM cluster training (an LLM ``--model`` with ``--mode train``)."""
+    from workloads.llm_configs import is_llm_name
+
+    return bool(getattr(args, "model", None)) and args.mode == "train" and is_llm_name(args.model)
+
+
+def check_not_training_flags(args: Any) -> None:
+    """ConfigError when a cluster-training flag is given outside the cluster-training path."""
+    from accel.errors import ConfigError
+
+    for name in TRAIN_FLAGS:
+        if getattr(args, name, None) not in (None, False):
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError("<command line>", flag, "applies to LLM cluster training only (--mode train with a "
+                                                      "named LLM or a gpt:/llama: --model)")
+
+
+def _training_dtype(args: Any) -> str:
+    from accel.errors import ConfigError
+
+    if args.amp and args.dtype not in (None, "fp32"):
+        raise ConfigError("<command line>", "--dtype", "give --amp fp16/bf16 or --dtype, not both")
+    dtype = args.amp or args.dtype or "bf16"
+    if dtype not in ("fp16", "bf16", "fp32"):
+        raise ConfigError("<command line>", "--dtype", f"training dtype {dtype!r} not supported; allowed: fp16, bf16, fp32")
+    return dtype
+
+
+def run_training(args: Any) -> int:
+    """Simulate one training step and print the practitioner's summary (module docstring)."""
+    from accel.errors import ConfigError
+    from accel.sim import resolve_system
+    from accel.train import LayoutError, MemoryOverflow, TrainLayout, simulate_training
+    from workloads.llm_configs import llm_config
+
+    t0 = time.perf_counter()
+    for flag in ("trace", "csv", "graph"):
+        if getattr(args, flag, None):
+            raise ConfigError("<command line>", f"--{flag}", "not available for LLM cluster training; use --json")
+    if args.parallel != "data" or args.microbatches is not None:
+        raise ConfigError("<command line>", "--parallel" if args.parallel != "data" else "--microbatches",
+                          "LLM cluster training takes --tp/--pp/--dp and --microbatch-size instead")
+    if args.batch is not None and len(args.batch) > 1:
+        raise ConfigError("<command line>", "--batch", "LLM cluster training takes one global batch")
+    try:
+        cfg = llm_config(args.model)
+    except ValueError as exc:
+        raise ConfigError("<command line>", "--model", str(exc)) from None
+    dtype = _training_dtype(args)
+    system = resolve_system(args.arch)
+    tp, pp = args.tp or 1, args.pp or 1
+    devices = args.devices or (args.dp or 1) * tp * pp
+    if args.dp is None and devices % (tp * pp):
+        raise ConfigError("<command line>", "--devices", f"{devices} not divisible by --tp {tp} x --pp {pp}")
+    layout = TrainLayout(
+        global_batch=args.batch[0] if args.batch else 8 * devices // (tp * pp), seq_len=args.seq_len or 2048,
+        tp=tp, pp=pp, dp=args.dp or devices // (tp * pp), microbatch_size=args.microbatch_size or 1,
+        layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
+        recompute=args.recompute or "none", zero=args.zero or 0, dp_overlap=not args.no_dp_overlap)
+    try:
+        layout.check(cfg.layers, cfg.heads, devices)
+        from workloads.llm_train import training_graphs
+
+        graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.seq_len, dtype,
+                                 args.attention or "flash", args.dropout or 0.0)
+        res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
+                                memory_check=not args.no_memory_check, model_name=cfg.name)
+    except (LayoutError, MemoryOverflow) as exc:
+        flag, _, reason = str(exc).partition(": ")
+        raise ConfigError("<command line>", flag, reason) from None
+    except ValueError as exc:
+        flag, _, reason = str(exc).partition(": ")
+        if flag.startswith("--"):
+            raise ConfigError("<command line>", flag, reason) from None
+        raise
+    print_training(res, time.perf_counter() - t0)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res.to_dict(), f, indent=1)
+        print(f"result written to {args.json}")
+    return 0
+
+
+def print_training(res: Any, wall_s: float) -> None:
+    """The summary a practitioner reads: step time, its breakdown, throughput, TFLOP/s, MFU/HFU, memory."""
+    lay = res.layout
+    print(f"{res.model}: train step on {res.devices} x {res.device} ({res.system})")
+    print(f"  layout: tp {lay.tp} x pp {lay.pp} x dp {lay.dp}; global batch {lay.global_batch} x {lay.seq_len} tokens; "
+          f"microbatch {lay.microbatch_size} ({lay.microbatches} per pipeline)"
+          + (f"; {lay.layers_per_virtual_stage} layers per virtual stage" if lay.layers_per_virtual_stage else "")
+          + ("; sequence parallel" if lay.sequence_parallel else "")
+          + f"; recompute {lay.recompute}; ZeRO {lay.zero}; {res.dtype}")
+    print(f"  step time: {format_si(res.step_time_s, 's')}   tokens/s: {res.tokens_per_s:,.0f} "
+          f"({res.tokens_per_s / res.devices:,.0f} per GPU)")
+    print(f"  per GPU: {res.model_tflops_per_device:.1f} model TFLOP/s (MFU {100 * res.mfu:.1f}%), "
+          f"{res.hardware_tflops_per_device:.1f} hardware TFLOP/s (HFU {100 * res.hfu:.1f}%) of "
+          f"{res.peak_flops / 1e12:.0f} peak")
+    print("  breakdown (critical pipeline rank):")
+    for k, v in res.breakdown.items():
+        print(f"    {k:16s} {format_si(v, 's'):>10s}  {100 * v / res.step_time_s:5.1f}%")
+    m = res.memory
+    print(f"  memory per GPU: {m.total / 1e9:.1f} GB (weights {m.weights / 1e9:.1f}, gradients {m.gradients / 1e9:.1f}, "
+          f"optimizer {m.optimizer / 1e9:.1f}, activations {m.activations / 1e9:.1f})")
+    print(f"  simulated in {wall_s:.2f} s")

@@ -1,0 +1,134 @@
+"""The parallel layout of a cluster training run: ``--tp T --pp P --dp D``, microbatches, virtual pipeline
+stages, sequence parallelism, activation recomputation and ZeRO sharding, checked against the model and the
+device count with one-line errors that name the flag.
+
+Rank placement follows Megatron-LM's default order (tensor-parallel ranks innermost, then data-parallel,
+then pipeline): global rank ``= t + T (d + D p)`` for tensor rank ``t``, data rank ``d``, pipeline rank ``p``
+(Megatron-LM ``megatron/core/parallel_state.py``, ``order="tp-cp-ep-dp-pp"``). So a tensor-parallel group of
+up to 8 GPUs sits inside one DGX node, and data-parallel peers and pipeline neighbours are in other nodes once
+``T`` (or ``T D``) reaches the node's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: ``--recompute`` values: no recomputation, Korthikanti et al.'s selective recomputation of the attention
+#: core, or the whole block's forward re-run in backward (only each block's input is kept)
+RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+#: ``--zero`` values: 0 plain data parallelism; 1 optimizer state sharded over the data-parallel group
+#: (Megatron's distributed optimizer); 2 also gradients; 3 also parameters (PyTorch FSDP FULL_SHARD)
+ZERO_STAGES: tuple[int, ...] = (0, 1, 2, 3)
+
+
+class LayoutError(ValueError):
+    """A layout that cannot run, as one line naming the flag: ``--pp: layers 96 not divisible by 5``."""
+
+    def __init__(self, flag: str, reason: str):
+        super().__init__(f"{flag}: {reason}")
+        self.flag = flag
+
+
+@dataclass(frozen=True)
+class TrainLayout:
+    """How one training step is split over ``tp * pp * dp`` devices.
+
+    Attributes:
+        tp / pp / dp: tensor-, pipeline- and data-parallel degrees.
+        global_batch: sequences per optimizer step (all data-parallel replicas together).
+        microbatch_size: sequences per microbatch (one forward/backward on one pipeline).
+        seq_len: tokens per sequence.
+        layers_per_virtual_stage: Megatron's interleaved 1F1B schedule: each pipeline rank holds
+            ``layers / (pp * layers_per_virtual_stage)`` model chunks of this many layers (None: plain 1F1B).
+        sequence_parallel: Korthikanti et al.'s sequence parallelism: norms, residuals and dropout run on
+            ``seq_len / tp`` tokens per rank; the tensor-parallel all-reduces become reduce-scatter + all-gather.
+        recompute: one of :data:`RECOMPUTE`.
+        zero: one of :data:`ZERO_STAGES`.
+        dp_overlap: data-parallel gradient reduction overlaps the last microbatch's backward (PyTorch DDP and
+            Megatron ``--overlap-grad-reduce`` buckets) and the parameter all-gather of ZeRO-1/2 overlaps the
+            first forward; False: both run after / before the pipeline, exposed.
+    """
+
+    global_batch: int
+    seq_len: int
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    microbatch_size: int = 1
+    layers_per_virtual_stage: int | None = None
+    sequence_parallel: bool = False
+    recompute: str = "none"
+    zero: int = 0
+    dp_overlap: bool = True
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def microbatches(self) -> int:
+        """Microbatches per pipeline per step: ``global_batch / (microbatch_size * dp)``."""
+        return self.global_batch // (self.microbatch_size * self.dp)
+
+    def virtual_stages(self, layers: int) -> int:
+        """Model chunks per pipeline rank (1: plain 1F1B)."""
+        if self.layers_per_virtual_stage is None:
+            return 1
+        return layers // (self.pp * self.layers_per_virtual_stage)
+
+    def rank(self, t: int, d: int, p: int) -> int:
+        """Global rank of tensor rank ``t``, data rank ``d``, pipeline rank ``p`` (module docstring)."""
+        return t + self.tp * (d + self.dp * p)
+
+    def tp_group(self, p: int = 0, d: int = 0) -> list[int]:
+        return [self.rank(t, d, p) for t in range(self.tp)]
+
+    def dp_group(self, p: int = 0, t: int = 0) -> list[int]:
+        return [self.rank(t, d, p) for d in range(self.dp)]
+
+    def check(self, layers: int, heads: int, devices: int | None = None) -> None:
+        """LayoutError (one line naming the flag) unless the layout can run ``layers`` blocks of ``heads``
+        heads on ``devices`` devices."""
+        for flag, v in (("--tp", self.tp), ("--pp", self.pp), ("--dp", self.dp),
+                        ("--microbatch-size", self.microbatch_size), ("--batch", self.global_batch),
+                        ("--seq-len", self.seq_len)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise LayoutError(flag, f"must be a positive integer, got {v!r}")
+        if devices is not None and self.devices != devices:
+            raise LayoutError("--tp/--pp/--dp", f"tp {self.tp} x pp {self.pp} x dp {self.dp} = {self.devices} "
+                                                f"!= --devices {devices}")
+        if heads % self.tp:
+            raise LayoutError("--tp", f"{self.tp} does not divide the model's {heads} attention heads")
+        if layers % self.pp:
+            raise LayoutError("--pp", f"{self.pp} does not divide the model's {layers} layers")
+        if self.global_batch % (self.microbatch_size * self.dp):
+            raise LayoutError("--batch", f"{self.global_batch} sequences not divisible by --microbatch-size "
+                                         f"{self.microbatch_size} x dp {self.dp}")
+        if self.recompute not in RECOMPUTE:
+            raise LayoutError("--recompute", f"unknown {self.recompute!r}; allowed: {', '.join(RECOMPUTE)}")
+        if self.zero not in ZERO_STAGES:
+            raise LayoutError("--zero", f"unknown stage {self.zero!r}; allowed: {', '.join(map(str, ZERO_STAGES))}")
+        if self.zero == 3 and self.pp > 1:
+            raise LayoutError("--zero", "stage 3 (FSDP) shards parameters within a pipeline stage; it is not "
+                                        "combined with --pp > 1 here (allowed: 0, 1, 2)")
+        if self.sequence_parallel and self.tp == 1:
+            raise LayoutError("--sequence-parallel", "needs --tp > 1")
+        if self.sequence_parallel and self.seq_len % self.tp:
+            raise LayoutError("--sequence-parallel", f"--seq-len {self.seq_len} not divisible by --tp {self.tp}")
+        self._check_interleaving(layers)
+
+    def _check_interleaving(self, layers: int) -> None:
+        lpv = self.layers_per_virtual_stage
+        if lpv is None:
+            return
+        if isinstance(lpv, bool) or not isinstance(lpv, int) or lpv < 1:
+            raise LayoutError("--layers-per-virtual-stage", f"must be a positive integer, got {lpv!r}")
+        if self.pp < 2:
+            raise LayoutError("--layers-per-virtual-stage", "the interleaved schedule needs --pp > 1")
+        per_rank = layers // self.pp
+        if per_rank % lpv:
+            raise LayoutError("--layers-per-virtual-stage", f"{lpv} does not divide the {per_rank} layers of "
+                                                            "each pipeline rank")
+        if self.microbatches % self.pp:
+            raise LayoutError("--layers-per-virtual-stage", f"the interleaved schedule needs microbatches "
+                                                            f"({self.microbatches}) divisible by --pp {self.pp}")

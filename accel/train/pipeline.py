@@ -1,0 +1,137 @@
+"""Pipeline schedules of one training step, simulated for one representative rank per pipeline stage.
+
+Every data-parallel replica runs the same schedule, so one pipeline (``pp`` ranks) stands for all of them.
+Each rank runs its ops in Megatron-LM's order (:func:`rank_order`); an op starts when its rank is free and
+its input has arrived: the previous virtual stage's forward (or the next one's backward) plus the
+point-to-point transfer between ranks. The step ends when the last rank finishes; a rank's idle time in
+between is its pipeline bubble. For ``v`` = 1 this is 1F1B (PipeDream-Flush, Narayanan et al. 2021), whose
+bubble is ``(p - 1) (t_f + t_b)``; the interleaved schedule divides it by ``v`` (Narayanan et al. SC'21,
+Sec. 2.2.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: one scheduled op: (is_forward, microbatch, model chunk)
+Step = tuple[bool, int, int]
+
+
+def rank_order(rank: int, pp: int, microbatches: int, chunks: int) -> list[Step]:
+    """The op order of pipeline rank ``rank`` (Megatron-LM ``forward_backward_pipelining_with_interleaving``;
+    ``chunks`` = 1 gives ``forward_backward_pipelining_without_interleaving``, 1F1B).
+
+    Warm-up forwards: ``(pp - rank - 1) * 2 + (chunks - 1) * pp`` (``pp - rank - 1`` without interleaving),
+    at most all ``microbatches * chunks``; then one forward + one backward each, then the cool-down backwards.
+    The ``k``-th forward runs chunk ``(k mod pp*chunks) // pp`` of microbatch ``(k // (pp*chunks)) * pp +
+    k mod pp``; backwards visit the chunks in reverse.
+    """
+    total = microbatches * chunks
+    if chunks == 1:
+        warmup = min(pp - rank - 1, total)
+    else:
+        warmup = total if microbatches == pp else min((pp - rank - 1) * 2 + (chunks - 1) * pp, total)
+
+    def unit(k: int, forward: bool) -> Step:
+        group = pp * chunks
+        chunk = (k % group) // pp
+        if not forward:
+            chunk = chunks - 1 - chunk
+        return (forward, (k // group) * pp + k % pp, chunk)
+
+    order = [unit(k, True) for k in range(warmup)]
+    for i in range(total - warmup):
+        order += [unit(warmup + i, True), unit(i, False)]
+    order += [unit(k, False) for k in range(total - warmup, total)]
+    return order
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """The simulated schedule.
+
+    Attributes:
+        step_s: time from the first forward to the last backward on any rank (s).
+        busy_s: per rank, time spent computing (s).
+        end_s: per rank, when its last backward ends (s).
+        last_backward_s: per rank, duration of its final microbatch's backward ops (all chunks) (s): the window
+            a bucketed gradient reduction can hide behind.
+        first_forward_s: per rank, duration of its first microbatch's forward ops (all chunks) (s).
+        peak_inflight: per rank, the most (microbatch, chunk) activations held at once.
+    """
+
+    step_s: float
+    busy_s: list[float]
+    end_s: list[float]
+    last_backward_s: list[float]
+    first_forward_s: list[float]
+    peak_inflight: list[int]
+
+    def bubble_s(self, rank: int) -> float:
+        """Idle time of ``rank`` within the step (s)."""
+        return self.step_s - self.busy_s[rank]
+
+
+def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[int, int], float],
+                 backward_s: Callable[[int, int], float], p2p_s: float) -> PipelineRun:
+    """Simulate one step: ``forward_s(rank, chunk)`` / ``backward_s(rank, chunk)`` are the op durations (s),
+    ``p2p_s`` the transfer between neighbouring ranks (s). Chunk ``c`` of rank ``r`` is virtual stage
+    ``c * pp + r``; its forward waits for virtual stage ``k - 1``'s, its backward for ``k + 1``'s (the last
+    virtual stage's backward for its own forward)."""
+    if pp < 1 or microbatches < 1 or chunks < 1:
+        raise ValueError(f"pipeline needs pp, microbatches, chunks >= 1, got {pp}, {microbatches}, {chunks}")
+    last = pp * chunks - 1
+    orders = [rank_order(r, pp, microbatches, chunks) for r in range(pp)]
+    f_end: dict[tuple[int, int], float] = {}
+    b_end: dict[tuple[int, int], float] = {}
+    free = [0.0] * pp
+    busy = [0.0] * pp
+    ptr = [0] * pp
+    hop = p2p_s if pp > 1 else 0.0
+
+    def ready(r: int, s: Step) -> float | None:
+        forward, mb, c = s
+        k = c * pp + r
+        if forward:
+            if k == 0:
+                return 0.0
+            t = f_end.get((mb, k - 1))
+            return None if t is None else t + hop
+        if k == last:
+            return f_end.get((mb, k))
+        t = b_end.get((mb, k + 1))
+        return None if t is None else t + hop
+
+    remaining = sum(len(o) for o in orders)
+    while remaining:
+        progressed = False
+        for r in range(pp):
+            while ptr[r] < len(orders[r]):
+                s = orders[r][ptr[r]]
+                dep = ready(r, s)
+                if dep is None:
+                    break
+                forward, mb, c = s
+                dur = forward_s(r, c) if forward else backward_s(r, c)
+                end = max(free[r], dep) + dur
+                (f_end if forward else b_end)[(mb, c * pp + r)] = end
+                free[r], busy[r] = end, busy[r] + dur
+                ptr[r] += 1
+                remaining -= 1
+                progressed = True
+        if not progressed:  # pragma: no cover - the orders above never deadlock
+            raise RuntimeError("pipeline schedule deadlocked")
+    return PipelineRun(
+        step_s=max(free), busy_s=busy, end_s=free,
+        last_backward_s=[sum(backward_s(r, c) for c in range(chunks)) for r in range(pp)],
+        first_forward_s=[sum(forward_s(r, c) for c in range(chunks)) for r in range(pp)],
+        peak_inflight=[_peak_inflight(o) for o in orders])
+
+
+def _peak_inflight(order: list[Step]) -> int:
+    live = peak = 0
+    for forward, _, _ in order:
+        live += 1 if forward else -1
+        peak = max(peak, live)
+    return peak

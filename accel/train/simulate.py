@@ -1,0 +1,323 @@
+"""Cluster training of a decoder-only LLM: one optimizer step on ``tp x pp x dp`` GPUs, simulated through one
+representative rank per pipeline stage (every data-parallel replica and tensor-parallel rank does the same work,
+so collectives are costed, not replayed per GPU). A 3072-GPU step takes well under a second to simulate.
+
+Per microbatch, a pipeline rank runs its model chunks' blocks (priced op by op on the device's cost model,
+:mod:`accel.train.costs`) with Megatron's tensor-parallel collectives on the critical path:
+
+* without sequence parallelism, 2 all-reduces of the ``b s h`` activations per block in forward (after the
+  row-parallel o_proj and fc_out/down_proj) and 2 in backward (the column-parallel inputs' gradients);
+* with it, each all-reduce becomes an all-gather + a reduce-scatter of the same size (Korthikanti et al. 2022);
+* full recomputation repeats the forward's collectives in backward; the vocab-parallel embedding all-reduces
+  its output; the vocab-parallel cross-entropy all-reduces 3 ``b s`` fp32 vectors (max, sum, target logit).
+
+Stages exchange ``b s h`` activations point to point, split over the ``tp`` ranks and all-gathered inside the
+node (Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1). The pipeline schedule
+(1F1B or interleaved) is simulated (:mod:`accel.train.pipeline`). Then the data-parallel gradient reduction
+(all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
+the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
+and backward and its gradients reduce-scattered, each overlapping the block's compute. Last, the optimizer:
+fused Adam over the rank's (sharded) parameters, a streaming kernel priced by the device's cost model.
+
+All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
+inside a node, NICs across nodes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from accel.arch.base import DeviceSpec
+from accel.devices.base import CostModel
+from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
+from accel.sim.system import System, resolve_system
+from accel.train.costs import PieceCost, full_saved_bytes, price_piece
+from accel.train.layout import LayoutError, TrainLayout
+from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state
+from accel.train.pipeline import PipelineRun, run_pipeline
+
+#: bytes read + written per local parameter by fused mixed-precision Adam: read fp32 main weight, m, v and the
+#: fp32 gradient (16), write weight, m, v (12) and the half-precision model copy (2) (apex / Megatron FusedAdam)
+ADAM_BYTES_PER_PARAM = 30.0
+#: breakdown keys of :attr:`TrainResult.breakdown`, in the order printed
+BREAKDOWN_KEYS: tuple[str, ...] = ("compute", "recompute", "tp_comm", "pipeline_bubble", "dp_comm", "optimizer")
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Priced pieces of one microbatch on one tensor-parallel rank and the graphs they came from."""
+
+    block: PieceCost
+    embed: PieceCost
+    head: PieceCost
+    block_full_saved: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One simulated training step (all times in s, bytes in B, FLOP/s per device).
+
+    ``breakdown`` splits the step on its critical pipeline rank into ``compute`` (forward + backward kernels),
+    ``recompute``, ``tp_comm`` (tensor-parallel collectives), ``pipeline_bubble`` (idle waiting on other stages,
+    point-to-point transfers included), exposed ``dp_comm`` and ``optimizer``; they add up to ``step_time_s``.
+    """
+
+    model: str
+    system: str
+    device: str
+    devices: int
+    layout: TrainLayout
+    dtype: str
+    step_time_s: float
+    tokens_per_s: float
+    model_flops: float
+    hardware_flops: float
+    model_tflops_per_device: float
+    hardware_tflops_per_device: float
+    mfu: float
+    hfu: float
+    peak_flops: float
+    memory: MemoryTerms
+    breakdown: dict[str, float]
+    stages: list[dict[str, float]] = field(default_factory=list)
+    collectives: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def memory_per_device_bytes(self) -> float:
+        return self.memory.total
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary with the keys of ``accel simulate --json`` for training runs."""
+        d = {k: getattr(self, k) for k in ("model", "system", "device", "devices", "dtype", "step_time_s",
+                                           "tokens_per_s", "model_tflops_per_device", "hardware_tflops_per_device",
+                                           "mfu", "hfu", "memory_per_device_bytes")}
+        d.update(layout=asdict(self.layout), breakdown=dict(self.breakdown), memory=self.memory.as_dict(),
+                 model_flops_per_step=self.model_flops, hardware_flops_per_step=self.hardware_flops,
+                 peak_flops_per_device=self.peak_flops, stages=self.stages, collectives=self.collectives)
+        return d
+
+
+def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainLayout, hidden: int,
+                 elem_bytes: float) -> Pieces:
+    """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs`."""
+    act = layout.microbatch_size * layout.seq_len * hidden * elem_bytes
+    tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
+
+    def params(name: str) -> float:
+        return float(graphs[name].meta.get("params", 0))
+
+    return Pieces(
+        block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp),
+        embed=price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp),
+        head=price_piece(graphs["head"], model, act, params("head"), "none", tp, sp),
+        block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp) if rc == "full" else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class _Comm:
+    """Collective times of one microbatch on one rank (s)."""
+
+    block_fwd: float
+    block_bwd: float
+    embed_fwd: float
+    head_fwd: float
+    head_bwd: float
+    p2p: float
+
+
+def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float) -> _Comm:
+    group = layout.tp_group()
+    mb_tokens = layout.microbatch_size * layout.seq_len
+
+    def cost(op: str, nbytes: float) -> float:
+        return sysm.collective_cost(op, nbytes, group).time_s if len(group) > 1 else 0.0
+
+    if layout.sequence_parallel:
+        pair = cost("allgather", act_bytes) + cost("reduce_scatter", act_bytes)
+        fwd, bwd = 2 * pair, 2 * pair
+        embed, head_f, head_b = cost("reduce_scatter", act_bytes), cost("allgather", act_bytes), \
+            cost("reduce_scatter", act_bytes)
+    else:
+        ar = cost("allreduce", act_bytes)
+        fwd, bwd, embed, head_f, head_b = 2 * ar, 2 * ar, ar, 0.0, ar
+    head_f += 3 * cost("allreduce", mb_tokens * 4.0)  # vocab-parallel cross-entropy (fp32)
+    if layout.recompute == "full":
+        bwd += fwd
+    p2p = 0.0
+    if layout.pp > 1:
+        src, dst = layout.rank(0, 0, 0), layout.rank(0, 0, 1)
+        p2p = sysm.send_cost(act_bytes / layout.tp, src, dst).time_s
+        if not layout.sequence_parallel:
+            p2p += cost("allgather", act_bytes)
+    return _Comm(fwd, bwd, embed, head_f, head_b, p2p)
+
+
+def _adam_op(local_params: float) -> OpNode:
+    """The fused Adam kernel over ``local_params`` parameters (fp32 state; :data:`ADAM_BYTES_PER_PARAM`)."""
+    n = max(1, int(local_params))
+    fp32 = TensorInfo.of((n,), "fp32")
+    return OpNode("optimizer/fused_adam", "optimizer", inputs=[fp32, fp32, fp32, fp32],
+                  outputs=[fp32, fp32, fp32, TensorInfo.of((n,), "bf16")], flops=12.0 * n, dtype="fp32",
+                  phase="optimizer")
+
+
+def _peak_flops(spec: DeviceSpec, model: CostModel, dtype: str) -> float:
+    peaks = model.roofs().peaks
+    if dtype not in peaks:
+        raise LayoutError("--amp", f"{spec.name} has no {dtype} peak; allowed: {', '.join(peaks)}")
+    return float(peaks[dtype])
+
+
+def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, heads: int,
+                      system: System | DeviceSpec | str, layout: TrainLayout, dtype: str = "bf16",
+                      memory_check: bool = True, model_name: str = "") -> TrainResult:
+    """Simulate one training step (module docstring) of a model of ``layers`` blocks whose per-rank pieces are
+    ``graphs`` (:func:`workloads.llm_train.training_graphs` for this layout's ``tp``, microbatch and sequence
+    length). Raises LayoutError / MemoryOverflow (one line, naming the flag) for layouts that cannot run."""
+    sysm = resolve_system(system)
+    layout.check(layers, heads)
+    if layout.devices > sysm.n_devices:
+        raise LayoutError("--devices", f"{layout.devices} GPUs (tp x pp x dp) exceed the {sysm.n_devices} of "
+                                       f"{sysm.name}; allowed: 1..{sysm.n_devices}")
+    if dtype not in STATE_BYTES:
+        raise LayoutError("--amp", f"training dtype {dtype!r} not supported; allowed: {', '.join(STATE_BYTES)}")
+    inst = sysm.devices[0]
+    model = inst.model
+    eb = dtype_bytes(dtype)
+    act = layout.microbatch_size * layout.seq_len * hidden * eb
+    pieces = price_pieces(graphs, model, layout, hidden, eb)
+    comm = _tp_comm(sysm, layout, act) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
+    chunks = layout.virtual_stages(layers)
+    per_chunk = layers // (layout.pp * chunks)
+    last = layout.pp * chunks - 1
+    b = pieces.block
+    fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb) if layout.zero == 3 else (0.0, 0.0)
+
+    def fwd(r: int, c: int) -> float:
+        k = c * layout.pp + r
+        t = per_chunk * max(b.forward_s + comm.block_fwd, fsdp[0])
+        if k == 0:
+            t += pieces.embed.forward_s + comm.embed_fwd
+        if k == last:
+            t += pieces.head.forward_s + comm.head_fwd
+        return t
+
+    def bwd(r: int, c: int) -> float:
+        k = c * layout.pp + r
+        t = per_chunk * max(b.backward_s + b.recompute_s + comm.block_bwd, fsdp[1])
+        if k == 0:
+            t += pieces.embed.backward_s
+        if k == last:
+            t += pieces.head.backward_s + comm.head_bwd
+        return t
+
+    run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
+    return _summarise(sysm, layout, pieces, comm, run, layers, chunks, per_chunk, dtype, memory_check,
+                      model_name, fsdp)
+
+
+def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb: float) -> tuple[float, float]:
+    """ZeRO-3 / FSDP per block and microbatch (s): (forward all-gather of its weights, backward all-gather +
+    gradient reduce-scatter)."""
+    group = layout.dp_group()
+    if len(group) < 2:
+        return 0.0, 0.0
+    w = block_params * eb
+    ag = sysm.collective_cost("allgather", w, group).time_s
+    rs = sysm.collective_cost("reduce_scatter", block_params * STATE_BYTES[_dtype_key(eb)][1], group).time_s
+    return ag, ag + rs
+
+
+def _dtype_key(eb: float) -> str:
+    return "fp32" if eb == 4 else "bf16"
+
+
+def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, per_chunk: int) -> float:
+    last = layout.pp * chunks - 1
+    ks = [c * layout.pp + r for c in range(chunks)]
+    return (chunks * per_chunk * pieces.block.param_count + (pieces.embed.param_count if 0 in ks else 0.0)
+            + (pieces.head.param_count if last in ks else 0.0))
+
+
+def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
+               chunks: int, per_chunk: int, dtype: str, memory_check: bool, model_name: str,
+               fsdp: tuple[float, float]) -> TrainResult:
+    inst = sysm.devices[0]
+    model, spec = inst.model, inst.spec
+    m = layout.microbatches
+    b = pieces.block
+    group = layout.dp_group()
+    per_rank: list[dict[str, float]] = []
+    worst: MemoryTerms | None = None
+    for r in range(layout.pp):
+        params = _rank_params(pieces, layout, r, chunks, per_chunk)
+        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r])
+        local = params / layout.dp if layout.zero >= 1 else params
+        opt_s = model.cost(_adam_op(local)).time_s
+        ks = [c * layout.pp + r for c in range(chunks)]
+        n_blocks = chunks * per_chunk
+        compute = m * n_blocks * (b.forward_s + b.backward_s)
+        compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
+        compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
+        recompute = m * n_blocks * b.recompute_s
+        tp = run.busy_s[r] - compute - recompute
+        per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "tp_comm": tp,
+                         "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s, "optimizer": opt_s,
+                         "step": run.step_s + dp_s + opt_s, "params": params})
+        terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * per_chunk, r, ks, chunks)
+        if worst is None or terms.total > worst.total:
+            worst = terms
+    assert worst is not None
+    if memory_check and spec.memory_capacity is not None:
+        check_fits(worst, float(spec.memory_capacity), spec.name)
+    crit = max(per_rank, key=lambda d: d["step"])
+    step = crit["step"]
+    seqs = layout.global_batch
+    n_mb = seqs / layout.microbatch_size
+    per_mb = (layers * b.model_flops + pieces.embed.model_flops + pieces.head.model_flops) * layout.tp
+    model_flops = n_mb * per_mb
+    hw_flops = model_flops + n_mb * layers * b.recompute_flops * layout.tp
+    peak = _peak_flops(spec, model, dtype)
+    n = layout.devices
+    mt, ht = model_flops / n / step, hw_flops / n / step
+    return TrainResult(
+        model=model_name, system=sysm.name, device=spec.name, devices=n, layout=layout, dtype=dtype,
+        step_time_s=step, tokens_per_s=seqs * layout.seq_len / step, model_flops=model_flops,
+        hardware_flops=hw_flops, model_tflops_per_device=mt / 1e12, hardware_tflops_per_device=ht / 1e12,
+        mfu=mt / peak, hfu=ht / peak, peak_flops=peak, memory=worst,
+        breakdown={k: float(crit[k]) for k in BREAKDOWN_KEYS}, stages=per_rank,
+        collectives={"tp_block_forward_s": comm.block_fwd, "tp_block_backward_s": comm.block_bwd,
+                     "p2p_s": comm.p2p, "fsdp_forward_s": fsdp[0], "fsdp_backward_s": fsdp[1]})
+
+
+def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, group: list[int],
+                last_backward: float, first_forward: float) -> float:
+    """Exposed data-parallel communication of one rank (s) (module docstring)."""
+    if layout.dp < 2 or layout.zero == 3:
+        return 0.0
+    wb, gb, _ = STATE_BYTES[dtype]
+    if layout.zero == 0:
+        reduce = sysm.collective_cost("allreduce", params * gb, group).time_s
+        gather = 0.0
+    else:
+        reduce = sysm.collective_cost("reduce_scatter", params * gb, group).time_s
+        gather = sysm.collective_cost("allgather", params * wb, group).time_s
+    if not layout.dp_overlap:
+        return reduce + gather
+    return max(0.0, reduce - last_backward) + max(0.0, gather - first_forward)
+
+
+def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, inflight_blocks: int, r: int,
+            ks: list[int], chunks: int) -> MemoryTerms:
+    w, g, o = model_state(params, dtype, layout.zero, layout.dp)
+    acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
+    if 0 in ks:
+        acts += pieces.embed.saved_bytes * min(layout.microbatches, layout.pp)
+    if layout.pp * chunks - 1 in ks:
+        acts += pieces.head.saved_bytes
+    if layout.zero == 3 and layout.dp > 1:  # FSDP gathers one block's full weights (and gradients) at a time
+        acts += 2 * pieces.block.param_count * STATE_BYTES[dtype][0]
+    return MemoryTerms(w, g, o, math.fsum([acts]))

@@ -1,0 +1,227 @@
+"""Training graphs of one tensor-parallel rank of a decoder-only LLM, for the cluster-training simulator
+(:mod:`accel.train`).
+
+A 100-billion-parameter model is never traced whole. Three small graphs are traced, each for ONE
+microbatch on ONE tensor-parallel rank, forward + backward (the optimizer step is priced by
+:mod:`accel.train` from the parameter count, as Megatron's fused Adam runs over flat buffers):
+
+* ``block``: one decoder block (:class:`workloads.llm.Block`, attention core in submodule
+  ``self_attn.core``) with its Megatron shard: ``heads / tp``
+  query heads, ``kv_heads / tp`` key/value heads (replicated when ``kv_heads < tp``), ``ffn / tp`` MLP width;
+  the column-parallel q/k/v, gate/up (fc_in) and the row-parallel o_proj, down (fc_out) GEMMs are
+  exactly the rank's share (Shoeybi et al. 2019, Megatron-LM, Sec. 3). Norms and residual adds run on the
+  full hidden state (sequence parallelism is applied by the simulator to those ops);
+* ``embed``: the vocab-parallel token embedding (``vocab / tp`` rows; plus learned positions) of the first
+  pipeline stage;
+* ``head``: the final norm, the vocab-parallel LM head (``vocab / tp`` columns) and the cross-entropy loss in
+  fp32 over the rank's logits, of the last pipeline stage.
+
+The attention core is ``flash`` (one fused kernel, FlashAttention: what Megatron-Core with Transformer Engine,
+NeMo and llm-foundry run) or ``unfused`` (Megatron-LM before FlashAttention, as in Korthikanti et al. 2022:
+``Q K^T`` batched GEMM, one fused scale-mask-softmax kernel, dropout, ``P V`` batched GEMM). ``dropout`` > 0 adds
+attention dropout (unfused only) and the hidden dropout of Megatron's fused bias-dropout-add after the
+attention and MLP outputs (one elementwise kernel each).
+
+Parameters and activations are in the training dtype (fp16 / bf16: Megatron's half-precision model
+copy; fp32 master weights live in the optimizer). Ops of the scaffolding loss that drives ``backward()``
+through the block are dropped; every remaining op has phase ``forward`` or ``backward``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from accel.graph import LayerGraph
+from workloads.llm import Attention, Block, _norm, _rotate
+from workloads.llm_configs import LlmConfig
+from workloads.recorder import fused_kernel
+
+#: dtypes a training graph is traced in (the model copy the GEMMs read)
+TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
+#: ``--attention`` kernels of a training block (module docstring)
+ATTENTION_KERNELS: tuple[str, ...] = ("flash", "unfused")
+
+
+def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:
+    """The per-rank block of ``cfg`` under ``tp``-way Megatron tensor parallelism: query heads and the MLP width
+    split ``tp`` ways, key/value heads too when there are at least ``tp`` of them (else each rank keeps one
+    group: GQA replicates K/V heads). ValueError naming ``--tp`` when heads or ffn do not split."""
+    if tp < 1 or cfg.heads % tp or cfg.ffn % tp:
+        raise ValueError(f"--tp: {tp} must divide heads ({cfg.heads}) and ffn ({cfg.ffn}) of {cfg.name}")
+    if cfg.kv_heads >= tp and cfg.kv_heads % tp:
+        raise ValueError(f"--tp: {tp} must divide kv_heads ({cfg.kv_heads}) of {cfg.name}")
+    kv = cfg.kv_heads // tp if cfg.kv_heads >= tp else 1
+    return dataclasses.replace(cfg, heads=cfg.heads // tp, kv_heads=kv, ffn=cfg.ffn // tp, head_dim=cfg.head_dim)
+
+
+class CoreAttention(nn.Module):
+    """``softmax(Q K^T / sqrt(d) + causal mask) V`` over a microbatch: flash (one kernel) or unfused."""
+
+    def __init__(self, kernel: str, dropout: float):
+        super().__init__()
+        self.kernel, self.dropout = kernel, dropout
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: bool) -> torch.Tensor:
+        if self.kernel == "flash":
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        if gqa:
+            k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+            v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        probs = fused_kernel("softmax", lambda s: torch.softmax(s * (q.shape[-1] ** -0.5), dim=-1), scores)
+        if self.dropout:
+            probs = fused_kernel("elementwise", lambda p: F.dropout(p, self.dropout, training=True), probs)
+        return torch.matmul(probs, v)
+
+
+class _TrainAttention(Attention):
+    """:class:`workloads.llm.Attention` without a KV cache, its core in :class:`CoreAttention`."""
+
+    def __init__(self, cfg: LlmConfig, kernel: str, dropout: float):
+        super().__init__(cfg, 1, 0)
+        self.core = CoreAttention(kernel, dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None, start: int,
+                use_cache: bool) -> torch.Tensor:
+        c = self.cfg
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, c.heads, c.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        if cos is not None and sin is not None:
+            q, k = fused_kernel("elementwise", lambda a, b: (_rotate(a, cos, sin, c.rotary_dim),
+                                                             _rotate(b, cos, sin, c.rotary_dim)), q, k)
+        o = self.core(q, k, v, c.kv_heads != c.heads)
+        return self.o_proj(o.transpose(1, 2).reshape(B, T, c.heads * c.head_dim))
+
+
+class _TrainBlock(Block):
+    """A :class:`workloads.llm.Block` with :class:`_TrainAttention` and optional hidden dropout."""
+
+    def __init__(self, cfg: LlmConfig, kernel: str, dropout: float):
+        super().__init__(cfg, 1, 0)
+        self.self_attn = _TrainAttention(cfg, kernel, dropout)
+        self.dropout = dropout
+
+    def _drop(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        if not self.dropout:
+            return residual + x
+        return fused_kernel("elementwise", lambda a, r: r + F.dropout(a, self.dropout, training=True), x, residual)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None, start: int,
+                use_cache: bool) -> torch.Tensor:
+        y = self.input_layernorm(x)
+        a = self.self_attn(y, cos, sin, start, use_cache)
+        if self.parallel:
+            return self._drop(a + self.mlp(y), x)
+        x = self._drop(a, x)
+        return self._drop(self.mlp(self.post_attention_layernorm(x)), x)
+
+
+class _BlockStep(nn.Module):
+    """One block over a microbatch's hidden state (rotary tables precomputed, no KV cache)."""
+
+    def __init__(self, cfg: LlmConfig, seq_len: int, kernel: str = "flash", dropout: float = 0.0):
+        super().__init__()
+        self.block = _TrainBlock(cfg, kernel, dropout)
+        self.rope = bool(cfg.rope)
+        if self.rope:
+            self.register_buffer("rope_cos", torch.ones(seq_len, cfg.rotary_dim), persistent=False)
+            self.register_buffer("rope_sin", torch.zeros(seq_len, cfg.rotary_dim), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cos = self.rope_cos if self.rope else None
+        sin = self.rope_sin if self.rope else None
+        return self.block(x, cos, sin, 0, False)
+
+
+class _Embed(nn.Module):
+    """The first stage's vocab-parallel token embedding (+ learned positions)."""
+
+    def __init__(self, cfg: LlmConfig, vocab_shard: int, seq_len: int):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(vocab_shard, cfg.hidden)
+        self.positions = None if cfg.rope else nn.Embedding(seq_len, cfg.hidden)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed_tokens(ids)
+        if self.positions is not None:
+            x = x + self.positions(torch.arange(ids.shape[1], device=ids.device))
+        return x
+
+
+class _Head(nn.Module):
+    """The last stage's final norm, vocab-parallel LM head and cross-entropy (fp32 logits)."""
+
+    def __init__(self, cfg: LlmConfig, vocab_shard: int):
+        super().__init__()
+        self.norm = _norm(cfg)
+        self.lm_head = nn.Linear(cfg.hidden, vocab_shard, bias=False)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = self.lm_head(self.norm(x)).float()
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
+
+
+def _scalar(out: Any) -> torch.Tensor:
+    return out if out.dim() == 0 else out.float().square().mean()
+
+
+def _scalars_only(op: Any) -> bool:
+    """An op on 0-d tensors only (the scaffolding loss's gradient seed)."""
+    return all(len(t.shape) == 0 for t in [*op.inputs, *op.outputs])
+
+
+def _trace(module: nn.Module, inputs: tuple[Any, ...], dtype: str, name: str) -> LayerGraph:
+    from workloads.extract import extract
+
+    g = extract(module, inputs, mode="train", loss_fn=_scalar, optimizer="sgd", dtype=dtype, name=name, _copy=False)
+    keep = LayerGraph(g.name, dict(g.meta))
+    gg = g.graph
+    for n in gg.nodes:
+        op = gg.nodes[n]["op"]
+        if op.phase == "optimizer" or op.module == "loss" or (op.module == "" and _scalars_only(op)):
+            continue
+        deps = [u for u in gg.predecessors(n) if u in keep.graph]
+        keep.add_op(op, deps, [gg.edges[u, n]["bytes"] for u in deps])
+    return keep
+
+
+def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtype: str = "bf16",
+                    attention: str = "flash", dropout: float = 0.0) -> dict[str, LayerGraph]:
+    """``{"block", "embed", "head"}`` training graphs (forward + backward) of one tensor-parallel rank for one
+    microbatch of ``microbatch`` sequences of ``seq_len`` tokens, attention core ``attention`` (one of
+    :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring). ValueError naming the flag
+    for a bad ``--tp``, ``--seq-len``, ``--attention``, ``--dropout`` or dtype."""
+    if attention not in ATTENTION_KERNELS:
+        raise ValueError(f"--attention: unknown {attention!r}; allowed: {', '.join(ATTENTION_KERNELS)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"--dropout: {dropout!r} must be in [0, 1)")
+    if dtype not in TRAIN_DTYPES:
+        raise ValueError(f"--amp/--dtype: training dtype {dtype!r} not supported; allowed: {', '.join(TRAIN_DTYPES)}")
+    if seq_len > cfg.max_positions and not cfg.rope:
+        raise ValueError(f"--seq-len: {seq_len} exceeds {cfg.name}'s max_positions {cfg.max_positions} "
+                         "(learned positions); give max_positions in the spec")
+    if cfg.vocab % tp:
+        raise ValueError(f"--tp: {tp} must divide vocab ({cfg.vocab}) of {cfg.name} (vocab-parallel embedding)")
+    shard = shard_config(cfg, tp)
+    from workloads.models import torch_dtype
+
+    tdt = torch_dtype(dtype)
+    with torch.device("meta"):
+        block = _BlockStep(shard, seq_len, attention, dropout)
+        x = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
+        embed = _Embed(cfg, cfg.vocab // tp, seq_len)
+        ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)
+        head = _Head(cfg, cfg.vocab // tp)
+        h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
+    return {
+        "block": _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})"),
+        "embed": _trace(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
+        "head": _trace(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})"),
+    }
