@@ -1,9 +1,14 @@
 """Multi-device parallelism: configuration plus the graph transformations it implies.
 
 * ``data``: every device runs the whole graph on its own (micro)batch; gradients are
-  all-reduced in buckets (PyTorch DDP style, ``bucket_bytes`` default 25 MiB) on a
-  communication stream that overlaps the rest of backward; optimizer ops wait for the
-  last bucket. Items per step = batch_items x devices.
+  all-reduced in buckets on a communication stream that overlaps the rest of backward, as
+  PyTorch DDP's reducer does (:func:`plan_data_parallel`): a bucket closes when it holds at least
+  ``first_bucket_bytes`` (1 MiB) for the first bucket and ``bucket_bytes`` (25 MiB) for the
+  others, in the order gradients become ready; each gradient is copied into its bucket (scaled by
+  1/devices) by a kernel on the compute stream when it is ready, and after backward each bucket is
+  copied back into the gradients once its all-reduce is done (``gradient_as_bucket_view=False``,
+  torch's default; ``True`` drops both copies); optimizer ops follow those copies. Items per step =
+  batch_items x devices.
 * ``tensor``: Megatron-style, following the data flow. In forward, a weight-carrying matmul/conv
   whose input is replicated is column-parallel (output features split, no communication: q, k and
   v of one attention, gate and up of a SwiGLU MLP, GPT-2's fused c_attn), and one whose input is
@@ -29,7 +34,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from accel.graph import LayerGraph, OpNode, TensorInfo
+from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
 
 MODES = ("data", "tensor", "pipeline")
 SCHEDULES = ("gpipe", "1f1b")
@@ -47,6 +52,10 @@ class ParallelConfig:
             replicated from its first device when it has fewer).
         collective: all-reduce algorithm, ``ring`` or ``tree``.
         bucket_bytes: DDP gradient bucket size (B), default 25 MiB (torch DDP bucket_cap_mb=25).
+        first_bucket_bytes: size of DDP's first gradient bucket (B), default 1 MiB (torch's
+            ``kDefaultFirstBucketBytes``, ``dist._DEFAULT_FIRST_BUCKET_BYTES``).
+        gradient_as_bucket_view: DDP's option of that name: gradients are views of the buckets, so no
+            kernel copies them in and out (default False, as in torch).
         microbatches: pipeline microbatches per step (default 4 x devices).
         schedule: pipeline schedule, ``gpipe`` or ``1f1b``.
     """
@@ -55,6 +64,8 @@ class ParallelConfig:
     devices: int = 1
     collective: str = "ring"
     bucket_bytes: float = 25 * 2**20
+    first_bucket_bytes: float = 2**20
+    gradient_as_bucket_view: bool = False
     microbatches: int | None = None
     schedule: str = "1f1b"
 
@@ -73,14 +84,120 @@ class ParallelConfig:
             raise bad("collective", f"must be ring or tree; got {self.collective!r}")
         if self.schedule not in SCHEDULES:
             raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
-        if not (isinstance(self.bucket_bytes, (int, float)) and math.isfinite(self.bucket_bytes) and self.bucket_bytes > 0):
-            raise bad("bucket_bytes", f"must be a finite number > 0, got {self.bucket_bytes!r}")
+        for name in ("bucket_bytes", "first_bucket_bytes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise bad(name, f"must be a finite number > 0, got {v!r}")
+        if not isinstance(self.gradient_as_bucket_view, bool):
+            raise bad("gradient_as_bucket_view", f"must be True or False, got {self.gradient_as_bucket_view!r}")
         if self.microbatches is not None and not 1 <= self.microbatches <= MAX_MICROBATCHES:
             raise bad("microbatches", f"must be between 1 and {MAX_MICROBATCHES}, got {self.microbatches}")
 
     @property
     def n_microbatches(self) -> int:
         return self.microbatches or 4 * self.devices
+
+
+# ---------------------------------------------------------------------------- data parallel
+@dataclass(frozen=True)
+class Gradient:
+    """One parameter gradient as DDP's reducer sees it.
+
+    Attributes:
+        op: the backward op that produces it (DDP's autograd hook fires after it); module: that op's module.
+        tensor: the gradient tensor as produced (its copies into and out of the bucket move it).
+        bytes: its share of the parameter bytes all-reduced (B).
+        bucket: index of its bucket, in the order the buckets' all-reduces are launched.
+        index: its position among the step's gradients (the order they become ready).
+    """
+
+    op: str
+    module: str
+    tensor: TensorInfo
+    bytes: float
+    bucket: int
+    index: int
+
+
+@dataclass(frozen=True)
+class DataParallelPlan:
+    """DDP's gradient buckets of one training step (:func:`plan_data_parallel`).
+
+    Attributes:
+        grads: backward op name -> the gradients it produces, in output order.
+        buckets: bytes of each bucket (B), in launch order.
+        launch_after: backward op name -> the buckets whose all-reduce is launched after it (the
+            op that produces a bucket's last gradient).
+    """
+
+    grads: dict[str, list[Gradient]]
+    buckets: list[float]
+    launch_after: dict[str, list[int]]
+
+
+def _param_grads(ops: list[OpNode], graph: LayerGraph) -> list[tuple[OpNode, TensorInfo, float]]:
+    """(backward op, gradient tensor, bytes) of each parameter gradient, in backward order.
+
+    A backward op produces a parameter's gradient through an output with the shape and dtype of a
+    forward op's weight (a parameter; 0-d weights such as batch norm's ``num_batches_tracked`` have no
+    gradient). Under autocast this is the fp32 cast of a half-precision weight gradient, which is what
+    the optimizer reads. Without such a match the shape alone is used; without any, the parameter bytes
+    are spread over the backward matmul/conv ops in proportion to their FLOPs (one gradient each; a
+    documented fallback). The bytes are then scaled so their total equals the graph's parameter bytes
+    (``graph.weight_bytes``).
+    """
+    bwd = [o for o in ops if o.phase == "backward"]
+    pbytes = float(graph.weight_bytes)
+    if not bwd or pbytes <= 0:
+        return []
+    weights = {(tuple(t.shape), t.dtype) for o in ops if o.phase == "forward" for t in o.weights if len(t.shape) > 0}
+    shapes = {shape for shape, _ in weights}
+    found: list[tuple[OpNode, TensorInfo | None, float]] = []
+    for match in (lambda t: (tuple(t.shape), t.dtype) in weights, lambda t: tuple(t.shape) in shapes):
+        found = [(o, t, float(t.bytes)) for o in bwd for t in o.outputs if t.bytes > 0 and match(t)]
+        if found:
+            break
+    if not found:
+        heavy = [o for o in bwd if o.kind in ("matmul", "conv", "conv_transpose", "rnn")] or bwd
+        total_f = sum(o.flops for o in heavy)
+        found = [(o, None, o.flops if total_f > 0 else 1.0) for o in heavy]
+    total = sum(b for _, _, b in found)
+    out = []
+    for o, t, b in found:
+        share = pbytes * b / total
+        if t is None:  # the fallback: a flat gradient of the op's dtype holding its share
+            t = TensorInfo((max(1, int(share / dtype_bytes(o.dtype))),), o.dtype, int(share))
+        out.append((o, t, share))
+    return out
+
+
+def plan_data_parallel(ops: list[OpNode], graph: LayerGraph, cfg: ParallelConfig) -> DataParallelPlan:
+    """DDP's gradient buckets: the gradients in the order they become ready (backward program order; DDP
+    rebuilds its buckets in that order after the first step), assigned as torch's
+    ``compute_bucket_assignment_by_size`` does: a gradient joins the open bucket, which closes once it
+    holds at least its limit, ``first_bucket_bytes`` for the first bucket and ``bucket_bytes`` for every
+    later one (torch ``Reducer::rebuild_buckets``: limits ``[kDefaultFirstBucketBytes, bucket_bytes_cap]``);
+    the last bucket holds what is left. A bucket's all-reduce is launched after the op producing its last
+    gradient. Empty for one device or another mode."""
+    if cfg.mode != "data" or cfg.devices < 2:
+        return DataParallelPlan({}, [], {})
+    grads: dict[str, list[Gradient]] = {}
+    buckets: list[float] = []
+    launch_after: dict[str, list[int]] = {}
+    acc, last = 0.0, ""
+    for i, (op, tensor, nbytes) in enumerate(_param_grads(ops, graph)):
+        k, name = len(buckets), op.name
+        grads.setdefault(name, []).append(Gradient(name, op.module, tensor, nbytes, k, i))
+        acc += nbytes
+        last = name
+        if acc >= (cfg.first_bucket_bytes if k == 0 else cfg.bucket_bytes):
+            buckets.append(acc)
+            launch_after.setdefault(name, []).append(k)
+            acc = 0.0
+    if acc > 0:
+        launch_after.setdefault(last, []).append(len(buckets))
+        buckets.append(acc)
+    return DataParallelPlan(grads, buckets, launch_after)
 
 
 # ---------------------------------------------------------------------------- tensor parallel

@@ -31,7 +31,8 @@ from accel.devices.base import OpCost
 from accel.sim.engine import Schedule, Task, run_tasks
 from accel.sim.host import IssueRule, issue_rule
 from accel.sim.memory import footprint
-from accel.sim.parallelism import ParallelConfig, assign_stages, pipeline_order, plan_tensor_parallel, shard_op
+from accel.sim.parallelism import (DataParallelPlan, Gradient, ParallelConfig, assign_stages, pipeline_order,
+                                   plan_data_parallel, plan_tensor_parallel, shard_op)
 from accel.sim.result import RunInfo, SimResult, TaskInfo
 from accel.sim.system import System, resolve_system
 
@@ -264,30 +265,6 @@ def _io_bytes(graph: LayerGraph) -> tuple[float, float]:
     return inp, out
 
 
-def _grad_bytes(ops: list[OpNode], graph: LayerGraph) -> dict[str, float]:
-    """Gradient bytes produced by each backward op (for DDP bucketing).
-
-    A backward op produces weight gradients through its outputs whose shape equals a
-    parameter shape (the shapes of forward ops' weights); the shares are then scaled so the
-    total equals the graph's parameter bytes (``graph.weight_bytes``). If no backward output
-    matches, the parameter bytes are spread over backward matmul/conv ops in proportion to
-    their FLOPs (documented fallback).
-    """
-    bwd = [o for o in ops if o.phase == "backward"]
-    pbytes = float(graph.weight_bytes)
-    if not bwd or pbytes <= 0:
-        return {}
-    shapes = {tuple(t.shape) for o in ops if o.phase == "forward" for t in o.weights}
-    raw = {o.name: float(sum(t.bytes for t in o.outputs if tuple(t.shape) in shapes)) for o in bwd}
-    raw = {k: v for k, v in raw.items() if v > 0}
-    if not raw:
-        heavy = [o for o in bwd if o.kind in ("matmul", "conv", "conv_transpose", "rnn")] or bwd
-        total_f = sum(o.flops for o in heavy)
-        raw = {o.name: (o.flops if total_f > 0 else 1.0) for o in heavy}
-    total = sum(raw.values())
-    return {k: pbytes * v / total for k, v in raw.items()}
-
-
 def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, batch_items: int | None = None,
              cuda_graphs: bool = False, include_host_transfers: bool = False, parallel: ParallelConfig | None = None,
              pinned_host: bool = True, launch_overhead: float | None = None, iterations: int = 1,
@@ -413,40 +390,81 @@ def _build_tasks(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Paral
     return (n if cfg.mode == "data" else 1) * iterations
 
 
-def _gradient_buckets(ops: list[OpNode], graph: LayerGraph, cfg: ParallelConfig) -> dict[str, float]:
-    """Data parallelism: op name -> bytes of the gradient bucket all-reduced after it (backward order)."""
-    grads = _grad_bytes(ops, graph) if (cfg.mode == "data" and cfg.devices > 1) else {}
-    bucket_end: dict[str, float] = {}
-    if grads:
-        acc, last = 0.0, None
-        for o in ops:
-            if o.name in grads:
-                acc += grads[o.name]
-                last = o.name
-                if acc >= cfg.bucket_bytes:
-                    bucket_end[last] = acc
-                    acc = 0.0
-        if acc > 0 and last is not None:
-            bucket_end[last] = bucket_end.get(last, 0.0) + acc
-    return bucket_end
+def _reducer_op(g: Gradient, into_bucket: bool) -> OpNode:
+    """The kernel DDP's reducer runs for gradient ``g`` (torch ``reducer.cpp``, ``gradient_as_bucket_view=False``):
+    into its bucket when it is ready, scaled by 1/devices (``at::mul_out(bucket_view, grad, 1/div_factor)`` in
+    ``mark_variable_ready_dense``: an elementwise kernel), or back from the all-reduced bucket after backward
+    (``grad.copy_(bucket_view)`` in ``copy_bucket_to_grad``: a copy). Both are launched from the reducer's C++ code
+    (``attrs["issued_by"]``: no host issue time of their own, :func:`accel.sim.host.issued_by_call`)."""
+    t, attrs = g.tensor, {"issued_by": "ddp reducer"}
+    if into_bucket:
+        return OpNode(f"ddp grad {g.index} -> bucket {g.bucket}", "elementwise", [t], [t], flops=float(t.numel),
+                      dtype=t.dtype, phase="backward", module=g.module, attrs=attrs)
+    return OpNode(f"ddp bucket {g.bucket} -> grad {g.index}", "data_movement", [t], [t], dtype=t.dtype, phase="backward",
+                  module=g.module, attrs=attrs)
+
+
+class _Reducer:
+    """One rank's DDP reducer tasks (:func:`accel.sim.parallelism.plan_data_parallel`): each gradient's copy into its
+    bucket after the op that produces it, the buckets' all-reduces, and, when backward is over, each bucket's
+    copy back into the gradients once its all-reduce is done (torch ``Reducer::finalize_backward``)."""
+
+    def __init__(self, b: "_Builder", plan: DataParallelPlan, cfg: ParallelConfig, tag: str):
+        self.b, self.plan, self.tag = b, plan, tag
+        self.copies = not cfg.gradient_as_bucket_view
+        self.ranks = list(range(cfg.devices))
+        self.collective = cfg.collective
+        self.ready: dict[int, list[int]] = {}  # rank -> its last task writing each open bucket
+        self.allreduce: dict[int, dict[int, int]] = {}  # bucket -> rank -> all-reduce task
+        self.finalized: set[int] = set()
+
+    def after(self, op: OpNode, task_of: dict[int, int]) -> None:
+        """Tasks after backward op ``op`` (its task per rank): its gradients' bucket copies, then the all-reduce of
+        every bucket it completes."""
+        b = self.b
+        for d in self.ranks:
+            last = task_of[d]
+            if self.copies:
+                for g in self.plan.grads.get(op.name, []):
+                    last = b.op(d, _reducer_op(g, True), [task_of[d]], tag=self.tag)
+            self.ready[d] = [last]
+        for k in self.plan.launch_after.get(op.name, []):
+            self.allreduce[k] = b.allreduce(self.ranks, self.plan.buckets[k], dict(self.ready), self.collective,
+                                            f"grad allreduce {k + 1}{self.tag}")
+
+    def finalize(self, d: int) -> list[int]:
+        """Rank ``d``'s copies of the all-reduced buckets back into the gradients (each waits for its bucket's
+        all-reduce), once per step; returns the tasks the optimizer must wait for (the copies, else the
+        all-reduces)."""
+        if d in self.finalized:
+            return []
+        self.finalized.add(d)
+        waits = [ranks[d] for ranks in self.allreduce.values()]
+        if not self.copies:
+            return waits
+        out = []
+        for grads in self.plan.grads.values():
+            for g in grads:
+                out.append(self.b.op(d, _reducer_op(g, False), [self.allreduce[g.bucket][d]], tag=self.tag))
+        return out or waits
 
 
 def _build_replicas(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig,
                     include_host_transfers: bool, iterations: int, in_bytes: float, out_bytes: float) -> None:
     """Step 4 for one device, data or tensor parallelism: each rank runs every op in program order;
-    gradient buckets (data) and tensor-parallel all-reduces are interleaved as collectives."""
+    DDP's gradient buckets (data: :class:`_Reducer`) and tensor-parallel all-reduces are interleaved as
+    collectives."""
     n = cfg.devices
     plan = plan_tensor_parallel(graph, n) if cfg.mode == "tensor" else None
     replicas = n if cfg.mode in ("data", "tensor") else 1
-    bucket_end = _gradient_buckets(ops, graph, cfg)
+    ddp = plan_data_parallel(ops, graph, cfg)
     pending_dep: dict[int, list[int]] = {d: [] for d in range(replicas)}
     for it in range(iterations):
         tag = f"@it{it}" if iterations > 1 else ""
         per_rank_tasks: dict[str, dict[int, int]] = {}
-        ar_tasks: dict[int, list[int]] = {d: [] for d in range(replicas)}
+        reducer = _Reducer(b, ddp, cfg, tag) if ddp.buckets else None
         # build rank by rank, but collectives need all ranks: create per-rank op tasks first
         # (program order per rank is what matters to the engine), collectives interleaved.
-        first_opt_seen = {d: False for d in range(replicas)}
         for d in range(replicas):
             if include_host_transfers and in_bytes > 0:
                 pending_dep[d].append(b.copy(d, "h2d", in_bytes, name="input h2d" + tag))
@@ -454,18 +472,13 @@ def _build_replicas(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Pa
             shard = plan.shard.get(o.name) if plan else None
             for d in range(replicas):
                 deps = pending_dep[d]
-                if o.phase == "optimizer" and not first_opt_seen[d]:
-                    first_opt_seen[d] = True
-                    deps = deps + ar_tasks[d]
+                if o.phase == "optimizer" and reducer is not None:
+                    deps = deps + reducer.finalize(d)  # the first optimizer op follows DDP's finalize_backward
                 t = b.op(d, o, deps, shard, tag=tag)
                 pending_dep[d] = []
                 per_rank_tasks.setdefault(o.name, {})[d] = t
-            if o.name in bucket_end:
-                out = b.allreduce(list(range(replicas)), bucket_end[o.name],
-                                  {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
-                                  f"grad allreduce {len(ar_tasks[0]) + 1}{tag}")
-                for d, t in out.items():
-                    ar_tasks[d].append(t)
+            if reducer is not None and o.name in ddp.grads:
+                reducer.after(o, per_rank_tasks[o.name])
             if plan and o.name in plan.allreduce_after:
                 out = b.allreduce(list(range(replicas)), plan.allreduce_after[o.name],
                                   {d: [per_rank_tasks[o.name][d]] for d in range(replicas)}, cfg.collective,
@@ -474,14 +487,15 @@ def _build_replicas(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: Pa
                     pending_dep[d].append(t)  # next op consumes the reduced tensor
         for d in range(replicas):
             last = [per_rank_tasks[ops[-1].name][d]] if ops else []
+            done = reducer.finalize(d) if reducer is not None else []  # a step without optimizer ops
             if include_host_transfers and out_bytes > 0:
-                b.copy(d, "d2h", out_bytes, deps=last + ar_tasks[d] + pending_dep[d], name="output d2h" + tag)
+                b.copy(d, "d2h", out_bytes, deps=last + done + pending_dep[d], name="output d2h" + tag)
 
 
 def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelConfig,
             memory_check: str) -> tuple[dict[str, float], bool]:
-    """Step 5: estimated memory per device (weights, gradients, optimizer state, activations) and whether
-    every device holds it; warns or raises per ``memory_check``."""
+    """Step 5: estimated memory per device (weights, gradients, optimizer state, activations; data parallelism: DDP's
+    gradient buckets) and whether every device holds it; warns or raises per ``memory_check``."""
     sysm, n = b.sys, cfg.devices
     training = any(o.phase == "backward" for o in ops)
     mem_need: dict[str, float] = {}
@@ -490,8 +504,10 @@ def _memory(b: "_Builder", graph: LayerGraph, ops: list[OpNode], cfg: ParallelCo
             mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac, inflight)
     else:
         frac = 1.0 / n if cfg.mode == "tensor" else 1.0
+        # DDP's flat bucket tensors hold a second copy of the gradients unless the gradients are views of them
+        buckets = 0.0 if cfg.gradient_as_bucket_view else sum(plan_data_parallel(ops, graph, cfg).buckets)
         for d in range(n):
-            mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac)
+            mem_need[sysm.devices[d].name] = footprint(graph, ops, training, frac, frac) + buckets
     over = [(sysm.devices[d], cap) for d in range(n)
             if (cap := sysm.devices[d].spec.memory_capacity) is not None and mem_need[sysm.devices[d].name] > cap]
     if over and memory_check != "off":
