@@ -194,6 +194,9 @@ class GpuSpec(ComputeSpec):
         memory: :class:`GpuMemory`.
         graph_launch_overhead: per-kernel time inside a CUDA graph replay (s). (Eager per-op host time
             is the host CPU's: ``host_runtime.dispatch`` of the system's host, :mod:`accel.sim.host`.)
+        sfu_per_clock: special-function-unit results (``exp2``, ``rcp``, ...) per clock per SM (the CUDA
+            programming guide's arithmetic-instruction throughput table); a fused attention kernel's softmax
+            takes one exponential per score on them (None: not modelled).
         tdp: board power limit (W); kernels whose power at ``clock`` exceeds it run at a lower clock.
         idle_power: board power with nothing running (W).
         energy: per-FLOP (per dtype, at ``clock``) and per-byte (dram, l2, smem) dynamic energies.
@@ -211,6 +214,7 @@ class GpuSpec(ComputeSpec):
     ctas_per_sm: PositiveInt = 1
     stream_k: bool = False
     mma_tile_m: PositiveInt | None = None
+    sfu_per_clock: PositiveFloat | None = None
     max_threads_per_sm: PositiveInt
     memory: GpuMemory
     graph_launch_overhead: Time

@@ -22,7 +22,9 @@ Model, per op kind:
   runs with Winograd/FFT get ``winograd_speedup``; tensor-core convs on NCHW tensors (``attrs
   ["channels_last"]`` false or absent) pay NCHW<->NHWC transposes, and NCHW 1x1 convs are per-image
   GEMMs over H*W pixels.
-* ``attention`` (flash: QK^T and PV as batched GEMMs, Q/K/V/O once through DRAM), ``rnn`` (per layer
+* ``attention`` (flash: QK^T and PV as batched GEMMs, Q/K/V/O once through DRAM; its backward five GEMMs,
+  Q/K/V/O/dO read and dQ/dK/dV written once; the softmax's one exponential per score on the special-function
+  units, after the GEMMs as FlashAttention-2 -- PyTorch's SDPA flash kernel -- issues them), ``rnn`` (per layer
   an input-projection GEMM, then per time step a dependent recurrent GEMM + pointwise kernel, times
   added; ``W_hh`` L2-resident if it fits, else re-read every step; roofline if its attrs are missing).
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
@@ -644,28 +646,68 @@ class GpuCostModel(CostModel):
         tile's M) runs as a decode kernel (flash-decoding, FlashInfer, TensorRT-LLM XQA): the group's query
         rows packed into ``mma_tile_m``-row MMA fragments, the KV length split over the SMs; compute = the
         FLOPs padded to whole fragments at the tensor peak x ``tensor_efficiency``, memory = its bytes.
+
+        Every path adds the softmax's exponentials, one per computed score, at ``sfu_per_clock x sm_count x
+        clock`` (:meth:`_softmax_exp_s`). A backward op is FlashAttention's backward (:meth:`_attention_backward`).
         """
         at = AttentionShape.of(op)
+        if op.phase == "backward":
+            return self._attention_backward(op, at)
         b, h, lq, lk, d = at.batch, at.heads, at.Lq, at.Lk, at.d
         key = self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
         frac = at.work_fraction
         rows = lq * at.group
         mma = self.spec.mma_tile_m
+        exp_s = self._softmax_exp_s(at)
         if mma and self._is_tensor(key) and rows < min(tm for tm, _ in self.spec.tiles["tensor"]):
             executed = 4.0 * b * h * lq * lk * d * frac * (math.ceil(rows / mma) * mma / rows)
-            compute = executed / (self.spec.peak_at(key) * self.spec.calibration.tensor_efficiency)
+            compute = executed / (self.spec.peak_at(key) * self.spec.calibration.tensor_efficiency) + exp_s
             dram = float(op.total_bytes)
             mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
             return self._finish(op, key, compute, mem_s, executed, {"dram": dram, "l2": dram},
                                 {"path": "flash_decode", "kernels": 1, "rows": rows})
         p1 = self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         p2 = self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)
-        compute = (p1.compute_s + p2.compute_s) * frac
+        compute = (p1.compute_s + p2.compute_s) * frac + exp_s
         dram = float(op.total_bytes) or (2 * lq + 2 * lk) * d * b * h * eb
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
         return self._finish(op, key, compute, mem_s, (p1.flops_executed + p2.flops_executed) * frac,
                             {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
+
+    def _softmax_exp_s(self, at: AttentionShape) -> float:
+        """Time of the softmax's exponentials (s): one per computed score, ``batch x heads x Lq x Lk x
+        work_fraction``, at ``sfu_per_clock x sm_count x clock`` (0 when the YAML gives no ``sfu_per_clock``).
+        For head dim 128 an H100's matrix FLOPs outnumber them 512 to 1 while its tensor cores outrun the
+        special-function units ~250-fold, so they cost about half the GEMMs' time (Shah et al. 2024,
+        FlashAttention-3, Sec. 3)."""
+        rate = self.spec.sfu_per_clock
+        if not rate:
+            return 0.0
+        return at.batch * at.heads * at.Lq * at.Lk * at.work_fraction / (rate * self.spec.sm_count * self.spec.clock)
+
+    def _attention_backward(self, op: OpNode, at: AttentionShape) -> OpCost:
+        """FlashAttention backward (Dao 2023, FlashAttention-2, Algorithm 2): per KV block, S = Q K^T is
+        recomputed, then dV = P^T dO, dP = dO V^T, dQ = dS K and dK = dS^T Q: five batched GEMMs of the forward's
+        shape (2.5x its matrix FLOPs), one exponential per score (:meth:`_softmax_exp_s`); DRAM: Q, O, dO, dQ of
+        ``Lq`` rows and K, V, dK, dV of ``Lk`` rows once (``d`` wide), plus the fp32 row log-sum-exp. The
+        recorded op's tensors are not used: on the meta device autograd records the math path's backward."""
+        b, h, lq, lk, d = at.batch, at.heads, at.Lq, at.Lk, at.d
+        kvh = at.kv_heads or h
+        key = self._peak_key(op.dtype)
+        eb = dtype_bytes(op.dtype)
+        frac = at.work_fraction
+        plans = [self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # S = Q K^T
+                 self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dP = dO V^T
+                 self._gemm_plan(lk, d, lq, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dV = P^T dO
+                 self._gemm_plan(lk, d, lq, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dK = dS^T Q
+                 self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)]   # dQ = dS K
+        compute = sum(p.compute_s for p in plans) * frac + self._softmax_exp_s(at)
+        dram = (4.0 * b * h * lq + 4.0 * b * kvh * lk) * d * eb + 4.0 * b * h * lq
+        mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
+        return self._finish(op, key, compute, mem_s, sum(p.flops_executed for p in plans) * frac,
+                            {"dram": dram, "l2": sum(p.l2_bytes for p in plans) * frac},
+                            {"path": "flash_backward", "kernels": 1})
 
     def _rnn(self, op: OpNode) -> OpCost:
         """LSTM/GRU (cuDNN style), per layer (both directions together):
