@@ -217,3 +217,23 @@ def test_cli_bad_layouts_one_line(tmp_path, extra, flag):
 def test_training_flags_outside_training_are_refused(tmp_path):
     p = _cli("--model", "resnet18", "--tp", "2", tmp_path=tmp_path)
     assert p.returncode == 2 and "--tp" in p.stderr
+
+
+# --- parameter server (--parallel ps) -----------------------------------------------------------------------
+
+def test_parameter_server_loses_to_allreduce_until_it_has_enough_servers():
+    from accel.sim import ParallelConfig, simulate
+    from workloads import extract_model
+
+    g = extract_model("resnet18", batch=32, mode="train", dtype="fp16")
+    def step(**kw):
+        return simulate(g, "dgx_h100_superpod", parallel=ParallelConfig(devices=32, **kw)).latency_s
+
+    one, many, ring = step(collective="ps", ps_servers=1), step(collective="ps", ps_servers=32), step()
+    assert one > 2 * ring  # 32 workers' gradients through one server NIC
+    assert many < one and many >= 0.9 * ring
+
+
+def test_servers_flag_needs_parallel_ps(tmp_path):
+    p = _cli("--model", "resnet18", "--servers", "4", tmp_path=tmp_path)
+    assert p.returncode == 2 and "--servers" in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -113,7 +113,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", type=_bounded("--devices", MAX_CLUSTER_DEVICES), default=None,
                    help=f"number of devices (default: 1 for a device arch, all devices of a system arch; "
                         f"at most {MAX_DEVICES}, or {MAX_CLUSTER_DEVICES} for LLM cluster training)")
-    p.add_argument("--parallel", default="data", choices=["data", "tensor", "pipeline"], help="multi-device strategy")
+    p.add_argument("--parallel", default="data", choices=["data", "tensor", "pipeline", "ps"],
+                   help="multi-device strategy; ps: data parallelism through a parameter server (--servers)")
+    p.add_argument("--servers", type=positive_int, default=None,
+                   help="parameter-server processes of --parallel ps, one NIC each (default 1)")
     p.add_argument("--fabric", default=None, help="device<->device link arch, e.g. nvlink4 or pcie5 (default: the system's, "
                                                   "else the host link)")
     p.add_argument("--collective", default="ring", choices=["ring", "tree"], help="all-reduce algorithm")
@@ -527,8 +530,14 @@ def _prepare_system(args, graph, system):
     if args.iterations > 1 and pipelined:
         raise ConfigError("<command line>", "--iterations", "not used with --parallel pipeline, whose microbatches "
                           "already stream; set --microbatches instead")
-    parallel = ParallelConfig(mode=args.parallel, devices=n, collective=args.collective, microbatches=args.microbatches,
-                              schedule=args.schedule)
+    if args.servers is not None and args.parallel != "ps":
+        raise ConfigError("<command line>", "--servers", "only used with --parallel ps")
+    ps = args.parallel == "ps"
+    if ps and args.collective != "ring":
+        raise ConfigError("<command line>", "--collective", "--parallel ps exchanges gradients through its servers; "
+                          "--collective ring/tree applies to --parallel data")
+    parallel = ParallelConfig(mode="data" if ps else args.parallel, devices=n, collective="ps" if ps else args.collective,
+                              ps_servers=args.servers or 1, microbatches=args.microbatches, schedule=args.schedule)
     return system, notes, n, parallel
 
 

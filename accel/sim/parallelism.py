@@ -42,6 +42,10 @@ SCHEDULES = ("gpipe", "1f1b")
 MAX_MICROBATCHES = 4096
 
 
+#: gradient exchanges of data parallelism (:attr:`ParallelConfig.collective`)
+COLLECTIVES: tuple[str, ...] = ("ring", "tree", "ps")
+
+
 @dataclass(frozen=True)
 class ParallelConfig:
     """How to spread one step over several devices.
@@ -50,7 +54,11 @@ class ParallelConfig:
         mode: ``data``, ``tensor`` or ``pipeline``.
         devices: number of devices used (<= the system's device count; the system is
             replicated from its first device when it has fewer).
-        collective: all-reduce algorithm, ``ring`` or ``tree``.
+        collective: gradient exchange of data parallelism: all-reduce algorithm ``ring`` or ``tree``, or ``ps``
+            (a parameter server: every replica pushes each gradient bucket to ``ps_servers`` servers and pulls the
+            parameters back, :meth:`accel.sim.system.System.parameter_server_cost`; Li et al. OSDI 2014).
+        ps_servers: parameter-server processes (``collective="ps"``), each with one NIC (one fabric link inside
+            a node).
         bucket_bytes: DDP gradient bucket size (B), default 25 MiB (torch DDP bucket_cap_mb=25).
         first_bucket_bytes: size of DDP's first gradient bucket (B), default 1 MiB (torch's
             ``kDefaultFirstBucketBytes``, ``dist._DEFAULT_FIRST_BUCKET_BYTES``).
@@ -63,6 +71,7 @@ class ParallelConfig:
     mode: str = "data"
     devices: int = 1
     collective: str = "ring"
+    ps_servers: int = 1
     bucket_bytes: float = 25 * 2**20
     first_bucket_bytes: float = 2**20
     gradient_as_bucket_view: bool = False
@@ -80,8 +89,10 @@ class ParallelConfig:
             raise bad("mode", f"must be one of {', '.join(MODES)}; got {self.mode!r}")
         if isinstance(self.devices, bool) or not isinstance(self.devices, int) or not 1 <= self.devices <= MAX_DEVICES:
             raise bad("devices", f"must be an integer from 1 to {MAX_DEVICES} (the simulator's limit), got {self.devices!r}")
-        if self.collective not in ("ring", "tree"):
-            raise bad("collective", f"must be ring or tree; got {self.collective!r}")
+        if self.collective not in COLLECTIVES:
+            raise bad("collective", f"must be one of {', '.join(COLLECTIVES)}; got {self.collective!r}")
+        if isinstance(self.ps_servers, bool) or not isinstance(self.ps_servers, int) or self.ps_servers < 1:
+            raise bad("ps_servers", f"must be a positive integer, got {self.ps_servers!r}")
         if self.schedule not in SCHEDULES:
             raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         for name in ("bucket_bytes", "first_bucket_bytes"):

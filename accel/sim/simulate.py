@@ -60,6 +60,8 @@ class _Builder:
         self._issue: list[Callable[[OpNode], float] | None] = []
         self.host_note = ""
         self._host = host
+        #: parameter-server processes of a ``collective="ps"`` gradient exchange
+        self.ps_servers = 1
         rules: dict[int, IssueRule] = {}  # per cost model: devices of one kind share it
         for d in range(n):
             inst = system.devices[d]
@@ -144,7 +146,10 @@ class _Builder:
                   name: str, phase: str = "backward") -> dict[int, int]:
         link = self.sys.fabric_link
         assert link is not None, "collectives need a fabric (checked by _plan)"
-        cc = self.sys.allreduce_cost(nbytes, ranks, algorithm)
+        if algorithm == "ps":
+            cc = self.sys.parameter_server_cost(nbytes, ranks, self.ps_servers)
+        else:
+            cc = self.sys.allreduce_cost(nbytes, ranks, algorithm)
         net = self.sys.network
         g = self.next_group
         self.next_group += 1
@@ -309,6 +314,7 @@ def simulate(graph: LayerGraph, system: "System | DeviceSpec | str | Path", *, b
     ops = list(graph)
     batch = int(batch_items or graph.meta.get("batch") or 1)
     b = _Builder(sysm, n, cuda_graphs, pinned_host, launch_overhead, host)
+    b.ps_servers = cfg.ps_servers
     items = _build_tasks(b, graph, ops, cfg, include_host_transfers, iterations) * batch
     mem_need, mem_fits = _memory(b, graph, ops, cfg, memory_check)
     schedule = run_tasks(b.tasks, n)
