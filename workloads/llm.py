@@ -82,8 +82,9 @@ class Attention(nn.Module):
             self.register_buffer("k_cache", torch.zeros(shape), persistent=False)
             self.register_buffer("v_cache", torch.zeros(shape), persistent=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None, start: int,
-                use_cache: bool) -> torch.Tensor:
+    def qkv(self, x: torch.Tensor, cos: torch.Tensor | None,
+            sin: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-head q (``heads``), k and v (``kv_heads``) of ``x``, q and k rotated (one fused kernel)."""
         c = self.cfg
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, c.heads, c.head_dim).transpose(1, 2)
@@ -92,6 +93,13 @@ class Attention(nn.Module):
         if cos is not None and sin is not None:
             q, k = fused_kernel("elementwise", lambda a, b: (_rotate(a, cos, sin, c.rotary_dim),
                                                              _rotate(b, cos, sin, c.rotary_dim)), q, k)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None, start: int,
+                use_cache: bool) -> torch.Tensor:
+        c = self.cfg
+        B, T, _ = x.shape
+        q, k, v = self.qkv(x, cos, sin)
         if use_cache:
             self.k_cache[:, :, start:start + T] = k
             self.v_cache[:, :, start:start + T] = v

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from accel.graph import LayerGraph
-from workloads.llm import Attention, Block, _norm, _rotate
+from workloads.llm import Attention, Block, _norm
 from workloads.llm_configs import LlmConfig
 from workloads.recorder import fused_kernel
 
@@ -90,12 +90,7 @@ class _TrainAttention(Attention):
                 use_cache: bool) -> torch.Tensor:
         c = self.cfg
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, c.heads, c.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
-        if cos is not None and sin is not None:
-            q, k = fused_kernel("elementwise", lambda a, b: (_rotate(a, cos, sin, c.rotary_dim),
-                                                             _rotate(b, cos, sin, c.rotary_dim)), q, k)
+        q, k, v = self.qkv(x, cos, sin)
         o = self.core(q, k, v, c.kv_heads != c.heads)
         return self.o_proj(o.transpose(1, 2).reshape(B, T, c.heads * c.head_dim))
 
