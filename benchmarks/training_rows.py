@@ -57,7 +57,7 @@ TOKEN_SUFFIX = {"K": 2**10, "M": 2**20}
 R_B200 = "B200 not modelled (no accel system for DGX B200)"
 R_GPU_UNSTATED = "GPU type not stated by the source"
 R_MODEL = "model config not found (no entry in training_models.yaml)"
-R_FP8 = "fp8 training (Transformer Engine fp8 recipe) not modelled: accel trains in fp16/bf16/fp32"
+R_FP8 = "fp8 training on a GPU without fp8 tensor cores (A100)"
 R_DTYPE = "training precision not stated"
 R_PARALLEL = "parallel degrees (tp/pp/dp) not stated"
 R_INCONSISTENT = "published tp*pp*dp*cp != num_gpus"
@@ -512,7 +512,7 @@ def _reasons(t: TrainingRow, r: pd.Series, ep: int | None, cfg: LlmConfig | None
         out.append(R_B200)
     if t.spec is None:
         out.append(R_MODEL)
-    if t.dtype == "fp8":
+    if t.dtype == "fp8" and t.gpu == "a100":
         out.append(R_FP8)
     elif t.dtype is None:
         out.append(R_DTYPE)

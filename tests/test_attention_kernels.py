@@ -42,3 +42,24 @@ def test_softmax_exponentials_cost_time(h100):
     # FlashAttention-3 (Shah et al. 2024): for head dim 128 the exponentials take about half the GEMMs' time
     gemm_s = without.cost(op).time_s
     assert 0.2 < exp_s / gemm_s < 0.6
+
+
+@pytest.mark.parametrize("phase,flops_per_score", [("forward", 4.0), ("backward", 10.0)])
+def test_flashattention2_is_held_to_its_published_utilisation(h100, phase, flops_per_score):
+    """FlashAttention-3 (Shah et al. 2024): FlashAttention-2 reaches only 35 % of an H100's peak."""
+    op = _attn(phase)
+    generic = h100.cost(op).time_s
+    op.attrs["kernel"] = "flash2"
+    fa2 = h100.cost(op).time_s
+    useful = flops_per_score * 16 * 4096 * 4096 * 128 * 0.5
+    assert fa2 > generic
+    assert useful / fa2 <= 0.35 * load_arch("h100").peak["bf16"] * 1.0001
+
+
+def test_training_graph_marks_the_flash2_kernel():
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    g = training_graphs(llm_config("gpt:layers=2,hidden=256,heads=4,vocab=1024"), 1, 1, 128, "bf16", "flash2")
+    kernels = {op.attrs.get("kernel") for op in g["block"] if op.kind == "attention"}
+    assert kernels == {"flash2"}

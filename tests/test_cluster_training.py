@@ -92,7 +92,8 @@ def test_state_bytes_follow_megatron_table():
         assert sum(model_state(1.0, dtype, 0, 8)) == pytest.approx(plain)
         assert sum(model_state(1.0, dtype, 1, 8)) == pytest.approx(dist[0] + dist[1] / 8)
     assert sum(model_state(1.0, "bf16", 3, 8)) == pytest.approx(18 / 8)
-    assert set(STATE_BYTES) == {"fp16", "bf16", "fp32"}
+    assert set(STATE_BYTES) == {"fp16", "bf16", "fp32", "fp8"}
+    assert sum(model_state(1.0, "fp8", 0, 8)) == pytest.approx(19)  # bf16's 18 + the cached fp8 weight
 
 
 def test_overflow_names_the_term_and_the_flag():
@@ -237,3 +238,38 @@ def test_parameter_server_loses_to_allreduce_until_it_has_enough_servers():
 def test_servers_flag_needs_parallel_ps(tmp_path):
     p = _cli("--model", "resnet18", "--servers", "4", tmp_path=tmp_path)
     assert p.returncode == 2 and "--servers" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+# --- FP8 training (Transformer Engine recipe) ----------------------------------------------------------------
+
+def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
+    from accel.train.costs import fp8_kernels
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=2048,heads=16,vocab=8192")
+    graphs = training_graphs(cfg, 1, 4, 1024, "bf16")
+    lay = TrainLayout(global_batch=4, seq_len=1024, microbatch_size=4)
+    bf16 = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "h100", lay, "bf16")
+    fp8 = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "h100", lay, "fp8")
+    assert fp8.step_time_s < bf16.step_time_s
+    assert fp8.memory.weights > bf16.memory.weights  # the cached fp8 weights
+    gemms = [op for op in graphs["block"] if op.kind == "matmul"]
+    kernels = [fp8_kernels(op, 4 * 1024) for op in gemms]
+    assert all(k[-1].dtype == "fp8" for k in kernels)
+    casts = sum(len(k) - 1 for k in kernels)
+    assert 0 < casts < len(gemms)  # weight-gradient GEMMs reuse the transposes
+    with pytest.raises(LayoutError, match="--dtype"):
+        simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "a100", lay, "fp8")
+
+
+def test_trace_has_every_op_of_every_stage_without_overlap(small_graphs):
+    r = _sim(small_graphs, pp=4, dp=1, global_batch=16, layers_per_virtual_stage=1)
+    trace = r.chrome_trace()
+    ops = [e for e in trace["traceEvents"] if e.get("cat") in ("forward", "backward")]
+    m, v = r.layout.microbatches, r.layout.virtual_stages(8)
+    assert len(ops) == 4 * 2 * m * v
+    for pid in range(1, 5):
+        spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in ops if e["pid"] == pid)
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
+        assert spans[-1][1] <= r.step_time_s * 1e6 + 1e-6

@@ -16,9 +16,12 @@ microbatch on ONE tensor-parallel rank, forward + backward (the optimizer step i
 * ``head``: the final norm, the vocab-parallel LM head (``vocab / tp`` columns) and the cross-entropy loss in
   fp32 over the rank's logits, of the last pipeline stage.
 
-The attention core is ``flash`` (one fused kernel, FlashAttention: what Megatron-Core with Transformer Engine,
-NeMo and llm-foundry run) or ``unfused`` (Megatron-LM before FlashAttention, as in Korthikanti et al. 2022:
-``Q K^T`` batched GEMM, one fused scale-mask-softmax kernel, dropout, ``P V`` batched GEMM). ``dropout`` > 0 adds
+The attention core is ``flash`` (one fused kernel priced from its GEMMs and exponentials: Hopper-native kernels
+such as cuDNN's fused attention under Transformer Engine), ``flash2`` (the same op run by the FlashAttention-2
+kernel, ``attrs["kernel"] = "flash2"``: flash-attn 2.x and PyTorch's SDPA flash backend, which the GPU model
+holds to its published utilisation, ``calibration.flash2_efficiency``) or ``unfused`` (Megatron-LM before
+FlashAttention, as in Korthikanti et al. 2022: ``Q K^T`` batched GEMM, one fused scale-mask-softmax kernel,
+dropout, ``P V`` batched GEMM). ``dropout`` > 0 adds
 attention dropout (unfused only) and the hidden dropout of Megatron's fused bias-dropout-add after the
 attention and MLP outputs (one elementwise kernel each).
 
@@ -44,7 +47,7 @@ from workloads.recorder import fused_kernel
 #: dtypes a training graph is traced in (the model copy the GEMMs read)
 TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
 #: ``--attention`` kernels of a training block (module docstring)
-ATTENTION_KERNELS: tuple[str, ...] = ("flash", "unfused")
+ATTENTION_KERNELS: tuple[str, ...] = ("flash", "flash2", "unfused")
 
 
 def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:
@@ -67,7 +70,7 @@ class CoreAttention(nn.Module):
         self.kernel, self.dropout = kernel, dropout
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: bool) -> torch.Tensor:
-        if self.kernel == "flash":
+        if self.kernel in ("flash", "flash2"):
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         if gqa:
             k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
@@ -215,8 +218,14 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)
         head = _Head(cfg, cfg.vocab // tp)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
+    block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
+    if attention == "flash2":
+        for name in block_graph.graph.nodes:
+            op = block_graph.graph.nodes[name]["op"]
+            if op.kind == "attention":
+                op.attrs["kernel"] = "flash2"
     return {
-        "block": _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})"),
+        "block": block_graph,
         "embed": _trace(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
         "head": _trace(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})"),
     }

@@ -130,6 +130,10 @@ class GpuCalibration(ArchModel):
             than this run as direct (FMA) kernels, not implicit GEMM (depthwise convolutions).
         row_norm_cta_threads: threads of the CTA a row-normalisation kernel (LayerNorm/RMSNorm
             forward) runs per row.
+        flash2_efficiency: the highest fraction of the dense tensor peak the FlashAttention-2 kernel reaches on
+            this GPU, as its authors measured it (useful FLOPs: a causal mask's skipped half not counted); an
+            attention op run by that kernel (``attrs["kernel"] == "flash2"``) takes at least its FLOPs at this
+            fraction of the peak (None: no ceiling).
         dequant_ops_per_weight: ALU instructions a weight-only quantized GEMM (int8/int4/fp8 weights,
             16-bit activations) spends per weight element to dequantize it in the main loop (unpack,
             convert, apply the scale), once per M tile that loads it.
@@ -158,6 +162,7 @@ class GpuCalibration(ArchModel):
     mainloop_k_bytes: UnitSizes = Field(default_factory=lambda: UnitSizes.model_validate({"tensor": "128 B", "fma": "32 B"}))
     conv_fp32_split_k: bool = True
     split_k_min_depth: PositiveInt
+    flash2_efficiency: Fraction | None = None
     direct_group_channels: PositiveInt
     row_norm_cta_threads: PositiveInt
     dequant_ops_per_weight: PositiveFloat

@@ -52,8 +52,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-dp-overlap", action="store_true",
                    help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
                         "the last microbatch's backward)")
-    g.add_argument("--attention", default=None, choices=["flash", "unfused"],
-                   help="attention kernel: flash (default) or unfused (Megatron before FlashAttention)")
+    g.add_argument("--attention", default=None, choices=["flash", "flash2", "unfused"],
+                   help="attention kernel: flash (default; Hopper-native fused attention), flash2 (FlashAttention-2: "
+                        "flash-attn 2.x, PyTorch SDPA) or unfused (Megatron before FlashAttention)")
     g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
 
 
@@ -81,8 +82,9 @@ def _training_dtype(args: Any) -> str:
     if args.amp and args.dtype not in (None, "fp32"):
         raise ConfigError("<command line>", "--dtype", "give --amp fp16/bf16 or --dtype, not both")
     dtype = args.amp or args.dtype or "bf16"
-    if dtype not in ("fp16", "bf16", "fp32"):
-        raise ConfigError("<command line>", "--dtype", f"training dtype {dtype!r} not supported; allowed: fp16, bf16, fp32")
+    if dtype not in ("fp16", "bf16", "fp32", "fp8"):
+        raise ConfigError("<command line>", "--dtype", f"training dtype {dtype!r} not supported; allowed: fp16, bf16, "
+                                                      "fp32, fp8 (Transformer Engine's recipe: fp8 GEMMs, bf16 rest)")
     return dtype
 
 
@@ -94,9 +96,10 @@ def run_training(args: Any) -> int:
     from workloads.llm_configs import llm_config
 
     t0 = time.perf_counter()
-    for flag in ("trace", "csv", "graph"):
+    for flag in ("csv", "graph"):
         if getattr(args, flag, None):
-            raise ConfigError("<command line>", f"--{flag}", "not available for LLM cluster training; use --json")
+            raise ConfigError("<command line>", f"--{flag}", "not available for LLM cluster training; use --json "
+                                                              "or --trace")
     if args.parallel != "data" or args.microbatches is not None:
         raise ConfigError("<command line>", "--parallel" if args.parallel != "data" else "--microbatches",
                           "LLM cluster training takes --tp/--pp/--dp and --microbatch-size instead")
@@ -121,7 +124,8 @@ def run_training(args: Any) -> int:
         layout.check(cfg.layers, cfg.heads, devices)
         from workloads.llm_train import training_graphs
 
-        graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.seq_len, dtype,
+        graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.seq_len,
+                                 "bf16" if dtype == "fp8" else dtype,
                                  args.attention or "flash", args.dropout or 0.0)
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
                                 memory_check=not args.no_memory_check, model_name=cfg.name)
@@ -138,6 +142,10 @@ def run_training(args: Any) -> int:
         with open(args.json, "w") as f:
             json.dump(res.to_dict(), f, indent=1)
         print(f"result written to {args.json}")
+    if args.trace:
+        with open(args.trace, "w") as f:
+            json.dump(res.chrome_trace(), f)
+        print(f"trace written to {args.trace} (one process per pipeline stage; open in https://ui.perfetto.dev)")
     return 0
 
 

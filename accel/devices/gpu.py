@@ -669,11 +669,21 @@ class GpuCostModel(CostModel):
                                 {"path": "flash_decode", "kernels": 1, "rows": rows})
         p1 = self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         p2 = self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)
-        compute = (p1.compute_s + p2.compute_s) * frac + exp_s
+        compute = max((p1.compute_s + p2.compute_s) * frac + exp_s, self._kernel_floor_s(op, key, 4.0 * b * h * lq * lk * d * frac))
         dram = float(op.total_bytes) or (2 * lq + 2 * lk) * d * b * h * eb
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
         return self._finish(op, key, compute, mem_s, (p1.flops_executed + p2.flops_executed) * frac,
                             {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
+
+    def _kernel_floor_s(self, op: OpNode, key: str, useful_flops: float) -> float:
+        """Least time of an attention op run by the FlashAttention-2 kernel (``attrs["kernel"] == "flash2"``): its
+        useful FLOPs at ``calibration.flash2_efficiency`` of the datasheet tensor peak (``peak``, the peak its
+        authors measured against), the best they measured on this GPU (0 for other kernels or without that
+        calibration)."""
+        eff = self.spec.calibration.flash2_efficiency
+        if op.attrs.get("kernel") != "flash2" or not eff:
+            return 0.0
+        return useful_flops / (float(self.spec.peak.get(key) or self.spec.peak_at(key)) * eff)
 
     def _softmax_exp_s(self, at: AttentionShape) -> float:
         """Time of the softmax's exponentials (s): one per computed score, ``batch x heads x Lq x Lk x
@@ -702,7 +712,8 @@ class GpuCostModel(CostModel):
                  self._gemm_plan(lk, d, lq, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dV = P^T dO
                  self._gemm_plan(lk, d, lq, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dK = dS^T Q
                  self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)]   # dQ = dS K
-        compute = sum(p.compute_s for p in plans) * frac + self._softmax_exp_s(at)
+        compute = max(sum(p.compute_s for p in plans) * frac + self._softmax_exp_s(at),
+                      self._kernel_floor_s(op, key, 10.0 * b * h * lq * lk * d * frac))
         dram = (4.0 * b * h * lq + 4.0 * b * kvh * lk) * d * eb + 4.0 * b * h * lq
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
         return self._finish(op, key, compute, mem_s, sum(p.flops_executed for p in plans) * frac,

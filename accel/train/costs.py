@@ -16,6 +16,13 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
   ``selective`` recomputation drops what the attention core's own ops keep (their outputs; q, k, v stay);
   ``full`` keeps only the input.
 
+FP8 training (``fp8=True``, Transformer Engine's recipe: Micikevicius et al. 2022, "FP8 Formats for Deep
+Learning"): every GEMM of the bf16-traced graph runs in fp8 (E4M3/E5M2 inputs, bf16 output) at the fp8 tensor
+peak, and the operand it reads from a fresh activation or gradient is quantized first by a cast-transpose
+kernel (read bf16, write the fp8 tensor and its fp8 transpose: 4 bytes per element). Weight-gradient GEMMs
+(their reduction runs over the microbatch's tokens) read the transposes made for the forward and dgrad GEMMs and
+cast nothing. Attention, norms and elementwise ops stay bf16.
+
 With sequence parallelism the ops outside the tensor-parallel regions (norms, residual adds: ops not under
 ``self_attn`` or ``mlp``) run on ``seq_len / tp`` tokens: their time and saved bytes are divided by ``tp``.
 """
@@ -24,8 +31,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dataclasses
+
 from accel.devices.base import CostModel
-from accel.graph import LayerGraph, OpNode
+from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo
 from accel.sim.host import issue_rule
 
 #: module path prefixes of a block's tensor-parallel regions (sharded by Megatron; the rest is replicated
@@ -82,10 +91,26 @@ def _saved_bytes(graph: LayerGraph) -> dict[str, tuple[float, float]]:
     return saved
 
 
+def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
+    """The kernels of GEMM ``op`` under FP8 training (module docstring): the GEMM itself with fp8 inputs, after
+    the cast-transpose of its ``M x K`` operand unless it is a weight-gradient GEMM (``K == tokens``)."""
+    fp8_inputs = [TensorInfo.of(t.shape, "fp8") if len(t.shape) > 1 else t for t in op.inputs]
+    gemm = dataclasses.replace(op, dtype="fp8", inputs=fp8_inputs, attrs=dict(op.attrs))
+    g = GemmShape.of(op)
+    if g.K == tokens:
+        return [gemm]
+    a = (g.batch * g.M, g.K)
+    cast = OpNode(f"{op.name}/fp8_cast_transpose", "elementwise", inputs=[TensorInfo.of(a, "bf16")],
+                  outputs=[TensorInfo.of(a, "fp8"), TensorInfo.of(a[::-1], "fp8")], dtype="bf16", phase=op.phase,
+                  module=op.module)
+    return [cast, gemm]
+
+
 def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_count: float, recompute: str,
-                tp: int = 1, sequence_parallel: bool = False) -> PieceCost:
+                tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0) -> PieceCost:
     """Price ``graph`` (one piece's forward + backward ops) on ``model`` (module docstring). ``input_bytes``:
-    the piece's input activation (B) on one rank before sequence-parallel splitting."""
+    the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8_tokens`` > 0: FP8
+    training of a microbatch of that many tokens (:func:`fp8_kernels`)."""
     rule = issue_rule(model)
     dev = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     issue = {"forward": 0.0, "backward": 0.0}
@@ -98,9 +123,10 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         if op.phase not in issue:
             continue
         f = _sp_scale(op, tp, sequence_parallel)
-        t = model.cost(op).time_s * f
+        kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
+        t = sum(model.cost(k).time_s for k in kernels) * f
         dev[op.phase] += t
-        issue[op.phase] += rule.time(op)
+        issue[op.phase] += sum(rule.time(k) for k in kernels)
         flops[op.phase] += op.flops * f
         own, inputs = saved_by_op.get(name, (0.0, 0.0))
         saved["all"] += (own + inputs) * f

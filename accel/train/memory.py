@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: dtype -> (model copy, gradient buffer, optimizer state) bytes per parameter (module docstring)
+#: dtype -> (model copy, gradient buffer, optimizer state) bytes per parameter (module docstring); FP8 training
+#: (Transformer Engine) keeps bf16's and caches each weight's fp8 cast for the step (``is_first_microbatch``: 1 byte)
 STATE_BYTES: dict[str, tuple[float, float, float]] = {
     "fp16": (2.0, 2.0, 16.0),
     "bf16": (2.0, 4.0, 12.0),
     "fp32": (4.0, 4.0, 8.0),
+    "fp8": (3.0, 4.0, 12.0),
 }
 
 

@@ -59,6 +59,7 @@ class PipelineRun:
             a bucketed gradient reduction can hide behind.
         first_forward_s: per rank, duration of its first microbatch's forward ops (all chunks) (s).
         peak_inflight: per rank, the most (microbatch, chunk) activations held at once.
+        spans: per rank, its ops in order as ``(is_forward, microbatch, chunk, start_s, end_s)``.
     """
 
     step_s: float
@@ -67,6 +68,7 @@ class PipelineRun:
     last_backward_s: list[float]
     first_forward_s: list[float]
     peak_inflight: list[int]
+    spans: list[list[tuple[bool, int, int, float, float]]]
 
     def bubble_s(self, rank: int) -> float:
         """Idle time of ``rank`` within the step (s)."""
@@ -88,6 +90,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
     free = [0.0] * pp
     busy = [0.0] * pp
     ptr = [0] * pp
+    spans: list[list[tuple[bool, int, int, float, float]]] = [[] for _ in range(pp)]
     hop = p2p_s if pp > 1 else 0.0
 
     def ready(r: int, s: Step) -> float | None:
@@ -114,7 +117,9 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
                     break
                 forward, mb, c = s
                 dur = forward_s(r, c) if forward else backward_s(r, c)
-                end = max(free[r], dep) + dur
+                start = max(free[r], dep)
+                end = start + dur
+                spans[r].append((forward, mb, c, start, end))
                 (f_end if forward else b_end)[(mb, c * pp + r)] = end
                 free[r], busy[r] = end, busy[r] + dur
                 ptr[r] += 1
@@ -126,7 +131,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
         step_s=max(free), busy_s=busy, end_s=free,
         last_backward_s=[sum(backward_s(r, c) for c in range(chunks)) for r in range(pp)],
         first_forward_s=[sum(forward_s(r, c) for c in range(chunks)) for r in range(pp)],
-        peak_inflight=[_peak_inflight(o) for o in orders])
+        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans)
 
 
 def _peak_inflight(order: list[Step]) -> int:

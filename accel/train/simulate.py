@@ -83,6 +83,33 @@ class TrainResult:
     breakdown: dict[str, float]
     stages: list[dict[str, float]] = field(default_factory=list)
     collectives: dict[str, float] = field(default_factory=dict)
+    pipeline: PipelineRun | None = field(default=None, repr=False)
+
+    def chrome_trace(self) -> dict[str, Any]:
+        """The step as a Chrome/Perfetto trace (``--trace``): one process per pipeline stage's representative rank,
+        its forward/backward ops (``F3.c1``: microbatch 3, model chunk 1), then its exposed data-parallel
+        communication and optimizer step; microseconds."""
+        events: list[dict[str, Any]] = []
+        run = self.pipeline
+        if run is None:
+            return {"traceEvents": events}
+        for r, stage in enumerate(self.stages):
+            pid = r + 1
+            rank = self.layout.rank(0, 0, r)
+            events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+                           "args": {"name": f"stage {r} (rank {rank})"}})
+            for forward, mb, c, start, end in run.spans[r]:
+                events.append({"ph": "X", "name": f"{'F' if forward else 'B'}{mb}.c{c}", "cat": "forward" if forward
+                               else "backward", "pid": pid, "tid": 1, "ts": start * 1e6, "dur": (end - start) * 1e6,
+                               "args": {"microbatch": mb, "chunk": c}})
+            t = run.step_s
+            for name in ("dp_comm", "optimizer"):
+                if stage[name] > 0:
+                    events.append({"ph": "X", "name": name, "cat": name, "pid": pid, "tid": 1 if name == "optimizer"
+                                   else 2, "ts": t * 1e6, "dur": stage[name] * 1e6})
+                    t += stage[name]
+        return {"traceEvents": events, "displayTimeUnit": "ms",
+                "otherData": {"model": self.model, "system": self.system, "step_time_s": self.step_time_s}}
 
     @property
     def memory_per_device_bytes(self) -> float:
@@ -100,16 +127,19 @@ class TrainResult:
 
 
 def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainLayout, hidden: int,
-                 elem_bytes: float) -> Pieces:
-    """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs`."""
+                 elem_bytes: float, fp8: bool = False) -> Pieces:
+    """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs` (``fp8``:
+    the block's GEMMs in fp8, :func:`accel.train.costs.fp8_kernels`; the LM head stays bf16, as Transformer
+    Engine keeps the output layer in higher precision)."""
     act = layout.microbatch_size * layout.seq_len * hidden * elem_bytes
     tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
+    tokens = layout.microbatch_size * layout.seq_len if fp8 else 0
 
     def params(name: str) -> float:
         return float(graphs[name].meta.get("params", 0))
 
     return Pieces(
-        block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp),
+        block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens),
         embed=price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp),
         head=price_piece(graphs["head"], model, act, params("head"), "none", tp, sp),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp) if rc == "full" else 0.0,
@@ -186,9 +216,12 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
         raise LayoutError("--amp", f"training dtype {dtype!r} not supported; allowed: {', '.join(STATE_BYTES)}")
     inst = sysm.devices[0]
     model = inst.model
-    eb = dtype_bytes(dtype)
+    fp8 = dtype == "fp8"
+    if fp8 and "fp8" not in model.roofs().peaks:
+        raise LayoutError("--dtype", f"{inst.spec.name} has no fp8 tensor cores; allowed: fp16, bf16, fp32")
+    eb = dtype_bytes("bf16" if fp8 else dtype)  # FP8 training keeps bf16 activations
     act = layout.microbatch_size * layout.seq_len * hidden * eb
-    pieces = price_pieces(graphs, model, layout, hidden, eb)
+    pieces = price_pieces(graphs, model, layout, hidden, eb, fp8)
     comm = _tp_comm(sysm, layout, act) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
     chunks = layout.virtual_stages(layers)
     per_chunk = layers // (layout.pp * chunks)
@@ -232,7 +265,7 @@ def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb:
 
 
 def _dtype_key(eb: float) -> str:
-    return "fp32" if eb == 4 else "bf16"
+    return "fp32" if eb == 4 else "bf16"  # FP8 training reduces bf16 weights' gradients like bf16
 
 
 def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, per_chunk: int) -> float:
@@ -288,7 +321,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         step_time_s=step, tokens_per_s=seqs * layout.seq_len / step, model_flops=model_flops,
         hardware_flops=hw_flops, model_tflops_per_device=mt / 1e12, hardware_tflops_per_device=ht / 1e12,
         mfu=mt / peak, hfu=ht / peak, peak_flops=peak, memory=worst,
-        breakdown={k: float(crit[k]) for k in BREAKDOWN_KEYS}, stages=per_rank,
+        breakdown={k: float(crit[k]) for k in BREAKDOWN_KEYS}, stages=per_rank, pipeline=run,
         collectives={"tp_block_forward_s": comm.block_fwd, "tp_block_backward_s": comm.block_bwd,
                      "p2p_s": comm.p2p, "fsdp_forward_s": fsdp[0], "fsdp_backward_s": fsdp[1]})
 
