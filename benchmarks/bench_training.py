@@ -15,6 +15,7 @@ What the rows do not state is filled by rules, never per row:
   fused attention (Transformer Engine) with the same default hidden dropout; llm-foundry MPT runs
   FlashAttention-2 (``attn_impl: flash``, the flash-attn 2.x package) without dropout (its pretraining YAMLs set
   ``attn_pdrop`` / ``resid_pdrop`` 0);
+* runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
 * runs before 2022 have no sequence parallelism; MT-NLG's published TFLOP/s imply full recomputation;
 * an unstated microbatch size is 1; unstated recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--recompute none|selective|full`` x ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits
@@ -54,6 +55,9 @@ STACKS: dict[str, tuple[str, float]] = {
     "llm-foundry MPT H100 FP8": ("flash2", 0.0),
 }
 DEFAULT_STACK = ("flash", 0.0)
+#: sources whose runs state Megatron-Core's --tp-comm-overlap (which needs sequence parallelism): the README's
+#: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
+TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
 #: sources whose runs predate sequence parallelism (Korthikanti et al. 2022 introduced it; MT-NLG trained in 2021)
 NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)"}
 #: source -> recompute implied by its published numbers: MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
@@ -80,15 +84,16 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     implied = row.recompute or IMPLIED_RECOMPUTE.get(row.source_short)
     recomputes = [implied] if implied else ["none", "selective", "full"]
     zeros = [row.zero] if row.zero is not None else [0, 1]
+    overlap = row.source_short in TP_COMM_OVERLAP and (row.tp or 1) > 1
     fixed_sp = row.sequence_parallel is not None or (row.tp or 1) == 1 or row.source_short in NO_SEQUENCE_PARALLEL
-    sps = [bool(row.sequence_parallel)] if fixed_sp else [False, True]
+    sps = [True] if overlap else [bool(row.sequence_parallel)] if fixed_sp else [False, True]
     best: tuple[TrainResult, str] | None = None
     last_error: Exception | None = None
     for rc, z, sp in itertools.product(recomputes, zeros, sps):
         layout = TrainLayout(global_batch=row.global_batch, seq_len=row.seq_len, tp=row.tp or 1, pp=row.pp or 1,
                              dp=row.dp or 1, microbatch_size=mb,
                              layers_per_virtual_stage=row.layers_per_virtual_stage,
-                             sequence_parallel=sp, recompute=rc, zero=z)
+                             sequence_parallel=sp, recompute=rc, zero=z, tp_comm_overlap=overlap)
         try:
             r = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, layout, row.dtype,
                                   model_name=cfg.name)
@@ -97,7 +102,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
             continue
         if best is None or r.step_time_s < best[0].step_time_s:
             best = (r, f"{att}{'+dropout' if drop else ''}, mb {mb}, recompute {rc}, zero {z}"
-                       + (", SP" if sp else ""))
+                       + (", SP" if sp else "") + (", TP overlap" if overlap else ""))
     if best is None and isinstance(last_error, MemoryOverflow):  # the run happened: accel's estimate is too high
         layout = dataclasses.replace(layout, recompute=recomputes[-1], zero=zeros[-1], sequence_parallel=sps[-1])
         r = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, layout, row.dtype,

@@ -273,3 +273,16 @@ def test_trace_has_every_op_of_every_stage_without_overlap(small_graphs):
         spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in ops if e["pid"] == pid)
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
         assert spans[-1][1] <= r.step_time_s * 1e6 + 1e-6
+
+
+def test_tp_comm_overlap_hides_collectives_behind_gemms(small_graphs):
+    from accel.train.simulate import _overlapped
+
+    assert _overlapped(1.0, 4.0, 4) == pytest.approx(0.25)  # a short collective: one chunk exposed
+    assert _overlapped(4.0, 1.0, 4) == pytest.approx(3.25)  # a long one: the rest of it, plus one GEMM chunk
+    plain = _sim(small_graphs, tp=2, dp=1, sequence_parallel=True)
+    hidden = _sim(small_graphs, tp=2, dp=1, sequence_parallel=True, tp_comm_overlap=True)
+    assert hidden.breakdown["tp_comm"] < plain.breakdown["tp_comm"]
+    assert hidden.breakdown["compute"] == pytest.approx(plain.breakdown["compute"])
+    with pytest.raises(LayoutError, match="^--tp-comm-overlap:"):
+        TrainLayout(global_batch=8, seq_len=128, tp=2, tp_comm_overlap=True).check(8, 8)

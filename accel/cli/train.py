@@ -20,7 +20,7 @@ from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
-                                "sequence_parallel", "attention", "dropout")
+                                "sequence_parallel", "tp_comm_overlap", "attention", "dropout")
 
 
 def _probability(text: str) -> float:
@@ -49,6 +49,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "gradients, 3 also weights (FSDP) (default 0)")
     g.add_argument("--sequence-parallel", action="store_true", default=None,
                    help="Megatron sequence parallelism (norms/dropout split over --tp ranks)")
+    g.add_argument("--tp-comm-overlap", action="store_true", default=None,
+                   help="Megatron-Core's --tp-comm-overlap: sequence parallelism's all-gathers / reduce-scatters "
+                        "pipelined with the neighbouring GEMMs (needs --sequence-parallel)")
     g.add_argument("--no-dp-overlap", action="store_true",
                    help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
                         "the last microbatch's backward)")
@@ -119,7 +122,8 @@ def run_training(args: Any) -> int:
         global_batch=args.batch[0] if args.batch else 8 * devices // (tp * pp), seq_len=args.seq_len or 2048,
         tp=tp, pp=pp, dp=args.dp or devices // (tp * pp), microbatch_size=args.microbatch_size or 1,
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
-        recompute=args.recompute or "none", zero=args.zero or 0, dp_overlap=not args.no_dp_overlap)
+        recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
+        dp_overlap=not args.no_dp_overlap)
     try:
         layout.check(cfg.layers, cfg.heads, devices)
         from workloads.llm_train import training_graphs

@@ -9,6 +9,8 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
 * ``recompute_s``: what ``--recompute`` re-runs in backward (s): ``selective`` the attention core's forward
   (ops under :data:`CORE_ATTENTION`; Korthikanti et al. 2022, Sec. 4.2), ``full`` the whole forward;
 * flops of each (model FLOPs: forward + backward; hardware FLOPs add the recomputation);
+* ``gemm_s``: the forward time of the GEMMs next to each tensor-parallel collective (:data:`GEMM_GROUPS`),
+  which ``--tp-comm-overlap`` hides the collectives behind;
 * ``saved_bytes``: activations kept from forward for backward (B): every forward op's output that a backward
   op reads (per producing op, the largest edge into backward) plus the piece's input. A fused attention
   kernel keeps q, k, v, its output and the fp32 row log-sum-exp (FlashAttention's backward inputs; the traced
@@ -42,6 +44,12 @@ from accel.sim.host import issue_rule
 TP_REGIONS: tuple[str, ...] = ("block.self_attn", "block.mlp")
 #: module path of the attention core (:class:`workloads.llm_train.CoreAttention`), what ``selective`` recomputes
 CORE_ATTENTION = "block.self_attn.core"
+#: tensor-parallel GEMM groups next to Megatron's collectives: projection module name -> group. ``qkv`` and
+#: ``mlp_in`` (column-parallel) follow an all-gather, ``attn_out`` and ``mlp_out`` (row-parallel) precede a
+#: reduce-scatter (:attr:`PieceCost.gemm_s`)
+GEMM_GROUPS: dict[str, str] = {"q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "o_proj": "attn_out",
+                               "gate_proj": "mlp_in", "up_proj": "mlp_in", "fc_in": "mlp_in",
+                               "down_proj": "mlp_out", "fc_out": "mlp_out"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class PieceCost:
     saved_bytes: float
     input_bytes: float
     param_count: float
+    gemm_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def model_flops(self) -> float:
@@ -118,6 +127,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     saved_by_op = _saved_bytes(graph)
     kept = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
     saved = {"all": kept, "core": 0.0}
+    gemm_s: dict[str, float] = {}
     for name in graph.graph.nodes:
         op: OpNode = graph.graph.nodes[name]["op"]
         if op.phase not in issue:
@@ -126,6 +136,9 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
         t = sum(model.cost(k).time_s for k in kernels) * f
         dev[op.phase] += t
+        group = GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
+        if group and op.phase == "forward":
+            gemm_s[group] = gemm_s.get(group, 0.0) + t
         issue[op.phase] += sum(rule.time(k) for k in kernels)
         flops[op.phase] += op.flops * f
         own, inputs = saved_by_op.get(name, (0.0, 0.0))
@@ -138,12 +151,12 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     bwd = max(dev["backward"], issue["backward"])
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
-                         param_count)
+                         param_count, gemm_s)
     if recompute == "selective":
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
-                         saved["all"] - saved["core"], input_bytes, param_count)
+                         saved["all"] - saved["core"], input_bytes, param_count, gemm_s)
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
-                     param_count)
+                     param_count, gemm_s)
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False) -> float:

@@ -44,6 +44,9 @@ class TrainLayout:
             ``seq_len / tp`` tokens per rank; the tensor-parallel all-reduces become reduce-scatter + all-gather.
         recompute: one of :data:`RECOMPUTE`.
         zero: one of :data:`ZERO_STAGES`.
+        tp_comm_overlap: Megatron-Core's ``--tp-comm-overlap`` (Transformer Engine userbuffers; needs sequence
+            parallelism): each all-gather / reduce-scatter is split into ``tp`` chunks pipelined with the GEMM
+            next to it.
         dp_overlap: data-parallel gradient reduction overlaps the last microbatch's backward (PyTorch DDP and
             Megatron ``--overlap-grad-reduce`` buckets) and the parameter all-gather of ZeRO-1/2 overlaps the
             first forward; False: both run after / before the pipeline, exposed.
@@ -59,6 +62,7 @@ class TrainLayout:
     sequence_parallel: bool = False
     recompute: str = "none"
     zero: int = 0
+    tp_comm_overlap: bool = False
     dp_overlap: bool = True
 
     @property
@@ -113,6 +117,9 @@ class TrainLayout:
                                         "combined with --pp > 1 here (allowed: 0, 1, 2)")
         if self.sequence_parallel and self.tp == 1:
             raise LayoutError("--sequence-parallel", "needs --tp > 1")
+        if self.tp_comm_overlap and not self.sequence_parallel:
+            raise LayoutError("--tp-comm-overlap", "overlaps sequence parallelism's all-gathers and reduce-scatters; "
+                                                   "add --sequence-parallel (and --tp > 1)")
         if self.sequence_parallel and self.seq_len % self.tp:
             raise LayoutError("--sequence-parallel", f"--seq-len {self.seq_len} not divisible by --tp {self.tp}")
         self._check_interleaving(layers)

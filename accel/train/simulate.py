@@ -158,7 +158,7 @@ class _Comm:
     p2p: float
 
 
-def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float) -> _Comm:
+def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[str, float]) -> _Comm:
     group = layout.tp_group()
     mb_tokens = layout.microbatch_size * layout.seq_len
 
@@ -166,10 +166,14 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float) -> _Comm:
         return sysm.collective_cost(op, nbytes, group).time_s if len(group) > 1 else 0.0
 
     if layout.sequence_parallel:
-        pair = cost("allgather", act_bytes) + cost("reduce_scatter", act_bytes)
-        fwd, bwd = 2 * pair, 2 * pair
-        embed, head_f, head_b = cost("reduce_scatter", act_bytes), cost("allgather", act_bytes), \
-            cost("reduce_scatter", act_bytes)
+        ag, rs = cost("allgather", act_bytes), cost("reduce_scatter", act_bytes)
+        if layout.tp_comm_overlap:
+            fwd = sum(_overlapped(c, gemm_s.get(g, 0.0), layout.tp)
+                      for c, g in ((ag, "qkv"), (rs, "attn_out"), (ag, "mlp_in"), (rs, "mlp_out")))
+        else:
+            fwd = 2 * (ag + rs)
+        bwd = fwd  # backward: the conjugate collectives next to the dgrad GEMMs of the same shapes
+        embed, head_f, head_b = rs, ag, rs
     else:
         ar = cost("allreduce", act_bytes)
         fwd, bwd, embed, head_f, head_b = 2 * ar, 2 * ar, ar, 0.0, ar
@@ -183,6 +187,13 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float) -> _Comm:
         if not layout.sequence_parallel:
             p2p += cost("allgather", act_bytes)
     return _Comm(fwd, bwd, embed, head_f, head_b, p2p)
+
+
+def _overlapped(comm_s: float, gemm_s: float, chunks: int) -> float:
+    """Exposed time (s) of a collective split into ``chunks`` pieces pipelined with a GEMM of ``gemm_s``: the
+    longer of the two streams runs through, one chunk of the shorter one is not hidden (the pipeline's fill),
+    ``max(c, g) + min(c, g) / chunks``, less the GEMM's own time (counted as compute)."""
+    return max(comm_s, gemm_s) + min(comm_s, gemm_s) / chunks - gemm_s
 
 
 def _adam_op(local_params: float) -> OpNode:
@@ -222,7 +233,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     eb = dtype_bytes("bf16" if fp8 else dtype)  # FP8 training keeps bf16 activations
     act = layout.microbatch_size * layout.seq_len * hidden * eb
     pieces = price_pieces(graphs, model, layout, hidden, eb, fp8)
-    comm = _tp_comm(sysm, layout, act) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
+    comm = _tp_comm(sysm, layout, act, pieces.block.gemm_s) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
     chunks = layout.virtual_stages(layers)
     per_chunk = layers // (layout.pp * chunks)
     last = layout.pp * chunks - 1
