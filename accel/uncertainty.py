@@ -165,6 +165,49 @@ class Interval:
     source: str = ""
 
 
+#: residuals of accel's cluster-training step time against published runs (``benchmarks/bench_training.py
+#: --residuals``): ``log(published step time / predicted step time)`` per expressible row
+TRAINING_TABLE_PATH = data_dir() / "uncertainty" / "training_published_residuals.json"
+
+
+def training_residual_table(rows: list[dict[str, Any]], command: str, date: str | None = None) -> dict[str, Any]:
+    """The training residual table from benchmark ``rows`` (each: ``row``, ``source``, ``predicted_tokens_per_s``,
+    ``published_tokens_per_s``): per row ``r = log(predicted / published tokens/s)`` (= log(published step time /
+    predicted step time); positive: accel is too fast), the 10th/90th percentiles of ``r`` over all rows, and
+    their leave-one-source-out coverage (the share of each source's rows inside the interval the other sources
+    give: an honest check of the interval on runs it did not see)."""
+    for r in rows:
+        r["r"] = math.log(r["predicted_tokens_per_s"] / r["published_tokens_per_s"])
+    sources = sorted({r["source"] for r in rows})
+    inside = 0
+    per_source: dict[str, float] = {}
+    for src in sources:
+        q = log_quantiles(x["r"] for x in rows if x["source"] != src)
+        mine = [x["r"] for x in rows if x["source"] == src]
+        hits = sum(q["q_lo"] <= x <= q["q_hi"] for x in mine)
+        per_source[src] = hits / len(mine)
+        inside += hits
+    return {"description": "log(predicted / published tokens/s) = log(published / predicted step time) per published "
+                           "training run accel expresses; read by accel.uncertainty.training_interval",
+            "command": command, "date": date or _dt.date.today().isoformat(), "level": LEVEL, "quantiles": [Q_LO, Q_HI],
+            "all": log_quantiles(x["r"] for x in rows),
+            "leave_one_source_out_coverage": {"all": inside / len(rows) if rows else math.nan, **per_source},
+            "rows": rows}
+
+
+def training_interval(step_time_s: float, table: dict[str, Any] | None = None) -> Interval | None:
+    """80 % interval of a cluster-training step time: ``[T exp(q_lo), T exp(q_hi)]`` with the quantiles of the
+    published-runs residuals (:func:`training_residual_table`); None without the table."""
+    table = table or load_table(TRAINING_TABLE_PATH)
+    if not table or not table.get("all", {}).get("n"):
+        return None
+    q = table["all"]
+    n = q["n"]
+    cover = table.get("leave_one_source_out_coverage", {}).get("all", math.nan)
+    return Interval(step_time_s, step_time_s * math.exp(q["q_lo"]), step_time_s * math.exp(q["q_hi"]),
+                    source=f"from {n} published training runs (leave-one-source-out coverage {100 * cover:.0f} %)")
+
+
 def category_busy(res: Any) -> dict[str, float]:
     """Device 0's compute-stream busy time (s) per residual category (:data:`KIND_CATEGORY`, else ``memory``)."""
     busy = {c: 0.0 for c in DEVICE_CATEGORIES}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import itertools
 import statistics
 import sys
@@ -119,12 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one row per source")
     ap.add_argument("--source", default=None, help="only rows whose short source name contains this text")
+    ap.add_argument("--residuals", default=None, metavar="JSON",
+                    help="write the per-row residual table that accel simulate's training interval reads "
+                         "(data/uncertainty/training_published_residuals.json)")
     args = ap.parse_args(argv)
     rows = [r for r in load_rows() if r.unexpressible is None and (args.source or "") in r.source_short]
     if args.quick:
         seen: set[str] = set()
         rows = [r for r in rows if not (r.source_short in seen or seen.add(r.source_short))]  # type: ignore[func-returns-value]
     errors: list[float] = []
+    residual_rows: list[dict] = []
     slowest = (0.0, "")
     print(f"{'row':>4} {'source':32} {'model':28} {'GPUs':>5} {'tp':>2} {'pp':>3} {'dp':>4} "
           f"{'published':>10} {'accel':>10} {'error':>7}  filled in")
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         pub = float(row.published_tokens_per_s_per_gpu or 0.0)
         err = pred / pub - 1.0
         errors.append(err)
+        residual_rows.append({"row": row.row, "source": row.source_short, "model": row.model,
+                              "predicted_tokens_per_s": pred, "published_tokens_per_s": pub})
         print(f"{row.row:>4} {row.source_short[:32]:32} {row.model[:28]:28} {row.num_gpus:>5} {row.tp or 1:>2} "
               f"{row.pp or 1:>3} {row.dp or 1:>4} {pub:>10.0f} {pred:>10.0f} {100 * err:>+6.1f}%  {choice}")
     if not errors:
@@ -152,6 +159,17 @@ def main(argv: list[str] | None = None) -> int:
           f"within 15%: {sum(a <= 0.15 for a in absd)}/{len(absd)}, within 20%: {sum(a <= 0.20 for a in absd)}/{len(absd)}")
     if slowest[1]:
         print(f"largest simulation: {slowest[1]} in {slowest[0]:.2f} s (graphs cached per model; target < 10 s)")
+    if args.residuals:
+        import json
+
+        from accel.uncertainty import training_residual_table
+
+        table = training_residual_table(residual_rows, "python benchmarks/bench_training.py --residuals "
+                                                       + args.residuals)
+        Path(args.residuals).write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+        q, cov = table["all"], table["leave_one_source_out_coverage"]
+        print(f"residuals written to {args.residuals}: 80 % interval of step time x{math.exp(q['q_lo']):.2f} .. "
+              f"x{math.exp(q['q_hi']):.2f}; leave-one-source-out coverage {100 * cov['all']:.0f} %")
     return 0
 
 

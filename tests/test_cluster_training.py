@@ -286,3 +286,30 @@ def test_tp_comm_overlap_hides_collectives_behind_gemms(small_graphs):
     assert hidden.breakdown["compute"] == pytest.approx(plain.breakdown["compute"])
     with pytest.raises(LayoutError, match="^--tp-comm-overlap:"):
         TrainLayout(global_batch=8, seq_len=128, tp=2, tp_comm_overlap=True).check(8, 8)
+
+
+# --- error bars from published runs ---------------------------------------------------------------------------
+
+def test_training_interval_from_published_residuals():
+    import math as m
+
+    from accel.uncertainty import training_interval, training_residual_table
+
+    rows = [{"row": i, "source": "AB"[i % 2], "model": "x", "predicted_tokens_per_s": 100.0 * (1 + 0.05 * i),
+             "published_tokens_per_s": 100.0} for i in range(20)]
+    table = training_residual_table(rows, "test")
+    assert table["all"]["n"] == 20 and rows[3]["r"] == pytest.approx(m.log(1.15))
+    cov = table["leave_one_source_out_coverage"]
+    assert 0 <= cov["A"] <= 1 and 0 <= cov["B"] <= 1 and 0 < cov["all"] <= 1
+    iv = training_interval(10.0, table)
+    assert iv is not None and iv.low == pytest.approx(10 * m.exp(table["all"]["q_lo"]))
+    assert iv.low < iv.high and "published training runs" in iv.source
+    assert training_interval(10.0, {"all": {"n": 0}}) is None
+
+
+def test_shipped_training_residuals_cover_the_benchmark():
+    from accel.uncertainty import TRAINING_TABLE_PATH, load_table
+
+    table = load_table(TRAINING_TABLE_PATH)
+    assert table is not None and table["all"]["n"] >= 100
+    assert {"row", "source", "predicted_tokens_per_s", "published_tokens_per_s", "r"} <= set(table["rows"][0])

@@ -162,8 +162,11 @@ def print_training(res: Any, wall_s: float) -> None:
           + (f"; {lay.layers_per_virtual_stage} layers per virtual stage" if lay.layers_per_virtual_stage else "")
           + ("; sequence parallel" if lay.sequence_parallel else "")
           + f"; recompute {lay.recompute}; ZeRO {lay.zero}; {res.dtype}")
-    print(f"  step time: {format_si(res.step_time_s, 's')}   tokens/s: {res.tokens_per_s:,.0f} "
-          f"({res.tokens_per_s / res.devices:,.0f} per GPU)")
+    iv = res.step_time_interval
+    interval = (f"  (80 % interval {format_si(iv.low, 's')} to {format_si(iv.high, 's')}, {iv.source})"
+                if iv is not None else "")
+    print(f"  step time: {format_si(res.step_time_s, 's')}{interval}")
+    print(f"  tokens/s: {res.tokens_per_s:,.0f} ({res.tokens_per_s / res.devices:,.0f} per GPU)")
     print(f"  per GPU: {res.model_tflops_per_device:.1f} model TFLOP/s (MFU {100 * res.mfu:.1f}%), "
           f"{res.hardware_tflops_per_device:.1f} hardware TFLOP/s (HFU {100 * res.hfu:.1f}%) of "
           f"{res.peak_flops / 1e12:.0f} peak")

@@ -85,6 +85,14 @@ class TrainResult:
     collectives: dict[str, float] = field(default_factory=dict)
     pipeline: PipelineRun | None = field(default=None, repr=False)
 
+    @property
+    def step_time_interval(self) -> Any:
+        """80 % interval of the step time from accel's error on published runs
+        (:func:`accel.uncertainty.training_interval`; None without the residual table)."""
+        from accel.uncertainty import training_interval
+
+        return training_interval(self.step_time_s)
+
     def chrome_trace(self) -> dict[str, Any]:
         """The step as a Chrome/Perfetto trace (``--trace``): one process per pipeline stage's representative rank,
         its forward/backward ops (``F3.c1``: microbatch 3, model chunk 1), then its exposed data-parallel
@@ -120,6 +128,10 @@ class TrainResult:
         d = {k: getattr(self, k) for k in ("model", "system", "device", "devices", "dtype", "step_time_s",
                                            "tokens_per_s", "model_tflops_per_device", "hardware_tflops_per_device",
                                            "mfu", "hfu", "memory_per_device_bytes")}
+        iv = self.step_time_interval
+        if iv is not None:
+            d["step_time_interval_s"] = [iv.low, iv.high]
+            d["step_time_interval_source"] = iv.source
         d.update(layout=asdict(self.layout), breakdown=dict(self.breakdown), memory=self.memory.as_dict(),
                  model_flops_per_step=self.model_flops, hardware_flops_per_step=self.hardware_flops,
                  peak_flops_per_device=self.peak_flops, stages=self.stages, collectives=self.collectives)
