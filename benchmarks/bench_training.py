@@ -81,7 +81,9 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     cfg = llm_config(row.spec)
     att, drop = STACKS.get(row.source_short, DEFAULT_STACK)
     mb = row.microbatch_size or 1
-    graphs = _graphs(row.spec, row.tp or 1, mb, row.seq_len, "bf16" if row.dtype == "fp8" else row.dtype, att, drop)
+    cp = row.cp or 1
+    graphs = _graphs(row.spec, row.tp or 1, mb, row.seq_len // cp, "bf16" if row.dtype == "fp8" else row.dtype, att,
+                     drop)
     implied = row.recompute or IMPLIED_RECOMPUTE.get(row.source_short)
     recomputes = [implied] if implied else ["none", "selective", "full"]
     zeros = [row.zero] if row.zero is not None else [0, 1]
@@ -92,7 +94,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     last_error: Exception | None = None
     for rc, z, sp in itertools.product(recomputes, zeros, sps):
         layout = TrainLayout(global_batch=row.global_batch, seq_len=row.seq_len, tp=row.tp or 1, pp=row.pp or 1,
-                             dp=row.dp or 1, microbatch_size=mb,
+                             dp=row.dp or 1, cp=cp, microbatch_size=mb,
                              layers_per_virtual_stage=row.layers_per_virtual_stage,
                              sequence_parallel=sp, recompute=rc, zero=z, tp_comm_overlap=overlap)
         try:

@@ -61,7 +61,7 @@ R_FP8 = "fp8 training on a GPU without fp8 tensor cores (A100)"
 R_DTYPE = "training precision not stated"
 R_PARALLEL = "parallel degrees (tp/pp/dp) not stated"
 R_INCONSISTENT = "published tp*pp*dp*cp != num_gpus"
-R_CP = "context parallelism (cp > 1) not modelled"
+R_CP = "context parallelism: seq_len not divisible by 2 x cp (load-balanced chunks)"
 R_EP = "expert parallelism (ep > 1) not modelled"
 R_APPROX = "published figure is approximate ('up to' / 'around'), not a measured value"
 R_NO_TOKENS = "no throughput convertible to tokens/s (only MFU, or TFLOP/s without the source's FLOP formula)"
@@ -520,7 +520,7 @@ def _reasons(t: TrainingRow, r: pd.Series, ep: int | None, cfg: LlmConfig | None
         out.append(R_PARALLEL)
     elif t.tp * t.pp * t.dp * (t.cp or 1) != t.num_gpus:
         out.append(R_INCONSISTENT)
-    if t.cp is not None and t.cp > 1:
+    if t.cp is not None and t.cp > 1 and t.seq_len and t.seq_len % (2 * t.cp):
         out.append(R_CP)
     if ep is not None and ep > 1:
         out.append(R_EP)

@@ -313,3 +313,24 @@ def test_shipped_training_residuals_cover_the_benchmark():
     table = load_table(TRAINING_TABLE_PATH)
     assert table is not None and table["all"]["n"] >= 100
     assert {"row", "source", "predicted_tokens_per_s", "published_tokens_per_s", "r"} <= set(table["rows"][0])
+
+
+# --- context parallelism ----------------------------------------------------------------------------------------
+
+def test_context_parallelism_splits_tokens_and_keeps_the_work():
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=4,hidden=512,heads=8,vocab=8192,max_positions=4096")
+    full = TrainLayout(global_batch=4, seq_len=4096, microbatch_size=1, dp=2)
+    ctx = TrainLayout(global_batch=4, seq_len=4096, microbatch_size=1, dp=1, cp=2)
+    assert ctx.devices == 2 and ctx.local_seq_len == 2048 and ctx.dp_group() == [0, 1] and ctx.cp_group() == [0, 1]
+    r1 = simulate_training(training_graphs(cfg, 1, 1, 4096, "bf16"), cfg.layers, cfg.hidden, cfg.heads, "dgx_h100",
+                           full, "bf16")
+    r2 = simulate_training(training_graphs(cfg, 1, 1, 2048, "bf16"), cfg.layers, cfg.hidden, cfg.heads, "dgx_h100",
+                           ctx, "bf16")
+    assert r2.model_flops == pytest.approx(r1.model_flops, rel=1e-6)  # the same sequences, split differently
+    assert r2.memory.activations < 0.6 * r1.memory.activations
+    with pytest.raises(LayoutError, match="^--cp:"):
+        TrainLayout(global_batch=4, seq_len=4098, cp=4).check(4, 8)
+    assert TrainLayout(global_batch=8, seq_len=128, tp=2, cp=2, dp=2).rank(1, 1, 0, 1) == 1 + 2 * (1 + 2 * 1)

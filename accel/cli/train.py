@@ -19,7 +19,7 @@ from accel.cli import positive_int
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
-TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
+TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout")
 
 
@@ -38,7 +38,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM cluster training (--mode train with a named LLM or gpt:/llama: spec)")
     g.add_argument("--tp", type=positive_int, default=None, help="tensor-parallel degree (Megatron; default 1)")
     g.add_argument("--pp", type=positive_int, default=None, help="pipeline-parallel stages (default 1)")
-    g.add_argument("--dp", type=positive_int, default=None, help="data-parallel replicas (default devices / (tp x pp))")
+    g.add_argument("--dp", type=positive_int, default=None,
+                   help="data-parallel replicas (default devices / (tp x pp x cp))")
+    g.add_argument("--cp", type=positive_int, default=None,
+                   help="context-parallel ranks (Megatron-Core ring attention over seq-len / cp token chunks; default 1)")
     g.add_argument("--microbatch-size", type=positive_int, default=None, help="sequences per microbatch (default 1)")
     g.add_argument("--layers-per-virtual-stage", type=positive_int, default=None,
                    help="Megatron's interleaved 1F1B schedule: layers per model chunk (default: plain 1F1B)")
@@ -114,13 +117,13 @@ def run_training(args: Any) -> int:
         raise ConfigError("<command line>", "--model", str(exc)) from None
     dtype = _training_dtype(args)
     system = resolve_system(args.arch)
-    tp, pp = args.tp or 1, args.pp or 1
-    devices = args.devices or (args.dp or 1) * tp * pp
-    if args.dp is None and devices % (tp * pp):
-        raise ConfigError("<command line>", "--devices", f"{devices} not divisible by --tp {tp} x --pp {pp}")
+    tp, pp, cp = args.tp or 1, args.pp or 1, args.cp or 1
+    devices = args.devices or (args.dp or 1) * tp * pp * cp
+    if args.dp is None and devices % (tp * pp * cp):
+        raise ConfigError("<command line>", "--devices", f"{devices} not divisible by --tp {tp} x --pp {pp} x --cp {cp}")
     layout = TrainLayout(
-        global_batch=args.batch[0] if args.batch else 8 * devices // (tp * pp), seq_len=args.seq_len or 2048,
-        tp=tp, pp=pp, dp=args.dp or devices // (tp * pp), microbatch_size=args.microbatch_size or 1,
+        global_batch=args.batch[0] if args.batch else 8 * devices // (tp * pp * cp), seq_len=args.seq_len or 2048,
+        tp=tp, pp=pp, cp=cp, dp=args.dp or devices // (tp * pp * cp), microbatch_size=args.microbatch_size or 1,
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
         dp_overlap=not args.no_dp_overlap)
@@ -128,7 +131,7 @@ def run_training(args: Any) -> int:
         layout.check(cfg.layers, cfg.heads, devices)
         from workloads.llm_train import training_graphs
 
-        graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.seq_len,
+        graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.local_seq_len,
                                  "bf16" if dtype == "fp8" else dtype,
                                  args.attention or "flash", args.dropout or 0.0)
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,

@@ -54,7 +54,11 @@ GEMM_GROUPS: dict[str, str] = {"q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv"
 
 @dataclass(frozen=True)
 class PieceCost:
-    """One piece (block / embed / head) for one microbatch on one tensor-parallel rank (module docstring)."""
+    """One piece (block / embed / head) for one microbatch on one tensor-parallel rank (module docstring).
+
+    ``core_attention_s`` / ``core_attention_backward_s``: time of the attention core's forward / backward ops (s);
+    ``kv_bytes``: the K and V one microbatch's attention reads on this rank (B), what a context-parallel ring
+    passes on."""
 
     forward_s: float
     backward_s: float
@@ -66,6 +70,9 @@ class PieceCost:
     input_bytes: float
     param_count: float
     gemm_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    core_attention_s: float = 0.0
+    core_attention_backward_s: float = 0.0
+    kv_bytes: float = 0.0
 
     @property
     def model_flops(self) -> float:
@@ -116,23 +123,28 @@ def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
 
 
 def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_count: float, recompute: str,
-                tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0) -> PieceCost:
+                tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0, cp: int = 1) -> PieceCost:
     """Price ``graph`` (one piece's forward + backward ops) on ``model`` (module docstring). ``input_bytes``:
     the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8_tokens`` > 0: FP8
-    training of a microbatch of that many tokens (:func:`fp8_kernels`)."""
+    training of a microbatch of that many tokens (:func:`fp8_kernels`). ``cp`` > 1: the graph holds one
+    context-parallel rank's ``seq_len / cp`` tokens; its attention core attends over all ``seq_len`` keys
+    (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more."""
     rule = issue_rule(model)
-    dev = {"forward": 0.0, "backward": 0.0, "core": 0.0}
+    dev = {"forward": 0.0, "backward": 0.0, "core": 0.0, "core_bwd": 0.0}
     issue = {"forward": 0.0, "backward": 0.0}
     flops = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     saved_by_op = _saved_bytes(graph)
     kept = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
     saved = {"all": kept, "core": 0.0}
     gemm_s: dict[str, float] = {}
+    kv_bytes = 0.0
     for name in graph.graph.nodes:
         op: OpNode = graph.graph.nodes[name]["op"]
         if op.phase not in issue:
             continue
         f = _sp_scale(op, tp, sequence_parallel)
+        if cp > 1 and op.module.startswith(CORE_ATTENTION):
+            f *= cp
         kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
         t = sum(model.cost(k).time_s for k in kernels) * f
         dev[op.phase] += t
@@ -143,7 +155,11 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         flops[op.phase] += op.flops * f
         own, inputs = saved_by_op.get(name, (0.0, 0.0))
         saved["all"] += (own + inputs) * f
+        if op.phase == "backward" and op.module.startswith(CORE_ATTENTION):
+            dev["core_bwd"] += t
         if op.phase == "forward" and op.module.startswith(CORE_ATTENTION):
+            if op.kind == "attention" and len(op.inputs) >= 3:
+                kv_bytes = float(op.inputs[1].bytes + op.inputs[2].bytes)
             dev["core"] += t
             flops["core"] += op.flops * f
             saved["core"] += own * f
@@ -151,12 +167,12 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     bwd = max(dev["backward"], issue["backward"])
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
-                         param_count, gemm_s)
+                         param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
     if recompute == "selective":
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
-                         saved["all"] - saved["core"], input_bytes, param_count, gemm_s)
+                         saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
-                     param_count, gemm_s)
+                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False) -> float:

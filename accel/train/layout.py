@@ -2,8 +2,9 @@
 stages, sequence parallelism, activation recomputation and ZeRO sharding, checked against the model and the
 device count with one-line errors that name the flag.
 
-Rank placement follows Megatron-LM's default order (tensor-parallel ranks innermost, then data-parallel,
-then pipeline): global rank ``= t + T (d + D p)`` for tensor rank ``t``, data rank ``d``, pipeline rank ``p``
+Rank placement follows Megatron-LM's default order (tensor-parallel ranks innermost, then context-parallel,
+data-parallel, then pipeline): global rank ``= t + T (c + C (d + D p))`` for tensor rank ``t``, context rank
+``c``, data rank ``d``, pipeline rank ``p``
 (Megatron-LM ``megatron/core/parallel_state.py``, ``order="tp-cp-ep-dp-pp"``). So a tensor-parallel group of
 up to 8 GPUs sits inside one DGX node, and data-parallel peers and pipeline neighbours are in other nodes once
 ``T`` (or ``T D``) reaches the node's size.
@@ -35,6 +36,9 @@ class TrainLayout:
 
     Attributes:
         tp / pp / dp: tensor-, pipeline- and data-parallel degrees.
+        cp: context-parallel degree (Megatron-Core ``--context-parallel-size``): each rank holds ``seq_len / cp``
+            tokens of every sequence (two load-balanced chunks for the causal mask) and attention exchanges K/V
+            around a ring of the ``cp`` ranks; gradients are reduced over ``dp x cp`` ranks.
         global_batch: sequences per optimizer step (all data-parallel replicas together).
         microbatch_size: sequences per microbatch (one forward/backward on one pipeline).
         seq_len: tokens per sequence.
@@ -57,6 +61,7 @@ class TrainLayout:
     tp: int = 1
     pp: int = 1
     dp: int = 1
+    cp: int = 1
     microbatch_size: int = 1
     layers_per_virtual_stage: int | None = None
     sequence_parallel: bool = False
@@ -67,7 +72,12 @@ class TrainLayout:
 
     @property
     def devices(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.cp * self.pp * self.dp
+
+    @property
+    def local_seq_len(self) -> int:
+        """Tokens of each sequence one context-parallel rank holds: ``seq_len / cp``."""
+        return self.seq_len // self.cp
 
     @property
     def microbatches(self) -> int:
@@ -80,26 +90,32 @@ class TrainLayout:
             return 1
         return layers // (self.pp * self.layers_per_virtual_stage)
 
-    def rank(self, t: int, d: int, p: int) -> int:
-        """Global rank of tensor rank ``t``, data rank ``d``, pipeline rank ``p`` (module docstring)."""
-        return t + self.tp * (d + self.dp * p)
+    def rank(self, t: int, d: int, p: int, c: int = 0) -> int:
+        """Global rank of tensor rank ``t``, data rank ``d``, pipeline rank ``p``, context rank ``c`` (module
+        docstring)."""
+        return t + self.tp * (c + self.cp * (d + self.dp * p))
 
     def tp_group(self, p: int = 0, d: int = 0) -> list[int]:
         return [self.rank(t, d, p) for t in range(self.tp)]
 
+    def cp_group(self, p: int = 0, d: int = 0, t: int = 0) -> list[int]:
+        return [self.rank(t, d, p, c) for c in range(self.cp)]
+
     def dp_group(self, p: int = 0, t: int = 0) -> list[int]:
-        return [self.rank(t, d, p) for d in range(self.dp)]
+        """The ranks that reduce one gradient shard together: data- and context-parallel ranks."""
+        return [self.rank(t, d, p, c) for d in range(self.dp) for c in range(self.cp)]
 
     def check(self, layers: int, heads: int, devices: int | None = None) -> None:
         """LayoutError (one line naming the flag) unless the layout can run ``layers`` blocks of ``heads``
         heads on ``devices`` devices."""
-        for flag, v in (("--tp", self.tp), ("--pp", self.pp), ("--dp", self.dp),
+        for flag, v in (("--tp", self.tp), ("--pp", self.pp), ("--dp", self.dp), ("--cp", self.cp),
                         ("--microbatch-size", self.microbatch_size), ("--batch", self.global_batch),
                         ("--seq-len", self.seq_len)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise LayoutError(flag, f"must be a positive integer, got {v!r}")
         if devices is not None and self.devices != devices:
-            raise LayoutError("--tp/--pp/--dp", f"tp {self.tp} x pp {self.pp} x dp {self.dp} = {self.devices} "
+            cp = f" x cp {self.cp}" if self.cp > 1 else ""
+            raise LayoutError("--tp/--pp/--dp", f"tp {self.tp} x pp {self.pp} x dp {self.dp}{cp} = {self.devices} "
                                                 f"!= --devices {devices}")
         if heads % self.tp:
             raise LayoutError("--tp", f"{self.tp} does not divide the model's {heads} attention heads")
@@ -120,7 +136,10 @@ class TrainLayout:
         if self.tp_comm_overlap and not self.sequence_parallel:
             raise LayoutError("--tp-comm-overlap", "overlaps sequence parallelism's all-gathers and reduce-scatters; "
                                                    "add --sequence-parallel (and --tp > 1)")
-        if self.sequence_parallel and self.seq_len % self.tp:
+        if self.seq_len % (2 * self.cp) and self.cp > 1:
+            raise LayoutError("--cp", f"--seq-len {self.seq_len} not divisible by 2 x cp = {2 * self.cp} (two "
+                                      "load-balanced chunks per context rank)")
+        if self.sequence_parallel and (self.seq_len // self.cp) % self.tp:
             raise LayoutError("--sequence-parallel", f"--seq-len {self.seq_len} not divisible by --tp {self.tp}")
         self._check_interleaving(layers)
 

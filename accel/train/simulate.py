@@ -25,6 +25,7 @@ inside a node, NICs across nodes).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -60,7 +61,8 @@ class TrainResult:
     """One simulated training step (all times in s, bytes in B, FLOP/s per device).
 
     ``breakdown`` splits the step on its critical pipeline rank into ``compute`` (forward + backward kernels),
-    ``recompute``, ``tp_comm`` (tensor-parallel collectives), ``pipeline_bubble`` (idle waiting on other stages,
+    ``recompute``, ``tp_comm`` (tensor-parallel collectives and context parallelism's exposed K/V ring),
+    ``pipeline_bubble`` (idle waiting on other stages,
     point-to-point transfers included), exposed ``dp_comm`` and ``optimizer``; they add up to ``step_time_s``.
     """
 
@@ -143,15 +145,15 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs` (``fp8``:
     the block's GEMMs in fp8, :func:`accel.train.costs.fp8_kernels`; the LM head stays bf16, as Transformer
     Engine keeps the output layer in higher precision)."""
-    act = layout.microbatch_size * layout.seq_len * hidden * elem_bytes
+    act = layout.microbatch_size * layout.local_seq_len * hidden * elem_bytes
     tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
-    tokens = layout.microbatch_size * layout.seq_len if fp8 else 0
+    tokens = layout.microbatch_size * layout.local_seq_len if fp8 else 0
 
     def params(name: str) -> float:
         return float(graphs[name].meta.get("params", 0))
 
     return Pieces(
-        block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens),
+        block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp),
         embed=price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp),
         head=price_piece(graphs["head"], model, act, params("head"), "none", tp, sp),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp) if rc == "full" else 0.0,
@@ -172,7 +174,7 @@ class _Comm:
 
 def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[str, float]) -> _Comm:
     group = layout.tp_group()
-    mb_tokens = layout.microbatch_size * layout.seq_len
+    mb_tokens = layout.microbatch_size * layout.local_seq_len
 
     def cost(op: str, nbytes: float) -> float:
         return sysm.collective_cost(op, nbytes, group).time_s if len(group) > 1 else 0.0
@@ -199,6 +201,22 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
         if not layout.sequence_parallel:
             p2p += cost("allgather", act_bytes)
     return _Comm(fwd, bwd, embed, head_f, head_b, p2p)
+
+
+def _with_cp_ring(sysm: System, layout: TrainLayout, block: PieceCost, comm: _Comm) -> _Comm:
+    """Add context parallelism's exposed ring traffic to a block's communication: in forward each rank passes its
+    microbatch's K/V chunk ``cp - 1`` times around the ring while the attention works on the chunks it has
+    (Megatron-Core's ring attention), in backward the K/V chunks and their gradients; exposed is what the
+    attention core's compute does not cover, ``max(0, ring - attention)`` (recomputed forwards add theirs)."""
+    if layout.cp < 2:
+        return comm
+    ring = layout.cp_group()
+    step = sysm.send_cost(block.kv_bytes, ring[0], ring[1]).time_s
+    fwd = max(0.0, (layout.cp - 1) * step - block.core_attention_s)
+    bwd = max(0.0, 2 * (layout.cp - 1) * step - block.core_attention_backward_s)
+    if layout.recompute in ("full", "selective"):
+        bwd += fwd
+    return dataclasses.replace(comm, block_fwd=comm.block_fwd + fwd, block_bwd=comm.block_bwd + bwd)
 
 
 def _overlapped(comm_s: float, gemm_s: float, chunks: int) -> float:
@@ -243,9 +261,10 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     if fp8 and "fp8" not in model.roofs().peaks:
         raise LayoutError("--dtype", f"{inst.spec.name} has no fp8 tensor cores; allowed: fp16, bf16, fp32")
     eb = dtype_bytes("bf16" if fp8 else dtype)  # FP8 training keeps bf16 activations
-    act = layout.microbatch_size * layout.seq_len * hidden * eb
+    act = layout.microbatch_size * layout.local_seq_len * hidden * eb
     pieces = price_pieces(graphs, model, layout, hidden, eb, fp8)
     comm = _tp_comm(sysm, layout, act, pieces.block.gemm_s) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
+    comm = _with_cp_ring(sysm, layout, pieces.block, comm)
     chunks = layout.virtual_stages(layers)
     per_chunk = layers // (layout.pp * chunks)
     last = layout.pp * chunks - 1
@@ -333,9 +352,9 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     step = crit["step"]
     seqs = layout.global_batch
     n_mb = seqs / layout.microbatch_size
-    per_mb = (layers * b.model_flops + pieces.embed.model_flops + pieces.head.model_flops) * layout.tp
+    per_mb = (layers * b.model_flops + pieces.embed.model_flops + pieces.head.model_flops) * layout.tp * layout.cp
     model_flops = n_mb * per_mb
-    hw_flops = model_flops + n_mb * layers * b.recompute_flops * layout.tp
+    hw_flops = model_flops + n_mb * layers * b.recompute_flops * layout.tp * layout.cp
     peak = _peak_flops(spec, model, dtype)
     n = layout.devices
     mt, ht = model_flops / n / step, hw_flops / n / step
