@@ -251,8 +251,9 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     sysm = resolve_system(system)
     layout.check(layers, heads)
     if layout.devices > sysm.n_devices:
-        raise LayoutError("--devices", f"{layout.devices} GPUs (tp x pp x dp) exceed the {sysm.n_devices} of "
-                                       f"{sysm.name}; allowed: 1..{sysm.n_devices}")
+        hint = "" if sysm.n_devices > 1 else " (a device arch: give a system arch such as dgx_h100, eos or selene)"
+        raise LayoutError("--devices", f"{layout.devices} GPUs (tp x pp x dp x cp) exceed the {sysm.n_devices} of "
+                                       f"{sysm.name}; allowed: 1..{sysm.n_devices}{hint}")
     if dtype not in STATE_BYTES:
         raise LayoutError("--amp", f"training dtype {dtype!r} not supported; allowed: {', '.join(STATE_BYTES)}")
     inst = sysm.devices[0]
