@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from accel.train import LayoutError, MemoryOverflow, TrainLayout, TrainResult, simulate_training  # noqa: E402
+from accel.train import MemoryOverflow, TrainLayout, TrainResult, simulate_training  # noqa: E402
+from accel.train.search import Choices, search_layouts  # noqa: E402
 from benchmarks.training_rows import TrainingRow, load_rows  # noqa: E402
 from workloads.llm_configs import llm_config  # noqa: E402
 from workloads.llm_train import training_graphs  # noqa: E402
@@ -76,46 +77,44 @@ def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: f
 
 
 def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
-    """The fastest fitting simulation of ``row`` (module docstring) and the choices filled in."""
+    """The fastest fitting simulation of ``row`` (module docstring; :func:`accel.train.search.search_layouts` over
+    what the row leaves open) and the choices filled in."""
     assert row.spec and row.system and row.seq_len and row.global_batch and row.dtype
     cfg = llm_config(row.spec)
     att, drop = STACKS.get(row.source_short, DEFAULT_STACK)
-    mb = row.microbatch_size or 1
-    cp = row.cp or 1
-    graphs = _graphs(row.spec, row.tp or 1, mb, row.seq_len // cp, "bf16" if row.dtype == "fp8" else row.dtype, att,
-                     drop)
-    implied = row.recompute or IMPLIED_RECOMPUTE.get(row.source_short)
-    recomputes = [implied] if implied else ["none", "selective", "full"]
-    zeros = [row.zero] if row.zero is not None else [0, 1]
+    mb, cp = row.microbatch_size or 1, row.cp or 1
+    gdtype = "bf16" if row.dtype == "fp8" else row.dtype
     overlap = row.source_short in TP_COMM_OVERLAP and (row.tp or 1) > 1
     fixed_sp = row.sequence_parallel is not None or (row.tp or 1) == 1 or row.source_short in NO_SEQUENCE_PARALLEL
-    sps = [True] if overlap else [bool(row.sequence_parallel)] if fixed_sp else [False, True]
-    best: tuple[TrainResult, str] | None = None
-    last_error: Exception | None = None
-    for rc, z, sp in itertools.product(recomputes, zeros, sps):
-        layout = TrainLayout(global_batch=row.global_batch, seq_len=row.seq_len, tp=row.tp or 1, pp=row.pp or 1,
-                             dp=row.dp or 1, cp=cp, microbatch_size=mb,
-                             layers_per_virtual_stage=row.layers_per_virtual_stage,
-                             sequence_parallel=sp, recompute=rc, zero=z, tp_comm_overlap=overlap)
-        try:
-            r = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, layout, row.dtype,
-                                  model_name=cfg.name)
-        except (LayoutError, MemoryOverflow) as exc:
-            last_error = exc
-            continue
-        if best is None or r.step_time_s < best[0].step_time_s:
-            best = (r, f"{att}{'+dropout' if drop else ''}, mb {mb}, recompute {rc}, zero {z}"
-                       + (", SP" if sp else "") + (", TP overlap" if overlap else ""))
-    if best is None and isinstance(last_error, MemoryOverflow):  # the run happened: accel's estimate is too high
-        layout = dataclasses.replace(layout, recompute=recomputes[-1], zero=zeros[-1], sequence_parallel=sps[-1])
-        r = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, layout, row.dtype,
-                              memory_check=False, model_name=cfg.name)
-        best = (r, f"{att}, mb {mb}, recompute {layout.recompute}, zero {layout.zero}"
-                   f"{', SP' if layout.sequence_parallel else ''}; accel's memory estimate "
-                   f"{r.memory.total / 1e9:.0f} GB exceeds the device")
-    if best is None:
-        raise RuntimeError(f"row {row.row}: no layout runs: {last_error}")
-    return best
+    choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
+                      sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
+                      recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
+                      tp_comm_overlap=overlap, layers_per_virtual_stage=row.layers_per_virtual_stage,
+                      zero_stages=(0, 1))
+
+    def graphs(tp: int, m: int, seq: int) -> dict:
+        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop)
+
+    fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, row.num_gpus,
+                                  row.global_batch, row.seq_len, row.dtype, choices, cfg.name)
+    stack = f"{att}{'+dropout' if drop else ''}, mb {mb}"
+    if fits:
+        lay = fits[0].layout
+        return fits[0], (f"{stack}, recompute {lay.recompute}, zero {lay.zero}" + (", SP" if lay.sequence_parallel
+                         else "") + (", TP overlap" if lay.tp_comm_overlap else ""))
+    if not any(isinstance(e, MemoryOverflow) for e in errors):
+        raise RuntimeError(f"row {row.row}: no layout runs: {errors[-1] if errors else 'none divides the model'}")
+    # the run happened: accel's memory estimate is too high; the most memory-frugal layout, unchecked
+    layout = TrainLayout(global_batch=row.global_batch, seq_len=row.seq_len, tp=row.tp or 1, pp=row.pp or 1,
+                         dp=row.dp or 1, cp=cp, microbatch_size=mb, layers_per_virtual_stage=row.layers_per_virtual_stage,
+                         sequence_parallel=bool(choices.sequence_parallel if choices.sequence_parallel is not None
+                                                else (row.tp or 1) > 1),
+                         recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
+                         tp_comm_overlap=overlap)
+    r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
+                          layout, row.dtype, memory_check=False, model_name=cfg.name)
+    return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"
+               f"; accel's memory estimate {r.memory.total / 1e9:.0f} GB exceeds the device")
 
 
 def main(argv: list[str] | None = None) -> int:

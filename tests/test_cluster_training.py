@@ -334,3 +334,36 @@ def test_context_parallelism_splits_tokens_and_keeps_the_work():
     with pytest.raises(LayoutError, match="^--cp:"):
         TrainLayout(global_batch=4, seq_len=4098, cp=4).check(4, 8)
     assert TrainLayout(global_batch=8, seq_len=128, tp=2, cp=2, dp=2).rank(1, 1, 0, 1) == 1 + 2 * (1 + 2 * 1)
+
+
+# --- layout search ------------------------------------------------------------------------------------------------
+
+def test_candidate_layouts_respect_the_model_and_the_node():
+    from accel.train.search import Choices, candidate_layouts
+
+    lays = list(candidate_layouts(layers=12, heads=12, devices=16, per_node=8, global_batch=32, seq_len=256))
+    assert lays and all(x.devices == 16 and x.tp <= 8 and 12 % x.tp == 0 and 12 % x.pp == 0 for x in lays)
+    assert all(32 % (x.microbatch_size * x.dp) == 0 for x in lays)
+    assert {x.tp for x in lays} == {1, 2, 4} and not any(x.zero == 3 and x.pp > 1 for x in lays)
+    fixed = list(candidate_layouts(12, 12, 16, 8, 32, 256, Choices(tp=4, pp=2, recompute="full", zero=1)))
+    assert fixed and all((x.tp, x.pp, x.dp, x.recompute, x.zero) == (4, 2, 2, "full", 1) for x in fixed)
+
+
+def test_search_ranks_layouts_that_fit(small_graphs):
+    from accel.train.search import Choices, search_layouts
+
+    cfg, graphs = small_graphs
+    fits, errors = search_layouts(lambda tp, mb, seq: graphs[(tp, "flash")], cfg.layers, cfg.hidden, cfg.heads,
+                                  "dgx_h100", 2, 16, 512, choices=Choices(microbatch_size=2, zero=0))
+    assert fits and not errors
+    times = [r.step_time_s for r in fits]
+    assert times == sorted(times) and {r.layout.tp for r in fits} == {1, 2}
+
+
+def test_cli_search_layout_prints_the_fastest(tmp_path):
+    p = _cli("--model", SMALL, "--mode", "train", "--seq-len", "512", "--arch", "dgx_h100", "--devices", "4",
+             "--batch", "8", "--tp", "2", "--microbatch-size", "1", "--zero", "0", "--search-layout", "3",
+             tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = [line for line in p.stdout.splitlines() if line.startswith("    2 ")]
+    assert len(rows) == 3 and "fastest" in p.stdout

@@ -19,7 +19,7 @@ from accel.cli import positive_int
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
-TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
+TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout")
 
 
@@ -58,6 +58,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-dp-overlap", action="store_true",
                    help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
                         "the last microbatch's backward)")
+    g.add_argument("--search-layout", type=positive_int, default=None, metavar="N",
+                   help="simulate every layout the flags leave open (--tp/--pp/--dp/--microbatch-size/"
+                        "--sequence-parallel/--recompute/--zero not given) and print the N fastest that fit")
     g.add_argument("--attention", default=None, choices=["flash", "flash2", "unfused"],
                    help="attention kernel: flash (default; Hopper-native fused attention), flash2 (FlashAttention-2: "
                         "flash-attn 2.x, PyTorch SDPA) or unfused (Megatron before FlashAttention)")
@@ -127,6 +130,8 @@ def run_training(args: Any) -> int:
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
         dp_overlap=not args.no_dp_overlap)
+    if args.search_layout:
+        return _run_search(args, cfg, system, devices, layout, dtype, t0)
     try:
         layout.check(cfg.layers, cfg.heads, devices)
         from workloads.llm_train import training_graphs
@@ -153,6 +158,43 @@ def run_training(args: Any) -> int:
         with open(args.trace, "w") as f:
             json.dump(res.chrome_trace(), f)
         print(f"trace written to {args.trace} (one process per pipeline stage; open in https://ui.perfetto.dev)")
+    return 0
+
+
+def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype: str, t0: float) -> int:
+    """``--search-layout N``: the N fastest layouts that fit (:func:`accel.train.search.search_layouts`)."""
+    from accel.errors import ConfigError
+    from accel.train.search import Choices, search_layouts
+    from workloads.llm_train import training_graphs
+
+    choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
+                      sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
+                      tp_comm_overlap=bool(args.tp_comm_overlap),
+                      layers_per_virtual_stage=args.layers_per_virtual_stage)
+    gdtype = "bf16" if dtype == "fp8" else dtype
+
+    def graphs(tp: int, mb: int, seq: int) -> Any:
+        return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0)
+
+    fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, system, devices, base.global_batch,
+                                  base.seq_len, dtype, choices, cfg.name)
+    if not fits:
+        last = str(errors[-1]) if errors else "no layout divides the model and the batch"
+        raise ConfigError("<command line>", "--search-layout", f"no layout of {devices} GPUs fits or runs: {last}")
+    print(f"{cfg.name}: {len(fits)} layouts fit on {devices} x {fits[0].device} ({len(errors)} did not); "
+          f"the {min(args.search_layout, len(fits))} fastest:")
+    print(f"  {'tp':>3} {'pp':>3} {'dp':>5} {'mb':>3} {'SP':>3} {'recompute':>9} {'ZeRO':>4} {'step':>10} "
+          f"{'tokens/s/GPU':>12} {'MFU':>6} {'memory':>8}")
+    for r in fits[:args.search_layout]:
+        lay = r.layout
+        print(f"  {lay.tp:>3} {lay.pp:>3} {lay.dp:>5} {lay.microbatch_size:>3} {'yes' if lay.sequence_parallel else 'no':>3} "
+              f"{lay.recompute:>9} {lay.zero:>4} {format_si(r.step_time_s, 's'):>10} "
+              f"{r.tokens_per_s / r.devices:>12,.0f} {100 * r.mfu:>5.1f}% {r.memory.total / 1e9:>6.1f}GB")
+    print(f"  searched in {time.perf_counter() - t0:.1f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([r.to_dict() for r in fits[:args.search_layout]], f, indent=1)
+        print(f"result written to {args.json}")
     return 0
 
 

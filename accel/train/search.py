@@ -1,0 +1,101 @@
+"""The fastest training layouts that fit: every combination of tensor / pipeline / data parallelism, microbatch
+size, sequence parallelism, recomputation and ZeRO stage for a model on ``devices`` GPUs, each simulated
+(:func:`accel.train.simulate_training`), those that run out of memory dropped, the rest ranked by step time --
+what Calculon's execution search and Megatron's tuning guides do by hand.
+
+Any of the choices can be fixed (a value) or searched (None). Tensor parallelism stays inside a node (at most its
+GPUs, dividing the heads); pipeline stages divide the layers; the microbatch size divides the batch of each
+data-parallel replica. Interleaving and context parallelism are not searched (pass them fixed).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from accel.graph import LayerGraph
+from accel.sim.system import System, resolve_system
+from accel.train.layout import RECOMPUTE, LayoutError, TrainLayout
+from accel.train.memory import MemoryOverflow
+from accel.train.simulate import TrainResult, simulate_training
+
+#: microbatch sizes tried when the microbatch size is searched
+MICROBATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8)
+
+#: (tp, microbatch size, local sequence length) -> the per-rank training graphs
+GraphSource = Callable[[int, int, int], dict[str, LayerGraph]]
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What to search: a value fixes a choice, None searches it."""
+
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    cp: int = 1
+    microbatch_size: int | None = None
+    sequence_parallel: bool | None = None
+    recompute: str | None = None
+    zero: int | None = None
+    tp_comm_overlap: bool = False
+    layers_per_virtual_stage: int | None = None
+    #: ZeRO stages tried when ``zero`` is searched (stage 3 only without pipelining)
+    zero_stages: tuple[int, ...] = (0, 1, 3)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, global_batch: int, seq_len: int,
+                      choices: Choices = Choices()) -> Iterable[TrainLayout]:
+    """Every layout the choices allow that passes :meth:`TrainLayout.check` (module docstring)."""
+    c = choices
+    tps = [c.tp] if c.tp else [t for t in _divisors(min(per_node, devices)) if heads % t == 0]
+    for tp in tps:
+        rest = devices // (tp * c.cp) if devices % (tp * c.cp) == 0 else 0
+        pps = [c.pp] if c.pp else [p for p in _divisors(rest) if layers % p == 0] if rest else []
+        for pp in pps:
+            dp = c.dp or (rest // pp if rest and rest % pp == 0 else 0)
+            if not dp:
+                continue
+            mbs = [c.microbatch_size] if c.microbatch_size else [m for m in MICROBATCH_SIZES
+                                                                 if global_batch % (m * dp) == 0]
+            sps = [c.sequence_parallel] if c.sequence_parallel is not None else ([False, True] if tp > 1 else [False])
+            recs = [c.recompute] if c.recompute else list(RECOMPUTE)
+            zeros = [c.zero] if c.zero is not None else [z for z in c.zero_stages if z < 3 or pp == 1]
+            for mb, sp, rc, z in itertools.product(mbs, sps, recs, zeros):
+                layout = TrainLayout(global_batch=global_batch, seq_len=seq_len, tp=tp, pp=pp, dp=dp, cp=c.cp,
+                                     microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
+                                     tp_comm_overlap=c.tp_comm_overlap and bool(sp),
+                                     layers_per_virtual_stage=c.layers_per_virtual_stage)
+                try:
+                    layout.check(layers, heads, devices)
+                except LayoutError:
+                    continue
+                yield layout
+
+
+def search_layouts(graphs: GraphSource, layers: int, hidden: int, heads: int, system: System | str, devices: int,
+                   global_batch: int, seq_len: int, dtype: str = "bf16", choices: Choices = Choices(),
+                   model_name: str = "") -> tuple[list[TrainResult], list[Exception]]:
+    """Simulate every candidate layout (:func:`candidate_layouts`); return the results that fit, fastest first,
+    and the errors of those that did not (their last :class:`MemoryOverflow` says by how much)."""
+    sysm = resolve_system(system)
+    per_node = sysm.devices_per_node or sysm.n_devices
+    cache: dict[tuple[int, int, int], dict[str, LayerGraph]] = {}
+    fits: list[TrainResult] = []
+    errors: list[Exception] = []
+    for layout in candidate_layouts(layers, heads, devices, per_node, global_batch, seq_len, choices):
+        key = (layout.tp, layout.microbatch_size, layout.local_seq_len)
+        if key not in cache:
+            cache[key] = graphs(*key)
+        try:
+            fits.append(simulate_training(cache[key], layers, hidden, heads, sysm, layout, dtype,
+                                          model_name=model_name))
+        except (MemoryOverflow, LayoutError) as exc:
+            errors.append(exc)
+    fits.sort(key=lambda r: r.step_time_s)
+    return fits, errors
