@@ -26,7 +26,6 @@ inside a node, NICs across nodes).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -270,7 +269,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     per_chunk = layers // (layout.pp * chunks)
     last = layout.pp * chunks - 1
     b = pieces.block
-    fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb) if layout.zero == 3 else (0.0, 0.0)
+    fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.zero == 3 else (0.0, 0.0)
 
     def fwd(r: int, c: int) -> float:
         k = c * layout.pp + r
@@ -295,20 +294,17 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
                       model_name, fsdp)
 
 
-def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb: float) -> tuple[float, float]:
-    """ZeRO-3 / FSDP per block and microbatch (s): (forward all-gather of its weights, backward all-gather +
-    gradient reduce-scatter)."""
+def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb: float,
+                     dtype: str) -> tuple[float, float]:
+    """ZeRO-3 / FSDP per block and microbatch (s): (forward all-gather of its weights in the compute dtype, ``eb``
+    bytes each; backward all-gather + reduce-scatter of the gradients in the gradient buffer's dtype)."""
     group = layout.dp_group()
     if len(group) < 2:
         return 0.0, 0.0
     w = block_params * eb
     ag = sysm.collective_cost("allgather", w, group).time_s
-    rs = sysm.collective_cost("reduce_scatter", block_params * STATE_BYTES[_dtype_key(eb)][1], group).time_s
+    rs = sysm.collective_cost("reduce_scatter", block_params * STATE_BYTES[dtype][1], group).time_s
     return ag, ag + rs
-
-
-def _dtype_key(eb: float) -> str:
-    return "fp32" if eb == 4 else "bf16"  # FP8 training reduces bf16 weights' gradients like bf16
 
 
 def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, per_chunk: int) -> float:
@@ -396,4 +392,4 @@ def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, infl
         acts += pieces.head.saved_bytes
     if layout.zero == 3 and layout.dp > 1:  # FSDP gathers one block's full weights (and gradients) at a time
         acts += 2 * pieces.block.param_count * STATE_BYTES[dtype][0]
-    return MemoryTerms(w, g, o, math.fsum([acts]))
+    return MemoryTerms(w, g, o, acts)
