@@ -367,3 +367,9 @@ def test_cli_search_layout_prints_the_fastest(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = [line for line in p.stdout.splitlines() if line.startswith("    2 ")]
     assert len(rows) == 3 and "fastest" in p.stdout
+
+
+def test_fsdp_gathers_count_as_data_parallel_communication(small_graphs):
+    z3 = _sim(small_graphs, dp=8, zero=3)
+    assert z3.breakdown["tp_comm"] == pytest.approx(0.0, abs=1e-12)  # no tensor parallelism
+    assert sum(z3.breakdown.values()) == pytest.approx(z3.step_time_s)

@@ -327,7 +327,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     for r in range(layout.pp):
         params = _rank_params(pieces, layout, r, chunks, per_chunk)
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r])
-        local = params / layout.dp if layout.zero >= 1 else params
+        local = params / len(group) if layout.zero >= 1 else params
         opt_s = model.cost(_adam_op(local)).time_s
         ks = [c * layout.pp + r for c in range(chunks)]
         n_blocks = chunks * per_chunk
@@ -335,9 +335,11 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
         recompute = m * n_blocks * b.recompute_s
-        tp = run.busy_s[r] - compute - recompute
+        fw, bw = b.forward_s + comm.block_fwd, b.backward_s + b.recompute_s + comm.block_bwd
+        fsdp_s = m * n_blocks * (max(fw, fsdp[0]) - fw + max(bw, fsdp[1]) - bw)  # FSDP's exposed gathers
+        tp = run.busy_s[r] - compute - recompute - fsdp_s
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "tp_comm": tp,
-                         "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s, "optimizer": opt_s,
+                         "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
                          "step": run.step_s + dp_s + opt_s, "params": params})
         terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * per_chunk, r, ks, chunks)
         if worst is None or terms.total > worst.total:
@@ -384,7 +386,7 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
 
 def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, inflight_blocks: int, r: int,
             ks: list[int], chunks: int) -> MemoryTerms:
-    w, g, o = model_state(params, dtype, layout.zero, layout.dp)
+    w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp)
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
     if 0 in ks:
         acts += pieces.embed.saved_bytes * min(layout.microbatches, layout.pp)
