@@ -277,6 +277,16 @@ for _label, _extra in [
     ("--top -1", ["--top", "-1"]), ("--group-by bad", ["--group-by", "bad"]),
 ]:
     add("CLI arguments", _label, lambda d, e=_extra: _SIM + e)
+_TRAIN = ["simulate", "--model", "gpt:layers=8,hidden=256,heads=4,vocab=1024", "--mode", "train", "--arch", "dgx_h100"]
+for _label, _extra in [
+    ("--first-stage-layers 0", ["--devices", "4", "--pp", "4", "--first-stage-layers", "0"]),
+    ("--first-stage-layers abc", ["--devices", "4", "--pp", "4", "--first-stage-layers", "abc"]),
+    ("--first-stage-layers without --pp", ["--devices", "4", "--first-stage-layers", "2"]),
+    ("--last-stage-layers leaves a remainder", ["--devices", "4", "--pp", "4", "--last-stage-layers", "3"]),
+    ("--first/--last-stage-layers over the layers", ["--devices", "2", "--pp", "2", "--first-stage-layers", "5",
+                                                     "--last-stage-layers", "5"]),
+]:
+    add("CLI arguments", _label, lambda d, e=_extra: _TRAIN + e)
 add("CLI arguments", "--arch unknown", lambda d: ["simulate", "--graph", str(TOY_GRAPH), "--arch", "h1000"])
 add("CLI arguments", "--arch empty", lambda d: ["simulate", "--graph", str(TOY_GRAPH), "--arch", ""])
 add("CLI arguments", "--arch is a link", lambda d: ["simulate", "--graph", str(TOY_GRAPH), "--arch", "pcie5"])

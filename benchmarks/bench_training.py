@@ -10,13 +10,16 @@ layout on the stand-in cluster (Selene for A100 rows, Eos for H100 rows) and com
 What the rows do not state is filled by rules, never per row:
 
 * the software stack of the source's era: Megatron-LM before FlashAttention (MT-NLG, Korthikanti et al.
-  2022) runs the unfused attention core with Megatron's default dropout 0.1 (``megatron/arguments.py``:
+  2022, and BLOOM's Megatron-DeepSpeed, whose ``tr11-176B-ml.slurm`` sets no dropout flag) runs the unfused
+  attention core with Megatron's default dropout 0.1 (``megatron/arguments.py``:
   ``--attention-dropout`` / ``--hidden-dropout`` 0.1); Megatron-Core (README scaling runs) runs
   fused attention (Transformer Engine) with the same default hidden dropout; llm-foundry MPT runs
   FlashAttention-2 (``attn_impl: flash``, the flash-attn 2.x package) without dropout (its pretraining YAMLs set
   ``attn_pdrop`` / ``resid_pdrop`` 0);
 * runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
-* runs before 2022 have no sequence parallelism; MT-NLG's published TFLOP/s imply full recomputation;
+* runs before 2022 and BLOOM's Megatron-DeepSpeed have no sequence parallelism; MT-NLG's published TFLOP/s imply
+  full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
+  stages and Jean Zay's network come from ``benchmarks/training_rows.py``;
 * an unstated microbatch size is 1; unstated recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--recompute none|selective|full`` x ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits
   in device memory (what a practitioner tunes); when none fits, the run happened all the same, so it is
@@ -51,6 +54,7 @@ from workloads.llm_train import training_graphs  # noqa: E402
 STACKS: dict[str, tuple[str, float]] = {
     "MT-NLG (Smith et al. 2022)": ("unfused", 0.1),
     "Korthikanti et al. 2022 Tab. 5": ("unfused", 0.1),
+    "BLOOM tr11 log": ("unfused", 0.1),
     "Megatron-LM README weak scaling": ("flash", 0.1),
     "llm-foundry MPT H100 BF16": ("flash2", 0.0),
     "llm-foundry MPT H100 BF16 >=128 GPUs": ("flash2", 0.0),
@@ -61,10 +65,11 @@ DEFAULT_STACK = ("flash", 0.0)
 #: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
 #: sources whose runs predate sequence parallelism (Korthikanti et al. 2022 introduced it; MT-NLG trained in 2021)
-NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)"}
-#: source -> recompute implied by its published numbers: MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
+NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
+#: source -> recompute implied by its published numbers or stated in its launch script (BLOOM: tr11-176B-ml.slurm
+#: ``--checkpoint-activations``): MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
 #: is Megatron's hardware-FLOP count with full recomputation, 96 B s l h^2 (1 + s/6h + V/16lh) = 125.7 TFLOP/s
-IMPLIED_RECOMPUTE = {"MT-NLG (Smith et al. 2022)": "full"}
+IMPLIED_RECOMPUTE = {"MT-NLG (Smith et al. 2022)": "full", "BLOOM tr11 log": "full"}
 
 _GRAPHS: dict[tuple, dict] = {}
 
@@ -90,6 +95,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
                       tp_comm_overlap=overlap, layers_per_virtual_stage=row.layers_per_virtual_stage,
+                      first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       zero_stages=(0, 1))
 
     def graphs(tp: int, m: int, seq: int) -> dict:
@@ -107,6 +113,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     # the run happened: accel's memory estimate is too high; the most memory-frugal layout, unchecked
     layout = TrainLayout(global_batch=row.global_batch, seq_len=row.seq_len, tp=row.tp or 1, pp=row.pp or 1,
                          dp=row.dp or 1, cp=cp, microbatch_size=mb, layers_per_virtual_stage=row.layers_per_virtual_stage,
+                         first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                          sequence_parallel=bool(choices.sequence_parallel if choices.sequence_parallel is not None
                                                 else (row.tp or 1) > 1),
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,

@@ -46,6 +46,14 @@ SYSTEMS_DIR = ROOT / "archs" / "systems"
 #: accel system arch (archs/systems/<name>.yaml) standing in for each GPU's cluster: Selene (DGX A100 80GB
 #: SuperPOD) and Eos (DGX H100 SuperPOD); B200 has none
 SYSTEMS: dict[str, str | None] = {"a100": "selene", "h100": "eos", "b200": None}
+#: sources whose cluster accel has: BLOOM ran on Jean Zay's A100 partition (4 Omni-Path links per 8-GPU node;
+#: bigscience-workshop/bigscience train/tr11-176B-ml/README.md, Hardware)
+SOURCE_SYSTEMS: dict[str, str] = {"BLOOM tr11 log": "jean_zay_a100"}
+#: source -> (blocks on the first, on the last pipeline stage) of runs with uneven stages. BLOOM: Megatron-DeepSpeed
+#: ``--pp-partition-method 'type:transformer|embedding'``, which its README spells out for tp4 x pp12: "pp rank 0:
+#: [embed | 5 transformer blocks]", ranks 1-10: 6 blocks, "pp rank 11: [5 transformer blocks | embed]"
+#: (tr11-176B-ml/README.md @39ed8110482e9eb87d0e094ede05e4d02c40e298)
+PIPELINE_PARTITIONS: dict[str, tuple[int, int]] = {"BLOOM tr11 log": (5, 5)}
 
 #: Megatron/NeMo pad the vocabulary to a multiple of this x tp (make_vocab_size_divisible_by default;
 #: megatron/training/tokenizer/tokenizer.py _vocab_size_with_padding @937571cfd49d0194c06123af93e310cd3637cf50)
@@ -140,6 +148,8 @@ class TrainingRow:
     cp: int | None
     vp: int | None
     layers_per_virtual_stage: int | None
+    first_stage_layers: int | None
+    last_stage_layers: int | None
     microbatch_size: int | None
     global_batch: int | None
     seq_len: int | None
@@ -426,12 +436,18 @@ def _throughput(r: pd.Series, global_batch: int | None, seq_len: int | None, num
 
 
 def _layout_reasons(cfg: LlmConfig, tp: int, pp: int, dp: int, vp: int | None, mb: int | None,
-                    gb: int | None, zero: int | None) -> list[str]:
-    """accel's layout constraints (accel/train/layout.py, workloads/llm_train.py) this row breaks."""
+                    gb: int | None, zero: int | None, ends: tuple[int, int] | None = None) -> list[str]:
+    """accel's layout constraints (accel/train/layout.py, workloads/llm_train.py) this row breaks (``ends``: the
+    uneven stages' (first, last) block counts)."""
     out = []
     if cfg.heads % tp or cfg.ffn % tp or cfg.vocab % tp or (cfg.kv_heads >= tp and cfg.kv_heads % tp):
         out.append(R_TP_SPLIT)
-    if cfg.layers % pp:
+    if ends:
+        rest, middle = cfg.layers - sum(ends), pp - 2
+        uneven_bad = rest != 0 if middle <= 0 else (rest < middle or rest % middle != 0)
+        if uneven_bad:
+            out.append(R_PP_SPLIT)
+    elif cfg.layers % pp:
         out.append(R_PP_SPLIT)
     if gb is not None and gb % (dp * (mb or 1)):
         out.append(R_BATCH)
@@ -459,7 +475,8 @@ def _caveats(short: str, r: pd.Series, gpu: str | None, dtype_assumed: bool, mb:
     if short == "MT-NLG (Smith et al. 2022)":
         c.append("A100 80GB vs 40GB: secondary sources conflict; selene is DGX A100 80GB")
     if short == "BLOOM tr11 log":
-        c.append("ran on Jean Zay (A100 80GB, 4 OmniPath links per 8-GPU node), not a DGX SuperPOD")
+        c.append("Jean Zay's network topology is not published (jean_zay_a100.yaml assumes a non-blocking fat tree); "
+                 "ALiBi and the embedding LayerNorm are not modelled")
     if short == "Korthikanti et al. 2022 Tab. 5" and model in KORTHIKANTI_VP:
         c.append("vp from Calculon's encoding (validation/seqsel/tab5 pipeline_interleaving), not the paper")
     if short.startswith("Megatron-LM README"):
@@ -537,7 +554,8 @@ def _reasons(t: TrainingRow, r: pd.Series, ep: int | None, cfg: LlmConfig | None
     if capacity is not None and t.num_gpus > capacity:
         out.append(R_TOO_BIG)
     if cfg is not None and t.tp and t.pp and t.dp:
-        out += _layout_reasons(cfg, t.tp, t.pp, t.dp, t.vp, t.microbatch_size, t.global_batch, t.zero)
+        ends = (t.first_stage_layers, t.last_stage_layers) if t.first_stage_layers and t.last_stage_layers else None
+        out += _layout_reasons(cfg, t.tp, t.pp, t.dp, t.vp, t.microbatch_size, t.global_batch, t.zero, ends)
     return out
 
 
@@ -561,10 +579,12 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
     tokens, basis = _throughput(r, global_batch, seq_len, num_gpus, short, cfg)
     zero = parse_zero(pcfg)
     lpv = cfg.layers // (pp * vp) if cfg and pp and vp and vp > 1 and cfg.layers % (pp * vp) == 0 else None
+    ends = PIPELINE_PARTITIONS.get(short)
     row = TrainingRow(
         row=i, source_short=short, model=model, model_key=entry.key if entry else None, spec=spec, gpu=gpu,
-        system=SYSTEMS[gpu] if gpu else None, num_gpus=num_gpus, tp=tp, pp=pp, dp=dp, cp=cp, vp=vp,
-        layers_per_virtual_stage=lpv, microbatch_size=mb, global_batch=global_batch, seq_len=seq_len,
+        system=SOURCE_SYSTEMS.get(short, SYSTEMS[gpu] if gpu else None), num_gpus=num_gpus, tp=tp, pp=pp, dp=dp,
+        cp=cp, vp=vp, layers_per_virtual_stage=lpv, first_stage_layers=ends[0] if ends else None,
+        last_stage_layers=ends[1] if ends else None, microbatch_size=mb, global_batch=global_batch, seq_len=seq_len,
         dtype="bf16" if dtype_assumed else dtype, recompute=parse_recompute(pcfg, _text(r["tflops_basis"])),
         sequence_parallel=_sequence_parallel(pcfg, short, tp), zero=0 if zero is None and dp == 1 else zero,
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),

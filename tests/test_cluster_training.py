@@ -67,6 +67,12 @@ def test_p2p_latency_adds_to_the_fill():
     (dict(pp=2, dp=1, zero=3), "--zero"),
     (dict(sequence_parallel=True, dp=1), "--sequence-parallel"),
     (dict(recompute="most", dp=1), "--recompute"),
+    (dict(pp=3, dp=1, first_stage_layers=3), "--first-stage-layers"),  # 8 - 3 = 5 not split over 2 stages
+    (dict(pp=2, dp=1, first_stage_layers=3, last_stage_layers=3), "--first-stage-layers"),  # 6 != 8
+    (dict(pp=1, dp=1, last_stage_layers=8), "--last-stage-layers"),
+    (dict(pp=4, dp=1, first_stage_layers=7), "--first-stage-layers"),  # 1 layer left for 3 stages
+    (dict(pp=3, dp=1, first_stage_layers=2, last_stage_layers=2, layers_per_virtual_stage=1),
+     "--first-stage-layers"),
 ])
 def test_bad_layouts_name_the_flag(kw, flag):
     devices = 4 if kw.get("dp") == 4 else 4 if "tp" in kw and kw["tp"] == 2 and kw.get("pp") == 2 else None
@@ -151,6 +157,40 @@ def test_zero_shards_state_and_dp_costs_time(small_graphs):
     assert no_overlap.breakdown["dp_comm"] >= z0.breakdown["dp_comm"] > 0 or no_overlap.breakdown["dp_comm"] > 0
 
 
+def test_uneven_stages_split_the_layers_as_megatron_does():
+    """Megatron-Core --decoder-first/last-pipeline-num-layers: the ends as given, the middle stages equal."""
+    lay = TrainLayout(global_batch=8, seq_len=128, pp=12, first_stage_layers=5, last_stage_layers=5)
+    lay.check(layers=70, heads=8)
+    assert lay.stage_layers(70) == [5] + [6] * 10 + [5]  # BLOOM-176B's tp4 x pp12 partition
+    only_last = TrainLayout(global_batch=8, seq_len=128, pp=4, last_stage_layers=2)
+    only_last.check(layers=11, heads=8)
+    assert only_last.stage_layers(11) == [3, 3, 3, 2]
+    assert TrainLayout(global_batch=8, seq_len=128, pp=4).stage_layers(8) == [2, 2, 2, 2]
+
+
+def test_uneven_stages_equal_to_even_ones_change_nothing(small_graphs):
+    even = _sim(small_graphs, pp=4, dp=1, global_batch=16)
+    same = _sim(small_graphs, pp=4, dp=1, global_batch=16, first_stage_layers=2, last_stage_layers=2)
+    assert same.step_time_s == pytest.approx(even.step_time_s, rel=1e-12)
+    assert same.memory.total == pytest.approx(even.memory.total, rel=1e-12)
+
+
+def test_the_heaviest_stage_sets_the_pipeline(small_graphs):
+    """Moving blocks off the end stages (which also hold the embedding / LM head) onto the middle ones: each stage's
+    busy time is its blocks' time; the step follows the slowest stage: (m - 1) t_max + the fill."""
+    cfg, graphs = small_graphs
+    uneven = _sim(small_graphs, pp=4, dp=1, global_batch=32, first_stage_layers=1, last_stage_layers=1)
+    stages = uneven.stages
+    assert [s["layers"] for s in stages] == [1, 3, 3, 1]
+    assert stages[1]["compute"] == pytest.approx(stages[2]["compute"])
+    assert stages[1]["compute"] > stages[0]["compute"] and stages[1]["params"] > stages[3]["params"]
+    assert sum(uneven.breakdown.values()) == pytest.approx(uneven.step_time_s)
+    even = _sim(small_graphs, pp=4, dp=1, global_batch=32)
+    # the middle stages do 3/2 of an even stage's block work for every one of the 8 microbatches
+    per_mb_middle = stages[1]["compute"] / 8
+    assert uneven.step_time_s > even.step_time_s and uneven.step_time_s >= 8 * per_mb_middle
+
+
 def test_pipeline_bubble_shrinks_with_microbatches(small_graphs):
     few = _sim(small_graphs, pp=4, dp=1, global_batch=8)
     many = _sim(small_graphs, pp=4, dp=1, global_batch=64)
@@ -205,6 +245,7 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "8", "--tp", "3"], "--devices"),
     (["--devices", "8", "--tp", "2", "--pp", "1", "--batch", "7"], "--batch"),
     (["--devices", "6", "--tp", "1", "--pp", "3"], "--pp"),
+    (["--devices", "6", "--tp", "1", "--pp", "3", "--first-stage-layers", "1"], "--first-stage-layers"),
     (["--devices", "8", "--microbatch-size", "64", "--batch", "512", "--attention", "unfused"], "--recompute"),
 ])
 def test_cli_bad_layouts_one_line(tmp_path, extra, flag):
@@ -373,3 +414,14 @@ def test_fsdp_gathers_count_as_data_parallel_communication(small_graphs):
     z3 = _sim(small_graphs, dp=8, zero=3)
     assert z3.breakdown["tp_comm"] == pytest.approx(0.0, abs=1e-12)  # no tensor parallelism
     assert sum(z3.breakdown.values()) == pytest.approx(z3.step_time_s)
+
+
+def test_cli_uneven_stages_print_the_partition(tmp_path):
+    out = tmp_path / "r.json"
+    p = _cli("--model", SMALL, "--mode", "train", "--seq-len", "512", "--amp", "bf16", "--arch", "dgx_h100",
+             "--devices", "3", "--pp", "3", "--first-stage-layers", "2", "--last-stage-layers", "2", "--json", str(out),
+             tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "layers per stage 2 + 1 x 4 + 2" in p.stdout
+    d = json.loads(out.read_text())
+    assert [s["layers"] for s in d["stages"]] == [2, 4, 2] and d["layout"]["first_stage_layers"] == 2

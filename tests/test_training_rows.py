@@ -58,7 +58,7 @@ def test_each_row_is_complete_or_says_why(rows):
     for r in rows:
         if r.expressible:
             assert r.spec and r.published_tokens_per_s_per_gpu and r.published_tokens_per_s_per_gpu > 0, r
-            assert r.gpu in ("a100", "h100") and r.system in ("selene", "eos"), r
+            assert r.gpu in ("a100", "h100") and r.system in ("selene", "eos", "jean_zay_a100"), r
             assert r.dtype in ("fp16", "bf16") or (r.dtype == "fp8" and r.gpu == "h100"), r
             assert r.seq_len and r.global_batch and r.num_gpus > 0, r
             assert None not in (r.tp, r.pp, r.dp, r.cp), r
@@ -81,7 +81,11 @@ def test_expressible_layouts_fill_the_gpus_and_split_the_model(rows):
         assert r.cp is not None and r.seq_len is not None and r.seq_len % (2 * r.cp) == 0
         cfg = llm_config(r.spec)
         assert cfg.heads % r.tp == 0 and cfg.ffn % r.tp == 0 and cfg.vocab % r.tp == 0, r
-        assert cfg.layers % r.pp == 0, r
+        if r.first_stage_layers is None:
+            assert cfg.layers % r.pp == 0, r
+        else:  # uneven stages (BLOOM): the middle stages share the rest equally
+            rest = cfg.layers - r.first_stage_layers - r.last_stage_layers
+            assert rest > 0 and rest % (r.pp - 2) == 0, r
         assert r.global_batch % (r.dp * (r.microbatch_size or 1)) == 0, r
         if not cfg.rope:
             assert r.seq_len <= cfg.max_positions, r
@@ -158,7 +162,9 @@ def test_other_conversions(rows):
     assert bloom.published_tokens_per_s_per_gpu == pytest.approx(2048 * 2048 / 104.70 / 384, rel=1e-12)
     assert bloom.published_tokens_per_s_per_gpu == pytest.approx(19.561 * 2048 / 384, rel=1e-4)
     assert (bloom.zero, bloom.recompute, bloom.dtype, bloom.microbatch_size) == (1, "full", "bf16", 2)
-    assert bloom.reasons == (tr.R_PP_SPLIT,)  # 70 layers over 12 stages
+    # 70 layers over 12 stages as the README lists them: embedding + 5, 10 x 6, 5 + embedding; on Jean Zay
+    assert bloom.expressible and (bloom.first_stage_layers, bloom.last_stage_layers) == (5, 5)
+    assert bloom.system == "jean_zay_a100"
     mtnlg = _row(rows, 0)
     assert mtnlg.published_tokens_per_s_per_gpu == pytest.approx(1920 * 2048 / 60.1 / 2240, rel=1e-12)
     assert mtnlg.expressible and mtnlg.zero is None and mtnlg.microbatch_size is None

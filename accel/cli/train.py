@@ -19,7 +19,8 @@ from accel.cli import positive_int
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
-TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage", "recompute", "zero",
+TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
+                                "first_stage_layers", "last_stage_layers", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout")
 
 
@@ -45,6 +46,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--microbatch-size", type=positive_int, default=None, help="sequences per microbatch (default 1)")
     g.add_argument("--layers-per-virtual-stage", type=positive_int, default=None,
                    help="Megatron's interleaved 1F1B schedule: layers per model chunk (default: plain 1F1B)")
+    g.add_argument("--first-stage-layers", type=positive_int, default=None, metavar="N",
+                   help="uneven pipeline stages: blocks on the first stage (Megatron-Core "
+                        "--decoder-first-pipeline-num-layers); the middle stages share the rest equally")
+    g.add_argument("--last-stage-layers", type=positive_int, default=None, metavar="N",
+                   help="uneven pipeline stages: blocks on the last stage, which also holds the LM head "
+                        "(Megatron-Core --decoder-last-pipeline-num-layers)")
     g.add_argument("--recompute", default=None, choices=["none", "selective", "full"],
                    help="activation recomputation (default none)")
     g.add_argument("--zero", type=int, default=None, choices=[0, 1, 2, 3],
@@ -129,7 +136,8 @@ def run_training(args: Any) -> int:
         tp=tp, pp=pp, cp=cp, dp=args.dp or devices // (tp * pp * cp), microbatch_size=args.microbatch_size or 1,
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
-        dp_overlap=not args.no_dp_overlap)
+        dp_overlap=not args.no_dp_overlap, first_stage_layers=args.first_stage_layers,
+        last_stage_layers=args.last_stage_layers)
     if args.search_layout:
         return _run_search(args, cfg, system, devices, layout, dtype, t0)
     try:
@@ -170,7 +178,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
                       tp_comm_overlap=bool(args.tp_comm_overlap),
-                      layers_per_virtual_stage=args.layers_per_virtual_stage)
+                      layers_per_virtual_stage=args.layers_per_virtual_stage,
+                      first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers)
     gdtype = "bf16" if dtype == "fp8" else dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:
@@ -198,6 +207,13 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     return 0
 
 
+def _stage_text(counts: list[int]) -> str:
+    """``5 + 10 x 6 + 5``: per-stage block counts with runs of equal middle stages folded."""
+    first, last, middle = counts[0], counts[-1], counts[1:-1]
+    mid = (f"{len(middle)} x {middle[0]}" if middle and len(set(middle)) == 1 else " + ".join(map(str, middle)))
+    return " + ".join(x for x in (str(first), mid, str(last)) if x)
+
+
 def print_training(res: Any, wall_s: float) -> None:
     """The summary a practitioner reads: step time, its breakdown, throughput, TFLOP/s, MFU/HFU, memory."""
     lay = res.layout
@@ -205,6 +221,8 @@ def print_training(res: Any, wall_s: float) -> None:
     print(f"  layout: tp {lay.tp} x pp {lay.pp} x dp {lay.dp}; global batch {lay.global_batch} x {lay.seq_len} tokens; "
           f"microbatch {lay.microbatch_size} ({lay.microbatches} per pipeline)"
           + (f"; {lay.layers_per_virtual_stage} layers per virtual stage" if lay.layers_per_virtual_stage else "")
+          + (f"; layers per stage {_stage_text(lay.stage_layers(int(sum(s['layers'] for s in res.stages))))}"
+             if lay.uneven else "")
           + ("; sequence parallel" if lay.sequence_parallel else "")
           + f"; recompute {lay.recompute}; ZeRO {lay.zero}; {res.dtype}")
     iv = res.step_time_interval

@@ -54,6 +54,11 @@ class TrainLayout:
         dp_overlap: data-parallel gradient reduction overlaps the last microbatch's backward (PyTorch DDP and
             Megatron ``--overlap-grad-reduce`` buckets) and the parameter all-gather of ZeRO-1/2 overlaps the
             first forward; False: both run after / before the pipeline, exposed.
+        first_stage_layers / last_stage_layers: uneven pipeline stages (Megatron-Core
+            ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``; DeepSpeed's
+            ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
+            about a block): the first / last stage holds this many blocks, the other stages share the rest
+            equally. None: that stage holds ``layers / pp`` like the others.
     """
 
     global_batch: int
@@ -69,6 +74,8 @@ class TrainLayout:
     zero: int = 0
     tp_comm_overlap: bool = False
     dp_overlap: bool = True
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
 
     @property
     def devices(self) -> int:
@@ -89,6 +96,28 @@ class TrainLayout:
         if self.layers_per_virtual_stage is None:
             return 1
         return layers // (self.pp * self.layers_per_virtual_stage)
+
+    @property
+    def uneven(self) -> bool:
+        """Whether the first or last pipeline stage has its own block count."""
+        return self.first_stage_layers is not None or self.last_stage_layers is not None
+
+    def stage_layers(self, layers: int) -> list[int]:
+        """Blocks held by each pipeline rank (model chunk sizes summed over its virtual stages): ``layers / pp``
+        each, or with :attr:`first_stage_layers` / :attr:`last_stage_layers` those at the ends and the rest of
+        ``layers`` split equally over the middle stages (assumes :meth:`check` passed)."""
+        if not self.uneven:
+            return [layers // self.pp] * self.pp
+        ends = [self.first_stage_layers, self.last_stage_layers]
+        given = sum(x for x in ends if x is not None)
+        middle = self.pp - sum(x is not None for x in ends)
+        each = (layers - given) // middle if middle else 0
+        out = [each] * self.pp
+        if self.first_stage_layers is not None:
+            out[0] = self.first_stage_layers
+        if self.last_stage_layers is not None:
+            out[-1] = self.last_stage_layers
+        return out
 
     def rank(self, t: int, d: int, p: int, c: int = 0) -> int:
         """Global rank of tensor rank ``t``, data rank ``d``, pipeline rank ``p``, context rank ``c`` (module
@@ -119,8 +148,11 @@ class TrainLayout:
                                                 f"!= --devices {devices}")
         if heads % self.tp:
             raise LayoutError("--tp", f"{self.tp} does not divide the model's {heads} attention heads")
-        if layers % self.pp:
-            raise LayoutError("--pp", f"{self.pp} does not divide the model's {layers} layers")
+        if self.uneven:
+            self._check_uneven(layers)
+        elif layers % self.pp:
+            raise LayoutError("--pp", f"{self.pp} does not divide the model's {layers} layers (uneven stages: "
+                                      "--first-stage-layers / --last-stage-layers)")
         if self.global_batch % (self.microbatch_size * self.dp):
             raise LayoutError("--batch", f"{self.global_batch} sequences not divisible by --microbatch-size "
                                          f"{self.microbatch_size} x dp {self.dp}")
@@ -142,6 +174,26 @@ class TrainLayout:
         if self.sequence_parallel and (self.seq_len // self.cp) % self.tp:
             raise LayoutError("--sequence-parallel", f"--seq-len {self.seq_len} not divisible by --tp {self.tp}")
         self._check_interleaving(layers)
+
+    def _check_uneven(self, layers: int) -> None:
+        for flag, v in (("--first-stage-layers", self.first_stage_layers),
+                        ("--last-stage-layers", self.last_stage_layers)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise LayoutError(flag, f"must be a positive integer, got {v!r}")
+        flag = "--first-stage-layers" if self.first_stage_layers is not None else "--last-stage-layers"
+        if self.pp < 2:
+            raise LayoutError(flag, f"uneven pipeline stages need --pp >= 2, got {self.pp}")
+        ends = [x for x in (self.first_stage_layers, self.last_stage_layers) if x is not None]
+        middle = self.pp - len(ends)
+        rest = layers - sum(ends)
+        if middle == 0 and rest != 0:
+            raise LayoutError(flag, f"with --pp 2 the two end stages hold every layer: {' + '.join(map(str, ends))} "
+                                    f"!= {layers}")
+        if middle and (rest < middle or rest % middle):
+            raise LayoutError(flag, f"{layers} layers less {' + '.join(map(str, ends))} on the end stage(s) leaves "
+                                    f"{rest}, not a positive multiple of the {middle} other stages")
+        if self.layers_per_virtual_stage is not None:
+            raise LayoutError(flag, "uneven stages are not combined with --layers-per-virtual-stage here")
 
     def _check_interleaving(self, layers: int) -> None:
         lpv = self.layers_per_virtual_stage

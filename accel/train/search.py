@@ -41,6 +41,8 @@ class Choices:
     zero: int | None = None
     tp_comm_overlap: bool = False
     layers_per_virtual_stage: int | None = None
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
     #: ZeRO stages tried when ``zero`` is searched (stage 3 only without pipelining)
     zero_stages: tuple[int, ...] = (0, 1, 3)
 
@@ -56,7 +58,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
     tps = [c.tp] if c.tp else [t for t in _divisors(min(per_node, devices)) if heads % t == 0]
     for tp in tps:
         rest = devices // (tp * c.cp) if devices % (tp * c.cp) == 0 else 0
-        pps = [c.pp] if c.pp else [p for p in _divisors(rest) if layers % p == 0] if rest else []
+        pps = [c.pp] if c.pp else [p for p in _divisors(rest) if layers % p == 0 or p > 1 and (
+            c.first_stage_layers or c.last_stage_layers)] if rest else []
         for pp in pps:
             dp = c.dp or (rest // pp if rest and rest % pp == 0 else 0)
             if not dp:
@@ -70,7 +73,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                 layout = TrainLayout(global_batch=global_batch, seq_len=seq_len, tp=tp, pp=pp, dp=dp, cp=c.cp,
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
                                      tp_comm_overlap=c.tp_comm_overlap and bool(sp),
-                                     layers_per_virtual_stage=c.layers_per_virtual_stage)
+                                     layers_per_virtual_stage=c.layers_per_virtual_stage,
+                                     first_stage_layers=c.first_stage_layers, last_stage_layers=c.last_stage_layers)
                 try:
                     layout.check(layers, heads, devices)
                 except LayoutError:

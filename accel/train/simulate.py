@@ -266,14 +266,14 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     comm = _tp_comm(sysm, layout, act, pieces.block.gemm_s) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
     comm = _with_cp_ring(sysm, layout, pieces.block, comm)
     chunks = layout.virtual_stages(layers)
-    per_chunk = layers // (layout.pp * chunks)
+    chunk_layers = _chunk_layers(layout, layers, chunks)
     last = layout.pp * chunks - 1
     b = pieces.block
     fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.zero == 3 else (0.0, 0.0)
 
     def fwd(r: int, c: int) -> float:
         k = c * layout.pp + r
-        t = per_chunk * max(b.forward_s + comm.block_fwd, fsdp[0])
+        t = chunk_layers[k] * max(b.forward_s + comm.block_fwd, fsdp[0])
         if k == 0:
             t += pieces.embed.forward_s + comm.embed_fwd
         if k == last:
@@ -282,7 +282,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
 
     def bwd(r: int, c: int) -> float:
         k = c * layout.pp + r
-        t = per_chunk * max(b.backward_s + b.recompute_s + comm.block_bwd, fsdp[1])
+        t = chunk_layers[k] * max(b.backward_s + b.recompute_s + comm.block_bwd, fsdp[1])
         if k == 0:
             t += pieces.embed.backward_s
         if k == last:
@@ -290,8 +290,16 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
         return t
 
     run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
-    return _summarise(sysm, layout, pieces, comm, run, layers, chunks, per_chunk, dtype, memory_check,
+    return _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
                       model_name, fsdp)
+
+
+def _chunk_layers(layout: TrainLayout, layers: int, chunks: int) -> list[int]:
+    """Blocks of each virtual stage ``k = chunk * pp + rank``: ``layers / (pp * chunks)`` each, or the uneven
+    stages' counts (:meth:`TrainLayout.stage_layers`, one chunk per rank)."""
+    if layout.uneven:
+        return layout.stage_layers(layers)
+    return [layers // (layout.pp * chunks)] * (layout.pp * chunks)
 
 
 def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb: float,
@@ -307,15 +315,16 @@ def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb:
     return ag, ag + rs
 
 
-def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, per_chunk: int) -> float:
+def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk_layers: list[int]) -> float:
     last = layout.pp * chunks - 1
     ks = [c * layout.pp + r for c in range(chunks)]
-    return (chunks * per_chunk * pieces.block.param_count + (pieces.embed.param_count if 0 in ks else 0.0)
+    return (sum(chunk_layers[k] for k in ks) * pieces.block.param_count
+            + (pieces.embed.param_count if 0 in ks else 0.0)
             + (pieces.head.param_count if last in ks else 0.0))
 
 
 def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
-               chunks: int, per_chunk: int, dtype: str, memory_check: bool, model_name: str,
+               chunks: int, chunk_layers: list[int], dtype: str, memory_check: bool, model_name: str,
                fsdp: tuple[float, float]) -> TrainResult:
     inst = sysm.devices[0]
     model, spec = inst.model, inst.spec
@@ -325,12 +334,12 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     per_rank: list[dict[str, float]] = []
     worst: MemoryTerms | None = None
     for r in range(layout.pp):
-        params = _rank_params(pieces, layout, r, chunks, per_chunk)
+        params = _rank_params(pieces, layout, r, chunks, chunk_layers)
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r])
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = model.cost(_adam_op(local)).time_s
         ks = [c * layout.pp + r for c in range(chunks)]
-        n_blocks = chunks * per_chunk
+        n_blocks = sum(chunk_layers[k] for k in ks)
         compute = m * n_blocks * (b.forward_s + b.backward_s)
         compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
@@ -338,10 +347,12 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         fw, bw = b.forward_s + comm.block_fwd, b.backward_s + b.recompute_s + comm.block_bwd
         fsdp_s = m * n_blocks * (max(fw, fsdp[0]) - fw + max(bw, fsdp[1]) - bw)  # FSDP's exposed gathers
         tp = run.busy_s[r] - compute - recompute - fsdp_s
+        tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "tp_comm": tp,
                          "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
-                         "step": run.step_s + dp_s + opt_s, "params": params})
-        terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * per_chunk, r, ks, chunks)
+                         "step": run.step_s + dp_s + opt_s, "params": params, "layers": float(n_blocks)})
+        # each in-flight (microbatch, chunk) holds one chunk's blocks; chunks of a rank are equal (uneven: one)
+        terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * n_blocks // chunks, r, ks, chunks)
         if worst is None or terms.total > worst.total:
             worst = terms
     assert worst is not None
