@@ -138,6 +138,19 @@ class _BlockStep(nn.Module):
         return self.block(x, cos, sin, 0, False)
 
 
+def block_module(cfg: LlmConfig, seq_len: int, attention: str = "flash", dropout: float = 0.0) -> nn.Module:
+    """The module :func:`training_graphs` traces as its ``block`` piece: one decoder block of ``cfg`` (pass
+    :func:`shard_config` of it for one tensor-parallel rank) over a ``(microbatch, seq_len, hidden)`` hidden state,
+    attention core ``attention`` (:data:`ATTENTION_KERNELS`), dropout ``dropout``. Built on the current default
+    device and dtype (``accel measure``'s ``llm_train`` section runs it on a real GPU). ValueError naming the flag
+    for a bad ``--attention`` or ``--dropout``."""
+    if attention not in ATTENTION_KERNELS:
+        raise ValueError(f"--attention: unknown {attention!r}; allowed: {', '.join(ATTENTION_KERNELS)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"--dropout: {dropout!r} must be in [0, 1)")
+    return _BlockStep(cfg, seq_len, attention, dropout)
+
+
 class _Embed(nn.Module):
     """The first stage's vocab-parallel token embedding (+ learned positions)."""
 
@@ -212,7 +225,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
 
     tdt = torch_dtype(dtype)
     with torch.device("meta"):
-        block = _BlockStep(shard, seq_len, attention, dropout)
+        block = block_module(shard, seq_len, attention, dropout)
         x = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
         embed = _Embed(cfg, cfg.vocab // tp, seq_len)
         ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cuda", "cpu"), default=None,
                    help="what runs the kernels (default: cuda if available, else cpu)")
     p.add_argument("--what", default=None,
-                   help="comma-separated sections: device,micro,gemm,conv,layers,e2e,energy,cpu (default: all)")
+                   help="comma-separated sections: device,micro,gemm,conv,conv_bwd,layers,e2e,energy,cpu,dispatch,"
+                        "llm_train (default: all)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="preset", action="store_const", const="quick", help="small shape set (default)")
     g.add_argument("--full", dest="preset", action="store_const", const="full",

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", help="device arch that ran the kernels (default: from device.json name, e.g. H100 -> h100)")
     p.add_argument("--cpu-arch", help="host CPU arch for cpu.csv (default: the device's host, e.g. h100_host_xeon)")
     p.add_argument("--link-arch", default="pcie5", help="host<->device link arch for micro.csv h2d/d2h (default pcie5)")
-    p.add_argument("--only", help="comma-separated sections: gemm,conv,layers,e2e,micro,cpu,energy (default all)")
+    p.add_argument("--only", help="comma-separated sections: gemm,conv,conv_bwd,layers,e2e,micro,dispatch,cpu,energy,llm_train "
+                                     "(default all)")
     p.add_argument("-o", "--outdir", help="write validation.csv, skipped.csv, summary.txt, report.html here")
     p.add_argument("--worst", type=int, default=3, help="worst rows shown per category (default 3)")
     p.add_argument("--plotlyjs", choices=("embed", "directory"), default="embed",

@@ -3,7 +3,8 @@
 ``accel measure --device cuda|cpu [--what gemm,conv,...] [--quick|--full|--preset tiny] -o DIR``
 writes the same files and columns as ``data/measurements/measure_gpu.py`` (a port of it):
 device.json, micro.csv, gemm.csv, conv.csv (and conv_bwd.csv: the dgrad/wgrad kernels), layers.csv, e2e.csv, energy.csv, cpu.csv (and
-dispatch.csv: eager dispatch per op class, :mod:`accel.measure.dispatch`), so
+dispatch.csv: eager dispatch per op class, :mod:`accel.measure.dispatch`; llm_train.csv: an LLM decoder block's
+training step with its kernel split and sustained clock, :mod:`accel.measure.llm_train`), so
 ``accel validate DIR`` can compare the models with your own hardware. Every section is
 independent: a failure in one is logged and the rest go on. torch is imported lazily.
 """
@@ -27,7 +28,7 @@ from accel.measure.noise import DEFAULT_MAX_SPREAD, Screening, machine_load, scr
 SECTION_FILES: dict[str, str] = {
     "device": "device.json", "micro": "micro.csv", "gemm": "gemm.csv", "conv": "conv.csv", "conv_bwd": "conv_bwd.csv",
     "layers": "layers.csv",
-    "e2e": "e2e.csv", "energy": "energy.csv", "cpu": "cpu.csv", "dispatch": "dispatch.csv",
+    "e2e": "e2e.csv", "energy": "energy.csv", "cpu": "cpu.csv", "dispatch": "dispatch.csv", "llm_train": "llm_train.csv",
 }
 DEVICES = ("cuda", "cpu")
 
@@ -63,6 +64,7 @@ def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | Non
     Returns section -> file written (sections that produced no rows write nothing).
     """
     from accel.measure.dispatch import sec_dispatch
+    from accel.measure.llm_train import sec_llm_train
     from accel.measure.sections import (Ctx, sec_conv, sec_conv_bwd, sec_cpu, sec_device, sec_e2e, sec_energy, sec_gemm,
                                         sec_layers, sec_micro)
     from accel.measure.shapes import plan_for
@@ -100,7 +102,8 @@ def measure(out_dir: str | Path, device: str = "cuda", what: Iterable[str] | Non
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fns = dict(device=sec_device, micro=sec_micro, gemm=sec_gemm, conv=sec_conv, conv_bwd=sec_conv_bwd,
-               layers=sec_layers, e2e=sec_e2e, energy=sec_energy, cpu=sec_cpu, dispatch=sec_dispatch)
+               layers=sec_layers, e2e=sec_e2e, energy=sec_energy, cpu=sec_cpu, dispatch=sec_dispatch,
+               llm_train=sec_llm_train)
     written: dict[str, Path] = {}
     for sec in want:
         logger("section", sec)

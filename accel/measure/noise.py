@@ -84,13 +84,16 @@ def flops_bound(info: dict[str, Any], dtype: str) -> float:
 
 
 def row_flops(section: str, row: dict[str, Any]) -> tuple[float, str] | None:
-    """(FLOPs, dtype) of a kernel row (gemm.csv, conv.csv, cpu.csv GEMM rows), else None."""
+    """(FLOPs, dtype) of a kernel row (gemm.csv, conv.csv, cpu.csv GEMM rows) or of an llm_train.csv row (one
+    block's forward + backward, ``flops_per_block``, against its per-block ``ms``), else None."""
     if section == "gemm" and "flops" in row:
         return float(row["flops"]), str(row.get("dtype", "fp32"))
     if section == "conv" and "macs" in row:
         return 2.0 * float(row["macs"]), str(row.get("dtype", "fp32"))
     if section == "cpu" and str(row.get("kind", "")).startswith("cpu_gemm") and "M" in row:
         return 2.0 * float(row["M"]) * float(row["N"]) * float(row["K"]), "fp32"
+    if section == "llm_train" and row.get("flops_per_block") not in (None, ""):
+        return float(row["flops_per_block"]), str(row.get("dtype", "fp32"))
     return None
 
 

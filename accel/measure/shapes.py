@@ -8,6 +8,7 @@ on an H100; ``tiny`` is a smoke test (seconds, CPU).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 PRESETS = ("tiny", "quick", "full")
 
@@ -37,6 +38,24 @@ CONV_SHAPES: tuple[tuple[str, int, int, int, int, int, int, int], ...] = (
 )
 
 
+#: an ``llm_train`` case: (label, LLM spec for :func:`workloads.llm_configs.llm_config`, seq_len, microbatch)
+LlmTrainCase = tuple[str, str, int, int]
+#: ``llm_train`` on GPUs (quick and full): single-GPU decoder blocks of the published H100 training runs that
+#: accel's cluster model predicts too fast at tensor-parallel 1-2, plus GPT-2 small as an anchor
+LLM_TRAIN_GPU: tuple[LlmTrainCase, ...] = (
+    ("gpt2-small", "gpt:layers=1,hidden=768,heads=12,vocab=50257", 1024, 8),
+    ("megatron-gpt-1.7b", "gpt:layers=24,hidden=2048,heads=16,vocab=131072,max_positions=4096", 4096, 1),
+    ("llama2-7b", "llama2-7b", 4096, 1),
+    ("mpt-7b", "gpt:layers=32,hidden=4096,heads=32,vocab=50368,max_positions=2048", 2048, 6),
+    ("mpt-760m-32k", "gpt:layers=24,hidden=1536,heads=12,vocab=50368,max_positions=32768", 32768, 1),
+    ("llama3-8b-8k", "llama3-8b", 8192, 1),
+)
+#: ``llm_train`` on CPUs and in the ``tiny`` preset: one tiny block (seconds)
+LLM_TRAIN_TINY: tuple[LlmTrainCase, ...] = (
+    ("tiny-gpt", "gpt:layers=1,hidden=64,heads=4,vocab=256,max_positions=64", 32, 2),
+)
+
+
 def _full_gemm() -> list[tuple[int, int, int]]:
     sq = [(n, n, n) for n in [128, 256, 512, 1024, 2048, 3072, 4096, 6144, 8192, 12288, 16384]]
     llm = [(m, n, k) for m in [1, 8, 32, 128, 512, 2048, 8192]
@@ -61,6 +80,9 @@ class Plan:
         micro_mib: d2d copy sizes (MiB); pcie_kib: host<->device copy sizes (KiB).
         energy: which energy workloads ("idle", "gemm8192_bf16", "d2d_copy_1GiB", "resnet50_b128_fp16"...).
         cpu_gemm / cpu_copy_mib / cpu_models: host CPU tests (cpu.csv).
+        llm_train: decoder-block training cases (llm_train.csv, :data:`LlmTrainCase`); llm_train_blocks: independent
+            blocks run in sequence per step; llm_train_seconds: length of the sustained run with NVML clock and
+            power samples (s; 0: none).
     """
 
     gemm: list[tuple[int, int, int]] = field(default_factory=list)
@@ -84,6 +106,9 @@ class Plan:
     cpu_gemm: list[int] = field(default_factory=list)
     cpu_copy_mib: list[int] = field(default_factory=list)
     cpu_models: list[str] = field(default_factory=list)
+    llm_train: list[LlmTrainCase] = field(default_factory=list)
+    llm_train_blocks: int = 1
+    llm_train_seconds: float = 0.0
 
 
 ALL_MODELS = ["alexnet", "vgg16", "resnet50", "resnet18", "mobilenet_v2", "googlenet", "vit_b_16", "gpt2",
@@ -91,6 +116,11 @@ ALL_MODELS = ["alexnet", "vgg16", "resnet50", "resnet18", "mobilenet_v2", "googl
 ENERGY_FULL = ["idle", "gemm8192_bf16", "gemm8192_fp16", "gemm8192_tf32", "gemm8192_fp32", "gemm2048_bf16",
                "gemm1024_bf16", "d2d_copy_1GiB"] + [f"{m}_b{b}_{d}" for m in ("resnet50", "mobilenet_v2", "vgg16")
                                                    for d, b in (("fp16", 128), ("fp32", 64), ("fp16", 1))]
+
+
+def _gpu_llm() -> dict[str, Any]:
+    """The ``llm_train`` fields of the GPU quick and full plans: 4 blocks per step, 10 s sustained."""
+    return {"llm_train": list(LLM_TRAIN_GPU), "llm_train_blocks": 4, "llm_train_seconds": 10.0}
 
 
 def _subset(names: list[str]) -> list[tuple[str, int, int, int, int, int, int, int]]:
@@ -113,7 +143,7 @@ def plan_for(device: str, preset: str) -> Plan:
                         micro_mib=[1, 4, 16, 32, 64, 128, 256, 1024, 4096],
                         pcie_kib=[4, 64, 1024, 16384, 262144, 1048576], energy=list(ENERGY_FULL),
                         cpu_gemm=[256, 512, 1024, 2048, 4096], cpu_copy_mib=[1, 8, 64, 512],
-                        cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
+                        cpu_models=["resnet50", "mobilenet_v2", "alexnet"], **_gpu_llm())
         if preset == "quick":
             return Plan(gemm=[(n, n, n) for n in (256, 1024, 2048, 4096, 8192)]
                         + [(m, n, k) for m in (1, 32, 512, 4096) for (n, k) in ((4096, 4096), (12288, 4096), (50257, 768))]
@@ -130,10 +160,11 @@ def plan_for(device: str, preset: str) -> Plan:
                         micro_mib=[1, 16, 256, 1024], pcie_kib=[64, 1024, 16384, 262144],
                         energy=["idle", "gemm8192_bf16", "gemm8192_fp16", "d2d_copy_1GiB", "resnet50_b128_fp16"],
                         cpu_gemm=[256, 512, 1024, 2048], cpu_copy_mib=[1, 8, 64],
-                        cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
+                        cpu_models=["resnet50", "mobilenet_v2", "alexnet"], **_gpu_llm())
         return Plan(gemm=[(256, 256, 256), (1024, 1024, 1024)], gemm_dtypes=["fp32", "fp16"],
                     conv=_subset(["rn.l3.3x3"]), conv_batches=[1], conv_dtypes=["fp32"], conv_bwd_batches=[8],
-                    micro_mib=[16], pcie_kib=[1024], energy=[], cpu_gemm=[128], cpu_copy_mib=[1])
+                    micro_mib=[16], pcie_kib=[1024], energy=[], cpu_gemm=[128], cpu_copy_mib=[1],
+                    llm_train=list(LLM_TRAIN_TINY), llm_train_blocks=4, llm_train_seconds=1.0)
     if device != "cpu":
         raise ValueError(f"unknown device {device!r}; allowed: cuda, cpu")
     if preset == "full":
@@ -145,7 +176,7 @@ def plan_for(device: str, preset: str) -> Plan:
                     layer_dtypes=["fp32"], e2e_models=["alexnet", "resnet18", "resnet50", "mobilenet_v2", "vgg16", "lstm_lm"],
                     e2e_batches=[1, 8], e2e_dtypes=["fp32"], train=["fp32"],
                     cpu_gemm=[256, 512, 1024, 2048], cpu_copy_mib=[1, 8, 64, 512],
-                    cpu_models=["resnet50", "mobilenet_v2", "alexnet"])
+                    cpu_models=["resnet50", "mobilenet_v2", "alexnet"], llm_train=list(LLM_TRAIN_TINY))
     if preset == "quick":
         return Plan(gemm=[(n, n, n) for n in (128, 256, 512, 1024)] + [(8, 4096, 4096), (196, 3072, 768)],
                     gemm_dtypes=["fp32"],
@@ -154,11 +185,12 @@ def plan_for(device: str, preset: str) -> Plan:
                     conv_batches=[1], conv_dtypes=["fp32"], conv_bwd_batches=[1],
                     layer_models=["resnet18", "mobilenet_v2"], layer_batches=[1], layer_dtypes=["fp32"],
                     e2e_models=["alexnet", "resnet18", "mobilenet_v2"], e2e_batches=[1], e2e_dtypes=["fp32"],
-                    cpu_gemm=[256, 512, 1024], cpu_copy_mib=[1, 8, 64], cpu_models=["mobilenet_v2", "alexnet"])
+                    cpu_gemm=[256, 512, 1024], cpu_copy_mib=[1, 8, 64], cpu_models=["mobilenet_v2", "alexnet"],
+                    llm_train=list(LLM_TRAIN_TINY))
     # tiny: a few small kernels, one small model; seconds on a laptop
     return Plan(gemm=[(64, 64, 64), (256, 256, 256)], gemm_dtypes=["fp32"],
                 conv=[("tiny.c3x3", 16, 32, 28, 3, 1, 1, 1), ("tiny.dw", 32, 32, 28, 3, 1, 1, 32)],
                 conv_batches=[1], conv_dtypes=["fp32"], conv_bwd_batches=[1],
                 layer_models=["lstm_tiny"], layer_batches=[1], layer_dtypes=["fp32"],
                 e2e_models=["lstm_tiny"], e2e_batches=[1], e2e_dtypes=["fp32"],
-                cpu_gemm=[64, 128], cpu_copy_mib=[1], cpu_models=[])
+                cpu_gemm=[64, 128], cpu_copy_mib=[1], cpu_models=[], llm_train=list(LLM_TRAIN_TINY))

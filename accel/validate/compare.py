@@ -39,6 +39,10 @@ CATEGORIES: dict[str, tuple[str, str, str]] = {
     "cpu_model": ("CPU model latency", "cpu.csv", "s"),
     "energy": ("Energy per iteration", "energy.csv", "J"),
     "idle": ("Idle power", "energy.csv", "W"),
+    "llm_block": ("LLM training block, fwd+bwd", "llm_train.csv", "s"),
+    "llm_block_gemm": ("LLM block: GEMM kernels", "llm_train.csv", "s"),
+    "llm_block_attention": ("LLM block: attention kernels", "llm_train.csv", "s"),
+    "llm_block_other": ("LLM block: other kernels", "llm_train.csv", "s"),
 }
 
 
@@ -359,6 +363,64 @@ def collect_energy(col: _Collector, df: pd.DataFrame) -> None:
             col.skipped.append(Skipped("energy", w, "unknown energy.csv workload name"))
 
 
+def _cell_float(v: Any) -> float | None:
+    """A finite number > 0 from an optional cell, else None (blank, NaN, text, <= 0)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) and f > 0 else None
+
+
+def _llm_part(times: Callable[[], dict[str, float]], part: str) -> float:
+    got = times()
+    if part not in got:
+        raise Unsupported(f"no {part} time for this block")
+    return got[part]
+
+
+#: PyTorch SDPA backend that ran a row's attention (llm_train.csv ``sdpa_backend``) -> accel's training attention
+#: kernel (``workloads.llm_train.ATTENTION_KERNELS``): SDPA's ``flash`` backend is FlashAttention-2 (PyTorch's
+#: ``aten/src/ATen/native/transformers/cuda/flash_attn``), held to ``calibration.flash2_efficiency``; the memory-
+#: efficient backend is a FlashAttention-2-class fused kernel too; cuDNN's fused attention is the Hopper-native
+#: ``flash``; the math backend is the unfused QK^T / softmax / PV path. Unknown or unrecorded: SDPA's default for
+#: 16-bit inputs on a GPU, its flash backend.
+SDPA_KERNELS: dict[str, str] = {"flash": "flash2", "efficient": "flash2", "cudnn": "flash", "math": "unfused"}
+
+
+def collect_llm_train(col: _Collector, df: pd.DataFrame) -> None:
+    """llm_train.csv rows (ms per block): ``llm_block`` compares ``ms`` with the cluster-training model's block
+    time (:meth:`Predictor.llm_block_times` ``total``); where the profiler columns are filled, ``llm_block_gemm``
+    / ``_attention`` / ``_other`` compare ``gemm_ms`` / ``attention_ms`` / ``other_ms`` (device kernel time by
+    kernel name) with the cost model's per-op time of those kinds. Tags: label, dtype, seq_len, microbatch,
+    sdpa_backend, sustained_over_short (``sustained_ms / ms``) and sm_clock_mhz_median where measured."""
+    for r in df.to_dict("records"):
+        spec, seq, mb, dtype = str(r["spec"]), int(r["seq_len"]), int(r["microbatch"]), str(r["dtype"])
+        lab = r.get("label")
+        label = lab if isinstance(lab, str) and lab else spec
+        key = f"{label} s{seq} mb{mb} {dtype}"
+        ms = float(r["ms"])
+        tags: dict[str, Any] = dict(label=label, dtype=dtype, seq_len=seq, microbatch=mb)
+        backend = r.get("sdpa_backend")
+        if isinstance(backend, str) and backend:
+            tags["sdpa_backend"] = backend
+        kernel = SDPA_KERNELS.get(str(backend), "flash2")
+        tags["attention_model"] = kernel
+        sus = _cell_float(r.get("sustained_ms"))
+        if sus is not None:
+            tags["sustained_over_short"] = sus / ms
+        clock = _cell_float(r.get("sm_clock_mhz_median"))
+        if clock is not None:
+            tags["sm_clock_mhz_median"] = clock
+        col.note(f"llm_train: {key}")
+        times = partial(col.p.llm_block_times, spec, seq, mb, dtype, kernel)
+        col.add("llm_block", key, ms / 1e3, partial(_llm_part, times, "total"), **tags)
+        for part in ("gemm", "attention", "other"):
+            v = _cell_float(r.get(f"{part}_ms"))
+            if v is not None:
+                col.add(f"llm_block_{part}", key, v / 1e3, partial(_llm_part, times, part), **tags)
+
+
 def _fmt_bytes(n: int) -> str:
     for unit, s in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= s and n % s == 0:
@@ -367,7 +429,7 @@ def _fmt_bytes(n: int) -> str:
 
 
 #: category group -> (file, collector). ``only`` in :func:`compare` selects by these names.
-SECTIONS = ("gemm", "conv", "conv_bwd", "layers", "e2e", "micro", "dispatch", "cpu", "energy")
+SECTIONS = ("gemm", "conv", "conv_bwd", "layers", "e2e", "micro", "dispatch", "cpu", "energy", "llm_train")
 
 
 def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | None = None,
@@ -398,4 +460,6 @@ def compare(mdir: MeasurementDir, predictor: Predictor, only: Iterable[str] | No
         collect_cpu(col, t["cpu.csv"])
     if "energy" in want and "energy.csv" in t:
         collect_energy(col, t["energy.csv"])
+    if "llm_train" in want and "llm_train.csv" in t:
+        collect_llm_train(col, t["llm_train.csv"])
     return ValidationReport(str(mdir.path), mdir.device_name, predictor.description, col.comparisons, col.skipped)

@@ -36,6 +36,16 @@ TENSOR_OP_KINDS = ("matmul", "conv", "conv_transpose", "attention", "rnn")
 #: layers.csv protocol (data/measurements/measure_gpu.py ``per_layer``): after warm-up and a synchronize, 12
 #: timed forward passes back to back with no synchronisation between them; each module's time is the median
 LAYER_TIMED_ITERS = 12
+#: op kinds of an LLM training block counted as GEMM time (``llm_block_gemm``); ``attention`` ops are the
+#: attention core (``llm_block_attention``), every other kind is ``llm_block_other``
+LLM_GEMM_KINDS: tuple[str, ...] = ("matmul",)
+
+
+def llm_kernel_group(kind: str) -> str:
+    """``gemm``, ``attention`` or ``other``: the llm_train.csv kernel group of an op of ``kind``."""
+    if kind in LLM_GEMM_KINDS:
+        return "gemm"
+    return "attention" if kind == "attention" else "other"
 
 
 class Predictor:
@@ -83,6 +93,15 @@ class Predictor:
     def dispatch_time(self, op_class: str) -> float:
         """Host time of one bare eager call of a tiny op of ``op_class`` (s), as dispatch.csv measures it."""
         raise Unsupported("eager dispatch not supported")
+
+    def llm_block_times(self, spec: str, seq_len: int, microbatch: int, dtype: str,
+                        attention: str = "flash2") -> dict[str, float]:
+        """One LLM decoder block's training forward + backward on one GPU (tensor-parallel 1), as llm_train.csv
+        measures it (s): ``total`` (the block time the cluster-training model uses) and its device time by kernel
+        group, ``gemm``, ``attention`` and ``other``. ``spec``: a :func:`workloads.llm_configs.llm_config` name or
+        spec string; ``microbatch`` sequences of ``seq_len`` tokens in ``dtype``; ``attention``: the training
+        block's attention kernel (:data:`workloads.llm_train.ATTENTION_KERNELS`)."""
+        raise Unsupported("LLM training blocks not supported")
 
 
 def _relabel(graph: LayerGraph, dtype: str) -> LayerGraph:
@@ -134,6 +153,7 @@ class ModelPredictor(Predictor):
         parts.append("whole models via accel.sim.simulate")
         self.description = "; ".join(parts)
         self._graph = lru_cache(maxsize=8)(self._extract)
+        self._llm_block = lru_cache(maxsize=16)(self._price_llm_block)
 
     # kernels -------------------------------------------------------------------------------
     def kernel_time(self, op: OpNode) -> float:
@@ -283,6 +303,46 @@ class ModelPredictor(Predictor):
         d, _ = host_dispatch(self.dispatch_host)
         return float(d.classes.get(op_class, d.kernel_launch))
 
+    # LLM training blocks ---------------------------------------------------------------------
+    def llm_block_times(self, spec: str, seq_len: int, microbatch: int, dtype: str,
+                        attention: str = "flash2") -> dict[str, float]:
+        """``total``: the block's ``forward_s + backward_s`` from :func:`accel.train.costs.price_piece` exactly as
+        :func:`accel.train.simulate.price_pieces` calls it at tensor-parallel 1 (no recomputation, no sequence
+        parallelism; activation = microbatch x seq_len x hidden x element bytes), so it is the per-block time of
+        cluster training (``accel simulate --mode train``). ``gemm`` / ``attention`` / ``other``: the device cost model's time of the block's ops
+        summed by kind (:func:`llm_kernel_group`). price_piece takes ``max(device, host issue)`` per pass, so the
+        parts add up to ``total`` unless the host's eager issue of the pass is slower than its kernels.
+        Unsupported on a CPU device arch (the cluster model prices GPUs)."""
+        if self.kernel_spec.kind == "cpu":
+            raise Unsupported(f"{self.kernel_spec.name} is a CPU: LLM training blocks are priced for GPUs "
+                              "(the cluster-training model)")
+        return dict(self._llm_block(str(spec), int(seq_len), int(microbatch), str(dtype), str(attention)))
+
+    def _price_llm_block(self, spec: str, seq_len: int, microbatch: int, dtype: str,
+                         attention: str) -> tuple[tuple[str, float], ...]:
+        try:
+            from workloads.llm_configs import llm_config
+            from workloads.llm_train import TRAIN_DTYPES, training_graphs
+        except ImportError as exc:
+            raise Unsupported(f"workloads not importable: {exc}") from None
+        if dtype not in TRAIN_DTYPES:
+            raise Unsupported(f"training dtype {dtype!r} not supported; allowed: {', '.join(TRAIN_DTYPES)}")
+        try:
+            cfg = llm_config(spec)
+            graph = training_graphs(cfg, 1, microbatch, seq_len, dtype, attention, 0.0)["block"]
+        except ValueError as exc:
+            raise Unsupported(f"{spec}: {' '.join(str(exc).split())}") from None
+        from accel.graph import dtype_bytes
+        from accel.train.costs import price_piece
+
+        act = microbatch * seq_len * cfg.hidden * dtype_bytes(dtype)
+        piece = price_piece(graph, self.cm, act, float(graph.meta.get("params", 0)), "none", 1, False)
+        parts = {"gemm": 0.0, "attention": 0.0, "other": 0.0}
+        for op in graph:
+            if op.phase in ("forward", "backward"):
+                parts[llm_kernel_group(op.kind)] += float(self.cm.cost(op).time_s)
+        return (("total", float(piece.forward_s + piece.backward_s)), *parts.items())
+
     # host CPU ------------------------------------------------------------------------------
     def _cpu_model(self, threads: int) -> Any:
         if self.cpu_spec is None:
@@ -346,6 +406,15 @@ class ReferencePredictor(Predictor):
         if "cpu.csv" in t:
             for r in t["cpu.csv"].itertuples():
                 self._cpu[(r.kind, int(r.threads), _b(getattr(r, "M", 0)), _b(getattr(r, "bytes", 0)))] = r.ms / 1e3
+        self._llm: dict[tuple[str, int, int, str], dict[str, float]] = {}
+        if "llm_train.csv" in t:
+            for r in t["llm_train.csv"].to_dict("records"):
+                parts = {"total": float(r["ms"]) / 1e3}
+                for part in ("gemm", "attention", "other"):
+                    v = r.get(f"{part}_ms")
+                    if isinstance(v, (int, float)) and v == v and v > 0:
+                        parts[part] = float(v) / 1e3
+                self._llm[(str(r["spec"]), int(r["seq_len"]), int(r["microbatch"]), str(r["dtype"]))] = parts
         self._energy = {}
         if "energy.csv" in t:
             for r in t["energy.csv"].itertuples():
@@ -383,6 +452,10 @@ class ReferencePredictor(Predictor):
 
     def transfer_time(self, direction: str, nbytes: int, pinned: bool) -> float:
         return self._get(self._micro, (direction, int(nbytes), bool(pinned)), "micro")
+
+    def llm_block_times(self, spec: str, seq_len: int, microbatch: int, dtype: str,
+                        attention: str = "flash2") -> dict[str, float]:  # noqa: ARG002 (the reference measured it)
+        return dict(self._get(self._llm, (str(spec), int(seq_len), int(microbatch), str(dtype)), "llm_train"))
 
     def _energy_per_iter(self, workload: str) -> float:
         j, iters, _ = self._get(self._energy, workload, "energy")

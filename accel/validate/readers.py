@@ -2,7 +2,8 @@
 
 Every file is optional; each reader checks the columns it needs and raises
 :class:`accel.errors.ConfigError` naming the file, the column (or row) and the reason.
-Files: gemm.csv, conv.csv, conv_bwd.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, dispatch.csv, device.json.
+Files: gemm.csv, conv.csv, conv_bwd.csv, layers.csv, e2e.csv, micro.csv, energy.csv, cpu.csv, dispatch.csv,
+llm_train.csv, device.json.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "energy.csv": ("workload", "iters", "joules"),
     "cpu.csv": ("kind", "threads", "ms"),
     "dispatch.csv": ("kind", "op_class", "op", "ms"),
+    "llm_train.csv": ("spec", "seq_len", "microbatch", "dtype", "ms"),
 }
 
 #: numeric columns per file (coerced; a non-number there is an error naming row and column)
@@ -42,6 +44,7 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "energy.csv": ("iters", "joules"),
     "cpu.csv": ("threads", "ms"),
     "dispatch.csv": ("ms",),
+    "llm_train.csv": ("seq_len", "microbatch", "ms"),
 }
 
 #: numeric column -> smallest allowed value; every value must also be finite. Columns in
@@ -49,11 +52,16 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
 MIN_VALUE: dict[str, float] = {
     "M": 1, "N": 1, "K": 1, "batch": 1, "threads": 1, "Cin": 1, "Cout": 1, "H": 1, "W": 1, "R": 1, "S": 1,
     "stride": 1, "pad": 0, "groups": 1, "Hout": 1, "Wout": 1, "bytes": 0, "iters": 0, "joules": 0,
+    "seq_len": 1, "microbatch": 1, "blocks": 1,
+    "fwd_ms": 0, "sustained_ms": 0, "gemm_ms": 0, "attention_ms": 0, "other_ms": 0,
 }
-INTEGER_COLUMNS = frozenset(MIN_VALUE) - {"joules"}
+#: optional time columns of llm_train.csv (ms per block; >= 0, not whole numbers)
+LLM_TIME_COLUMNS = ("fwd_ms", "sustained_ms", "gemm_ms", "attention_ms", "other_ms")
+INTEGER_COLUMNS = frozenset(MIN_VALUE) - {"joules", *LLM_TIME_COLUMNS}
 #: optional numeric columns checked when present: file -> columns
 OPTIONAL_NUMERIC: dict[str, tuple[str, ...]] = {
     "gemm.csv": ("batch", "threads"), "conv.csv": ("threads",), "conv_bwd.csv": ("threads",), "cpu.csv": ("M", "N", "K", "bytes"),
+    "llm_train.csv": ("blocks", *LLM_TIME_COLUMNS, "sm_clock_mhz_median"),
 }
 #: largest measurement file (bytes) and longest line (characters) accepted
 MAX_CSV_BYTES = 64 * 2**20
@@ -121,7 +129,7 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
     if "ms" in df.columns:
         _check_rows(path, "ms", ~((df["ms"] > 0) & (df["ms"] < float("inf"))),
                     lambda i: f"time must be a finite number > 0 ms, got {float(df['ms'].iloc[i]):g}")
-    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv", "e2e.csv"):
+    if "dtype" in df.columns and name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv", "e2e.csv", "llm_train.csv"):
         _check_dtypes(path, df)
     for col in ("leaf", "pinned"):
         if col in df.columns:
@@ -201,7 +209,8 @@ def _check_groups(path: Path, df: pd.DataFrame) -> None:
 
 def _check_dtypes(path: Path, df: pd.DataFrame) -> None:
     """Raise for the first row whose dtype the file does not allow (:data:`KERNEL_DTYPES` or :data:`MODEL_DTYPES`)."""
-    allowed = KERNEL_DTYPES if path.name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv") else MODEL_DTYPES
+    allowed = KERNEL_DTYPES if path.name in ("gemm.csv", "conv.csv", "conv_bwd.csv", "layers.csv", "llm_train.csv") \
+        else MODEL_DTYPES
     _check_rows(path, "dtype", ~df["dtype"].isin(allowed),
                 lambda i: f"unknown dtype {df['dtype'].iloc[i]!r}; allowed: {', '.join(allowed)}")
 
