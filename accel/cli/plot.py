@@ -1,4 +1,4 @@
-"""``accel plot roofline|energy|pareto|timeline``: write plotly figures as HTML and PNG."""
+"""``accel plot roofline|energy|pareto|serve|timeline|training``: write plotly figures as HTML and PNG."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def _workload_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("plot", help="plots: roofline, energy breakdown, Pareto front, timeline (HTML + PNG)")
+    p = sub.add_parser("plot", help="plots: roofline, energy breakdown, Pareto front, serving curves, timeline, "
+                                   "training step time (HTML + PNG)")
     kinds = p.add_subparsers(dest="plot_kind", metavar="KIND", required=True)
 
     r = kinds.add_parser("roofline", help="measured vs predicted kernels (or a model's ops) on a log-log roofline")
@@ -79,6 +80,13 @@ def register(sub: Any) -> None:
     _workload_args(t)
     _common(t, "plots/timeline")
     t.set_defaults(func=run_timeline)
+
+    tr = kinds.add_parser("training", help="step-time breakdown of `accel simulate --mode train --json` results, or "
+                                           "predicted vs published tokens/s of the training residual table")
+    tr.add_argument("input", metavar="FILE", help="JSON of `accel simulate --mode train --json` (one result, or the "
+                    "list of --search-layout N), or data/uncertainty/training_published_residuals.json")
+    _common(tr, "plots/training")
+    tr.set_defaults(func=run_training)
 
 
 def _reporting_warnings(fn: Callable[[Any], int]) -> Callable[[Any], int]:
@@ -297,4 +305,17 @@ def run_timeline(args) -> int:
         g = _graph(args)
         res = simulate(g, args.arch)
         fig = timeline_figure(res, title=args.title or f"Simulated timeline: {g.name} on {args.arch}")
+    return _save(fig, args)
+
+
+@_reporting_warnings
+def run_training(args) -> int:
+    from accel.plot.training import read_training_input, training_breakdown_figure, training_validation_figure
+
+    _check_outputs(args)
+    kind, data = read_training_input(args.input)
+    if kind == "residuals":
+        fig = training_validation_figure(data, title=args.title)
+    else:
+        fig = training_breakdown_figure(data, title=args.title)
     return _save(fig, args)
