@@ -81,6 +81,31 @@ def log_quantiles(r: Iterable[float]) -> dict[str, float]:
     return {"n": int(len(a)), "q_lo": float(lo), "median": float(med), "q_hi": float(hi)}
 
 
+def weighted_log_quantiles(r: Iterable[float], weights: Iterable[float]) -> dict[str, float]:
+    """n, q_lo, median, q_hi of log residuals ``r`` whose rows carry ``weights``: the weighted empirical quantile,
+    linear between the midpoints of the sorted rows' cumulative weight (``(cumsum(w) - w / 2) / sum(w)``; with equal
+    weights the Hazen positions ``(i - 1/2) / n``)."""
+    a = np.asarray(list(r), dtype=float)
+    w = np.asarray(list(weights), dtype=float)
+    if not len(a):
+        return {"n": 0, "q_lo": math.nan, "median": math.nan, "q_hi": math.nan}
+    order = np.argsort(a)
+    a, w = a[order], w[order]
+    pos = (np.cumsum(w) - w / 2.0) / w.sum()
+    lo, med, hi = (float(np.interp(q, pos, a)) for q in (Q_LO, 0.5, Q_HI))
+    return {"n": int(len(a)), "q_lo": lo, "median": med, "q_hi": hi}
+
+
+def source_weights(sources: list[str]) -> list[float]:
+    """Weight ``1 / n_s`` for each of the ``n_s`` rows of source ``s``: every source counts once, however many rows
+    it published (a new run comes from a new source; 70 rows of one benchmark table are not 70 independent
+    draws)."""
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s] = counts.get(s, 0) + 1
+    return [1.0 / counts[s] for s in sources]
+
+
 def row_residual(row: dict[str, Any]) -> float:
     """``log(measured / cv prediction)`` of a table row."""
     return math.log(row["measured_s"] / row["cv_s"])
@@ -173,25 +198,32 @@ TRAINING_TABLE_PATH = data_dir() / "uncertainty" / "training_published_residuals
 def training_residual_table(rows: list[dict[str, Any]], command: str, date: str | None = None) -> dict[str, Any]:
     """The training residual table from benchmark ``rows`` (each: ``row``, ``source``, ``predicted_tokens_per_s``,
     ``published_tokens_per_s``): per row ``r = log(predicted / published tokens/s)`` (= log(published step time /
-    predicted step time); positive: accel is too fast), the 10th/90th percentiles of ``r`` over all rows, and
-    their leave-one-source-out coverage (the share of each source's rows inside the interval the other sources
-    give: an honest check of the interval on runs it did not see)."""
+    predicted step time); positive: accel is too fast); the 10th/90th percentiles of ``r`` with every source
+    counting once (:func:`source_weights`, :func:`weighted_log_quantiles`); and their leave-one-source-out
+    coverage (the share of each source's rows inside the interval the other sources give, built the same way: an
+    honest check of the interval on runs it did not see). ``all_rows_unweighted``: the plain row quantiles, for
+    comparison (they follow the source with the most rows)."""
     for r in rows:
         r["r"] = math.log(r["predicted_tokens_per_s"] / r["published_tokens_per_s"])
     sources = sorted({r["source"] for r in rows})
     inside = 0
     per_source: dict[str, float] = {}
     for src in sources:
-        q = log_quantiles(x["r"] for x in rows if x["source"] != src)
+        others = [x for x in rows if x["source"] != src]
+        q = weighted_log_quantiles((x["r"] for x in others), source_weights([x["source"] for x in others]))
         mine = [x["r"] for x in rows if x["source"] == src]
         hits = sum(q["q_lo"] <= x <= q["q_hi"] for x in mine)
         per_source[src] = hits / len(mine)
         inside += hits
+    cover = {"all": inside / len(rows) if rows else math.nan,
+             "source_mean": sum(per_source.values()) / len(per_source) if per_source else math.nan, **per_source}
     return {"description": "log(predicted / published tokens/s) = log(published / predicted step time) per published "
                            "training run accel expresses; read by accel.uncertainty.training_interval",
             "command": command, "date": date or _dt.date.today().isoformat(), "level": LEVEL, "quantiles": [Q_LO, Q_HI],
-            "all": log_quantiles(x["r"] for x in rows),
-            "leave_one_source_out_coverage": {"all": inside / len(rows) if rows else math.nan, **per_source},
+            "weighting": "each source counts once: its rows weigh 1 / (its number of rows)",
+            "all": weighted_log_quantiles((x["r"] for x in rows), source_weights([x["source"] for x in rows])),
+            "all_rows_unweighted": log_quantiles(x["r"] for x in rows),
+            "leave_one_source_out_coverage": cover,
             "rows": rows}
 
 

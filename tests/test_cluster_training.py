@@ -348,6 +348,24 @@ def test_training_interval_from_published_residuals():
     assert training_interval(10.0, {"all": {"n": 0}}) is None
 
 
+def test_each_source_counts_once_in_the_training_interval():
+    """90 rows of one source at +50 % and 10 rows of nine other sources at 0 %: pooled quantiles would put the whole
+    interval on the big source; weighted by source (each source once) the median is the typical source's 0 %."""
+    from accel.uncertainty import source_weights, training_residual_table, weighted_log_quantiles
+
+    rows = [{"row": i, "source": "big", "model": "x", "predicted_tokens_per_s": 150.0, "published_tokens_per_s": 100.0}
+            for i in range(90)]
+    rows += [{"row": 90 + i, "source": f"s{i % 9}", "model": "x", "predicted_tokens_per_s": 100.0 * (1 + 0.01 * (i - 5)),
+              "published_tokens_per_s": 100.0} for i in range(10)]
+    table = training_residual_table(rows, "test")
+    assert abs(table["all"]["median"]) < 0.05 and table["all_rows_unweighted"]["median"] == pytest.approx(math.log(1.5))
+    assert sum(source_weights(["a", "a", "b"])) == pytest.approx(2.0)
+    q = weighted_log_quantiles([0.0, 1.0, 2.0, 3.0], [1, 1, 1, 1])  # Hazen positions 1/8, 3/8, 5/8, 7/8
+    assert q["median"] == pytest.approx(1.5) and q["q_lo"] == 0.0 and q["q_hi"] == 3.0
+    cov = table["leave_one_source_out_coverage"]
+    assert cov["big"] == 0.0 and 0.0 <= cov["source_mean"] <= 1.0
+
+
 def test_shipped_training_residuals_cover_the_benchmark():
     from accel.uncertainty import TRAINING_TABLE_PATH, load_table
 

@@ -19,7 +19,7 @@ Example (abridged)::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -202,6 +202,9 @@ class GpuSpec(ComputeSpec):
         sfu_per_clock: special-function-unit results (``exp2``, ``rcp``, ...) per clock per SM (the CUDA
             programming guide's arithmetic-instruction throughput table); a fused attention kernel's softmax
             takes one exponential per score on them (None: not modelled).
+        unit_variation: relative standard deviation of sustained speed between units of this SKU (manufacturing
+            and power-management spread: one H100 is not another); a job on ``n`` of them waits for the slowest at
+            every synchronisation (:func:`accel.sim.stragglers.slowest_factor`). None: units are identical.
         tdp: board power limit (W); kernels whose power at ``clock`` exceeds it run at a lower clock.
         idle_power: board power with nothing running (W).
         energy: per-FLOP (per dtype, at ``clock``) and per-byte (dram, l2, smem) dynamic energies.
@@ -220,6 +223,7 @@ class GpuSpec(ComputeSpec):
     stream_k: bool = False
     mma_tile_m: PositiveInt | None = None
     sfu_per_clock: PositiveFloat | None = None
+    unit_variation: Annotated[float, Field(ge=0, lt=0.5)] | None = None
     max_threads_per_sm: PositiveInt
     memory: GpuMemory
     graph_launch_overhead: Time

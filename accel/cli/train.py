@@ -233,6 +233,9 @@ def print_training(res: Any, wall_s: float) -> None:
     print(f"  per GPU: {res.model_tflops_per_device:.1f} model TFLOP/s (MFU {100 * res.mfu:.1f}%), "
           f"{res.hardware_tflops_per_device:.1f} hardware TFLOP/s (HFU {100 * res.hfu:.1f}%) of "
           f"{res.peak_flops / 1e12:.0f} peak")
+    if res.slowest_device_factor != 1.0:
+        print(f"  kernels at the pace of the slowest of {res.devices} GPUs: x{res.slowest_device_factor:.3f} the median "
+              "unit (unit_variation of the device YAML)")
     print("  breakdown (critical pipeline rank):")
     for k, v in res.breakdown.items():
         print(f"    {k:16s} {format_si(v, 's'):>10s}  {100 * v / res.step_time_s:5.1f}%")

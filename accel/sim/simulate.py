@@ -45,6 +45,23 @@ def _dram_bytes(cost: OpCost) -> float:
     return float(max(b.values())) if b else 0.0
 
 
+def _unit_speed_factors(system: System, n: int) -> list[float]:
+    """Compute-time factor of each of the job's first ``n`` devices: the devices of one SKU (spec name) take the
+    expected order statistics of their ``unit_variation`` spread, slowest first in rank order
+    (:func:`accel.sim.stragglers.unit_factors`); 1 for a SKU without one and for a lone device."""
+    from accel.sim.stragglers import unit_factors
+
+    by_sku: dict[str, list[int]] = {}
+    for d in range(n):
+        by_sku.setdefault(system.devices[d].spec.name, []).append(d)
+    out = [1.0] * n
+    for ranks in by_sku.values():
+        sigma = getattr(system.devices[ranks[0]].spec, "unit_variation", None)
+        for d, f in zip(ranks, unit_factors(len(ranks), sigma)):
+            out[d] = f
+    return out
+
+
 class _Builder:
     """Accumulates tasks; caches op costs per (model, op, shard)."""
 
@@ -87,6 +104,8 @@ class _Builder:
         self.link_bytes: dict[str, float] = {}
         self.link_energy = 0.0
         self.macs = [0.0] * n  # useful MACs of the compute tasks per device (sharded ops' shares)
+        #: per device: its compute-time factor among the job's units of the same SKU (accel.sim.stragglers)
+        self.speed = _unit_speed_factors(system, n)
         self.stage_memory: list[tuple[float, int]] = []  # pipeline: (fraction of params, microbatches in flight)
 
     @property
@@ -124,7 +143,8 @@ class _Builder:
         rec = TaskInfo((op.name if mb is None else f"{op.name}@mb{mb}") + tag, self.sys.devices[d].name, "compute", op.kind,
                        op.module, op.phase, flops, _dram_bytes(c), c.energy_j, c.bound, microbatch=mb)
         issue = self._issue[d]
-        return self.add(Task(d, "compute", c.time_s, rec, list(deps), issue(op) if issue is not None else self.launch[d]))
+        return self.add(Task(d, "compute", c.time_s * self.speed[d], rec, list(deps),
+                             issue(op) if issue is not None else self.launch[d]))
 
     def _link(self, key: str, link, nbytes: float) -> float:
         self.link_bytes[key] = self.link_bytes.get(key, 0.0) + nbytes

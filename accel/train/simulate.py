@@ -20,7 +20,9 @@ and backward and its gradients reduce-scattered, each overlapping the block's co
 fused Adam over the rank's (sharded) parameters, a streaming kernel priced by the device's cost model.
 
 All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
-inside a node, NICs across nodes).
+inside a node, NICs across nodes). Every kernel runs at the pace of the job's slowest GPU: units of one SKU
+differ in sustained speed (the device YAML's ``unit_variation``) and every rank waits for the slowest at each
+collective, so kernel times are multiplied by :func:`accel.sim.stragglers.slowest_factor` of the job's devices.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from accel.arch.base import DeviceSpec
 from accel.devices.base import CostModel
 from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
+from accel.sim.stragglers import slowest_factor
 from accel.sim.system import System, resolve_system
 from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
@@ -85,6 +88,9 @@ class TrainResult:
     stages: list[dict[str, float]] = field(default_factory=list)
     collectives: dict[str, float] = field(default_factory=dict)
     pipeline: PipelineRun | None = field(default=None, repr=False)
+    #: compute-time factor of the job's slowest GPU against the median unit (``unit_variation`` of the device
+    #: YAML, :func:`accel.sim.stragglers.slowest_factor`); included in the breakdown's compute and recompute
+    slowest_device_factor: float = 1.0
 
     @property
     def step_time_interval(self) -> Any:
@@ -135,7 +141,8 @@ class TrainResult:
             d["step_time_interval_source"] = iv.source
         d.update(layout=asdict(self.layout), breakdown=dict(self.breakdown), memory=self.memory.as_dict(),
                  model_flops_per_step=self.model_flops, hardware_flops_per_step=self.hardware_flops,
-                 peak_flops_per_device=self.peak_flops, stages=self.stages, collectives=self.collectives)
+                 peak_flops_per_device=self.peak_flops, stages=self.stages, collectives=self.collectives,
+                 slowest_device_factor=self.slowest_device_factor)
         return d
 
 
@@ -262,7 +269,8 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
         raise LayoutError("--dtype", f"{inst.spec.name} has no fp8 tensor cores; allowed: fp16, bf16, fp32")
     eb = dtype_bytes("bf16" if fp8 else dtype)  # FP8 training keeps bf16 activations
     act = layout.microbatch_size * layout.local_seq_len * hidden * eb
-    pieces = price_pieces(graphs, model, layout, hidden, eb, fp8)
+    pace = slowest_factor(layout.devices, getattr(inst.spec, "unit_variation", None))
+    pieces = _at_pace(price_pieces(graphs, model, layout, hidden, eb, fp8), pace)
     comm = _tp_comm(sysm, layout, act, pieces.block.gemm_s) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
     comm = _with_cp_ring(sysm, layout, pieces.block, comm)
     chunks = layout.virtual_stages(layers)
@@ -290,8 +298,25 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
         return t
 
     run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
-    return _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
-                      model_name, fsdp)
+    res = _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
+                     model_name, fsdp)
+    return dataclasses.replace(res, slowest_device_factor=pace)
+
+
+def _at_pace(pieces: Pieces, factor: float) -> Pieces:
+    """``pieces`` with every kernel time times ``factor``: the job's slowest GPU sets the pace of each step
+    (:func:`accel.sim.stragglers.slowest_factor`); FLOPs and bytes unchanged."""
+    if factor == 1.0:
+        return pieces
+
+    def scaled(p: PieceCost) -> PieceCost:
+        return dataclasses.replace(p, forward_s=p.forward_s * factor, backward_s=p.backward_s * factor,
+                                   recompute_s=p.recompute_s * factor,
+                                   gemm_s={k: v * factor for k, v in p.gemm_s.items()},
+                                   core_attention_s=p.core_attention_s * factor,
+                                   core_attention_backward_s=p.core_attention_backward_s * factor)
+
+    return dataclasses.replace(pieces, block=scaled(pieces.block), embed=scaled(pieces.embed), head=scaled(pieces.head))
 
 
 def _chunk_layers(layout: TrainLayout, layers: int, chunks: int) -> list[int]:

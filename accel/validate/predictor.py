@@ -309,9 +309,10 @@ class ModelPredictor(Predictor):
         """``total``: the block's ``forward_s + backward_s`` from :func:`accel.train.costs.price_piece` exactly as
         :func:`accel.train.simulate.price_pieces` calls it at tensor-parallel 1 (no recomputation, no sequence
         parallelism; activation = microbatch x seq_len x hidden x element bytes), so it is the per-block time of
-        cluster training (``accel simulate --mode train``). ``gemm`` / ``attention`` / ``other``: the device cost model's time of the block's ops
-        summed by kind (:func:`llm_kernel_group`). price_piece takes ``max(device, host issue)`` per pass, so the
-        parts add up to ``total`` unless the host's eager issue of the pass is slower than its kernels.
+        cluster training (``accel simulate --mode train``). ``gemm`` / ``attention`` / ``other``: the device cost
+        model's time of the block's ops summed by kind (:func:`llm_kernel_group`). price_piece takes
+        ``max(device, host issue)`` per pass, so the parts add up to ``total`` unless the host's eager issue of the
+        pass is slower than its kernels.
         Unsupported on a CPU device arch (the cluster model prices GPUs)."""
         if self.kernel_spec.kind == "cpu":
             raise Unsupported(f"{self.kernel_spec.name} is a CPU: LLM training blocks are priced for GPUs "

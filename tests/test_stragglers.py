@@ -1,0 +1,94 @@
+"""Unit-to-unit speed variation (accel.sim.stragglers): the expected order statistics of a SKU's spread, the
+per-device simulator's per-rank factors, and the cluster-training path's pace of the slowest GPU."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import integrate
+from scipy.stats import norm
+
+from accel.sim.stragglers import order_deficit, slowest_factor, unit_factors
+
+
+def _exact_max(n: int) -> float:
+    """E[max of n standard normals] by quadrature."""
+    return integrate.quad(lambda x: x * n * norm.pdf(x) * norm.cdf(x) ** (n - 1), -12, 12)[0]
+
+
+@pytest.mark.parametrize("n,tol", [(2, 0.05), (8, 0.01), (16, 0.01), (512, 0.01)])
+def test_slowest_of_n_is_the_expected_maximum(n, tol):
+    assert order_deficit(1, n) == pytest.approx(_exact_max(n), rel=tol)
+
+
+def test_one_device_or_no_spread_changes_nothing():
+    assert order_deficit(1, 1) == 0.0 and slowest_factor(1, 0.015) == 1.0
+    assert unit_factors(8, None) == [1.0] * 8 and slowest_factor(4096, 0.0) == 1.0
+
+
+def test_factors_are_ordered_and_centred():
+    f = unit_factors(16, 0.015)
+    assert f == sorted(f, reverse=True) and f[0] == pytest.approx(slowest_factor(16, 0.015))
+    assert sum(f) / len(f) == pytest.approx(1.0, abs=1e-12)  # symmetric population: the mean unit is the median
+    assert slowest_factor(6144, 0.015) > slowest_factor(512, 0.015) > slowest_factor(8, 0.015) > 1.0
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError):
+        order_deficit(0, 4)
+    with pytest.raises(ValueError):
+        unit_factors(4, -0.1)
+    with pytest.raises(ValueError):
+        unit_factors(4, math.nan)
+
+
+def test_data_parallel_ranks_run_at_their_units_speed_and_wait_for_the_slowest():
+    """8 H100s (unit_variation 1.5 %) training data parallel: rank k's kernels take 1 + sigma z_(k:8) of the
+    median unit's time; one H100 alone runs at the median."""
+    from accel.arch import load_arch
+    from accel.sim import ParallelConfig, simulate
+    from accel.sim.system import resolve_system
+    from test_sim_toydev import chain_graph
+
+    sigma = load_arch("h100").unit_variation
+    assert sigma == pytest.approx(0.015)
+    g = chain_graph(4, batch=256, width=2048, train=True, dtype="bf16")
+    system = resolve_system("dgx_h100")
+    res = simulate(g, system, parallel=ParallelConfig("data", 8), iterations=1)
+    busy: dict[str, float] = {}
+    for r in res.records:
+        if r.stream == "compute":
+            busy[r.device] = busy.get(r.device, 0.0) + (r.end - r.start)
+    names = [d.name for d in system.devices[:8]]
+    ratios = [busy[n] / busy[names[-1]] for n in names]
+    expect = unit_factors(8, sigma)
+    assert ratios == pytest.approx([f / expect[-1] for f in expect], rel=1e-9)
+    alone = simulate(g, resolve_system("h100"), iterations=1)
+    alone_busy = sum(r.end - r.start for r in alone.records if r.stream == "compute")
+    assert alone_busy < busy[names[0]]
+
+
+def test_cluster_training_runs_at_the_slowest_gpus_pace():
+    from accel.train import TrainLayout, simulate_training
+    from accel.train.simulate import _at_pace, price_pieces
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=4,hidden=256,heads=4,vocab=1024")
+    graphs = training_graphs(cfg, 1, 2, 256, "bf16")
+    lay = TrainLayout(global_batch=16, seq_len=256, dp=8, microbatch_size=2)
+    r = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
+    assert r.slowest_device_factor == pytest.approx(slowest_factor(8, 0.015))
+    assert r.to_dict()["slowest_device_factor"] == r.slowest_device_factor
+    one = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100",
+                            TrainLayout(global_batch=2, seq_len=256, microbatch_size=2), "bf16")
+    assert one.slowest_device_factor == 1.0
+    from accel.sim.system import resolve_system
+
+    model = resolve_system("dgx_h100").devices[0].model
+    base = price_pieces(graphs, model, lay, cfg.hidden, 2.0)
+    paced = _at_pace(base, 1.05)
+    assert paced.block.forward_s == pytest.approx(1.05 * base.block.forward_s)
+    assert paced.head.backward_s == pytest.approx(1.05 * base.head.backward_s)
+    assert paced.block.forward_flops == base.block.forward_flops
