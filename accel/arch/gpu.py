@@ -19,6 +19,7 @@ Example (abridged)::
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -69,6 +70,53 @@ class LayoutFractions(ArchModel):
 
     nchw: Fraction
     channels_last: Fraction
+
+
+#: one efficiency curve: (sequence length, fraction of the dense tensor peak) points, ascending in length
+EfficiencyCurve = list[tuple[PositiveInt, Fraction]]
+
+
+class AttentionDirections(ArchModel):
+    """Measured efficiency of one fused-attention kernel family per direction (``forward`` / ``backward``): for each
+    head dimension, points (sequence length, useful FLOP/s / dense tensor peak), ascending in length."""
+
+    forward: dict[PositiveInt, EfficiencyCurve] = Field(default_factory=dict)
+    backward: dict[PositiveInt, EfficiencyCurve] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> "AttentionDirections":
+        for direction in ("forward", "backward"):
+            for d, pts in getattr(self, direction).items():
+                lengths = [n for n, _ in pts]
+                if not pts or lengths != sorted(set(lengths)):
+                    raise ValueError(f"{direction}.{d}: needs at least one (sequence length, fraction) point, "
+                                     f"strictly ascending in length; got lengths {lengths}")
+        return self
+
+    def efficiency(self, direction: str, head_dim: int, seq_len: int) -> float | None:
+        """The fraction at ``seq_len`` for the curve of the nearest measured head dimension, linear in
+        ``log2(seq_len)`` between points and held flat beyond the ends (None: no curve for ``direction``)."""
+        curves = getattr(self, direction)
+        if not curves:
+            return None
+        d = min(curves, key=lambda h: (abs(math.log2(h) - math.log2(max(head_dim, 1))), h))
+        pts = curves[d]
+        x = math.log2(max(seq_len, 1))
+        if x <= math.log2(pts[0][0]):
+            return float(pts[0][1])
+        for (n0, f0), (n1, f1) in zip(pts, pts[1:]):
+            x0, x1 = math.log2(n0), math.log2(n1)
+            if x <= x1:
+                return float(f0 + (f1 - f0) * (x - x0) / (x1 - x0))
+        return float(pts[-1][1])
+
+
+class AttentionEfficiency(ArchModel):
+    """Measured efficiency curves of the fused-attention kernels accel prices: ``flash`` (the Hopper-native fused
+    attention of Transformer Engine / cuDNN) and ``flash2`` (FlashAttention-2, PyTorch SDPA's flash backend)."""
+
+    flash: AttentionDirections | None = None
+    flash2: AttentionDirections | None = None
 
 
 class ElementFractions(ArchModel):
@@ -134,6 +182,9 @@ class GpuCalibration(ArchModel):
             this GPU, as its authors measured it (useful FLOPs: a causal mask's skipped half not counted); an
             attention op run by that kernel (``attrs["kernel"] == "flash2"``) takes at least its FLOPs at this
             fraction of the peak (None: no ceiling).
+        attention_efficiency: :class:`AttentionEfficiency`: measured useful-FLOP efficiency curves (by kernel
+            family, direction, head dimension and sequence length) that a fused attention op's time cannot beat;
+            where a family has no curve for a direction, ``flash2`` falls back to ``flash2_efficiency``.
         dequant_ops_per_weight: ALU instructions a weight-only quantized GEMM (int8/int4/fp8 weights,
             16-bit activations) spends per weight element to dequantize it in the main loop (unpack,
             convert, apply the scale), once per M tile that loads it.
@@ -163,6 +214,7 @@ class GpuCalibration(ArchModel):
     conv_fp32_split_k: bool = True
     split_k_min_depth: PositiveInt
     flash2_efficiency: Fraction | None = None
+    attention_efficiency: AttentionEfficiency | None = None
     direct_group_channels: PositiveInt
     row_norm_cta_threads: PositiveInt
     dequant_ops_per_weight: PositiveFloat

@@ -48,6 +48,8 @@ dynamic energy; static power is ``static_power_w``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from typing import Callable, ClassVar
 from dataclasses import dataclass
@@ -669,19 +671,42 @@ class GpuCostModel(CostModel):
                                 {"path": "flash_decode", "kernels": 1, "rows": rows})
         p1 = self._gemm_plan(lq, lk, d, b * h, key, eb, eb, 0.0, 0.0, 0.0)
         p2 = self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)
-        compute = max((p1.compute_s + p2.compute_s) * frac + exp_s, self._kernel_floor_s(op, key, 4.0 * b * h * lq * lk * d * frac))
+        compute = (p1.compute_s + p2.compute_s) * frac + exp_s
         dram = float(op.total_bytes) or (2 * lq + 2 * lk) * d * b * h * eb
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
-        return self._finish(op, key, compute, mem_s, (p1.flops_executed + p2.flops_executed) * frac,
+        cost = self._finish(op, key, compute, mem_s, (p1.flops_executed + p2.flops_executed) * frac,
                             {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
+        return self._at_least(cost, self._kernel_floor_s(op, key, 4.0 * b * h * lq * lk * d * frac))
+
+    def _at_least(self, cost: OpCost, floor_s: float) -> OpCost:
+        """``cost`` taking at least ``floor_s`` (a measured kernel rate, which already includes whatever clock the
+        power cap left it): the longer time, its cycles and utilisation rescaled, energy unchanged."""
+        if floor_s <= cost.time_s:
+            return cost
+        clock = cost.cycles / cost.time_s if cost.time_s > 0 else self.spec.clock
+        return dataclasses.replace(cost, time_s=floor_s, cycles=floor_s * clock, bound="compute",
+                                   utilization=cost.utilization * cost.time_s / floor_s,
+                                   detail={**cost.detail, "measured_kernel_floor_s": floor_s})
 
     def _kernel_floor_s(self, op: OpNode, key: str, useful_flops: float) -> float:
-        """Least time of an attention op run by the FlashAttention-2 kernel (``attrs["kernel"] == "flash2"``): its
-        useful FLOPs at ``calibration.flash2_efficiency`` of the datasheet tensor peak (``peak``, the peak its
-        authors measured against), the best they measured on this GPU (0 for other kernels or without that
-        calibration)."""
-        eff = self.spec.calibration.flash2_efficiency
-        if op.attrs.get("kernel") != "flash2" or not eff:
+        """Least time of a fused attention op (s): its useful FLOPs (a causal mask's skipped half not counted) at
+        the efficiency its kernel family was measured to reach on this GPU, a fraction of the datasheet tensor peak
+        (``peak``, the peak those measurements are quoted against). The family is ``attrs["kernel"]`` (``flash2``:
+        FlashAttention-2) or ``flash`` (the Hopper-native fused kernel); the fraction comes from
+        ``calibration.attention_efficiency`` for the op's direction, head dimension and key length (16-bit ops: what
+        the curves measured), else for
+        ``flash2`` from ``calibration.flash2_efficiency``; 0 when neither applies."""
+        cal = self.spec.calibration
+        kernel = str(op.attrs.get("kernel") or "flash")
+        direction = "backward" if op.phase == "backward" else "forward"
+        eff: float | None = None
+        curves = getattr(cal.attention_efficiency, kernel, None) if cal.attention_efficiency else None
+        if curves is not None and op.dtype in ("bf16", "fp16"):  # the curves were measured in 16-bit
+            at = AttentionShape.of(op)
+            eff = curves.efficiency(direction, at.d, at.Lk)
+        if eff is None and kernel == "flash2":
+            eff = cal.flash2_efficiency
+        if not eff:
             return 0.0
         return useful_flops / (float(self.spec.peak.get(key) or self.spec.peak_at(key)) * eff)
 
@@ -712,13 +737,13 @@ class GpuCostModel(CostModel):
                  self._gemm_plan(lk, d, lq, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dV = P^T dO
                  self._gemm_plan(lk, d, lq, b * h, key, eb, eb, 0.0, 0.0, 0.0),   # dK = dS^T Q
                  self._gemm_plan(lq, d, lk, b * h, key, eb, eb, 0.0, 0.0, 0.0)]   # dQ = dS K
-        compute = max(sum(p.compute_s for p in plans) * frac + self._softmax_exp_s(at),
-                      self._kernel_floor_s(op, key, 10.0 * b * h * lq * lk * d * frac))
+        compute = sum(p.compute_s for p in plans) * frac + self._softmax_exp_s(at)
         dram = (4.0 * b * h * lq + 4.0 * b * kvh * lk) * d * eb + 4.0 * b * h * lq
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
-        return self._finish(op, key, compute, mem_s, sum(p.flops_executed for p in plans) * frac,
+        cost = self._finish(op, key, compute, mem_s, sum(p.flops_executed for p in plans) * frac,
                             {"dram": dram, "l2": sum(p.l2_bytes for p in plans) * frac},
                             {"path": "flash_backward", "kernels": 1})
+        return self._at_least(cost, self._kernel_floor_s(op, key, 10.0 * b * h * lq * lk * d * frac))
 
     def _rnn(self, op: OpNode) -> OpCost:
         """LSTM/GRU (cuDNN style), per layer (both directions together):
