@@ -92,3 +92,41 @@ def test_cluster_training_runs_at_the_slowest_gpus_pace():
     assert paced.block.forward_s == pytest.approx(1.05 * base.block.forward_s)
     assert paced.head.backward_s == pytest.approx(1.05 * base.head.backward_s)
     assert paced.block.forward_flops == base.block.forward_flops
+
+
+# --- collectives sharing the SMs ---------------------------------------------------------------------------------
+
+def test_overlapped_compute_loses_the_collectives_sms():
+    from accel.train.simulate import overlapped
+
+    assert overlapped(10.0, 4.0) == 10.0 and overlapped(3.0, 4.0) == 4.0  # no sharing: max(compute, comm)
+    assert overlapped(10.0, 4.0, 0.8) == pytest.approx(10.0 + 4.0 * 0.2)  # 4 s at 80 % speed: 0.8 s lost
+    assert overlapped(3.0, 4.0, 0.8) == 4.0  # 3.2 s of compute fit inside the collective
+    assert overlapped(10.0, 0.0, 0.5) == 10.0
+
+
+def test_fsdp_gathers_slow_the_blocks_they_overlap():
+    """With the system's collective_sms, FSDP's per-block gathers take SMs from the block they overlap: the step
+    grows by about (1 - share) of the gathers' time, counted as exposed data-parallel communication."""
+    import dataclasses
+
+    from accel.sim.system import resolve_system
+    from accel.train import TrainLayout, simulate_training
+    from accel.train.simulate import compute_share
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=4,hidden=1024,heads=8,vocab=4096")
+    graphs = training_graphs(cfg, 1, 2, 512, "bf16")
+    lay = TrainLayout(global_batch=16, seq_len=512, dp=8, microbatch_size=2, zero=3)
+    shared = resolve_system("dgx_h100")
+    assert shared.collective_sms == 24 and compute_share(shared, shared.devices[0].spec) == pytest.approx(108 / 132)
+    free = dataclasses.replace(shared, collective_sms=0)
+    a = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, shared, lay, "bf16")
+    b = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, free, lay, "bf16")
+    assert a.step_time_s > b.step_time_s and a.breakdown["dp_comm"] > b.breakdown["dp_comm"]
+    assert a.breakdown["compute"] == pytest.approx(b.breakdown["compute"])
+    assert sum(a.breakdown.values()) == pytest.approx(a.step_time_s)
+    fwd, bwd = a.collectives["fsdp_forward_s"], a.collectives["fsdp_backward_s"]
+    lost = a.layout.microbatches * cfg.layers * (fwd + bwd) * (1 - 108 / 132)
+    assert a.step_time_s - b.step_time_s == pytest.approx(lost, rel=0.05)

@@ -84,6 +84,9 @@ class SystemSpec(DeviceSpec):
     fabric: FabricSpec = FabricSpec()
     nodes: Annotated[int, Field(gt=0, le=MAX_CLUSTER_DEVICES)] = 1
     network: NetworkSpec | None = None
+    #: streaming multiprocessors one collective's kernel holds on each GPU while it runs (NCCL: one CUDA block per
+    #: channel); compute kernels overlapping it get the rest (None: not modelled)
+    collective_sms: Annotated[int, Field(gt=0, le=1024)] | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> "SystemSpec":

@@ -76,6 +76,7 @@ class System:
         origin: file the system came from ("" when built in code).
         devices_per_node: devices of one node of a cluster (0: one node holds them all).
         network: how the nodes are joined (None: one node).
+        collective_sms: SMs one collective kernel holds on each GPU while it runs (0: not modelled).
     """
 
     name: str
@@ -88,6 +89,8 @@ class System:
     _extra: dict = field(default_factory=dict, repr=False)
     devices_per_node: int = 0
     network: Network | None = None
+    #: SMs a collective's kernel holds per GPU while it runs (the system YAML's ``collective_sms``; 0: not modelled)
+    collective_sms: int = 0
 
     def node_of(self, device: int) -> int:
         """The node a device index belongs to."""
@@ -281,7 +284,7 @@ def system_from_spec(spec: SystemSpec) -> System:
         for k in range(1, spec.nodes):
             devices += [DeviceInstance(f"{d.spec.name}:{k * per_node + i}", d.spec, d.model) for i, d in enumerate(node0)]
     return System(spec.name, devices, host_link, spec.fabric.topology, fabric_link, spec.host or DEFAULT_HOST, spec.origin,
-                  devices_per_node=per_node, network=network)
+                  devices_per_node=per_node, network=network, collective_sms=int(spec.collective_sms or 0))
 
 
 def system_from_device(spec: DeviceSpec, host_link: str | LinkSpec = DEFAULT_HOST_LINK) -> System:

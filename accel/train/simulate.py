@@ -278,10 +278,11 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     last = layout.pp * chunks - 1
     b = pieces.block
     fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.zero == 3 else (0.0, 0.0)
+    share = compute_share(sysm, inst.spec)
 
     def fwd(r: int, c: int) -> float:
         k = c * layout.pp + r
-        t = chunk_layers[k] * max(b.forward_s + comm.block_fwd, fsdp[0])
+        t = chunk_layers[k] * overlapped(b.forward_s + comm.block_fwd, fsdp[0], share)
         if k == 0:
             t += pieces.embed.forward_s + comm.embed_fwd
         if k == last:
@@ -290,7 +291,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
 
     def bwd(r: int, c: int) -> float:
         k = c * layout.pp + r
-        t = chunk_layers[k] * max(b.backward_s + b.recompute_s + comm.block_bwd, fsdp[1])
+        t = chunk_layers[k] * overlapped(b.backward_s + b.recompute_s + comm.block_bwd, fsdp[1], share)
         if k == 0:
             t += pieces.embed.backward_s
         if k == last:
@@ -360,7 +361,8 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     worst: MemoryTerms | None = None
     for r in range(layout.pp):
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
-        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r])
+        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r],
+                           compute_share(sysm, spec))
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = model.cost(_adam_op(local)).time_s
         ks = [c * layout.pp + r for c in range(chunks)]
@@ -370,7 +372,8 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
         recompute = m * n_blocks * b.recompute_s
         fw, bw = b.forward_s + comm.block_fwd, b.backward_s + b.recompute_s + comm.block_bwd
-        fsdp_s = m * n_blocks * (max(fw, fsdp[0]) - fw + max(bw, fsdp[1]) - bw)  # FSDP's exposed gathers
+        share = compute_share(sysm, spec)
+        fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], share) - fw + overlapped(bw, fsdp[1], share) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "tp_comm": tp,
@@ -404,8 +407,9 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
 
 
 def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, group: list[int],
-                last_backward: float, first_forward: float) -> float:
-    """Exposed data-parallel communication of one rank (s) (module docstring)."""
+                last_backward: float, first_forward: float, share: float = 1.0) -> float:
+    """Exposed data-parallel communication of one rank (s) (module docstring): what the overlapped windows do not
+    hide, including the compute they lose to the collectives' SMs (:func:`overlapped`)."""
     if layout.dp < 2 or layout.zero == 3:
         return 0.0
     wb, gb, _ = STATE_BYTES[dtype]
@@ -417,7 +421,33 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
         gather = sysm.collective_cost("allgather", params * wb, group).time_s
     if not layout.dp_overlap:
         return reduce + gather
-    return max(0.0, reduce - last_backward) + max(0.0, gather - first_forward)
+    return (overlapped(last_backward, reduce, share) - last_backward
+            + overlapped(first_forward, gather, share) - first_forward)
+
+
+def compute_share(sysm: System, spec: DeviceSpec) -> float:
+    """Fraction of a GPU's SMs left to compute kernels while a collective runs: ``(sm_count - collective_sms) /
+    sm_count`` (the system YAML's ``collective_sms``; 1 when not modelled or the device has no SM count)."""
+    sms = getattr(spec, "sm_count", None)
+    k = sysm.collective_sms
+    if not k or not sms:
+        return 1.0
+    return max(0.0, (int(sms) - k) / int(sms))
+
+
+def overlapped(compute_s: float, comm_s: float, share: float = 1.0) -> float:
+    """Time (s) of ``compute_s`` of kernels overlapped with a ``comm_s`` collective whose kernel holds ``1 - share``
+    of the SMs: while both run, compute progresses at ``share`` of its rate. If the collective outlasts the compute
+    (``share x comm >= compute``) the pair takes ``comm_s``; else ``compute_s + comm_s (1 - share)``. With
+    ``share`` = 1 this is ``max(compute_s, comm_s)``. (A lower bound: persistent GEMM kernels whose grid was sized
+    for all SMs may lose a whole wave instead, not modelled.)"""
+    if comm_s <= 0.0:
+        return compute_s
+    if share >= 1.0:
+        return max(compute_s, comm_s)
+    if share * comm_s >= compute_s:
+        return comm_s
+    return compute_s + comm_s * (1.0 - share)
 
 
 def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, inflight_blocks: int, r: int,
