@@ -408,6 +408,20 @@ def test_candidate_layouts_respect_the_model_and_the_node():
     assert fixed and all((x.tp, x.pp, x.dp, x.recompute, x.zero) == (4, 2, 2, "full", 1) for x in fixed)
 
 
+def test_search_takes_the_most_even_uneven_split_when_pp_does_not_divide_the_layers():
+    from accel.train.search import Choices, balanced_end_stages, candidate_layouts
+
+    assert balanced_end_stages(70, 12) == (5, 5)  # BLOOM-176B's published partition
+    assert balanced_end_stages(126, 16) == (7, 7) and balanced_end_stages(8, 3) == (2, 3)
+    assert balanced_end_stages(5, 4) is None and balanced_end_stages(9, 2) is None
+    lays = list(candidate_layouts(10, 8, 4, 8, 16, 256, Choices(tp=1, recompute="none", zero=0)))
+    uneven = [x for x in lays if x.pp == 4]
+    assert uneven and all(x.stage_layers(10) == [2, 3, 3, 2] for x in uneven)
+    assert all(x.first_stage_layers is None for x in lays if 10 % x.pp == 0)
+    fixed = list(candidate_layouts(70, 8, 12, 8, 24, 256, Choices(tp=1, pp=12, recompute="full", zero=0)))
+    assert fixed and all((x.first_stage_layers, x.last_stage_layers) == (5, 5) for x in fixed)
+
+
 def test_search_ranks_layouts_that_fit(small_graphs):
     from accel.train.search import Choices, search_layouts
 

@@ -192,17 +192,21 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
         raise ConfigError("<command line>", "--search-layout", f"no layout of {devices} GPUs fits or runs: {last}")
     print(f"{cfg.name}: {len(fits)} layouts fit on {devices} x {fits[0].device} ({len(errors)} did not); "
           f"the {min(args.search_layout, len(fits))} fastest:")
+    shown = fits[:args.search_layout]
+    uneven = any(r.layout.uneven for r in shown)
     print(f"  {'tp':>3} {'pp':>3} {'dp':>5} {'mb':>3} {'SP':>3} {'recompute':>9} {'ZeRO':>4} {'step':>10} "
-          f"{'tokens/s/GPU':>12} {'MFU':>6} {'memory':>8}")
-    for r in fits[:args.search_layout]:
+          f"{'tokens/s/GPU':>12} {'MFU':>6} {'memory':>8}" + ("  layers per stage" if uneven else ""))
+    for r in shown:
         lay = r.layout
+        stages = _stage_text(lay.stage_layers(cfg.layers)) if lay.uneven else "even"
         print(f"  {lay.tp:>3} {lay.pp:>3} {lay.dp:>5} {lay.microbatch_size:>3} {'yes' if lay.sequence_parallel else 'no':>3} "
               f"{lay.recompute:>9} {lay.zero:>4} {format_si(r.step_time_s, 's'):>10} "
-              f"{r.tokens_per_s / r.devices:>12,.0f} {100 * r.mfu:>5.1f}% {r.memory.total / 1e9:>6.1f}GB")
+              f"{r.tokens_per_s / r.devices:>12,.0f} {100 * r.mfu:>5.1f}% {r.memory.total / 1e9:>6.1f}GB"
+              + (f"  {stages}" if uneven else ""))
     print(f"  searched in {time.perf_counter() - t0:.1f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([r.to_dict() for r in fits[:args.search_layout]], f, indent=1)
+            json.dump([r.to_dict() for r in shown], f, indent=1)
         print(f"result written to {args.json}")
     return 0
 

@@ -4,8 +4,9 @@ size, sequence parallelism, recomputation and ZeRO stage for a model on ``device
 what Calculon's execution search and Megatron's tuning guides do by hand.
 
 Any of the choices can be fixed (a value) or searched (None). Tensor parallelism stays inside a node (at most its
-GPUs, dividing the heads); pipeline stages divide the layers; the microbatch size divides the batch of each
-data-parallel replica. Interleaving and context parallelism are not searched (pass them fixed).
+GPUs, dividing the heads); pipeline stages divide the layers, or, when they do not, take the most even first/last
+uneven split (:func:`balanced_end_stages`); the microbatch size divides the batch of each data-parallel replica.
+Interleaving and context parallelism are not searched (pass them fixed).
 """
 
 from __future__ import annotations
@@ -51,6 +52,21 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def balanced_end_stages(layers: int, pp: int) -> tuple[int, int] | None:
+    """(first, last) stage block counts that split ``layers`` over ``pp`` stages as evenly as first/last-only
+    uneven stages can when ``pp`` does not divide it: every middle stage ``ceil(layers / pp)`` blocks, the end
+    stages (which also hold the embedding and the LM head) the rest, halved (BLOOM-176B: 70 over 12 = 5 + 10 x 6 +
+    5; Llama-3.1-405B: 126 over 16 = 7 + 14 x 8 + 7). None when the ends would be empty (or ``pp`` < 3)."""
+    if pp < 3:
+        return None
+    middle = -(-layers // pp)
+    rest = layers - (pp - 2) * middle
+    first = rest // 2
+    if first < 1 or rest - first < 1:
+        return None
+    return first, rest - first
+
+
 def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, global_batch: int, seq_len: int,
                       choices: Choices = Choices()) -> Iterable[TrainLayout]:
     """Every layout the choices allow that passes :meth:`TrainLayout.check` (module docstring)."""
@@ -58,12 +74,17 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
     tps = [c.tp] if c.tp else [t for t in _divisors(min(per_node, devices)) if heads % t == 0]
     for tp in tps:
         rest = devices // (tp * c.cp) if devices % (tp * c.cp) == 0 else 0
-        pps = [c.pp] if c.pp else [p for p in _divisors(rest) if layers % p == 0 or p > 1 and (
-            c.first_stage_layers or c.last_stage_layers)] if rest else []
+        pps = [c.pp] if c.pp else [p for p in _divisors(rest) if layers % p == 0 or p > 2] if rest else []
         for pp in pps:
             dp = c.dp or (rest // pp if rest and rest % pp == 0 else 0)
             if not dp:
                 continue
+            ends: tuple[int | None, int | None] = (c.first_stage_layers, c.last_stage_layers)
+            if ends == (None, None) and layers % pp:
+                balanced = balanced_end_stages(layers, pp)
+                if balanced is None:
+                    continue
+                ends = balanced
             mbs = [c.microbatch_size] if c.microbatch_size else [m for m in MICROBATCH_SIZES
                                                                  if global_batch % (m * dp) == 0]
             sps = [c.sequence_parallel] if c.sequence_parallel is not None else ([False, True] if tp > 1 else [False])
@@ -74,7 +95,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
                                      tp_comm_overlap=c.tp_comm_overlap and bool(sp),
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
-                                     first_stage_layers=c.first_stage_layers, last_stage_layers=c.last_stage_layers)
+                                     first_stage_layers=ends[0], last_stage_layers=ends[1])
                 try:
                     layout.check(layers, heads, devices)
                 except LayoutError:
