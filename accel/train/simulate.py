@@ -359,10 +359,10 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     group = layout.dp_group()
     per_rank: list[dict[str, float]] = []
     worst: MemoryTerms | None = None
+    share = compute_share(sysm, spec)
     for r in range(layout.pp):
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
-        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r],
-                           compute_share(sysm, spec))
+        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], share)
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = model.cost(_adam_op(local)).time_s
         ks = [c * layout.pp + r for c in range(chunks)]
@@ -372,7 +372,6 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
         recompute = m * n_blocks * b.recompute_s
         fw, bw = b.forward_s + comm.block_fwd, b.backward_s + b.recompute_s + comm.block_bwd
-        share = compute_share(sysm, spec)
         fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], share) - fw + overlapped(bw, fsdp[1], share) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
