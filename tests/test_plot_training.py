@@ -16,10 +16,10 @@ from accel.plot import png_available, save_figure
 from accel.plot.training import (BREAKDOWN_LABELS, check_residual_table, check_training_results, layout_label,
                                  read_training_input, training_breakdown_figure, training_validation_figure)
 from accel.train.simulate import BREAKDOWN_KEYS
+from test_plot import PNG_SKIP
 
 MODEL = "gpt:layers=8,hidden=512,heads=8,vocab=8192"
 RESIDUALS = Path(__file__).parent.parent / "data" / "uncertainty" / "training_published_residuals.json"
-PNG_SKIP = "PNG export needs Chromium for kaleido (apt-get install -y chromium, or set BROWSER_PATH)"
 
 
 @pytest.fixture(scope="module")
