@@ -13,9 +13,12 @@ What the rows do not state is filled by rules, never per row:
   2022, and BLOOM's Megatron-DeepSpeed, whose ``tr11-176B-ml.slurm`` sets no dropout flag) runs the unfused
   attention core with Megatron's default dropout 0.1 (``megatron/arguments.py``:
   ``--attention-dropout`` / ``--hidden-dropout`` 0.1); Megatron-Core (README scaling runs) runs
-  fused attention (Transformer Engine) with the same default hidden dropout; llm-foundry MPT runs
-  FlashAttention-2 (``attn_impl: flash``, the flash-attn 2.x package) without dropout (its pretraining YAMLs set
-  ``attn_pdrop`` / ``resid_pdrop`` 0);
+  fused attention (Transformer Engine) with the same default hidden dropout; llm-foundry MPT runs without dropout
+  (its pretraining YAMLs set ``attn_pdrop`` / ``resid_pdrop`` 0) the attention its benchmark scripts chose: the
+  8-64 GPU BF16 and the FP8 tables (commit b2a43a1, Oct 2023) ran llm-foundry v0.3.0 through ``sweep.sh``, which
+  passes no ``--attn_impl``, so ``submit_benchmarks.py``'s default ``triton`` (FlashAttention in Triton,
+  pre-MLIR); the >= 128 GPU table (commit 5e85bd6, Jan 2024) ran ``sweep.py``: ``--attn_impl flash``
+  (flash-attn 2.4.2, ``.[gpu-flash2]``) for 1b/3b/7b/70b and ``--attn_impl triton`` for 13b/30b;
 * runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
 * runs before 2022 and BLOOM's Megatron-DeepSpeed have no sequence parallelism; MT-NLG's published TFLOP/s imply
   full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
@@ -56,11 +59,17 @@ STACKS: dict[str, tuple[str, float]] = {
     "Korthikanti et al. 2022 Tab. 5": ("unfused", 0.1),
     "BLOOM tr11 log": ("unfused", 0.1),
     "Megatron-LM README weak scaling": ("flash", 0.1),
-    "llm-foundry MPT H100 BF16": ("flash2", 0.0),
+    "llm-foundry MPT H100 BF16": ("flash_triton", 0.0),
     "llm-foundry MPT H100 BF16 >=128 GPUs": ("flash2", 0.0),
-    "llm-foundry MPT H100 FP8": ("flash2", 0.0),
+    "llm-foundry MPT H100 FP8": ("flash_triton", 0.0),
 }
 DEFAULT_STACK = ("flash", 0.0)
+#: (source short name, model) -> stack, where a source's runs differ by model: llm-foundry's
+#: scripts/train/benchmarking/sweep.py @5e85bd6 gives the 13b and 30b runs ``--attn_impl triton``
+MODEL_STACKS: dict[tuple[str, str], tuple[str, float]] = {
+    ("llm-foundry MPT H100 BF16 >=128 GPUs", "MPT-13b"): ("flash_triton", 0.0),
+    ("llm-foundry MPT H100 BF16 >=128 GPUs", "MPT-30b"): ("flash_triton", 0.0),
+}
 #: sources whose runs state Megatron-Core's --tp-comm-overlap (which needs sequence parallelism): the README's
 #: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
@@ -86,7 +95,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     what the row leaves open) and the choices filled in."""
     assert row.spec and row.system and row.seq_len and row.global_batch and row.dtype
     cfg = llm_config(row.spec)
-    att, drop = STACKS.get(row.source_short, DEFAULT_STACK)
+    att, drop = MODEL_STACKS.get((row.source_short, row.model), STACKS.get(row.source_short, DEFAULT_STACK))
     mb, cp = row.microbatch_size or 1, row.cp or 1
     gdtype = "bf16" if row.dtype == "fp8" else row.dtype
     overlap = row.source_short in TP_COMM_OVERLAP and (row.tp or 1) > 1

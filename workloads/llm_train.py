@@ -19,7 +19,9 @@ microbatch on ONE tensor-parallel rank, forward + backward (the optimizer step i
 The attention core is ``flash`` (one fused kernel priced from its GEMMs and exponentials: Hopper-native kernels
 such as cuDNN's fused attention under Transformer Engine), ``flash2`` (the same op run by the FlashAttention-2
 kernel, ``attrs["kernel"] = "flash2"``: flash-attn 2.x and PyTorch's SDPA flash backend, which the GPU model
-holds to its published utilisation, ``calibration.flash2_efficiency``) or ``unfused`` (Megatron-LM before
+holds to its published utilisation, ``calibration.flash2_efficiency``), ``flash_triton`` (FlashAttention in
+Triton: HazyResearch's pre-MLIR ``flash_attn_triton.py``, which llm-foundry's ``attn_impl: triton`` copies; priced
+at a ratio of FlashAttention-2's speed, ``calibration.attention_efficiency.flash_triton``) or ``unfused`` (Megatron-LM before
 FlashAttention, as in Korthikanti et al. 2022: ``Q K^T`` batched GEMM, one fused scale-mask-softmax kernel,
 dropout, ``P V`` batched GEMM). ``dropout`` > 0 adds
 attention dropout (unfused only) and the hidden dropout of Megatron's fused bias-dropout-add after the
@@ -47,7 +49,9 @@ from workloads.recorder import fused_kernel
 #: dtypes a training graph is traced in (the model copy the GEMMs read)
 TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
 #: ``--attention`` kernels of a training block (module docstring)
-ATTENTION_KERNELS: tuple[str, ...] = ("flash", "flash2", "unfused")
+ATTENTION_KERNELS: tuple[str, ...] = ("flash", "flash2", "flash_triton", "unfused")
+#: the fused kernels whose op carries ``attrs["kernel"]`` (the GPU model holds each to its measured speed)
+MARKED_KERNELS: tuple[str, ...] = ("flash2", "flash_triton")
 
 
 def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:
@@ -70,7 +74,7 @@ class CoreAttention(nn.Module):
         self.kernel, self.dropout = kernel, dropout
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: bool) -> torch.Tensor:
-        if self.kernel in ("flash", "flash2"):
+        if self.kernel != "unfused":
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         if gqa:
             k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
@@ -232,11 +236,11 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         head = _Head(cfg, cfg.vocab // tp)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
     block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
-    if attention == "flash2":
+    if attention in MARKED_KERNELS:
         for name in block_graph.graph.nodes:
             op = block_graph.graph.nodes[name]["op"]
             if op.kind == "attention":
-                op.attrs["kernel"] = "flash2"
+                op.attrs["kernel"] = attention
     return {
         "block": block_graph,
         "embed": _trace(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),

@@ -20,7 +20,7 @@ Example (abridged)::
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -77,15 +77,18 @@ EfficiencyCurve = list[tuple[PositiveInt, Fraction]]
 
 
 class AttentionDirections(ArchModel):
-    """Measured efficiency of one fused-attention kernel family per direction (``forward`` / ``backward``): for each
-    head dimension, points (sequence length, useful FLOP/s / dense tensor peak), ascending in length."""
+    """Measured efficiency of one fused-attention kernel family per direction (``forward`` / ``backward``), without
+    and with a causal mask (``causal_forward`` / ``causal_backward``): for each head dimension, points (sequence
+    length, useful FLOP/s / dense tensor peak, a causal mask's skipped half not counted), ascending in length."""
 
     forward: dict[PositiveInt, EfficiencyCurve] = Field(default_factory=dict)
     backward: dict[PositiveInt, EfficiencyCurve] = Field(default_factory=dict)
+    causal_forward: dict[PositiveInt, EfficiencyCurve] = Field(default_factory=dict)
+    causal_backward: dict[PositiveInt, EfficiencyCurve] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ascending(self) -> "AttentionDirections":
-        for direction in ("forward", "backward"):
+        for direction in ("forward", "backward", "causal_forward", "causal_backward"):
             for d, pts in getattr(self, direction).items():
                 lengths = [n for n, _ in pts]
                 if not pts or lengths != sorted(set(lengths)):
@@ -93,10 +96,11 @@ class AttentionDirections(ArchModel):
                                      f"strictly ascending in length; got lengths {lengths}")
         return self
 
-    def efficiency(self, direction: str, head_dim: int, seq_len: int) -> float | None:
+    def efficiency(self, direction: str, head_dim: int, seq_len: int, causal: bool = False) -> float | None:
         """The fraction at ``seq_len`` for the curve of the nearest measured head dimension, linear in
-        ``log2(seq_len)`` between points and held flat beyond the ends (None: no curve for ``direction``)."""
-        curves = getattr(self, direction)
+        ``log2(seq_len)`` between points and held flat beyond the ends; a causal op takes the ``causal_`` curves
+        where the family has them, else the unmasked ones (None: no curve for ``direction``)."""
+        curves = (causal and getattr(self, f"causal_{direction}")) or getattr(self, direction)
         if not curves:
             return None
         d = min(curves, key=lambda h: (abs(math.log2(h) - math.log2(max(head_dim, 1))), h))
@@ -111,12 +115,24 @@ class AttentionDirections(ArchModel):
         return float(pts[-1][1])
 
 
+class RelativeAttentionSpeed(ArchModel):
+    """A fused-attention kernel known only by its speed against another family: its efficiency is the
+    ``relative_to`` family's (curve or fallback) times ``forward`` / ``backward``."""
+
+    relative_to: Literal["flash", "flash2"]
+    forward: Fraction
+    backward: Fraction
+
+
 class AttentionEfficiency(ArchModel):
     """Measured efficiency curves of the fused-attention kernels accel prices: ``flash`` (the Hopper-native fused
-    attention of Transformer Engine / cuDNN) and ``flash2`` (FlashAttention-2, PyTorch SDPA's flash backend)."""
+    attention of Transformer Engine / cuDNN), ``flash2`` (FlashAttention-2, PyTorch SDPA's flash backend) and
+    ``flash_triton`` (FlashAttention in Triton, the pre-MLIR HazyResearch kernel llm-foundry's ``attn_impl:
+    triton`` runs), the last as a speed relative to another family (:class:`RelativeAttentionSpeed`)."""
 
     flash: AttentionDirections | None = None
     flash2: AttentionDirections | None = None
+    flash_triton: RelativeAttentionSpeed | None = None
 
 
 class ElementFractions(ArchModel):
@@ -184,7 +200,8 @@ class GpuCalibration(ArchModel):
             fraction of the peak (None: no ceiling).
         attention_efficiency: :class:`AttentionEfficiency`: measured useful-FLOP efficiency curves (by kernel
             family, direction, head dimension and sequence length) that a fused attention op's time cannot beat;
-            where a family has no curve for a direction, ``flash2`` falls back to ``flash2_efficiency``.
+            where a family has no curve for a direction, ``flash2`` falls back to ``flash2_efficiency``; a family
+            given relative to another (``flash_triton``) scales that family's efficiency.
         dequant_ops_per_weight: ALU instructions a weight-only quantized GEMM (int8/int4/fp8 weights,
             16-bit activations) spends per weight element to dequantize it in the main loop (unpack,
             convert, apply the scale), once per M tile that loads it.

@@ -68,9 +68,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--search-layout", type=positive_int, default=None, metavar="N",
                    help="simulate every layout the flags leave open (--tp/--pp/--dp/--microbatch-size/"
                         "--sequence-parallel/--recompute/--zero not given) and print the N fastest that fit")
-    g.add_argument("--attention", default=None, choices=["flash", "flash2", "unfused"],
+    g.add_argument("--attention", default=None, choices=["flash", "flash2", "flash_triton", "unfused"],
                    help="attention kernel: flash (default; Hopper-native fused attention), flash2 (FlashAttention-2: "
-                        "flash-attn 2.x, PyTorch SDPA) or unfused (Megatron before FlashAttention)")
+                        "flash-attn 2.x, PyTorch SDPA), flash_triton (FlashAttention in Triton, pre-MLIR: "
+                        "llm-foundry's attn_impl: triton) or unfused (Megatron before FlashAttention)")
     g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
 
 

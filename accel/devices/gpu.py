@@ -54,7 +54,7 @@ import math
 from typing import Callable, ClassVar
 from dataclasses import dataclass
 
-from accel.arch.gpu import GpuSpec
+from accel.arch.gpu import GpuSpec, RelativeAttentionSpeed
 from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.roofs import Roofs, ghz
 from accel.energy import op_energy
@@ -693,22 +693,28 @@ class GpuCostModel(CostModel):
         the efficiency its kernel family was measured to reach on this GPU, a fraction of the datasheet tensor peak
         (``peak``, the peak those measurements are quoted against). The family is ``attrs["kernel"]`` (``flash2``:
         FlashAttention-2) or ``flash`` (the Hopper-native fused kernel); the fraction comes from
-        ``calibration.attention_efficiency`` for the op's direction, head dimension and key length (16-bit ops: what
-        the curves measured), else for
-        ``flash2`` from ``calibration.flash2_efficiency``; 0 when neither applies."""
+        ``calibration.attention_efficiency`` for the op's direction, head dimension, key length and mask (16-bit ops:
+        what the curves measured), else for
+        ``flash2`` from ``calibration.flash2_efficiency``; 0 when neither applies. A family the YAML gives relative to
+        another (``flash_triton``: FlashAttention in Triton against FlashAttention-2) takes that family's fraction
+        times its ``forward`` / ``backward`` ratio."""
         cal = self.spec.calibration
         kernel = str(op.attrs.get("kernel") or "flash")
         direction = "backward" if op.phase == "backward" else "forward"
+        ratio = 1.0
+        relative = getattr(cal.attention_efficiency, kernel, None) if cal.attention_efficiency else None
+        if isinstance(relative, RelativeAttentionSpeed):
+            ratio, kernel = float(getattr(relative, direction)), relative.relative_to
         eff: float | None = None
         curves = getattr(cal.attention_efficiency, kernel, None) if cal.attention_efficiency else None
         if curves is not None and op.dtype in ("bf16", "fp16"):  # the curves were measured in 16-bit
             at = AttentionShape.of(op)
-            eff = curves.efficiency(direction, at.d, at.Lk)
+            eff = curves.efficiency(direction, at.d, at.Lk, at.causal)
         if eff is None and kernel == "flash2":
             eff = cal.flash2_efficiency
         if not eff:
             return 0.0
-        return useful_flops / (float(self.spec.peak.get(key) or self.spec.peak_at(key)) * eff)
+        return useful_flops / (float(self.spec.peak.get(key) or self.spec.peak_at(key)) * eff * ratio)
 
     def _softmax_exp_s(self, at: AttentionShape) -> float:
         """Time of the softmax's exponentials (s): one per computed score, ``batch x heads x Lq x Lk x
