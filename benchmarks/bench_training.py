@@ -23,6 +23,8 @@ What the rows do not state is filled by rules, never per row:
 * runs before 2022 and BLOOM's Megatron-DeepSpeed have no sequence parallelism; MT-NLG's published TFLOP/s imply
   full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
   stages and Jean Zay's network come from ``benchmarks/training_rows.py``;
+* NeMo 24.07's rows take recomputation, sequence parallelism and ``ub_tp_comm_overlap`` from NeMo's 24.07 release
+  configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective);
 * an unstated microbatch size is 1; unstated recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--recompute none|selective|full`` x ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits
   in device memory (what a practitioner tunes); when none fits, the run happened all the same, so it is
@@ -98,7 +100,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     att, drop = MODEL_STACKS.get((row.source_short, row.model), STACKS.get(row.source_short, DEFAULT_STACK))
     mb, cp = row.microbatch_size or 1, row.cp or 1
     gdtype = "bf16" if row.dtype == "fp8" else row.dtype
-    overlap = row.source_short in TP_COMM_OVERLAP and (row.tp or 1) > 1
+    stated_overlap = row.tp_comm_overlap if row.tp_comm_overlap is not None else row.source_short in TP_COMM_OVERLAP
+    overlap = stated_overlap and (row.tp or 1) > 1
     fixed_sp = row.sequence_parallel is not None or (row.tp or 1) == 1 or row.source_short in NO_SEQUENCE_PARALLEL
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),

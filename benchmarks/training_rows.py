@@ -55,6 +55,22 @@ SOURCE_SYSTEMS: dict[str, str] = {"BLOOM tr11 log": "jean_zay_a100"}
 #: (tr11-176B-ml/README.md @39ed8110482e9eb87d0e094ede05e4d02c40e298)
 PIPELINE_PARTITIONS: dict[str, tuple[int, int]] = {"BLOOM tr11 log": (5, 5)}
 
+#: NeMo 24.07's release configs for the models of its 24.07 performance summary (NVIDIA/NeMo-Framework-Launcher
+#: @ tag 24.07: launcher_scripts/conf/training/{gpt3,llama,nemotron}/<model>.yaml; the SFT rows
+#: conf/fine_tuning/llama/squad.yaml): model -> (activations_checkpoint_granularity, sequence_parallel,
+#: ub_tp_comm_overlap). The summary states the layouts it ran (TP/PP/CP/VP, MBS), not these, so the release
+#: configs fill them. Granularity null = no recomputation
+NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool]] = {
+    "GPT3-5B": ("none", False, False), "GPT3-20B": ("none", True, True), "GPT3-175B": ("none", True, False),
+    "LLAMA2-7B": ("none", False, False), "LLAMA2-13B": ("none", False, False), "LLAMA2-70B": ("none", True, True),
+    "Nemotron-8B": ("none", True, True), "Nemotron-22B": ("none", True, True),
+    "Nemotron-340B": ("selective", True, False), "LLAMA3-8B": ("none", False, False),
+    "LLAMA3-70B": ("none", True, True),
+    "LLAMA2-7B SFT": ("none", False, False), "LLAMA2-13B SFT": ("none", False, False),
+    "LLAMA2-70B SFT": ("none", False, False),
+}
+NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
+
 #: Megatron/NeMo pad the vocabulary to a multiple of this x tp (make_vocab_size_divisible_by default;
 #: megatron/training/tokenizer/tokenizer.py _vocab_size_with_padding @937571cfd49d0194c06123af93e310cd3637cf50)
 MEGATRON_VOCAB_MULTIPLE = 128
@@ -125,6 +141,8 @@ class TrainingRow:
         seq_len: tokens per sequence. dtype: ``fp16``, ``bf16`` or ``fp8`` (see ``caveats`` when assumed).
         recompute: ``none``, ``selective`` or ``full`` when the source says, else None.
         sequence_parallel: Korthikanti et al.'s sequence parallelism (False when tp == 1; None: not stated).
+        tp_comm_overlap: Megatron-Core's ``--tp-comm-overlap`` / NeMo's ``ub_tp_comm_overlap`` as the source or its
+        release configs state it (None: not stated).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
         0 when dp == 1; None: not stated).
         published_tokens_per_s_per_gpu: the published throughput as tokens/s per GPU (None: not derivable).
@@ -157,6 +175,7 @@ class TrainingRow:
     recompute: str | None
     sequence_parallel: bool | None
     zero: int | None
+    tp_comm_overlap: bool | None
     published_tokens_per_s_per_gpu: float | None
     published_basis: str
     published_params_b: float | None
@@ -580,13 +599,19 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
     zero = parse_zero(pcfg)
     lpv = cfg.layers // (pp * vp) if cfg and pp and vp and vp > 1 and cfg.layers % (pp * vp) == 0 else None
     ends = PIPELINE_PARTITIONS.get(short)
+    nemo = NEMO_2407_CONFIGS.get(model) if short in NEMO_SOURCES else None
+    recompute = parse_recompute(pcfg, _text(r["tflops_basis"])) or (nemo[0] if nemo else None)
+    sp = _sequence_parallel(pcfg, short, tp)
+    if sp is None and nemo:
+        sp = nemo[1] and (tp or 1) > 1
     row = TrainingRow(
         row=i, source_short=short, model=model, model_key=entry.key if entry else None, spec=spec, gpu=gpu,
         system=SOURCE_SYSTEMS.get(short, SYSTEMS[gpu] if gpu else None), num_gpus=num_gpus, tp=tp, pp=pp, dp=dp,
         cp=cp, vp=vp, layers_per_virtual_stage=lpv, first_stage_layers=ends[0] if ends else None,
         last_stage_layers=ends[1] if ends else None, microbatch_size=mb, global_batch=global_batch, seq_len=seq_len,
-        dtype="bf16" if dtype_assumed else dtype, recompute=parse_recompute(pcfg, _text(r["tflops_basis"])),
-        sequence_parallel=_sequence_parallel(pcfg, short, tp), zero=0 if zero is None and dp == 1 else zero,
+        dtype="bf16" if dtype_assumed else dtype, recompute=recompute,
+        sequence_parallel=sp, zero=0 if zero is None and dp == 1 else zero,
+        tp_comm_overlap=(nemo[2] and (tp or 1) > 1) if nemo else None,
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),
         caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None)
     reasons = _reasons(row, r, ep, cfg)

@@ -245,3 +245,16 @@ def test_megatron_vocab_padding(rows):
     assert by_model[("GPT3-5B", 1)] == 50304
     assert by_model[("GPT3-20B", 2)] == 50432
     assert by_model[("GPT3-175B", 4)] == 50688
+
+
+def test_nemo_rows_take_the_release_configs(rows):
+    """NeMo 24.07's summary states layouts, not recomputation: the rows take NeMo-Framework-Launcher @24.07's
+    configs (no recomputation, Nemotron-340B selective; ub_tp_comm_overlap only where those configs set it)."""
+    nemo = {r.model: r for r in rows if r.source_short.startswith("NeMo 24.07") and r.expressible}
+    assert nemo["Nemotron-340B"].recompute == "selective"
+    assert all(r.recompute == "none" for m, r in nemo.items() if m != "Nemotron-340B")
+    assert nemo["GPT3-20B"].tp_comm_overlap is True and nemo["GPT3-20B"].sequence_parallel is True
+    assert all(r.tp_comm_overlap is False for m, r in nemo.items() if m.startswith("GPT3-175B"))
+    assert nemo["LLAMA2-7B"].tp_comm_overlap is False and nemo["LLAMA2-7B"].sequence_parallel is False
+    others = [r for r in rows if not r.source_short.startswith("NeMo")]
+    assert all(r.tp_comm_overlap is None for r in others)
