@@ -24,7 +24,8 @@ What the rows do not state is filled by rules, never per row:
   full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
   stages and Jean Zay's network come from ``benchmarks/training_rows.py``;
 * NeMo 24.07's rows take recomputation, sequence parallelism and ``ub_tp_comm_overlap`` from NeMo's 24.07 release
-  configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective);
+  configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective) and
+  ZeRO-2 from their optimizer (Apex ``DistributedFusedAdam``);
 * an unstated microbatch size is 1; unstated recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--recompute none|selective|full`` x ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits
   in device memory (what a practitioner tunes); when none fits, the run happened all the same, so it is

@@ -59,7 +59,9 @@ PIPELINE_PARTITIONS: dict[str, tuple[int, int]] = {"BLOOM tr11 log": (5, 5)}
 #: @ tag 24.07: launcher_scripts/conf/training/{gpt3,llama,nemotron}/<model>.yaml; the SFT rows
 #: conf/fine_tuning/llama/squad.yaml): model -> (activations_checkpoint_granularity, sequence_parallel,
 #: ub_tp_comm_overlap). The summary states the layouts it ran (TP/PP/CP/VP, MBS), not these, so the release
-#: configs fill them. Granularity null = no recomputation
+#: configs fill them. Granularity null = no recomputation. Every one of those configs sets ``optim.name:
+#: distributed_fused_adam``: Apex's DistributedFusedAdam, whose docstring says it "implements the ZeRO-2 algorithm,
+#: which distributes the optimizer state and gradients between parallel processes" (NEMO_ZERO)
 NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool]] = {
     "GPT3-5B": ("none", False, False), "GPT3-20B": ("none", True, True), "GPT3-175B": ("none", True, False),
     "LLAMA2-7B": ("none", False, False), "LLAMA2-13B": ("none", False, False), "LLAMA2-70B": ("none", True, True),
@@ -70,6 +72,7 @@ NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool]] = {
     "LLAMA2-70B SFT": ("none", False, False),
 }
 NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
+NEMO_ZERO = 2
 
 #: Megatron/NeMo pad the vocabulary to a multiple of this x tp (make_vocab_size_divisible_by default;
 #: megatron/training/tokenizer/tokenizer.py _vocab_size_with_padding @937571cfd49d0194c06123af93e310cd3637cf50)
@@ -597,6 +600,8 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
     cfg = llm_config(spec) if spec else None
     tokens, basis = _throughput(r, global_batch, seq_len, num_gpus, short, cfg)
     zero = parse_zero(pcfg)
+    if zero is None and short in NEMO_SOURCES:
+        zero = NEMO_ZERO
     lpv = cfg.layers // (pp * vp) if cfg and pp and vp and vp > 1 and cfg.layers % (pp * vp) == 0 else None
     ends = PIPELINE_PARTITIONS.get(short)
     nemo = NEMO_2407_CONFIGS.get(model) if short in NEMO_SOURCES else None

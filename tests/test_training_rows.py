@@ -256,5 +256,6 @@ def test_nemo_rows_take_the_release_configs(rows):
     assert nemo["GPT3-20B"].tp_comm_overlap is True and nemo["GPT3-20B"].sequence_parallel is True
     assert all(r.tp_comm_overlap is False for m, r in nemo.items() if m.startswith("GPT3-175B"))
     assert nemo["LLAMA2-7B"].tp_comm_overlap is False and nemo["LLAMA2-7B"].sequence_parallel is False
+    assert {r.zero for r in nemo.values()} == {2}  # Apex DistributedFusedAdam: ZeRO-2
     others = [r for r in rows if not r.source_short.startswith("NeMo")]
     assert all(r.tp_comm_overlap is None for r in others)
