@@ -6,7 +6,8 @@ Usage::
     python benchmarks/bench_gpu_e2e.py [--arch h100] [--meas DIR] [--scan]
 
 For large-batch 16-bit infer rows of e2e.csv (PyTorch NCHW models, GPU-bound), prints measured ms,
-the sum of modelled op times over the graph from ``workloads.extract_model`` (no launch overhead:
+the sum of modelled op times over the graph from ``workloads.extract_model`` of the module measured
+(``workloads.names.MEASURED_MODELS``: 'gpt2' is the headless GPT2Model) (no launch overhead:
 at these batch sizes the host runs ahead of the GPU) and the ratio. ``--scan`` repeats it for a
 range of 2-byte layout-transform efficiencies.
 """
@@ -26,6 +27,7 @@ import pandas as pd  # noqa: E402
 from accel.arch.loader import load_arch  # noqa: E402
 from accel.devices.base import cost_model_for  # noqa: E402
 from bench_gpu_predict import DEFAULT_MEAS, with_value  # noqa: E402
+from workloads.names import MEASURED_MODELS  # noqa: E402
 
 ROWS = [("resnet50", "fp16", 128), ("resnet50", "bf16", 128), ("resnet50", "fp16", 32), ("resnet50", "bf16", 32),
         ("vgg16", "fp16", 32), ("vgg16", "bf16", 32), ("resnet18", "fp16", 128), ("resnet18", "bf16", 128),
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         sel = e[(e.model == m) & (e["mode"] == "infer") & (e["dtype"] == dt) & (e.batch == b)]
         if sel.empty:
             continue
-        graphs[(m, dt, b)] = list(workloads.extract_model(m, batch=b, mode="infer", dtype=dt))
+        # the module the measurement ran: 'gpt2' in e2e.csv is HF GPT2Model, without the LM head
+        graphs[(m, dt, b)] = list(workloads.extract_model(MEASURED_MODELS.get(m, m), batch=b, mode="infer", dtype=dt))
         meas[(m, dt, b)] = float(sel.ms.iloc[0]) / 1e3
     base = load_arch(a.arch)
     values = [0.2, 0.25, 0.3, 0.35, 0.45, 0.6, 0.9] if a.scan else [base.calibration.layout_transform_efficiency.bytes2]
