@@ -287,6 +287,9 @@ for _label, _extra in [
                                                      "--last-stage-layers", "5"]),
 ]:
     add("CLI arguments", _label, lambda d, e=_extra: _TRAIN + e)
+add("CLI arguments", "--attention flash_triton on a GPU with no measured speed",
+    lambda d: ["simulate", "--model", "gpt:layers=2,hidden=256,heads=4,vocab=1024", "--mode", "train", "--arch",
+               "v100x8_nvswitch", "--devices", "8", "--amp", "fp16", "--attention", "flash_triton"])
 add("CLI arguments", "--arch unknown", lambda d: ["simulate", "--graph", str(TOY_GRAPH), "--arch", "h1000"])
 add("CLI arguments", "--arch empty", lambda d: ["simulate", "--graph", str(TOY_GRAPH), "--arch", ""])
 add("CLI arguments", "--arch is a link", lambda d: ["simulate", "--graph", str(TOY_GRAPH), "--arch", "pcie5"])

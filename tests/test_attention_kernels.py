@@ -138,3 +138,19 @@ def test_training_graph_marks_the_flash_triton_kernel():
 
     g = training_graphs(llm_config("gpt:layers=2,hidden=256,heads=4,vocab=1024"), 1, 1, 128, "bf16", "flash_triton")
     assert {op.attrs.get("kernel") for op in g["block"] if op.kind == "attention"} == {"flash_triton"}
+
+
+@pytest.mark.parametrize("kernel", ["flash2", "flash_triton"])
+def test_a_gpu_without_the_kernels_measured_speed_says_so(kernel):
+    """V100's YAML measures neither FlashAttention-2 nor FlashAttention in Triton: pricing them is a one-line
+    ``file: field: reason`` error naming the YAML field and the flag, not the generic fused kernel's speed."""
+    from accel.errors import ConfigError
+
+    v100 = cost_model_for(load_arch("v100"))
+    op = _attn("forward")
+    op.dtype = "fp16"
+    op.attrs["kernel"] = kernel
+    with pytest.raises(ConfigError, match=rf"calibration.attention_efficiency.{kernel}: .*--attention {kernel}"):
+        v100.cost(op)
+    op.attrs["kernel"] = "flash"
+    assert v100.cost(op).time_s > 0

@@ -61,6 +61,9 @@ from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
 from accel.graph import (OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes)
 
+#: attention kernels priced only from a measured speed (``calibration.flash2_efficiency`` or
+#: ``calibration.attention_efficiency``): a GPU without one cannot price them
+MEASURED_ATTENTION_KERNELS: tuple[str, ...] = ("flash2", "flash_triton")
 #: op kinds this model prices (every canonical kind)
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
 _MEMORY_KINDS = STREAMING_KINDS
@@ -712,6 +715,11 @@ class GpuCostModel(CostModel):
             eff = curves.efficiency(direction, at.d, at.Lk, at.causal)
         if eff is None and kernel == "flash2":
             eff = cal.flash2_efficiency
+        if not eff and str(op.attrs.get("kernel") or "flash") in MEASURED_ATTENTION_KERNELS:
+            asked = str(op.attrs["kernel"])
+            raise ConfigError(self._file, f"calibration.attention_efficiency.{asked}",
+                              f"no measured speed of the {asked} attention kernel on {self.spec.name} (needed by "
+                              f"--attention {asked}); give it in the YAML or use --attention flash or unfused")
         if not eff:
             return 0.0
         return useful_flops / (float(self.spec.peak.get(key) or self.spec.peak_at(key)) * eff * ratio)
