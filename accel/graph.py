@@ -521,6 +521,15 @@ class ConvShape:
                    output_mask=None if mask is None else tuple(bool(m) for m in (list(mask) + [False] * 3)[:3]))  # type: ignore[arg-type]
 
 
+#: values of an attention op's ``attrs["kernel"]`` naming a fused kernel that device models price only from its
+#: measured speed (FlashAttention-2; FlashAttention in Triton); without the attr an op runs the device's own fused
+#: attention (``flash``)
+MEASURED_ATTENTION_KERNELS: tuple[str, ...] = ("flash2", "flash_triton")
+#: ``--attention`` choices of an LLM training block: the device's own fused kernel, the measured ones, or the
+#: unfused core (batched GEMMs and a softmax kernel)
+ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, "unfused")
+
+
 @dataclass(frozen=True)
 class AttentionShape:
     """Scaled-dot-product attention: ``batch`` x ``heads`` of (Lq x d) @ (d x Lk), then (Lq x Lk) @ (Lk x d)."""

@@ -41,17 +41,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from accel.graph import LayerGraph
+from accel.graph import ATTENTION_KERNELS, MEASURED_ATTENTION_KERNELS, LayerGraph
 from workloads.llm import Attention, Block, _norm
 from workloads.llm_configs import LlmConfig
 from workloads.recorder import fused_kernel
 
 #: dtypes a training graph is traced in (the model copy the GEMMs read)
 TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
-#: ``--attention`` kernels of a training block (module docstring)
-ATTENTION_KERNELS: tuple[str, ...] = ("flash", "flash2", "flash_triton", "unfused")
-#: the fused kernels whose op carries ``attrs["kernel"]`` (the GPU model holds each to its measured speed)
-MARKED_KERNELS: tuple[str, ...] = ("flash2", "flash_triton")
 
 
 def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:
@@ -236,7 +232,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         head = _Head(cfg, cfg.vocab // tp)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
     block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
-    if attention in MARKED_KERNELS:
+    if attention in MEASURED_ATTENTION_KERNELS:
         for name in block_graph.graph.nodes:
             op = block_graph.graph.nodes[name]["op"]
             if op.kind == "attention":

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from accel.cli import positive_int
+from accel.graph import ATTENTION_KERNELS
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
@@ -68,7 +69,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--search-layout", type=positive_int, default=None, metavar="N",
                    help="simulate every layout the flags leave open (--tp/--pp/--dp/--microbatch-size/"
                         "--sequence-parallel/--recompute/--zero not given) and print the N fastest that fit")
-    g.add_argument("--attention", default=None, choices=["flash", "flash2", "flash_triton", "unfused"],
+    g.add_argument("--attention", default=None, choices=ATTENTION_KERNELS,
                    help="attention kernel: flash (default; Hopper-native fused attention), flash2 (FlashAttention-2: "
                         "flash-attn 2.x, PyTorch SDPA), flash_triton (FlashAttention in Triton, pre-MLIR: "
                         "llm-foundry's attn_impl: triton) or unfused (Megatron before FlashAttention)")

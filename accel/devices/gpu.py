@@ -59,11 +59,8 @@ from accel.devices.base import CostModel, OpCost, register_cost_model
 from accel.devices.roofs import Roofs, ghz
 from accel.energy import op_energy
 from accel.errors import ConfigError, UnknownOpError
-from accel.graph import (OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape, OpNode, dtype_bytes)
-
-#: attention kernels priced only from a measured speed (``calibration.flash2_efficiency`` or
-#: ``calibration.attention_efficiency``): a GPU without one cannot price them
-MEASURED_ATTENTION_KERNELS: tuple[str, ...] = ("flash2", "flash_triton")
+from accel.graph import (MEASURED_ATTENTION_KERNELS, OP_KINDS, STREAMING_KINDS, AttentionShape, ConvShape, GemmShape,
+                         OpNode, dtype_bytes)
 #: op kinds this model prices (every canonical kind)
 SUPPORTED_KINDS: tuple[str, ...] = OP_KINDS
 _MEMORY_KINDS = STREAMING_KINDS
@@ -702,7 +699,7 @@ class GpuCostModel(CostModel):
         another (``flash_triton``: FlashAttention in Triton against FlashAttention-2) takes that family's fraction
         times its ``forward`` / ``backward`` ratio."""
         cal = self.spec.calibration
-        kernel = str(op.attrs.get("kernel") or "flash")
+        asked = kernel = str(op.attrs.get("kernel") or "flash")
         direction = "backward" if op.phase == "backward" else "forward"
         ratio = 1.0
         relative = getattr(cal.attention_efficiency, kernel, None) if cal.attention_efficiency else None
@@ -715,8 +712,7 @@ class GpuCostModel(CostModel):
             eff = curves.efficiency(direction, at.d, at.Lk, at.causal)
         if eff is None and kernel == "flash2":
             eff = cal.flash2_efficiency
-        if not eff and str(op.attrs.get("kernel") or "flash") in MEASURED_ATTENTION_KERNELS:
-            asked = str(op.attrs["kernel"])
+        if not eff and asked in MEASURED_ATTENTION_KERNELS:
             raise ConfigError(self._file, f"calibration.attention_efficiency.{asked}",
                               f"no measured speed of the {asked} attention kernel on {self.spec.name} (needed by "
                               f"--attention {asked}); give it in the YAML or use --attention flash or unfused")

@@ -380,7 +380,7 @@ def _llm_part(times: Callable[[], dict[str, float]], part: str) -> float:
 
 
 #: PyTorch SDPA backend that ran a row's attention (llm_train.csv ``sdpa_backend``) -> accel's training attention
-#: kernel (``workloads.llm_train.ATTENTION_KERNELS``): SDPA's ``flash`` backend is FlashAttention-2 (PyTorch's
+#: kernel (``accel.graph.ATTENTION_KERNELS``): SDPA's ``flash`` backend is FlashAttention-2 (PyTorch's
 #: ``aten/src/ATen/native/transformers/cuda/flash_attn``), held to ``calibration.flash2_efficiency``; the memory-
 #: efficient backend is a FlashAttention-2-class fused kernel too; cuDNN's fused attention is the Hopper-native
 #: ``flash``; the math backend is the unfused QK^T / softmax / PV path. Unknown or unrecorded: SDPA's default for

@@ -100,7 +100,7 @@ class Predictor:
         measures it (s): ``total`` (the block time the cluster-training model uses) and its device time by kernel
         group, ``gemm``, ``attention`` and ``other``. ``spec``: a :func:`workloads.llm_configs.llm_config` name or
         spec string; ``microbatch`` sequences of ``seq_len`` tokens in ``dtype``; ``attention``: the training
-        block's attention kernel (:data:`workloads.llm_train.ATTENTION_KERNELS`)."""
+        block's attention kernel (:data:`accel.graph.ATTENTION_KERNELS`)."""
         raise Unsupported("LLM training blocks not supported")
 
 
