@@ -146,6 +146,8 @@ class TrainingRow:
         sequence_parallel: Korthikanti et al.'s sequence parallelism (False when tp == 1; None: not stated).
         tp_comm_overlap: Megatron-Core's ``--tp-comm-overlap`` / NeMo's ``ub_tp_comm_overlap`` as the source or its
         release configs state it (None: not stated).
+        fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
+        block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
         0 when dp == 1; None: not stated).
         published_tokens_per_s_per_gpu: the published throughput as tokens/s per GPU (None: not derivable).
@@ -179,6 +181,7 @@ class TrainingRow:
     sequence_parallel: bool | None
     zero: int | None
     tp_comm_overlap: bool | None
+    fsdp: bool
     published_tokens_per_s_per_gpu: float | None
     published_basis: str
     published_params_b: float | None
@@ -616,7 +619,7 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         last_stage_layers=ends[1] if ends else None, microbatch_size=mb, global_batch=global_batch, seq_len=seq_len,
         dtype="bf16" if dtype_assumed else dtype, recompute=recompute,
         sequence_parallel=sp, zero=0 if zero is None and dp == 1 else zero,
-        tp_comm_overlap=(nemo[2] and (tp or 1) > 1) if nemo else None,
+        tp_comm_overlap=(nemo[2] and (tp or 1) > 1) if nemo else None, fsdp="fsdp" in pcfg.lower(),
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),
         caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None)
     reasons = _reasons(row, r, ep, cfg)

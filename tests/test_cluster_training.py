@@ -65,6 +65,7 @@ def test_p2p_latency_adds_to_the_fill():
     (dict(dp=4, global_batch=6), "--batch"),
     (dict(pp=2, dp=1, layers_per_virtual_stage=3), "--layers-per-virtual-stage"),
     (dict(pp=2, dp=1, zero=3), "--zero"),
+    (dict(dp=1, zero=1, fsdp=True), "--fsdp"),
     (dict(sequence_parallel=True, dp=1), "--sequence-parallel"),
     (dict(recompute="most", dp=1), "--recompute"),
     (dict(pp=3, dp=1, first_stage_layers=3), "--first-stage-layers"),  # 8 - 3 = 5 not split over 2 stages
@@ -247,6 +248,7 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "6", "--tp", "1", "--pp", "3"], "--pp"),
     (["--devices", "6", "--tp", "1", "--pp", "3", "--first-stage-layers", "1"], "--first-stage-layers"),
     (["--devices", "8", "--microbatch-size", "64", "--batch", "512", "--attention", "unfused"], "--recompute"),
+    (["--devices", "8", "--fsdp"], "--fsdp"),
 ])
 def test_cli_bad_layouts_one_line(tmp_path, extra, flag):
     p = _cli("--model", SMALL.replace("layers=8", "layers=8,max_positions=4096"), "--mode", "train",
@@ -457,3 +459,30 @@ def test_cli_uneven_stages_print_the_partition(tmp_path):
     assert "layers per stage 2 + 1 x 4 + 2" in p.stdout
     d = json.loads(out.read_text())
     assert [s["layers"] for s in d["stages"]] == [2, 4, 2] and d["layout"]["first_stage_layers"] == 2
+
+
+def test_fsdp_shard_grad_op_moves_zero2_collectives_to_every_block(small_graphs):
+    """ZeRO-2 under FSDP (SHARD_GRAD_OP): per block and microbatch, one forward all-gather of the block's weights
+    and one backward reduce-scatter of its gradients (no second gather: the weights stay from the forward), instead
+    of one bucketed reduce-scatter and all-gather per step. Memory is ZeRO-2's either way."""
+    from accel.train.simulate import STATE_BYTES
+    from accel.sim.system import resolve_system
+
+    bucketed = _sim(small_graphs, dp=8, zero=2)
+    fsdp = _sim(small_graphs, dp=8, zero=2, fsdp=True)
+    full = _sim(small_graphs, dp=8, zero=3, fsdp=True)
+    assert fsdp.memory == bucketed.memory
+    per_block = fsdp.collectives
+    assert per_block["fsdp_forward_s"] > 0 and bucketed.collectives["fsdp_forward_s"] == 0.0
+    sysm = resolve_system("dgx_h100")
+    lay = TrainLayout(global_batch=16, seq_len=512, microbatch_size=2, dp=8, zero=2, fsdp=True)
+    cfg, graphs = small_graphs
+    params = float(graphs[(1, "flash")]["block"].meta["params"])
+    rs = sysm.collective_cost("reduce_scatter", params * STATE_BYTES["bf16"][1], lay.dp_group()).time_s
+    ag = sysm.collective_cost("allgather", params * 2.0, lay.dp_group()).time_s
+    assert per_block["fsdp_forward_s"] == pytest.approx(ag)
+    assert per_block["fsdp_backward_s"] == pytest.approx(rs)
+    assert full.collectives["fsdp_backward_s"] == pytest.approx(ag + rs)  # FULL_SHARD gathers again
+    assert sum(fsdp.breakdown.values()) == pytest.approx(fsdp.step_time_s)
+    # fsdp changes nothing below ZeRO-3 unless asked, and nothing at ZeRO-3 (always per block)
+    assert _sim(small_graphs, dp=8, zero=3).step_time_s == pytest.approx(full.step_time_s)

@@ -58,6 +58,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--zero", type=int, default=None, choices=[0, 1, 2, 3],
                    help="ZeRO stage: 1 shards the optimizer state (Megatron's distributed optimizer), 2 also "
                         "gradients, 3 also weights (FSDP) (default 0)")
+    g.add_argument("--fsdp", action="store_true", default=None,
+                   help="--zero 2/3 run as PyTorch FSDP (SHARD_GRAD_OP / FULL_SHARD): the data-parallel gathers and "
+                        "reduce-scatters go per decoder block and microbatch, not once per step")
     g.add_argument("--sequence-parallel", action="store_true", default=None,
                    help="Megatron sequence parallelism (norms/dropout split over --tp ranks)")
     g.add_argument("--tp-comm-overlap", action="store_true", default=None,
@@ -138,7 +141,7 @@ def run_training(args: Any) -> int:
         tp=tp, pp=pp, cp=cp, dp=args.dp or devices // (tp * pp * cp), microbatch_size=args.microbatch_size or 1,
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
-        dp_overlap=not args.no_dp_overlap, first_stage_layers=args.first_stage_layers,
+        dp_overlap=not args.no_dp_overlap, fsdp=bool(args.fsdp), first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers)
     if args.search_layout:
         return _run_search(args, cfg, system, devices, layout, dtype, t0)
@@ -179,7 +182,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
 
     choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
-                      tp_comm_overlap=bool(args.tp_comm_overlap),
+                      tp_comm_overlap=bool(args.tp_comm_overlap), fsdp=bool(args.fsdp),
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers)
     gdtype = "bf16" if dtype == "fp8" else dtype
@@ -230,7 +233,7 @@ def print_training(res: Any, wall_s: float) -> None:
           + (f"; layers per stage {_stage_text(lay.stage_layers(int(sum(s['layers'] for s in res.stages))))}"
              if lay.uneven else "")
           + ("; sequence parallel" if lay.sequence_parallel else "")
-          + f"; recompute {lay.recompute}; ZeRO {lay.zero}; {res.dtype}")
+          + f"; recompute {lay.recompute}; ZeRO {lay.zero}" + (" (FSDP)" if lay.fsdp else "") + f"; {res.dtype}")
     iv = res.step_time_interval
     interval = (f"  (80 % interval {format_si(iv.low, 's')} to {format_si(iv.high, 's')}, {iv.source})"
                 if iv is not None else "")

@@ -54,6 +54,11 @@ class TrainLayout:
         dp_overlap: data-parallel gradient reduction overlaps the last microbatch's backward (PyTorch DDP and
             Megatron ``--overlap-grad-reduce`` buckets) and the parameter all-gather of ZeRO-1/2 overlaps the
             first forward; False: both run after / before the pipeline, exposed.
+        fsdp: ZeRO-2 / ZeRO-3 run as PyTorch FSDP (``SHARD_GRAD_OP`` / ``FULL_SHARD``): every microbatch, each decoder
+            block's parameters are all-gathered for its forward (``FULL_SHARD``: again for its backward) and its
+            gradients reduce-scattered after its backward, each collective overlapping the block's compute. False:
+            ZeRO-2's gradients leave in bucketed reduce-scatters during the last microbatch's backward and its
+            parameters return in one all-gather (Megatron, DeepSpeed, Apex); ZeRO-3 is per block either way.
         first_stage_layers / last_stage_layers: uneven pipeline stages (Megatron-Core
             ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``; DeepSpeed's
             ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
@@ -74,6 +79,7 @@ class TrainLayout:
     zero: int = 0
     tp_comm_overlap: bool = False
     dp_overlap: bool = True
+    fsdp: bool = False
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
 
@@ -90,6 +96,12 @@ class TrainLayout:
     def microbatches(self) -> int:
         """Microbatches per pipeline per step: ``global_batch / (microbatch_size * dp)``."""
         return self.global_batch // (self.microbatch_size * self.dp)
+
+    @property
+    def shards_per_block(self) -> bool:
+        """Whether the data-parallel collectives run per decoder block and microbatch (ZeRO-3, or ZeRO-2 under
+        FSDP) rather than once per step."""
+        return self.zero == 3 or (self.zero == 2 and self.fsdp)
 
     def virtual_stages(self, layers: int) -> int:
         """Model chunks per pipeline rank (1: plain 1F1B)."""
@@ -163,6 +175,9 @@ class TrainLayout:
         if self.zero == 3 and self.pp > 1:
             raise LayoutError("--zero", "stage 3 (FSDP) shards parameters within a pipeline stage; it is not "
                                         "combined with --pp > 1 here (allowed: 0, 1, 2)")
+        if self.fsdp and self.zero not in (2, 3):
+            raise LayoutError("--fsdp", f"FSDP shards gradients (--zero 2, SHARD_GRAD_OP) or also parameters "
+                                        f"(--zero 3, FULL_SHARD); got --zero {self.zero}")
         if self.sequence_parallel and self.tp == 1:
             raise LayoutError("--sequence-parallel", "needs --tp > 1")
         if self.tp_comm_overlap and not self.sequence_parallel:

@@ -41,6 +41,9 @@ class Choices:
     recompute: str | None = None
     zero: int | None = None
     tp_comm_overlap: bool = False
+    #: ZeRO-2/3 as PyTorch FSDP (:attr:`accel.train.layout.TrainLayout.fsdp`); a searched ZeRO stage below 2 runs
+    #: without it (a fixed one does not: the layout check names the conflict)
+    fsdp: bool = False
     layers_per_virtual_stage: int | None = None
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
@@ -93,7 +96,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
             for mb, sp, rc, z in itertools.product(mbs, sps, recs, zeros):
                 layout = TrainLayout(global_batch=global_batch, seq_len=seq_len, tp=tp, pp=pp, dp=dp, cp=c.cp,
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
-                                     tp_comm_overlap=c.tp_comm_overlap and bool(sp),
+                                     tp_comm_overlap=c.tp_comm_overlap and bool(sp), fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1])
                 try:

@@ -16,7 +16,8 @@ node (Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1).
 (1F1B or interleaved) is simulated (:mod:`accel.train.pipeline`). Then the data-parallel gradient reduction
 (all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
 the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
-and backward and its gradients reduce-scattered, each overlapping the block's compute. Last, the optimizer:
+and backward and its gradients reduce-scattered, each overlapping the block's compute, and so are ZeRO-2's under
+FSDP (``SHARD_GRAD_OP``: the forward all-gather and the backward reduce-scatter, per block and microbatch). Last, the optimizer:
 fused Adam over the rank's (sharded) parameters, a streaming kernel priced by the device's cost model.
 
 All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
@@ -277,7 +278,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     chunk_layers = _chunk_layers(layout, layers, chunks)
     last = layout.pp * chunks - 1
     b = pieces.block
-    fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.zero == 3 else (0.0, 0.0)
+    fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.shards_per_block else (0.0, 0.0)
     share = compute_share(sysm, inst.spec)
 
     def fwd(r: int, c: int) -> float:
@@ -330,15 +331,16 @@ def _chunk_layers(layout: TrainLayout, layers: int, chunks: int) -> list[int]:
 
 def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb: float,
                      dtype: str) -> tuple[float, float]:
-    """ZeRO-3 / FSDP per block and microbatch (s): (forward all-gather of its weights in the compute dtype, ``eb``
-    bytes each; backward all-gather + reduce-scatter of the gradients in the gradient buffer's dtype)."""
+    """FSDP per block and microbatch (s): (forward all-gather of its weights in the compute dtype, ``eb`` bytes
+    each; backward: reduce-scatter of the gradients in the gradient buffer's dtype, after a second all-gather of
+    the weights under ZeRO-3 / FULL_SHARD -- ZeRO-2 / SHARD_GRAD_OP keeps them from the forward)."""
     group = layout.dp_group()
     if len(group) < 2:
         return 0.0, 0.0
     w = block_params * eb
     ag = sysm.collective_cost("allgather", w, group).time_s
     rs = sysm.collective_cost("reduce_scatter", block_params * STATE_BYTES[dtype][1], group).time_s
-    return ag, ag + rs
+    return ag, (ag if layout.zero == 3 else 0.0) + rs
 
 
 def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk_layers: list[int]) -> float:
@@ -409,7 +411,7 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
                 last_backward: float, first_forward: float, share: float = 1.0) -> float:
     """Exposed data-parallel communication of one rank (s) (module docstring): what the overlapped windows do not
     hide, including the compute they lose to the collectives' SMs (:func:`overlapped`)."""
-    if layout.dp < 2 or layout.zero == 3:
+    if layout.dp < 2 or layout.shards_per_block:
         return 0.0
     wb, gb, _ = STATE_BYTES[dtype]
     if layout.zero == 0:
