@@ -96,7 +96,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
             for mb, sp, rc, z in itertools.product(mbs, sps, recs, zeros):
                 layout = TrainLayout(global_batch=global_batch, seq_len=seq_len, tp=tp, pp=pp, dp=dp, cp=c.cp,
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
-                                     tp_comm_overlap=c.tp_comm_overlap and bool(sp), fsdp=c.fsdp and (c.zero is not None or z >= 2),
+                                     tp_comm_overlap=c.tp_comm_overlap and bool(sp),
+                                     fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1])
                 try:
