@@ -306,6 +306,32 @@ def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
         simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "a100", lay, "fp8")
 
 
+def test_fp8_training_keeps_gemm_operands_in_fp8():
+    """Transformer Engine's Linear saves the fp8 transpose of its input for the weight-gradient GEMM, not the
+    16-bit input: the tensors a backward GEMM reads are kept at half their bytes; the rest (the attention's q, k,
+    v and output, norms' and activations' own inputs) are not touched."""
+    from accel.train.costs import _saved_bytes, full_saved_bytes
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=1024,heads=8,vocab=8192")
+    block = training_graphs(cfg, 1, 2, 512, "bf16")["block"]
+    plain, fp8 = _saved_bytes(block), _saved_bytes(block, fp8=True)
+    g = block.graph
+    halved = [u for u in plain if fp8[u][0] == pytest.approx(plain[u][0] / 2) and plain[u][0] > 0]
+    assert halved and all(fp8[u] == plain[u] for u in plain if u not in halved)
+    assert all(any(g.nodes[v]["op"].kind == "matmul" and g.nodes[v]["op"].phase == "backward" for v in g.successors(u))
+               for u in halved)
+    assert not any(g.nodes[u]["op"].kind == "attention" for u in halved)
+    act = 2 * 512 * cfg.hidden * 2.0
+    assert full_saved_bytes(block, act, fp8=True) < full_saved_bytes(block, act)
+    lay = TrainLayout(global_batch=2, seq_len=512, microbatch_size=2)
+    graphs = training_graphs(cfg, 1, 2, 512, "bf16")
+    bf16 = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "h100", lay, "bf16")
+    f8 = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "h100", lay, "fp8")
+    assert f8.memory.activations < bf16.memory.activations
+
+
 def test_trace_has_every_op_of_every_stage_without_overlap(small_graphs):
     r = _sim(small_graphs, pp=4, dp=1, global_batch=16, layers_per_virtual_stage=1)
     trace = r.chrome_trace()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import dataclasses
 
 from accel.devices.base import CostModel
-from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo
+from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.sim.host import issue_rule
 
 #: module path prefixes of a block's tensor-parallel regions (sharded by Megatron; the rest is replicated
@@ -89,15 +89,24 @@ def _sp_scale(op: OpNode, tp: int, sequence_parallel: bool) -> float:
     return 1.0 / tp
 
 
-def _saved_bytes(graph: LayerGraph) -> dict[str, tuple[float, float]]:
+def _saved_bytes(graph: LayerGraph, fp8: bool = False) -> dict[str, tuple[float, float]]:
     """Per forward op, (bytes of its outputs that backward reads, bytes of its inputs it keeps itself): the
-    largest edge into a backward op, except for fused attention (module docstring)."""
+    largest edge into a backward op, except for fused attention (module docstring). ``fp8``: a 16-bit tensor that a
+    backward GEMM reads (a weight-gradient operand) is kept as its fp8 copy, half the bytes: Transformer Engine's
+    ``Linear`` / ``LayerNormLinear`` save the fp8 transpose ``inputmat_t`` instead of the 16-bit input, and the
+    norm and activation kernels before them keep their own inputs, not these outputs (the eager trace's backward
+    edges from a norm's or activation's output are the decomposed autograd's, not Transformer Engine's)."""
     g = graph.graph
     saved: dict[str, tuple[float, float]] = {}
+    gemm_operand: set[str] = set()
     for u, v, data in g.edges(data=True):
         fwd, bwd = g.nodes[u]["op"], g.nodes[v]["op"]
         if fwd.phase == "forward" and bwd.phase == "backward" and bwd.kind != "attention" and fwd.kind != "attention":
             saved[u] = (max(saved.get(u, (0.0, 0.0))[0], float(data.get("bytes", 0.0))), 0.0)
+            if bwd.kind == "matmul" and fwd.outputs and dtype_bytes(fwd.outputs[0].dtype) == 2:
+                gemm_operand.add(u)
+    if fp8:
+        saved = {u: (own / 2.0, inputs) if u in gemm_operand else (own, inputs) for u, (own, inputs) in saved.items()}
     for name in g.nodes:
         op = g.nodes[name]["op"]
         if op.phase == "forward" and op.kind == "attention":
@@ -133,7 +142,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     dev = {"forward": 0.0, "backward": 0.0, "core": 0.0, "core_bwd": 0.0}
     issue = {"forward": 0.0, "backward": 0.0}
     flops = {"forward": 0.0, "backward": 0.0, "core": 0.0}
-    saved_by_op = _saved_bytes(graph)
+    saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0)
     kept = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
     saved = {"all": kept, "core": 0.0}
     gemm_s: dict[str, float] = {}
@@ -175,10 +184,11 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
                      param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
 
 
-def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False) -> float:
+def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False,
+                     fp8: bool = False) -> float:
     """Activations one piece keeps without recomputation (B): under ``--recompute full`` the one block being
-    recomputed holds these while its backward runs."""
+    recomputed holds these while its backward runs (``fp8``: GEMM operands kept in fp8, :func:`_saved_bytes`)."""
     total = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
-    for name, (own, inputs) in _saved_bytes(graph).items():
+    for name, (own, inputs) in _saved_bytes(graph, fp8).items():
         total += (own + inputs) * _sp_scale(graph.graph.nodes[name]["op"], tp, sequence_parallel)
     return total

@@ -163,7 +163,7 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp),
         embed=price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp),
         head=price_piece(graphs["head"], model, act, params("head"), "none", tp, sp),
-        block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp) if rc == "full" else 0.0,
+        block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
     )
 
 
