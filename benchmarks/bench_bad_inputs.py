@@ -280,6 +280,7 @@ for _label, _extra in [
 _TRAIN = ["simulate", "--model", "gpt:layers=8,hidden=256,heads=4,vocab=1024", "--mode", "train", "--arch", "dgx_h100"]
 for _label, _extra in [
     ("--fsdp without --zero 2/3", ["--devices", "4", "--fsdp"]),
+    ("--optimizer-dtype fp8", ["--devices", "4", "--optimizer-dtype", "fp8"]),
     ("--first-stage-layers 0", ["--devices", "4", "--pp", "4", "--first-stage-layers", "0"]),
     ("--first-stage-layers abc", ["--devices", "4", "--pp", "4", "--first-stage-layers", "abc"]),
     ("--first-stage-layers without --pp", ["--devices", "4", "--first-stage-layers", "2"]),

@@ -26,8 +26,8 @@ What the rows do not state is filled by rules, never per row:
 * runs whose parallel configuration names FSDP (llm-foundry MPT) shard per block and microbatch (``--fsdp``:
   SHARD_GRAD_OP = ZeRO-2, FULL_SHARD = ZeRO-3);
 * NeMo 24.07's rows take recomputation, sequence parallelism and ``ub_tp_comm_overlap`` from NeMo's 24.07 release
-  configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective) and
-  ZeRO-2 from their optimizer (Apex ``DistributedFusedAdam``);
+  configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective),
+  ZeRO-2 from their optimizer (Apex ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state;
 * an unstated microbatch size is 1; unstated recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--recompute none|selective|full`` x ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits
   in device memory (what a practitioner tunes); when none fits, the run happened all the same, so it is
@@ -109,7 +109,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
-                      tp_comm_overlap=overlap, fsdp=row.fsdp, layers_per_virtual_stage=row.layers_per_virtual_stage,
+                      tp_comm_overlap=overlap, fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
+                      layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       zero_stages=(0, 1))
 
@@ -132,7 +133,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          sequence_parallel=bool(choices.sequence_parallel if choices.sequence_parallel is not None
                                                 else (row.tp or 1) > 1),
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
-                         tp_comm_overlap=overlap, fsdp=row.fsdp and (row.zero or 0) >= 2)
+                         tp_comm_overlap=overlap, fsdp=row.fsdp and (row.zero or 0) >= 2,
+                         optimizer_dtype=row.optimizer_dtype)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)
     return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"

@@ -72,6 +72,9 @@ NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool]] = {
     "LLAMA2-70B SFT": ("none", False, False),
 }
 NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
+#: models whose NeMo 24.07 release config keeps the optimizer in bf16 (``optim.dtype: bf16``,
+#: ``grad_sync_dtype: bf16``; the other configs leave both at fp32)
+NEMO_BF16_OPTIMIZER = {"Nemotron-340B"}
 NEMO_ZERO = 2
 
 #: Megatron/NeMo pad the vocabulary to a multiple of this x tp (make_vocab_size_divisible_by default;
@@ -146,6 +149,8 @@ class TrainingRow:
         sequence_parallel: Korthikanti et al.'s sequence parallelism (False when tp == 1; None: not stated).
         tp_comm_overlap: Megatron-Core's ``--tp-comm-overlap`` / NeMo's ``ub_tp_comm_overlap`` as the source or its
         release configs state it (None: not stated).
+        optimizer_dtype: Adam's state and gradient-reduction dtype (``fp32``; ``bf16`` where the source's configs set
+        it).
         fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
         block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
@@ -182,6 +187,7 @@ class TrainingRow:
     zero: int | None
     tp_comm_overlap: bool | None
     fsdp: bool
+    optimizer_dtype: str
     published_tokens_per_s_per_gpu: float | None
     published_basis: str
     published_params_b: float | None
@@ -620,6 +626,7 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         dtype="bf16" if dtype_assumed else dtype, recompute=recompute,
         sequence_parallel=sp, zero=0 if zero is None and dp == 1 else zero,
         tp_comm_overlap=(nemo[2] and (tp or 1) > 1) if nemo else None, fsdp="fsdp" in pcfg.lower(),
+        optimizer_dtype="bf16" if nemo and model in NEMO_BF16_OPTIMIZER else "fp32",
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),
         caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None)
     reasons = _reasons(row, r, ep, cfg)

@@ -257,5 +257,6 @@ def test_nemo_rows_take_the_release_configs(rows):
     assert all(r.tp_comm_overlap is False for m, r in nemo.items() if m.startswith("GPT3-175B"))
     assert nemo["LLAMA2-7B"].tp_comm_overlap is False and nemo["LLAMA2-7B"].sequence_parallel is False
     assert {r.zero for r in nemo.values()} == {2}  # Apex DistributedFusedAdam: ZeRO-2
+    assert {m for m, r in nemo.items() if r.optimizer_dtype == "bf16"} == {"Nemotron-340B"}  # optim.dtype: bf16
     others = [r for r in rows if not r.source_short.startswith("NeMo")]
     assert all(r.tp_comm_overlap is None for r in others)

@@ -61,6 +61,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fsdp", action="store_true", default=None,
                    help="--zero 2/3 run as PyTorch FSDP (SHARD_GRAD_OP / FULL_SHARD): the data-parallel gathers and "
                         "reduce-scatters go per decoder block and microbatch, not once per step")
+    g.add_argument("--optimizer-dtype", default=None, choices=["fp32", "bf16"],
+                   help="dtype of Adam's main weights and moments and of the reduced gradients (default fp32; bf16: "
+                        "Apex DistributedFusedAdam dtype / grad_sync_dtype bf16, as NeMo's Nemotron-340B config)")
     g.add_argument("--sequence-parallel", action="store_true", default=None,
                    help="Megatron sequence parallelism (norms/dropout split over --tp ranks)")
     g.add_argument("--tp-comm-overlap", action="store_true", default=None,
@@ -141,7 +144,8 @@ def run_training(args: Any) -> int:
         tp=tp, pp=pp, cp=cp, dp=args.dp or devices // (tp * pp * cp), microbatch_size=args.microbatch_size or 1,
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
-        dp_overlap=not args.no_dp_overlap, fsdp=bool(args.fsdp), first_stage_layers=args.first_stage_layers,
+        dp_overlap=not args.no_dp_overlap, fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
+        first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers)
     if args.search_layout:
         return _run_search(args, cfg, system, devices, layout, dtype, t0)
@@ -183,6 +187,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
                       tp_comm_overlap=bool(args.tp_comm_overlap), fsdp=bool(args.fsdp),
+                      optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers)
     gdtype = "bf16" if dtype == "fp8" else dtype

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accel.train.memory import OPTIMIZER_DTYPES
+
 #: ``--recompute`` values: no recomputation, Korthikanti et al.'s selective recomputation of the attention
 #: core, or the whole block's forward re-run in backward (only each block's input is kept)
 RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
@@ -59,6 +61,9 @@ class TrainLayout:
             gradients reduce-scattered after its backward, each collective overlapping the block's compute. False:
             ZeRO-2's gradients leave in bucketed reduce-scatters during the last microbatch's backward and its
             parameters return in one all-gather (Megatron, DeepSpeed, Apex); ZeRO-3 is per block either way.
+        optimizer_dtype: dtype of Adam's main weights and moments and of the reduced gradients
+            (:data:`accel.train.memory.OPTIMIZER_DTYPES`; ``bf16``: Apex DistributedFusedAdam ``dtype`` /
+            ``grad_sync_dtype`` bf16).
         first_stage_layers / last_stage_layers: uneven pipeline stages (Megatron-Core
             ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``; DeepSpeed's
             ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
@@ -80,6 +85,7 @@ class TrainLayout:
     tp_comm_overlap: bool = False
     dp_overlap: bool = True
     fsdp: bool = False
+    optimizer_dtype: str = "fp32"
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
 
@@ -175,6 +181,9 @@ class TrainLayout:
         if self.zero == 3 and self.pp > 1:
             raise LayoutError("--zero", "stage 3 (FSDP) shards parameters within a pipeline stage; it is not "
                                         "combined with --pp > 1 here (allowed: 0, 1, 2)")
+        if self.optimizer_dtype not in OPTIMIZER_DTYPES:
+            raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
+                                                   f"{', '.join(OPTIMIZER_DTYPES)}")
         if self.fsdp and self.zero not in (2, 3):
             raise LayoutError("--fsdp", f"FSDP shards gradients (--zero 2, SHARD_GRAD_OP) or also parameters "
                                         f"(--zero 3, FULL_SHARD); got --zero {self.zero}")

@@ -24,6 +24,22 @@ STATE_BYTES: dict[str, tuple[float, float, float]] = {
     "fp8": (3.0, 4.0, 12.0),
 }
 
+#: ``--optimizer-dtype`` values: the dtype of Adam's main weights and moments and of the gradients the
+#: data-parallel group reduces. ``fp32`` is Megatron's mixed precision (:data:`STATE_BYTES`); ``bf16`` is Apex
+#: DistributedFusedAdam with ``dtype`` and ``grad_sync_dtype`` bf16 (NeMo's Nemotron-340B release config sets
+#: ``optim.dtype: bf16, grad_sync_dtype: bf16``): main weight and two moments 2 bytes each, gradients 2
+OPTIMIZER_DTYPES: tuple[str, ...] = ("fp32", "bf16")
+BF16_OPTIMIZER_BYTES = (2.0, 6.0)  # (gradient buffer, optimizer state) bytes per parameter
+
+
+def state_bytes(dtype: str, optimizer_dtype: str = "fp32") -> tuple[float, float, float]:
+    """(model copy, gradient buffer, optimizer state) bytes per parameter of training dtype ``dtype`` with the
+    optimizer state in ``optimizer_dtype`` (:data:`OPTIMIZER_DTYPES`)."""
+    w, g, o = STATE_BYTES[dtype]
+    if optimizer_dtype == "bf16":
+        g, o = BF16_OPTIMIZER_BYTES
+    return w, g, o
+
 
 @dataclass(frozen=True)
 class MemoryTerms:
@@ -43,9 +59,11 @@ class MemoryTerms:
                 "activations": self.activations, "total": self.total}
 
 
-def model_state(params: float, dtype: str, zero: int, dp: int) -> tuple[float, float, float]:
-    """(weights, gradients, optimizer) bytes for ``params`` parameters on one rank under ZeRO stage ``zero``."""
-    w, g, o = (params * b for b in STATE_BYTES[dtype])
+def model_state(params: float, dtype: str, zero: int, dp: int,
+                optimizer_dtype: str = "fp32") -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes for ``params`` parameters on one rank under ZeRO stage ``zero``
+    (:func:`state_bytes`)."""
+    w, g, o = (params * b for b in state_bytes(dtype, optimizer_dtype))
     return (w / dp if zero >= 3 else w, g / dp if zero >= 2 else g, o / dp if zero >= 1 else o)
 
 

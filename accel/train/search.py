@@ -44,6 +44,8 @@ class Choices:
     #: ZeRO-2/3 as PyTorch FSDP (:attr:`accel.train.layout.TrainLayout.fsdp`); a searched ZeRO stage below 2 runs
     #: without it (a fixed one does not: the layout check names the conflict)
     fsdp: bool = False
+    #: :attr:`accel.train.layout.TrainLayout.optimizer_dtype` of every layout
+    optimizer_dtype: str = "fp32"
     layers_per_virtual_stage: int | None = None
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
@@ -98,6 +100,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
                                      tp_comm_overlap=c.tp_comm_overlap and bool(sp),
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
+                                     optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1])
                 try:

@@ -39,12 +39,13 @@ from accel.sim.stragglers import slowest_factor
 from accel.sim.system import System, resolve_system
 from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
-from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state
+from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state, state_bytes
 from accel.train.pipeline import PipelineRun, run_pipeline
 
-#: bytes read + written per local parameter by fused mixed-precision Adam: read fp32 main weight, m, v and the
-#: fp32 gradient (16), write weight, m, v (12) and the half-precision model copy (2) (apex / Megatron FusedAdam)
-ADAM_BYTES_PER_PARAM = 30.0
+#: bytes read + written per local parameter by fused mixed-precision Adam, by optimizer dtype: fp32 reads the main
+#: weight, m, v and the gradient (16), writes weight, m, v (12) and the half-precision model copy (2) (apex /
+#: Megatron FusedAdam); bf16 state halves each of them (8 + 6 + 2)
+ADAM_BYTES_PER_PARAM: dict[str, float] = {"fp32": 30.0, "bf16": 16.0}
 #: breakdown keys of :attr:`TrainResult.breakdown`, in the order printed
 BREAKDOWN_KEYS: tuple[str, ...] = ("compute", "recompute", "tp_comm", "pipeline_bubble", "dp_comm", "optimizer")
 
@@ -233,12 +234,13 @@ def _overlapped(comm_s: float, gemm_s: float, chunks: int) -> float:
     return max(comm_s, gemm_s) + min(comm_s, gemm_s) / chunks - gemm_s
 
 
-def _adam_op(local_params: float) -> OpNode:
-    """The fused Adam kernel over ``local_params`` parameters (fp32 state; :data:`ADAM_BYTES_PER_PARAM`)."""
+def _adam_op(local_params: float, optimizer_dtype: str = "fp32") -> OpNode:
+    """The fused Adam kernel over ``local_params`` parameters, its state in ``optimizer_dtype``
+    (:data:`ADAM_BYTES_PER_PARAM`)."""
     n = max(1, int(local_params))
-    fp32 = TensorInfo.of((n,), "fp32")
-    return OpNode("optimizer/fused_adam", "optimizer", inputs=[fp32, fp32, fp32, fp32],
-                  outputs=[fp32, fp32, fp32, TensorInfo.of((n,), "bf16")], flops=12.0 * n, dtype="fp32",
+    state = TensorInfo.of((n,), optimizer_dtype)
+    return OpNode("optimizer/fused_adam", "optimizer", inputs=[state, state, state, state],
+                  outputs=[state, state, state, TensorInfo.of((n,), "bf16")], flops=12.0 * n, dtype=optimizer_dtype,
                   phase="optimizer")
 
 
@@ -339,7 +341,8 @@ def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb:
         return 0.0, 0.0
     w = block_params * eb
     ag = sysm.collective_cost("allgather", w, group).time_s
-    rs = sysm.collective_cost("reduce_scatter", block_params * STATE_BYTES[dtype][1], group).time_s
+    rs = sysm.collective_cost("reduce_scatter", block_params * state_bytes(dtype, layout.optimizer_dtype)[1],
+                              group).time_s
     return ag, (ag if layout.zero == 3 else 0.0) + rs
 
 
@@ -366,7 +369,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], share)
         local = params / len(group) if layout.zero >= 1 else params
-        opt_s = model.cost(_adam_op(local)).time_s
+        opt_s = model.cost(_adam_op(local, layout.optimizer_dtype)).time_s
         ks = [c * layout.pp + r for c in range(chunks)]
         n_blocks = sum(chunk_layers[k] for k in ks)
         compute = m * n_blocks * (b.forward_s + b.backward_s)
@@ -413,7 +416,7 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
     hide, including the compute they lose to the collectives' SMs (:func:`overlapped`)."""
     if layout.dp < 2 or layout.shards_per_block:
         return 0.0
-    wb, gb, _ = STATE_BYTES[dtype]
+    wb, gb, _ = state_bytes(dtype, layout.optimizer_dtype)
     if layout.zero == 0:
         reduce = sysm.collective_cost("allreduce", params * gb, group).time_s
         gather = 0.0
@@ -453,7 +456,7 @@ def overlapped(compute_s: float, comm_s: float, share: float = 1.0) -> float:
 
 def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, inflight_blocks: int, r: int,
             ks: list[int], chunks: int) -> MemoryTerms:
-    w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp)
+    w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp, layout.optimizer_dtype)
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
     if 0 in ks:
         acts += pieces.embed.saved_bytes * min(layout.microbatches, layout.pp)
