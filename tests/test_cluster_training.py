@@ -529,3 +529,8 @@ def test_bf16_optimizer_state_halves_state_gradients_and_the_adam_step(small_gra
     assert bf16.memory.weights == fp32.memory.weights
     assert bf16.breakdown["optimizer"] < fp32.breakdown["optimizer"]
     assert bf16.breakdown["dp_comm"] <= fp32.breakdown["dp_comm"]
+    from accel.train.simulate import ADAM_BYTES_PER_PARAM, _adam_op
+
+    for dt, per_param in ADAM_BYTES_PER_PARAM.items():  # the documented traffic is the op's
+        op = _adam_op(1000, dt)
+        assert op.input_bytes + op.output_bytes == pytest.approx(1000 * per_param)

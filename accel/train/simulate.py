@@ -303,7 +303,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
 
     run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
     res = _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
-                     model_name, fsdp)
+                     model_name, fsdp, share)
     return dataclasses.replace(res, slowest_device_factor=pace)
 
 
@@ -356,7 +356,8 @@ def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk
 
 def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
                chunks: int, chunk_layers: list[int], dtype: str, memory_check: bool, model_name: str,
-               fsdp: tuple[float, float]) -> TrainResult:
+               fsdp: tuple[float, float], share: float) -> TrainResult:
+    """The step's result from the pipeline run; ``share``: :func:`compute_share` of the job's GPUs."""
     inst = sysm.devices[0]
     model, spec = inst.model, inst.spec
     m = layout.microbatches
@@ -364,7 +365,6 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     group = layout.dp_group()
     per_rank: list[dict[str, float]] = []
     worst: MemoryTerms | None = None
-    share = compute_share(sysm, spec)
     for r in range(layout.pp):
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], share)
