@@ -155,3 +155,11 @@ def test_rate_sweep_gives_a_curve_and_plot_serve_draws_it(tmp_path, capsys, monk
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
     assert main(["plot", "serve", str(bad), "-o", str(tmp_path / "q"), "--no-png"]) == 2
+
+
+def test_each_step_records_the_output_tokens_it_produced():
+    # two prompts finish in the first step (2 first tokens), then both decode: every generated token is in one step
+    run = run_engine([Request(0, 0.0, 64, 5), Request(1, 0.0, 64, 3)], _cfg(), _costs())
+    assert run.steps[0].output_tokens == 2
+    assert sum(s.output_tokens for s in run.steps) == 5 + 3
+    assert all(s.output_tokens == s.decode_seqs for s in run.steps[1:])

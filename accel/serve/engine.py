@@ -68,13 +68,15 @@ class EngineConfig:
 
 @dataclass
 class StepRecord:
-    """One engine step: start/end (s), prefill tokens, decode sequences, KV blocks in use after it."""
+    """One engine step: start/end (s), prefill tokens, decode sequences, KV blocks in use after it, output tokens it
+    produced (its decodes plus the first tokens of the prompts it finished)."""
 
     start: float
     end: float
     prefill_tokens: int
     decode_seqs: int
     kv_blocks_used: int
+    output_tokens: int = 0
 
 
 @dataclass
@@ -197,7 +199,8 @@ class Engine:
                     self.running.remove(r)
             used = cfg.kv_blocks - self.free_blocks
             self.run.peak_blocks = max(self.run.peak_blocks, used)
-            self.run.steps.append(StepRecord(start, now, sum(p for _, p in chunks), len(decodes), used))
+            self.run.steps.append(StepRecord(start, now, sum(p for _, p in chunks), len(decodes), used,
+                                             len(decodes) + len(finishing)))
 
 
 def run_engine(arrivals: list[Request], cfg: EngineConfig, costs: StepCosts) -> EngineRun:

@@ -1,0 +1,224 @@
+"""accel serve against MLPerf Inference v4.1 Llama-2-70B results (``data/published/mlperf_inference_llm.csv``).
+
+Each expressible row is simulated with the configuration NVIDIA submitted, read from the submission's own config
+files (``closed/NVIDIA/configs/llama2-70b/{Offline,Server}/__init__.py`` of mlcommons/inference_results_v4.1
+@a2f5d66d17e8f75c02fd74dfe810ecca6a046696, see :data:`LAYOUTS`):
+
+* the system runs independent engine instances of ``tp`` GPUs (``tensor_parallelism``); accel simulates one
+  instance and multiplies by the number of instances (LoadGen spreads samples evenly over them);
+* FP8 weights, activations and GEMMs (``use_fp8 = True``) with an FP8 KV cache (TensorRT-LLM's FP8 recipe,
+  ``--kv_cache_dtype fp8``; accel's ``--dtype fp8`` graph stores K/V in fp8);
+* at most ``gpu_batch_size`` sequences in flight; 8192 tokens per engine step (TensorRT-LLM's default
+  ``max_num_tokens``, the same assumption as ``bench_serving.py``; the config files read do not set it);
+* the KV-cache pool is ``kvcache_free_gpu_mem_frac = 0.90`` of the memory the weights leave: accel's pool is
+  ``u x memory - weights``, so ``u = 0.9 + 0.1 x weights / memory``.
+
+The requests come from the benchmark's dataset: the 24,576 OpenOrca prompts' token counts
+(``data/published/mlperf_llama2_openorca_lengths.csv``). The model's generated lengths are not published per
+sample; each sample's reference-answer length is scaled so that their mean is the 294.45 tokens per sample that
+Llama-2-70B-chat generates (mlcommons/inference language/llama2-70b/README.md), capped at the benchmark's
+1024-token generation limit.
+
+* **Offline** (all samples queued at once; LoadGen reports tokens/s over a run of at least 2400 s): one instance
+  gets ``OFFLINE_BATCHES x gpu_batch_size`` samples at t = 0; the rate is counted while samples are still
+  waiting (the engine saturated, as in the long published run), i.e. output tokens of the steps that end by the
+  last first token, over that time. Compared: tokens/s of the whole system.
+* **Server** (Poisson arrivals at the rate LoadGen scheduled): one instance gets ``rate / instances`` for
+  ``SERVER_DURATION_S``; requests that arrive in the first ``SERVER_WARMUP_S`` are left out of the statistics
+  (the published run lasted >= 2400 s, so its start-up weighs nothing). Compared: mean and p99 TTFT and TPOT.
+
+Not expressed, with the reason printed: GPT-J rows (beam search with 4 beams, which accel's engine does not run),
+GH200 rows (no GH200 arch: its module power budget, which sets the sustained clock, is configurable and not
+stated in the result), and H100x1 (GPT-J).
+
+Run: ``python benchmarks/bench_mlperf_llm.py`` (about two minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "published"
+MODEL = "llama2-70b"
+#: mean generated tokens per sample of Llama-2-70B-chat on the dataset (mlcommons/inference
+#: language/llama2-70b/README.md, "Tokens per sample: 294.45", FP16 reference run on a DGX-H100)
+GENERATED_TOKENS_PER_SAMPLE = 294.45
+MAX_NEW_TOKENS = 1024  # the benchmark's generation limit (max_new_tokens 1024, same README / processorca.py)
+MAX_NUM_TOKENS = 8192  # TensorRT-LLM default max_num_tokens (not set in the config files read)
+KV_FREE_FRACTION = 0.90  # kvcache_free_gpu_mem_frac in both scenarios' GPUBaseConfig
+OFFLINE_BATCHES = 6
+SERVER_DURATION_S = 240.0
+SERVER_WARMUP_S = 60.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One system's submitted configuration: accel arch, GPUs per engine instance, instances, and
+    ``gpu_batch_size`` (max sequences in flight per instance) per scenario."""
+
+    arch: str
+    tp: int
+    instances: int
+    batch: dict[str, int]
+
+
+#: system (as in the csv) -> NVIDIA v4.1 config class: H100_SXM_80GB_TP2x4 (tensor_parallelism 2, 4 instances;
+#: gpu_batch_size Offline 896, Server 1024) and H200_SXM_141GBx8 (tensor_parallelism 1, 8 instances;
+#: Offline 806, Server 896); the _HighAccuracy (99.9 %) classes inherit them unchanged
+LAYOUTS: dict[str, Layout] = {
+    "DGX-H100_H100-SXM-80GBx8_TRT": Layout("h100", 2, 4, {"Offline": 896, "Server": 1024}),
+    "H200-SXM-141GBx8_TRT": Layout("h200", 1, 8, {"Offline": 806, "Server": 896}),
+}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def dataset_lengths() -> list[tuple[int, int]]:
+    """(prompt tokens, generated tokens) per dataset sample: reference-answer lengths scaled to a mean of
+    :data:`GENERATED_TOKENS_PER_SAMPLE`, rounded, within [1, :data:`MAX_NEW_TOKENS`]."""
+    rows = _rows(DATA / "mlperf_llama2_openorca_lengths.csv")
+    ref = [int(r["output_length"]) for r in rows]
+    scale = GENERATED_TOKENS_PER_SAMPLE / statistics.fmean(ref)
+    return [(int(r["input_length"]), min(max(round(o * scale), 1), MAX_NEW_TOKENS)) for r, o in zip(rows, ref)]
+
+
+def unexpressed_reason(row: dict[str, str]) -> str | None:
+    """Why accel cannot simulate ``row`` as published (None when it can)."""
+    if row["benchmark"].startswith("gptj"):
+        return "GPT-J runs beam search with 4 beams (MLPerf gptj generation config); accel's engine decodes greedily"
+    if row["system"] not in LAYOUTS:
+        return f"no accel arch / submitted layout for {row['gpu']} (GH200: module power budget not stated)"
+    return None
+
+
+def _kv_utilization(system: Any, tp: int, extract: Any) -> float:
+    """accel's pool fraction ``u`` equal to TensorRT-LLM's ``kvcache_free_gpu_mem_frac`` of what the weights leave."""
+    probe = extract(MODEL, dtype="fp8", batch=1, phase="decode", context=2)
+    weights = float(probe.meta["param_bytes"]) / tp
+    memory = float(system.devices[0].spec.memory_capacity)
+    return KV_FREE_FRACTION + (1.0 - KV_FREE_FRACTION) * weights / memory
+
+
+def offline_tokens_per_s(res: Any) -> float:
+    """Saturated output tokens/s of one instance: tokens of the steps that end by the last first token (after it
+    nothing waits), over that time."""
+    t_sat = max(r.first_token for r in res.run.requests if r.first_token is not None)
+    tokens = sum(s.output_tokens for s in res.run.steps if s.end <= t_sat)
+    return tokens / t_sat
+
+
+def server_latencies(res: Any, warmup_s: float) -> dict[str, float]:
+    """Mean latency, mean and p99 TTFT and TPOT (s) of the requests that arrived after ``warmup_s`` and finished."""
+    done = [r for r in res.run.requests if r.arrival >= warmup_s and r.finish is not None and r.first_token is not None]
+    ttft = np.array([r.first_token - r.arrival for r in done])
+    tpot = np.array([(r.finish - r.first_token) / (r.output - 1) for r in done if r.output > 1])
+    lat = np.array([r.finish - r.arrival for r in done])
+    return {"mean_latency": float(lat.mean()), "mean_ttft": float(ttft.mean()), "p99_ttft": float(np.percentile(ttft, 99)),
+            "mean_tpot": float(tpot.mean()), "p99_tpot": float(np.percentile(tpot, 99))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", choices=("Offline", "Server"), help="only this scenario")
+    args = ap.parse_args(argv)
+
+    import workloads
+    from accel.serve import serve
+    from accel.serve.costs import build_step_costs
+    from accel.serve.engine import Request
+    from accel.sim.system import resolve_system
+
+    lengths = dataset_lengths()
+    print(f"dataset: {len(lengths)} samples, prompt mean {statistics.fmean(p for p, _ in lengths):.1f} tokens, "
+          f"generated mean {statistics.fmean(o for _, o in lengths):.1f} tokens (scaled reference answers)\n")
+    rows = [r for r in _rows(DATA / "mlperf_inference_llm.csv") if not args.scenario or r["scenario"] == args.scenario]
+    errs: dict[str, list[float]] = {}
+    skipped: list[str] = []
+    costs_cache: dict[str, Any] = {}
+    for r in rows:
+        why = unexpressed_reason(r)
+        if why:
+            skipped.append(f"{r['round']} {r['system']} {r['benchmark']} {r['scenario']}: {why}")
+            continue
+        lay = LAYOUTS[r["system"]]
+        system = resolve_system(lay.arch)
+        if lay.tp > 1:
+            system = system.with_devices(lay.tp, "nvlink4")
+        if r["system"] not in costs_cache:
+            costs_cache[r["system"]] = build_step_costs(MODEL, system, "fp8", lay.tp, MAX_NUM_TOKENS,
+                                                        long_context=2048, extract=workloads.extract_model)
+        util = _kv_utilization(system, lay.tp, workloads.extract_model)
+        batch = lay.batch[r["scenario"]]
+        rng = random.Random(0)
+        kw: dict[str, Any] = dict(dtype="fp8", tp=lay.tp, max_batched_tokens=MAX_NUM_TOKENS, max_seqs=batch,
+                                  memory_utilization=util, extract=workloads.extract_model, costs=costs_cache[r["system"]])
+        label = f"{r['round']} {lay.arch} TP{lay.tp}x{lay.instances} {r['benchmark']:15s} {r['scenario']:7s}"
+        if r["scenario"] == "Offline":
+            reqs = [Request(i, 0.0, p, o) for i, (p, o) in enumerate(rng.sample(lengths, OFFLINE_BATCHES * batch))]
+            res = serve(MODEL, system, _Fixed(reqs), **kw)
+            sim = offline_tokens_per_s(res) * lay.instances
+            meas = float(r["tokens_per_s"])
+            errs.setdefault("Offline tokens/s", []).append(sim / meas - 1)
+            print(f"{label} batch {batch:4d} | tokens/s  {meas:8.0f} vs {sim:8.0f}  ({100 * (sim / meas - 1):+.1f} %)")
+        else:
+            rate = float(r["scheduled_samples_per_s"]) / lay.instances
+            t, reqs = 0.0, []
+            while True:
+                t += rng.expovariate(rate)
+                if t > SERVER_DURATION_S:
+                    break
+                p, o = lengths[rng.randrange(len(lengths))]
+                reqs.append(Request(len(reqs), t, p, o))
+            res = serve(MODEL, system, _Fixed(reqs), **kw)
+            lat = server_latencies(res, SERVER_WARMUP_S)
+            parts = []
+            for k in ("mean_ttft", "p99_ttft", "mean_tpot", "p99_tpot"):
+                meas = float(r[f"{k}_ns"]) * 1e-9
+                errs.setdefault(f"Server {k}", []).append(lat[k] / meas - 1)
+                parts.append(f"{k} {1e3 * meas:4.0f} vs {1e3 * lat[k]:4.0f} ms ({100 * (lat[k] / meas - 1):+.0f} %)")
+            # sequences in flight, Little's law L = rate x mean latency (published: LoadGen's mean latency)
+            in_flight = (rate * float(r["mean_latency_ns"]) * 1e-9, rate * lat["mean_latency"])
+            print(f"{label} batch {batch:4d} | {rate:.2f} req/s per instance, in flight {in_flight[0]:.0f} vs "
+                  f"{in_flight[1]:.0f} | " + "; ".join(parts))
+        sys.stdout.flush()
+    print()
+    for k, e in errs.items():
+        print(f"{k:18s} rows {len(e)}  median |error| {100 * statistics.median(abs(x) for x in e):5.1f} %  "
+              f"(signed {', '.join(f'{100 * x:+.0f} %' for x in e)})")
+    print(f"\nnot expressed: {len(skipped)} rows")
+    for s in skipped:
+        print(f"  {s}")
+    return 0
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """A request list as a :class:`accel.serve.Workload` stand-in (``serve`` calls ``requests()``; fresh copies, since
+    the engine writes into them)."""
+
+    reqs: list[Any]
+    static_batch: None = None
+    rate: None = None
+    trace: None = None
+
+    def requests(self) -> list[Any]:
+        from accel.serve.engine import Request
+
+        return [Request(r.rid, r.arrival, r.prompt, r.output) for r in self.reqs]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
