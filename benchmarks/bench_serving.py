@@ -10,7 +10,7 @@ the ratio simulated / measured; then the median absolute error per metric.
 MLPerf Inference rows (``mlperf_inference_llm.csv``) are listed as not expressible: their precision (FP8 in
 NVIDIA's submissions), per-GPU parallel layout and the dataset's length distribution are not in the file.
 
-Run: ``python benchmarks/bench_serving.py [--rows N] [--model 8B|70B]`` (about a minute per model x GPU).
+Run: ``python benchmarks/bench_serving.py [--rows N] [--model 8B|70B]`` (about 30 s with a warm graph cache).
 """
 
 from __future__ import annotations

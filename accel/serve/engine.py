@@ -42,6 +42,7 @@ class Request:
     first_token: float | None = None
     finish: float | None = None
     preemptions: int = 0
+    in_batch: bool = False  # admitted and neither finished nor preempted (the engine's running list holds it)
 
     @property
     def context(self) -> int:
@@ -123,6 +124,7 @@ class Engine:
     def _preempt(self) -> None:
         """Free the most recently admitted running request; it waits again first in line, to recompute."""
         victim = self.running.pop()
+        victim.in_batch = False
         self._release(victim)
         victim.recompute = victim.generated
         victim.prefilled = 0
@@ -135,14 +137,14 @@ class Engine:
         cfg = self.cfg
         decodes: list[Request] = []
         for r in list(self.running):
-            if r.to_prefill > 0 or r not in self.running:
+            if r.to_prefill > 0 or not r.in_batch:
                 continue
             while not self._grow(r, 1):
                 if self.running[-1] is r or len(self.running) == 1:
                     self._preempt()  # r itself goes back to the queue
                     break
                 self._preempt()
-            if r in self.running:
+            if r.in_batch:
                 decodes.append(r)
         budget = cfg.max_batched_tokens - len(decodes)
         chunks: list[tuple[Request, int]] = []
@@ -164,6 +166,7 @@ class Engine:
                 break
             self.waiting.popleft()
             self.running.append(r)
+            r.in_batch = True
             chunks.append((r, p))
             budget -= p
         return decodes, chunks
@@ -196,7 +199,8 @@ class Engine:
                 if r.generated >= r.output:
                     r.finish = now
                     self._release(r)
-                    self.running.remove(r)
+                    r.in_batch = False
+            self.running = [r for r in self.running if r.in_batch]
             used = cfg.kv_blocks - self.free_blocks
             self.run.peak_blocks = max(self.run.peak_blocks, used)
             self.run.steps.append(StepRecord(start, now, sum(p for _, p in chunks), len(decodes), used,
