@@ -130,6 +130,25 @@ def server_latencies(res: Any, warmup_s: float) -> dict[str, float]:
             "mean_tpot": float(tpot.mean()), "p99_tpot": float(np.percentile(tpot, 99))}
 
 
+def step_at_operating_point(costs: Any, in_flight: float, rate: float, lengths: list[tuple[int, int]]) -> float:
+    """accel's engine-step time (s) with ``in_flight`` sequences decoding while prompts arrive at ``rate`` (req/s):
+    the fixed point of ``T = step_s(L + rate x P x T new tokens, L logits, L x C cached tokens, rate x T x P^2 / 2
+    scores)``, with ``P`` the mean prompt and ``C`` the mean context of an in-flight sequence (each sequence
+    weighted by its time in flight, i.e. by its output length ``o``: ``C = E[o (p + o/2)] / E[o]``). At the
+    published in-flight count (Little's law) this is the step the published TPOT measured, free of queueing."""
+    mean_p = statistics.fmean(p for p, _ in lengths)
+    mean_p2 = statistics.fmean(p * p for p, _ in lengths)
+    ctx = sum(o * (p + o / 2) for p, o in lengths) / sum(o for _, o in lengths)
+    t = 0.1
+    for _ in range(100):
+        prefill = rate * mean_p * t
+        t_new = costs.step_s(round(in_flight + prefill), round(in_flight), in_flight * ctx, rate * t * mean_p2 / 2)
+        if abs(t_new - t) < 1e-9:
+            break
+        t = t_new
+    return t
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", choices=("Offline", "Server"), help="only this scenario")
@@ -191,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                 parts.append(f"{k} {1e3 * meas:4.0f} vs {1e3 * lat[k]:4.0f} ms ({100 * (lat[k] / meas - 1):+.0f} %)")
             # sequences in flight, Little's law L = rate x mean latency (published: LoadGen's mean latency)
             in_flight = (rate * float(r["mean_latency_ns"]) * 1e-9, rate * lat["mean_latency"])
+            step = step_at_operating_point(costs_cache[r["system"]], in_flight[0], rate, lengths)
+            tpot = float(r["mean_tpot_ns"]) * 1e-9
+            errs.setdefault("Server step at published load", []).append(step / tpot - 1)
             print(f"{label} batch {batch:4d} | {rate:.2f} req/s per instance, in flight {in_flight[0]:.0f} vs "
-                  f"{in_flight[1]:.0f} | " + "; ".join(parts))
+                  f"{in_flight[1]:.0f} | " + "; ".join(parts) + f" | at {in_flight[0]:.0f} in flight accel's step is "
+                  f"{1e3 * step:.0f} ms vs mean TPOT {1e3 * tpot:.0f} ms ({100 * (step / tpot - 1):+.0f} %)")
         sys.stdout.flush()
     print()
     for k, e in errs.items():

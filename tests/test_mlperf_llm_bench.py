@@ -79,3 +79,12 @@ def test_server_latencies_leave_out_the_warmup_arrivals(bench):
     assert lat["mean_ttft"] == pytest.approx(r.first_token - 10.0)
     assert lat["mean_tpot"] == pytest.approx((r.finish - r.first_token) / 4)
     assert lat["mean_latency"] == pytest.approx(r.finish - 10.0)
+
+
+def test_step_at_operating_point_is_the_self_consistent_step_time(bench):
+    # body(N) = 1 ms + 10 us x N, no attention: T = 1e-3 + 1e-5 (L + rate x P x T)  =>  T = (1e-3 + 1e-5 L) / (1 - 1e-5 rate P)
+    costs = _costs()
+    lengths = [(100, 50), (300, 150)]
+    t = bench.step_at_operating_point(costs, 200.0, 10.0, lengths)
+    assert t == pytest.approx((1e-3 + 1e-5 * 200) / (1 - 1e-5 * 10 * 200), rel=1e-3)
+    assert bench.step_at_operating_point(costs, 400.0, 10.0, lengths) > t  # more in flight, longer step
