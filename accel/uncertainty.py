@@ -195,35 +195,41 @@ class Interval:
 TRAINING_TABLE_PATH = data_dir() / "uncertainty" / "training_published_residuals.json"
 
 
-def training_residual_table(rows: list[dict[str, Any]], command: str, date: str | None = None) -> dict[str, Any]:
-    """The training residual table from benchmark ``rows`` (each: ``row``, ``source``, ``predicted_tokens_per_s``,
-    ``published_tokens_per_s``): per row ``r = log(predicted / published tokens/s)`` (= log(published step time /
-    predicted step time); positive: accel is too fast); the 10th/90th percentiles of ``r`` with every source
-    counting once (:func:`source_weights`, :func:`weighted_log_quantiles`); and their leave-one-source-out
-    coverage (the share of each source's rows inside the interval the other sources give, built the same way: an
-    honest check of the interval on runs it did not see). ``all_rows_unweighted``: the plain row quantiles, for
-    comparison (they follow the source with the most rows)."""
-    for r in rows:
-        r["r"] = math.log(r["predicted_tokens_per_s"] / r["published_tokens_per_s"])
+def published_residual_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Quantiles of published-run residuals ``rows`` (each: ``r``, a log error, and ``source``): the 10th/90th
+    percentiles of ``r`` with every source counting once (:func:`source_weights`, :func:`weighted_log_quantiles`), the
+    plain row quantiles for comparison (they follow the source with the most rows), and the leave-one-source-out
+    coverage: the share of each source's rows inside the interval the other sources give, built the same way (an
+    honest check of the interval on runs it did not see; NaN with a single source)."""
     sources = sorted({r["source"] for r in rows})
     inside = 0
     per_source: dict[str, float] = {}
-    for src in sources:
-        others = [x for x in rows if x["source"] != src]
-        q = weighted_log_quantiles((x["r"] for x in others), source_weights([x["source"] for x in others]))
-        mine = [x["r"] for x in rows if x["source"] == src]
-        hits = sum(q["q_lo"] <= x <= q["q_hi"] for x in mine)
-        per_source[src] = hits / len(mine)
-        inside += hits
-    cover = {"all": inside / len(rows) if rows else math.nan,
+    if len(sources) > 1:  # with one source there is nothing to leave it out against: coverage NaN
+        for src in sources:
+            others = [x for x in rows if x["source"] != src]
+            q = weighted_log_quantiles((x["r"] for x in others), source_weights([x["source"] for x in others]))
+            mine = [x["r"] for x in rows if x["source"] == src]
+            hits = sum(q["q_lo"] <= x <= q["q_hi"] for x in mine)
+            per_source[src] = hits / len(mine)
+            inside += hits
+    cover = {"all": inside / len(rows) if rows and per_source else math.nan,
              "source_mean": sum(per_source.values()) / len(per_source) if per_source else math.nan, **per_source}
+    return {"all": weighted_log_quantiles((x["r"] for x in rows), source_weights([x["source"] for x in rows])),
+            "all_rows_unweighted": log_quantiles(x["r"] for x in rows),
+            "leave_one_source_out_coverage": cover}
+
+
+def training_residual_table(rows: list[dict[str, Any]], command: str, date: str | None = None) -> dict[str, Any]:
+    """The training residual table from benchmark ``rows`` (each: ``row``, ``source``, ``predicted_tokens_per_s``,
+    ``published_tokens_per_s``): per row ``r = log(predicted / published tokens/s)`` (= log(published step time /
+    predicted step time); positive: accel is too fast) and its :func:`published_residual_summary`."""
+    for r in rows:
+        r["r"] = math.log(r["predicted_tokens_per_s"] / r["published_tokens_per_s"])
     return {"description": "log(predicted / published tokens/s) = log(published / predicted step time) per published "
                            "training run accel expresses; read by accel.uncertainty.training_interval",
             "command": command, "date": date or _dt.date.today().isoformat(), "level": LEVEL, "quantiles": [Q_LO, Q_HI],
             "weighting": "each source counts once: its rows weigh 1 / (its number of rows)",
-            "all": weighted_log_quantiles((x["r"] for x in rows), source_weights([x["source"] for x in rows])),
-            "all_rows_unweighted": log_quantiles(x["r"] for x in rows),
-            "leave_one_source_out_coverage": cover,
+            **published_residual_summary(rows),
             "rows": rows}
 
 

@@ -149,7 +149,16 @@ def step_at_operating_point(costs: Any, in_flight: float, rate: float, lengths: 
     return t
 
 
-def main(argv: list[str] | None = None) -> int:
+#: name of these results as a source of serving residuals (benchmarks/serving_residuals.py)
+SOURCE = "MLPerf Inference v4.1"
+#: Server quantities that enter the serving residuals, as accel serve's metric names
+SERVER_METRICS = {"mean_ttft": "ttft_s", "mean_tpot": "tpot_s"}
+
+
+def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> int:
+    """Print the comparison; with ``residuals``, also append one entry per compared quantity that ``accel serve``
+    reports (``source``, ``row``, ``metric``: output_tokens_per_s, ttft_s or tpot_s (means), ``predicted``,
+    ``published``; SI units)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", choices=("Offline", "Server"), help="only this scenario")
     args = ap.parse_args(argv)
@@ -191,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             sim = offline_tokens_per_s(res) * lay.instances
             meas = float(r["tokens_per_s"])
             errs.setdefault("Offline tokens/s", []).append(sim / meas - 1)
+            if residuals is not None:
+                residuals.append({"source": SOURCE, "row": " ".join(label.split()), "metric": "output_tokens_per_s",
+                                  "predicted": sim, "published": meas, "saturated": res.summary()["saturated"]})
             print(f"{label} batch {batch:4d} | tokens/s  {meas:8.0f} vs {sim:8.0f}  ({100 * (sim / meas - 1):+.1f} %)")
         else:
             rate = float(r["scheduled_samples_per_s"]) / lay.instances
@@ -203,10 +215,14 @@ def main(argv: list[str] | None = None) -> int:
                 reqs.append(Request(len(reqs), t, p, o))
             res = serve(MODEL, system, _Fixed(reqs), **kw)
             lat = server_latencies(res, SERVER_WARMUP_S)
+            saturated_run = res.summary()["saturated"]
             parts = []
             for k in ("mean_ttft", "p99_ttft", "mean_tpot", "p99_tpot"):
                 meas = float(r[f"{k}_ns"]) * 1e-9
                 errs.setdefault(f"Server {k}", []).append(lat[k] / meas - 1)
+                if residuals is not None and k in SERVER_METRICS:
+                    residuals.append({"source": SOURCE, "row": " ".join(label.split()), "metric": SERVER_METRICS[k],
+                                      "predicted": lat[k], "published": meas, "saturated": saturated_run})
                 parts.append(f"{k} {1e3 * meas:4.0f} vs {1e3 * lat[k]:4.0f} ms ({100 * (lat[k] / meas - 1):+.0f} %)")
             # sequences in flight, Little's law L = rate x mean latency (published: LoadGen's mean latency)
             in_flight = (rate * float(r["mean_latency_ns"]) * 1e-9, rate * lat["mean_latency"])

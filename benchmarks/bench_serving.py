@@ -33,7 +33,13 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
-def main(argv: list[str] | None = None) -> int:
+#: name of this table as a source of serving residuals (benchmarks/serving_residuals.py)
+SOURCE = "TensorRT-LLM 0.14 online serving"
+
+
+def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> int:
+    """Print the comparison; with ``residuals``, also append one entry per row and metric (``source``, ``row``,
+    ``metric`` in output_tokens_per_s / ttft_s / tpot_s, ``predicted``, ``published``; SI units)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, help="first N rows only")
     ap.add_argument("--model", help="only rows whose model contains this (8B, 70B)")
@@ -70,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         sim = (1e3 * s["ttft_s"]["mean"], 1e3 * s["tpot_s"]["mean"], s["output_tokens_per_s"])
         meas = (float(r["mean_ttft_ms"]), float(r["mean_itl_ms"]), float(r["output_tput_tok_s"]))
         ratios = [a / b if b > 0 else float("nan") for a, b in zip(sim, meas)]
+        if residuals is not None:
+            label = f"{r['model']} {arch} tp{tp} {isl}/{osl} qps {r['qps']}"
+            for metric, scale, i in (("ttft_s", 1e-3, 0), ("tpot_s", 1e-3, 1), ("output_tokens_per_s", 1.0, 2)):
+                residuals.append({"source": SOURCE, "row": label, "metric": metric, "predicted": scale * sim[i],
+                                  "published": scale * meas[i], "saturated": s["saturated"]})
         group = groups.setdefault(f"{r['model'][6:]} TP{tp} {arch}", {"ttft": [], "itl": [], "tput": []})
         for k, q in zip(("ttft", "itl", "tput"), ratios):
             errs[k].append(abs(q - 1.0))

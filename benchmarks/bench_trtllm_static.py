@@ -53,7 +53,13 @@ def unexpressed_reason(row: dict[str, str]) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+#: name of this table as a source of serving residuals (benchmarks/serving_residuals.py)
+SOURCE = "TensorRT-LLM 0.9 static batch"
+
+
+def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> int:
+    """Print the comparison; with ``residuals``, also append one entry per row (``source``, ``row``, ``metric``:
+    output_tokens_per_s or ttft_s, ``predicted``, ``published``; SI units)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gpu", help="only rows of this GPU (H100, H200, A100)")
     args = ap.parse_args(argv)
@@ -96,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  (accel's KV pool dropped or preempted requests: {s['completed']} of {batch} completed, "
                   f"{s['preemptions']} preemptions)")
         errs.setdefault(f"{r['table']} {r['gpu']} {r['precision']}", []).append(sim / meas - 1)
+        if residuals is not None:
+            metric, scale = ("output_tokens_per_s", 1.0) if r["table"] == "throughput" else ("ttft_s", 1e-3)
+            residuals.append({"source": SOURCE, "metric": metric, "predicted": scale * sim, "published": scale * meas,
+                              "row": f"{r['gpu']} {r['precision']} {r['model']} b{batch} tp{tp} {isl}/{osl}",
+                              "saturated": s["saturated"]})
         print(f"{r['table']:11s} {r['gpu']:4s} {r['precision']:4s} {r['model']:10s} {batch:5d} {tp:2d} {isl:5d} {osl:5d} | "
               f"{meas:8.1f} vs {sim:8.1f} {unit} ({100 * (sim / meas - 1):+.1f} %)")
         sys.stdout.flush()

@@ -131,6 +131,10 @@ def test_cli_serve_tiny_llama(tmp_path, capsys, monkeypatch):
         assert r[key] > 0
     assert set(r["ttft_s"]) >= {"p50", "p90", "p99"} and set(r["tpot_s"]) >= {"p50", "p90", "p99"}
     assert r["completed"] == r["requests"] and r["timeline"]
+    # error bars from the shipped serving residual table, for the run's regime
+    assert "80 % interval" in text and r["saturated"] is False
+    lo, hi = r["intervals"]["output_tokens_per_s"]
+    assert lo < hi and "unsaturated" in r["intervals"]["output_tokens_per_s_source"]
     # the load needs exactly one of --rate / --trace / --static-batch
     assert main(["serve", "--model", model, "--arch", "h100"]) == 2
     assert "--rate" in capsys.readouterr().err
@@ -163,3 +167,15 @@ def test_each_step_records_the_output_tokens_it_produced():
     assert run.steps[0].output_tokens == 2
     assert sum(s.output_tokens for s in run.steps) == 5 + 3
     assert all(s.output_tokens == s.decode_seqs for s in run.steps[1:])
+
+
+def test_saturation_is_a_queue_past_a_tenth_of_the_requests():
+    from accel.serve import saturated
+
+    assert saturated(100, 11) and not saturated(100, 10)
+    assert not saturated(1, 1)  # one request is light load, however it arrives
+    # a static batch queues all its requests before the first step; light Poisson load queues almost none
+    run = run_engine([Request(i, 0.0, 64, 4) for i in range(20)], _cfg(static=True), _costs())
+    assert run.peak_waiting == 20
+    light = run_engine([Request(i, float(i), 64, 4) for i in range(20)], _cfg(), _costs())
+    assert light.peak_waiting <= 1

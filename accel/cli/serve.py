@@ -154,6 +154,20 @@ def _print_header(s: dict[str, Any], res: Any, out: Any) -> None:
     print("", file=out)
 
 
+def _interval_rows(iv: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary's 80 % intervals (accel.serve.intervals), one printed row per metric; none without the table."""
+    from accel.units import format_rate, format_si
+
+    rows: list[tuple[str, str]] = []
+    for key, label, fmt in (("output_tokens_per_s", "output tokens/s", lambda v: format_rate(v, "").strip()),
+                            ("ttft_s", "mean TTFT", lambda v: format_si(v, "s")),
+                            ("tpot_s", "mean TPOT", lambda v: format_si(v, "s"))):
+        if key in iv:
+            rows.append(("80 % interval" if not rows else "",
+                         f"{label} {fmt(iv[key][0])} to {fmt(iv[key][1])} (from {iv[key + '_source']})"))
+    return rows
+
+
 def _print(s: dict[str, Any], res: Any, out: Any) -> None:
     from accel.units import format_rate, format_si
 
@@ -169,6 +183,7 @@ def _print(s: dict[str, Any], res: Any, out: Any) -> None:
                        f"{format_rate(s['requests_per_s'], 'requests/s')}"),
         ("TTFT", pct(s["ttft_s"])),
         ("TPOT", pct(s["tpot_s"])),
+        *_interval_rows(s.get("intervals") or {}),
         ("KV cache", f"peak {format_si(s['peak_kv_bytes'], 'B')} of {format_si(s['kv_capacity_bytes'], 'B')} per device; "
                      f"{s['preemptions']} preemption(s)"),
         ("steps", f"{s['steps']:,} engine steps"),

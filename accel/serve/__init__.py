@@ -17,6 +17,7 @@ import numpy as np
 from accel.errors import ConfigError
 from accel.serve.costs import StepCosts, build_step_costs
 from accel.serve.engine import EngineConfig, EngineRun, Request, run_engine
+from accel.serve.intervals import serving_intervals
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class ServeResult:
         tpot = [(r.finish - r.first_token) / (r.output - 1) for r in done
                 if r.finish is not None and r.first_token is not None and r.output > 1]
         tokens = sum(r.output for r in done)
-        return {
+        summary: dict[str, Any] = {
             **self.config, "devices": self.devices, "requests": len(self.run.requests), "completed": len(done),
             "dropped": len(self.run.requests) - len(done), "duration_s": span,
             "output_tokens_per_s": tokens / span if span > 0 else 0.0,
@@ -132,14 +133,29 @@ class ServeResult:
             "ttft_s": _percentiles(ttft), "tpot_s": _percentiles(tpot),
             "peak_kv_bytes": self.run.peak_blocks * self.pool.block_tokens * self.pool.bytes_per_token,
             "kv_capacity_bytes": self.pool.capacity_bytes, "preemptions": self.run.preemptions,
-            "steps": len(self.run.steps),
+            "steps": len(self.run.steps), "peak_waiting": self.run.peak_waiting,
+            "saturated": saturated(len(self.run.requests), self.run.peak_waiting),
         }
+        # 80 % intervals from accel's error on published serving results ({} without the shipped table)
+        summary["intervals"] = serving_intervals(summary)
+        return summary
 
     def timeline(self) -> list[dict[str, float]]:
         """Per step: start, end (s), prefill tokens, decode sequences, KV bytes in use (per device)."""
         per_block = self.pool.block_tokens * self.pool.bytes_per_token
         return [{"start_s": s.start, "end_s": s.end, "prefill_tokens": s.prefill_tokens, "decode_seqs": s.decode_seqs,
                  "kv_bytes": s.kv_blocks_used * per_block} for s in self.run.steps]
+
+
+#: a run is saturated when at some step more than this share of its requests waited for admission (the engine could
+#: not keep up: static and offline batches, overload); accel.serve.intervals keys its error bars on it
+SATURATION_QUEUE_SHARE = 0.10
+
+
+def saturated(requests: int, peak_waiting: int) -> bool:
+    """Whether a run's queue grew past :data:`SATURATION_QUEUE_SHARE` of its requests (a single request is light
+    load, however it arrives)."""
+    return requests > 1 and peak_waiting > SATURATION_QUEUE_SHARE * requests
 
 
 def _percentiles(xs: list[float]) -> dict[str, float]:

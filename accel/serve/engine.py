@@ -88,6 +88,7 @@ class EngineRun:
     steps: list[StepRecord] = field(default_factory=list)
     preemptions: int = 0
     peak_blocks: int = 0
+    peak_waiting: int = 0  # most requests waiting for admission at the start of a step
 
 
 class Engine:
@@ -178,6 +179,7 @@ class Engine:
                 self.wakeup = env.event()
                 yield self.wakeup
                 continue
+            self.run.peak_waiting = max(self.run.peak_waiting, len(self.waiting))
             decodes, chunks = self._plan()
             if not decodes and not chunks:  # nothing fits (a prompt larger than the pool): drop it
                 r = self.waiting.popleft()
