@@ -219,16 +219,22 @@ def published_residual_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "leave_one_source_out_coverage": cover}
 
 
+def residual_table_header(description: str, weighting: str, command: str, date: str | None = None) -> dict[str, Any]:
+    """The common head of a published-run residual table: what it holds, how to rebuild it, when, the interval level
+    and quantiles, and how rows are weighted."""
+    return {"description": description, "command": command, "date": date or _dt.date.today().isoformat(),
+            "level": LEVEL, "quantiles": [Q_LO, Q_HI], "weighting": weighting}
+
+
 def training_residual_table(rows: list[dict[str, Any]], command: str, date: str | None = None) -> dict[str, Any]:
     """The training residual table from benchmark ``rows`` (each: ``row``, ``source``, ``predicted_tokens_per_s``,
     ``published_tokens_per_s``): per row ``r = log(predicted / published tokens/s)`` (= log(published step time /
     predicted step time); positive: accel is too fast) and its :func:`published_residual_summary`."""
     for r in rows:
         r["r"] = math.log(r["predicted_tokens_per_s"] / r["published_tokens_per_s"])
-    return {"description": "log(predicted / published tokens/s) = log(published / predicted step time) per published "
-                           "training run accel expresses; read by accel.uncertainty.training_interval",
-            "command": command, "date": date or _dt.date.today().isoformat(), "level": LEVEL, "quantiles": [Q_LO, Q_HI],
-            "weighting": "each source counts once: its rows weigh 1 / (its number of rows)",
+    return {**residual_table_header("log(predicted / published tokens/s) = log(published / predicted step time) per "
+                                    "published training run accel expresses; read by accel.uncertainty.training_interval",
+                                    "each source counts once: its rows weigh 1 / (its number of rows)", command, date),
             **published_residual_summary(rows),
             "rows": rows}
 

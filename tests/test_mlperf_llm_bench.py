@@ -3,28 +3,19 @@ expressible, and the Offline / Server measures it takes from a run (on hand-made
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from accel.serve.costs import StepCosts
 from accel.serve.engine import EngineConfig, Request, run_engine
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_mlperf_llm", ROOT / "benchmarks" / "bench_mlperf_llm.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_mlperf_llm"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_mlperf_llm")
 
 
 def test_dataset_is_the_24576_openorca_samples_with_generated_lengths_at_the_published_mean(bench):

@@ -4,26 +4,17 @@ runs it (one context phase, then output_len - 1 generation steps)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
 from accel.serve.costs import StepCosts
 from accel.serve.engine import EngineConfig, Request, run_engine
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_trtllm_static", ROOT / "benchmarks" / "bench_trtllm_static.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_trtllm_static"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_trtllm_static")
 
 
 def test_tables_load_with_their_published_values(bench):

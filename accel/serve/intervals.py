@@ -21,11 +21,10 @@ assumption, stated with the interval's source.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from typing import Any
 
-from accel.uncertainty import LEVEL, Q_HI, Q_LO, Interval, data_dir, load_table, published_residual_summary
+from accel.uncertainty import Interval, data_dir, load_table, published_residual_summary, residual_table_header
 
 SERVING_TABLE_PATH = data_dir() / "uncertainty" / "serving_published_residuals.json"
 #: metrics with an interval: accel serve summary key -> how its prediction is read from a summary
@@ -47,10 +46,10 @@ def serving_residual_table(rows: list[dict[str, Any]], command: str, date: str |
         raise ValueError(f"unknown serving metrics {bad}; allowed: {', '.join(METRICS)}")
     for r in rows:
         r["r"] = math.log(r["predicted"] / r["published"])
-    return {"description": "log(predicted / published) per published serving quantity accel expresses; read by "
-                           "accel.serve.intervals.serving_intervals",
-            "command": command, "date": date or _dt.date.today().isoformat(), "level": LEVEL, "quantiles": [Q_LO, Q_HI],
-            "weighting": "per metric, each source counts once: its rows weigh 1 / (its number of rows)",
+    return {**residual_table_header("log(predicted / published) per published serving quantity accel expresses; read "
+                                    "by accel.serve.intervals.serving_intervals",
+                                    "per metric and regime, each source counts once: its rows weigh 1 / (its number of "
+                                    "rows)", command, date),
             "metrics": {m: {g: published_residual_summary(mine)
                             for g in REGIMES
                             if (mine := [r for r in rows if r["metric"] == m and regime(r["saturated"]) == g])}
