@@ -1,9 +1,9 @@
 """Write ``data/uncertainty/serving_published_residuals.json``: accel serve's log errors on every published serving
-quantity it expresses, from the three serving comparisons (``bench_serving.py``, ``bench_trtllm_static.py``,
-``bench_mlperf_llm.py``; each prints its table as it runs), summarised per metric by
+quantity it expresses, from the four serving comparisons (``bench_serving.py``, ``bench_trtllm_static.py``,
+``bench_mlperf_llm.py``, ``bench_trtllm_inflight.py``; each prints its table as it runs), summarised per metric by
 :func:`accel.serve.intervals.serving_residual_table`. ``accel serve`` reads the file for its 80 % intervals.
 
-Run: ``python benchmarks/serving_residuals.py [-o PATH]`` (about two minutes with a warm graph cache).
+Run: ``python benchmarks/serving_residuals.py [-o PATH]`` (about ten minutes with a warm graph cache).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # the sibling benchmark scripts, imported as modules
-BENCHES = ("bench_serving", "bench_trtllm_static", "bench_mlperf_llm")
+BENCHES = ("bench_serving", "bench_trtllm_static", "bench_mlperf_llm", "bench_trtllm_inflight")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,3 +179,26 @@ def test_saturation_is_a_queue_past_a_tenth_of_the_requests():
     assert run.peak_waiting == 20
     light = run_engine([Request(i, float(i), 64, 4) for i in range(20)], _cfg(), _costs())
     assert light.peak_waiting <= 1
+
+
+def test_guaranteed_no_evict_reserves_prompt_and_output_and_never_preempts():
+    from accel.cli.serve import SCHEDULER_CHOICES
+    from accel.serve.engine import SCHEDULERS
+
+    assert SCHEDULER_CHOICES == SCHEDULERS
+    # 12 blocks of 16 tokens = 192 tokens; each request needs 64 + 40 = 104 tokens = 7 blocks in the end
+    reqs = lambda: [Request(i, 0.0, 64, 40) for i in range(3)]  # noqa: E731
+    opt = run_engine(reqs(), _cfg(blocks=12), _costs())
+    gne = run_engine(reqs(), EngineConfig(512, 64, 12, 16, scheduler="guaranteed_no_evict"), _costs())
+    assert opt.preemptions > 0 and gne.preemptions == 0
+    assert max(s.decode_seqs for s in gne.steps) == 1  # only one 7-block reservation fits in 12 blocks at a time
+    assert all(r.finish is not None and r.generated == r.output for r in gne.requests)
+    assert gne.peak_blocks <= 12
+
+
+def test_serve_rejects_an_unknown_scheduler():
+    from accel.errors import ConfigError
+    from accel.serve import serve
+
+    with pytest.raises(ConfigError, match="allowed: preempt, guaranteed_no_evict"):
+        serve("llama:layers=2,hidden=256,heads=4", None, Workload(8, 4, static_batch=1), scheduler="fifo")

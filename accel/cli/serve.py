@@ -20,6 +20,10 @@ from typing import Any
 
 from accel.cli import check_output, model_help, positive_float, positive_int
 
+#: accel.serve.engine.SCHEDULERS, spelled out so that registering the subcommand does not import the engine (a test
+#: keeps the two equal)
+SCHEDULER_CHOICES = ("preempt", "guaranteed_no_evict")
+
 
 def _rates(text: str) -> list[float]:
     """``10`` or ``2,4,8,16`` (requests per second, each > 0)."""
@@ -66,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     eng.add_argument("--block-size", type=positive_int, default=16, help="KV-cache block, tokens (default 16)")
     eng.add_argument("--gpu-memory-utilization", type=_fraction, default=0.9,
                      help="share of device memory for weights + KV cache (default 0.9, vLLM's)")
+    eng.add_argument("--scheduler", choices=SCHEDULER_CHOICES, default="preempt",
+                     help="admission: preempt (vLLM: admit when the prompt fits, recompute-preempt when the pool is "
+                          "full; default) or guaranteed_no_evict (TensorRT-LLM's default: reserve prompt + output)")
     p.add_argument("--json", help="write the summary (and the per-step timeline) as JSON here")
     p.add_argument("--no-cache", action="store_true", help="re-extract graphs instead of using the graph cache")
     p.set_defaults(func=run)
@@ -110,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                       max_requests=args.requests)
         res = serve(args.model, system, wl, dtype=args.dtype, tp=args.tp, max_batched_tokens=args.max_batched_tokens,
                     max_seqs=args.max_seqs, block_tokens=args.block_size, memory_utilization=args.gpu_memory_utilization,
-                    extract=extract, costs=costs)
+                    extract=extract, costs=costs, scheduler=args.scheduler)
         costs = res.costs
         results.append(res)
     if len(results) == 1:

@@ -16,7 +16,7 @@ import numpy as np
 
 from accel.errors import ConfigError
 from accel.serve.costs import StepCosts, build_step_costs
-from accel.serve.engine import EngineConfig, EngineRun, Request, run_engine
+from accel.serve.engine import SCHEDULERS, EngineConfig, EngineRun, Request, run_engine
 from accel.serve.intervals import serving_intervals
 
 
@@ -168,9 +168,13 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 
 def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", tp: int = 1,
           max_batched_tokens: int = 8192, max_seqs: int = 256, block_tokens: int = 16,
-          memory_utilization: float = 0.9, extract: Any = None, costs: StepCosts | None = None) -> ServeResult:
+          memory_utilization: float = 0.9, extract: Any = None, costs: StepCosts | None = None,
+          scheduler: str = "preempt") -> ServeResult:
     """Simulate serving ``workload`` with ``model`` (an LLM name or spec) on ``system`` (``tp`` devices in tensor
-    parallel). ``extract(model, **kw)`` builds graphs (default :func:`workloads.extract_model`)."""
+    parallel), admitting requests by ``scheduler`` (:data:`accel.serve.engine.SCHEDULERS`). ``extract(model, **kw)``
+    builds graphs (default :func:`workloads.extract_model`)."""
+    if scheduler not in SCHEDULERS:
+        raise ConfigError("<command line>", "--scheduler", f"unknown scheduler {scheduler!r}; allowed: {', '.join(SCHEDULERS)}")
     if extract is None:
         import workloads
 
@@ -193,11 +197,13 @@ def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", t
     if costs is None:
         costs = build_step_costs(model, system, dtype, tp, max_batched_tokens,
                                  long_context=min(max(longest, 64), llm["max_positions"]), extract=extract)
-    cfg = EngineConfig(max_batched_tokens, max_seqs, pool.blocks, block_tokens, static=bool(workload.static_batch))
+    cfg = EngineConfig(max_batched_tokens, max_seqs, pool.blocks, block_tokens, static=bool(workload.static_batch),
+                       scheduler=scheduler)
     run = run_engine(reqs, cfg, costs)
     return ServeResult(run, pool, tp, costs=costs, config={"model": model, "system": system.name, "dtype": dtype, "tp": tp,
                                        "batching": "static" if workload.static_batch else "continuous",
                                        "max_batched_tokens": max_batched_tokens, "max_seqs": max_seqs,
+                                       "scheduler": scheduler,
                                        "block_tokens": block_tokens, "memory_utilization": memory_utilization,
                                        "rate": workload.rate if not (workload.trace or workload.static_batch) else None})
 

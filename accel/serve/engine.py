@@ -8,7 +8,9 @@ Each engine step (:class:`accel.serve.costs.StepCosts`) serves the running reque
   then of waiting ones in arrival order while the batch has room (``max_seqs``) and the pool has blocks for the
   chunk. A decode that needs a new block when the pool is full preempts the most recently admitted request:
   its blocks are freed and it waits again at the front of the queue, to recompute its prompt and the tokens it
-  had generated (vLLM's recompute preemption);
+  had generated (vLLM's recompute preemption). That admission policy is ``preempt``; with
+  ``guaranteed_no_evict`` (TensorRT-LLM's default capacity scheduler) a request is admitted only when the pool
+  can hold its whole prompt and every token it will generate, reserved at once, so nothing is ever preempted;
 * static batching: a batch of up to ``max_seqs`` requests is admitted only when the engine is empty, prefilled
   together, and decoded until its last request finishes.
 
@@ -56,15 +58,22 @@ class Request:
         return self.prompt + self.recompute - self.prefilled
 
 
+#: admission policies (module docstring): vLLM-like optimistic admission with recompute preemption, or
+#: TensorRT-LLM's reservation of every request's full KV footprint at admission
+SCHEDULERS = ("preempt", "guaranteed_no_evict")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    """Scheduler limits: tokens per step, sequences per batch, KV blocks (``block_tokens`` each), batching mode."""
+    """Scheduler limits: tokens per step, sequences per batch, KV blocks (``block_tokens`` each), batching mode,
+    admission policy (one of :data:`SCHEDULERS`, module docstring)."""
 
     max_batched_tokens: int
     max_seqs: int
     kv_blocks: int
     block_tokens: int
     static: bool = False
+    scheduler: str = "preempt"
 
 
 @dataclass
@@ -163,7 +172,8 @@ class Engine:
             p = r.to_prefill if cfg.static else min(r.to_prefill, budget)
             if cfg.static and p > budget and chunks:
                 break
-            if not self._grow(r, p):
+            reserve = r.to_prefill + r.output - r.generated if cfg.scheduler == "guaranteed_no_evict" else p
+            if not self._grow(r, reserve):
                 break
             self.waiting.popleft()
             self.running.append(r)

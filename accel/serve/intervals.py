@@ -4,7 +4,8 @@
 ``python benchmarks/serving_residuals.py``). For every published serving quantity accel expresses -- output
 tokens/s, mean time to first token, mean time per output token -- the log error ``r = log(predicted / published)``
 (positive: accel over-predicts the quantity). Sources: TensorRT-LLM's online-serving table, TensorRT-LLM 0.9's
-static-batch tables, MLPerf Inference v4.1 (the three ``benchmarks/bench_*`` comparisons). Rows are split by the
+static-batch tables, MLPerf Inference v4.1, TensorRT-LLM 1.0's in-flight throughput table (the four
+``benchmarks/bench_*`` comparisons). Rows are split by the
 regime of accel's own run of them: *saturated* (the queue grew past a tenth of the requests: static and offline
 batches, overload; :func:`accel.serve.saturated`) or *unsaturated* -- the regime is what a new prediction knows
 about itself, and the errors differ between the two (throughput below saturation is the offered load). Per metric
