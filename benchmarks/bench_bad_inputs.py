@@ -33,7 +33,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -256,7 +256,8 @@ for _label, _mut in [
     ("shape 1e30", lambda g: g["ops"][0]["inputs"][0].__setitem__("shape", [10**30, 64])),
 ]:
     _graph_case(_label, _mut)
-for _label, _content in [("truncated", TOY_GRAPH.read_bytes()[:500]), ("non-UTF-8", TOY_GRAPH.read_bytes().replace(b'"toy"', b'"t\xffy"', 1)),
+for _label, _content in [("truncated", TOY_GRAPH.read_bytes()[:500]),
+                          ("non-UTF-8", TOY_GRAPH.read_bytes().replace(b'"toy"', b'"t\xffy"', 1)),
                          ("empty", b""), ("binary", bytes(range(256))), ("deep nesting", b"[" * 200000 + b"]" * 200000),
                          ("duplicate key", b'{"format": "accel.LayerGraph/1", "format": "x", "ops": []}'),
                          ("NaN literal", TOY_GRAPH.read_bytes().replace(b'"flops": 3211264', b'"flops": NaN', 1))]:
@@ -502,7 +503,8 @@ for _label, _name, _fn in [
 
 # ------------------------------------------------------------------------------------- plot inputs
 _PLOT = ("-o", "out/plot", "--no-png")
-add("plot inputs", "pareto: valid results", lambda d: (write(d, "r.jsonl", _GOOD_RESULTS.get("text") or ""), ["plot", "pareto", str(d / "r.jsonl"), *_PLOT])[1])
+add("plot inputs", "pareto: valid results",
+    lambda d: (write(d, "r.jsonl", _GOOD_RESULTS.get("text") or ""), ["plot", "pareto", str(d / "r.jsonl"), *_PLOT])[1])
 for _label, _content in [("empty", ""), ("non-UTF-8", b"\xff\xfe\n"), ("not JSON", "hello\n"), ("list records", "[1,2]\n"),
                          ("NaN objectives", '{"objectives": {"latency": NaN, "energy": 1}, "status": "ok"}\n'),
                          ("negative objectives", '{"objectives": {"latency": -1, "energy": -2}, "status": "ok"}\n')]:
@@ -516,7 +518,8 @@ for _label, _content in [("not JSON", "{"), ("a list", "[]"), ("no events", '{"t
 add("plot inputs", "roofline: measurements M=0", lambda d: ["plot", "roofline", "--measurements",
                                                            _meas("gemm.csv", _cell("M", "0"))(d)[1], "--arch", "h100", *_PLOT])
 add("plot inputs", "energy: negative-bytes graph", lambda d: ["plot", "energy", "--graph", write(
-    d, "g.json", json.dumps({**_TOY, "ops": [{**_TOY["ops"][0], "inputs": [{**_TOY["ops"][0]["inputs"][0], "bytes": -5}]}] + _TOY["ops"][1:]})),
+    d, "g.json", json.dumps({**_TOY, "ops": [{**_TOY["ops"][0], "inputs": [{**_TOY["ops"][0]["inputs"][0], "bytes": -5}]}]
+                            + _TOY["ops"][1:]})),
     "--arch", "h100", *_PLOT])
 add("plot inputs", "energy: valid graph", lambda d: ["plot", "energy", "--graph", str(TOY_GRAPH), "--arch", "h100", *_PLOT])
 
@@ -588,13 +591,14 @@ def classify(c: Case, root: Path, timeout: float) -> Outcome:
         return Outcome(c, False, f"benchmark setup failed: {type(exc).__name__}: {exc}", 0.0)
     before_root = set(os.listdir(root)) | {d.name}
     before = _tree(d)
-    outside_before = {p: os.path.exists(p) for p in ("/tmp/bench_abs_escape.jsonl", "/tmp/bench_abs_escape", str(root.parent / "escape.jsonl"))}
+    outside_before = {p: os.path.exists(p)
+                      for p in ("/tmp/bench_abs_escape.jsonl", "/tmp/bench_abs_escape", str(root.parent / "escape.jsonl"))}
     rc, out, err, secs = _run(argv, d, timeout)
     after = _tree(d)
     allowed = ("out", "results", *c.allow)
-    new_out = [p for p in after if p not in before and not p.split(os.sep)[0] in allowed and p != "out"]
+    new_out = [p for p in after if p not in before and p.split(os.sep)[0] not in allowed and p != "out"]
     changed = [p for p in before if before[p] not in ("dir", "special") and after.get(p) != before[p]
-               and not p.split(os.sep)[0] in allowed]
+               and p.split(os.sep)[0] not in allowed]
     escaped = [p for p, was in outside_before.items() if os.path.exists(p) and not was]
     escaped += [str(root / p) for p in set(os.listdir(root)) - before_root]
     err_lines = [ln for ln in err.strip().splitlines() if ln.strip()]

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bytes2={v:.2f}  16-bit rows mean|log(pred/meas)| = {np.mean(np.abs(np.log(half))):.3f}")
         if not a.scan or v == values[-1]:
             for (m, dt, b), r in ratios.items():
-                print(f"   {m:13s} {dt:5s} b{b:<4d} measured {meas[(m, dt, b)] * 1e3:8.2f} ms  model {r * meas[(m, dt, b)] * 1e3:8.2f} ms  ratio {r:.2f}")
+                print(f"   {m:13s} {dt:5s} b{b:<4d} measured {meas[(m, dt, b)] * 1e3:8.2f} ms  "
+                      f"model {r * meas[(m, dt, b)] * 1e3:8.2f} ms  ratio {r:.2f}")
     return 0
 
 

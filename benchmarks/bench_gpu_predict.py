@@ -35,7 +35,7 @@ DEFAULT_MEAS = Path(__file__).resolve().parents[1] / "data" / "measurements" / "
 def gemm_op(r) -> OpNode:
     M, N, K = int(r.M), int(r.N), int(r.K)
     b = int(r.batch) if not pd.isna(r.batch) else 1
-    shp = (lambda *s: s if b == 1 else (b, *s))
+    shp = (lambda *s: s if b == 1 else (b, *s))  # noqa: E731
     return OpNode(name="gemm", kind="matmul", dtype=r["dtype"], flops=2.0 * M * N * K * b, macs=1.0 * M * N * K * b,
                   inputs=[TensorInfo.of(shp(M, K), r["dtype"]), TensorInfo.of(shp(K, N), r["dtype"])],
                   outputs=[TensorInfo.of(shp(M, N), r["dtype"])], attrs={"M": M, "N": N, "K": K, "batch": b})

@@ -168,7 +168,8 @@ def speed(layers, rows, live: int) -> None:
                 layer_cycles(s, ly, bandwidth_words=10.0 if mode == "USER" else 1e12)
             best = min(best, time.perf_counter() - t0)
         ratios.append(by_cfg[cfg] / best)
-        print(f"{topo:>9s} {a:>4d}x{a:<3d}{df:>3s} {mode:>5s} {n_by_cfg[cfg]:6d} {by_cfg[cfg]:12.1f} {best:10.5f} {by_cfg[cfg] / best:10.0f}x")
+        print(f"{topo:>9s} {a:>4d}x{a:<3d}{df:>3s} {mode:>5s} {n_by_cfg[cfg]:6d} {by_cfg[cfg]:12.1f} {best:10.5f} "
+              f"{by_cfg[cfg] / best:10.0f}x")
     print(f"speedup over all configurations: min {min(ratios):.0f}x, median {np.median(ratios):.0f}x")
 
     # dram_traffic="scalesim" (per-fold ring model + stall replay) on the USER-mode runs

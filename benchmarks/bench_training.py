@@ -40,9 +40,7 @@ largest simulation (issue 13: a 3072-GPU step in < 10 s).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
-import itertools
 import statistics
 import sys
 import time

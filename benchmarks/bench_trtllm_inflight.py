@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # sibling helper modules
+
+from error_table import print_error_table  # noqa: E402
 CSV_PATH = ROOT / "data" / "published" / "trtllm_v1.0_throughput.csv"
 #: models as published -> accel names (Llama 3.3 70B has Llama 3.1 70B's architecture)
 MODELS = {"Llama 3.1 8B": "llama3.1-8b", "Llama 3.3 70B": "llama3.1-70b", "Llama 3.1 405B": "llama3.1-405b"}
@@ -62,19 +65,14 @@ def trtllm_bench_settings(cfg: Any, tp: int, isl: int, osl: int, memory_gib: flo
     requests = kv_fraction * available / (per_token * (isl + osl))
     raw_bs = min(requests, 4096)
     raw_tokens = min(raw_bs * (1 + isl / osl), 32768)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    bs = max(64, _ceil_to(raw_bs, 32 if raw_bs < 256 else 128 if raw_bs < 1024 else 256))
+    tokens = max(2048, _ceil_to(raw_tokens, 256 if raw_tokens < 4096 else 512 if raw_tokens < 8192 else 1024))
     return bs, tokens
+
+
+def _ceil_to(x: float, step: int) -> int:
+    """``x`` rounded up to a multiple of ``step``."""
+    return step * math.ceil(x / step)
 
 
 def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> int:
@@ -125,14 +123,7 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
               f"{meas:8.0f} vs {sim:8.0f} ({100 * (sim / meas - 1):+.1f} %)"
               + (f"  [{s['completed']} of {n} completed]" if s["completed"] < n else ""))
         sys.stdout.flush()
-    print("\n| model, GPU | rows | median abs. error | signed median | range |\n| --- | --- | --- | --- | --- |")
-    for k, e in errs.items():
-        print(f"| {k} | {len(e)} | {100 * statistics.median(abs(x) for x in e):.1f} % | "
-              f"{100 * statistics.median(e):+.1f} % | {100 * min(e):+.0f} .. {100 * max(e):+.0f} % |")
-    every = [x for e in errs.values() for x in e]
-    if every:
-        print(f"| all | {len(every)} | {100 * statistics.median(abs(x) for x in every):.1f} % | "
-              f"{100 * statistics.median(every):+.1f} % | {100 * min(every):+.0f} .. {100 * max(every):+.0f} % |")
+    print_error_table(errs, "model, GPU")
     return 0
 
 

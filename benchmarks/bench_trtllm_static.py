@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # sibling helper modules
+
+from error_table import print_error_table  # noqa: E402
 CSV_PATH = ROOT / "data" / "published" / "trtllm_v0.9_perf_overview.csv"
 #: models as published -> accel names (the doc's configs: "LLaMA 7B" is Llama2-7b, "LLaMA 70B" Llama2-70b)
 MODELS = {"GPT-J 6B": "gpt-j-6b", "Mistral 7B": "mistral-7b", "LLaMA 7B": "llama2-7b", "LLaMA 70B": "llama2-70b"}
@@ -110,14 +113,7 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
         print(f"{r['table']:11s} {r['gpu']:4s} {r['precision']:4s} {r['model']:10s} {batch:5d} {tp:2d} {isl:5d} {osl:5d} | "
               f"{meas:8.1f} vs {sim:8.1f} {unit} ({100 * (sim / meas - 1):+.1f} %)")
         sys.stdout.flush()
-    print("\n| table, GPU, precision | rows | median abs. error | signed median | range |\n| --- | --- | --- | --- | --- |")
-    for k, e in errs.items():
-        print(f"| {k} | {len(e)} | {100 * statistics.median(abs(x) for x in e):.1f} % | "
-              f"{100 * statistics.median(e):+.1f} % | {100 * min(e):+.0f} .. {100 * max(e):+.0f} % |")
-    every = [x for e in errs.values() for x in e]
-    if every:
-        print(f"| all | {len(every)} | {100 * statistics.median(abs(x) for x in every):.1f} % | "
-              f"{100 * statistics.median(every):+.1f} % | {100 * min(every):+.0f} .. {100 * max(every):+.0f} % |")
+    print_error_table(errs, "table, GPU, precision")
     print(f"\nnot expressed: {len(skipped)} rows")
     for why in sorted({unexpressed_reason(r) for r in skipped}, key=str):
         print(f"  {sum(unexpressed_reason(r) == why for r in skipped):3d}  {why}")

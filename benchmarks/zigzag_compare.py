@@ -132,7 +132,8 @@ def main(argv=None) -> None:
                 w.writeheader()
                 w.writerows(rows)
     table = compare(rows)
-    hdr = f"{'layer':44s} {'ZigZag uJ':>9s} {'ours uJ':>9s} {'diff%':>7s} | {'mac':>11s} {'register':>11s} {'sram':>11s} {'dram':>13s}  (ZigZag/ours, uJ)"
+    hdr = (f"{'layer':44s} {'ZigZag uJ':>9s} {'ours uJ':>9s} {'diff%':>7s} | {'mac':>11s} {'register':>11s} {'sram':>11s} "
+           f"{'dram':>13s}  (ZigZag/ours, uJ)")
     print(hdr)
     for t in table:
         z, o = t["zz"], t["ours"]

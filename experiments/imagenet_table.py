@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from accel.sim.host import issue_time_of
+from accel.sim.host import issue_time_of  # noqa: E402
 from accel.arch import load_arch  # noqa: E402
 from accel.devices import cost_model_for  # noqa: E402
 from accel.errors import ConfigError  # noqa: E402

@@ -3,7 +3,6 @@ schemas, simulated results). Each test failed before the fix (see the comment on
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 

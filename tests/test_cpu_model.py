@@ -191,7 +191,7 @@ def test_host_cpu_batch1_models_mape():
 
 
 # ---------------------------------------------------------------- rnn and dtypes (issue 16)
-def lstm(T, B, I, H, layers=1, dtype="fp32"):
+def lstm(T, B, I, H, layers=1, dtype="fp32"):  # noqa: E741
     G = 4
     ws = []
     for layer in range(layers):

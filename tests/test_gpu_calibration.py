@@ -20,7 +20,7 @@ DATA = Path(__file__).resolve().parent / "data" / "gpu"
 def gemm_op(r) -> OpNode:
     M, N, K, dt = int(r["M"]), int(r["N"]), int(r["K"]), r["dtype"]
     b = 1 if pd.isna(r["batch"]) else int(r["batch"])
-    shp = (lambda *s: s if b == 1 else (b, *s))
+    shp = (lambda *s: s if b == 1 else (b, *s))  # noqa: E731
     return OpNode(name="gemm", kind="matmul", dtype=dt, flops=2.0 * M * N * K * b, macs=1.0 * M * N * K * b,
                   inputs=[TensorInfo.of(shp(M, K), dt), TensorInfo.of(shp(K, N), dt)],
                   outputs=[TensorInfo.of(shp(M, N), dt)], attrs={"M": M, "N": N, "K": K, "batch": b})

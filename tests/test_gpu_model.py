@@ -12,7 +12,7 @@ from accel.graph import OP_KINDS, OpNode, TensorInfo
 
 
 def mm(M, N, K, dtype="bf16", batch=1):
-    shp = (lambda *s: s if batch == 1 else (batch, *s))
+    shp = (lambda *s: s if batch == 1 else (batch, *s))  # noqa: E731
     return OpNode(name="mm", kind="matmul", dtype=dtype, flops=2.0 * M * N * K * batch, macs=1.0 * M * N * K * batch,
                   inputs=[TensorInfo.of(shp(M, K), dtype), TensorInfo.of(shp(K, N), dtype)],
                   outputs=[TensorInfo.of(shp(M, N), dtype)], attrs={"M": M, "N": N, "K": K, "batch": batch})

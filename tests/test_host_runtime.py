@@ -1,4 +1,5 @@
-"""The host is part of the system: eager dispatch (host_runtime.dispatch) and pageable staging copies (host_runtime.staging_copy) of the host CPU arch."""
+"""The host is part of the system: eager dispatch (host_runtime.dispatch) and pageable staging copies
+(host_runtime.staging_copy) of the host CPU arch."""
 
 import json
 from pathlib import Path

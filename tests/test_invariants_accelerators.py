@@ -251,7 +251,7 @@ def test_rnn_is_gate_gemms_with_sequential_steps(arch):
     """An LSTM costs its gate GEMMs, FLOPs as torch counts them, and its T recurrent steps cannot
     overlap: with unlimited DRAM bandwidth it takes at least T x layers x one step's GEMM alone."""
     m = model(arch)
-    T_, B, I, H = 32, 4, 256, 512
+    T_, B, I, H = 32, 4, 256, 512  # noqa: E741
     op = lstm(T_, B, I, H, layers=2)
     c = m.cost(op)
     assert c.flops == pytest.approx(op.flops) and c.detail["steps"] == 2 * T_

@@ -217,11 +217,11 @@ def op_attention(b: int, h: int, lq: int, lk: int, d: int, causal: bool, dtype: 
                   attrs={"batch": b, "heads": h, "Lq": lq, "Lk": lk, "d": d, "causal": causal})
 
 
-def rnn_macs(T_: int, B: int, I: int, H: int, L: int, G: int, D: int) -> float:
+def rnn_macs(T_: int, B: int, I: int, H: int, L: int, G: int, D: int) -> float:  # noqa: E741
     return float(sum(T_ * B * G * H * ((I if layer == 0 else H * D) + H) * D for layer in range(L)))
 
 
-def op_rnn(T_: int, B: int, I: int, H: int, L: int, cell: str, bidir: bool, dtype: str) -> OpNode:
+def op_rnn(T_: int, B: int, I: int, H: int, L: int, cell: str, bidir: bool, dtype: str) -> OpNode:  # noqa: E741
     G, D = {"LSTM": 4, "GRU": 3}[cell], 2 if bidir else 1
     ws = []
     for layer in range(L):

@@ -27,7 +27,8 @@ def _subset_rows():
     t = read_measurements(H100).tables
     g = t["gemm.csv"]
     c = t["conv.csv"]
-    return load_kernel_rows({"gemm.csv": g[g.dtype == "bf16"], "conv.csv": c[c.name.str.startswith("rn.l") & c.dtype.isin(["bf16", "fp32"])]})
+    return load_kernel_rows({"gemm.csv": g[g.dtype == "bf16"],
+                             "conv.csv": c[c.name.str.startswith("rn.l") & c.dtype.isin(["bf16", "fp32"])]})
 
 
 @pytest.mark.slow

@@ -180,7 +180,6 @@ def test_device_bound_layer_runs_detected():
 def test_host_dispatch_comes_from_the_directory_micro_row(tmp_path):
     """A directory measured on a 2x faster host (its micro.csv launch row halved) gets half the launch and
     framework time per op: host-bound batch-1 rows are predicted ~2x faster; the shipped host: unchanged."""
-    import shutil
 
     import pandas as pd
 
