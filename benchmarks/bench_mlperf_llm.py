@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
     args = ap.parse_args(argv)
 
     import workloads
-    from accel.serve import serve
+    from accel.serve import Workload, serve
     from accel.serve.costs import build_step_costs
     from accel.serve.engine import Request
     from accel.sim.system import resolve_system
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
         label = f"{r['round']} {lay.arch} TP{lay.tp}x{lay.instances} {r['benchmark']:15s} {r['scenario']:7s}"
         if r["scenario"] == "Offline":
             reqs = [Request(i, 0.0, p, o) for i, (p, o) in enumerate(rng.sample(lengths, OFFLINE_BATCHES * batch))]
-            res = serve(MODEL, system, _Fixed(reqs), **kw)
+            res = serve(MODEL, system, Workload(fixed=tuple(reqs)), **kw)
             sim = offline_tokens_per_s(res) * lay.instances
             meas = float(r["tokens_per_s"])
             errs.setdefault("Offline tokens/s", []).append(sim / meas - 1)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
                     break
                 p, o = lengths[rng.randrange(len(lengths))]
                 reqs.append(Request(len(reqs), t, p, o))
-            res = serve(MODEL, system, _Fixed(reqs), **kw)
+            res = serve(MODEL, system, Workload(fixed=tuple(reqs)), **kw)
             lat = server_latencies(res, SERVER_WARMUP_S)
             saturated_run = res.summary()["saturated"]
             parts = []
@@ -241,22 +241,6 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
     for s in skipped:
         print(f"  {s}")
     return 0
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    """A request list as a :class:`accel.serve.Workload` stand-in (``serve`` calls ``requests()``; fresh copies, since
-    the engine writes into them)."""
-
-    reqs: list[Any]
-    static_batch: None = None
-    rate: None = None
-    trace: None = None
-
-    def requests(self) -> list[Any]:
-        from accel.serve.engine import Request
-
-        return [Request(r.rid, r.arrival, r.prompt, r.output) for r in self.reqs]
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ if str(ROOT / "benchmarks") not in sys.path:
     sys.path.insert(0, str(ROOT / "benchmarks"))  # sibling helper modules
 
 from error_table import print_error_table  # noqa: E402
+from training_rows import param_count  # noqa: E402  (parameters of an LLM config, one home)
 CSV_PATH = ROOT / "data" / "published" / "trtllm_v1.0_throughput.csv"
 #: models as published -> accel names (Llama 3.3 70B has Llama 3.1 70B's architecture)
 MODELS = {"Llama 3.1 8B": "llama3.1-8b", "Llama 3.3 70B": "llama3.1-70b", "Llama 3.1 405B": "llama3.1-405b"}
@@ -41,14 +42,6 @@ SOURCE = "TensorRT-LLM 1.0 in-flight throughput"
 def rows() -> list[dict[str, str]]:
     with CSV_PATH.open(encoding="utf-8") as f:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
-
-
-def param_count(cfg: Any) -> int:
-    """Parameters of a Llama-family config: embedding and (untied) LM head ``2 x vocab x hidden``, per block
-    ``hidden x (q + k + v + o widths) + 3 x hidden x ffn + 2 x hidden`` (two RMSNorms), the final norm."""
-    q, kv = cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim
-    block = cfg.hidden * (2 * q + 2 * kv) + 3 * cfg.hidden * cfg.ffn + 2 * cfg.hidden
-    return (1 if cfg.tied else 2) * cfg.vocab * cfg.hidden + cfg.layers * block + cfg.hidden
 
 
 def trtllm_bench_settings(cfg: Any, tp: int, isl: int, osl: int, memory_gib: float, elem_bytes: float = 1.0,

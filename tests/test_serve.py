@@ -202,3 +202,12 @@ def test_serve_rejects_an_unknown_scheduler():
 
     with pytest.raises(ConfigError, match="allowed: preempt, guaranteed_no_evict"):
         serve("llama:layers=2,hidden=256,heads=4", None, Workload(8, 4, static_batch=1), scheduler="fifo")
+
+
+def test_a_fixed_request_list_workload_gives_fresh_copies_each_run():
+    reqs = (Request(0, 0.0, 32, 3), Request(1, 0.5, 16, 2))
+    wl = Workload(fixed=reqs)
+    first, second = wl.requests(), wl.requests()
+    assert [(r.arrival, r.prompt, r.output) for r in first] == [(0.0, 32, 3), (0.5, 16, 2)]
+    run_engine(first, _cfg(), _costs())
+    assert first[0].finish is not None and second[0].finish is None and reqs[0].finish is None

@@ -23,7 +23,7 @@ from accel.serve.intervals import serving_intervals
 @dataclass(frozen=True)
 class Workload:
     """Requests: Poisson arrivals at ``rate`` req/s for ``duration`` s (or until ``max_requests``) with fixed lengths,
-    a trace, or a static batch."""
+    a trace (CSV), a static batch, or a given request list ``fixed`` (each run gets fresh copies)."""
 
     prompt_len: int = 1024
     output_len: int = 256
@@ -33,9 +33,12 @@ class Workload:
     static_batch: int | None = None
     seed: int = 0
     max_requests: int | None = None
+    fixed: tuple[Request, ...] | None = None
 
     def requests(self) -> list[Request]:
         """The request list (arrival s, prompt and output tokens)."""
+        if self.fixed is not None:
+            return [Request(r.rid, r.arrival, r.prompt, r.output) for r in self.fixed]
         if self.static_batch:
             return [Request(i, 0.0, self.prompt_len, self.output_len) for i in range(self.static_batch)]
         if self.trace:
