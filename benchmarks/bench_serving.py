@@ -7,8 +7,8 @@ continuous batching with an 8192-token step budget (TensorRT-LLM's default ``max
 Printed per row: measured vs simulated mean TTFT, mean inter-token latency (= TPOT) and output tokens/s, and
 the ratio simulated / measured; then the median absolute error per metric.
 
-MLPerf Inference rows (``mlperf_inference_llm.csv``) are listed as not expressible: their precision (FP8 in
-NVIDIA's submissions), per-GPU parallel layout and the dataset's length distribution are not in the file.
+MLPerf Inference rows (``mlperf_inference_llm.csv``) are compared in ``bench_mlperf_llm.py``, with the configuration
+NVIDIA submitted and the benchmark dataset's request lengths.
 
 Run: ``python benchmarks/bench_serving.py [--rows N] [--model 8B|70B]`` (about 30 s with a warm graph cache).
 """

@@ -10,7 +10,7 @@ regime of accel's own run of them: *saturated* (the queue grew past a tenth of t
 batches, overload; :func:`accel.serve.saturated`) or *unsaturated* -- the regime is what a new prediction knows
 about itself, and the errors differ between the two (throughput below saturation is the offered load). Per metric
 and regime the table stores the 10th and 90th percentiles ``q_lo``, ``q_hi`` of ``r`` with every source counting
-once, and their leave-one-source-out coverage (:func:`accel.uncertainty.published_residual_summary`).
+once, the number of sources, and their leave-one-source-out coverage (:func:`accel.uncertainty.published_residual_summary`).
 
 **Interval of a prediction** ``X`` of metric ``m``: the published value is ``X exp(-r)``, so::
 
@@ -28,7 +28,7 @@ from typing import Any
 from accel.uncertainty import Interval, data_dir, load_table, published_residual_summary, residual_table_header
 
 SERVING_TABLE_PATH = data_dir() / "uncertainty" / "serving_published_residuals.json"
-#: metrics with an interval: accel serve summary key -> how its prediction is read from a summary
+#: metrics with an interval (accel serve summary keys; TTFT and TPOT: their means)
 METRICS = ("output_tokens_per_s", "ttft_s", "tpot_s")
 REGIMES = ("saturated", "unsaturated")
 
@@ -51,7 +51,7 @@ def serving_residual_table(rows: list[dict[str, Any]], command: str, date: str |
                                     "by accel.serve.intervals.serving_intervals",
                                     "per metric and regime, each source counts once: its rows weigh 1 / (its number of "
                                     "rows)", command, date),
-            "metrics": {m: {g: published_residual_summary(mine)
+            "metrics": {m: {g: {**published_residual_summary(mine), "sources": len({r["source"] for r in mine})}
                             for g in REGIMES
                             if (mine := [r for r in rows if r["metric"] == m and regime(r["saturated"]) == g])}
                         for m in METRICS},
@@ -68,8 +68,7 @@ def serving_interval(metric: str, predicted: float, saturated: bool,
         return None
     q = summary["all"]
     cover = summary["leave_one_source_out_coverage"]["all"]
-    n_src = len({r["source"] for r in (table or {}).get("rows", [])
-                 if r["metric"] == metric and regime(r["saturated"]) == regime(saturated)})
+    n_src = summary["sources"]
     check = (f"leave-one-source-out coverage {100 * cover:.0f} %" if cover == cover
              else "no leave-one-source-out check")
     return Interval(predicted, predicted * math.exp(-q["q_hi"]), predicted * math.exp(-q["q_lo"]),
