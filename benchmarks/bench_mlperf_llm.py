@@ -6,8 +6,9 @@ files (``closed/NVIDIA/configs/llama2-70b/{Offline,Server}/__init__.py`` of mlco
 
 * the system runs independent engine instances of ``tp`` GPUs (``tensor_parallelism``); accel simulates one
   instance and multiplies by the number of instances (LoadGen spreads samples evenly over them);
-* FP8 weights, activations and GEMMs (``use_fp8 = True``) with an FP8 KV cache (TensorRT-LLM's FP8 recipe,
-  ``--kv_cache_dtype fp8``; accel's ``--dtype fp8`` graph stores K/V in fp8);
+* FP8 (``use_fp8 = True``) as TensorRT-LLM runs it, with an FP8 KV cache (``--kv_cache_dtype fp8``): accel's
+  ``--dtype fp8`` LLM graph is W8A8 (FP8 projection GEMMs, the rest and the all-reduces in 16 bits,
+  :func:`workloads.llm.quantize_activations`);
 * at most ``gpu_batch_size`` sequences in flight; 8192 tokens per engine step (TensorRT-LLM's default
   ``max_num_tokens``, the same assumption as ``bench_serving.py``; the config files read do not set it);
 * the KV-cache pool is ``kvcache_free_gpu_mem_frac = 0.90`` of the memory the weights leave: accel's pool is

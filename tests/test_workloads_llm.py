@@ -155,6 +155,48 @@ def test_weight_only_quantization_and_fp8_kv_cache():
         workloads.extract_model("llama3-8b", weights="int3", phase="decode", context=8)
 
 
+@pytest.mark.parametrize("dtype", ["fp8", "int8"])
+def test_w8a8_serving_quantizes_the_projections_and_keeps_the_rest_16_bit(dtype):
+    """fp8/int8 LLMs run as engines serve a quantized checkpoint: 8-bit projection GEMMs (inputs and weights), the
+    kernels feeding them write 8 bits, the KV cache is 8-bit; residual adds, norms' inputs, the LM head and the
+    projections' outputs (what a tensor-parallel all-reduce sums) stay bf16."""
+    kw = dict(phase="decode", context=1024, batch=8)
+    base = workloads.extract_model("llama3-8b", dtype="bf16", **kw)
+    q = workloads.extract_model("llama3-8b", dtype=dtype, **kw)
+    assert (q.meta["dtype"], q.meta["activation_dtype"], q.meta["kv_dtype"]) == (dtype, "bf16", dtype)
+    by_module = {o.module: o for o in q if o.module.startswith("layers.0") or not o.module.startswith("layers")}
+    for name in ("self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj"):
+        gemm = by_module[f"layers.0.{name}"]
+        assert gemm.dtype == dtype and {t.dtype for t in gemm.inputs + gemm.weights} == {dtype}
+        assert [t.dtype for t in gemm.outputs] == ["bf16"]
+    assert by_module["layers.0.input_layernorm"].outputs[0].dtype == dtype  # quantization fused into the norm
+    assert by_module["layers.0.mlp"].outputs[0].dtype == dtype  # ... and into SiLU-and-multiply
+    assert by_module["norm"].outputs[0].dtype == "bf16"  # the final norm feeds the 16-bit LM head
+    head = by_module["lm_head"]
+    assert head.dtype == "bf16" and head.weights[0].dtype == "bf16"
+    adds = [o for o in q if o.module == "layers.0" and o.kind == "elementwise"]
+    assert adds and all(t.dtype == "bf16" for o in adds for t in o.inputs + o.outputs)  # the residual stream
+    cfg = LLM_CONFIGS["llama3-8b"]
+    block = 4096 * (4096 + 2 * 1024 + 4096) + 3 * 4096 * 14336
+    assert q.meta["param_bytes"] == base.meta["param_bytes"] - cfg.layers * block  # 2 B -> 1 B per projection weight
+    assert q.meta["kv_cache_bytes"] * 2 == base.meta["kv_cache_bytes"]
+    q_gemm, b_gemm = by_module["layers.0.mlp.up_proj"], [o for o in base if o.module == "layers.0.mlp.up_proj"][0]
+    assert q_gemm.flops == b_gemm.flops and q_gemm.input_bytes * 2 == b_gemm.input_bytes
+    norm = by_module["layers.0.input_layernorm"].name
+    edges = [q.graph.edges[norm, v]["bytes"] for v in q.graph.successors(norm)]
+    assert len(edges) == 3 and set(edges) == {8 * 4096}  # its fp8 output, to q, k and v
+    with pytest.raises(ValueError, match="does not apply"):
+        workloads.extract_model("llama3-8b", dtype=dtype, weights="int4", **kw)
+
+
+def test_w8a8_quantizes_biased_projections_too():
+    """GPT-J's MLP linears carry a bias: the weight matrix is 8-bit, the bias stays 16-bit, the GEMM runs in fp8
+    (not the weight-only dequantizing path)."""
+    g = workloads.extract_model("gpt-j-6b", dtype="fp8", phase="decode", context=64, batch=4)
+    fc_in = [o for o in g if o.module == "layers.0.mlp.fc_in"][0]
+    assert fc_in.dtype == "fp8" and sorted(w.dtype for w in fc_in.weights) == ["bf16", "fp8"]
+
+
 def test_cli_decode_defaults_to_cuda_graphs(capsys, monkeypatch, tmp_path):
     from accel.cli import main
 

@@ -22,7 +22,8 @@ graph: every fp16 tensor (weights, activations, inputs and outputs of every op) 
 ``int8`` / ``fp8`` (1 byte per element) and every op computing in fp16 as computing in that dtype
 (a quantized inference engine keeping weights and activations in 8 bits between layers, with
 quantization scales folded into the kernels). Tensors the model itself creates in another dtype
-(token ids, explicit fp32 upcasts) keep theirs.
+(token ids, explicit fp32 upcasts) keep theirs. Decoder LLMs are the exception: their int8 / fp8 is the
+W8A8 recipe of LLM serving engines (:func:`workloads.llm.quantize_activations`).
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ def extract_model(name: str, batch: int = 1, mode: str = "infer", dtype: str = "
             ``op.dtype == "tf32"``, ``graph.meta["compute_dtype"] == "tf32"``); "int8" / "fp8"
             (inference only, no amp): a fully quantized graph traced in fp16 whose fp16 tensors
             are recorded as 1-byte int8/fp8 tensors and whose fp16 ops compute in int8/fp8
-            (``param_bytes`` = 1 byte per parameter). See :mod:`workloads.extract`.
+            (``param_bytes`` = 1 byte per parameter). See :mod:`workloads.extract`. Decoder LLMs run int8 / fp8
+            as serving engines do instead (W8A8: :func:`workloads.llm.quantize_activations`).
         seq_len: tokens per sequence for token models (default gpt2 512, bert_base 512,
             lstm_lm 128; at most the model's position table); rejected for image models.
         optimizer: "sgd" (momentum 0.9) or "adam" (train mode).

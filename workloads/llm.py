@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from accel.graph import LayerGraph, OpNode, dtype_bytes
+from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
 from workloads.llm_configs import LLM_PHASES, LlmConfig, llm_config
 from workloads.recorder import fused_kernel
 
@@ -201,6 +201,11 @@ WEIGHT_DTYPES: tuple[str, ...] = ("int8", "int4", "fp8")
 QUANTIZED_WEIGHTS: tuple[str, ...] = ("_proj.weight", "fc_in.weight", "fc_out.weight")
 #: KV-cache dtypes other than the model's
 KV_DTYPES: tuple[str, ...] = ("fp8", "int8")
+#: 8-bit serving dtypes, run as the engines run them (W8A8, :func:`quantize_activations`)
+W8A8_DTYPES: tuple[str, ...] = ("fp8", "int8")
+#: the 16-bit dtype a W8A8 model keeps between its GEMMs (residual stream, norms, embeddings, LM head,
+#: tensor-parallel all-reduces): bf16, the dtype of the quantized Llama 3 checkpoints engines serve
+W8A8_ACTIVATION_DTYPE = "bf16"
 
 
 def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: str | None = None,
@@ -214,9 +219,10 @@ def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: st
         phase: None, ``prefill`` or ``decode`` (see the module docstring). context: decode only (required): the
             KV-cache length the step attends over, its own new tokens included (``seq_len < context <=
             max_positions``); the new tokens sit at positions ``context - seq_len .. context - 1``.
-        dtype: fp32 / fp16 / bf16 (weights, activations and the KV cache), or int8 / fp8 (a fully quantized
-            graph, as :func:`workloads.extract`: fp8 GEMMs and attention on Hopper). mode: ``infer`` (LLM
-            training graphs: issue 13).
+        dtype: fp32 / fp16 / bf16 (weights, activations and the KV cache), or fp8 / int8: W8A8 serving as
+            TensorRT-LLM and vLLM run a quantized checkpoint (:func:`quantize_activations`: the blocks'
+            projection GEMMs, their weights and the KV cache in 8 bits, everything else in
+            :data:`W8A8_ACTIVATION_DTYPE`). mode: ``infer`` (LLM training graphs: issue 13).
         weights: weight-only quantization (:data:`WEIGHT_DTYPES`): the decoder blocks' projection weights are
             stored as int8 / int4 / fp8 (AWQ/GPTQ-style; embeddings and the LM head keep ``dtype``), the GEMMs
             compute in ``dtype`` and dequantize the weights in their main loop (the GPU model prices that).
@@ -233,35 +239,16 @@ def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: st
     if mode != "infer":
         raise ValueError(f"{cfg.name}: LLM graphs are inference graphs (mode 'infer'); training of LLM specs "
                          "comes with multi-node training (issue 13)")
-    if phase is not None and phase not in LLM_PHASES:
-        raise ValueError(f"unknown phase {phase!r}; allowed: {', '.join(LLM_PHASES)} (or none)")
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, got {batch!r}")
-    tokens = seq_len if seq_len is not None else (1 if phase == "decode" else min(2048, cfg.max_positions))
-    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
-        raise ValueError(f"seq_len must be a positive integer, got {seq_len!r}")
-    if phase == "decode":
-        if context is None or not isinstance(context, int) or isinstance(context, bool) or context <= tokens:
-            raise ValueError(f"context (KV-cache tokens the decode step attends over, its own {tokens} included) "
-                             f"must be an integer > {tokens}, got {context!r}")
-        if context > cfg.max_positions:
-            raise ValueError(f"context {context} too long for {cfg.name}: allowed {tokens + 1}..{cfg.max_positions}")
-    elif context is not None:
-        raise ValueError("context applies to --phase decode only")
-    elif tokens > cfg.max_positions:
-        raise ValueError(f"seq_len {tokens} too long for {cfg.name}: allowed 1..{cfg.max_positions}")
+    tokens = _checked_tokens(cfg, batch, seq_len, phase, context)
     start = context - tokens if phase == "decode" and context is not None else 0
     with torch.device("meta"):
         model = DecoderLM(cfg, 1, batch, phase, start, tokens)
         ids = torch.zeros(batch, tokens, dtype=torch.int64)
+    _check_quantization(dtype, weights, kv_dtype, phase)
+    w8a8 = dtype if dtype in W8A8_DTYPES else None
+    if w8a8:  # traced in 16 bits, the projections' weights and the cache stored narrow, then the GEMMs quantized
+        dtype, weights, kv_dtype = W8A8_ACTIVATION_DTYPE, w8a8, (w8a8 if phase else None)
     model = model.to(dtype=torch_dtype(dtype))
-    for what, value, allowed in (("weights", weights, WEIGHT_DTYPES), ("kv_dtype", kv_dtype, KV_DTYPES)):
-        if value is not None and value not in allowed:
-            raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)} (or none)")
-    if (weights or kv_dtype) and dtype not in ("fp16", "bf16"):
-        raise ValueError(f"weights/kv_dtype quantize an fp16 or bf16 model; dtype {dtype!r} does not apply")
-    if kv_dtype and not phase:
-        raise ValueError("kv_dtype applies to --phase prefill/decode (a step with a KV cache)")
 
     def stored(pname: str) -> str | None:
         """The dtype a parameter/buffer is stored in when it is not the model's (None)."""
@@ -273,6 +260,8 @@ def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: st
 
     one = extract(model, (ids,), mode="infer", dtype=dtype, name=cfg.name, _copy=False,
                   stored_dtypes=stored if (weights or kv_dtype) else None)
+    if w8a8:
+        quantize_activations(one, w8a8)
     graph = repeat_block(one, cfg.layers)
     eb = dtype_bytes(_recorded(one))
 
@@ -299,7 +288,76 @@ def extract_llm(name: str, batch: int = 1, seq_len: int | None = None, phase: st
                            "ops": sum(1 for o in one if _in_block(o.module))},
         "llm": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "source"}, "llm_source": cfg.source,
     })
+    if w8a8:
+        graph.meta.update({"dtype": w8a8, "activation_dtype": dtype})
     return graph
+
+
+def _checked_tokens(cfg: LlmConfig, batch: int, seq_len: int | None, phase: str | None, context: int | None) -> int:
+    """The step's new tokens per sequence, after checking batch, phase, seq_len and context (ValueError)."""
+    if phase is not None and phase not in LLM_PHASES:
+        raise ValueError(f"unknown phase {phase!r}; allowed: {', '.join(LLM_PHASES)} (or none)")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    tokens = seq_len if seq_len is not None else (1 if phase == "decode" else min(2048, cfg.max_positions))
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+        raise ValueError(f"seq_len must be a positive integer, got {seq_len!r}")
+    if phase == "decode":
+        if context is None or not isinstance(context, int) or isinstance(context, bool) or context <= tokens:
+            raise ValueError(f"context (KV-cache tokens the decode step attends over, its own {tokens} included) "
+                             f"must be an integer > {tokens}, got {context!r}")
+        if context > cfg.max_positions:
+            raise ValueError(f"context {context} too long for {cfg.name}: allowed {tokens + 1}..{cfg.max_positions}")
+    elif context is not None:
+        raise ValueError("context applies to --phase decode only")
+    elif tokens > cfg.max_positions:
+        raise ValueError(f"seq_len {tokens} too long for {cfg.name}: allowed 1..{cfg.max_positions}")
+    return tokens
+
+
+def _check_quantization(dtype: str, weights: str | None, kv_dtype: str | None, phase: str | None) -> None:
+    """ValueError unless weights / kv_dtype name allowed dtypes and quantize a 16-bit model's step with a cache."""
+    for what, value, allowed in (("weights", weights, WEIGHT_DTYPES), ("kv_dtype", kv_dtype, KV_DTYPES)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)} (or none)")
+    if (weights or kv_dtype) and dtype not in ("fp16", "bf16"):
+        raise ValueError(f"weights/kv_dtype quantize an fp16 or bf16 model; dtype {dtype!r} does not apply")
+    if kv_dtype and not phase:
+        raise ValueError("kv_dtype applies to --phase prefill/decode (a step with a KV cache)")
+
+
+def quantize_activations(graph: LayerGraph, dtype: str) -> None:
+    """Turn a graph whose projection weights are stored in ``dtype`` (8 bits) into W8A8 serving, in place.
+
+    This is how TensorRT-LLM (ModelOpt FP8 / SmoothQuant INT8 checkpoints) and vLLM (``quantization=fp8``) run
+    a quantized decoder: each projection GEMM (a matmul whose weight matrix is stored in ``dtype``) reads an
+    8-bit activation and an 8-bit weight and computes at the ``dtype`` tensor-core rate, writing a 16-bit
+    output; the residual stream, norms, rotary embedding, attention's arithmetic, the embedding table, the LM
+    head and the tensor-parallel all-reduces stay 16-bit; the KV cache is stored in 8 bits. The quantization
+    of a GEMM's input is fused into the kernel that produces it (the engines' RMSNorm, SiLU-and-multiply and
+    attention kernels with a quantized output): a producer whose every consumer is a quantized GEMM writes
+    its one output in ``dtype`` (and the edges carry those bytes).
+    """
+    g = graph.graph
+    quantized = {n for n in g.nodes if _is_quantized_gemm(g.nodes[n]["op"], dtype)}
+    for n in quantized:
+        op = g.nodes[n]["op"]
+        g.nodes[n]["op"] = dataclasses.replace(
+            op, dtype=dtype, inputs=[TensorInfo.of(t.shape, dtype) if len(t.shape) > 1 else t for t in op.inputs])
+    for n in g.nodes:
+        op, succ = g.nodes[n]["op"], list(g.successors(n))
+        if n in quantized or len(op.outputs) != 1 or not succ or not set(succ) <= quantized:
+            continue
+        out = TensorInfo.of(op.outputs[0].shape, dtype)
+        g.nodes[n]["op"] = dataclasses.replace(op, outputs=[out])
+        for v in succ:
+            g.edges[n, v]["bytes"] = int(out.bytes)
+
+
+def _is_quantized_gemm(op: OpNode, dtype: str) -> bool:
+    """A matmul whose weight matrices are all stored in ``dtype`` (a quantized projection; a bias stays 16-bit)."""
+    matrices = [w for w in op.weights if len(w.shape) > 1]
+    return op.kind == "matmul" and bool(matrices) and all(w.dtype == dtype for w in matrices)
 
 
 def _recorded(graph: LayerGraph) -> str:

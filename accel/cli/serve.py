@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="device<->device link when --tp > 1 replicates a device arch (default nvlink4; a system arch "
                         "uses its own fabric)")
     p.add_argument("--dtype", default="bf16", choices=["fp16", "bf16", "fp8", "int8"],
-                   help="model dtype (default bf16); fp8/int8 = weights, activations and GEMMs in that dtype")
+                   help="model dtype (default bf16); fp8/int8 = W8A8: projection GEMMs, their weights and inputs and the KV "
+                        "cache in 8 bits, the rest bf16")
     p.add_argument("--weights", default=None, choices=["int8", "int4", "fp8"],
                    help="weight-only quantization of the blocks' projections (activations stay --dtype)")
     p.add_argument("--kv-dtype", default=None, choices=["fp8", "int8"], help="KV-cache dtype (default --dtype)")
