@@ -189,6 +189,26 @@ def test_w8a8_serving_quantizes_the_projections_and_keeps_the_rest_16_bit(dtype)
         workloads.extract_model("llama3-8b", dtype=dtype, weights="int4", **kw)
 
 
+def test_w8a8_tensor_parallel_all_reduces_stay_16_bit():
+    """The row-parallel projections write bf16, so a tensor-parallel group sums 16-bit activations under W8A8, as
+    under bf16 (the all-reduce moves the same bytes), while the fp8 GEMMs take less time than the bf16 ones."""
+    from accel.sim import simulate
+    from accel.sim.parallelism import ParallelConfig
+    from accel.sim.system import resolve_system
+
+    spec = "llama:layers=2,hidden=1024,heads=8,kv_heads=2,ffn=2816,vocab=4096"
+    system = resolve_system("h100").with_devices(2, "nvlink4")
+    runs = {}
+    for dtype in ("bf16", "fp8"):
+        g = workloads.extract_model(spec, dtype=dtype, phase="decode", context=64, batch=64)
+        res = simulate(g, system, parallel=ParallelConfig("tensor", 2), cuda_graphs=True, memory_check="off")
+        dev = res.devices[0]
+        runs[dtype] = ([r.bytes for r in res.records if r.device == dev and r.kind == "allreduce"],
+                       sum(r.end - r.start for r in res.records if r.device == dev and r.kind == "matmul"))
+    assert runs["fp8"][0] and runs["fp8"][0] == runs["bf16"][0]
+    assert runs["fp8"][1] < runs["bf16"][1]
+
+
 def test_w8a8_quantizes_biased_projections_too():
     """GPT-J's MLP linears carry a bias: the weight matrix is 8-bit, the bias stays 16-bit, the GEMM runs in fp8
     (not the weight-only dequantizing path)."""
