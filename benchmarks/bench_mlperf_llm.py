@@ -11,8 +11,8 @@ files (``closed/NVIDIA/configs/llama2-70b/{Offline,Server}/__init__.py`` of mlco
   :func:`workloads.llm.quantize_activations`);
 * at most ``gpu_batch_size`` sequences in flight; 8192 tokens per engine step (TensorRT-LLM's default
   ``max_num_tokens``, the same assumption as ``bench_serving.py``; the config files read do not set it);
-* the KV-cache pool is ``kvcache_free_gpu_mem_frac = 0.90`` of the memory the weights leave: accel's pool is
-  ``u x memory - weights``, so ``u = 0.9 + 0.1 x weights / memory``.
+* the KV-cache pool is ``kvcache_free_gpu_mem_frac = 0.90`` of the memory the weights leave
+  (``serve(kv_free_fraction=0.90)``).
 
 The requests come from the benchmark's dataset: the 24,576 OpenOrca prompts' token counts
 (``data/published/mlperf_llama2_openorca_lengths.csv``). The model's generated lengths are not published per
@@ -105,14 +105,6 @@ def unexpressed_reason(row: dict[str, str]) -> str | None:
     return None
 
 
-def _kv_utilization(system: Any, tp: int, extract: Any) -> float:
-    """accel's pool fraction ``u`` equal to TensorRT-LLM's ``kvcache_free_gpu_mem_frac`` of what the weights leave."""
-    probe = extract(MODEL, dtype="fp8", batch=1, phase="decode", context=2)
-    weights = float(probe.meta["param_bytes"]) / tp
-    memory = float(system.devices[0].spec.memory_capacity)
-    return KV_FREE_FRACTION + (1.0 - KV_FREE_FRACTION) * weights / memory
-
-
 def offline_tokens_per_s(res: Any) -> float:
     """Saturated output tokens/s of one instance: tokens of the steps that end by the last first token (after it
     nothing waits), over that time."""
@@ -189,11 +181,11 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
         if r["system"] not in costs_cache:
             costs_cache[r["system"]] = build_step_costs(MODEL, system, "fp8", lay.tp, MAX_NUM_TOKENS,
                                                         long_context=2048, extract=workloads.extract_model)
-        util = _kv_utilization(system, lay.tp, workloads.extract_model)
         batch = lay.batch[r["scenario"]]
         rng = random.Random(0)
         kw: dict[str, Any] = dict(dtype="fp8", tp=lay.tp, max_batched_tokens=MAX_NUM_TOKENS, max_seqs=batch,
-                                  memory_utilization=util, extract=workloads.extract_model, costs=costs_cache[r["system"]])
+                                  kv_free_fraction=KV_FREE_FRACTION, extract=workloads.extract_model,
+                                  costs=costs_cache[r["system"]])
         label = f"{r['round']} {lay.arch} TP{lay.tp}x{lay.instances} {r['benchmark']:15s} {r['scenario']:7s}"
         if r["scenario"] == "Offline":
             reqs = [Request(i, 0.0, p, o) for i, (p, o) in enumerate(rng.sample(lengths, OFFLINE_BATCHES * batch))]

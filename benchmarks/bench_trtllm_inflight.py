@@ -8,7 +8,7 @@ the weights leave (the doc's usual setting). accel runs the same requests with:
   name the policy; its example output of an earlier version prints "Scheduling Policy: Guaranteed No Evict");
 * ``max_batch_size`` and ``max_num_tokens`` from trtllm-bench's own tuning heuristic, which the doc's commands leave
   in charge (:func:`trtllm_bench_settings`, re-implemented from ``tensorrt_llm/bench/build/tuning.py``);
-* the KV pool as TensorRT-LLM sizes it: ``u = f + (1 - f) x weights / memory`` in accel's ``u x memory - weights``.
+* the KV pool as TensorRT-LLM sizes it: 0.95 of what the weights leave (``serve(kv_free_fraction=0.95)``).
 
 Compared: total output tokens/s of the TP group, over the whole run (trtllm-bench's "Total Output Throughput").
 Run: ``python benchmarks/bench_trtllm_inflight.py [--gpu H100] [--model 8B]`` (several minutes: up to 30,000
@@ -100,11 +100,9 @@ def main(argv: list[str] | None = None, residuals: list[dict] | None = None) -> 
         if key not in costs:
             costs[key] = build_step_costs(model, system, "fp8", tp, tokens, long_context=min(isl + osl, cfg.max_positions),
                                           extract=workloads.extract_model)
-        weights = param_count(cfg) / tp  # fp8: one byte per parameter
-        util = KV_FREE_FRACTION + (1 - KV_FREE_FRACTION) * weights / memory
         res = serve(model, system, Workload(isl, osl, rate=1e12, max_requests=n), dtype="fp8", tp=tp,
-                    max_batched_tokens=tokens, max_seqs=bs, memory_utilization=util, extract=workloads.extract_model,
-                    costs=costs[key], scheduler="guaranteed_no_evict")
+                    max_batched_tokens=tokens, max_seqs=bs, kv_free_fraction=KV_FREE_FRACTION,
+                    extract=workloads.extract_model, costs=costs[key], scheduler="guaranteed_no_evict")
         s = res.summary()
         sim, meas = s["output_tokens_per_s"], float(r["output_tokens_per_s"])
         errs.setdefault(f"{r['model']} {r['gpu']} TP{tp}", []).append(sim / meas - 1)

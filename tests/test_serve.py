@@ -87,6 +87,41 @@ def test_kv_pool_size_from_memory_weights_and_gqa():
         kv_pool(meta, 16e9, tp=1, utilization=0.9, block_tokens=16, where="x")
 
 
+def test_kv_pool_as_a_share_of_what_the_weights_leave():
+    """TensorRT-LLM's kv_cache_free_gpu_mem_fraction: f x (memory - weights), not vLLM's u x memory - weights."""
+    meta = {"llm": {"layers": 32, "kv_heads": 8, "head_dim": 128}, "params": 8_000_000_000, "param_bytes": 16e9,
+            "kv_elem_bytes": 2}
+    per_token = 2 * 32 * 8 * 128 * 2
+    trt = kv_pool(meta, 80e9, tp=1, utilization=0.9, block_tokens=16, where="x", free_fraction=0.9)
+    assert trt.blocks == int(0.9 * (80e9 - 16e9) // (per_token * 16))
+    assert trt.blocks > kv_pool(meta, 80e9, tp=1, utilization=0.9, block_tokens=16, where="x").blocks
+    from accel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no room for a KV cache in 90% of what they leave"):
+        kv_pool(meta, 16e9, tp=1, utilization=0.9, block_tokens=16, where="x", free_fraction=0.9)
+
+
+def test_cli_kv_cache_free_fraction_sizes_the_pool_and_excludes_the_utilization(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    from accel.cli import main
+
+    monkeypatch.setenv("ACCEL_CACHE_DIR", str(tmp_path / "cache"))
+    model = "llama:layers=2,hidden=256,heads=4,kv_heads=2,vocab=1000"
+    args = ["serve", "--model", model, "--arch", "h100", "--static-batch", "2", "--prompt-len", "16", "--output-len", "4"]
+    pools = []
+    for extra in ([], ["--kv-cache-free-fraction", "0.5"]):
+        out = tmp_path / f"r{len(pools)}.json"
+        assert main(args + extra + ["--json", str(out)]) == 0
+        r = json.loads(out.read_text())
+        pools.append((r["kv_capacity_bytes"], r["kv_free_fraction"]))
+    capsys.readouterr()
+    (vllm, none), (trt, half) = pools
+    assert none is None and half == 0.5 and trt < vllm  # half of what the weights leave < 90 % of memory less them
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--kv-cache-free-fraction", "0.5", "--gpu-memory-utilization", "0.8"])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
 def test_poisson_workload_and_trace(tmp_path):
     w = Workload(rate=5.0, duration=100.0, seed=1)
     reqs = w.requests()

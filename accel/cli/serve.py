@@ -8,7 +8,8 @@ Examples::
     accel serve --model llama3-8b --arch h100 --trace requests.csv --json r.json   # arrival_s,prompt_tokens,output_tokens
 
 Engine steps are priced by simulating the model's prefill/decode graphs on the device (``accel.serve.costs``);
-the KV-cache pool is what device memory leaves after the weights (``--gpu-memory-utilization``).
+the KV-cache pool is what device memory leaves after the weights (``--gpu-memory-utilization``, or a share of it:
+``--kv-cache-free-fraction``).
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="tokens per step: decodes + prefill chunks (default 8192, vLLM's chunked-prefill budget)")
     eng.add_argument("--max-seqs", type=positive_int, default=256, help="sequences per batch (default 256)")
     eng.add_argument("--block-size", type=positive_int, default=16, help="KV-cache block, tokens (default 16)")
-    eng.add_argument("--gpu-memory-utilization", type=_fraction, default=0.9,
-                     help="share of device memory for weights + KV cache (default 0.9, vLLM's)")
+    pool = eng.add_mutually_exclusive_group()
+    pool.add_argument("--gpu-memory-utilization", type=_fraction, default=0.9,
+                      help="share of device memory for weights + KV cache (default 0.9, vLLM's)")
+    pool.add_argument("--kv-cache-free-fraction", type=_fraction, default=None,
+                      help="instead: the KV cache takes this share of the memory the weights leave (TensorRT-LLM's "
+                           "kv_cache_free_gpu_mem_fraction, 0.9 by default there)")
     eng.add_argument("--scheduler", choices=SCHEDULER_CHOICES, default="preempt",
                      help="admission: preempt (vLLM: admit when the prompt fits, recompute-preempt when the pool is "
                           "full; default) or guaranteed_no_evict (TensorRT-LLM's default: reserve prompt + output)")
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                       max_requests=args.requests)
         res = serve(args.model, system, wl, dtype=args.dtype, tp=args.tp, max_batched_tokens=args.max_batched_tokens,
                     max_seqs=args.max_seqs, block_tokens=args.block_size, memory_utilization=args.gpu_memory_utilization,
-                    extract=extract, costs=costs, scheduler=args.scheduler)
+                    extract=extract, costs=costs, scheduler=args.scheduler, kv_free_fraction=args.kv_cache_free_fraction)
         costs = res.costs
         results.append(res)
     if len(results) == 1:

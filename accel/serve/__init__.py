@@ -88,18 +88,26 @@ class KvPool:
 
 
 def kv_pool(graph_meta: dict[str, Any], memory_per_device: float, tp: int, utilization: float,
-            block_tokens: int, where: str) -> KvPool:
-    """KV blocks that fit: ``utilization x memory - weights / tp`` per device (vLLM's ``gpu_memory_utilization``;
-    activations of a step are not reserved), over the per-device bytes of one token's K and V
-    (``2 x layers x kv_heads x head_dim x kv_elem_bytes / tp``)."""
+            block_tokens: int, where: str, free_fraction: float | None = None) -> KvPool:
+    """KV blocks that fit, over the per-device bytes of one token's K and V
+    (``2 x layers x kv_heads x head_dim x kv_elem_bytes / tp``), in a pool per device of
+
+    * ``utilization x memory - weights / tp`` (vLLM's ``gpu_memory_utilization``), or, with ``free_fraction``,
+    * ``free_fraction x (memory - weights / tp)`` (TensorRT-LLM's ``kv_cache_free_gpu_mem_fraction``: a share
+      of what the weights leave).
+
+    Activations of a step are not reserved."""
     llm = graph_meta["llm"]
     eb = float(graph_meta["kv_elem_bytes"])
     per_token = 2.0 * llm["layers"] * llm["kv_heads"] * llm["head_dim"] * eb / tp
     weights = float(graph_meta["param_bytes"]) / tp
-    free = utilization * memory_per_device - weights
+    if free_fraction is None:
+        free, share = utilization * memory_per_device - weights, f"{utilization:.0%} of"
+    else:
+        free, share = free_fraction * (memory_per_device - weights), f"{free_fraction:.0%} of what they leave of"
     if free <= per_token * block_tokens:
         raise ConfigError(where, "memory", f"the weights ({weights / 1e9:.1f} GB per device) leave no room for a KV "
-                                           f"cache in {utilization:.0%} of {memory_per_device / 1e9:.1f} GB; "
+                                           f"cache in {share} {memory_per_device / 1e9:.1f} GB; "
                                            "use more devices (--tp N) or a smaller dtype")
     blocks = int(free // (per_token * block_tokens))
     return KvPool(blocks, block_tokens, per_token, blocks * block_tokens * per_token, weights)
@@ -172,10 +180,11 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", tp: int = 1,
           max_batched_tokens: int = 8192, max_seqs: int = 256, block_tokens: int = 16,
           memory_utilization: float = 0.9, extract: Any = None, costs: StepCosts | None = None,
-          scheduler: str = "preempt") -> ServeResult:
+          scheduler: str = "preempt", kv_free_fraction: float | None = None) -> ServeResult:
     """Simulate serving ``workload`` with ``model`` (an LLM name or spec) on ``system`` (``tp`` devices in tensor
-    parallel), admitting requests by ``scheduler`` (:data:`accel.serve.engine.SCHEDULERS`). ``extract(model, **kw)``
-    builds graphs (default :func:`workloads.extract_model`)."""
+    parallel), admitting requests by ``scheduler`` (:data:`accel.serve.engine.SCHEDULERS`). The KV pool is
+    ``memory_utilization`` of device memory less the weights, or, given ``kv_free_fraction``, that share of what the
+    weights leave (:func:`kv_pool`). ``extract(model, **kw)`` builds graphs (default :func:`workloads.extract_model`)."""
     if scheduler not in SCHEDULERS:
         raise ConfigError("<command line>", "--scheduler", f"unknown scheduler {scheduler!r}; allowed: {', '.join(SCHEDULERS)}")
     if extract is None:
@@ -196,7 +205,8 @@ def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", t
     cap = spec.memory_capacity
     if not cap:
         raise ConfigError(spec.origin or spec.name, "memory", "serving needs the device's memory capacity")
-    pool = kv_pool(probe.meta, float(cap), tp, memory_utilization, block_tokens, spec.origin or spec.name)
+    pool = kv_pool(probe.meta, float(cap), tp, memory_utilization, block_tokens, spec.origin or spec.name,
+                   free_fraction=kv_free_fraction)
     if costs is None:
         costs = build_step_costs(model, system, dtype, tp, max_batched_tokens,
                                  long_context=min(max(longest, 64), llm["max_positions"]), extract=extract)
@@ -208,6 +218,7 @@ def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", t
                                        "max_batched_tokens": max_batched_tokens, "max_seqs": max_seqs,
                                        "scheduler": scheduler,
                                        "block_tokens": block_tokens, "memory_utilization": memory_utilization,
+                                       "kv_free_fraction": kv_free_fraction,
                                        "rate": workload.rate if not (workload.trace or workload.static_batch) else None})
 
 
