@@ -52,6 +52,12 @@ def test_serving_spec_errors_name_the_field(tmp_path):
         _spec(tmp_path, serve={**LOAD, "device_cost_per_hour": None})
     with pytest.raises(ConfigError, match="rates"):
         _spec(tmp_path, serve={**LOAD, "rates": [0]})
+    with pytest.raises(ConfigError, match="scheduler.*guaranteed_no_evict"):
+        _spec(tmp_path, serve={**LOAD, "scheduler": "fifo"})
+    with pytest.raises(ConfigError, match="kv_free_fraction"):
+        _spec(tmp_path, serve={**LOAD, "kv_free_fraction": 1.5})
+    trt = _spec(tmp_path, serve={**LOAD, "scheduler": "guaranteed_no_evict", "kv_free_fraction": 0.9}).serve
+    assert trt is not None and (trt.scheduler, trt.kv_free_fraction) == ("guaranteed_no_evict", 0.9)
     with pytest.raises(ConfigError, match="workloads"):
         spec_from_dict({"name": "x", "base": "h100", "parameters": {"clock": ["1 GHz"]}, "objectives": ["latency"]},
                        str(tmp_path / "s.yaml"))

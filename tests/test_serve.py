@@ -217,10 +217,14 @@ def test_saturation_is_a_queue_past_a_tenth_of_the_requests():
 
 
 def test_guaranteed_no_evict_reserves_prompt_and_output_and_never_preempts():
+    import typing
+
     from accel.cli.serve import SCHEDULER_CHOICES
+    from accel.dse.spec import ServeSpec
     from accel.serve.engine import SCHEDULERS
 
-    assert SCHEDULER_CHOICES == SCHEDULERS
+    assert SCHEDULER_CHOICES == SCHEDULERS  # the CLI's and the sweep spec's literal copies (kept light to import)
+    assert typing.get_args(ServeSpec.model_fields["scheduler"].annotation) == SCHEDULERS
     # 12 blocks of 16 tokens = 192 tokens; each request needs 64 + 40 = 104 tokens = 7 blocks in the end
     reqs = lambda: [Request(i, 0.0, 64, 40) for i in range(3)]  # noqa: E731
     opt = run_engine(reqs(), _cfg(blocks=12), _costs())

@@ -351,7 +351,8 @@ def _run_serve(spec_dev: DeviceSpec, load: Any) -> dict[str, float]:
     for rate in load.rates:
         wl = Workload(load.prompt_len, load.output_len, rate=rate, max_requests=load.requests, seed=load.seed)
         res = serve(load.model, system, wl, dtype=load.dtype, tp=load.tp, max_batched_tokens=load.max_batched_tokens,
-                    max_seqs=load.max_seqs, memory_utilization=load.memory_utilization, extract=extract, costs=costs)
+                    max_seqs=load.max_seqs, memory_utilization=load.memory_utilization, extract=extract, costs=costs,
+                    kv_free_fraction=load.kv_free_fraction, scheduler=load.scheduler)
         costs = res.costs
         runs.append(res.summary())
     top = runs[-1]

@@ -214,7 +214,9 @@ class ServeSpec(_Strict):
     ``output_len`` tokens; ``tp`` devices of the design point serve one replica (over ``fabric``).
     ``tpot_p99_max``: the p99 time-per-output-token limit (s, or ``"50 ms"``) of the ``goodput`` objective.
     ``device_cost_per_hour``: price of one device-hour (any currency) for the ``cost`` objective (per million
-    output tokens at the goodput rate, or at the highest rate without a limit).
+    output tokens at the goodput rate, or at the highest rate without a limit). The engine: as ``accel serve``'s
+    options of the same names (``kv_free_fraction``: TensorRT-LLM's pool rule instead of ``memory_utilization``;
+    ``scheduler``: :data:`accel.serve.engine.SCHEDULERS`).
     """
 
     model: str = Field(min_length=1)
@@ -231,6 +233,8 @@ class ServeSpec(_Strict):
     max_batched_tokens: int = Field(default=8192, ge=1)
     max_seqs: int = Field(default=256, ge=1)
     memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    kv_free_fraction: float | None = Field(default=None, gt=0, le=1)
+    scheduler: Literal["preempt", "guaranteed_no_evict"] = "preempt"
     tpot_p99_max: float | str | None = None
     device_cost_per_hour: float | None = Field(default=None, gt=0)
 
