@@ -209,6 +209,29 @@ def test_w8a8_tensor_parallel_all_reduces_stay_16_bit():
     assert runs["fp8"][1] < runs["bf16"][1]
 
 
+def test_plot_roofline_of_a_w8a8_llm_draws_fp8_and_bf16_points(tmp_path, capsys, monkeypatch):
+    """`accel plot roofline --dtype fp8` on an LLM: fp8 projection GEMMs and bf16 LM head / attention points under
+    both roofs on a Hopper; a GPU without fp8 tensor cores is a one-line error."""
+    from accel.cli import main
+    from accel.plot import roofline_from_graph
+    from accel.arch import load_arch
+
+    monkeypatch.setenv("ACCEL_CACHE_DIR", str(tmp_path / "cache"))
+    spec = "llama:layers=2,hidden=1024,heads=8,kv_heads=2,ffn=2816,vocab=4096"
+    g = workloads.extract_model(spec, dtype="fp8", phase="prefill", seq_len=512, batch=4)
+    pts = roofline_from_graph(g, load_arch("h100"))
+    assert {"fp8", "bf16"} <= set(pts["dtype"])
+    out = tmp_path / "r"
+    assert main(["plot", "roofline", "--model", spec, "--phase", "prefill", "--seq-len", "512", "--dtype", "fp8",
+                 "--arch", "h100", "--no-png", "-o", str(out)]) == 0
+    assert out.with_suffix(".html").exists()
+    capsys.readouterr()
+    assert main(["plot", "roofline", "--model", spec, "--phase", "prefill", "--seq-len", "512", "--dtype", "fp8",
+                 "--arch", "a100", "--no-png", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "peak.fp8" in err
+
+
 def test_w8a8_quantizes_biased_projections_too():
     """GPT-J's MLP linears carry a bias: the weight matrix is 8-bit, the bias stays 16-bit, the GEMM runs in fp8
     (not the weight-only dequantizing path)."""

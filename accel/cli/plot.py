@@ -26,7 +26,8 @@ def _workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--graph", help="a saved LayerGraph JSON instead of --model")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size for --model (default 1)")
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"), help="model dtype for --model (default fp32)")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16", "fp8", "int8"),
+                   help="model dtype for --model (default fp32; fp8/int8: a decoder LLM's W8A8, or a quantized graph)")
     p.add_argument("--seq-len", type=positive_int, help="sequence length for transformer models")
     p.add_argument("--phase", help="decoder LLMs: prefill, decode, or prefill,decode (both on one plot)")
     p.add_argument("--context", type=positive_int, help="--phase decode: KV-cache tokens the step attends over")
