@@ -241,6 +241,9 @@ def test_serve_rejects_an_unknown_scheduler():
 
     with pytest.raises(ConfigError, match="allowed: preempt, guaranteed_no_evict"):
         serve("llama:layers=2,hidden=256,heads=4", None, Workload(8, 4, static_batch=1), scheduler="fifo")
+    for kw in ({"kv_free_fraction": 0.0}, {"kv_free_fraction": 1.5}, {"memory_utilization": float("nan")}):
+        with pytest.raises(ConfigError, match="expected a fraction in"):
+            serve("llama:layers=2,hidden=256,heads=4", None, Workload(8, 4, static_batch=1), **kw)
 
 
 def test_a_fixed_request_list_workload_gives_fresh_copies_each_run():

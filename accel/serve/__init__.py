@@ -187,6 +187,9 @@ def serve(model: str, system: Any, workload: Workload, *, dtype: str = "bf16", t
     weights leave (:func:`kv_pool`). ``extract(model, **kw)`` builds graphs (default :func:`workloads.extract_model`)."""
     if scheduler not in SCHEDULERS:
         raise ConfigError("<command line>", "--scheduler", f"unknown scheduler {scheduler!r}; allowed: {', '.join(SCHEDULERS)}")
+    for flag, share in (("--gpu-memory-utilization", memory_utilization), ("--kv-cache-free-fraction", kv_free_fraction)):
+        if share is not None and not (isinstance(share, (int, float)) and 0 < share <= 1):
+            raise ConfigError("<command line>", flag, f"expected a fraction in (0, 1], got {share!r}")
     if extract is None:
         import workloads
 
