@@ -114,7 +114,9 @@ def test_cli_kv_cache_free_fraction_sizes_the_pool_and_excludes_the_utilization(
         assert main(args + extra + ["--json", str(out)]) == 0
         r = json.loads(out.read_text())
         pools.append((r["kv_capacity_bytes"], r["kv_free_fraction"]))
-    capsys.readouterr()
+        text = capsys.readouterr().out  # the engine line names the admission and the pool rule
+        assert "preempt admission" in text
+        assert ("50% of what" in text) if extra else ("90% of memory less" in text)
     (vllm, none), (trt, half) = pools
     assert none is None and half == 0.5 and trt < vllm  # half of what the weights leave < 90 % of memory less them
     with pytest.raises(SystemExit) as exc:

@@ -161,9 +161,12 @@ def _print_header(s: dict[str, Any], res: Any, out: Any) -> None:
     group = f"{s['tp']} devices in tensor parallel" if s["tp"] > 1 else "1 device"
     print(f"accel serve: {s['model']} on {s['system']}, {group}  dtype={s['dtype']}  "
           f"{s['batching']} batching", file=out)
-    print(f"  engine: {s['max_batched_tokens']} tokens/step, {s['max_seqs']} sequences, KV blocks of "
-          f"{s['block_tokens']} tokens; KV pool {format_si(s['kv_capacity_bytes'], 'B')} per device "
-          f"({res.pool.blocks:,} blocks) after {format_si(res.pool.weights_bytes, 'B')} of weights", file=out)
+    free = s.get("kv_free_fraction")
+    rule = (f"{free:.0%} of what {format_si(res.pool.weights_bytes, 'B')} of weights leave" if free is not None
+            else f"{s['memory_utilization']:.0%} of memory less {format_si(res.pool.weights_bytes, 'B')} of weights")
+    print(f"  engine: {s['max_batched_tokens']} tokens/step, {s['max_seqs']} sequences, {s['scheduler']} admission, "
+          f"KV blocks of {s['block_tokens']} tokens; KV pool {format_si(s['kv_capacity_bytes'], 'B')} per device "
+          f"({res.pool.blocks:,} blocks: {rule})", file=out)
     print("", file=out)
 
 
