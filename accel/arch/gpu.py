@@ -261,6 +261,9 @@ class GpuSpec(ComputeSpec):
         stream_k: the GEMM library also has stream-K (persistent, work-split) kernels, which spread
             the K-loop iterations evenly over SMs instead of whole tiles (no wave-quantisation tail, at
             the cost of a partial-tile fixup).
+        persistent_gemm: the GEMM library's kernels are persistent: one CTA per SM (grid = min(SMs, tiles)), each
+            looping over tiles assigned in advance. Kernels on other SMs (a collective's) then push the CTAs that
+            find no free SM into a second wave (:func:`accel.train.simulate.overlap_share`).
         max_threads_per_sm: resident threads per SM (CUDA occupancy limit of the compute capability).
         mma_tile_m: rows of the smallest tensor-core MMA fragment (``mma.sync`` m16n8k16: 16); decode
             attention kernels pack a KV group's query heads into it instead of a GEMM CTA tile. None: no
@@ -290,6 +293,7 @@ class GpuSpec(ComputeSpec):
     max_split_k: PositiveInt = 16
     ctas_per_sm: PositiveInt = 1
     stream_k: bool = False
+    persistent_gemm: bool = False
     mma_tile_m: PositiveInt | None = None
     sfu_per_clock: PositiveFloat | None = None
     unit_variation: Annotated[float, Field(ge=0, lt=0.5)] | None = None

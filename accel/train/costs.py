@@ -11,6 +11,9 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
 * flops of each (model FLOPs: forward + backward; hardware FLOPs add the recomputation);
 * ``gemm_s``: the forward time of the GEMMs next to each tensor-parallel collective (:data:`GEMM_GROUPS`),
   which ``--tp-comm-overlap`` hides the collectives behind;
+* ``forward_gemm_s`` / ``backward_gemm_s`` / ``recompute_gemm_s``: the part of ``forward_s`` / ``backward_s`` /
+  ``recompute_s`` spent in GEMM kernels (s), which a concurrent collective slows differently from the rest
+  (:func:`accel.train.simulate.overlap_share`);
 * ``saved_bytes``: activations kept from forward for backward (B): every forward op's output that a backward
   op reads (per producing op, the largest edge into backward) plus the piece's input. A fused attention
   kernel keeps q, k, v, its output and the fp32 row log-sum-exp (FlashAttention's backward inputs; the traced
@@ -58,7 +61,9 @@ class PieceCost:
 
     ``core_attention_s`` / ``core_attention_backward_s``: time of the attention core's forward / backward ops (s);
     ``kv_bytes``: the K and V one microbatch's attention reads on this rank (B), what a context-parallel ring
-    passes on."""
+    passes on. ``forward_gemm_s`` / ``backward_gemm_s`` / ``recompute_gemm_s``: device time of the GEMM kernels
+    (ops of kind ``matmul``; FP8's cast-transposes excluded) within ``forward_s`` / ``backward_s`` / ``recompute_s``
+    (s)."""
 
     forward_s: float
     backward_s: float
@@ -73,6 +78,9 @@ class PieceCost:
     core_attention_s: float = 0.0
     core_attention_backward_s: float = 0.0
     kv_bytes: float = 0.0
+    forward_gemm_s: float = 0.0
+    backward_gemm_s: float = 0.0
+    recompute_gemm_s: float = 0.0
 
     @property
     def model_flops(self) -> float:
@@ -140,6 +148,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more."""
     rule = issue_rule(model)
     dev = {"forward": 0.0, "backward": 0.0, "core": 0.0, "core_bwd": 0.0}
+    gemm_dev = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     issue = {"forward": 0.0, "backward": 0.0}
     flops = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0)
@@ -155,8 +164,11 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         if cp > 1 and op.module.startswith(CORE_ATTENTION):
             f *= cp
         kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
-        t = sum(model.cost(k).time_s for k in kernels) * f
+        times = [model.cost(k).time_s * f for k in kernels]
+        t = sum(times)
         dev[op.phase] += t
+        t_gemm = sum(tk for k, tk in zip(kernels, times) if k.kind == "matmul")
+        gemm_dev[op.phase] += t_gemm
         group = GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
         if group and op.phase == "forward":
             gemm_s[group] = gemm_s.get(group, 0.0) + t
@@ -170,18 +182,22 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             if op.kind == "attention" and len(op.inputs) >= 3:
                 kv_bytes = float(op.inputs[1].bytes + op.inputs[2].bytes)
             dev["core"] += t
+            gemm_dev["core"] += t_gemm
             flops["core"] += op.flops * f
             saved["core"] += own * f
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
+    gemm = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"]}
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
-                         param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
+                         param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **gemm,
+                         recompute_gemm_s=gemm_dev["forward"])
     if recompute == "selective":
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
-                         saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
+                         saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
+                         kv_bytes, **gemm, recompute_gemm_s=gemm_dev["core"])
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
-                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes)
+                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **gemm)
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False,

@@ -29,6 +29,7 @@ collective, so kernel times are multiplied by :func:`accel.sim.stragglers.slowes
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -281,11 +282,15 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     last = layout.pp * chunks - 1
     b = pieces.block
     fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.shards_per_block else (0.0, 0.0)
-    share = compute_share(sysm, inst.spec)
+    fwd_window = b.forward_s + comm.block_fwd
+    bwd_window = b.backward_s + b.recompute_s + comm.block_bwd
+    shares = (overlap_share(sysm, inst.spec, b.forward_gemm_s / fwd_window if fwd_window > 0 else 0.0),
+              overlap_share(sysm, inst.spec, (b.backward_gemm_s + b.recompute_gemm_s) / bwd_window
+                            if bwd_window > 0 else 0.0))
 
     def fwd(r: int, c: int) -> float:
         k = c * layout.pp + r
-        t = chunk_layers[k] * overlapped(b.forward_s + comm.block_fwd, fsdp[0], share)
+        t = chunk_layers[k] * overlapped(fwd_window, fsdp[0], shares[0])
         if k == 0:
             t += pieces.embed.forward_s + comm.embed_fwd
         if k == last:
@@ -294,7 +299,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
 
     def bwd(r: int, c: int) -> float:
         k = c * layout.pp + r
-        t = chunk_layers[k] * overlapped(b.backward_s + b.recompute_s + comm.block_bwd, fsdp[1], share)
+        t = chunk_layers[k] * overlapped(bwd_window, fsdp[1], shares[1])
         if k == 0:
             t += pieces.embed.backward_s
         if k == last:
@@ -303,7 +308,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
 
     run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
     res = _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
-                     model_name, fsdp, share)
+                     model_name, fsdp, shares)
     return dataclasses.replace(res, slowest_device_factor=pace)
 
 
@@ -318,7 +323,9 @@ def _at_pace(pieces: Pieces, factor: float) -> Pieces:
                                    recompute_s=p.recompute_s * factor,
                                    gemm_s={k: v * factor for k, v in p.gemm_s.items()},
                                    core_attention_s=p.core_attention_s * factor,
-                                   core_attention_backward_s=p.core_attention_backward_s * factor)
+                                   core_attention_backward_s=p.core_attention_backward_s * factor,
+                                   forward_gemm_s=p.forward_gemm_s * factor, backward_gemm_s=p.backward_gemm_s * factor,
+                                   recompute_gemm_s=p.recompute_gemm_s * factor)
 
     return dataclasses.replace(pieces, block=scaled(pieces.block), embed=scaled(pieces.embed), head=scaled(pieces.head))
 
@@ -356,8 +363,9 @@ def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk
 
 def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
                chunks: int, chunk_layers: list[int], dtype: str, memory_check: bool, model_name: str,
-               fsdp: tuple[float, float], share: float) -> TrainResult:
-    """The step's result from the pipeline run; ``share``: :func:`compute_share` of the job's GPUs."""
+               fsdp: tuple[float, float], shares: tuple[float, float]) -> TrainResult:
+    """The step's result from the pipeline run; ``shares``: :func:`overlap_share` of a block's forward and of its
+    backward (with recomputation) on the job's GPUs."""
     inst = sysm.devices[0]
     model, spec = inst.model, inst.spec
     m = layout.microbatches
@@ -367,7 +375,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     worst: MemoryTerms | None = None
     for r in range(layout.pp):
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
-        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], share)
+        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], shares)
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = model.cost(_adam_op(local, layout.optimizer_dtype)).time_s
         ks = [c * layout.pp + r for c in range(chunks)]
@@ -377,7 +385,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
         recompute = m * n_blocks * b.recompute_s
         fw, bw = b.forward_s + comm.block_fwd, b.backward_s + b.recompute_s + comm.block_bwd
-        fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], share) - fw + overlapped(bw, fsdp[1], share) - bw)
+        fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], shares[0]) - fw + overlapped(bw, fsdp[1], shares[1]) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "tp_comm": tp,
@@ -411,9 +419,10 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
 
 
 def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, group: list[int],
-                last_backward: float, first_forward: float, share: float = 1.0) -> float:
+                last_backward: float, first_forward: float, shares: tuple[float, float] = (1.0, 1.0)) -> float:
     """Exposed data-parallel communication of one rank (s) (module docstring): what the overlapped windows do not
-    hide, including the compute they lose to the collectives' SMs (:func:`overlapped`)."""
+    hide, including the compute they lose to the collectives' SMs (:func:`overlapped`; ``shares``: the forward's and
+    the backward's :func:`overlap_share`)."""
     if layout.dp < 2 or layout.shards_per_block:
         return 0.0
     wb, gb, _ = state_bytes(dtype, layout.optimizer_dtype)
@@ -425,8 +434,8 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
         gather = sysm.collective_cost("allgather", params * wb, group).time_s
     if not layout.dp_overlap:
         return reduce + gather
-    return (overlapped(last_backward, reduce, share) - last_backward
-            + overlapped(first_forward, gather, share) - first_forward)
+    return (overlapped(last_backward, reduce, shares[1]) - last_backward
+            + overlapped(first_forward, gather, shares[0]) - first_forward)
 
 
 def compute_share(sysm: System, spec: DeviceSpec) -> float:
@@ -439,12 +448,38 @@ def compute_share(sysm: System, spec: DeviceSpec) -> float:
     return max(0.0, (int(sms) - k) / int(sms))
 
 
+def overlap_share(sysm: System, spec: DeviceSpec, gemm_fraction: float) -> float:
+    """Speed (fraction of its solo speed) of a window of kernels, ``gemm_fraction`` of whose time is GEMMs, while a
+    collective holds ``k = collective_sms`` of the GPU's ``n = sm_count`` SMs (:func:`compute_share` ``s = (n - k) / n``).
+
+    Kernels of many CTAs (elementwise, norms, attention) lose the held SMs: they run ``1 / s`` times as long.
+    A GEMM on a GPU whose GEMM kernels are persistent (the device YAML's ``persistent_gemm``: one CTA per SM, the
+    tiles split among them in advance) launches ``n`` CTAs (it has at least ``n`` tiles, as a training step's GEMMs
+    do); the ``k`` that find no free SM run as a second wave after the first, so the GEMM takes
+    ``ceil(n / (n - k))`` times as long: 2 for any ``0 < k < n / 2`` (a lower bound: a collective shorter than
+    the GEMM exposes itself whole). (NVIDIA
+    developer forum, "Compute-Communication Overlap Causes Severe GEMM Performance Degradation because of Tail
+    Effect", 2025: on an H100, a cuBLAS GEMM of exactly 132 CTAs next to a 24-CTA ``ncclAllGather`` nearly doubled
+    its time, MFU 80 % -> 47 %, Nsight Systems showing the tail wave.) Other GPUs' GEMMs run many waves and lose
+    the held SMs like the rest. The window's speed is the harmonic mix
+    ``1 / (g x waves + (1 - g) / s)``, ``g = gemm_fraction``; 1 when collectives hold no SMs."""
+    share = compute_share(sysm, spec)
+    if share >= 1.0:
+        return 1.0
+    if share <= 0.0:
+        return 0.0
+    sms = int(getattr(spec, "sm_count"))
+    gemm_slowdown = math.ceil(sms / (sms - sysm.collective_sms)) if getattr(spec, "persistent_gemm", False) else 1.0 / share
+    g = min(max(gemm_fraction, 0.0), 1.0)
+    return 1.0 / (g * gemm_slowdown + (1.0 - g) / share)
+
+
 def overlapped(compute_s: float, comm_s: float, share: float = 1.0) -> float:
     """Time (s) of ``compute_s`` of kernels overlapped with a ``comm_s`` collective whose kernel holds ``1 - share``
     of the SMs: while both run, compute progresses at ``share`` of its rate. If the collective outlasts the compute
     (``share x comm >= compute``) the pair takes ``comm_s``; else ``compute_s + comm_s (1 - share)``. With
-    ``share`` = 1 this is ``max(compute_s, comm_s)``. (A lower bound: persistent GEMM kernels whose grid was sized
-    for all SMs may lose a whole wave instead, not modelled.)"""
+    ``share`` = 1 this is ``max(compute_s, comm_s)``. ``share``: :func:`overlap_share` (persistent GEMMs lose a
+    whole wave, not just the held SMs)."""
     if comm_s <= 0.0:
         return compute_s
     if share >= 1.0:
