@@ -131,6 +131,8 @@ def test_fsdp_gathers_slow_the_blocks_they_overlap():
     fwd, bwd = a.collectives["fsdp_forward_s"], a.collectives["fsdp_backward_s"]
     comm = a.layout.microbatches * cfg.layers * (fwd + bwd)
     assert comm * (1 - 108 / 132) * 1.05 < a.step_time_s - b.step_time_s < comm * 0.5
+    for key in ("overlap_share_forward", "overlap_share_backward"):  # reported: between the all-GEMM and no-GEMM speeds
+        assert 0.5 < a.collectives[key] < 108 / 132 and b.collectives[key] == 1.0
 
 
 def test_a_collective_costs_persistent_gemms_a_whole_wave():

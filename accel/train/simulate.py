@@ -69,6 +69,9 @@ class TrainResult:
     ``recompute``, ``tp_comm`` (tensor-parallel collectives and context parallelism's exposed K/V ring),
     ``pipeline_bubble`` (idle waiting on other stages,
     point-to-point transfers included), exposed ``dp_comm`` and ``optimizer``; they add up to ``step_time_s``.
+    ``collectives``: per block and microbatch, the TP collectives' exposed time, the pipeline send, FSDP's gathers
+    and reduce-scatters (s), and ``overlap_share_forward`` / ``_backward``: the speed a block's forward / backward
+    keeps while a collective overlaps it (:func:`overlap_share`).
     """
 
     model: str
@@ -415,7 +418,8 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         mfu=mt / peak, hfu=ht / peak, peak_flops=peak, memory=worst,
         breakdown={k: float(crit[k]) for k in BREAKDOWN_KEYS}, stages=per_rank, pipeline=run,
         collectives={"tp_block_forward_s": comm.block_fwd, "tp_block_backward_s": comm.block_bwd,
-                     "p2p_s": comm.p2p, "fsdp_forward_s": fsdp[0], "fsdp_backward_s": fsdp[1]})
+                     "p2p_s": comm.p2p, "fsdp_forward_s": fsdp[0], "fsdp_backward_s": fsdp[1],
+                     "overlap_share_forward": shares[0], "overlap_share_backward": shares[1]})
 
 
 def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, group: list[int],
