@@ -461,18 +461,19 @@ def overlap_share(sysm: System, spec: DeviceSpec, gemm_fraction: float) -> float
     tiles split among them in advance) launches ``n`` CTAs (it has at least ``n`` tiles, as a training step's GEMMs
     do); the ``k`` that find no free SM run as a second wave after the first, so the GEMM takes
     ``ceil(n / (n - k))`` times as long: 2 for any ``0 < k < n / 2`` (a lower bound: a collective shorter than
-    the GEMM exposes itself whole). (NVIDIA
-    developer forum, "Compute-Communication Overlap Causes Severe GEMM Performance Degradation because of Tail
-    Effect", 2025: on an H100, a cuBLAS GEMM of exactly 132 CTAs next to a 24-CTA ``ncclAllGather`` nearly doubled
-    its time, MFU 80 % -> 47 %, Nsight Systems showing the tail wave.) Other GPUs' GEMMs run many waves and lose
-    the held SMs like the rest. The window's speed is the harmonic mix
-    ``1 / (g x waves + (1 - g) / s)``, ``g = gemm_fraction``; 1 when collectives hold no SMs."""
+    the GEMM exposes itself whole). NVIDIA developer forum, "Compute-Communication Overlap Causes Severe GEMM
+    Performance Degradation because of Tail Effect" (2025): on an H100, a cuBLAS GEMM of exactly 132 CTAs next to
+    a 24-CTA ``ncclAllGather`` nearly doubled its time (MFU 80 % -> 47 %), Nsight Systems showing the tail wave.
+    Other GPUs' GEMMs run many waves and lose the held SMs like the rest.
+
+    The window's speed is the harmonic mix ``1 / (g x waves + (1 - g) / s)``, ``g = gemm_fraction``; 1 when
+    collectives hold no SMs."""
     share = compute_share(sysm, spec)
     if share >= 1.0:
         return 1.0
     if share <= 0.0:
         return 0.0
-    sms = int(getattr(spec, "sm_count"))
+    sms = int(getattr(spec, "sm_count"))  # compute_share < 1 only for a device with an SM count
     gemm_slowdown = math.ceil(sms / (sms - sysm.collective_sms)) if getattr(spec, "persistent_gemm", False) else 1.0 / share
     g = min(max(gemm_fraction, 0.0), 1.0)
     return 1.0 / (g * gemm_slowdown + (1.0 - g) / share)
