@@ -311,7 +311,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
 
     run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
     res = _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
-                     model_name, fsdp, shares)
+                     model_name, fsdp, (fwd_window, bwd_window), shares)
     return dataclasses.replace(res, slowest_device_factor=pace)
 
 
@@ -366,9 +366,11 @@ def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk
 
 def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
                chunks: int, chunk_layers: list[int], dtype: str, memory_check: bool, model_name: str,
-               fsdp: tuple[float, float], shares: tuple[float, float]) -> TrainResult:
-    """The step's result from the pipeline run; ``shares``: :func:`overlap_share` of a block's forward and of its
-    backward (with recomputation) on the job's GPUs."""
+               fsdp: tuple[float, float], windows: tuple[float, float],
+               shares: tuple[float, float]) -> TrainResult:
+    """The step's result from the pipeline run; ``windows``: a block's forward and its backward (with recomputation)
+    per microbatch, TP collectives included (s), which FSDP's collectives overlap; ``shares``: their
+    :func:`overlap_share` on the job's GPUs."""
     inst = sysm.devices[0]
     model, spec = inst.model, inst.spec
     m = layout.microbatches
@@ -387,7 +389,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
         recompute = m * n_blocks * b.recompute_s
-        fw, bw = b.forward_s + comm.block_fwd, b.backward_s + b.recompute_s + comm.block_bwd
+        fw, bw = windows
         fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], shares[0]) - fw + overlapped(bw, fsdp[1], shares[1]) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
