@@ -28,10 +28,11 @@ What the rows do not state is filled by rules, never per row:
 * NeMo 24.07's rows take recomputation, sequence parallelism and ``ub_tp_comm_overlap`` from NeMo's 24.07 release
   configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective),
   ZeRO-2 from their optimizer (Apex ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state;
-* an unstated microbatch size is 1; unstated recomputation, ZeRO stage and sequence parallelism: the fastest of
-  ``--recompute none|selective|full`` x ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits
-  in device memory (what a practitioner tunes); when none fits, the run happened all the same, so it is
-  simulated without the memory check (full recomputation, the largest sharding) and the row says so.
+* unstated microbatch size, recomputation, ZeRO stage and sequence parallelism: the fastest of
+  ``--microbatch-size 1|2|4|8`` (those dividing a replica's batch) x ``--recompute none|selective|full`` x
+  ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits in device memory (what a practitioner
+  tunes; :func:`accel.train.search.search_layouts`); when none fits, the run happened all the same, so it is
+  simulated without the memory check (microbatch 1, full recomputation, the largest sharding) and the row says so.
 
 Prints per-row error and the summary (median |error|, rows within 15 % and 20 %) and the wall time of the
 largest simulation (issue 13: a 3072-GPU step in < 10 s).
@@ -99,7 +100,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     assert row.spec and row.system and row.seq_len and row.global_batch and row.dtype
     cfg = llm_config(row.spec)
     att, drop = MODEL_STACKS.get((row.source_short, row.model), STACKS.get(row.source_short, DEFAULT_STACK))
-    mb, cp = row.microbatch_size or 1, row.cp or 1
+    mb, cp = row.microbatch_size, row.cp or 1
     gdtype = "bf16" if row.dtype == "fp8" else row.dtype
     stated_overlap = row.tp_comm_overlap if row.tp_comm_overlap is not None else row.source_short in TP_COMM_OVERLAP
     overlap = stated_overlap and (row.tp or 1) > 1
@@ -117,11 +118,13 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, row.num_gpus,
                                   row.global_batch, row.seq_len, row.dtype, choices, cfg.name)
-    stack = f"{att}{'+dropout' if drop else ''}, mb {mb}"
     if fits:
         lay = fits[0].layout
+        stack = f"{att}{'+dropout' if drop else ''}, mb {lay.microbatch_size}"
         return fits[0], (f"{stack}, recompute {lay.recompute}, zero {lay.zero}" + (", SP" if lay.sequence_parallel
                          else "") + (", TP overlap" if lay.tp_comm_overlap else ""))
+    mb = mb or 1  # nothing fits: the smallest microbatch, as memory-frugal as it gets
+    stack = f"{att}{'+dropout' if drop else ''}, mb {mb}"
     if not any(isinstance(e, MemoryOverflow) for e in errors):
         raise RuntimeError(f"row {row.row}: no layout runs: {errors[-1] if errors else 'none divides the model'}")
     # the run happened: accel's memory estimate is too high; the most memory-frugal layout, unchecked
