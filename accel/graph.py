@@ -525,9 +525,14 @@ class ConvShape:
 #: measured speed (FlashAttention-2; FlashAttention in Triton); without the attr an op runs the device's own fused
 #: attention (``flash``)
 MEASURED_ATTENTION_KERNELS: tuple[str, ...] = ("flash2", "flash_triton")
-#: ``--attention`` choices of an LLM training block: the device's own fused kernel, the measured ones, or the
-#: unfused core (batched GEMMs and a softmax kernel)
-ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, "unfused")
+#: ``--attention`` choices that run a measured kernel inside extra ops -> that kernel: ``flash2_varlen`` is
+#: FlashAttention-2's variable-length entry point with the padding taken out of q, k, v before it and put back
+#: into its output after it (flash-attn's ``bert_padding.unpad_input`` / ``pad_input``:
+#: :func:`workloads.llm_train.unpadded_attention`)
+WRAPPED_ATTENTION_KERNELS: dict[str, str] = {"flash2_varlen": "flash2"}
+#: ``--attention`` choices of an LLM training block: the device's own fused kernel, the measured ones (bare or
+#: wrapped), or the unfused core (batched GEMMs and a softmax kernel)
+ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, *WRAPPED_ATTENTION_KERNELS, "unfused")
 
 
 @dataclass(frozen=True)

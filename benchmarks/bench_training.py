@@ -18,7 +18,10 @@ What the rows do not state is filled by rules, never per row:
   8-64 GPU BF16 and the FP8 tables (commit b2a43a1, Oct 2023) ran llm-foundry v0.3.0 through ``sweep.sh``, which
   passes no ``--attn_impl``, so ``submit_benchmarks.py``'s default ``triton`` (FlashAttention in Triton,
   pre-MLIR); the >= 128 GPU table (commit 5e85bd6, Jan 2024) ran ``sweep.py``: ``--attn_impl flash``
-  (flash-attn 2.4.2, ``.[gpu-flash2]``) for 1b/3b/7b/70b and ``--attn_impl triton`` for 13b/30b;
+  (flash-attn 2.4.2, ``.[gpu-flash2]``) for 1b/3b/7b/70b and ``--attn_impl triton`` for 13b/30b. llm-foundry's
+  ``flash`` (``llmfoundry/models/layers/attention.py`` ``flash_attn_fn`` @5e85bd6) unpads q, k and v with
+  flash-attn's ``bert_padding.unpad_input``, runs ``flash_attn_varlen_func`` and pads the output back
+  (``pad_input``): ``--attention flash2_varlen``;
 * runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
 * runs before 2022 and BLOOM's Megatron-DeepSpeed have no sequence parallelism; MT-NLG's published TFLOP/s imply
   full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
@@ -64,7 +67,7 @@ STACKS: dict[str, tuple[str, float]] = {
     "BLOOM tr11 log": ("unfused", 0.1),
     "Megatron-LM README weak scaling": ("flash", 0.1),
     "llm-foundry MPT H100 BF16": ("flash_triton", 0.0),
-    "llm-foundry MPT H100 BF16 >=128 GPUs": ("flash2", 0.0),
+    "llm-foundry MPT H100 BF16 >=128 GPUs": ("flash2_varlen", 0.0),
     "llm-foundry MPT H100 FP8": ("flash_triton", 0.0),
 }
 DEFAULT_STACK = ("flash", 0.0)

@@ -140,6 +140,55 @@ def test_training_graph_marks_the_flash_triton_kernel():
     assert {op.attrs.get("kernel") for op in g["block"] if op.kind == "attention"} == {"flash_triton"}
 
 
+def test_varlen_flash2_prices_flash2_inside_four_copies_each_way(h100):
+    """``flash2_varlen`` (flash-attn's unpad_input / pad_input around FlashAttention-2, llm-foundry's attn_impl: flash)
+    runs the same FlashAttention-2 op plus, forward, 3 row gathers (q, k, v) and a zeroed buffer the output rows
+    are scattered into; backward, the output rows gathered back and 3 zeroed gradient buffers scattered into:
+    every one a full (tokens x heads x head_dim) bf16 tensor, so the wrapper adds exactly that traffic."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    mb, seq, hidden = 2, 512, 256
+    cfg = llm_config(f"gpt:layers=2,hidden={hidden},heads=4,vocab=1024")
+    plain = training_graphs(cfg, 1, mb, seq, "bf16", "flash2")["block"]
+    varlen = training_graphs(cfg, 1, mb, seq, "bf16", "flash2_varlen")["block"]
+    assert {op.attrs.get("kernel") for op in varlen if op.kind == "attention"} == {"flash2"}
+    full = mb * seq * hidden * 2  # one (tokens x hidden) bf16 tensor, B
+
+    def core(g, phase: str) -> list:
+        return [op for op in g if op.module.startswith("block.self_attn.core") and op.phase == phase
+                and op.kind != "attention" and op.output_bytes >= full]
+
+    for phase in ("forward", "backward"):
+        moved = core(varlen, phase)
+        fills = [op for op in moved if op.kind == "elementwise" and not op.inputs]
+        gathers = [op for op in moved if op.inputs]
+        assert len(fills) == (1 if phase == "forward" else 3), phase
+        assert len(gathers) >= 4 and not core(plain, phase), phase
+    t = {name: sum(h100.cost(op).time_s for op in g) for name, g in (("plain", plain), ("varlen", varlen))}
+    assert t["varlen"] > t["plain"]
+
+
+def test_a_fill_reads_nothing():
+    """``zeros_like`` / ``new_zeros`` / ``zero_`` / ``fill_`` write their output and read no tensor: the traced op has
+    no inputs, so a streaming cost model charges one pass over the output, not two."""
+    import torch
+
+    from workloads.extract import extract
+
+    class Fills(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a = torch.zeros_like(x) + x
+            b = x.new_zeros(x.shape).fill_(2.0)
+            return a * b
+
+    with torch.device("meta"):
+        g = extract(Fills(), (torch.zeros(64, 64),), mode="infer", name="fills")
+    fills = [op for op in g if op.kind == "elementwise" and not op.inputs]
+    assert len(fills) == 3  # zeros_like, new_zeros, fill_
+    assert all(op.output_bytes == 64 * 64 * 4 for op in fills)
+
+
 @pytest.mark.parametrize("kernel", ["flash2", "flash_triton"])
 def test_a_gpu_without_the_kernels_measured_speed_says_so(kernel):
     """V100's YAML measures neither FlashAttention-2 nor FlashAttention in Triton: pricing them is a one-line

@@ -73,6 +73,13 @@ VIEW_OPS: frozenset[str] = frozenset(
 )
 
 
+#: ops that write every element of their output and read no tensor: a ``*_like`` / ``new_*`` op takes a tensor for
+#: its shape, dtype and device only, ``zero_`` / ``fill_`` overwrite theirs (a kernel that only writes)
+FILL_OPS: frozenset[str] = frozenset(
+    "zeros_like ones_like full_like new_zeros new_ones new_full zero_ fill_".split()
+)
+
+
 def op_name(func: Any) -> str:
     """Overload-packet name of an aten op (``aten.addmm.default`` -> ``"addmm"``)."""
     return func._overloadpacket.__name__ if hasattr(func, "_overloadpacket") else str(func)

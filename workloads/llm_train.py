@@ -21,7 +21,9 @@ such as cuDNN's fused attention under Transformer Engine), ``flash2`` (the same 
 kernel, ``attrs["kernel"] = "flash2"``: flash-attn 2.x and PyTorch's SDPA flash backend, which the GPU model
 holds to its published utilisation, ``calibration.flash2_efficiency``), ``flash_triton`` (FlashAttention in
 Triton: HazyResearch's pre-MLIR ``flash_attn_triton.py``, which llm-foundry's ``attn_impl: triton`` copies; priced
-at a ratio of FlashAttention-2's speed, ``calibration.attention_efficiency.flash_triton``) or ``unfused`` (Megatron-LM before
+at a ratio of FlashAttention-2's speed, ``calibration.attention_efficiency.flash_triton``), ``flash2_varlen``
+(FlashAttention-2's variable-length kernel inside flash-attn's unpad / pad gathers, as llm-foundry's
+``attn_impl: flash`` runs it: :func:`unpadded_attention`) or ``unfused`` (Megatron-LM before
 FlashAttention, as in Korthikanti et al. 2022: ``Q K^T`` batched GEMM, one fused scale-mask-softmax kernel,
 dropout, ``P V`` batched GEMM). ``dropout`` > 0 adds
 attention dropout (unfused only) and the hidden dropout of Megatron's fused bias-dropout-add after the
@@ -41,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from accel.graph import ATTENTION_KERNELS, MEASURED_ATTENTION_KERNELS, LayerGraph
+from accel.graph import ATTENTION_KERNELS, MEASURED_ATTENTION_KERNELS, WRAPPED_ATTENTION_KERNELS, LayerGraph
 from workloads.llm import Attention, Block, _norm
 from workloads.llm_configs import LlmConfig
 from workloads.recorder import fused_kernel
@@ -70,6 +72,8 @@ class CoreAttention(nn.Module):
         self.kernel, self.dropout = kernel, dropout
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: bool) -> torch.Tensor:
+        if self.kernel == "flash2_varlen":
+            return unpadded_attention(q, k, v, gqa)
         if self.kernel != "unfused":
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         if gqa:
@@ -80,6 +84,35 @@ class CoreAttention(nn.Module):
         if self.dropout:
             probs = fused_kernel("elementwise", lambda p: F.dropout(p, self.dropout, training=True), probs)
         return torch.matmul(probs, v)
+
+
+def unpadded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: bool) -> torch.Tensor:
+    """Causal attention through FlashAttention-2's variable-length entry point, as flash-attn's ``bert_padding``
+    wraps it and llm-foundry's ``attn_impl: flash`` calls it (``llmfoundry/models/layers/attention.py``
+    ``flash_attn_fn`` @5e85bd6: ``unpad_input`` of the query, the key and the value, ``flash_attn_varlen_func``,
+    ``pad_input`` of the output). ``q``, ``k``, ``v``: ``(batch, heads, seq, head_dim)``.
+
+    Unpadding gathers each tensor's token rows into a ``(tokens, heads x head_dim)`` buffer (``index_first_axis``:
+    one gather kernel reading and writing every element; its backward zeroes a full-size gradient and scatters
+    into it); padding zeroes a ``(batch x seq, heads x head_dim)`` buffer and scatters the output rows into it
+    (``index_put_first_axis``; its backward gathers the rows back). A pretraining batch has no padding, so every
+    token is kept and the shapes do not change: what the wrapper adds is those kernels' memory traffic, 4 full
+    copies forward and 4 backward. Not modelled: ``unpad_input``'s ``.item()`` (a host sync per call)."""
+    batch, heads, seq, head_dim = q.shape
+    rows = torch.arange(batch * seq, device=q.device)
+
+    def unpad(t: torch.Tensor) -> torch.Tensor:
+        return t.transpose(1, 2).reshape(batch * seq, t.shape[1] * head_dim).index_select(0, rows)
+
+    def per_head(t: torch.Tensor, n: int) -> torch.Tensor:
+        return t.view(batch, seq, n, head_dim).transpose(1, 2)
+
+    o = F.scaled_dot_product_attention(per_head(unpad(q), heads), per_head(unpad(k), k.shape[1]),
+                                       per_head(unpad(v), v.shape[1]), is_causal=True, enable_gqa=gqa)
+    rows_out = o.transpose(1, 2).reshape(batch * seq, heads * head_dim)
+    padded = torch.zeros(batch * seq, heads * head_dim, dtype=rows_out.dtype, device=rows_out.device)
+    padded[rows] = rows_out
+    return per_head(padded, heads)
 
 
 class _TrainAttention(Attention):
@@ -232,11 +265,12 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         head = _Head(cfg, cfg.vocab // tp)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
     block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
-    if attention in MEASURED_ATTENTION_KERNELS:
+    kernel = WRAPPED_ATTENTION_KERNELS.get(attention, attention)
+    if kernel in MEASURED_ATTENTION_KERNELS:
         for name in block_graph.graph.nodes:
             op = block_graph.graph.nodes[name]["op"]
             if op.kind == "attention":
-                op.attrs["kernel"] = attention
+                op.attrs["kernel"] = kernel
     return {
         "block": block_graph,
         "embed": _trace(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),

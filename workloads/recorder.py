@@ -34,7 +34,7 @@ from torch.utils.flop_counter import flop_registry
 
 from accel.graph import LayerGraph, OpNode, TensorInfo
 from workloads.flops import flop_count
-from workloads.kinds import VIEW_OPS, attrs_of, kind_of, op_name
+from workloads.kinds import FILL_OPS, VIEW_OPS, attrs_of, kind_of, op_name
 
 #: torch dtype -> accel dtype name (see accel.graph.DTYPE_BYTES).
 TORCH_DTYPES: dict[torch.dtype, str] = {
@@ -257,7 +257,9 @@ class Recorder(TorchDispatchMode):
     def _record(self, func, args: tuple, kwargs: dict, out: Any) -> None:
         name = op_name(func)
         outs = flatten_tensors(out)
-        ins = flatten_tensors((args, kwargs))
+        # a fill writes its output and reads nothing: the tensor a *_like / new_* op takes gives it only a shape,
+        # dtype and device, and zero_ / fill_ overwrite theirs
+        ins = [] if name in FILL_OPS else flatten_tensors((args, kwargs))
         if not outs and func._schema.is_mutable:
             # in-place ops returning nothing (e.g. _foreach_add_): outputs are the written args
             outs = flatten_tensors(_written_args(func, args, kwargs))

@@ -78,7 +78,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attention", default=None, choices=ATTENTION_KERNELS,
                    help="attention kernel: flash (default; Hopper-native fused attention), flash2 (FlashAttention-2: "
                         "flash-attn 2.x, PyTorch SDPA), flash_triton (FlashAttention in Triton, pre-MLIR: "
-                        "llm-foundry's attn_impl: triton) or unfused (Megatron before FlashAttention)")
+                        "llm-foundry's attn_impl: triton), flash2_varlen (FlashAttention-2's variable-length kernel "
+                        "inside flash-attn's unpad/pad gathers: llm-foundry's attn_impl: flash) or unfused (Megatron "
+                        "before FlashAttention)")
     g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
 
 
