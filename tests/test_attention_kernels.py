@@ -203,3 +203,29 @@ def test_a_gpu_without_the_kernels_measured_speed_says_so(kernel):
         v100.cost(op)
     op.attrs["kernel"] = "flash"
     assert v100.cost(op).time_s > 0
+
+
+def test_a_fused_regions_backward_writes_each_gradient_once():
+    """A fused kernel's backward (here of ``gelu(a) * a``: several aten ops, one node) writes its input gradient once,
+    although the matmul behind it reads that gradient
+    twice (as it is for the input gradient, transposed for the weight gradient): the traced node's outputs hold
+    one (tokens x width) tensor, not one per view."""
+    import torch
+
+    from workloads.extract import extract
+    from workloads.recorder import fused_kernel
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = torch.nn.Linear(64, 256, bias=False)
+            self.down = torch.nn.Linear(256, 64, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.down(fused_kernel("activation", lambda a: torch.nn.functional.gelu(a) * a, self.up(x)))
+
+    with torch.device("meta"):
+        g = extract(Block(), (torch.zeros(128, 64, requires_grad=True),), mode="train", name="gelu block")
+    bwd = [op for op in g if op.kind == "activation" and op.phase == "backward"]
+    assert len(bwd) == 1 and len(bwd[0].outputs) == 1
+    assert bwd[0].output_bytes == 128 * 256 * 4

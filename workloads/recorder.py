@@ -436,7 +436,7 @@ class Recorder(TorchDispatchMode):
                 inputs, outputs = list(region.inputs), list(region.outputs)
             else:
                 inputs = list(ext.values())
-                outputs = list(exported.values()) if exported else [ti for _, ti in g[-1].outputs]
+                outputs = _largest_view_each(exported) if exported else [ti for _, ti in g[-1].outputs]
         flops = float(sum(r.flops for r in g))
         dtype = first.dtype
         if len(g) > 1 or first.region is not None:
@@ -463,6 +463,16 @@ class Recorder(TorchDispatchMode):
             aten=aten,
             attrs=attrs,
         )
+
+
+def _largest_view_each(exported: dict[tuple[int, tuple[int, ...]], TensorInfo]) -> list[TensorInfo]:
+    """The tensors a merged group hands on, one per storage (its largest view): later ops reading a gradient and
+    its transpose read one tensor the group wrote once."""
+    best: dict[int, TensorInfo] = {}
+    for (k, _), ti in exported.items():
+        if k not in best or ti.bytes > best[k].bytes:
+            best[k] = ti
+    return list(best.values())
 
 
 #: op kinds whose compute dtype TF32 (``allow_tf32``) changes: matmul, cuDNN convolution/RNN, attention
