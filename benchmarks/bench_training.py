@@ -21,7 +21,8 @@ What the rows do not state is filled by rules, never per row:
   (flash-attn 2.4.2, ``.[gpu-flash2]``) for 1b/3b/7b/70b and ``--attn_impl triton`` for 13b/30b. llm-foundry's
   ``flash`` (``llmfoundry/models/layers/attention.py`` ``flash_attn_fn`` @5e85bd6) unpads q, k and v with
   flash-attn's ``bert_padding.unpad_input``, runs ``flash_attn_varlen_func`` and pads the output back
-  (``pad_input``): ``--attention flash2_varlen``;
+  (``pad_input``): ``--attention flash2_varlen``; every MPT run's loss is flash-attn's fused cross-entropy
+  (``FUSED_CROSS_ENTROPY``: ``--cross-entropy fused``), the others' the fp32 one;
 * runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
 * runs before 2022 and BLOOM's Megatron-DeepSpeed have no sequence parallelism; MT-NLG's published TFLOP/s imply
   full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
@@ -87,13 +88,20 @@ NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: is Megatron's hardware-FLOP count with full recomputation, 96 B s l h^2 (1 + s/6h + V/16lh) = 125.7 TFLOP/s
 IMPLIED_RECOMPUTE = {"MT-NLG (Smith et al. 2022)": "full", "BLOOM tr11 log": "full"}
 
+#: sources whose loss is one fused cross-entropy kernel each way (``--cross-entropy fused``): llm-foundry's
+#: ``ComposerMPTCausalLM`` defaults to ``loss_fn: fused_crossentropy``, flash-attn's ``CrossEntropyLoss``
+#: (``llmfoundry/models/mpt/modeling_mpt.py`` at v0.3.0 and @5e85bd6; the benchmark YAMLs set no ``loss_fn``), built
+#: by the ``[gpu]`` extra's ``xentropy-cuda-lib`` (v0.3.0 ``setup.py``) and, with flash-attn 2.4.2 (``[gpu-flash2]``),
+#: flash-attn's Triton kernel. Megatron and NeMo (``fp16_lm_cross_entropy: false``) run the fp32 vocab-parallel loss
+FUSED_CROSS_ENTROPY = {"llm-foundry MPT H100 BF16", "llm-foundry MPT H100 BF16 >=128 GPUs", "llm-foundry MPT H100 FP8"}
+
 _GRAPHS: dict[tuple, dict] = {}
 
 
-def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: float) -> dict:
-    key = (spec, tp, mb, seq, dtype, att, drop)
+def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: float, loss: str) -> dict:
+    key = (spec, tp, mb, seq, dtype, att, drop, loss)
     if key not in _GRAPHS:
-        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop)
+        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss)
     return _GRAPHS[key]
 
 
@@ -116,8 +124,10 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       zero_stages=(0, 1))
 
+    loss = "fused" if row.source_short in FUSED_CROSS_ENTROPY else "torch"
+
     def graphs(tp: int, m: int, seq: int) -> dict:
-        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop)
+        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss)
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, row.num_gpus,
                                   row.global_batch, row.seq_len, row.dtype, choices, cfg.name)

@@ -229,3 +229,23 @@ def test_a_fused_regions_backward_writes_each_gradient_once():
     bwd = [op for op in g if op.kind == "activation" and op.phase == "backward"]
     assert len(bwd) == 1 and len(bwd[0].outputs) == 1
     assert bwd[0].output_bytes == 128 * 256 * 4
+
+
+def test_fused_cross_entropy_reads_the_logits_twice_and_writes_their_gradient_once(h100):
+    """``--cross-entropy fused`` (flash-attn's CrossEntropyLoss, llm-foundry's default loss) is one kernel each way on
+    the 16-bit logits: forward reads them (2 B per logit), backward reads them and writes their gradient (4 B); the
+    ``torch`` loss casts them to fp32 and runs log-softmax and NLL as separate kernels (tens of bytes per logit)."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=256,heads=4,vocab=4096")
+    logits = 2 * 512 * 4096
+
+    def loss_bytes(kernel: str) -> float:
+        head = training_graphs(cfg, 1, 2, 512, "bf16", "flash", 0.0, kernel)["head"]
+        return sum(op.input_bytes + op.output_bytes for op in head if op.kind not in ("matmul", "norm"))
+
+    assert loss_bytes("fused") == pytest.approx(6 * logits, rel=0.01)
+    assert loss_bytes("torch") > 5 * loss_bytes("fused")
+    with pytest.raises(ValueError, match="--cross-entropy: unknown 'apex'"):
+        training_graphs(cfg, 1, 2, 512, "bf16", "flash", 0.0, "apex")

@@ -50,6 +50,11 @@ from workloads.recorder import fused_kernel
 
 #: dtypes a training graph is traced in (the model copy the GEMMs read)
 TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
+#: ``--cross-entropy`` choices for the last stage's loss (:class:`_Head`): ``torch`` (the logits cast to fp32, then
+#: log-softmax and NLL forward and backward as separate kernels: PyTorch's ``cross_entropy`` under autocast,
+#: Megatron's fp32 vocab-parallel cross-entropy) or ``fused`` (one kernel each way on the 16-bit logits: flash-attn's
+#: ``CrossEntropyLoss``, llm-foundry's default ``loss_fn: fused_crossentropy``)
+CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "fused")
 
 
 def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:
@@ -200,15 +205,24 @@ class _Embed(nn.Module):
 
 
 class _Head(nn.Module):
-    """The last stage's final norm, vocab-parallel LM head and cross-entropy (fp32 logits)."""
+    """The last stage's final norm, vocab-parallel LM head and cross-entropy: ``torch`` casts the logits to fp32 and
+    runs log-softmax and NLL as separate kernels; ``fused`` runs one kernel forward (reading the 16-bit logits once,
+    keeping the row log-sum-exp) and one backward (reading them again, writing their gradient), as flash-attn's
+    ``CrossEntropyLoss`` does (``flash_attn/losses/cross_entropy.py``: apex's xentropy CUDA kernel in flash-attn
+    1.x, a Triton kernel in 2.x), traced as one node each way (:data:`CROSS_ENTROPY_KERNELS`)."""
 
-    def __init__(self, cfg: LlmConfig, vocab_shard: int):
+    def __init__(self, cfg: LlmConfig, vocab_shard: int, loss: str = "torch"):
         super().__init__()
         self.norm = _norm(cfg)
         self.lm_head = nn.Linear(cfg.hidden, vocab_shard, bias=False)
+        self.loss = loss
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits = self.lm_head(self.norm(x)).float()
+        logits = self.lm_head(self.norm(x))
+        if self.loss == "fused":
+            return fused_kernel("loss", lambda lg, lb: F.cross_entropy(lg.view(-1, lg.shape[-1]), lb.view(-1)),
+                                logits, labels)
+        logits = logits.float()
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
 
 
@@ -237,13 +251,16 @@ def _trace(module: nn.Module, inputs: tuple[Any, ...], dtype: str, name: str) ->
 
 
 def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtype: str = "bf16",
-                    attention: str = "flash", dropout: float = 0.0) -> dict[str, LayerGraph]:
+                    attention: str = "flash", dropout: float = 0.0, cross_entropy: str = "torch") -> dict[str, LayerGraph]:
     """``{"block", "embed", "head"}`` training graphs (forward + backward) of one tensor-parallel rank for one
     microbatch of ``microbatch`` sequences of ``seq_len`` tokens, attention core ``attention`` (one of
-    :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring). ValueError naming the flag
-    for a bad ``--tp``, ``--seq-len``, ``--attention``, ``--dropout`` or dtype."""
+    :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring), loss kernel ``cross_entropy``
+    (:data:`CROSS_ENTROPY_KERNELS`). ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``,
+    ``--dropout``, ``--cross-entropy`` or dtype."""
     if attention not in ATTENTION_KERNELS:
         raise ValueError(f"--attention: unknown {attention!r}; allowed: {', '.join(ATTENTION_KERNELS)}")
+    if cross_entropy not in CROSS_ENTROPY_KERNELS:
+        raise ValueError(f"--cross-entropy: unknown {cross_entropy!r}; allowed: {', '.join(CROSS_ENTROPY_KERNELS)}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"--dropout: {dropout!r} must be in [0, 1)")
     if dtype not in TRAIN_DTYPES:
@@ -262,7 +279,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         x = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
         embed = _Embed(cfg, cfg.vocab // tp, seq_len)
         ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)
-        head = _Head(cfg, cfg.vocab // tp)
+        head = _Head(cfg, cfg.vocab // tp, cross_entropy)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
     block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
     kernel = WRAPPED_ATTENTION_KERNELS.get(attention, attention)

@@ -22,7 +22,7 @@ from accel.units import format_si
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
                                 "first_stage_layers", "last_stage_layers", "recompute", "zero",
-                                "sequence_parallel", "tp_comm_overlap", "attention", "dropout")
+                                "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy")
 
 
 def _probability(text: str) -> float:
@@ -82,6 +82,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "inside flash-attn's unpad/pad gathers: llm-foundry's attn_impl: flash) or unfused (Megatron "
                         "before FlashAttention)")
     g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
+    g.add_argument("--cross-entropy", default=None, choices=("torch", "fused"),
+                   help="the loss kernel: torch (default; logits cast to fp32, log-softmax and NLL as separate "
+                        "kernels, as PyTorch under autocast and Megatron's vocab-parallel loss run it) or fused (one "
+                        "kernel each way on the 16-bit logits: flash-attn's CrossEntropyLoss, llm-foundry's default)")
 
 
 def is_cluster_training(args: Any) -> bool:
@@ -157,7 +161,7 @@ def run_training(args: Any) -> int:
 
         graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.local_seq_len,
                                  "bf16" if dtype == "fp8" else dtype,
-                                 args.attention or "flash", args.dropout or 0.0)
+                                 args.attention or "flash", args.dropout or 0.0, args.cross_entropy or "torch")
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
                                 memory_check=not args.no_memory_check, model_name=cfg.name)
     except (LayoutError, MemoryOverflow) as exc:
@@ -195,7 +199,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     gdtype = "bf16" if dtype == "fp8" else dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:
-        return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0)
+        return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0,
+                               args.cross_entropy or "torch")
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, system, devices, base.global_batch,
                                   base.seq_len, dtype, choices, cfg.name)
