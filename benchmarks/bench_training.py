@@ -24,6 +24,8 @@ What the rows do not state is filled by rules, never per row:
   (``pad_input``): ``--attention flash2_varlen``; every MPT run's loss is flash-attn's fused cross-entropy
   (``FUSED_CROSS_ENTROPY``: ``--cross-entropy fused``), the others' the fp32 one;
 * runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
+  Megatron-LM (since Sep 2021) and Transformer Engine overlap the backward's column-parallel collectives with their
+  GEMMs (``tp_async_backward``), MT-NLG's and BLOOM's Megatron-DeepSpeed does not (``SYNC_TP_BACKWARD``);
 * runs before 2022 and BLOOM's Megatron-DeepSpeed have no sequence parallelism; MT-NLG's published TFLOP/s imply
   full recomputation, BLOOM's slurm script states it (``--checkpoint-activations``); BLOOM's uneven pipeline
   stages and Jean Zay's network come from ``benchmarks/training_rows.py``;
@@ -83,6 +85,11 @@ MODEL_STACKS: dict[tuple[str, str], tuple[str, float]] = {
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
 #: sources whose runs predate sequence parallelism (Korthikanti et al. 2022 introduced it; MT-NLG trained in 2021)
 NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
+#: sources trained with Megatron-DeepSpeed, which all-reduces a column-parallel layer's input gradient synchronously
+#: (``copy_to_tensor_model_parallel_region``'s backward in ``ColumnParallelLinear.forward``,
+#: bigscience-workshop/Megatron-DeepSpeed ``megatron/mpu/layers.py`` @119a0d2d; Megatron-LM runs it beside the weight
+#: gradient by default since Sep 2021, commit 3f652469): every backward collective exposed (``--no-tp-async-backward``)
+SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: source -> recompute implied by its published numbers or stated in its launch script (BLOOM: tr11-176B-ml.slurm
 #: ``--checkpoint-activations``): MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
 #: is Megatron's hardware-FLOP count with full recomputation, 96 B s l h^2 (1 + s/6h + V/16lh) = 125.7 TFLOP/s
@@ -119,7 +126,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
-                      tp_comm_overlap=overlap, fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
+                      tp_comm_overlap=overlap, tp_async_backward=row.source_short not in SYNC_TP_BACKWARD,
+                      fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       zero_stages=(0, 1))
@@ -147,7 +155,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          sequence_parallel=bool(choices.sequence_parallel if choices.sequence_parallel is not None
                                                 else (row.tp or 1) > 1),
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
-                         tp_comm_overlap=overlap, fsdp=row.fsdp and (row.zero or 0) >= 2,
+                         tp_comm_overlap=overlap, tp_async_backward=row.source_short not in SYNC_TP_BACKWARD,
+                         fsdp=row.fsdp and (row.zero or 0) >= 2,
                          optimizer_dtype=row.optimizer_dtype)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -343,6 +344,31 @@ def test_trace_has_every_op_of_every_stage_without_overlap(small_graphs):
         spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in ops if e["pid"] == pid)
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
         assert spans[-1][1] <= r.step_time_s * 1e6 + 1e-6
+
+
+def test_async_backward_hides_column_parallel_collectives_behind_their_gemms(small_graphs):
+    """Megatron-LM / Transformer Engine run a column-parallel projection's backward collectives beside its own GEMMs
+    (``tp_async_backward``, the default): without sequence parallelism the backward exposes, per block, what the
+    two input-gradient all-reduces leave after hiding behind the q/k/v and fc_in weight-gradient GEMMs at the
+    GEMM's overlap speed; Megatron-DeepSpeed's synchronous all-reduces expose all of both."""
+    from accel.sim.system import resolve_system
+    from accel.train.simulate import _tp_comm, overlap_share, overlapped
+
+    cfg, graphs = small_graphs
+    lay = TrainLayout(global_batch=16, seq_len=512, tp=2, microbatch_size=2)
+    sysm = resolve_system("dgx_h100")
+    gemm_s = {"qkv": 2e-5, "mlp_in": 4e-5}
+    share = overlap_share(sysm, sysm.devices[0].spec, 1.0)
+    sync = _tp_comm(sysm, dataclasses.replace(lay, tp_async_backward=False), 1e6, gemm_s, share)
+    asyn = _tp_comm(sysm, lay, 1e6, gemm_s, share)
+    ar = sync.block_bwd / 2
+    assert sync.block_fwd == pytest.approx(2 * ar) and asyn.block_fwd == pytest.approx(sync.block_fwd)
+    want = sum(overlapped(g, ar, share) - g for g in gemm_s.values())
+    assert asyn.block_bwd == pytest.approx(want) and asyn.block_bwd < sync.block_bwd
+    plain = _sim(small_graphs, tp=2, dp=1, tp_async_backward=False)
+    hidden = _sim(small_graphs, tp=2, dp=1)
+    assert hidden.breakdown["tp_comm"] < plain.breakdown["tp_comm"]
+    assert hidden.breakdown["compute"] == pytest.approx(plain.breakdown["compute"])
 
 
 def test_tp_comm_overlap_hides_collectives_behind_gemms(small_graphs):

@@ -69,6 +69,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tp-comm-overlap", action="store_true", default=None,
                    help="Megatron-Core's --tp-comm-overlap: sequence parallelism's all-gathers / reduce-scatters "
                         "pipelined with the neighbouring GEMMs (needs --sequence-parallel)")
+    g.add_argument("--no-tp-async-backward", action="store_true",
+                   help="the backward's tensor-parallel collectives run exposed (default: each column-parallel "
+                        "projection's all-reduce, or all-gather and reduce-scatter, beside its own GEMMs, as "
+                        "Megatron-LM since 2021 and Transformer Engine; Megatron-DeepSpeed runs them exposed)")
     g.add_argument("--no-dp-overlap", action="store_true",
                    help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
                         "the last microbatch's backward)")
@@ -150,7 +154,8 @@ def run_training(args: Any) -> int:
         tp=tp, pp=pp, cp=cp, dp=args.dp or devices // (tp * pp * cp), microbatch_size=args.microbatch_size or 1,
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
-        dp_overlap=not args.no_dp_overlap, fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
+        dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
+        fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers)
     if args.search_layout:
@@ -192,7 +197,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
 
     choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
-                      tp_comm_overlap=bool(args.tp_comm_overlap), fsdp=bool(args.fsdp),
+                      tp_comm_overlap=bool(args.tp_comm_overlap), tp_async_backward=not args.no_tp_async_backward,
+                      fsdp=bool(args.fsdp),
                       optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers)

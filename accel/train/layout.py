@@ -53,6 +53,15 @@ class TrainLayout:
         tp_comm_overlap: Megatron-Core's ``--tp-comm-overlap`` (Transformer Engine userbuffers; needs sequence
             parallelism): each all-gather / reduce-scatter is split into ``tp`` chunks pipelined with the GEMM
             next to it.
+        tp_async_backward: in backward, each column-parallel projection's (q/k/v, fc_in / gate-up) tensor-parallel
+            collectives run asynchronously beside its own GEMMs, as Megatron-LM has by default since Sep 2021
+            (``--no-async-tensor-model-parallel-allreduce`` turns it off; ``LinearWithGradAccumulationAndAsyncCommunication``
+            from Feb 2022) and Transformer Engine's ``Linear`` does:
+            without sequence parallelism the input gradient's all-reduce beside the weight-gradient GEMM; with
+            it the input's all-gather beside the input-gradient GEMM and the input gradient's reduce-scatter beside
+            the weight-gradient GEMM. The row-parallel projections' gradient all-gathers stay exposed. False: every
+            backward collective is exposed (Megatron-DeepSpeed, whose ``ColumnParallelLinear`` all-reduces the input
+            gradient synchronously in ``copy_to_tensor_model_parallel_region``'s backward: MT-NLG, BLOOM).
         dp_overlap: data-parallel gradient reduction overlaps the last microbatch's backward (PyTorch DDP and
             Megatron ``--overlap-grad-reduce`` buckets) and the parameter all-gather of ZeRO-1/2 overlaps the
             first forward; False: both run after / before the pipeline, exposed.
@@ -83,6 +92,7 @@ class TrainLayout:
     recompute: str = "none"
     zero: int = 0
     tp_comm_overlap: bool = False
+    tp_async_backward: bool = True
     dp_overlap: bool = True
     fsdp: bool = False
     optimizer_dtype: str = "fp32"

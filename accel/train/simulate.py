@@ -8,6 +8,9 @@ Per microbatch, a pipeline rank runs its model chunks' blocks (priced op by op o
 * without sequence parallelism, 2 all-reduces of the ``b s h`` activations per block in forward (after the
   row-parallel o_proj and fc_out/down_proj) and 2 in backward (the column-parallel inputs' gradients);
 * with it, each all-reduce becomes an all-gather + a reduce-scatter of the same size (Korthikanti et al. 2022);
+* in backward the column-parallel projections' collectives run beside their own GEMMs (``tp_async_backward``,
+  Megatron-LM's default since 2021: :class:`accel.train.layout.TrainLayout`), losing what the collective's SMs cost
+  the GEMM (:func:`overlap_share`);
 * full recomputation repeats the forward's collectives in backward; the vocab-parallel embedding all-reduces
   its output; the vocab-parallel cross-entropy all-reduces 3 ``b s`` fp32 vectors (max, sum, target logit).
 
@@ -184,25 +187,42 @@ class _Comm:
     p2p: float
 
 
-def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[str, float]) -> _Comm:
+def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[str, float],
+             gemm_share: float = 1.0) -> _Comm:
+    """Tensor-parallel and pipeline communication per microbatch (module docstring). ``gemm_s``: the block's forward
+    GEMM time per :data:`accel.train.costs.GEMM_GROUPS` group; ``gemm_share``: the speed a GEMM keeps beside a
+    collective (:func:`overlap_share` of an all-GEMM window). With ``layout.tp_async_backward`` a column-parallel
+    group's backward collectives hide behind its input-gradient and weight-gradient GEMMs, each taken to last the
+    group's forward GEMM time (same FLOPs): exposed is ``overlapped(gemm, collective, share) - gemm``."""
     group = layout.tp_group()
     mb_tokens = layout.microbatch_size * layout.local_seq_len
 
     def cost(op: str, nbytes: float) -> float:
         return sysm.collective_cost(op, nbytes, group).time_s if len(group) > 1 else 0.0
 
+    def beside(comm_s: float, gemm_group: str) -> float:
+        g = gemm_s.get(gemm_group, 0.0)
+        return overlapped(g, comm_s, gemm_share) - g
+
     if layout.sequence_parallel:
         ag, rs = cost("allgather", act_bytes), cost("reduce_scatter", act_bytes)
         if layout.tp_comm_overlap:
             fwd = sum(_overlapped(c, gemm_s.get(g, 0.0), layout.tp)
                       for c, g in ((ag, "qkv"), (rs, "attn_out"), (ag, "mlp_in"), (rs, "mlp_out")))
+            bwd = fwd  # backward: the conjugate collectives next to the dgrad GEMMs of the same shapes
         else:
             fwd = 2 * (ag + rs)
-        bwd = fwd  # backward: the conjugate collectives next to the dgrad GEMMs of the same shapes
+            if layout.tp_async_backward:
+                # row-parallel outputs' gradients all-gathered (exposed); per column-parallel group the input
+                # re-gathered beside the input-gradient GEMM and that gradient reduce-scattered beside the wgrad GEMM
+                bwd = 2 * ag + sum(beside(ag, g) + beside(rs, g) for g in ("qkv", "mlp_in"))
+            else:
+                bwd = fwd
         embed, head_f, head_b = rs, ag, rs
     else:
         ar = cost("allreduce", act_bytes)
-        fwd, bwd, embed, head_f, head_b = 2 * ar, 2 * ar, ar, 0.0, ar
+        bwd = sum(beside(ar, g) for g in ("qkv", "mlp_in")) if layout.tp_async_backward else 2 * ar
+        fwd, embed, head_f, head_b = 2 * ar, ar, 0.0, ar
     head_f += 3 * cost("allreduce", mb_tokens * 4.0)  # vocab-parallel cross-entropy (fp32)
     if layout.recompute == "full":
         bwd += fwd
@@ -278,7 +298,8 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     act = layout.microbatch_size * layout.local_seq_len * hidden * eb
     pace = slowest_factor(layout.devices, getattr(inst.spec, "unit_variation", None))
     pieces = _at_pace(price_pieces(graphs, model, layout, hidden, eb, fp8), pace)
-    comm = _tp_comm(sysm, layout, act, pieces.block.gemm_s) if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0)
+    comm = (_tp_comm(sysm, layout, act, pieces.block.gemm_s, overlap_share(sysm, inst.spec, 1.0))
+            if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0))
     comm = _with_cp_ring(sysm, layout, pieces.block, comm)
     chunks = layout.virtual_stages(layers)
     chunk_layers = _chunk_layers(layout, layers, chunks)
