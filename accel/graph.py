@@ -533,6 +533,11 @@ WRAPPED_ATTENTION_KERNELS: dict[str, str] = {"flash2_varlen": "flash2"}
 #: ``--attention`` choices of an LLM training block: the device's own fused kernel, the measured ones (bare or
 #: wrapped), or the unfused core (batched GEMMs and a softmax kernel)
 ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, *WRAPPED_ATTENTION_KERNELS, "unfused")
+#: ``--cross-entropy`` choices for an LLM training step's loss (:class:`workloads.llm_train._Head`): ``torch`` (the
+#: logits cast to fp32, then log-softmax and NLL forward and backward as separate kernels: PyTorch's
+#: ``cross_entropy`` under autocast, Megatron's fp32 vocab-parallel cross-entropy) or ``fused`` (one kernel each way
+#: on the 16-bit logits: flash-attn's ``CrossEntropyLoss``, llm-foundry's default ``loss_fn: fused_crossentropy``)
+CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "fused")
 
 
 @dataclass(frozen=True)

@@ -123,10 +123,11 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     stated_overlap = row.tp_comm_overlap if row.tp_comm_overlap is not None else row.source_short in TP_COMM_OVERLAP
     overlap = stated_overlap and (row.tp or 1) > 1
     fixed_sp = row.sequence_parallel is not None or (row.tp or 1) == 1 or row.source_short in NO_SEQUENCE_PARALLEL
+    async_backward = row.source_short not in SYNC_TP_BACKWARD
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
-                      tp_comm_overlap=overlap, tp_async_backward=row.source_short not in SYNC_TP_BACKWARD,
+                      tp_comm_overlap=overlap, tp_async_backward=async_backward,
                       fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
@@ -155,7 +156,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          sequence_parallel=bool(choices.sequence_parallel if choices.sequence_parallel is not None
                                                 else (row.tp or 1) > 1),
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
-                         tp_comm_overlap=overlap, tp_async_backward=row.source_short not in SYNC_TP_BACKWARD,
+                         tp_comm_overlap=overlap, tp_async_backward=async_backward,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
                          optimizer_dtype=row.optimizer_dtype)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,

@@ -43,18 +43,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from accel.graph import ATTENTION_KERNELS, MEASURED_ATTENTION_KERNELS, WRAPPED_ATTENTION_KERNELS, LayerGraph
+from accel.graph import (ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS, MEASURED_ATTENTION_KERNELS,
+                         WRAPPED_ATTENTION_KERNELS, LayerGraph)
 from workloads.llm import Attention, Block, _norm
 from workloads.llm_configs import LlmConfig
 from workloads.recorder import fused_kernel
 
 #: dtypes a training graph is traced in (the model copy the GEMMs read)
 TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
-#: ``--cross-entropy`` choices for the last stage's loss (:class:`_Head`): ``torch`` (the logits cast to fp32, then
-#: log-softmax and NLL forward and backward as separate kernels: PyTorch's ``cross_entropy`` under autocast,
-#: Megatron's fp32 vocab-parallel cross-entropy) or ``fused`` (one kernel each way on the 16-bit logits: flash-attn's
-#: ``CrossEntropyLoss``, llm-foundry's default ``loss_fn: fused_crossentropy``)
-CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "fused")
 
 
 def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:

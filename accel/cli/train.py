@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from accel.cli import positive_int
-from accel.graph import ATTENTION_KERNELS
+from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
@@ -86,7 +86,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "inside flash-attn's unpad/pad gathers: llm-foundry's attn_impl: flash) or unfused (Megatron "
                         "before FlashAttention)")
     g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
-    g.add_argument("--cross-entropy", default=None, choices=("torch", "fused"),
+    g.add_argument("--cross-entropy", default=None, choices=CROSS_ENTROPY_KERNELS,
                    help="the loss kernel: torch (default; logits cast to fp32, log-softmax and NLL as separate "
                         "kernels, as PyTorch under autocast and Megatron's vocab-parallel loss run it) or fused (one "
                         "kernel each way on the 16-bit logits: flash-attn's CrossEntropyLoss, llm-foundry's default)")
