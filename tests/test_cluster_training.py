@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -560,3 +561,32 @@ def test_bf16_optimizer_state_halves_state_gradients_and_the_adam_step(small_gra
     for dt, per_param in ADAM_BYTES_PER_PARAM.items():  # the documented traffic is the op's
         op = _adam_op(1000, dt)
         assert op.input_bytes + op.output_bytes == pytest.approx(1000 * per_param)
+
+
+def test_compute_by_kernel_splits_compute_and_recompute(small_graphs):
+    """``compute_by_kernel`` splits the critical rank's compute + recompute into GEMM, fused-attention and other
+    kernel time: the three add up; a flash core is attention time, an unfused core's batched GEMMs are GEMM time."""
+    for att in ("flash", "unfused"):
+        r = _sim(small_graphs, tp=2, pp=2, dp=2, recompute="full", att=att)
+        k = r.compute_by_kernel
+        assert sum(k.values()) == pytest.approx(r.breakdown["compute"] + r.breakdown["recompute"])
+        assert k["gemm"] > 0 and k["other"] > 0
+        assert (k["attention"] > 0) == (att == "flash")
+        assert r.to_dict()["compute_by_kernel"] == k
+
+
+def test_training_gap_fit_recovers_kernel_class_factors():
+    """benchmarks/training_gap.py's fit finds the factors that generated synthetic published steps."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.training_gap import RowSplit, fit
+
+    rng = np.random.default_rng(0)
+    truth = np.array([1.1, 1.0, 1.8])
+    rows = []
+    for i in range(40):
+        parts = tuple(float(x) for x in rng.uniform(0.1, 1.0, 3))
+        rest = float(rng.uniform(0.0, 0.3))
+        rows.append(RowSplit(i, "s", "h100", parts, rest, float(np.dot(truth, parts) + rest)))  # type: ignore[arg-type]
+    assert fit(rows) == pytest.approx(truth, rel=1e-3)

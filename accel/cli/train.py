@@ -266,6 +266,9 @@ def print_training(res: Any, wall_s: float) -> None:
     print("  breakdown (critical pipeline rank):")
     for k, v in res.breakdown.items():
         print(f"    {k:16s} {format_si(v, 's'):>10s}  {100 * v / res.step_time_s:5.1f}%")
+    if res.compute_by_kernel:
+        print("  compute + recompute by kernel: " + ", ".join(f"{k} {format_si(v, 's')}"
+                                                          for k, v in res.compute_by_kernel.items()))
     m = res.memory
     print(f"  memory per GPU: {m.total / 1e9:.1f} GB (weights {m.weights / 1e9:.1f}, gradients {m.gradients / 1e9:.1f}, "
           f"optimizer {m.optimizer / 1e9:.1f}, activations {m.activations / 1e9:.1f})")

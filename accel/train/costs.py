@@ -13,7 +13,8 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
   which ``--tp-comm-overlap`` hides the collectives behind;
 * ``forward_gemm_s`` / ``backward_gemm_s`` / ``recompute_gemm_s``: the part of ``forward_s`` / ``backward_s`` /
   ``recompute_s`` spent in GEMM kernels (s), which a concurrent collective slows differently from the rest
-  (:func:`accel.train.simulate.overlap_share`);
+  (:func:`accel.train.simulate.overlap_share`); ``*_attention_s`` likewise in fused attention kernels (ops of kind
+  ``attention``; an unfused core's batched GEMMs count as GEMMs);
 * ``saved_bytes``: activations kept from forward for backward (B): every forward op's output that a backward
   op reads (per producing op, the largest edge into backward) plus the piece's input. A fused attention
   kernel keeps q, k, v, its output and the fp32 row log-sum-exp (FlashAttention's backward inputs; the traced
@@ -81,6 +82,9 @@ class PieceCost:
     forward_gemm_s: float = 0.0
     backward_gemm_s: float = 0.0
     recompute_gemm_s: float = 0.0
+    forward_attention_s: float = 0.0
+    backward_attention_s: float = 0.0
+    recompute_attention_s: float = 0.0
 
     @property
     def model_flops(self) -> float:
@@ -149,6 +153,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     rule = issue_rule(model)
     dev = {"forward": 0.0, "backward": 0.0, "core": 0.0, "core_bwd": 0.0}
     gemm_dev = {"forward": 0.0, "backward": 0.0, "core": 0.0}
+    attn_dev = {"forward": 0.0, "backward": 0.0}
     issue = {"forward": 0.0, "backward": 0.0}
     flops = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0)
@@ -169,6 +174,8 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         dev[op.phase] += t
         t_gemm = sum(tk for k, tk in zip(kernels, times) if k.kind == "matmul")
         gemm_dev[op.phase] += t_gemm
+        if op.kind == "attention":
+            attn_dev[op.phase] += t
         group = GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
         if group and op.phase == "forward":
             gemm_s[group] = gemm_s.get(group, 0.0) + t
@@ -187,15 +194,16 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             saved["core"] += own * f
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
-    gemm = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"]}
+    gemm = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
+            "forward_attention_s": attn_dev["forward"], "backward_attention_s": attn_dev["backward"]}
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
                          param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **gemm,
-                         recompute_gemm_s=gemm_dev["forward"])
-    if recompute == "selective":
+                         recompute_gemm_s=gemm_dev["forward"], recompute_attention_s=attn_dev["forward"])
+    if recompute == "selective":  # the core's attention kernel is all the forward's (one core per block)
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
                          saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
-                         kv_bytes, **gemm, recompute_gemm_s=gemm_dev["core"])
+                         kv_bytes, **gemm, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"])
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
                      param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **gemm)
 

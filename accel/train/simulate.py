@@ -97,6 +97,10 @@ class TrainResult:
     stages: list[dict[str, float]] = field(default_factory=list)
     collectives: dict[str, float] = field(default_factory=dict)
     pipeline: PipelineRun | None = field(default=None, repr=False)
+    #: the critical rank's ``compute + recompute`` by kernel class (s): ``gemm`` (matmul kernels, an unfused
+    #: attention core's batched GEMMs included), ``attention`` (fused attention kernels), ``other`` (the rest:
+    #: norms, elementwise, copies, the loss)
+    compute_by_kernel: dict[str, float] = field(default_factory=dict)
     #: compute-time factor of the job's slowest GPU against the median unit (``unit_variation`` of the device
     #: YAML, :func:`accel.sim.stragglers.slowest_factor`); included in the breakdown's compute and recompute
     slowest_device_factor: float = 1.0
@@ -151,6 +155,7 @@ class TrainResult:
         d.update(layout=asdict(self.layout), breakdown=dict(self.breakdown), memory=self.memory.as_dict(),
                  model_flops_per_step=self.model_flops, hardware_flops_per_step=self.hardware_flops,
                  peak_flops_per_device=self.peak_flops, stages=self.stages, collectives=self.collectives,
+                 compute_by_kernel=dict(self.compute_by_kernel),
                  slowest_device_factor=self.slowest_device_factor)
         return d
 
@@ -349,7 +354,10 @@ def _at_pace(pieces: Pieces, factor: float) -> Pieces:
                                    core_attention_s=p.core_attention_s * factor,
                                    core_attention_backward_s=p.core_attention_backward_s * factor,
                                    forward_gemm_s=p.forward_gemm_s * factor, backward_gemm_s=p.backward_gemm_s * factor,
-                                   recompute_gemm_s=p.recompute_gemm_s * factor)
+                                   recompute_gemm_s=p.recompute_gemm_s * factor,
+                                   forward_attention_s=p.forward_attention_s * factor,
+                                   backward_attention_s=p.backward_attention_s * factor,
+                                   recompute_attention_s=p.recompute_attention_s * factor)
 
     return dataclasses.replace(pieces, block=scaled(pieces.block), embed=scaled(pieces.embed), head=scaled(pieces.head))
 
@@ -410,11 +418,16 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
         recompute = m * n_blocks * b.recompute_s
+        ends = [p for p, k in ((pieces.embed, 0), (pieces.head, layout.pp * chunks - 1)) if k in ks]
+        gemm = m * (n_blocks * (b.forward_gemm_s + b.backward_gemm_s + b.recompute_gemm_s)
+                    + sum(p.forward_gemm_s + p.backward_gemm_s for p in ends))
+        attention = m * n_blocks * (b.forward_attention_s + b.backward_attention_s + b.recompute_attention_s)
         fw, bw = windows
         fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], shares[0]) - fw + overlapped(bw, fsdp[1], shares[1]) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
-        per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "tp_comm": tp,
+        per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "gemm": gemm, "attention": attention,
+                         "tp_comm": tp,
                          "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
                          "step": run.step_s + dp_s + opt_s, "params": params, "layers": float(n_blocks)})
         # each in-flight (microbatch, chunk) holds one chunk's blocks; chunks of a rank are equal (uneven: one)
@@ -440,6 +453,8 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         hardware_flops=hw_flops, model_tflops_per_device=mt / 1e12, hardware_tflops_per_device=ht / 1e12,
         mfu=mt / peak, hfu=ht / peak, peak_flops=peak, memory=worst,
         breakdown={k: float(crit[k]) for k in BREAKDOWN_KEYS}, stages=per_rank, pipeline=run,
+        compute_by_kernel={"gemm": crit["gemm"], "attention": crit["attention"],
+                           "other": crit["compute"] + crit["recompute"] - crit["gemm"] - crit["attention"]},
         collectives={"tp_block_forward_s": comm.block_fwd, "tp_block_backward_s": comm.block_bwd,
                      "p2p_s": comm.p2p, "fsdp_forward_s": fsdp[0], "fsdp_backward_s": fsdp[1],
                      "overlap_share_forward": shares[0], "overlap_share_backward": shares[1]})
