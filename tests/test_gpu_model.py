@@ -381,3 +381,26 @@ def test_main_loop_floor_spares_gemms_and_full_waves():
     on, off = GpuCostModel(spec), GpuCostModel(_with_cal(spec, mainloop_step_latency=0.0))
     for op in (mm(1, 11008, 4096, "fp32"), mm(8, 4096, 4096, "fp32"), conv(128, 256, 256, 14, 3, dtype="fp32")):
         assert on.cost(op).time_s == pytest.approx(off.cost(op).time_s)
+
+
+def test_norm_backward_with_weight_grads_reads_its_inputs_twice():
+    """A normalisation backward that returns weight gradients runs two kernels over the output gradient and the
+    input (PyTorch: the input gradient, then the per-feature weight/bias column reduction): its streamed bytes are
+    those of one pass plus the two tensors again. Without weight gradients (1-D outputs) it stays one pass."""
+    from accel.devices.gpu import norm_weight_grad_bytes
+
+    x = TensorInfo.of((8, 1024, 4096), "bf16")
+    stats = TensorInfo.of((8, 1024, 1), "fp32")
+    w = TensorInfo.of((4096,), "bf16")
+    with_w = OpNode("ln/backward", "norm", inputs=[x, x, stats, stats], outputs=[x, w, w], dtype="bf16",
+                    phase="backward")
+    no_w = OpNode("ln/backward", "norm", inputs=[x, x, stats, stats], outputs=[x], dtype="bf16", phase="backward")
+    assert norm_weight_grad_bytes(with_w) == 2 * x.bytes
+    assert norm_weight_grad_bytes(no_w) == 0.0
+    bn = OpNode("bn/backward", "norm", inputs=[TensorInfo.of((32, 64, 56, 56), "fp32")] * 2,
+                outputs=[TensorInfo.of((32, 64, 56, 56), "fp32"), TensorInfo.of((64,), "fp32")], dtype="fp32",
+                phase="backward")
+    assert norm_weight_grad_bytes(bn) == 2 * bn.inputs[0].bytes
+    h100 = cost_model_for(load_arch("h100"))
+    one, two = h100.cost(no_w), h100.cost(with_w)
+    assert two.detail["kernels"] == 2 and two.time_s > 1.6 * one.time_s

@@ -147,6 +147,23 @@ def norm_rows(op: OpNode) -> int:
     return int(math.prod(stats))
 
 
+def norm_weight_grad_bytes(op: OpNode) -> float:
+    """Bytes a normalisation backward that also returns weight gradients reads a second time (B), else 0.
+
+    PyTorch computes the input gradient in one kernel and the per-feature weight and bias gradients in another,
+    a column reduction that reads the output gradient and the input again: LayerNorm
+    (``aten/src/ATen/native/cuda/layer_norm_kernel.cu``: ``layer_norm_grad_input_kernel``, then
+    ``GammaBetaBackwardCUDAKernel``), BatchNorm (``batch_norm_backward``: the per-channel reductions of ``dY`` and
+    ``dY (X - mean)``, then the elementwise input gradient); apex's and Transformer Engine's fused norms likewise.
+    Recognised by a 1-D output beside the input gradient; the re-read tensors are the inputs shaped like it."""
+    if op.kind != "norm" or op.phase != "backward" or len(op.outputs) < 2:
+        return 0.0
+    main = op.outputs[0].shape
+    if len(main) < 2 or not any(len(o.shape) == 1 for o in op.outputs[1:]):
+        return 0.0
+    return float(sum(t.bytes for t in op.inputs if t.shape == main))
+
+
 @dataclass
 class GemmPlan:
     """The chosen execution of one GEMM (all times at boost clock, s; bytes in B)."""
@@ -812,7 +829,8 @@ class GpuCostModel(CostModel):
         return self._finish(op, key, op.flops / rate, mem_s, op.flops, {"dram": dram}, {**detail, "kernels": 1})
 
     def _memory_bound(self, op: OpNode) -> OpCost:
-        """Streaming kernel: every input, weight and output byte crosses HBM once.
+        """Streaming kernel: every input, weight and output byte crosses HBM once (a normalisation backward with
+        weight gradients reads its output gradient and input twice: :func:`norm_weight_grad_bytes`).
 
         A row-normalisation forward (LayerNorm/RMSNorm: :func:`norm_rows`) runs one
         ``calibration.row_norm_cta_threads``-thread CTA per row that loads its row, reduces it across the CTA
@@ -821,11 +839,14 @@ class GpuCostModel(CostModel):
         behind other CTAs' traffic: ``ceil(rows / resident CTAs)`` waves each add ``tile_latency``
         (the per-wave fixed latency the GEMM model uses) to the streaming time."""
         cal = self.spec.calibration
-        dram = float(streamed_bytes(op))
+        second = norm_weight_grad_bytes(op)
+        dram = float(streamed_bytes(op)) + second
         mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
         fma = self.spec.peak_per_cycle("fp32") * self.spec.clock * cal.fma_efficiency
         compute = op.flops / fma
         detail: dict = {"path": "stream", "kernels": 1}
+        if second:
+            detail.update(path="norm_backward_two_pass", kernels=2, reread_bytes=second)
         serial = 0.0
         rows = norm_rows(op)
         if rows:
