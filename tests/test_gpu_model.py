@@ -383,11 +383,13 @@ def test_main_loop_floor_spares_gemms_and_full_waves():
         assert on.cost(op).time_s == pytest.approx(off.cost(op).time_s)
 
 
-def test_norm_backward_with_weight_grads_reads_its_inputs_twice():
+def test_norm_kernel_pairs_read_their_inputs_twice():
     """A normalisation backward that returns weight gradients runs two kernels over the output gradient and the
     input (PyTorch: the input gradient, then the per-feature weight/bias column reduction): its streamed bytes are
-    those of one pass plus the two tensors again. Without weight gradients (1-D outputs) it stays one pass."""
-    from accel.devices.gpu import norm_weight_grad_bytes
+    those of one pass plus the two tensors again. Without weight gradients (1-D outputs) it stays one pass.
+    BatchNorm's training forward reads its input for the batch statistics and again to normalise; in inference
+    (``_no_training``) once."""
+    from accel.devices.gpu import norm_second_pass_bytes
 
     x = TensorInfo.of((8, 1024, 4096), "bf16")
     stats = TensorInfo.of((8, 1024, 1), "fp32")
@@ -395,12 +397,17 @@ def test_norm_backward_with_weight_grads_reads_its_inputs_twice():
     with_w = OpNode("ln/backward", "norm", inputs=[x, x, stats, stats], outputs=[x, w, w], dtype="bf16",
                     phase="backward")
     no_w = OpNode("ln/backward", "norm", inputs=[x, x, stats, stats], outputs=[x], dtype="bf16", phase="backward")
-    assert norm_weight_grad_bytes(with_w) == 2 * x.bytes
-    assert norm_weight_grad_bytes(no_w) == 0.0
+    assert norm_second_pass_bytes(with_w) == 2 * x.bytes
+    assert norm_second_pass_bytes(no_w) == 0.0
     bn = OpNode("bn/backward", "norm", inputs=[TensorInfo.of((32, 64, 56, 56), "fp32")] * 2,
                 outputs=[TensorInfo.of((32, 64, 56, 56), "fp32"), TensorInfo.of((64,), "fp32")], dtype="fp32",
                 phase="backward")
-    assert norm_weight_grad_bytes(bn) == 2 * bn.inputs[0].bytes
+    assert norm_second_pass_bytes(bn) == 2 * bn.inputs[0].bytes
+    y, c = TensorInfo.of((32, 64, 56, 56), "fp32"), TensorInfo.of((64,), "fp32")
+    train_fwd = OpNode("bn", "norm", inputs=[y], outputs=[y, c, c], dtype="fp32", aten="aten._native_batch_norm_legit.default")
+    eval_fwd = OpNode("bn", "norm", inputs=[y], outputs=[y, c, c], dtype="fp32",
+                      aten="aten._native_batch_norm_legit_no_training.default")
+    assert norm_second_pass_bytes(train_fwd) == y.bytes and norm_second_pass_bytes(eval_fwd) == 0.0
     h100 = cost_model_for(load_arch("h100"))
     one, two = h100.cost(no_w), h100.cost(with_w)
     assert two.detail["kernels"] == 2 and two.time_s > 1.6 * one.time_s

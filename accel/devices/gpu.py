@@ -147,21 +147,32 @@ def norm_rows(op: OpNode) -> int:
     return int(math.prod(stats))
 
 
-def norm_weight_grad_bytes(op: OpNode) -> float:
-    """Bytes a normalisation backward that also returns weight gradients reads a second time (B), else 0.
+#: aten op of BatchNorm's training-mode forward (batch statistics), as traced (``_no_training`` is inference)
+BATCH_NORM_TRAINING = "aten._native_batch_norm_legit."
 
-    PyTorch computes the input gradient in one kernel and the per-feature weight and bias gradients in another,
-    a column reduction that reads the output gradient and the input again: LayerNorm
-    (``aten/src/ATen/native/cuda/layer_norm_kernel.cu``: ``layer_norm_grad_input_kernel``, then
-    ``GammaBetaBackwardCUDAKernel``), BatchNorm (``batch_norm_backward``: the per-channel reductions of ``dY`` and
-    ``dY (X - mean)``, then the elementwise input gradient); apex's and Transformer Engine's fused norms likewise.
-    Recognised by a 1-D output beside the input gradient; the re-read tensors are the inputs shaped like it."""
-    if op.kind != "norm" or op.phase != "backward" or len(op.outputs) < 2:
+
+def norm_second_pass_bytes(op: OpNode) -> float:
+    """Bytes a normalisation kernel pair reads a second time (B), else 0.
+
+    * A backward that also returns weight gradients: PyTorch computes the input gradient in one kernel and the
+      per-feature weight and bias gradients in another, a column reduction that reads the output gradient and the
+      input again: LayerNorm (``aten/src/ATen/native/cuda/layer_norm_kernel.cu``: ``layer_norm_grad_input_kernel``,
+      then ``GammaBetaBackwardCUDAKernel``), BatchNorm (``batch_norm_backward``: the per-channel reductions of
+      ``dY`` and ``dY (X - mean)``, then the elementwise input gradient); apex's and Transformer Engine's fused
+      norms likewise. Recognised by a 1-D output beside the input gradient; the re-read tensors are the inputs
+      shaped like it.
+    * BatchNorm's training forward (:data:`BATCH_NORM_TRAINING`): the per-channel batch statistics are one pass
+      over the input (``batch_norm_stats``), normalising it another (``batch_norm_elemt``); the input is read twice.
+      LayerNorm's forward normalises each row from registers in one pass (:func:`norm_rows`)."""
+    if op.kind != "norm" or len(op.outputs) < 2:
         return 0.0
     main = op.outputs[0].shape
     if len(main) < 2 or not any(len(o.shape) == 1 for o in op.outputs[1:]):
         return 0.0
-    return float(sum(t.bytes for t in op.inputs if t.shape == main))
+    reread = float(sum(t.bytes for t in op.inputs if t.shape == main))
+    if op.phase == "backward":
+        return reread
+    return reread if op.phase == "forward" and str(op.aten).startswith(BATCH_NORM_TRAINING) else 0.0
 
 
 @dataclass
@@ -830,7 +841,8 @@ class GpuCostModel(CostModel):
 
     def _memory_bound(self, op: OpNode) -> OpCost:
         """Streaming kernel: every input, weight and output byte crosses HBM once (a normalisation backward with
-        weight gradients reads its output gradient and input twice: :func:`norm_weight_grad_bytes`).
+        weight gradients reads its output gradient and input twice, BatchNorm's training forward its input:
+        :func:`norm_second_pass_bytes`).
 
         A row-normalisation forward (LayerNorm/RMSNorm: :func:`norm_rows`) runs one
         ``calibration.row_norm_cta_threads``-thread CTA per row that loads its row, reduces it across the CTA
@@ -839,14 +851,14 @@ class GpuCostModel(CostModel):
         behind other CTAs' traffic: ``ceil(rows / resident CTAs)`` waves each add ``tile_latency``
         (the per-wave fixed latency the GEMM model uses) to the streaming time."""
         cal = self.spec.calibration
-        second = norm_weight_grad_bytes(op)
+        second = norm_second_pass_bytes(op)
         dram = float(streamed_bytes(op)) + second
         mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
         fma = self.spec.peak_per_cycle("fp32") * self.spec.clock * cal.fma_efficiency
         compute = op.flops / fma
         detail: dict = {"path": "stream", "kernels": 1}
         if second:
-            detail.update(path="norm_backward_two_pass", kernels=2, reread_bytes=second)
+            detail.update(path="norm_two_pass", kernels=2, reread_bytes=second)
         serial = 0.0
         rows = norm_rows(op)
         if rows:
