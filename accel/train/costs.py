@@ -194,18 +194,18 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             saved["core"] += own * f
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
-    gemm = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
-            "forward_attention_s": attn_dev["forward"], "backward_attention_s": attn_dev["backward"]}
+    by_kernel = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
+                 "forward_attention_s": attn_dev["forward"], "backward_attention_s": attn_dev["backward"]}
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
-                         param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **gemm,
+                         param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel,
                          recompute_gemm_s=gemm_dev["forward"], recompute_attention_s=attn_dev["forward"])
     if recompute == "selective":  # the core's attention kernel is all the forward's (one core per block)
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
                          saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
-                         kv_bytes, **gemm, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"])
+                         kv_bytes, **by_kernel, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"])
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
-                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **gemm)
+                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel)
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False,

@@ -99,7 +99,7 @@ class TrainResult:
     pipeline: PipelineRun | None = field(default=None, repr=False)
     #: the critical rank's ``compute + recompute`` by kernel class (s): ``gemm`` (matmul kernels, an unfused
     #: attention core's batched GEMMs included), ``attention`` (fused attention kernels), ``other`` (the rest:
-    #: norms, elementwise, copies, the loss)
+    #: norms, elementwise, copies, the loss, and any time a pass waits on the host's eager issue beyond its kernels)
     compute_by_kernel: dict[str, float] = field(default_factory=dict)
     #: compute-time factor of the job's slowest GPU against the median unit (``unit_variation`` of the device
     #: YAML, :func:`accel.sim.stragglers.slowest_factor`); included in the breakdown's compute and recompute
