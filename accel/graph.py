@@ -535,9 +535,11 @@ WRAPPED_ATTENTION_KERNELS: dict[str, str] = {"flash2_varlen": "flash2"}
 ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, *WRAPPED_ATTENTION_KERNELS, "unfused")
 #: ``--cross-entropy`` choices for an LLM training step's loss (:class:`workloads.llm_train._Head`): ``torch`` (the
 #: logits cast to fp32, then log-softmax and NLL forward and backward as separate kernels: PyTorch's
-#: ``cross_entropy`` under autocast, Megatron's fp32 vocab-parallel cross-entropy) or ``fused`` (one kernel each way
-#: on the 16-bit logits: flash-attn's ``CrossEntropyLoss``, llm-foundry's default ``loss_fn: fused_crossentropy``)
-CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "fused")
+#: ``cross_entropy`` under autocast), ``megatron`` (the logits cast to fp32, then Megatron-LM's vocab-parallel
+#: cross-entropy: max, subtract, exp, sum and divide in place forward, a scatter and an in-place multiply backward)
+#: or ``fused`` (one kernel each way on the 16-bit logits: flash-attn's ``CrossEntropyLoss``, llm-foundry's default
+#: ``loss_fn: fused_crossentropy``)
+CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "megatron", "fused")
 
 
 @dataclass(frozen=True)

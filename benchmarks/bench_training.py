@@ -22,7 +22,7 @@ What the rows do not state is filled by rules, never per row:
   ``flash`` (``llmfoundry/models/layers/attention.py`` ``flash_attn_fn`` @5e85bd6) unpads q, k and v with
   flash-attn's ``bert_padding.unpad_input``, runs ``flash_attn_varlen_func`` and pads the output back
   (``pad_input``): ``--attention flash2_varlen``; every MPT run's loss is flash-attn's fused cross-entropy
-  (``FUSED_CROSS_ENTROPY``: ``--cross-entropy fused``), the others' the fp32 one;
+  (``FUSED_CROSS_ENTROPY``: ``--cross-entropy fused``), the others' Megatron-LM's fp32 vocab-parallel one (``--cross-entropy megatron``);
 * runs whose source states ``--tp-comm-overlap`` (the Megatron-LM README) run it, with sequence parallelism;
   Megatron-LM (since Sep 2021) and Transformer Engine overlap the backward's column-parallel collectives with their
   GEMMs (``tp_async_backward``), MT-NLG's and BLOOM's Megatron-DeepSpeed does not (``SYNC_TP_BACKWARD``);
@@ -99,16 +99,27 @@ IMPLIED_RECOMPUTE = {"MT-NLG (Smith et al. 2022)": "full", "BLOOM tr11 log": "fu
 #: ``ComposerMPTCausalLM`` defaults to ``loss_fn: fused_crossentropy``, flash-attn's ``CrossEntropyLoss``
 #: (``llmfoundry/models/mpt/modeling_mpt.py`` at v0.3.0 and @5e85bd6; the benchmark YAMLs set no ``loss_fn``), built
 #: by the ``[gpu]`` extra's ``xentropy-cuda-lib`` (v0.3.0 ``setup.py``) and, with flash-attn 2.4.2 (``[gpu-flash2]``),
-#: flash-attn's Triton kernel. Megatron and NeMo (``fp16_lm_cross_entropy: false``) run the fp32 vocab-parallel loss
+#: flash-attn's Triton kernel. The other sources run Megatron-LM's fp32 vocab-parallel loss (``--cross-entropy
+#: megatron``): Megatron-LM and Megatron-DeepSpeed (MT-NLG, BLOOM: ``mpu/cross_entropy.py`` on ``output.float()``)
+#: and Megatron-Core under NeMo 24.07 and the README's r0.8.0 runs (``fp16_lm_cross_entropy: false``; no
+#: ``cross_entropy_loss_fusion``, which Megatron-LM added on 2024-06-14, 7b4a6d76c9, default off)
 FUSED_CROSS_ENTROPY = {"llm-foundry MPT H100 BF16", "llm-foundry MPT H100 BF16 >=128 GPUs", "llm-foundry MPT H100 FP8"}
+
+#: sources trained by Composer with llm-foundry's ``ComposerMPTCausalLM``, whose two train metrics
+#: (``LanguageCrossEntropy``, ``LanguagePerplexity``) each run a cross-entropy over every microbatch's logits after its
+#: backward (``--logit-metrics 2``: composer v0.16-0.17 ``Trainer._eval_train_metrics``; llm-foundry
+#: ``use_train_metrics`` defaults to true at v0.3.0 and @5e85bd6, and the benchmark YAMLs do not set it)
+COMPOSER_TRAIN_METRICS = {"llm-foundry MPT H100 BF16": 2, "llm-foundry MPT H100 BF16 >=128 GPUs": 2,
+                          "llm-foundry MPT H100 FP8": 2}
 
 _GRAPHS: dict[tuple, dict] = {}
 
 
-def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: float, loss: str) -> dict:
-    key = (spec, tp, mb, seq, dtype, att, drop, loss)
+def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: float, loss: str,
+            metrics: int) -> dict:
+    key = (spec, tp, mb, seq, dtype, att, drop, loss, metrics)
     if key not in _GRAPHS:
-        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss)
+        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss, metrics)
     return _GRAPHS[key]
 
 
@@ -133,10 +144,11 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       zero_stages=(0, 1))
 
-    loss = "fused" if row.source_short in FUSED_CROSS_ENTROPY else "torch"
+    loss = "fused" if row.source_short in FUSED_CROSS_ENTROPY else "megatron"
+    metrics = COMPOSER_TRAIN_METRICS.get(row.source_short, 0)
 
     def graphs(tp: int, m: int, seq: int) -> dict:
-        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss)
+        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss, metrics)
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, row.num_gpus,
                                   row.global_batch, row.seq_len, row.dtype, choices, cfg.name)

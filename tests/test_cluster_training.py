@@ -252,6 +252,7 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "6", "--tp", "1", "--pp", "3", "--first-stage-layers", "1"], "--first-stage-layers"),
     (["--devices", "8", "--microbatch-size", "64", "--batch", "512", "--attention", "unfused"], "--recompute"),
     (["--devices", "8", "--fsdp"], "--fsdp"),
+    (["--devices", "8", "--logit-metrics", "-1"], "--logit-metrics"),
 ])
 def test_cli_bad_layouts_one_line(tmp_path, extra, flag):
     p = _cli("--model", SMALL.replace("layers=8", "layers=8,max_positions=4096"), "--mode", "train",

@@ -22,7 +22,8 @@ streaming kinds. For each op and arch:
    incl. its bias, conv, rnn; conv backward: the tensors its enabled kernels must read and write)
    and >= every input and output once on GPUs, whose model never keeps a tensor on chip between ops
    (rnn: weights + inputs; its per-step state traffic is the model's own). Exceptions, by design: an
-   embedding gathers rows, so it reads ``output_bytes`` of its table, not the table; CPU streaming
+   embedding gathers rows, so it reads ``output_bytes`` of its table, not the table; an NLL loss and advanced
+   indexing touch only their indexed elements (``accel.devices.gpu.gathered_bytes``); CPU streaming
    ops and CPU direct (depthwise) convs are served from the cache level that holds their working
    set (the model's stated assumption: the producer just wrote it), so there only the bytes of the
    serving level must cover ``streamed_bytes``; CPU GEMM-path ops must still read every weight
@@ -58,7 +59,7 @@ from hypothesis import strategies as st
 
 from accel.arch.loader import extract_sources, list_archs, read_yaml, validate_arch_dict
 from accel.devices.base import OpCost, cost_model_for
-from accel.devices.gpu import streamed_bytes
+from accel.devices.gpu import gathered_bytes, streamed_bytes
 from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.units import FREQUENCY, BANDWIDTH, THROUGHPUT, parse_quantity
 
@@ -354,6 +355,9 @@ def compulsory_dram(op: OpNode, gpu: bool, c: OpCost) -> float:
         return 0.0  # CPU streaming / direct-conv path: from the level holding the working set (below)
     if op.kind == "embedding":
         return float(op.output_bytes) if gpu else 0.0
+    touched = gathered_bytes(op)
+    if touched is not None:
+        return float(touched) if gpu else 0.0
     if op.kind in ("conv", "conv_transpose") and "output_mask" in op.attrs:
         x, y = op.inputs[1].bytes, op.inputs[0].bytes
         w = op.weights[0].bytes

@@ -200,6 +200,62 @@ class _Embed(nn.Module):
         return x
 
 
+class _VocabParallelCrossEntropy(torch.autograd.Function):
+    """Megatron-LM's vocab-parallel cross-entropy over one tensor-parallel rank's fp32 logits, op for op
+    (``megatron/core/tensor_parallel/cross_entropy.py`` @ core_r0.8.0, ``megatron/mpu/cross_entropy.py`` in
+    2021-22): forward = row max, in-place subtract, gather of the target logits, in-place ``exp``, row sum,
+    in-place divide to the softmax it keeps for backward; backward = scatter-subtract 1 at the targets, in-place
+    multiply by the incoming gradient. Its three all-reduces of per-token scalars over the tensor-parallel group
+    (``b x s`` floats each) are left out."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        vocab = logits.shape[-1]
+        logits_max = torch.max(logits, dim=-1)[0]
+        logits.sub_(logits_max.unsqueeze(dim=-1))
+        target_mask = (target < 0) | (target >= vocab)
+        masked_target = target.clone()
+        masked_target[target_mask] = 0
+        logits_2d = logits.view(-1, vocab)
+        masked_target_1d = masked_target.view(-1)
+        arange_1d = torch.arange(logits_2d.shape[0], device=logits.device)
+        predicted = logits_2d[arange_1d, masked_target_1d].clone().contiguous().view_as(target)
+        predicted[target_mask] = 0.0
+        torch.exp(logits, out=logits)
+        sum_exp_logits = logits.sum(dim=-1)
+        loss = torch.log(sum_exp_logits) - predicted
+        logits.div_(sum_exp_logits.unsqueeze(dim=-1))
+        ctx.save_for_backward(logits, target_mask, masked_target_1d)
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
+        softmax, target_mask, masked_target_1d = ctx.saved_tensors
+        grad_2d = softmax.view(-1, softmax.shape[-1])
+        arange_1d = torch.arange(grad_2d.shape[0], device=softmax.device)
+        grad_2d[arange_1d, masked_target_1d] -= 1.0 - target_mask.view(-1).float()
+        softmax.mul_(grad_output.unsqueeze(dim=-1))
+        return softmax, None
+
+
+class _LogitMetrics(nn.Module):
+    """``count`` training metrics computed from each microbatch's logits without gradients, each one PyTorch
+    ``cross_entropy`` (summed) over the 16-bit logits under autocast: a cast to fp32, a log-softmax and an NLL
+    gather. Composer's trainer updates every train metric after each microbatch's backward
+    (``Trainer._eval_train_metrics``, composer v0.16-0.17), and llm-foundry's ``ComposerMPTCausalLM`` has two,
+    ``LanguageCrossEntropy`` and ``LanguagePerplexity`` (a subclass that runs the same loss in its ``update``;
+    ``use_train_metrics`` defaults to true at v0.3.0 and @5e85bd6)."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count = count
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        with torch.no_grad():
+            for _ in range(self.count):
+                F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1), reduction="sum")
+
+
 class _Head(nn.Module):
     """The last stage's final norm, vocab-parallel LM head and cross-entropy: ``torch`` casts the logits to fp32 and
     runs log-softmax and NLL as separate kernels; ``fused`` runs one kernel forward (reading the 16-bit logits once,
@@ -207,18 +263,22 @@ class _Head(nn.Module):
     ``CrossEntropyLoss`` does (``flash_attn/losses/cross_entropy.py``: apex's xentropy CUDA kernel in flash-attn
     1.x, a Triton kernel in 2.x), traced as one node each way (:data:`CROSS_ENTROPY_KERNELS`)."""
 
-    def __init__(self, cfg: LlmConfig, vocab_shard: int, loss: str = "torch"):
+    def __init__(self, cfg: LlmConfig, vocab_shard: int, loss: str = "torch", logit_metrics: int = 0):
         super().__init__()
         self.norm = _norm(cfg)
         self.lm_head = nn.Linear(cfg.hidden, vocab_shard, bias=False)
         self.loss = loss
+        self.metrics = _LogitMetrics(logit_metrics)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = self.lm_head(self.norm(x))
+        self.metrics(logits, labels)
         if self.loss == "fused":
             return fused_kernel("loss", lambda lg, lb: F.cross_entropy(lg.view(-1, lg.shape[-1]), lb.view(-1)),
                                 logits, labels)
         logits = logits.float()
+        if self.loss == "megatron":
+            return _VocabParallelCrossEntropy.apply(logits, labels).mean()
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
 
 
@@ -247,16 +307,20 @@ def _trace(module: nn.Module, inputs: tuple[Any, ...], dtype: str, name: str) ->
 
 
 def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtype: str = "bf16",
-                    attention: str = "flash", dropout: float = 0.0, cross_entropy: str = "torch") -> dict[str, LayerGraph]:
+                    attention: str = "flash", dropout: float = 0.0, cross_entropy: str = "torch",
+                    logit_metrics: int = 0) -> dict[str, LayerGraph]:
     """``{"block", "embed", "head"}`` training graphs (forward + backward) of one tensor-parallel rank for one
     microbatch of ``microbatch`` sequences of ``seq_len`` tokens, attention core ``attention`` (one of
     :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring), loss kernel ``cross_entropy``
-    (:data:`CROSS_ENTROPY_KERNELS`). ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``,
-    ``--dropout``, ``--cross-entropy`` or dtype."""
+    (:data:`CROSS_ENTROPY_KERNELS`), ``logit_metrics`` training metrics computed from the logits
+    (:class:`_LogitMetrics`). ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``,
+    ``--dropout``, ``--cross-entropy``, ``--logit-metrics`` or dtype."""
     if attention not in ATTENTION_KERNELS:
         raise ValueError(f"--attention: unknown {attention!r}; allowed: {', '.join(ATTENTION_KERNELS)}")
     if cross_entropy not in CROSS_ENTROPY_KERNELS:
         raise ValueError(f"--cross-entropy: unknown {cross_entropy!r}; allowed: {', '.join(CROSS_ENTROPY_KERNELS)}")
+    if logit_metrics < 0:
+        raise ValueError(f"--logit-metrics: {logit_metrics!r} must be >= 0")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"--dropout: {dropout!r} must be in [0, 1)")
     if dtype not in TRAIN_DTYPES:
@@ -275,7 +339,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         x = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
         embed = _Embed(cfg, cfg.vocab // tp, seq_len)
         ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)
-        head = _Head(cfg, cfg.vocab // tp, cross_entropy)
+        head = _Head(cfg, cfg.vocab // tp, cross_entropy, logit_metrics)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
     block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
     kernel = WRAPPED_ATTENTION_KERNELS.get(attention, attention)

@@ -22,7 +22,8 @@ from accel.units import format_si
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
                                 "first_stage_layers", "last_stage_layers", "recompute", "zero",
-                                "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy")
+                                "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
+                                "logit_metrics")
 
 
 def _probability(text: str) -> float:
@@ -88,8 +89,14 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", type=_probability, default=None, help="attention and hidden dropout (default 0)")
     g.add_argument("--cross-entropy", default=None, choices=CROSS_ENTROPY_KERNELS,
                    help="the loss kernel: torch (default; logits cast to fp32, log-softmax and NLL as separate "
-                        "kernels, as PyTorch under autocast and Megatron's vocab-parallel loss run it) or fused (one "
-                        "kernel each way on the 16-bit logits: flash-attn's CrossEntropyLoss, llm-foundry's default)")
+                        "kernels, as PyTorch under autocast runs it), megatron (logits cast to fp32, Megatron-LM's "
+                        "vocab-parallel loss: max, subtract, exp, sum, divide in place; scatter and multiply back) or "
+                        "fused (one kernel each way on the 16-bit logits: flash-attn's CrossEntropyLoss, llm-foundry's "
+                        "default)")
+    g.add_argument("--logit-metrics", type=int, default=None, metavar="N",
+                   help="training metrics computed from every microbatch's logits without gradients, each a "
+                        "cross-entropy over them (fp32 cast, log-softmax, NLL); default 0. Composer's trainer "
+                        "updates llm-foundry's two (LanguageCrossEntropy, LanguagePerplexity) after each microbatch")
 
 
 def is_cluster_training(args: Any) -> bool:
@@ -166,7 +173,8 @@ def run_training(args: Any) -> int:
 
         graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.local_seq_len,
                                  "bf16" if dtype == "fp8" else dtype,
-                                 args.attention or "flash", args.dropout or 0.0, args.cross_entropy or "torch")
+                                 args.attention or "flash", args.dropout or 0.0, args.cross_entropy or "torch",
+                                 args.logit_metrics or 0)
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
                                 memory_check=not args.no_memory_check, model_name=cfg.name)
     except (LayoutError, MemoryOverflow) as exc:
@@ -206,7 +214,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:
         return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0,
-                               args.cross_entropy or "torch")
+                               args.cross_entropy or "torch", args.logit_metrics or 0)
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, system, devices, base.global_batch,
                                   base.seq_len, dtype, choices, cfg.name)

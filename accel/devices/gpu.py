@@ -117,12 +117,71 @@ def _quantized_weights(op: OpNode, K: int, N: int) -> float:
     return float(sum(t.numel for t in op.weights if t.numel == K * N and dtype_bytes(t.dtype) < eb))
 
 
+#: aten ops of the negative log-likelihood loss (``cross_entropy``'s second half, after ``log_softmax``), which
+#: touch one element per target of their ``(N, C, ...)`` log-probability operand (:func:`streamed_bytes`)
+NLL_LOSS_OPS: tuple[str, ...] = ("aten.nll_loss_forward.", "aten.nll_loss2d_forward.", "aten.nll_loss_backward.",
+                                 "aten.nll_loss2d_backward.")
+
+
+def _nll_loss_bytes(op: OpNode) -> int | None:
+    """Bytes of an NLL loss kernel (B), else None. PyTorch's ``nll_loss_forward`` gathers the log-probability of
+    each target, ``N`` elements of the ``N x C`` input, plus the targets (and the class weights, if any);
+    ``nll_loss_backward`` writes its zero-filled ``N x C`` gradient and scatters ``N`` values into it
+    (``aten/src/ATen/native/cuda/Loss.cu``: ``nll_loss_forward_reduce_cuda_kernel_2d`` /
+    ``nll_loss_backward_reduce_cuda_kernel_2d``). Neither reads the ``N x C`` operand whole."""
+    if op.kind != "loss" or not str(op.aten).startswith(NLL_LOSS_OPS):
+        return None
+    backward = "_backward." in str(op.aten)
+    log_probs = op.inputs[1] if backward else op.inputs[0]
+    others = [t for t in op.inputs if t is not log_probs]
+    targets = max(others, key=lambda t: t.numel)
+    gathered = targets.numel * dtype_bytes(log_probs.dtype)
+    return int(sum(t.bytes for t in others) + gathered + op.output_bytes)
+
+
+#: aten ops of advanced indexing (``x[idx]`` and ``x[idx] = v``), which touch only the indexed elements of ``x``
+#: (:func:`_indexed_bytes`)
+INDEX_GATHER_OPS: tuple[str, ...] = ("aten.index.Tensor",)
+INDEX_SCATTER_OPS: tuple[str, ...] = ("aten.index_put_.", "aten._index_put_impl_.")
+
+
+def _indexed_bytes(op: OpNode) -> int | None:
+    """Bytes of an advanced-indexing kernel (B), else None. A gather ``x[i, j]`` (``aten.index``) reads its index
+    tensors and as many elements of ``x`` as it writes; an in-place scatter ``x[i, j] = v`` (``aten.index_put_``:
+    inputs ``x``, the index tensors, ``v``) reads the index tensors and ``v`` and writes the indexed elements: the
+    index tensors' broadcast count (a boolean mask counts all its elements, the most it can select) times the
+    elements of the dimensions left unindexed. Neither reads nor writes the rest of ``x``."""
+    aten = str(op.aten)
+    if aten.startswith(INDEX_GATHER_OPS) and op.inputs:
+        return int(sum(t.bytes for t in op.inputs[1:]) + 2 * op.output_bytes)
+    if not aten.startswith(INDEX_SCATTER_OPS) or len(op.inputs) < 3:
+        return None
+    target, indices, values = op.inputs[0], op.inputs[1:-1], op.inputs[-1]
+    indexed_dims = sum(len(t.shape) if t.dtype == "bool" else 1 for t in indices)
+    masks = math.prod(t.numel for t in indices if t.dtype == "bool")
+    rows = max((t.numel for t in indices if t.dtype != "bool"), default=1)
+    written = min(masks * rows * math.prod(target.shape[indexed_dims:]), target.numel)
+    return int(sum(t.bytes for t in indices) + values.bytes + written * dtype_bytes(target.dtype))
+
+
+def gathered_bytes(op: OpNode) -> int | None:
+    """Bytes of a kernel that touches only the indexed elements of one of its operands (B): an NLL loss
+    (:func:`_nll_loss_bytes`) or advanced indexing (:func:`_indexed_bytes`); None for any other op."""
+    for rule in (_nll_loss_bytes, _indexed_bytes):
+        touched = rule(op)
+        if touched is not None:
+            return touched
+    return None
+
+
 def streamed_bytes(op: OpNode) -> int:
     """Bytes a streaming op moves: every input, weight and output once, except an embedding lookup,
-    which reads only the gathered rows (as many bytes as it writes) and its indices, not the table."""
+    which reads only the gathered rows (as many bytes as it writes) and its indices, not the table, and the
+    gathers and scatters of :func:`gathered_bytes` (NLL loss, advanced indexing)."""
     if op.kind == "embedding":
         return op.input_bytes + 2 * op.output_bytes
-    return op.total_bytes
+    touched = gathered_bytes(op)
+    return op.total_bytes if touched is None else touched
 
 
 
