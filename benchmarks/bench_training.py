@@ -90,6 +90,13 @@ NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: bigscience-workshop/Megatron-DeepSpeed ``megatron/mpu/layers.py`` @119a0d2d; Megatron-LM runs it beside the weight
 #: gradient by default since Sep 2021, commit 3f652469): every backward collective exposed (``--no-tp-async-backward``)
 SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
+#: sources whose pipeline sends block the sender whatever the schedule (``--p2p blocking``): DeepSpeed's pipeline
+#: engine (MT-NLG, BLOOM: ``deepspeed/runtime/pipe/p2p.py`` ``send`` is ``dist.send`` or a two-rank ``dist.broadcast``
+#: and asserts ``async_op == False``, microsoft/DeepSpeed @0457bb1c, Sep 2021) and Megatron-LM in 2022 (Korthikanti
+#: et al.: ``megatron/p2p_communication.py`` waits on ``batch_isend_irecv``'s requests, then
+#: ``torch.cuda.synchronize()``). The Megatron-Core sources take its defaults: blocking without virtual stages,
+#: overlapped with them (``overlap_p2p_comm``)
+BLOCKING_P2P = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Korthikanti et al. 2022 Tab. 5"}
 #: source -> recompute implied by its published numbers or stated in its launch script (BLOOM: tr11-176B-ml.slurm
 #: ``--checkpoint-activations``): MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
 #: is Megatron's hardware-FLOP count with full recomputation, 96 B s l h^2 (1 + s/6h + V/16lh) = 125.7 TFLOP/s
@@ -135,6 +142,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     overlap = stated_overlap and (row.tp or 1) > 1
     fixed_sp = row.sequence_parallel is not None or (row.tp or 1) == 1 or row.source_short in NO_SEQUENCE_PARALLEL
     async_backward = row.source_short not in SYNC_TP_BACKWARD
+    p2p = "blocking" if row.source_short in BLOCKING_P2P else None
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
@@ -142,7 +150,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
-                      zero_stages=(0, 1))
+                      p2p=p2p, zero_stages=(0, 1))
 
     loss = "fused" if row.source_short in FUSED_CROSS_ENTROPY else "megatron"
     metrics = COMPOSER_TRAIN_METRICS.get(row.source_short, 0)
@@ -170,7 +178,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
                          tp_comm_overlap=overlap, tp_async_backward=async_backward,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
-                         optimizer_dtype=row.optimizer_dtype)
+                         optimizer_dtype=row.optimizer_dtype, p2p=p2p)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)
     return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"

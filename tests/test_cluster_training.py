@@ -58,6 +58,33 @@ def test_p2p_latency_adds_to_the_fill():
     assert slow > base
 
 
+def test_blocking_sends_hold_the_sender_for_each_transfer():
+    """``blocking``: every forward but the last stage's and every backward but the first stage's is followed by its
+    send on the sender's own timeline (rank 0 sends m activations, the last rank m gradients, the middle ranks
+    both); the step grows (less than the sends: a rank often waits for its next input anyway), and per rank busy +
+    blocked + bubble = step. Without a transfer time it changes nothing."""
+    pp, m, hop = 4, 8, 0.1
+    fwd, bwd = (lambda r, c: 1.0), (lambda r, c: 2.0)
+    free = run_pipeline(pp, m, 1, fwd, bwd, hop)
+    held = run_pipeline(pp, m, 1, fwd, bwd, hop, blocking=True)
+    assert held.p2p_blocked_s == pytest.approx([m * hop, 2 * m * hop, 2 * m * hop, m * hop])
+    assert free.p2p_blocked_s == [0.0] * pp
+    assert held.step_s > free.step_s  # part of each send falls where the rank waited for its next input anyway
+    for r in range(pp):
+        assert held.busy_s[r] + held.p2p_blocked_s[r] + held.bubble_s(r) == pytest.approx(held.step_s)
+    assert run_pipeline(pp, m, 2, fwd, bwd, 0.0, blocking=True).step_s == run_pipeline(pp, m, 2, fwd, bwd, 0.0).step_s
+
+
+def test_p2p_default_follows_megatron_core():
+    """Megatron-Core turns ``overlap_p2p_comm`` off without virtual stages (and syncs after each batched exchange)
+    and keeps it on with them; ``--p2p`` overrides either way."""
+    plain = TrainLayout(global_batch=8, seq_len=128, pp=2)
+    interleaved = dataclasses.replace(plain, layers_per_virtual_stage=1)
+    assert plain.blocking_p2p and not interleaved.blocking_p2p
+    assert not dataclasses.replace(plain, p2p="overlapped").blocking_p2p
+    assert dataclasses.replace(interleaved, p2p="blocking").blocking_p2p
+
+
 # --- layouts ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw,flag", [
@@ -71,6 +98,7 @@ def test_p2p_latency_adds_to_the_fill():
     (dict(dp=1, optimizer_dtype="fp8"), "--optimizer-dtype"),
     (dict(sequence_parallel=True, dp=1), "--sequence-parallel"),
     (dict(recompute="most", dp=1), "--recompute"),
+    (dict(dp=1, p2p="async"), "--p2p"),
     (dict(pp=3, dp=1, first_stage_layers=3), "--first-stage-layers"),  # 8 - 3 = 5 not split over 2 stages
     (dict(pp=2, dp=1, first_stage_layers=3, last_stage_layers=3), "--first-stage-layers"),  # 6 != 8
     (dict(pp=1, dp=1, last_stage_layers=8), "--last-stage-layers"),
@@ -126,6 +154,9 @@ def test_breakdown_adds_up_and_flops_match_megatron(small_graphs):
     r = _sim(small_graphs, tp=2, pp=2, dp=2, recompute="full")
     assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s)
     assert all(v >= 0 and math.isfinite(v) for v in r.breakdown.values())
+    assert r.breakdown["pp_comm"] > 0  # plain 1F1B: Megatron-Core's blocking sends
+    overlapped = _sim(small_graphs, tp=2, pp=2, dp=2, recompute="full", p2p="overlapped")
+    assert overlapped.breakdown["pp_comm"] == 0 and overlapped.step_time_s < r.step_time_s
     # Megatron-LM's model FLOPs of a GPT step: 72 B s L h^2 (1 + s / 6h + V / 12 L h); causal attention counted
     # in full by Megatron, half by the flash kernel: the attention term differs, the rest agrees
     B, s, L, h, V = 16, 512, cfg.layers, cfg.hidden, cfg.vocab

@@ -41,6 +41,7 @@ BREAKDOWN_COLORS: dict[str, str] = {
     "compute": "#1f77b4",          # blue
     "recompute": "#9ecae1",        # light blue: compute again
     "tp_comm": "#ff7f0e",          # orange
+    "pp_comm": "#d62728",          # red
     "pipeline_bubble": "#7f7f7f",  # grey: idle
     "dp_comm": "#2ca02c",          # green
     "optimizer": "#9467bd",        # purple
@@ -50,6 +51,7 @@ BREAKDOWN_LABELS: dict[str, str] = {
     "compute": "compute",
     "recompute": "recompute",
     "tp_comm": "tensor-parallel comm.",
+    "pp_comm": "pipeline sends (blocking)",
     "pipeline_bubble": "pipeline bubble",
     "dp_comm": "data-parallel comm. (exposed)",
     "optimizer": "optimizer step",

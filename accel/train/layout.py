@@ -22,6 +22,8 @@ RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 #: ``--zero`` values: 0 plain data parallelism; 1 optimizer state sharded over the data-parallel group
 #: (Megatron's distributed optimizer); 2 also gradients; 3 also parameters (PyTorch FSDP FULL_SHARD)
 ZERO_STAGES: tuple[int, ...] = (0, 1, 2, 3)
+#: ``--p2p`` choices: how pipeline point-to-point transfers meet compute (:attr:`TrainLayout.p2p`)
+P2P_MODES: tuple[str, ...] = ("blocking", "overlapped")
 
 
 class LayoutError(ValueError):
@@ -73,6 +75,14 @@ class TrainLayout:
         optimizer_dtype: dtype of Adam's main weights and moments and of the reduced gradients
             (:data:`accel.train.memory.OPTIMIZER_DTYPES`; ``bf16``: Apex DistributedFusedAdam ``dtype`` /
             ``grad_sync_dtype`` bf16).
+        p2p: how a pipeline rank's sends of activations and gradients meet its compute (:data:`P2P_MODES`):
+            ``blocking``, the rank's next op waits until the send has finished (Megatron-LM before Megatron-Core:
+            ``torch.cuda.synchronize()`` after ``batch_isend_irecv``; Megatron-Core's non-interleaved 1F1B, which
+            turns ``overlap_p2p_comm`` off and syncs after each batched exchange, ``batch_p2p_sync``; DeepSpeed's
+            pipeline engine, whose ``p2p.send`` is synchronous); ``overlapped``, sends run beside compute and only
+            the receiver waits (Megatron-Core's interleaved schedule with ``overlap_p2p_comm``, its default).
+            None: Megatron-Core's defaults, ``overlapped`` with virtual stages and ``blocking`` without
+            (:attr:`blocking_p2p`).
         first_stage_layers / last_stage_layers: uneven pipeline stages (Megatron-Core
             ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``; DeepSpeed's
             ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
@@ -98,6 +108,7 @@ class TrainLayout:
     optimizer_dtype: str = "fp32"
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
+    p2p: str | None = None
 
     @property
     def devices(self) -> int:
@@ -118,6 +129,13 @@ class TrainLayout:
         """Whether the data-parallel collectives run per decoder block and microbatch (ZeRO-3, or ZeRO-2 under
         FSDP) rather than once per step."""
         return self.zero == 3 or (self.zero == 2 and self.fsdp)
+
+    @property
+    def blocking_p2p(self) -> bool:
+        """Whether pipeline sends hold the sending rank (:attr:`p2p`; None: blocking without virtual stages)."""
+        if self.p2p is None:
+            return self.layers_per_virtual_stage is None
+        return self.p2p == "blocking"
 
     def virtual_stages(self, layers: int) -> int:
         """Model chunks per pipeline rank (1: plain 1F1B)."""
@@ -191,6 +209,8 @@ class TrainLayout:
         if self.zero == 3 and self.pp > 1:
             raise LayoutError("--zero", "stage 3 (FSDP) shards parameters within a pipeline stage; it is not "
                                         "combined with --pp > 1 here (allowed: 0, 1, 2)")
+        if self.p2p is not None and self.p2p not in P2P_MODES:
+            raise LayoutError("--p2p", f"unknown {self.p2p!r}; allowed: {', '.join(P2P_MODES)}")
         if self.optimizer_dtype not in OPTIMIZER_DTYPES:
             raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
                                                    f"{', '.join(OPTIMIZER_DTYPES)}")

@@ -3,8 +3,10 @@
 Every data-parallel replica runs the same schedule, so one pipeline (``pp`` ranks) stands for all of them.
 Each rank runs its ops in Megatron-LM's order (:func:`rank_order`); an op starts when its rank is free and
 its input has arrived: the previous virtual stage's forward (or the next one's backward) plus the
-point-to-point transfer between ranks. The step ends when the last rank finishes; a rank's idle time in
-between is its pipeline bubble. For ``v`` = 1 this is 1F1B (PipeDream-Flush, Narayanan et al. 2021), whose
+point-to-point transfer between ranks. With blocking point-to-point communication (``blocking``) a rank that
+sends an activation or a gradient stays occupied until the transfer has finished, as synchronous sends hold the
+sender's stream. The step ends when the last rank finishes; a rank's idle time in between, less the time it
+spent sending, is its pipeline bubble. For ``v`` = 1 this is 1F1B (PipeDream-Flush, Narayanan et al. 2021), whose
 bubble is ``(p - 1) (t_f + t_b)``; the interleaved schedule divides it by ``v`` (Narayanan et al. SC'21,
 Sec. 2.2.2).
 """
@@ -12,7 +14,7 @@ Sec. 2.2.2).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: one scheduled op: (is_forward, microbatch, model chunk)
 Step = tuple[bool, int, int]
@@ -60,6 +62,7 @@ class PipelineRun:
         first_forward_s: per rank, duration of its first microbatch's forward ops (all chunks) (s).
         peak_inflight: per rank, the most (microbatch, chunk) activations held at once.
         spans: per rank, its ops in order as ``(is_forward, microbatch, chunk, start_s, end_s)``.
+        p2p_blocked_s: per rank, time spent in blocking sends (s); 0 when sends overlap compute.
     """
 
     step_s: float
@@ -69,18 +72,23 @@ class PipelineRun:
     first_forward_s: list[float]
     peak_inflight: list[int]
     spans: list[list[tuple[bool, int, int, float, float]]]
+    p2p_blocked_s: list[float] = field(default_factory=list)
 
     def bubble_s(self, rank: int) -> float:
-        """Idle time of ``rank`` within the step (s)."""
-        return self.step_s - self.busy_s[rank]
+        """Idle time of ``rank`` within the step, its blocking sends excluded (s)."""
+        blocked = self.p2p_blocked_s[rank] if self.p2p_blocked_s else 0.0
+        return self.step_s - self.busy_s[rank] - blocked
 
 
 def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[int, int], float],
-                 backward_s: Callable[[int, int], float], p2p_s: float) -> PipelineRun:
+                 backward_s: Callable[[int, int], float], p2p_s: float, blocking: bool = False) -> PipelineRun:
     """Simulate one step: ``forward_s(rank, chunk)`` / ``backward_s(rank, chunk)`` are the op durations (s),
     ``p2p_s`` the transfer between neighbouring ranks (s). Chunk ``c`` of rank ``r`` is virtual stage
     ``c * pp + r``; its forward waits for virtual stage ``k - 1``'s, its backward for ``k + 1``'s (the last
-    virtual stage's backward for its own forward)."""
+    virtual stage's backward for its own forward). ``blocking``: every forward but the last virtual stage's sends
+    its activation on, every backward but the first virtual stage's sends its gradient back, and the sender's next
+    op starts ``p2p_s`` after the op ends (Megatron-LM's ``torch.cuda.synchronize()`` after ``batch_isend_irecv``,
+    Megatron-Core's non-interleaved schedule, DeepSpeed's synchronous ``p2p.send``)."""
     if pp < 1 or microbatches < 1 or chunks < 1:
         raise ValueError(f"pipeline needs pp, microbatches, chunks >= 1, got {pp}, {microbatches}, {chunks}")
     last = pp * chunks - 1
@@ -92,6 +100,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
     ptr = [0] * pp
     spans: list[list[tuple[bool, int, int, float, float]]] = [[] for _ in range(pp)]
     hop = p2p_s if pp > 1 else 0.0
+    blocked = [0.0] * pp
 
     def ready(r: int, s: Step) -> float | None:
         forward, mb, c = s
@@ -122,6 +131,10 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
                 spans[r].append((forward, mb, c, start, end))
                 (f_end if forward else b_end)[(mb, c * pp + r)] = end
                 free[r], busy[r] = end, busy[r] + dur
+                k = c * pp + r
+                if blocking and hop and (k < last if forward else k > 0):
+                    free[r] += hop
+                    blocked[r] += hop
                 ptr[r] += 1
                 remaining -= 1
                 progressed = True
@@ -131,7 +144,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
         step_s=max(free), busy_s=busy, end_s=free,
         last_backward_s=[sum(backward_s(r, c) for c in range(chunks)) for r in range(pp)],
         first_forward_s=[sum(forward_s(r, c) for c in range(chunks)) for r in range(pp)],
-        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans)
+        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans, p2p_blocked_s=blocked)
 
 
 def _peak_inflight(order: list[Step]) -> int:

@@ -15,8 +15,9 @@ Per microbatch, a pipeline rank runs its model chunks' blocks (priced op by op o
   its output; the vocab-parallel cross-entropy all-reduces 3 ``b s`` fp32 vectors (max, sum, target logit).
 
 Stages exchange ``b s h`` activations point to point, split over the ``tp`` ranks and all-gathered inside the
-node (Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1). The pipeline schedule
-(1F1B or interleaved) is simulated (:mod:`accel.train.pipeline`). Then the data-parallel gradient reduction
+node (Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1); a blocking send holds the
+sending rank for the transfer (``TrainLayout.p2p``). The pipeline schedule (1F1B or interleaved) is simulated
+(:mod:`accel.train.pipeline`). Then the data-parallel gradient reduction
 (all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
 the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
 and backward and its gradients reduce-scattered, each overlapping the block's compute, and so are ZeRO-2's under
@@ -51,7 +52,8 @@ from accel.train.pipeline import PipelineRun, run_pipeline
 #: Megatron FusedAdam); bf16 state halves each of them (8 + 6 + 2)
 ADAM_BYTES_PER_PARAM: dict[str, float] = {"fp32": 30.0, "bf16": 16.0}
 #: breakdown keys of :attr:`TrainResult.breakdown`, in the order printed
-BREAKDOWN_KEYS: tuple[str, ...] = ("compute", "recompute", "tp_comm", "pipeline_bubble", "dp_comm", "optimizer")
+BREAKDOWN_KEYS: tuple[str, ...] = ("compute", "recompute", "tp_comm", "pp_comm", "pipeline_bubble", "dp_comm",
+                                   "optimizer")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class TrainResult:
 
     ``breakdown`` splits the step on its critical pipeline rank into ``compute`` (forward + backward kernels),
     ``recompute``, ``tp_comm`` (tensor-parallel collectives and context parallelism's exposed K/V ring),
-    ``pipeline_bubble`` (idle waiting on other stages,
-    point-to-point transfers included), exposed ``dp_comm`` and ``optimizer``; they add up to ``step_time_s``.
+    ``pp_comm`` (the rank's own blocking point-to-point sends, :attr:`accel.train.layout.TrainLayout.p2p`),
+    ``pipeline_bubble`` (idle waiting on other stages, their transfers included), exposed ``dp_comm`` and
+    ``optimizer``; they add up to ``step_time_s``.
     ``collectives``: per block and microbatch, the TP collectives' exposed time, the pipeline send, FSDP's gathers
     and reduce-scatters (s), and ``overlap_share_forward`` / ``_backward``: the speed a block's forward / backward
     keeps while a collective overlaps it (:func:`overlap_share`).
@@ -335,7 +338,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
             t += pieces.head.backward_s + comm.head_bwd
         return t
 
-    run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p)
+    run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p, layout.blocking_p2p)
     res = _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
                      model_name, fsdp, (fwd_window, bwd_window), shares)
     return dataclasses.replace(res, slowest_device_factor=pace)
@@ -427,7 +430,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "gemm": gemm, "attention": attention,
-                         "tp_comm": tp,
+                         "tp_comm": tp, "pp_comm": run.p2p_blocked_s[r] if run.p2p_blocked_s else 0.0,
                          "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
                          "step": run.step_s + dp_s + opt_s, "params": params, "layers": float(n_blocks)})
         # each in-flight (microbatch, chunk) holds one chunk's blocks; chunks of a rank are equal (uneven: one)
