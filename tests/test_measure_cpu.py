@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 from accel.cli import main  # noqa: E402
 from accel.errors import ConfigError  # noqa: E402
 from accel.measure import measure  # noqa: E402
-from accel.measure.shapes import CONV_SHAPES, plan_for  # noqa: E402
+from accel.measure.shapes import CONV_SHAPES, TRAINING_GEMMS, plan_for  # noqa: E402
 from accel.validate import compare, load_predictor, read_measurements  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "validate"
@@ -75,9 +75,10 @@ def test_bad_arguments(tmp_path):
         plan_for("cpu", "huge")
 
 
-def test_full_cuda_plan_is_measure_gpu_py():
+def test_full_cuda_plan_is_measure_gpu_py_and_the_training_gemms():
     p = plan_for("cuda", "full")
-    assert len(p.gemm) == 11 + 49 + 13 and p.conv == list(CONV_SHAPES) and len(CONV_SHAPES) == 38
+    assert len(p.gemm) == 11 + 49 + 13 + len(TRAINING_GEMMS) and p.conv == list(CONV_SHAPES) and len(CONV_SHAPES) == 38
+    assert set(TRAINING_GEMMS) <= set(plan_for("cuda", "quick").gemm)
     assert p.conv_batches == [1, 32, 128] and p.e2e_batches == [1, 8, 32, 128]
 
 

@@ -16,7 +16,8 @@ pytest.importorskip("torch")
 
 from accel.errors import ConfigError  # noqa: E402
 from accel.measure import SECTION_FILES, measure  # noqa: E402
-from accel.measure.llm_train import CUDA_COLUMNS, kernel_class, per_block, sdpa_backend, split_kernels  # noqa: E402
+from accel.measure.llm_train import (CUDA_COLUMNS, OTHER_CLASSES, kernel_class, other_class, per_block,  # noqa: E402
+                                     sdpa_backend, split_kernels)
 from accel.measure.noise import impossible  # noqa: E402
 from accel.measure.shapes import LLM_TRAIN_GPU, LLM_TRAIN_TINY, plan_for  # noqa: E402
 from accel.measure.timing import Timing  # noqa: E402
@@ -65,7 +66,8 @@ def test_cpu_rows_are_read_and_skipped_by_a_cpu_arch(cpu_dir):
     assert len(m.tables["llm_train.csv"]) == 1
     rep = validate_dir(cpu_dir, arch="epyc_genoa_2vcpu", only=["llm_train"])
     assert not rep.comparisons
-    assert [s.category for s in rep.skipped] == ["llm_block"] and "priced for GPUs" in rep.skipped[0].reason
+    assert [s.category for s in rep.skipped] == ["llm_block", "llm_block_forward"]
+    assert "priced for GPUs" in rep.skipped[0].reason
 
 
 def test_plans_and_section_registration():
@@ -111,6 +113,25 @@ def test_kernel_names_are_classified():
         assert kernel_class(name) == want, name
     s = split_kernels([(n, 10.0) for n in names])
     assert (s["attention"], s["gemm"], s["other"], s["count"]) == (40.0, 40.0, 30.0, 11.0)
+    others = {
+        "void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl(...)>(...)": "elementwise",
+        "void at::native::unrolled_elementwise_kernel<at::native::FillFunctor<float>, ...>(...)": "elementwise",
+        "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<c10::BFloat16, float>(...)": "norm",
+        "void at::native::(anonymous namespace)::GammaBetaBackwardCUDAKernel<c10::BFloat16, float>(...)": "norm",
+        "void at::native::(anonymous namespace)::layer_norm_grad_input_kernel<c10::BFloat16, float>(...)": "norm",
+        "void at::native::vectorized_elementwise_kernel<4, at::native::direct_copy_kernel_cuda(...)>(...)": "copy",
+        "void at::native::(anonymous namespace)::CatArrayBatchedCopy<...>(...)": "copy",
+        "void at::native::index_elementwise_kernel<128, 4, ...>(...)": "copy",
+        "Memcpy DtoD (Device -> Device)": "copy",
+        "void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float, at::native::func_wrapper_t<...>>>(...)":
+            "reduce",
+        "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>(...)": "misc",
+    }
+    for name, want in others.items():
+        assert kernel_class(name) == "other" and other_class(name) == want, name
+    s = split_kernels([(n, 1.0) for n in others])
+    assert s["other"] == len(others) == sum(s[c] for c in OTHER_CLASSES)
+    assert (s["norm"], s["copy"], s["reduce"], s["elementwise"], s["misc"]) == (3.0, 4.0, 1.0, 2.0, 1.0)
     assert sdpa_backend(["pytorch_flash::flash_fwd_kernel", "nvjet_x"]) == "flash"
     assert sdpa_backend(["fmha_cutlassB_bf16_aligned_64x64_k128_sm80"]) == "efficient"
     assert sdpa_backend(["cudnn_generated_fort_native_sdpa_sm90_flash_bprop"]) == "cudnn"
@@ -137,7 +158,8 @@ def h100_dir(tmp_path_factory):
     shutil.copy(DATA / "h100_small" / "device.json", d / "device.json")
     rows = [dict(label=GPT2[0], spec=GPT2[1], seq_len=GPT2[2], microbatch=GPT2[3], dtype="bf16", blocks=4,
                  attention="flash", sdpa_backend="flash", ms=1.6, fwd_ms=0.55, sustained_ms=1.7, sm_clock_mhz_median=1755,
-                 power_w_median=610.0, gemm_ms=0.9, attention_ms=0.12, other_ms=0.45),
+                 power_w_median=610.0, gemm_ms=0.9, attention_ms=0.12, other_ms=0.45, norm_ms=0.1,
+                 elementwise_ms=0.25, reduce_ms=0.02, copy_ms=0.08, misc_ms=0.0),
             dict(label=MEGATRON[0], spec=MEGATRON[1], seq_len=MEGATRON[2], microbatch=MEGATRON[3], dtype="bf16",
                  blocks=4, attention="flash", sdpa_backend="", ms=3.5, fwd_ms=1.2, sustained_ms="",
                  sm_clock_mhz_median="", power_w_median="", gemm_ms="", attention_ms="", other_ms="")]
@@ -156,8 +178,10 @@ def test_validate_prices_the_block_as_the_cluster_model(h100_dir):
     blocks = {c.key: c for c in rep.by_category("llm_block")}
     assert len(blocks) == 2 and len(rep.by_category("llm_block_gemm")) == 1
     assert len(rep.by_category("llm_block_attention")) == 1 and len(rep.by_category("llm_block_other")) == 1
-    assert {c.category for c in rep.comparisons} == {"llm_block", "llm_block_gemm", "llm_block_attention",
-                                                     "llm_block_other"}
+    assert {c.category for c in rep.comparisons} == {"llm_block", "llm_block_forward", "llm_block_gemm",
+                                                     "llm_block_attention", "llm_block_other",
+                                                     *(f"llm_block_{c}" for c in OTHER_CLASSES if c != "misc")}
+    assert len(rep.by_category("llm_block_forward")) == 2  # fwd_ms of both rows
     for line in ("LLM training block, fwd+bwd", "LLM block: GEMM kernels", "LLM block: attention kernels",
                  "LLM block: other kernels"):
         assert line in text
@@ -169,6 +193,8 @@ def test_validate_prices_the_block_as_the_cluster_model(h100_dir):
         piece = price_piece(graph, cm, mb * seq * cfg.hidden * 2.0, float(graph.meta["params"]), "none", 1, False)
         c = blocks[f"{label} s{seq} mb{mb} bf16"]
         assert c.predicted == pytest.approx(piece.forward_s + piece.backward_s, rel=1e-9)
+        fwd = {f.key: f for f in rep.by_category("llm_block_forward")}[c.key]
+        assert fwd.predicted == pytest.approx(piece.forward_s, rel=1e-9)
         assert c.tags["label"] == label and c.tags["seq_len"] == seq and c.tags["microbatch"] == mb
 
     c = blocks[f"{GPT2[0]} s{GPT2[2]} mb{GPT2[3]} bf16"]
@@ -184,6 +210,13 @@ def test_validate_prices_the_block_as_the_cluster_model(h100_dir):
     att = sum(cm.cost(op).time_s for op in graph if op.kind == "attention")
     assert parts["gemm"].predicted == pytest.approx(gemm, rel=1e-9)
     assert parts["attention"].predicted == pytest.approx(att, rel=1e-9)
+    norm = sum(cm.cost(op).time_s for op in graph if op.kind == "norm")
+    elementwise = sum(cm.cost(op).time_s for op in graph if op.kind in ("elementwise", "activation"))
+    assert rep.by_category("llm_block_norm")[0].predicted == pytest.approx(norm, rel=1e-9)
+    assert rep.by_category("llm_block_elementwise")[0].predicted == pytest.approx(elementwise, rel=1e-9)
+    assert rep.by_category("llm_block_norm")[0].measured == pytest.approx(0.1e-3)
+    subs = sum(rep.by_category(f"llm_block_{c}")[0].predicted for c in OTHER_CLASSES if c != "misc")
+    assert subs == pytest.approx(parts["other"].predicted, rel=1e-9)
     # price_piece's total is max(device, host issue) per pass; the parts are the device time only, so they add
     # up to the total unless a pass is issue-bound (gpt2-small's small elementwise kernels: total ~13 % above)
     split = sum(p.predicted for p in parts.values())
@@ -192,7 +225,7 @@ def test_validate_prices_the_block_as_the_cluster_model(h100_dir):
 
 def test_against_a_reference_directory_is_exact(h100_dir):
     rep = compare(read_measurements(h100_dir), ReferencePredictor(h100_dir), only=["llm_train"])
-    assert len(rep.comparisons) == 5 and all(abs(c.error) < 1e-12 for c in rep.comparisons)
+    assert len(rep.comparisons) == 11 and all(abs(c.error) < 1e-12 for c in rep.comparisons)  # misc_ms 0
 
 
 def test_bad_llm_train_rows_are_refused_or_skipped(tmp_path):

@@ -24,7 +24,8 @@ kernels), then every parameter's (and x's) ``.grad = None``. Columns (times in m
   ``power_cap_frac`` (fraction of samples with the software power cap active), ``throttle_reasons`` (every
   clock-event reason seen), ``nvml_samples`` -- blank when pynvml or NVML is unavailable;
   ``gemm_ms`` / ``attention_ms`` / ``other_ms``: device kernel time of one profiled step (``torch.profiler``,
-  CUDA activity) by kernel name (:func:`kernel_class`), / blocks; ``kernels_per_block``; ``sdpa_backend``
+  CUDA activity) by kernel name (:func:`kernel_class`), / blocks, and ``other_ms`` split into ``norm_ms`` /
+  ``elementwise_ms`` / ``reduce_ms`` / ``copy_ms`` / ``misc_ms`` (:func:`other_class`); ``kernels_per_block``; ``sdpa_backend``
   (which SDPA kernel ran: flash, efficient, cudnn, math, from the profiled kernel names; ``sdpa`` on CPU);
   ``peak_mem_gib`` (largest allocated device memory of the case, GiB).
 
@@ -47,6 +48,19 @@ ATTENTION_MARKERS: tuple[str, ...] = ("flash", "fmha", "attention", "sdpa")
 #: substrings (lower case) of GEMM kernel names: cuBLAS/cuBLASLt (``sm90_xmma_gemm_...``, ``nvjet_...`` on Hopper
 #: with CUDA 12.6+, ``cublasLt::splitKreduce_kernel``), CUTLASS, wgmma kernels
 GEMM_MARKERS: tuple[str, ...] = ("gemm", "xmma", "cutlass", "sm90_", "sm80_", "wgmma", "cublas", "nvjet")
+#: the ``other`` kernels split further by name (lower case), first match wins, the rest ``misc``: ``norm``
+#: (LayerNorm / RMSNorm / BatchNorm forward and backward, ``GammaBetaBackwardCUDAKernel``), ``copy`` (copies and
+#: casts, ``direct_copy_kernel_cuda``, ``CatArrayBatchedCopy``, memcpy / memset, advanced indexing), ``reduce``
+#: (``reduce_kernel``), ``elementwise`` (PyTorch's vectorized / unrolled elementwise kernels: activations, residual
+#: adds, fills)
+OTHER_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("norm", ("layer_norm", "layernorm", "rms_norm", "rmsnorm", "batch_norm", "batchnorm", "gammabeta", "welford")),
+    ("copy", ("copy", "memcpy", "memset", "catarray", "index")),
+    ("reduce", ("reduce",)),
+    ("elementwise", ("elementwise", "pointwise")),
+)
+#: sub-classes of the ``other`` kernels (:func:`other_class`), which add up to ``other``
+OTHER_CLASSES: tuple[str, ...] = (*(c for c, _ in OTHER_MARKERS), "misc")
 #: seconds between NVML samples in the sustained run
 NVML_SAMPLE_S = 0.1
 #: NVML clock-event (throttle) reason bits -> name (nvmlClocksEventReasons / nvmlClocksThrottleReasons)
@@ -59,7 +73,7 @@ WARMUP_STEPS, TIMED_STEPS = 5, 20
 #: columns that only a CUDA run fills (blank on CPU)
 CUDA_COLUMNS: tuple[str, ...] = ("sustained_ms", "sustained_s", "sm_clock_mhz_median", "power_w_median", "power_w_avg",
                                  "power_cap_frac", "throttle_reasons", "nvml_samples", "gemm_ms", "attention_ms",
-                                 "other_ms", "kernels_per_block", "peak_mem_gib")
+                                 "other_ms", *(f"{c}_ms" for c in OTHER_CLASSES), "kernels_per_block", "peak_mem_gib")
 
 
 def kernel_class(name: str) -> str:
@@ -71,6 +85,15 @@ def kernel_class(name: str) -> str:
     if any(m in n for m in GEMM_MARKERS):
         return "gemm"
     return "other"
+
+
+def other_class(name: str) -> str:
+    """The :data:`OTHER_CLASSES` entry of an ``other`` kernel's name (:data:`OTHER_MARKERS`, case-insensitive)."""
+    n = name.lower()
+    for cls, marks in OTHER_MARKERS:
+        if any(m in n for m in marks):
+            return cls
+    return "misc"
 
 
 def sdpa_backend(kernel_names: Iterable[str]) -> str:
@@ -87,11 +110,14 @@ def sdpa_backend(kernel_names: Iterable[str]) -> str:
 
 
 def split_kernels(kernels: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Summed duration per :func:`kernel_class` of ``(kernel name, duration)`` pairs (duration's unit), plus
-    ``count``."""
-    out = {"gemm": 0.0, "attention": 0.0, "other": 0.0, "count": 0.0}
+    """Summed duration per :func:`kernel_class` of ``(kernel name, duration)`` pairs (duration's unit), the
+    ``other`` ones also per :func:`other_class`, plus ``count``."""
+    out = {"gemm": 0.0, "attention": 0.0, "other": 0.0, **{c: 0.0 for c in OTHER_CLASSES}, "count": 0.0}
     for name, dur in kernels:
-        out[kernel_class(name)] += float(dur)
+        cls = kernel_class(name)
+        out[cls] += float(dur)
+        if cls == "other":
+            out[other_class(name)] += float(dur)
         out["count"] += 1
     return out
 
@@ -184,9 +210,8 @@ def _profile_split(torch: Any, step: Callable[[], None], blocks: int) -> dict[st
     if not kernels:
         raise RuntimeError("the profiler recorded no CUDA kernels")
     s = split_kernels(kernels)
-    return {"gemm_ms": s["gemm"] / 1e3 / blocks, "attention_ms": s["attention"] / 1e3 / blocks,
-            "other_ms": s["other"] / 1e3 / blocks, "kernels_per_block": s["count"] / blocks,
-            "sdpa_backend": sdpa_backend(n for n, _ in kernels)}
+    return {**{f"{c}_ms": s[c] / 1e3 / blocks for c in ("gemm", "attention", "other", *OTHER_CLASSES)},
+            "kernels_per_block": s["count"] / blocks, "sdpa_backend": sdpa_backend(n for n, _ in kernels)}
 
 
 def _sustained(ctx: Ctx, step: Callable[[], None], step_ms: float, seconds: float, blocks: int) -> dict[str, Any]:
@@ -305,5 +330,5 @@ def sec_llm_train(ctx: Ctx) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["ATTENTION_MARKERS", "CLOCK_REASONS", "CUDA_COLUMNS", "GEMM_MARKERS", "kernel_class", "per_block",
-           "sdpa_backend", "sec_llm_train", "split_kernels"]
+__all__ = ["ATTENTION_MARKERS", "CLOCK_REASONS", "CUDA_COLUMNS", "GEMM_MARKERS", "OTHER_CLASSES", "OTHER_MARKERS",
+           "kernel_class", "other_class", "per_block", "sdpa_backend", "sec_llm_train", "split_kernels"]

@@ -56,6 +56,17 @@ LLM_TRAIN_TINY: tuple[LlmTrainCase, ...] = (
 )
 
 
+#: GEMMs of LLM training steps that the square and inference shapes leave out (M, N, K): per block of hidden size
+#: ``h`` on ``t`` tokens, a projection's forward ``(t, h, h)`` and weight gradients ``(h, h, t)`` / ``(4h, h, t)``,
+#: whose output is a few waves of tiles and whose reduction runs over every token, so split-K or stream-K
+#: decides their speed (MPT-760M at 49,152 tokens, MPT-1B at 28,672, a 7B at 16,384)
+TRAINING_GEMMS: tuple[tuple[int, int, int], ...] = (
+    (49152, 1536, 1536), (1536, 1536, 49152), (6144, 1536, 49152),
+    (28672, 2048, 2048), (2048, 2048, 28672), (8192, 2048, 28672),
+    (4096, 4096, 16384), (16384, 4096, 16384),
+)
+
+
 def _full_gemm() -> list[tuple[int, int, int]]:
     sq = [(n, n, n) for n in [128, 256, 512, 1024, 2048, 3072, 4096, 6144, 8192, 12288, 16384]]
     llm = [(m, n, k) for m in [1, 8, 32, 128, 512, 2048, 8192]
@@ -64,7 +75,7 @@ def _full_gemm() -> list[tuple[int, int, int]]:
     odd = [(1000, 1000, 1000), (1023, 1023, 1023), (1025, 1025, 1025), (4095, 4097, 4096), (96, 96, 96),
            (64, 4096, 64), (4096, 64, 4096), (32768, 128, 128), (128, 128, 32768), (2048, 2048, 128),
            (197 * 32, 768, 768), (197 * 32, 3072, 768), (49 * 64, 512, 2048)]
-    return sq + llm + odd
+    return sq + llm + odd + list(TRAINING_GEMMS)
 
 
 @dataclass
@@ -147,7 +158,7 @@ def plan_for(device: str, preset: str) -> Plan:
         if preset == "quick":
             return Plan(gemm=[(n, n, n) for n in (256, 1024, 2048, 4096, 8192)]
                         + [(m, n, k) for m in (1, 32, 512, 4096) for (n, k) in ((4096, 4096), (12288, 4096), (50257, 768))]
-                        + [(1023, 1023, 1023), (197 * 32, 768, 768), (4096, 64, 4096)],
+                        + [(1023, 1023, 1023), (197 * 32, 768, 768), (4096, 64, 4096)] + list(TRAINING_GEMMS),
                         gemm_dtypes=["fp32", "tf32", "fp16", "bf16"],
                         bmm=[(96, 512, 64), (128, 2048, 128)], bmm_dtypes=["fp16", "bf16"],
                         conv=_subset(["alexnet.c1", "alexnet.c2", "vgg.c2_2", "vgg.c4_2", "rn.stem", "rn.l1.3x3",

@@ -18,7 +18,8 @@ import pandas as pd
 
 from accel.validate.metrics import ErrorStats
 from accel.validate.ops import conv_op, copy_op, matmul_op, reduce_op
-from accel.validate.predictor import Predictor, Unsupported
+from accel.measure.llm_train import OTHER_CLASSES
+from accel.validate.predictor import LLM_PART_COLUMNS, Predictor, Unsupported
 from accel.validate.readers import MeasurementDir, cell_int
 
 #: category key -> (title, file it comes from, unit of predicted/measured)
@@ -43,6 +44,8 @@ CATEGORIES: dict[str, tuple[str, str, str]] = {
     "llm_block_gemm": ("LLM block: GEMM kernels", "llm_train.csv", "s"),
     "llm_block_attention": ("LLM block: attention kernels", "llm_train.csv", "s"),
     "llm_block_other": ("LLM block: other kernels", "llm_train.csv", "s"),
+    "llm_block_forward": ("LLM block: forward pass", "llm_train.csv", "s"),
+    **{f"llm_block_{c}": (f"LLM block: {c} kernels", "llm_train.csv", "s") for c in OTHER_CLASSES},
 }
 
 
@@ -390,9 +393,11 @@ SDPA_KERNELS: dict[str, str] = {"flash": "flash2", "efficient": "flash2", "cudnn
 
 def collect_llm_train(col: _Collector, df: pd.DataFrame) -> None:
     """llm_train.csv rows (ms per block): ``llm_block`` compares ``ms`` with the cluster-training model's block
-    time (:meth:`Predictor.llm_block_times` ``total``); where the profiler columns are filled, ``llm_block_gemm``
-    / ``_attention`` / ``_other`` compare ``gemm_ms`` / ``attention_ms`` / ``other_ms`` (device kernel time by
-    kernel name) with the cost model's per-op time of those kinds. Tags: label, dtype, seq_len, microbatch,
+    time (:meth:`Predictor.llm_block_times` ``total``), ``llm_block_forward`` ``fwd_ms`` with its forward pass; where
+    the profiler columns are filled, ``llm_block_gemm`` / ``_attention`` / ``_other`` compare ``gemm_ms`` /
+    ``attention_ms`` / ``other_ms`` (device kernel time by kernel name) with the cost model's per-op time of those
+    kinds, and ``llm_block_norm`` / ``_elementwise`` / ``_reduce`` / ``_copy`` / ``_misc`` the ``other`` kernels' split
+    (:data:`accel.measure.llm_train.OTHER_CLASSES`; a part measured as 0 is not compared). Tags: label, dtype, seq_len, microbatch,
     sdpa_backend, sustained_over_short (``sustained_ms / ms``) and sm_clock_mhz_median where measured."""
     for r in df.to_dict("records"):
         spec, seq, mb, dtype = str(r["spec"]), int(r["seq_len"]), int(r["microbatch"]), str(r["dtype"])
@@ -415,9 +420,9 @@ def collect_llm_train(col: _Collector, df: pd.DataFrame) -> None:
         col.note(f"llm_train: {key}")
         times = partial(col.p.llm_block_times, spec, seq, mb, dtype, kernel)
         col.add("llm_block", key, ms / 1e3, partial(_llm_part, times, "total"), **tags)
-        for part in ("gemm", "attention", "other"):
-            v = _cell_float(r.get(f"{part}_ms"))
-            if v is not None:
+        for part, column in LLM_PART_COLUMNS.items():
+            v = _cell_float(r.get(column))
+            if v is not None and v > 0:
                 col.add(f"llm_block_{part}", key, v / 1e3, partial(_llm_part, times, part), **tags)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from accel.arch.cpu import CpuSpec
 from accel.errors import AccelError
 from accel.graph import LayerGraph, OpNode
+from accel.measure.llm_train import OTHER_CLASSES
 
 
 class Unsupported(AccelError):
@@ -41,11 +42,28 @@ LAYER_TIMED_ITERS = 12
 LLM_GEMM_KINDS: tuple[str, ...] = ("matmul",)
 
 
+#: op kind of an ``other`` op -> its llm_train.csv sub-class (:data:`accel.measure.llm_train.OTHER_CLASSES`, the
+#: kernels PyTorch runs for it: a norm's kernels, copies and casts, reductions, elementwise kernels); any other
+#: kind (softmax, loss, embedding, ...) is ``misc``
+LLM_OTHER_KINDS: dict[str, str] = {"norm": "norm", "data_movement": "copy", "reduce": "reduce",
+                                   "elementwise": "elementwise", "activation": "elementwise"}
+
+
+#: llm_train.csv column of each part of :meth:`Predictor.llm_block_times` but ``total`` (``ms``)
+LLM_PART_COLUMNS: dict[str, str] = {"forward": "fwd_ms", "gemm": "gemm_ms", "attention": "attention_ms",
+                                    "other": "other_ms", **{c: f"{c}_ms" for c in OTHER_CLASSES}}
+
+
 def llm_kernel_group(kind: str) -> str:
     """``gemm``, ``attention`` or ``other``: the llm_train.csv kernel group of an op of ``kind``."""
     if kind in LLM_GEMM_KINDS:
         return "gemm"
     return "attention" if kind == "attention" else "other"
+
+
+def llm_other_class(kind: str) -> str:
+    """The llm_train.csv ``other`` sub-class of an op of ``kind`` (:data:`LLM_OTHER_KINDS`; else ``misc``)."""
+    return LLM_OTHER_KINDS.get(kind, "misc")
 
 
 class Predictor:
@@ -97,8 +115,9 @@ class Predictor:
     def llm_block_times(self, spec: str, seq_len: int, microbatch: int, dtype: str,
                         attention: str = "flash2") -> dict[str, float]:
         """One LLM decoder block's training forward + backward on one GPU (tensor-parallel 1), as llm_train.csv
-        measures it (s): ``total`` (the block time the cluster-training model uses) and its device time by kernel
-        group, ``gemm``, ``attention`` and ``other``. ``spec``: a :func:`workloads.llm_configs.llm_config` name or
+        measures it (s): ``total`` (the block time the cluster-training model uses), ``forward`` (its forward pass
+        alone) and its device time by kernel group, ``gemm``, ``attention`` and ``other``, and of ``other`` by
+        sub-class (:data:`accel.measure.llm_train.OTHER_CLASSES`). ``spec``: a :func:`workloads.llm_configs.llm_config` name or
         spec string; ``microbatch`` sequences of ``seq_len`` tokens in ``dtype``; ``attention``: the training
         block's attention kernel (:data:`accel.graph.ATTENTION_KERNELS`)."""
         raise Unsupported("LLM training blocks not supported")
@@ -309,8 +328,10 @@ class ModelPredictor(Predictor):
         """``total``: the block's ``forward_s + backward_s`` from :func:`accel.train.costs.price_piece` exactly as
         :func:`accel.train.simulate.price_pieces` calls it at tensor-parallel 1 (no recomputation, no sequence
         parallelism; activation = microbatch x seq_len x hidden x element bytes), so it is the per-block time of
-        cluster training (``accel simulate --mode train``). ``gemm`` / ``attention`` / ``other``: the device cost
-        model's time of the block's ops summed by kind (:func:`llm_kernel_group`). price_piece takes
+        cluster training (``accel simulate --mode train``); ``forward``: its ``forward_s``. ``gemm`` / ``attention`` /
+        ``other``: the device cost model's time of the block's ops summed by kind (:func:`llm_kernel_group`), and
+        ``norm`` / ``elementwise`` / ``reduce`` / ``copy`` / ``misc`` the ``other`` ops' (:func:`llm_other_class`).
+        price_piece takes
         ``max(device, host issue)`` per pass, so the parts add up to ``total`` unless the host's eager issue of the
         pass is slower than its kernels.
         Unsupported on a CPU device arch (the cluster model prices GPUs)."""
@@ -338,11 +359,16 @@ class ModelPredictor(Predictor):
 
         act = microbatch * seq_len * cfg.hidden * dtype_bytes(dtype)
         piece = price_piece(graph, self.cm, act, float(graph.meta.get("params", 0)), "none", 1, False)
-        parts = {"gemm": 0.0, "attention": 0.0, "other": 0.0}
+        parts = {"gemm": 0.0, "attention": 0.0, "other": 0.0, **{c: 0.0 for c in OTHER_CLASSES}}
         for op in graph:
             if op.phase in ("forward", "backward"):
-                parts[llm_kernel_group(op.kind)] += float(self.cm.cost(op).time_s)
-        return (("total", float(piece.forward_s + piece.backward_s)), *parts.items())
+                t = float(self.cm.cost(op).time_s)
+                group = llm_kernel_group(op.kind)
+                parts[group] += t
+                if group == "other":
+                    parts[llm_other_class(op.kind)] += t
+        return (("total", float(piece.forward_s + piece.backward_s)), ("forward", float(piece.forward_s)),
+                *parts.items())
 
     # host CPU ------------------------------------------------------------------------------
     def _cpu_model(self, threads: int) -> Any:
@@ -411,8 +437,8 @@ class ReferencePredictor(Predictor):
         if "llm_train.csv" in t:
             for r in t["llm_train.csv"].to_dict("records"):
                 parts = {"total": float(r["ms"]) / 1e3}
-                for part in ("gemm", "attention", "other"):
-                    v = r.get(f"{part}_ms")
+                for part, column in LLM_PART_COLUMNS.items():
+                    v = r.get(column)
                     if isinstance(v, (int, float)) and v == v and v > 0:
                         parts[part] = float(v) / 1e3
                 self._llm[(str(r["spec"]), int(r["seq_len"]), int(r["microbatch"]), str(r["dtype"]))] = parts
