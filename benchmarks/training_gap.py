@@ -7,9 +7,10 @@ optimizer). Per group of rows this fits one factor per kernel class::
 
     published step ~= f_gemm * gemm + f_attention * attention + f_other * other + rest
 
-minimising the mean squared log error (``scipy.optimize.least_squares``, factors in [0.5, 3]), and reports the
-factors, the median |error| before and after, and the same after leave-one-source-out: each source's rows predicted
-with the factors the other sources fit (a group with one source reports none). A factor far from 1 says that class
+minimising the mean squared log error (``scipy.optimize.least_squares``, factors in [0.5, 3]; per GPU also one
+class at a time, the others held at 1), and reports the factors, the median |error| before and after, and the same
+after leave-one-source-out: each source's rows predicted with the factors the other sources fit (a group with one
+source reports none). A factor far from 1 says that class
 of kernel runs at another speed in the published runs than accel prices it; it is a diagnosis, never applied to
 accel. Run::
 
@@ -64,12 +65,21 @@ def split_row(row: TrainingRow) -> RowSplit:
                     res.step_time_s - sum(parts), res.step_time_s * pred / pub)
 
 
-def fit(rows: list[RowSplit]) -> np.ndarray:
-    """Kernel-class factors minimising the mean squared log error of ``rows`` (module docstring)."""
-    def residuals(f: np.ndarray) -> np.ndarray:
+def fit(rows: list[RowSplit], free: tuple[str, ...] = CLASSES) -> np.ndarray:
+    """Kernel-class factors minimising the mean squared log error of ``rows`` (module docstring); the classes not
+    in ``free`` keep factor 1."""
+    mask = np.array([c in free for c in CLASSES])
+
+    def factors(x: np.ndarray) -> np.ndarray:
+        f = np.ones(len(CLASSES))
+        f[mask] = x
+        return f
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        f = factors(x)
         return np.array([math.log(r.predicted(f) / r.published_step_s) for r in rows])
 
-    return least_squares(residuals, np.ones(len(CLASSES)), bounds=(0.5, 3.0)).x
+    return factors(least_squares(residuals, np.ones(int(mask.sum())), bounds=(0.5, 3.0)).x)
 
 
 def median_abs_error(rows: list[RowSplit], factors: Callable[[RowSplit], np.ndarray]) -> float:
@@ -77,14 +87,17 @@ def median_abs_error(rows: list[RowSplit], factors: Callable[[RowSplit], np.ndar
     return 100 * statistics.median(abs(r.published_step_s / r.predicted(factors(r)) - 1) for r in rows)
 
 
-def report(name: str, rows: list[RowSplit]) -> None:
-    f = fit(rows)
+def report(name: str, rows: list[RowSplit], free: tuple[str, ...] = CLASSES) -> None:
+    """One line: the factors of the ``free`` classes fitted to ``rows``, the median error before and after, and held
+    out by source (each source's rows take the factors the other sources fit)."""
+    f = fit(rows, free)
     ones = np.ones(len(CLASSES))
     sources = sorted({r.source for r in rows})
-    line = (f"{name:38s} {len(rows):4d} rows  " + "  ".join(f"{c} x{v:.2f}" for c, v in zip(CLASSES, f))
+    label = name if free == CLASSES else f"{name}, {'+'.join(free)} only"
+    line = (f"{label:38s} {len(rows):4d} rows  " + "  ".join(f"{c} x{v:.2f}" for c, v in zip(CLASSES, f))
             + f"  median |error| {median_abs_error(rows, lambda r: ones):5.1f}% -> {median_abs_error(rows, lambda r: f):5.1f}%")
     if len(sources) > 1:
-        held = {s: fit([r for r in rows if r.source != s]) for s in sources}
+        held = {s: fit([r for r in rows if r.source != s], free) for s in sources}
         line += f", held out by source {median_abs_error(rows, lambda r: held[r.source]):5.1f}%"
     print(line)
 
@@ -95,6 +108,8 @@ def main() -> int:
     report("all", rows)
     for gpu in sorted({r.gpu for r in rows}):
         report(f"{gpu} rows", [r for r in rows if r.gpu == gpu])
+        for c in CLASSES:  # one class free at a time: which class alone explains the gap
+            report(f"{gpu} rows", [r for r in rows if r.gpu == gpu], (c,))
     for source in sorted({r.source for r in rows}):
         group = [r for r in rows if r.source == source]
         if len(group) >= 5:

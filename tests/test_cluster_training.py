@@ -622,3 +622,7 @@ def test_training_gap_fit_recovers_kernel_class_factors():
         rest = float(rng.uniform(0.0, 0.3))
         rows.append(RowSplit(i, "s", "h100", parts, rest, float(np.dot(truth, parts) + rest)))  # type: ignore[arg-type]
     assert fit(rows) == pytest.approx(truth, rel=1e-3)
+    # one class free, the others held at 1: steps made with only "other" slow give back that factor alone
+    only = [RowSplit(r.row, r.source, r.gpu, r.parts, r.rest, r.parts[0] + r.parts[1] + 1.8 * r.parts[2] + r.rest)
+            for r in rows]
+    assert fit(only, ("other",)) == pytest.approx([1.0, 1.0, 1.8], rel=1e-3)
