@@ -70,6 +70,26 @@ def test_advanced_indexing_touches_only_the_indexed_elements():
     assert gathered_bytes(next(op for op in ops if op.kind == "elementwise")) is None
 
 
+class _ColumnScatter(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        y = x * self.scale
+        y[:, cols] = x[:, cols] * 2.0  # a leading dimension sliced: the values say how many elements are written
+        return y.sum()
+
+
+def test_a_scatter_behind_a_sliced_dimension_writes_what_its_values_hold():
+    with torch.device("meta"):
+        x = torch.zeros(N, C, requires_grad=True)
+        cols = torch.zeros(16, dtype=torch.int64)
+    ops = [op for op in _ops(_ColumnScatter(), x, cols) if op.phase == "forward"]
+    scatter = next(op for op in ops if op.aten.startswith("aten.index_put_"))
+    assert streamed_bytes(scatter) == 16 * 8 + 2 * N * 16 * 4  # indices + values read + as many elements written
+
+
 def _loss_bytes_per_logit(kernel: str, metrics: int = 0, module: str | None = None) -> float:
     head = training_graphs(CFG, 1, 2, 512, "bf16", "flash", 0.0, kernel, metrics)["head"]
     ops = [op for op in head if op.kind not in ("matmul", "norm") and (module is None or op.module == module)]

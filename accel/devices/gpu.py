@@ -134,7 +134,7 @@ def _nll_loss_bytes(op: OpNode) -> int | None:
     backward = "_backward." in str(op.aten)
     log_probs = op.inputs[1] if backward else op.inputs[0]
     others = [t for t in op.inputs if t is not log_probs]
-    targets = max(others, key=lambda t: t.numel)
+    targets = next((t for t in others if t.dtype.startswith(("int", "uint"))), max(others, key=lambda t: t.numel))
     gathered = targets.numel * dtype_bytes(log_probs.dtype)
     return int(sum(t.bytes for t in others) + gathered + op.output_bytes)
 
@@ -148,9 +148,11 @@ INDEX_SCATTER_OPS: tuple[str, ...] = ("aten.index_put_.", "aten._index_put_impl_
 def _indexed_bytes(op: OpNode) -> int | None:
     """Bytes of an advanced-indexing kernel (B), else None. A gather ``x[i, j]`` (``aten.index``) reads its index
     tensors and as many elements of ``x`` as it writes; an in-place scatter ``x[i, j] = v`` (``aten.index_put_``:
-    inputs ``x``, the index tensors, ``v``) reads the index tensors and ``v`` and writes the indexed elements: the
-    index tensors' broadcast count (a boolean mask counts all its elements, the most it can select) times the
-    elements of the dimensions left unindexed. Neither reads nor writes the rest of ``x``."""
+    inputs ``x``, the index tensors, ``v``) reads the index tensors and ``v`` and writes the indexed elements: as many
+    as ``v`` holds, or for a broadcast scalar ``v`` the index tensors' broadcast count (a boolean mask counts all its
+    elements, the most it can select) times the elements of the trailing dimensions left unindexed (an upper bound
+    where leading dimensions are sliced: the recorded op does not say which dimensions the indices address). Neither
+    reads nor writes the rest of ``x``."""
     aten = str(op.aten)
     if aten.startswith(INDEX_GATHER_OPS) and op.inputs:
         return int(sum(t.bytes for t in op.inputs[1:]) + 2 * op.output_bytes)
@@ -160,7 +162,8 @@ def _indexed_bytes(op: OpNode) -> int | None:
     indexed_dims = sum(len(t.shape) if t.dtype == "bool" else 1 for t in indices)
     masks = math.prod(t.numel for t in indices if t.dtype == "bool")
     rows = max((t.numel for t in indices if t.dtype != "bool"), default=1)
-    written = min(masks * rows * math.prod(target.shape[indexed_dims:]), target.numel)
+    spread = masks * rows * math.prod(target.shape[indexed_dims:])
+    written = min(values.numel if values.numel > 1 else spread, target.numel)
     return int(sum(t.bytes for t in indices) + values.bytes + written * dtype_bytes(target.dtype))
 
 
