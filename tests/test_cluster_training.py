@@ -377,6 +377,15 @@ def test_trace_has_every_op_of_every_stage_without_overlap(small_graphs):
         spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in ops if e["pid"] == pid)
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))
         assert spans[-1][1] <= r.step_time_s * 1e6 + 1e-6
+    assert not [e for e in trace["traceEvents"] if e.get("cat") == "pp_comm"]  # interleaved: sends overlap compute
+    held = _sim(small_graphs, pp=4, dp=1, global_batch=16, layers_per_virtual_stage=1, p2p="blocking")
+    events = held.chrome_trace()["traceEvents"]
+    for pid in range(1, 5):  # each blocking send sits between its rank's ops, and they add up to its pp_comm
+        busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                      if e["pid"] == pid and e.get("cat") in ("forward", "backward", "pp_comm"))
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(busy, busy[1:]))
+        sends = sum(e["dur"] for e in events if e["pid"] == pid and e.get("cat") == "pp_comm")
+        assert sends == pytest.approx(held.stages[pid - 1]["pp_comm"] * 1e6) and sends > 0
 
 
 def test_async_backward_hides_column_parallel_collectives_behind_their_gemms(small_graphs):

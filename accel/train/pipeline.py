@@ -63,6 +63,7 @@ class PipelineRun:
         peak_inflight: per rank, the most (microbatch, chunk) activations held at once.
         spans: per rank, its ops in order as ``(is_forward, microbatch, chunk, start_s, end_s)``.
         p2p_blocked_s: per rank, time spent in blocking sends (s); 0 when sends overlap compute.
+        sends: per rank, its blocking sends as ``(start_s, end_s)``; empty when sends overlap compute.
     """
 
     step_s: float
@@ -73,6 +74,7 @@ class PipelineRun:
     peak_inflight: list[int]
     spans: list[list[tuple[bool, int, int, float, float]]]
     p2p_blocked_s: list[float] = field(default_factory=list)
+    sends: list[list[tuple[float, float]]] = field(default_factory=list)
 
     def bubble_s(self, rank: int) -> float:
         """Idle time of ``rank`` within the step, its blocking sends excluded (s)."""
@@ -101,6 +103,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
     spans: list[list[tuple[bool, int, int, float, float]]] = [[] for _ in range(pp)]
     hop = p2p_s if pp > 1 else 0.0
     blocked = [0.0] * pp
+    sends: list[list[tuple[float, float]]] = [[] for _ in range(pp)]
 
     def ready(r: int, s: Step) -> float | None:
         forward, mb, c = s
@@ -133,6 +136,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
                 free[r], busy[r] = end, busy[r] + dur
                 k = c * pp + r
                 if blocking and hop and (k < last if forward else k > 0):
+                    sends[r].append((end, end + hop))
                     free[r] += hop
                     blocked[r] += hop
                 ptr[r] += 1
@@ -144,7 +148,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
         step_s=max(free), busy_s=busy, end_s=free,
         last_backward_s=[sum(backward_s(r, c) for c in range(chunks)) for r in range(pp)],
         first_forward_s=[sum(forward_s(r, c) for c in range(chunks)) for r in range(pp)],
-        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans, p2p_blocked_s=blocked)
+        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans, p2p_blocked_s=blocked, sends=sends)
 
 
 def _peak_inflight(order: list[Step]) -> int:

@@ -118,8 +118,8 @@ class TrainResult:
 
     def chrome_trace(self) -> dict[str, Any]:
         """The step as a Chrome/Perfetto trace (``--trace``): one process per pipeline stage's representative rank,
-        its forward/backward ops (``F3.c1``: microbatch 3, model chunk 1), then its exposed data-parallel
-        communication and optimizer step; microseconds."""
+        its forward/backward ops (``F3.c1``: microbatch 3, model chunk 1) and blocking pipeline sends (``send``),
+        then its exposed data-parallel communication and optimizer step; microseconds."""
         events: list[dict[str, Any]] = []
         run = self.pipeline
         if run is None:
@@ -133,6 +133,9 @@ class TrainResult:
                 events.append({"ph": "X", "name": f"{'F' if forward else 'B'}{mb}.c{c}", "cat": "forward" if forward
                                else "backward", "pid": pid, "tid": 1, "ts": start * 1e6, "dur": (end - start) * 1e6,
                                "args": {"microbatch": mb, "chunk": c}})
+            for start, end in (run.sends[r] if run.sends else []):
+                events.append({"ph": "X", "name": "send", "cat": "pp_comm", "pid": pid, "tid": 1, "ts": start * 1e6,
+                               "dur": (end - start) * 1e6})
             t = run.step_s
             for name in ("dp_comm", "optimizer"):
                 if stage[name] > 0:
