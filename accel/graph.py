@@ -536,10 +536,11 @@ ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, *WRA
 #: ``--cross-entropy`` choices for an LLM training step's loss (:class:`workloads.llm_train._Head`): ``torch`` (the
 #: logits cast to fp32, then log-softmax and NLL forward and backward as separate kernels: PyTorch's
 #: ``cross_entropy`` under autocast), ``megatron`` (the logits cast to fp32, then Megatron-LM's vocab-parallel
-#: cross-entropy: max, subtract, exp, sum and divide in place forward, a scatter and an in-place multiply backward)
-#: or ``fused`` (one kernel each way on the 16-bit logits: flash-attn's ``CrossEntropyLoss``, llm-foundry's default
-#: ``loss_fn: fused_crossentropy``)
-CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "megatron", "fused")
+#: cross-entropy: max, subtract, exp, sum and divide in place forward, a scatter and an in-place multiply backward),
+#: ``megatron_fused`` (Megatron-Core's ``cross_entropy_loss_fusion``: the same math, its forward as three fused
+#: kernels on the 16-bit logits) or ``fused`` (one kernel each way on the 16-bit logits: flash-attn's
+#: ``CrossEntropyLoss``, llm-foundry's default ``loss_fn: fused_crossentropy``)
+CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "megatron", "megatron_fused", "fused")
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,10 @@ IMPLIED_RECOMPUTE = {"MT-NLG (Smith et al. 2022)": "full", "BLOOM tr11 log": "fu
 #: by the ``[gpu]`` extra's ``xentropy-cuda-lib`` (v0.3.0 ``setup.py``) and, with flash-attn 2.4.2 (``[gpu-flash2]``),
 #: flash-attn's Triton kernel. The other sources run Megatron-LM's fp32 vocab-parallel loss (``--cross-entropy
 #: megatron``): Megatron-LM and Megatron-DeepSpeed (MT-NLG, BLOOM: ``mpu/cross_entropy.py`` on ``output.float()``)
-#: and Megatron-Core under NeMo 24.07 and the README's r0.8.0 runs (``fp16_lm_cross_entropy: false``; no
-#: ``cross_entropy_loss_fusion``, which Megatron-LM added on 2024-06-14, 7b4a6d76c9, default off)
+#: and Megatron-Core under NeMo 24.07 and the README's r0.8.0 runs (``fp16_lm_cross_entropy: false``), fused where
+#: the row's configs set ``cross_entropy_loss_fusion`` (``--cross-entropy megatron_fused``; NeMo's Llama-3 and
+#: Nemotron-8B/22B configs: ``TrainingRow.cross_entropy_fusion``; Megatron-LM added it on 2024-06-14, 7b4a6d76c9,
+#: default off, and the README lists no such flag)
 FUSED_CROSS_ENTROPY = {"llm-foundry MPT H100 BF16", "llm-foundry MPT H100 BF16 >=128 GPUs", "llm-foundry MPT H100 FP8"}
 
 #: sources trained by Composer with llm-foundry's ``ComposerMPTCausalLM``, whose two train metrics
@@ -152,7 +154,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       p2p=p2p, zero_stages=(0, 1))
 
-    loss = "fused" if row.source_short in FUSED_CROSS_ENTROPY else "megatron"
+    loss = ("fused" if row.source_short in FUSED_CROSS_ENTROPY
+            else "megatron_fused" if row.cross_entropy_fusion else "megatron")
     metrics = COMPOSER_TRAIN_METRICS.get(row.source_short, 0)
 
     def graphs(tp: int, m: int, seq: int) -> dict:

@@ -58,18 +58,21 @@ PIPELINE_PARTITIONS: dict[str, tuple[int, int]] = {"BLOOM tr11 log": (5, 5)}
 #: NeMo 24.07's release configs for the models of its 24.07 performance summary (NVIDIA/NeMo-Framework-Launcher
 #: @ tag 24.07: launcher_scripts/conf/training/{gpt3,llama,nemotron}/<model>.yaml; the SFT rows
 #: conf/fine_tuning/llama/squad.yaml): model -> (activations_checkpoint_granularity, sequence_parallel,
-#: ub_tp_comm_overlap). The summary states the layouts it ran (TP/PP/CP/VP, MBS), not these, so the release
-#: configs fill them. Granularity null = no recomputation. Every one of those configs sets ``optim.name:
-#: distributed_fused_adam``: Apex's DistributedFusedAdam, whose docstring says it "implements the ZeRO-2 algorithm,
-#: which distributes the optimizer state and gradients between parallel processes" (NEMO_ZERO)
-NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool]] = {
-    "GPT3-5B": ("none", False, False), "GPT3-20B": ("none", True, True), "GPT3-175B": ("none", True, False),
-    "LLAMA2-7B": ("none", False, False), "LLAMA2-13B": ("none", False, False), "LLAMA2-70B": ("none", True, True),
-    "Nemotron-8B": ("none", True, True), "Nemotron-22B": ("none", True, True),
-    "Nemotron-340B": ("selective", True, False), "LLAMA3-8B": ("none", False, False),
-    "LLAMA3-70B": ("none", True, True),
-    "LLAMA2-7B SFT": ("none", False, False), "LLAMA2-13B SFT": ("none", False, False),
-    "LLAMA2-70B SFT": ("none", False, False),
+#: ub_tp_comm_overlap, cross_entropy_loss_fusion: Megatron-Core's fused vocab-parallel loss, set true by the
+#: llama3_8b/70b and nemotron_8b/22b configs and absent elsewhere, where it defaults to false). The summary states the
+#: layouts it ran (TP/PP/CP/VP, MBS), not these, so the release configs fill them. Granularity null = no
+#: recomputation. Every one of those configs sets ``optim.name: distributed_fused_adam``: Apex's DistributedFusedAdam,
+#: whose docstring says it "implements the ZeRO-2 algorithm, which distributes the optimizer state and gradients
+#: between parallel processes" (NEMO_ZERO)
+NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool, bool]] = {
+    "GPT3-5B": ("none", False, False, False), "GPT3-20B": ("none", True, True, False),
+    "GPT3-175B": ("none", True, False, False), "LLAMA2-7B": ("none", False, False, False),
+    "LLAMA2-13B": ("none", False, False, False), "LLAMA2-70B": ("none", True, True, False),
+    "Nemotron-8B": ("none", True, True, True), "Nemotron-22B": ("none", True, True, True),
+    "Nemotron-340B": ("selective", True, False, False), "LLAMA3-8B": ("none", False, False, True),
+    "LLAMA3-70B": ("none", True, True, True),
+    "LLAMA2-7B SFT": ("none", False, False, False), "LLAMA2-13B SFT": ("none", False, False, False),
+    "LLAMA2-70B SFT": ("none", False, False, False),
 }
 NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
 #: models whose NeMo 24.07 release config keeps the optimizer in bf16 (``optim.dtype: bf16``,
@@ -151,6 +154,8 @@ class TrainingRow:
         release configs state it (None: not stated).
         optimizer_dtype: Adam's state and gradient-reduction dtype (``fp32``; ``bf16`` where the source's configs set
         it).
+        cross_entropy_fusion: the source's configs set Megatron-Core's ``cross_entropy_loss_fusion`` (None: not
+        stated).
         fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
         block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
@@ -193,6 +198,7 @@ class TrainingRow:
     published_params_b: float | None
     caveats: tuple[str, ...]
     unexpressible: str | None
+    cross_entropy_fusion: bool | None = None
 
     @property
     def expressible(self) -> bool:
@@ -628,7 +634,8 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         tp_comm_overlap=(nemo[2] and (tp or 1) > 1) if nemo else None, fsdp="fsdp" in pcfg.lower(),
         optimizer_dtype="bf16" if nemo and model in NEMO_BF16_OPTIMIZER else "fp32",
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),
-        caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None)
+        caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None,
+        cross_entropy_fusion=nemo[3] if nemo else None)
     reasons = _reasons(row, r, ep, cfg)
     return dataclasses.replace(row, unexpressible="; ".join(dict.fromkeys(reasons)) or None)
 

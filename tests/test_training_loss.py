@@ -105,6 +105,12 @@ def test_cross_entropy_kernels_move_what_their_kernels_move():
     assert _loss_bytes_per_logit("fused") == pytest.approx(6, rel=0.01)
     assert _loss_bytes_per_logit("torch") == pytest.approx(36, rel=0.01)
     assert _loss_bytes_per_logit("megatron") == pytest.approx(52, rel=0.01)
+    # Megatron-Core's cross_entropy_loss_fusion: cast + max (6), subtract + exp + sum (8), divide (8) as three fused
+    # kernels; the backward traced op by op (multiply 8 + cast 6)
+    assert _loss_bytes_per_logit("megatron_fused") == pytest.approx(36, rel=0.01)
+    head = training_graphs(CFG, 1, 2, 512, "bf16", "flash", 0.0, "megatron_fused")["head"]
+    fused = [op for op in head if op.phase == "forward" and op.aten.startswith("fused_kernel:")]
+    assert [op.aten.split(":")[1] for op in fused] == ["_logits_max", "_predicted_logits", "_cross_entropy_loss"]
     with pytest.raises(ValueError, match="--cross-entropy: unknown 'apex'"):
         training_graphs(CFG, 1, 2, 512, "bf16", "flash", 0.0, "apex")
 

@@ -260,3 +260,7 @@ def test_nemo_rows_take_the_release_configs(rows):
     assert {m for m, r in nemo.items() if r.optimizer_dtype == "bf16"} == {"Nemotron-340B"}  # optim.dtype: bf16
     others = [r for r in rows if not r.source_short.startswith("NeMo")]
     assert all(r.tp_comm_overlap is None for r in others)
+    # cross_entropy_loss_fusion: true in llama3_8b/70b.yaml and nemotron_8b/22b.yaml only
+    assert {m for m, r in nemo.items() if r.cross_entropy_fusion} == {"LLAMA3-8B", "LLAMA3-70B", "Nemotron-8B",
+                                                                      "Nemotron-22B"}
+    assert all(r.cross_entropy_fusion is None for r in others)

@@ -238,6 +238,64 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
         return softmax, None
 
 
+def _logits_max(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Megatron-Core ``fused_cross_entropy.calculate_logits_max``: the fp32 copy of the logits and its row max."""
+    logits = logits.float()
+    return logits, torch.max(logits, dim=-1)[0]
+
+
+def _predicted_logits(logits: torch.Tensor, target: torch.Tensor,
+                      logits_max: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``calculate_predicted_logits``: subtract the row max, gather the target logits, ``exp`` in place and the row
+    sum; returns (target mask, flat masked target, target logits with the row sums, exp logits)."""
+    vocab = logits.shape[-1]
+    logits.sub_(logits_max.unsqueeze(dim=-1))
+    target_mask = (target < 0) | (target >= vocab)
+    masked_target = target.clone()
+    masked_target[target_mask] = 0
+    logits_2d = logits.view(-1, vocab)
+    masked_target_1d = masked_target.view(-1)
+    predicted = logits_2d[torch.arange(logits_2d.shape[0], device=logits.device), masked_target_1d].view_as(target)
+    predicted = predicted.masked_fill(target_mask, 0.0)
+    torch.exp(logits, out=logits)
+    return target_mask, masked_target_1d, torch.cat((predicted, logits.sum(dim=-1))), logits
+
+
+def _cross_entropy_loss(exp_logits: torch.Tensor, predicted_sum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``calculate_cross_entropy_loss``: the loss, and the softmax divided in place for backward."""
+    predicted, sum_exp = torch.split(predicted_sum, predicted_sum.shape[0] // 2)
+    exp_logits.div_(sum_exp.unsqueeze(dim=-1))
+    return exp_logits, torch.log(sum_exp) - predicted
+
+
+class _FusedVocabParallelCrossEntropy(torch.autograd.Function):
+    """Megatron-Core's ``fused_vocab_parallel_cross_entropy`` (``megatron/core/fusions/fused_cross_entropy.py`` @
+    core_r0.8.0, ``cross_entropy_loss_fusion``): the same math as :class:`_VocabParallelCrossEntropy` on the 16-bit
+    logits, its forward three ``jit_fuser`` (``torch.compile``) kernels, each traced as one node
+    (:func:`workloads.recorder.fused_kernel`): cast + row max (reads 2 B, writes 4 B per logit), subtract + gather +
+    ``exp`` + row sum (4 + 4), divide (4 + 4). Its backward (``calculate_gradients``: scatter, multiply, cast to
+    bf16) is traced op by op, which moves a little more than the fused kernel (14 B per logit against about 10). The
+    all-reduces over the tensor-parallel group are left out, as in the unfused one."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits32, logits_max = fused_kernel("loss", _logits_max, logits)
+        target_mask, masked_target_1d, predicted_sum, exp_logits = fused_kernel(
+            "loss", _predicted_logits, logits32, target, logits_max)
+        softmax, loss = fused_kernel("loss", _cross_entropy_loss, exp_logits, predicted_sum)
+        ctx.save_for_backward(softmax, target_mask, masked_target_1d)
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
+        softmax, target_mask, masked_target_1d = ctx.saved_tensors
+        grad_2d = softmax.view(-1, softmax.shape[-1])
+        arange_1d = torch.arange(grad_2d.shape[0], device=softmax.device)
+        grad_2d[arange_1d, masked_target_1d] -= 1.0 - target_mask.view(-1).float()
+        softmax.mul_(grad_output.unsqueeze(dim=-1))
+        return softmax.to(torch.bfloat16), None
+
+
 class _LogitMetrics(nn.Module):
     """``count`` training metrics computed from each microbatch's logits without gradients, each one PyTorch
     ``cross_entropy`` (summed) over the 16-bit logits under autocast: a cast to fp32, a log-softmax and an NLL
@@ -276,6 +334,8 @@ class _Head(nn.Module):
         if self.loss == "fused":
             return fused_kernel("loss", lambda lg, lb: F.cross_entropy(lg.view(-1, lg.shape[-1]), lb.view(-1)),
                                 logits, labels)
+        if self.loss == "megatron_fused":
+            return _FusedVocabParallelCrossEntropy.apply(logits, labels).mean()
         logits = logits.float()
         if self.loss == "megatron":
             return _VocabParallelCrossEntropy.apply(logits, labels).mean()

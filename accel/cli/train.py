@@ -96,9 +96,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cross-entropy", default=None, choices=CROSS_ENTROPY_KERNELS,
                    help="the loss kernel: torch (default; logits cast to fp32, log-softmax and NLL as separate "
                         "kernels, as PyTorch under autocast runs it), megatron (logits cast to fp32, Megatron-LM's "
-                        "vocab-parallel loss: max, subtract, exp, sum, divide in place; scatter and multiply back) or "
-                        "fused (one kernel each way on the 16-bit logits: flash-attn's CrossEntropyLoss, llm-foundry's "
-                        "default)")
+                        "vocab-parallel loss: max, subtract, exp, sum, divide in place; scatter and multiply back), "
+                        "megatron_fused (the same as Megatron-Core's cross_entropy_loss_fusion runs it: three fused "
+                        "kernels forward) or fused (one kernel each way on the 16-bit logits: flash-attn's "
+                        "CrossEntropyLoss, llm-foundry's default)")
     g.add_argument("--logit-metrics", type=int, default=None, metavar="N",
                    help="training metrics computed from every microbatch's logits without gradients, each a "
                         "cross-entropy over them (fp32 cast, log-softmax, NLL); default 0. Composer's trainer "
