@@ -31,9 +31,10 @@ What the rows do not state is filled by rules, never per row:
   stages and Jean Zay's network come from ``benchmarks/training_rows.py``;
 * runs whose parallel configuration names FSDP (llm-foundry MPT) shard per block and microbatch (``--fsdp``:
   SHARD_GRAD_OP = ZeRO-2, FULL_SHARD = ZeRO-3);
-* NeMo 24.07's rows take recomputation, sequence parallelism and ``ub_tp_comm_overlap`` from NeMo's 24.07 release
-  configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation but Nemotron-340B's selective),
-  ZeRO-2 from their optimizer (Apex ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state;
+* NeMo 24.07's rows take recomputation, sequence parallelism, ``ub_tp_comm_overlap``, the loss fusion and the
+  dropout from NeMo's 24.07 release configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation
+  but Nemotron-340B's selective; dropout 0.1 in the GPT-3 and SFT configs), ZeRO-2 from their optimizer (Apex
+  ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state;
 * unstated microbatch size, recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--microbatch-size 1|2|4|8`` (those dividing a replica's batch) x ``--recompute none|selective|full`` x
   ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits in device memory (what a practitioner
@@ -138,6 +139,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     assert row.spec and row.system and row.seq_len and row.global_batch and row.dtype
     cfg = llm_config(row.spec)
     att, drop = MODEL_STACKS.get((row.source_short, row.model), STACKS.get(row.source_short, DEFAULT_STACK))
+    drop = drop if row.dropout is None else row.dropout
     mb, cp = row.microbatch_size, row.cp or 1
     gdtype = "bf16" if row.dtype == "fp8" else row.dtype
     stated_overlap = row.tp_comm_overlap if row.tp_comm_overlap is not None else row.source_short in TP_COMM_OVERLAP

@@ -27,7 +27,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import yaml
@@ -55,24 +55,40 @@ SOURCE_SYSTEMS: dict[str, str] = {"BLOOM tr11 log": "jean_zay_a100"}
 #: (tr11-176B-ml/README.md @39ed8110482e9eb87d0e094ede05e4d02c40e298)
 PIPELINE_PARTITIONS: dict[str, tuple[int, int]] = {"BLOOM tr11 log": (5, 5)}
 
+class NemoConfig(NamedTuple):
+    """What one NeMo 24.07 release config sets beyond the layout (module docstring of :data:`NEMO_2407_CONFIGS`)."""
+
+    recompute: str               # activations_checkpoint_granularity (null: "none")
+    sequence_parallel: bool
+    tp_comm_overlap: bool        # ub_tp_comm_overlap
+    cross_entropy_fusion: bool   # cross_entropy_loss_fusion (absent: Megatron-Core's default, false)
+    dropout: float               # hidden_dropout = attention_dropout
+
+
 #: NeMo 24.07's release configs for the models of its 24.07 performance summary (NVIDIA/NeMo-Framework-Launcher
 #: @ tag 24.07: launcher_scripts/conf/training/{gpt3,llama,nemotron}/<model>.yaml; the SFT rows
-#: conf/fine_tuning/llama/squad.yaml): model -> (activations_checkpoint_granularity, sequence_parallel,
-#: ub_tp_comm_overlap, cross_entropy_loss_fusion: Megatron-Core's fused vocab-parallel loss, set true by the
-#: llama3_8b/70b and nemotron_8b/22b configs and absent elsewhere, where it defaults to false). The summary states the
-#: layouts it ran (TP/PP/CP/VP, MBS), not these, so the release configs fill them. Granularity null = no
-#: recomputation. Every one of those configs sets ``optim.name: distributed_fused_adam``: Apex's DistributedFusedAdam,
-#: whose docstring says it "implements the ZeRO-2 algorithm, which distributes the optimizer state and gradients
-#: between parallel processes" (NEMO_ZERO)
-NEMO_2407_CONFIGS: dict[str, tuple[str, bool, bool, bool]] = {
-    "GPT3-5B": ("none", False, False, False), "GPT3-20B": ("none", True, True, False),
-    "GPT3-175B": ("none", True, False, False), "LLAMA2-7B": ("none", False, False, False),
-    "LLAMA2-13B": ("none", False, False, False), "LLAMA2-70B": ("none", True, True, False),
-    "Nemotron-8B": ("none", True, True, True), "Nemotron-22B": ("none", True, True, True),
-    "Nemotron-340B": ("selective", True, False, False), "LLAMA3-8B": ("none", False, False, True),
-    "LLAMA3-70B": ("none", True, True, True),
-    "LLAMA2-7B SFT": ("none", False, False, False), "LLAMA2-13B SFT": ("none", False, False, False),
-    "LLAMA2-70B SFT": ("none", False, False, False),
+#: conf/fine_tuning/llama/squad.yaml): model -> :class:`NemoConfig`. ``cross_entropy_loss_fusion: true`` (Megatron-Core's
+#: fused vocab-parallel loss) is set by the llama3_8b/70b and nemotron_8b/22b configs only; ``hidden_dropout`` and
+#: ``attention_dropout`` are 0.1 in the gpt3 and the SFT (squad.yaml) configs, 0.0 in the llama and nemotron ones.
+#: The summary states the layouts it ran (TP/PP/CP/VP, MBS), not these, so the release configs fill them.
+#: Granularity null = no recomputation. Every one of those configs sets ``optim.name: distributed_fused_adam``: Apex's
+#: DistributedFusedAdam, whose docstring says it "implements the ZeRO-2 algorithm, which distributes the optimizer
+#: state and gradients between parallel processes" (NEMO_ZERO)
+NEMO_2407_CONFIGS: dict[str, NemoConfig] = {
+    "GPT3-5B": NemoConfig("none", False, False, False, 0.1),
+    "GPT3-20B": NemoConfig("none", True, True, False, 0.1),
+    "GPT3-175B": NemoConfig("none", True, False, False, 0.1),
+    "LLAMA2-7B": NemoConfig("none", False, False, False, 0.0),
+    "LLAMA2-13B": NemoConfig("none", False, False, False, 0.0),
+    "LLAMA2-70B": NemoConfig("none", True, True, False, 0.0),
+    "Nemotron-8B": NemoConfig("none", True, True, True, 0.0),
+    "Nemotron-22B": NemoConfig("none", True, True, True, 0.0),
+    "Nemotron-340B": NemoConfig("selective", True, False, False, 0.0),
+    "LLAMA3-8B": NemoConfig("none", False, False, True, 0.0),
+    "LLAMA3-70B": NemoConfig("none", True, True, True, 0.0),
+    "LLAMA2-7B SFT": NemoConfig("none", False, False, False, 0.1),
+    "LLAMA2-13B SFT": NemoConfig("none", False, False, False, 0.1),
+    "LLAMA2-70B SFT": NemoConfig("none", False, False, False, 0.1),
 }
 NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
 #: models whose NeMo 24.07 release config keeps the optimizer in bf16 (``optim.dtype: bf16``,
@@ -156,6 +172,7 @@ class TrainingRow:
         it).
         cross_entropy_fusion: the source's configs set Megatron-Core's ``cross_entropy_loss_fusion`` (None: not
         stated).
+        dropout: hidden and attention dropout probability the source's configs set (None: not stated).
         fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
         block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
@@ -199,6 +216,7 @@ class TrainingRow:
     caveats: tuple[str, ...]
     unexpressible: str | None
     cross_entropy_fusion: bool | None = None
+    dropout: float | None = None
 
     @property
     def expressible(self) -> bool:
@@ -620,10 +638,10 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
     lpv = cfg.layers // (pp * vp) if cfg and pp and vp and vp > 1 and cfg.layers % (pp * vp) == 0 else None
     ends = PIPELINE_PARTITIONS.get(short)
     nemo = NEMO_2407_CONFIGS.get(model) if short in NEMO_SOURCES else None
-    recompute = parse_recompute(pcfg, _text(r["tflops_basis"])) or (nemo[0] if nemo else None)
+    recompute = parse_recompute(pcfg, _text(r["tflops_basis"])) or (nemo.recompute if nemo else None)
     sp = _sequence_parallel(pcfg, short, tp)
     if sp is None and nemo:
-        sp = nemo[1] and (tp or 1) > 1
+        sp = nemo.sequence_parallel and (tp or 1) > 1
     row = TrainingRow(
         row=i, source_short=short, model=model, model_key=entry.key if entry else None, spec=spec, gpu=gpu,
         system=SOURCE_SYSTEMS.get(short, SYSTEMS[gpu] if gpu else None), num_gpus=num_gpus, tp=tp, pp=pp, dp=dp,
@@ -631,11 +649,11 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         last_stage_layers=ends[1] if ends else None, microbatch_size=mb, global_batch=global_batch, seq_len=seq_len,
         dtype="bf16" if dtype_assumed else dtype, recompute=recompute,
         sequence_parallel=sp, zero=0 if zero is None and dp == 1 else zero,
-        tp_comm_overlap=(nemo[2] and (tp or 1) > 1) if nemo else None, fsdp="fsdp" in pcfg.lower(),
+        tp_comm_overlap=(nemo.tp_comm_overlap and (tp or 1) > 1) if nemo else None, fsdp="fsdp" in pcfg.lower(),
         optimizer_dtype="bf16" if nemo and model in NEMO_BF16_OPTIMIZER else "fp32",
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),
         caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None,
-        cross_entropy_fusion=nemo[3] if nemo else None)
+        cross_entropy_fusion=nemo.cross_entropy_fusion if nemo else None, dropout=nemo.dropout if nemo else None)
     reasons = _reasons(row, r, ep, cfg)
     return dataclasses.replace(row, unexpressible="; ".join(dict.fromkeys(reasons)) or None)
 

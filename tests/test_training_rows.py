@@ -264,3 +264,7 @@ def test_nemo_rows_take_the_release_configs(rows):
     assert {m for m, r in nemo.items() if r.cross_entropy_fusion} == {"LLAMA3-8B", "LLAMA3-70B", "Nemotron-8B",
                                                                       "Nemotron-22B"}
     assert all(r.cross_entropy_fusion is None for r in others)
+    # hidden_dropout / attention_dropout: 0.1 in the gpt3 and the SFT (squad.yaml) configs, 0.0 in llama and nemotron
+    assert {m for m, r in nemo.items() if r.dropout} == {"GPT3-5B", "GPT3-20B", "GPT3-175B", "LLAMA2-7B SFT",
+                                                        "LLAMA2-13B SFT", "LLAMA2-70B SFT"}
+    assert all(r.dropout in (0.0, 0.1) for r in nemo.values()) and all(r.dropout is None for r in others)
