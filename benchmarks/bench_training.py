@@ -98,6 +98,14 @@ SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: ``torch.cuda.synchronize()``). The Megatron-Core sources take its defaults: blocking without virtual stages,
 #: overlapped with them (``overlap_p2p_comm``)
 BLOCKING_P2P = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Korthikanti et al. 2022 Tab. 5"}
+#: source -> how its stack adds each microbatch's weight gradients (``--grad-accumulation``; Megatron-LM and
+#: Megatron-Core fuse it into the weight-gradient GEMM, FSDP reduce-scatters every microbatch: ``fused``). DeepSpeed's
+#: pipeline engine runs ``torch.autograd.backward`` per microbatch: in fp16 (MT-NLG) the gradients accumulate in
+#: ``.grad`` (``autograd``); in bf16 (BLOOM, ``ZERO_STAGE=0 # important: bf16 must use z0! it implements its own zero
+#: stage 1 equivalent``) it clears them before each backward and ``BF16_Optimizer.update_hp_grads`` casts and adds
+#: them into fp32 after it (``fp32_copy``; deepspeed/runtime/pipe/engine.py ``_exec_backward_pass`` and
+#: bf16_optimizer.py @89e37ef3, Apr 2022)
+GRAD_ACCUMULATION = {"MT-NLG (Smith et al. 2022)": "autograd", "BLOOM tr11 log": "fp32_copy"}
 #: source -> recompute implied by its published numbers or stated in its launch script (BLOOM: tr11-176B-ml.slurm
 #: ``--checkpoint-activations``): MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
 #: is Megatron's hardware-FLOP count with full recomputation, 96 B s l h^2 (1 + s/6h + V/16lh) = 125.7 TFLOP/s
@@ -147,6 +155,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     fixed_sp = row.sequence_parallel is not None or (row.tp or 1) == 1 or row.source_short in NO_SEQUENCE_PARALLEL
     async_backward = row.source_short not in SYNC_TP_BACKWARD
     p2p = "blocking" if row.source_short in BLOCKING_P2P else None
+    accumulation = GRAD_ACCUMULATION.get(row.source_short, "fused")
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
@@ -154,7 +163,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
-                      p2p=p2p, zero_stages=(0, 1))
+                      p2p=p2p, grad_accumulation=accumulation, zero_stages=(0, 1))
 
     loss = ("fused" if row.source_short in FUSED_CROSS_ENTROPY
             else "megatron_fused" if row.cross_entropy_fusion else "megatron")
@@ -183,7 +192,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
                          tp_comm_overlap=overlap, tp_async_backward=async_backward,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
-                         optimizer_dtype=row.optimizer_dtype, p2p=p2p)
+                         optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)
     return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"

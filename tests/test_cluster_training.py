@@ -75,6 +75,32 @@ def test_blocking_sends_hold_the_sender_for_each_transfer():
     assert run_pipeline(pp, m, 2, fwd, bwd, 0.0, blocking=True).step_s == run_pipeline(pp, m, 2, fwd, bwd, 0.0).step_s
 
 
+def test_gradient_accumulation_adds_streaming_kernels_to_each_backward(small_graphs):
+    """``autograd`` adds each microbatch's gradients into ``.grad`` in the parameter dtype (3 x 2 B per parameter, all
+    microbatches but the first); ``fp32_copy`` casts them to fp32 and adds them to an fp32 copy (2 + 4 + 12 B) after
+    every microbatch; ``fused`` adds nothing. The time lands in the pieces' backward, so in compute."""
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+    from accel.train.simulate import grad_accumulation_ops, grad_accumulation_s
+
+    n = 10**8
+    assert grad_accumulation_ops(n, "fused", "bf16") == []
+    assert sum(op.total_bytes for op in grad_accumulation_ops(n, "autograd", "fp16")) == 6 * n
+    assert sum(op.total_bytes for op in grad_accumulation_ops(n, "fp32_copy", "bf16")) == 18 * n
+    cm = cost_model_for(load_arch("h100"))
+    assert grad_accumulation_s(cm, n, "autograd", "bf16", 1) == 0.0  # one microbatch: nothing to add to
+    assert grad_accumulation_s(cm, n, "autograd", "bf16", 4) == pytest.approx(
+        0.75 * cm.cost(grad_accumulation_ops(n, "autograd", "bf16")[0]).time_s)
+    base = _sim(small_graphs, pp=2, dp=1)
+    for mode in ("autograd", "fp32_copy"):
+        r = _sim(small_graphs, pp=2, dp=1, grad_accumulation=mode)
+        assert r.step_time_s > base.step_time_s and r.breakdown["compute"] > base.breakdown["compute"]
+        assert r.breakdown["tp_comm"] == base.breakdown["tp_comm"] == 0.0
+        assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s)
+    with pytest.raises(LayoutError, match="^--grad-accumulation: unknown 'sum'"):
+        TrainLayout(global_batch=8, seq_len=128, grad_accumulation="sum").check(layers=8, heads=8)
+
+
 def test_p2p_default_follows_megatron_core():
     """Megatron-Core turns ``overlap_p2p_comm`` off without virtual stages (and syncs after each batched exchange)
     and keeps it on with them; ``--p2p`` overrides either way."""

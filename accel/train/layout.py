@@ -24,6 +24,8 @@ RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 ZERO_STAGES: tuple[int, ...] = (0, 1, 2, 3)
 #: ``--p2p`` choices: how pipeline point-to-point transfers meet compute (:attr:`TrainLayout.p2p`)
 P2P_MODES: tuple[str, ...] = ("blocking", "overlapped")
+#: ``--grad-accumulation`` choices: how a microbatch's weight gradients join the step's (:attr:`TrainLayout.grad_accumulation`)
+GRAD_ACCUMULATION_MODES: tuple[str, ...] = ("fused", "autograd", "fp32_copy")
 
 
 class LayoutError(ValueError):
@@ -83,6 +85,15 @@ class TrainLayout:
             the receiver waits (Megatron-Core's interleaved schedule with ``overlap_p2p_comm``, its default).
             None: Megatron-Core's defaults, ``overlapped`` with virtual stages and ``blocking`` without
             (:attr:`blocking_p2p`).
+        grad_accumulation: how each microbatch's weight gradients are added to the step's
+            (:data:`GRAD_ACCUMULATION_MODES`): ``fused``, inside the weight-gradient GEMM or not at all (Megatron's
+            ``gradient_accumulation_fusion`` into the fp32 ``main_grad``; FSDP, which reduce-scatters every
+            microbatch's gradients); ``autograd``, PyTorch adds every microbatch's fresh gradient into ``.grad`` in the
+            parameter dtype (read both, write one: ``3 x`` the element bytes per parameter, every microbatch but the
+            first; DeepSpeed's fp16 pipeline engine, MT-NLG); ``fp32_copy``, the gradients are cast to fp32 and added
+            into an fp32 copy after every microbatch (DeepSpeed's ``BF16_Optimizer.update_hp_grads`` in its pipeline
+            engine: ``element bytes + 16`` per parameter; BLOOM). Priced per microbatch as streaming kernels over the
+            rank's parameters and added to each piece's backward.
         first_stage_layers / last_stage_layers: uneven pipeline stages (Megatron-Core
             ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``; DeepSpeed's
             ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
@@ -109,6 +120,7 @@ class TrainLayout:
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
     p2p: str | None = None
+    grad_accumulation: str = "fused"
 
     @property
     def devices(self) -> int:
@@ -209,6 +221,9 @@ class TrainLayout:
         if self.zero == 3 and self.pp > 1:
             raise LayoutError("--zero", "stage 3 (FSDP) shards parameters within a pipeline stage; it is not "
                                         "combined with --pp > 1 here (allowed: 0, 1, 2)")
+        if self.grad_accumulation not in GRAD_ACCUMULATION_MODES:
+            raise LayoutError("--grad-accumulation", f"unknown {self.grad_accumulation!r}; allowed: "
+                                                     f"{', '.join(GRAD_ACCUMULATION_MODES)}")
         if self.p2p is not None and self.p2p not in P2P_MODES:
             raise LayoutError("--p2p", f"unknown {self.p2p!r}; allowed: {', '.join(P2P_MODES)}")
         if self.optimizer_dtype not in OPTIMIZER_DTYPES:

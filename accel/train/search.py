@@ -53,6 +53,8 @@ class Choices:
     last_stage_layers: int | None = None
     #: :attr:`accel.train.layout.TrainLayout.p2p` of every layout
     p2p: str | None = None
+    #: :attr:`accel.train.layout.TrainLayout.grad_accumulation` of every layout
+    grad_accumulation: str = "fused"
     #: ZeRO stages tried when ``zero`` is searched (stage 3 only without pipelining)
     zero_stages: tuple[int, ...] = (0, 1, 3)
 
@@ -107,7 +109,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
-                                     first_stage_layers=ends[0], last_stage_layers=ends[1], p2p=c.p2p)
+                                     first_stage_layers=ends[0], last_stage_layers=ends[1], p2p=c.p2p,
+                                     grad_accumulation=c.grad_accumulation)
                 try:
                     layout.check(layers, heads, devices)
                 except LayoutError:

@@ -167,10 +167,11 @@ class TrainResult:
 
 
 def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainLayout, hidden: int,
-                 elem_bytes: float, fp8: bool = False) -> Pieces:
+                 elem_bytes: float, fp8: bool = False, grad_dtype: str = "bf16") -> Pieces:
     """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs` (``fp8``:
     the block's GEMMs in fp8, :func:`accel.train.costs.fp8_kernels`; the LM head stays bf16, as Transformer
-    Engine keeps the output layer in higher precision)."""
+    Engine keeps the output layer in higher precision), each piece's backward with the gradient accumulation of
+    ``layout.grad_accumulation`` over its parameters in ``grad_dtype`` (:func:`grad_accumulation_s`)."""
     act = layout.microbatch_size * layout.local_seq_len * hidden * elem_bytes
     tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
     tokens = layout.microbatch_size * layout.local_seq_len if fp8 else 0
@@ -178,12 +179,42 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     def params(name: str) -> float:
         return float(graphs[name].meta.get("params", 0))
 
+    def accumulated(piece: PieceCost) -> PieceCost:
+        extra = grad_accumulation_s(model, piece.param_count, layout.grad_accumulation, grad_dtype, layout.microbatches)
+        return dataclasses.replace(piece, backward_s=piece.backward_s + extra) if extra else piece
+
     return Pieces(
-        block=price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp),
-        embed=price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp),
-        head=price_piece(graphs["head"], model, act, params("head"), "none", tp, sp),
+        block=accumulated(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp)),
+        embed=accumulated(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
+        head=accumulated(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp)),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
     )
+
+
+def grad_accumulation_ops(params: float, mode: str, grad_dtype: str) -> list[OpNode]:
+    """The streaming kernels that add one microbatch's gradients of ``params`` parameters to the step's under
+    ``mode`` (:attr:`accel.train.layout.TrainLayout.grad_accumulation`): none for ``fused``; for ``autograd`` one add in
+    ``grad_dtype`` (read the accumulated and the fresh gradient, write the sum); for ``fp32_copy`` a cast of the fresh
+    gradient to fp32 and an fp32 add."""
+    n = max(1, int(params))
+    g, f = TensorInfo.of((n,), grad_dtype), TensorInfo.of((n,), "fp32")
+    if mode == "autograd":
+        return [OpNode("grad_accumulation/add", "elementwise", inputs=[g, g], outputs=[g], flops=float(n),
+                       dtype=grad_dtype, phase="backward")]
+    if mode == "fp32_copy":
+        return [OpNode("grad_accumulation/cast", "data_movement", inputs=[g], outputs=[f], dtype="fp32",
+                       phase="backward"),
+                OpNode("grad_accumulation/add", "elementwise", inputs=[f, f], outputs=[f], flops=float(n),
+                       dtype="fp32", phase="backward")]
+    return []
+
+
+def grad_accumulation_s(model: CostModel, params: float, mode: str, grad_dtype: str, microbatches: int) -> float:
+    """Time per microbatch (s) of :func:`grad_accumulation_ops` on ``model``; ``autograd`` adds nothing to the first
+    microbatch's gradient (``.grad`` is empty), so its time is averaged over the step's ``microbatches``."""
+    ops = grad_accumulation_ops(params, mode, grad_dtype) if params > 0 else []
+    t = sum(model.cost(op).time_s for op in ops)
+    return t * (microbatches - 1) / microbatches if mode == "autograd" else t
 
 
 @dataclass(frozen=True)
@@ -308,7 +339,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     eb = dtype_bytes("bf16" if fp8 else dtype)  # FP8 training keeps bf16 activations
     act = layout.microbatch_size * layout.local_seq_len * hidden * eb
     pace = slowest_factor(layout.devices, getattr(inst.spec, "unit_variation", None))
-    pieces = _at_pace(price_pieces(graphs, model, layout, hidden, eb, fp8), pace)
+    pieces = _at_pace(price_pieces(graphs, model, layout, hidden, eb, fp8, "bf16" if fp8 else dtype), pace)
     comm = (_tp_comm(sysm, layout, act, pieces.block.gemm_s, overlap_share(sysm, inst.spec, 1.0))
             if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0))
     comm = _with_cp_ring(sysm, layout, pieces.block, comm)
