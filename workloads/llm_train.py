@@ -200,54 +200,16 @@ class _Embed(nn.Module):
         return x
 
 
-class _VocabParallelCrossEntropy(torch.autograd.Function):
-    """Megatron-LM's vocab-parallel cross-entropy over one tensor-parallel rank's fp32 logits, op for op
-    (``megatron/core/tensor_parallel/cross_entropy.py`` @ core_r0.8.0, ``megatron/mpu/cross_entropy.py`` in
-    2021-22): forward = row max, in-place subtract, gather of the target logits, in-place ``exp``, row sum,
-    in-place divide to the softmax it keeps for backward; backward = scatter-subtract 1 at the targets, in-place
-    multiply by the incoming gradient. Its three all-reduces of per-token scalars over the tensor-parallel group
-    (``b x s`` floats each) are left out."""
-
-    @staticmethod
-    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        vocab = logits.shape[-1]
-        logits_max = torch.max(logits, dim=-1)[0]
-        logits.sub_(logits_max.unsqueeze(dim=-1))
-        target_mask = (target < 0) | (target >= vocab)
-        masked_target = target.clone()
-        masked_target[target_mask] = 0
-        logits_2d = logits.view(-1, vocab)
-        masked_target_1d = masked_target.view(-1)
-        arange_1d = torch.arange(logits_2d.shape[0], device=logits.device)
-        predicted = logits_2d[arange_1d, masked_target_1d].clone().contiguous().view_as(target)
-        predicted[target_mask] = 0.0
-        torch.exp(logits, out=logits)
-        sum_exp_logits = logits.sum(dim=-1)
-        loss = torch.log(sum_exp_logits) - predicted
-        logits.div_(sum_exp_logits.unsqueeze(dim=-1))
-        ctx.save_for_backward(logits, target_mask, masked_target_1d)
-        return loss
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
-        softmax, target_mask, masked_target_1d = ctx.saved_tensors
-        grad_2d = softmax.view(-1, softmax.shape[-1])
-        arange_1d = torch.arange(grad_2d.shape[0], device=softmax.device)
-        grad_2d[arange_1d, masked_target_1d] -= 1.0 - target_mask.view(-1).float()
-        softmax.mul_(grad_output.unsqueeze(dim=-1))
-        return softmax, None
-
-
 def _logits_max(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Megatron-Core ``fused_cross_entropy.calculate_logits_max``: the fp32 copy of the logits and its row max."""
+    """Megatron's ``calculate_logits_max``: the fp32 logits (a copy when they are 16-bit) and their row max."""
     logits = logits.float()
     return logits, torch.max(logits, dim=-1)[0]
 
 
 def _predicted_logits(logits: torch.Tensor, target: torch.Tensor,
                       logits_max: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``calculate_predicted_logits``: subtract the row max, gather the target logits, ``exp`` in place and the row
-    sum; returns (target mask, flat masked target, target logits with the row sums, exp logits)."""
+    """``calculate_predicted_logits``: subtract the row max in place, gather the target logits, ``exp`` in place and
+    the row sum; returns (target mask, flat masked target, target logits with the row sums, exp logits)."""
     vocab = logits.shape[-1]
     logits.sub_(logits_max.unsqueeze(dim=-1))
     target_mask = (target < 0) | (target >= vocab)
@@ -268,9 +230,41 @@ def _cross_entropy_loss(exp_logits: torch.Tensor, predicted_sum: torch.Tensor) -
     return exp_logits, torch.log(sum_exp) - predicted
 
 
+def _logits_gradient(softmax: torch.Tensor, target_mask: torch.Tensor, masked_target_1d: torch.Tensor,
+                     grad_output: torch.Tensor) -> torch.Tensor:
+    """``calculate_gradients``: subtract 1 at the targets (a scatter) and multiply by the incoming gradient, both in
+    place on the kept softmax."""
+    grad_2d = softmax.view(-1, softmax.shape[-1])
+    arange_1d = torch.arange(grad_2d.shape[0], device=softmax.device)
+    grad_2d[arange_1d, masked_target_1d] -= 1.0 - target_mask.view(-1).float()
+    return softmax.mul_(grad_output.unsqueeze(dim=-1))
+
+
+class _VocabParallelCrossEntropy(torch.autograd.Function):
+    """Megatron-LM's vocab-parallel cross-entropy over one tensor-parallel rank's fp32 logits, op for op
+    (``megatron/core/tensor_parallel/cross_entropy.py`` @ core_r0.8.0, ``megatron/mpu/cross_entropy.py`` in
+    2021-22): forward = row max, in-place subtract, gather of the target logits, in-place ``exp``, row sum,
+    in-place divide to the softmax it keeps for backward; backward = scatter-subtract 1 at the targets, in-place
+    multiply by the incoming gradient. Its three all-reduces of per-token scalars over the tensor-parallel group
+    (``b x s`` floats each) are left out."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, logits_max = _logits_max(logits)  # fp32 already (the caller's output.float()): no copy
+        target_mask, masked_target_1d, predicted_sum, exp_logits = _predicted_logits(logits, target, logits_max)
+        softmax, loss = _cross_entropy_loss(exp_logits, predicted_sum)
+        ctx.save_for_backward(softmax, target_mask, masked_target_1d)
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
+        softmax, target_mask, masked_target_1d = ctx.saved_tensors
+        return _logits_gradient(softmax, target_mask, masked_target_1d, grad_output), None
+
+
 class _FusedVocabParallelCrossEntropy(torch.autograd.Function):
     """Megatron-Core's ``fused_vocab_parallel_cross_entropy`` (``megatron/core/fusions/fused_cross_entropy.py`` @
-    core_r0.8.0, ``cross_entropy_loss_fusion``): the same math as :class:`_VocabParallelCrossEntropy` on the 16-bit
+    core_r0.8.0, ``cross_entropy_loss_fusion``): the same steps as :class:`_VocabParallelCrossEntropy` on the 16-bit
     logits, its forward three ``jit_fuser`` (``torch.compile``) kernels, each traced as one node
     (:func:`workloads.recorder.fused_kernel`): cast + row max (reads 2 B, writes 4 B per logit), subtract + gather +
     ``exp`` + row sum (4 + 4), divide (4 + 4). Its backward (``calculate_gradients``: scatter, multiply, cast to
@@ -289,11 +283,7 @@ class _FusedVocabParallelCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
         softmax, target_mask, masked_target_1d = ctx.saved_tensors
-        grad_2d = softmax.view(-1, softmax.shape[-1])
-        arange_1d = torch.arange(grad_2d.shape[0], device=softmax.device)
-        grad_2d[arange_1d, masked_target_1d] -= 1.0 - target_mask.view(-1).float()
-        softmax.mul_(grad_output.unsqueeze(dim=-1))
-        return softmax.to(torch.bfloat16), None
+        return _logits_gradient(softmax, target_mask, masked_target_1d, grad_output).to(torch.bfloat16), None
 
 
 class _LogitMetrics(nn.Module):
