@@ -97,6 +97,11 @@ def test_gradient_accumulation_adds_streaming_kernels_to_each_backward(small_gra
         assert r.step_time_s > base.step_time_s and r.breakdown["compute"] > base.breakdown["compute"]
         assert r.breakdown["tp_comm"] == base.breakdown["tp_comm"] == 0.0
         assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s)
+    # ZeRO-2 keeps a 1/dp shard of the gradients: its accumulation is dp times smaller
+    full = _sim(small_graphs, dp=2, zero=1, grad_accumulation="fp32_copy", global_batch=16)
+    shard = _sim(small_graphs, dp=2, zero=2, grad_accumulation="fp32_copy", global_batch=16)
+    plain = _sim(small_graphs, dp=2, zero=1, global_batch=16)
+    assert (shard.breakdown["compute"] - plain.breakdown["compute"]) < (full.breakdown["compute"] - plain.breakdown["compute"])
     with pytest.raises(LayoutError, match="^--grad-accumulation: unknown 'sum'"):
         TrainLayout(global_batch=8, seq_len=128, grad_accumulation="sum").check(layers=8, heads=8)
 

@@ -171,7 +171,8 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs` (``fp8``:
     the block's GEMMs in fp8, :func:`accel.train.costs.fp8_kernels`; the LM head stays bf16, as Transformer
     Engine keeps the output layer in higher precision), each piece's backward with the gradient accumulation of
-    ``layout.grad_accumulation`` over its parameters in ``grad_dtype`` (:func:`grad_accumulation_s`)."""
+    ``layout.grad_accumulation`` over its parameters in ``grad_dtype`` (:func:`grad_accumulation_s`; under ZeRO-2/3
+    over the rank's shard of them, ``1 / (dp x cp)``)."""
     act = layout.microbatch_size * layout.local_seq_len * hidden * elem_bytes
     tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
     tokens = layout.microbatch_size * layout.local_seq_len if fp8 else 0
@@ -179,8 +180,11 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     def params(name: str) -> float:
         return float(graphs[name].meta.get("params", 0))
 
+    shards = layout.dp * layout.cp if layout.zero >= 2 else 1  # ZeRO-2/3 keep (and accumulate) a gradient shard
+
     def accumulated(piece: PieceCost) -> PieceCost:
-        extra = grad_accumulation_s(model, piece.param_count, layout.grad_accumulation, grad_dtype, layout.microbatches)
+        extra = grad_accumulation_s(model, piece.param_count / shards, layout.grad_accumulation, grad_dtype,
+                                    layout.microbatches)
         return dataclasses.replace(piece, backward_s=piece.backward_s + extra) if extra else piece
 
     return Pieces(
