@@ -62,7 +62,6 @@ class PipelineRun:
         first_forward_s: per rank, duration of its first microbatch's forward ops (all chunks) (s).
         peak_inflight: per rank, the most (microbatch, chunk) activations held at once.
         spans: per rank, its ops in order as ``(is_forward, microbatch, chunk, start_s, end_s)``.
-        p2p_blocked_s: per rank, time spent in blocking sends (s); 0 when sends overlap compute.
         sends: per rank, its blocking sends as ``(start_s, end_s)``; empty when sends overlap compute.
     """
 
@@ -73,13 +72,18 @@ class PipelineRun:
     first_forward_s: list[float]
     peak_inflight: list[int]
     spans: list[list[tuple[bool, int, int, float, float]]]
-    p2p_blocked_s: list[float] = field(default_factory=list)
     sends: list[list[tuple[float, float]]] = field(default_factory=list)
+
+    @property
+    def p2p_blocked_s(self) -> list[float]:
+        """Per rank, time spent in blocking sends (s); 0 when sends overlap compute."""
+        if not self.sends:
+            return [0.0] * len(self.busy_s)
+        return [sum(end - start for start, end in rank) for rank in self.sends]
 
     def bubble_s(self, rank: int) -> float:
         """Idle time of ``rank`` within the step, its blocking sends excluded (s)."""
-        blocked = self.p2p_blocked_s[rank] if self.p2p_blocked_s else 0.0
-        return self.step_s - self.busy_s[rank] - blocked
+        return self.step_s - self.busy_s[rank] - self.p2p_blocked_s[rank]
 
 
 def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[int, int], float],
@@ -102,7 +106,6 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
     ptr = [0] * pp
     spans: list[list[tuple[bool, int, int, float, float]]] = [[] for _ in range(pp)]
     hop = p2p_s if pp > 1 else 0.0
-    blocked = [0.0] * pp
     sends: list[list[tuple[float, float]]] = [[] for _ in range(pp)]
 
     def ready(r: int, s: Step) -> float | None:
@@ -138,7 +141,6 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
                 if blocking and hop and (k < last if forward else k > 0):
                     sends[r].append((end, end + hop))
                     free[r] += hop
-                    blocked[r] += hop
                 ptr[r] += 1
                 remaining -= 1
                 progressed = True
@@ -148,7 +150,7 @@ def run_pipeline(pp: int, microbatches: int, chunks: int, forward_s: Callable[[i
         step_s=max(free), busy_s=busy, end_s=free,
         last_backward_s=[sum(backward_s(r, c) for c in range(chunks)) for r in range(pp)],
         first_forward_s=[sum(forward_s(r, c) for c in range(chunks)) for r in range(pp)],
-        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans, p2p_blocked_s=blocked, sends=sends)
+        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans, sends=sends)
 
 
 def _peak_inflight(order: list[Step]) -> int:

@@ -468,7 +468,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "gemm": gemm, "attention": attention,
-                         "tp_comm": tp, "pp_comm": run.p2p_blocked_s[r] if run.p2p_blocked_s else 0.0,
+                         "tp_comm": tp, "pp_comm": run.p2p_blocked_s[r],
                          "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
                          "step": run.step_s + dp_s + opt_s, "params": params, "layers": float(n_blocks)})
         # each in-flight (microbatch, chunk) holds one chunk's blocks; chunks of a rank are equal (uneven: one)
