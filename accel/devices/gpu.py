@@ -129,7 +129,7 @@ def _nll_loss_bytes(op: OpNode) -> int | None:
     ``nll_loss_backward`` writes its zero-filled ``N x C`` gradient and scatters ``N`` values into it
     (``aten/src/ATen/native/cuda/Loss.cu``: ``nll_loss_forward_reduce_cuda_kernel_2d`` /
     ``nll_loss_backward_reduce_cuda_kernel_2d``). Neither reads the ``N x C`` operand whole."""
-    if op.kind != "loss" or not str(op.aten).startswith(NLL_LOSS_OPS):
+    if op.kind != "loss" or not str(op.aten).startswith(NLL_LOSS_OPS) or len(op.inputs) < 2:
         return None
     backward = "_backward." in str(op.aten)
     log_probs = op.inputs[1] if backward else op.inputs[0]
