@@ -106,6 +106,15 @@ BLOCKING_P2P = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Korthikanti et 
 #: them into fp32 after it (``fp32_copy``; deepspeed/runtime/pipe/engine.py ``_exec_backward_pass`` and
 #: bf16_optimizer.py @89e37ef3, Apr 2022)
 GRAD_ACCUMULATION = {"MT-NLG (Smith et al. 2022)": "autograd", "BLOOM tr11 log": "fp32_copy"}
+#: source -> the optimizer step's kernels (``--optimizer-step``, :mod:`accel.train.optimizer`): Megatron-LM's
+#: mixed-precision optimizer around Apex FusedAdam with its default ``--clip-grad 1.0`` (Korthikanti et al.'s
+#: Megatron-LM, ``megatron/optimizer/optimizer.py`` @55ba1f7b; the README's Megatron-Core r0.8 distributed optimizer);
+#: llm-foundry's Composer runs FSDP's ``clip_grad_norm_`` (the MPT YAMLs' ``gradient_clipping: norm 1.0``) and
+#: ``DecoupledAdamW``'s per-tensor element-wise passes (``optimizer: decoupled_adamw``, composer v0.16.4 / v0.17.2).
+#: The rest keep one fused kernel: DeepSpeed's FusedAdam (MT-NLG, BLOOM), Apex's DistributedFusedAdam (NeMo)
+OPTIMIZER_STEP = {"Korthikanti et al. 2022 Tab. 5": "megatron", "Megatron-LM README weak scaling": "megatron",
+                  "llm-foundry MPT H100 BF16": "pytorch", "llm-foundry MPT H100 BF16 >=128 GPUs": "pytorch",
+                  "llm-foundry MPT H100 FP8": "pytorch"}
 #: source -> recompute implied by its published numbers or stated in its launch script (BLOOM: tr11-176B-ml.slurm
 #: ``--checkpoint-activations``): MT-NLG's 126 TFLOP/s on 2,240 GPUs at 60.1 s per step
 #: is Megatron's hardware-FLOP count with full recomputation, 96 B s l h^2 (1 + s/6h + V/16lh) = 125.7 TFLOP/s
@@ -156,6 +165,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     async_backward = row.source_short not in SYNC_TP_BACKWARD
     p2p = "blocking" if row.source_short in BLOCKING_P2P else None
     accumulation = GRAD_ACCUMULATION.get(row.source_short, "fused")
+    optimizer_step = OPTIMIZER_STEP.get(row.source_short, "fused")
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
@@ -163,7 +173,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
-                      p2p=p2p, grad_accumulation=accumulation, zero_stages=(0, 1))
+                      p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
+                      zero_stages=(0, 1))
 
     loss = ("fused" if row.source_short in FUSED_CROSS_ENTROPY
             else "megatron_fused" if row.cross_entropy_fusion else "megatron")
@@ -192,7 +203,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
                          tp_comm_overlap=overlap, tp_async_backward=async_backward,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
-                         optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation)
+                         optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation,
+                         optimizer_step=optimizer_step)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)
     return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"

@@ -18,13 +18,14 @@ from typing import Any
 from accel.cli import positive_int
 from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
 from accel.train.layout import GRAD_ACCUMULATION_MODES, P2P_MODES
+from accel.train.optimizer import OPTIMIZER_STEPS
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
                                 "first_stage_layers", "last_stage_layers", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
-                                "logit_metrics", "p2p", "grad_accumulation")
+                                "logit_metrics", "p2p", "grad_accumulation", "optimizer_step")
 
 
 def _probability(text: str) -> float:
@@ -85,6 +86,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "gradient GEMM, Megatron's gradient_accumulation_fusion, or reduce-scattered, FSDP), autograd "
                         "(PyTorch adds them into .grad in the parameter dtype: DeepSpeed's fp16 pipeline) or fp32_copy "
                         "(cast and added into an fp32 copy after every microbatch: DeepSpeed's BF16_Optimizer)")
+    g.add_argument("--optimizer-step", default=None, choices=OPTIMIZER_STEPS,
+                   help="the optimizer step's kernels: fused (default: one fused Adam kernel, Apex/DeepSpeed "
+                        "FusedAdam), megatron (Megatron-LM's mixed-precision optimizer: gradient copy, unscale, "
+                        "clipping norm, FusedAdam, weight copy, gradient-buffer zeroing) or pytorch (clip_grad_norm_ "
+                        "then AdamW's element-wise passes: Composer/llm-foundry, FSDP)")
     g.add_argument("--no-dp-overlap", action="store_true",
                    help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
                         "the last microbatch's backward)")
@@ -176,7 +182,8 @@ def run_training(args: Any) -> int:
         dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
         fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers,
-        last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused")
+        last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
+        optimizer_step=args.optimizer_step or "fused")
     if args.search_layout:
         return _run_search(args, cfg, system, devices, layout, dtype, t0)
     try:
@@ -222,7 +229,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
-                      p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused")
+                      p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
+                      optimizer_step=args.optimizer_step or "fused")
     gdtype = "bf16" if dtype == "fp8" else dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accel.train.memory import OPTIMIZER_DTYPES
+from accel.train.optimizer import OPTIMIZER_STEPS
 
 #: ``--recompute`` values: no recomputation, Korthikanti et al.'s selective recomputation of the attention
 #: core, or the whole block's forward re-run in backward (only each block's input is kept)
@@ -121,6 +122,7 @@ class TrainLayout:
     last_stage_layers: int | None = None
     p2p: str | None = None
     grad_accumulation: str = "fused"
+    optimizer_step: str = "fused"
 
     @property
     def devices(self) -> int:
@@ -224,6 +226,8 @@ class TrainLayout:
         if self.grad_accumulation not in GRAD_ACCUMULATION_MODES:
             raise LayoutError("--grad-accumulation", f"unknown {self.grad_accumulation!r}; allowed: "
                                                      f"{', '.join(GRAD_ACCUMULATION_MODES)}")
+        if self.optimizer_step not in OPTIMIZER_STEPS:
+            raise LayoutError("--optimizer-step", f"unknown {self.optimizer_step!r}; allowed: {', '.join(OPTIMIZER_STEPS)}")
         if self.p2p is not None and self.p2p not in P2P_MODES:
             raise LayoutError("--p2p", f"unknown {self.p2p!r}; allowed: {', '.join(P2P_MODES)}")
         if self.optimizer_dtype not in OPTIMIZER_DTYPES:

@@ -55,6 +55,8 @@ class Choices:
     p2p: str | None = None
     #: :attr:`accel.train.layout.TrainLayout.grad_accumulation` of every layout
     grad_accumulation: str = "fused"
+    #: :attr:`accel.train.layout.TrainLayout.optimizer_step` of every layout
+    optimizer_step: str = "fused"
     #: ZeRO stages tried when ``zero`` is searched (stage 3 only without pipelining)
     zero_stages: tuple[int, ...] = (0, 1, 3)
 
@@ -110,7 +112,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1], p2p=c.p2p,
-                                     grad_accumulation=c.grad_accumulation)
+                                     grad_accumulation=c.grad_accumulation, optimizer_step=c.optimizer_step)
                 try:
                     layout.check(layers, heads, devices)
                 except LayoutError:

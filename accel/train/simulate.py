@@ -21,8 +21,9 @@ sending rank for the transfer (``TrainLayout.p2p``). The pipeline schedule (1F1B
 (all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
 the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
 and backward and its gradients reduce-scattered, each overlapping the block's compute, and so are ZeRO-2's under
-FSDP (``SHARD_GRAD_OP``: the forward all-gather and the backward reduce-scatter, per block and microbatch). Last, the optimizer:
-fused Adam over the rank's (sharded) parameters, a streaming kernel priced by the device's cost model.
+FSDP (``SHARD_GRAD_OP``: the forward all-gather and the backward reduce-scatter, per block and microbatch). Last, the optimizer
+step over the rank's (sharded) parameters: the streaming kernels of ``--optimizer-step`` (:mod:`accel.train.optimizer`),
+priced by the device's cost model.
 
 All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
 inside a node, NICs across nodes). Every kernel runs at the pace of the job's slowest GPU: units of one SKU
@@ -45,12 +46,9 @@ from accel.sim.system import System, resolve_system
 from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
 from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state, state_bytes
+from accel.train.optimizer import optimizer_step_ops
 from accel.train.pipeline import PipelineRun, run_pipeline
 
-#: bytes read + written per local parameter by fused mixed-precision Adam, by optimizer dtype: fp32 reads the main
-#: weight, m, v and the gradient (16), writes weight, m, v (12) and the half-precision model copy (2) (apex /
-#: Megatron FusedAdam); bf16 state halves each of them (8 + 6 + 2)
-ADAM_BYTES_PER_PARAM: dict[str, float] = {"fp32": 30.0, "bf16": 16.0}
 #: breakdown keys of :attr:`TrainResult.breakdown`, in the order printed
 BREAKDOWN_KEYS: tuple[str, ...] = ("compute", "recompute", "tp_comm", "pp_comm", "pipeline_bubble", "dp_comm",
                                    "optimizer")
@@ -304,16 +302,6 @@ def _overlapped(comm_s: float, gemm_s: float, chunks: int) -> float:
     return max(comm_s, gemm_s) + min(comm_s, gemm_s) / chunks - gemm_s
 
 
-def _adam_op(local_params: float, optimizer_dtype: str = "fp32") -> OpNode:
-    """The fused Adam kernel over ``local_params`` parameters, its state in ``optimizer_dtype``
-    (:data:`ADAM_BYTES_PER_PARAM`)."""
-    n = max(1, int(local_params))
-    state = TensorInfo.of((n,), optimizer_dtype)
-    return OpNode("optimizer/fused_adam", "optimizer", inputs=[state, state, state, state],
-                  outputs=[state, state, state, TensorInfo.of((n,), "bf16")], flops=12.0 * n, dtype=optimizer_dtype,
-                  phase="optimizer")
-
-
 def _peak_flops(spec: DeviceSpec, model: CostModel, dtype: str) -> float:
     peaks = model.roofs().peaks
     if dtype not in peaks:
@@ -452,7 +440,8 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], shares)
         local = params / len(group) if layout.zero >= 1 else params
-        opt_s = model.cost(_adam_op(local, layout.optimizer_dtype)).time_s
+        opt_s = sum(model.cost(op).time_s
+                    for op in optimizer_step_ops(layout.optimizer_step, local, params, layout.optimizer_dtype, dtype))
         ks = [c * layout.pp + r for c in range(chunks)]
         n_blocks = sum(chunk_layers[k] for k in ks)
         compute = m * n_blocks * (b.forward_s + b.backward_s)
