@@ -34,7 +34,11 @@ What the rows do not state is filled by rules, never per row:
 * NeMo 24.07's rows take recomputation, sequence parallelism, ``ub_tp_comm_overlap``, the loss fusion and the
   dropout from NeMo's 24.07 release configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation
   but Nemotron-340B's selective; dropout 0.1 in the GPT-3 and SFT configs), ZeRO-2 from their optimizer (Apex
-  ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state;
+  ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state; its SFT rows train on SQuAD packed to 4096
+  tokens, attention within each example (``PACKED_DOCUMENT_LEN``: ``--document-len``);
+* the optimizer step runs each stack's kernels (``OPTIMIZER_STEP``: ``--optimizer-step megatron`` for Megatron-LM
+  and Megatron-Core, ``pytorch`` for Composer's FSDP clipping and DecoupledAdamW, one fused kernel for DeepSpeed and
+  Apex's DistributedFusedAdam);
 * unstated microbatch size, recomputation, ZeRO stage and sequence parallelism: the fastest of
   ``--microbatch-size 1|2|4|8`` (those dividing a replica's batch) x ``--recompute none|selective|full`` x
   ``--zero 0|1`` x ``--sequence-parallel`` off/on (with tp > 1) that fits in device memory (what a practitioner
@@ -139,14 +143,25 @@ FUSED_CROSS_ENTROPY = {"llm-foundry MPT H100 BF16", "llm-foundry MPT H100 BF16 >
 COMPOSER_TRAIN_METRICS = {"llm-foundry MPT H100 BF16": 2, "llm-foundry MPT H100 BF16 >=128 GPUs": 2,
                           "llm-foundry MPT H100 FP8": 2}
 
+#: source -> the attention length of its packed documents (``--document-len``: E[l^2] / E[l] of the document
+#: lengths ``l``, rounded to a divisor of the pack). NeMo 24.07's SFT rows train on SQuAD v1.1 packed to 4096 tokens
+#: (the performance summary's table title), attention within each example (``packed_sequence``: Transformer
+#: Engine's THD attention with ``cu_seqlens``). An example is NeMo's SQuAD prompt, ``Context: {context} Question:
+#: {question} Answer: {answer}``: TFDS's squad/v1.1 holds 98,169 examples in 94.06 MiB, about 1,000 bytes each
+#: with the question, answer, title and id, so a context of about 850 characters; at about 4 characters per
+#: Llama-2 token that is about 240 tokens an example, E[l^2] / E[l] about 280 with paragraphs' spread (coefficient
+#: of variation about 0.4). An estimate: the attention it leaves is a few per cent of these steps either way
+#: (128 or 512 moves the rows by under 2 points)
+PACKED_DOCUMENT_LEN = {"NeMo 24.07 SFT": 256}
+
 _GRAPHS: dict[tuple, dict] = {}
 
 
 def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: float, loss: str,
-            metrics: int) -> dict:
-    key = (spec, tp, mb, seq, dtype, att, drop, loss, metrics)
+            metrics: int, document_len: int | None = None) -> dict:
+    key = (spec, tp, mb, seq, dtype, att, drop, loss, metrics, document_len)
     if key not in _GRAPHS:
-        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss, metrics)
+        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss, metrics, document_len)
     return _GRAPHS[key]
 
 
@@ -179,9 +194,10 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     loss = ("fused" if row.source_short in FUSED_CROSS_ENTROPY
             else "megatron_fused" if row.cross_entropy_fusion else "megatron")
     metrics = COMPOSER_TRAIN_METRICS.get(row.source_short, 0)
+    document_len = PACKED_DOCUMENT_LEN.get(row.source_short)
 
     def graphs(tp: int, m: int, seq: int) -> dict:
-        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss, metrics)
+        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss, metrics, document_len)
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, row.num_gpus,
                                   row.global_batch, row.seq_len, row.dtype, choices, cfg.name)

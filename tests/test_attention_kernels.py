@@ -249,3 +249,32 @@ def test_fused_cross_entropy_reads_the_logits_twice_and_writes_their_gradient_on
     assert loss_bytes("torch") > 5 * loss_bytes("fused")
     with pytest.raises(ValueError, match="--cross-entropy: unknown 'apex'"):
         training_graphs(cfg, 1, 2, 512, "bf16", "flash", 0.0, "apex")
+
+
+def test_packed_documents_attend_within_each_document(h100):
+    """``document_len`` (SFT sequence packing): each sequence is a pack of ``seq / document_len`` documents and the
+    fused kernel's variable-length entry point attends within each, so the forward and backward attention ops are a
+    batch that many times larger of ``document_len``-token sequences with that many times fewer FLOPs, reading and
+    writing the same tensors; they cost less, and nothing outside the attention core changes. A length that does
+    not divide the sequence, or an unfused core (no variable-length entry point), names ``--document-len``."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=512,heads=4,vocab=1024")
+    mb, seq, doc = 2, 2048, 256
+    whole = training_graphs(cfg, 1, mb, seq, "bf16", "flash")["block"]
+    packed = training_graphs(cfg, 1, mb, seq, "bf16", "flash", document_len=doc)["block"]
+    pairs = list(zip(whole, packed))
+    assert len(pairs) == len(list(packed)) and all(a.name == b.name for a, b in pairs)
+    attention = [(a, b) for a, b in pairs if a.kind == "attention"]
+    assert {b.phase for _, b in attention} == {"forward", "backward"}
+    for a, b in attention:
+        assert (b.attrs["batch"], b.attrs["Lq"], b.attrs["Lk"]) == (a.attrs["batch"] * seq // doc, doc, doc)
+        assert b.flops == pytest.approx(a.flops * doc / seq)
+        assert b.total_bytes == a.total_bytes
+        assert h100.cost(b).time_s < h100.cost(a).time_s
+    assert all(h100.cost(a).time_s == h100.cost(b).time_s for a, b in pairs if a.kind != "attention")
+    for att, length, match in (("flash", 300, "does not divide"), ("unfused", 256, "fused attention kernel"),
+                               ("flash", 0, "positive integer")):
+        with pytest.raises(ValueError, match=f"^--document-len: .*{match}"):
+            training_graphs(cfg, 1, mb, seq, "bf16", att, document_len=length)

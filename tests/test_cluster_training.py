@@ -346,6 +346,9 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "8", "--microbatch-size", "64", "--batch", "512", "--attention", "unfused"], "--recompute"),
     (["--devices", "8", "--fsdp"], "--fsdp"),
     (["--devices", "8", "--logit-metrics", "-1"], "--logit-metrics"),
+    (["--devices", "8", "--document-len", "300"], "--document-len"),
+    (["--devices", "8", "--cp", "2", "--document-len", "256"], "--document-len"),
+    (["--devices", "8", "--optimizer-step", "adam"], "--optimizer-step"),
 ])
 def test_cli_bad_layouts_one_line(tmp_path, extra, flag):
     p = _cli("--model", SMALL.replace("layers=8", "layers=8,max_positions=4096"), "--mode", "train",

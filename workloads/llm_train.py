@@ -356,15 +356,49 @@ def _trace(module: nn.Module, inputs: tuple[Any, ...], dtype: str, name: str) ->
     return keep
 
 
+def check_document_len(document_len: int, seq_len: int, attention: str) -> None:
+    """ValueError naming ``--document-len`` unless ``seq_len`` packs whole documents of ``document_len`` tokens into
+    a fused attention kernel (:func:`packed_attention`)."""
+    if isinstance(document_len, bool) or not isinstance(document_len, int) or document_len < 1:
+        raise ValueError(f"--document-len: must be a positive integer, got {document_len!r}")
+    if seq_len % document_len:
+        raise ValueError(f"--document-len: {document_len} does not divide --seq-len {seq_len} (a sequence packs "
+                         "whole documents)")
+    if attention == "unfused":
+        raise ValueError("--document-len: packed documents need a fused attention kernel (its variable-length "
+                         "entry point); allowed with --attention " + ", ".join(a for a in ATTENTION_KERNELS
+                                                                              if a != "unfused"))
+
+
+def packed_attention(graph: LayerGraph, seq_len: int, document_len: int) -> None:
+    """Make ``graph``'s fused attention ops (forward and backward) attend within documents of ``document_len``
+    tokens, as sequence packing runs them: each sequence of ``seq_len`` tokens is a pack of ``seq_len /
+    document_len`` documents and the attention kernel's variable-length entry point (FlashAttention's
+    ``flash_attn_varlen_func``, Transformer Engine's ``qkv_format="thd"`` with ``cu_seqlens``) computes one causal
+    attention per document (NeMo's packed SFT, ``docs/.../sequence_packing``). That is a batch of ``seq_len /
+    document_len`` times as many sequences of ``document_len`` tokens: the ops' ``batch`` grows and ``Lq``, ``Lk``
+    and the FLOPs shrink by that factor; the tensors read and written stay the same. For documents of mixed
+    lengths ``l``, the length with the same attention work is ``E[l^2] / E[l]``. In place."""
+    docs = seq_len // document_len
+    for name in graph.graph.nodes:
+        op = graph.graph.nodes[name]["op"]
+        if op.kind == "attention" and op.attrs.get("Lq") == seq_len and op.attrs.get("Lk") == seq_len:
+            op.attrs.update(batch=op.attrs["batch"] * docs, Lq=document_len, Lk=document_len, documents=docs)
+            op.flops /= docs
+
+
 def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtype: str = "bf16",
                     attention: str = "flash", dropout: float = 0.0, cross_entropy: str = "torch",
-                    logit_metrics: int = 0) -> dict[str, LayerGraph]:
+                    logit_metrics: int = 0, document_len: int | None = None) -> dict[str, LayerGraph]:
     """``{"block", "embed", "head"}`` training graphs (forward + backward) of one tensor-parallel rank for one
     microbatch of ``microbatch`` sequences of ``seq_len`` tokens, attention core ``attention`` (one of
     :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring), loss kernel ``cross_entropy``
     (:data:`CROSS_ENTROPY_KERNELS`), ``logit_metrics`` training metrics computed from the logits
-    (:class:`_LogitMetrics`). ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``,
-    ``--dropout``, ``--cross-entropy``, ``--logit-metrics`` or dtype."""
+    (:class:`_LogitMetrics`), ``document_len``: each sequence a pack of documents of that many tokens
+    (:func:`packed_attention`; None: one document). ValueError naming the flag for a bad ``--tp``, ``--seq-len``,
+    ``--attention``, ``--dropout``, ``--cross-entropy``, ``--logit-metrics``, ``--document-len`` or dtype."""
+    if document_len is not None:
+        check_document_len(document_len, seq_len, attention)
     if attention not in ATTENTION_KERNELS:
         raise ValueError(f"--attention: unknown {attention!r}; allowed: {', '.join(ATTENTION_KERNELS)}")
     if cross_entropy not in CROSS_ENTROPY_KERNELS:
@@ -398,6 +432,8 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
             op = block_graph.graph.nodes[name]["op"]
             if op.kind == "attention":
                 op.attrs["kernel"] = kernel
+    if document_len is not None:
+        packed_attention(block_graph, seq_len, document_len)
     return {
         "block": block_graph,
         "embed": _trace(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),

@@ -25,7 +25,7 @@ from accel.units import format_si
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
                                 "first_stage_layers", "last_stage_layers", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
-                                "logit_metrics", "p2p", "grad_accumulation", "optimizer_step")
+                                "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step")
 
 
 def _probability(text: str) -> float:
@@ -115,6 +115,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="training metrics computed from every microbatch's logits without gradients, each a "
                         "cross-entropy over them (fp32 cast, log-softmax, NLL); default 0. Composer's trainer "
                         "updates llm-foundry's two (LanguageCrossEntropy, LanguagePerplexity) after each microbatch")
+    g.add_argument("--document-len", type=positive_int, default=None, metavar="N",
+                   help="each sequence is a pack of documents of N tokens (SFT sequence packing): the fused "
+                        "attention kernel attends within each document (FlashAttention varlen, Transformer Engine "
+                        "THD); for documents of mixed lengths l give E[l^2] / E[l]. Default: one document per "
+                        "sequence")
 
 
 def is_cluster_training(args: Any) -> bool:
@@ -184,6 +189,8 @@ def run_training(args: Any) -> int:
         first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
         optimizer_step=args.optimizer_step or "fused")
+    if args.document_len and cp > 1:
+        raise ConfigError("<command line>", "--document-len", "packed documents are not combined with --cp > 1 here")
     if args.search_layout:
         return _run_search(args, cfg, system, devices, layout, dtype, t0)
     try:
@@ -193,7 +200,7 @@ def run_training(args: Any) -> int:
         graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.local_seq_len,
                                  "bf16" if dtype == "fp8" else dtype,
                                  args.attention or "flash", args.dropout or 0.0, args.cross_entropy or "torch",
-                                 args.logit_metrics or 0)
+                                 args.logit_metrics or 0, args.document_len)
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
                                 memory_check=not args.no_memory_check, model_name=cfg.name)
     except (LayoutError, MemoryOverflow) as exc:
@@ -235,7 +242,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:
         return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0,
-                               args.cross_entropy or "torch", args.logit_metrics or 0)
+                               args.cross_entropy or "torch", args.logit_metrics or 0, args.document_len)
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, system, devices, base.global_batch,
                                   base.seq_len, dtype, choices, cfg.name)
