@@ -36,6 +36,8 @@ What the rows do not state is filled by rules, never per row:
   but Nemotron-340B's selective; dropout 0.1 in the GPT-3 and SFT configs), ZeRO-2 from their optimizer (Apex
   ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state; its SFT rows train on SQuAD packed to 4096
   tokens, attention within each example (``PACKED_DOCUMENT_LEN``: ``--document-len``);
+* DeepSpeed's pipeline engine (MT-NLG, BLOOM) runs its own schedule (``DEEPSPEED_PIPELINE``: ``--pipeline-schedule
+  deepspeed``);
 * the optimizer step runs each stack's kernels (``OPTIMIZER_STEP``: ``--optimizer-step megatron`` for Megatron-LM
   and Megatron-Core, ``pytorch`` for Composer's FSDP clipping and DecoupledAdamW, one fused kernel for DeepSpeed and
   Apex's DistributedFusedAdam);
@@ -102,6 +104,10 @@ SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: ``torch.cuda.synchronize()``). The Megatron-Core sources take its defaults: blocking without virtual stages,
 #: overlapped with them (``overlap_p2p_comm``)
 BLOCKING_P2P = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Korthikanti et al. 2022 Tab. 5"}
+#: sources whose pipeline is DeepSpeed's engine (``--pipeline-schedule deepspeed``: Megatron-DeepSpeed's
+#: ``PipelineModule`` under ``deepspeed/runtime/pipe/engine.py``, ``TrainSchedule`` @0457bb1c for MT-NLG and
+#: @89e37ef3 for BLOOM, the same schedule)
+DEEPSPEED_PIPELINE = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: source -> how its stack adds each microbatch's weight gradients (``--grad-accumulation``; Megatron-LM and
 #: Megatron-Core fuse it into the weight-gradient GEMM, FSDP reduce-scatters every microbatch: ``fused``). DeepSpeed's
 #: pipeline engine runs ``torch.autograd.backward`` per microbatch: in fp16 (MT-NLG) the gradients accumulate in
@@ -181,6 +187,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     p2p = "blocking" if row.source_short in BLOCKING_P2P else None
     accumulation = GRAD_ACCUMULATION.get(row.source_short, "fused")
     optimizer_step = OPTIMIZER_STEP.get(row.source_short, "fused")
+    schedule = "deepspeed" if row.source_short in DEEPSPEED_PIPELINE else "megatron"
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
@@ -189,7 +196,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
-                      zero_stages=(0, 1))
+                      pipeline_schedule=schedule, zero_stages=(0, 1))
 
     loss = ("fused" if row.source_short in FUSED_CROSS_ENTROPY
             else "megatron_fused" if row.cross_entropy_fusion else "megatron")
@@ -220,7 +227,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          tp_comm_overlap=overlap, tp_async_backward=async_backward,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
                          optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation,
-                         optimizer_step=optimizer_step)
+                         optimizer_step=optimizer_step, pipeline_schedule=schedule)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)
     return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"

@@ -13,7 +13,7 @@ import pytest
 
 from accel.train import LayoutError, MemoryOverflow, TrainLayout, simulate_training
 from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state
-from accel.train.pipeline import rank_order, run_pipeline
+from accel.train.pipeline import deepspeed_step, rank_order, run_deepspeed_pipeline, run_pipeline
 
 SMALL = "gpt:layers=8,hidden=512,heads=8,vocab=8192"
 
@@ -50,6 +50,60 @@ def test_rank_order_runs_every_op_once():
     for v in (1, 3):
         order = rank_order(1, 4, 8, v)
         assert sorted(order) == sorted({(f, mb, c) for f in (True, False) for mb in range(8) for c in range(v)})
+
+
+def test_deepspeed_schedule_follows_its_train_schedule():
+    """DeepSpeed's ``TrainSchedule`` with 2 stages and 2 microbatches (``_step_to_micro_batch``, 6 steps): stage 0
+    runs F0, -, F1, B0, -, B1 and stage 1 -, F0, B0, F1, B1, -; every stage runs each microbatch's forward and
+    backward once, the forward first."""
+    def ops(stage: int) -> list[str]:
+        out = []
+        for step in range(6):
+            mb, forward = deepspeed_step(step, stage, 2)
+            out.append(f"{'F' if forward else 'B'}{mb}" if 0 <= mb < 2 else "-")
+        return out
+
+    assert ops(0) == ["F0", "-", "F1", "B0", "-", "B1"] and ops(1) == ["-", "F0", "B0", "F1", "B1", "-"]
+    for pp, m in ((4, 8), (5, 3), (1, 4)):
+        run = run_deepspeed_pipeline(pp, m, lambda r, c: 1.0, lambda r, c: 2.0, 0.0)
+        for r in range(pp):
+            seen = [(f, mb) for f, mb, _, _, _ in run.spans[r]]
+            assert sorted(seen) == sorted((f, mb) for f in (True, False) for mb in range(m))
+            assert all(seen.index((True, mb)) < seen.index((False, mb)) for mb in range(m))
+
+
+@pytest.mark.parametrize("pp,m", [(4, 8), (8, 3), (6, 24)])
+def test_deepspeed_schedule_meets_neighbours_at_every_step(pp, m):
+    """With free exchanges DeepSpeed's schedule takes 1F1B's (m + p - 1)(t_f + t_b); every exchange holds both
+    neighbours for its transfers (activation and gradient: 2 hops in steady state), so with costly ones it is
+    slower than 1F1B with blocking sends (which hold only the sender), and the step adds up to busy + sending +
+    bubble on every rank."""
+    free = run_deepspeed_pipeline(pp, m, lambda r, c: 1.0, lambda r, c: 2.0, 0.0)
+    assert free.step_s == pytest.approx((m + pp - 1) * 3.0)
+    ds = run_deepspeed_pipeline(pp, m, lambda r, c: 1.0, lambda r, c: 2.0, 0.2)
+    megatron = run_pipeline(pp, m, 1, lambda r, c: 1.0, lambda r, c: 2.0, 0.2, blocking=True)
+    assert ds.step_s > megatron.step_s
+    for r in range(pp):
+        assert ds.busy_s[r] == pytest.approx(3.0 * m)
+        assert ds.step_s == pytest.approx(ds.busy_s[r] + ds.p2p_blocked_s[r] + ds.bubble_s(r))
+        assert ds.bubble_s(r) >= -1e-9
+    assert ds.p2p_blocked_s[0] == pytest.approx(ds.p2p_blocked_s[-1]) and ds.p2p_blocked_s[1] > ds.p2p_blocked_s[0]
+
+
+def test_deepspeed_schedule_in_a_training_step(small_graphs):
+    """``--pipeline-schedule deepspeed``: its exchanges hold both ranks (pp_comm), and its engine reduces the
+    data-parallel gradients after the schedule (``ReduceGrads``), exposed where Megatron's buckets overlap the last
+    backward; it runs one chunk per rank and blocking sends (the flags say so)."""
+    megatron = _sim(small_graphs, pp=2, dp=2)
+    ds = _sim(small_graphs, pp=2, dp=2, pipeline_schedule="deepspeed")
+    assert sum(ds.breakdown.values()) == pytest.approx(ds.step_time_s)
+    assert ds.breakdown["dp_comm"] > megatron.breakdown["dp_comm"]
+    assert ds.breakdown["pp_comm"] > 0 and ds.step_time_s > megatron.step_time_s
+    for kw, flag in ((dict(layers_per_virtual_stage=2), "--layers-per-virtual-stage"), (dict(p2p="overlapped"), "--p2p"),
+                     (dict(), "--pipeline-schedule")):
+        schedule = "deepspeed" if kw else "gpipe"
+        with pytest.raises(LayoutError, match=f"^{flag}: "):
+            TrainLayout(global_batch=16, seq_len=128, pp=2, pipeline_schedule=schedule, **kw).check(layers=8, heads=8)
 
 
 def test_p2p_latency_adds_to_the_fill():

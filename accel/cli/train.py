@@ -17,7 +17,7 @@ from typing import Any
 
 from accel.cli import positive_int
 from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
-from accel.train.layout import GRAD_ACCUMULATION_MODES, P2P_MODES
+from accel.train.layout import GRAD_ACCUMULATION_MODES, P2P_MODES, PIPELINE_SCHEDULES
 from accel.train.optimizer import OPTIMIZER_STEPS
 from accel.units import format_si
 
@@ -25,7 +25,8 @@ from accel.units import format_si
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
                                 "first_stage_layers", "last_stage_layers", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
-                                "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step")
+                                "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step",
+                                "pipeline_schedule")
 
 
 def _probability(text: str) -> float:
@@ -86,6 +87,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "gradient GEMM, Megatron's gradient_accumulation_fusion, or reduce-scattered, FSDP), autograd "
                         "(PyTorch adds them into .grad in the parameter dtype: DeepSpeed's fp16 pipeline) or fp32_copy "
                         "(cast and added into an fp32 copy after every microbatch: DeepSpeed's BF16_Optimizer)")
+    g.add_argument("--pipeline-schedule", default=None, choices=PIPELINE_SCHEDULES,
+                   help="pipeline schedule: megatron (default: Megatron-LM's 1F1B, interleaved with "
+                        "--layers-per-virtual-stage) or deepspeed (DeepSpeed's pipeline engine: 2 (m + p - 1) steps, "
+                        "neighbouring stages meeting for blocking exchanges at each)")
     g.add_argument("--optimizer-step", default=None, choices=OPTIMIZER_STEPS,
                    help="the optimizer step's kernels: fused (default: one fused Adam kernel, Apex/DeepSpeed "
                         "FusedAdam), megatron (Megatron-LM's mixed-precision optimizer: gradient copy, unscale, "
@@ -188,7 +193,7 @@ def run_training(args: Any) -> int:
         fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
-        optimizer_step=args.optimizer_step or "fused")
+        optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     if args.document_len and cp > 1:
         raise ConfigError("<command line>", "--document-len", "packed documents are not combined with --cp > 1 here")
     if args.search_layout:
@@ -237,7 +242,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
                       p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
-                      optimizer_step=args.optimizer_step or "fused")
+                      optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     gdtype = "bf16" if dtype == "fp8" else dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:

@@ -25,6 +25,9 @@ RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 ZERO_STAGES: tuple[int, ...] = (0, 1, 2, 3)
 #: ``--p2p`` choices: how pipeline point-to-point transfers meet compute (:attr:`TrainLayout.p2p`)
 P2P_MODES: tuple[str, ...] = ("blocking", "overlapped")
+#: ``--pipeline-schedule`` choices: Megatron-LM's 1F1B / interleaved schedule or DeepSpeed's pipeline engine
+#: (:attr:`TrainLayout.pipeline_schedule`)
+PIPELINE_SCHEDULES: tuple[str, ...] = ("megatron", "deepspeed")
 #: ``--grad-accumulation`` choices: how a microbatch's weight gradients join the step's (:attr:`TrainLayout.grad_accumulation`)
 GRAD_ACCUMULATION_MODES: tuple[str, ...] = ("fused", "autograd", "fp32_copy")
 
@@ -95,6 +98,12 @@ class TrainLayout:
             into an fp32 copy after every microbatch (DeepSpeed's ``BF16_Optimizer.update_hp_grads`` in its pipeline
             engine: ``element bytes + 16`` per parameter; BLOOM). Priced per microbatch as streaming kernels over the
             rank's parameters and added to each piece's backward.
+        pipeline_schedule: the pipeline schedule (:data:`PIPELINE_SCHEDULES`): ``megatron``, Megatron-LM's 1F1B (or
+            its interleaved schedule with :attr:`layers_per_virtual_stage`; :func:`accel.train.pipeline.run_pipeline`);
+            ``deepspeed``, DeepSpeed's pipeline engine, whose neighbouring stages meet for blocking exchanges at each
+            of ``2 (m + p - 1)`` steps (:func:`accel.train.pipeline.run_deepspeed_pipeline`; one chunk per rank, its
+            sends always blocking), and which reduces the data-parallel gradients after the schedule, exposed (its
+            ``ReduceGrads`` instruction; the engine turns the backward's own all-reduce off).
         first_stage_layers / last_stage_layers: uneven pipeline stages (Megatron-Core
             ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``; DeepSpeed's
             ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
@@ -123,6 +132,7 @@ class TrainLayout:
     p2p: str | None = None
     grad_accumulation: str = "fused"
     optimizer_step: str = "fused"
+    pipeline_schedule: str = "megatron"
 
     @property
     def devices(self) -> int:
@@ -216,23 +226,15 @@ class TrainLayout:
         if self.global_batch % (self.microbatch_size * self.dp):
             raise LayoutError("--batch", f"{self.global_batch} sequences not divisible by --microbatch-size "
                                          f"{self.microbatch_size} x dp {self.dp}")
-        if self.recompute not in RECOMPUTE:
-            raise LayoutError("--recompute", f"unknown {self.recompute!r}; allowed: {', '.join(RECOMPUTE)}")
-        if self.zero not in ZERO_STAGES:
-            raise LayoutError("--zero", f"unknown stage {self.zero!r}; allowed: {', '.join(map(str, ZERO_STAGES))}")
+        self._check_choices()
         if self.zero == 3 and self.pp > 1:
             raise LayoutError("--zero", "stage 3 (FSDP) shards parameters within a pipeline stage; it is not "
                                         "combined with --pp > 1 here (allowed: 0, 1, 2)")
-        if self.grad_accumulation not in GRAD_ACCUMULATION_MODES:
-            raise LayoutError("--grad-accumulation", f"unknown {self.grad_accumulation!r}; allowed: "
-                                                     f"{', '.join(GRAD_ACCUMULATION_MODES)}")
-        if self.optimizer_step not in OPTIMIZER_STEPS:
-            raise LayoutError("--optimizer-step", f"unknown {self.optimizer_step!r}; allowed: {', '.join(OPTIMIZER_STEPS)}")
-        if self.p2p is not None and self.p2p not in P2P_MODES:
-            raise LayoutError("--p2p", f"unknown {self.p2p!r}; allowed: {', '.join(P2P_MODES)}")
-        if self.optimizer_dtype not in OPTIMIZER_DTYPES:
-            raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
-                                                   f"{', '.join(OPTIMIZER_DTYPES)}")
+        if self.pipeline_schedule == "deepspeed" and (self.layers_per_virtual_stage is not None
+                                                      or self.p2p == "overlapped"):
+            flag = "--layers-per-virtual-stage" if self.layers_per_virtual_stage is not None else "--p2p"
+            raise LayoutError(flag, "DeepSpeed's pipeline schedule runs one model chunk per rank and blocking sends "
+                                    "(--pipeline-schedule deepspeed)")
         if self.fsdp and self.zero not in (2, 3):
             raise LayoutError("--fsdp", f"FSDP shards gradients (--zero 2, SHARD_GRAD_OP) or also parameters "
                                         f"(--zero 3, FULL_SHARD); got --zero {self.zero}")
@@ -247,6 +249,26 @@ class TrainLayout:
         if self.sequence_parallel and (self.seq_len // self.cp) % self.tp:
             raise LayoutError("--sequence-parallel", f"--seq-len {self.seq_len} not divisible by --tp {self.tp}")
         self._check_interleaving(layers)
+
+    def _check_choices(self) -> None:
+        """LayoutError naming the flag for a field outside its allowed values."""
+        if self.recompute not in RECOMPUTE:
+            raise LayoutError("--recompute", f"unknown {self.recompute!r}; allowed: {', '.join(RECOMPUTE)}")
+        if self.zero not in ZERO_STAGES:
+            raise LayoutError("--zero", f"unknown stage {self.zero!r}; allowed: {', '.join(map(str, ZERO_STAGES))}")
+        if self.grad_accumulation not in GRAD_ACCUMULATION_MODES:
+            raise LayoutError("--grad-accumulation", f"unknown {self.grad_accumulation!r}; allowed: "
+                                                     f"{', '.join(GRAD_ACCUMULATION_MODES)}")
+        if self.optimizer_step not in OPTIMIZER_STEPS:
+            raise LayoutError("--optimizer-step", f"unknown {self.optimizer_step!r}; allowed: {', '.join(OPTIMIZER_STEPS)}")
+        if self.pipeline_schedule not in PIPELINE_SCHEDULES:
+            raise LayoutError("--pipeline-schedule", f"unknown {self.pipeline_schedule!r}; allowed: "
+                                                     f"{', '.join(PIPELINE_SCHEDULES)}")
+        if self.p2p is not None and self.p2p not in P2P_MODES:
+            raise LayoutError("--p2p", f"unknown {self.p2p!r}; allowed: {', '.join(P2P_MODES)}")
+        if self.optimizer_dtype not in OPTIMIZER_DTYPES:
+            raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
+                                                   f"{', '.join(OPTIMIZER_DTYPES)}")
 
     def _check_uneven(self, layers: int) -> None:
         for flag, v in (("--first-stage-layers", self.first_stage_layers),

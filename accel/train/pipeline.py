@@ -9,6 +9,10 @@ sender's stream. The step ends when the last rank finishes; a rank's idle time i
 spent sending, is its pipeline bubble. For ``v`` = 1 this is 1F1B (PipeDream-Flush, Narayanan et al. 2021), whose
 bubble is ``(p - 1) (t_f + t_b)``; the interleaved schedule divides it by ``v`` (Narayanan et al. SC'21,
 Sec. 2.2.2).
+
+DeepSpeed's pipeline engine runs another schedule (:func:`run_deepspeed_pipeline`): ``2 (m + p - 1)`` steps in
+which neighbouring stages alternate forward and backward and meet at every step for blocking point-to-point
+exchanges, so every step lasts as long as the slower of its neighbours' ops.
 """
 
 from __future__ import annotations
@@ -159,3 +163,71 @@ def _peak_inflight(order: list[Step]) -> int:
         live += 1 if forward else -1
         peak = max(peak, live)
     return peak
+
+
+def deepspeed_step(step: int, stage: int, stages: int) -> tuple[int, bool]:
+    """(microbatch, is_forward) of ``stage`` at ``step`` of DeepSpeed's ``TrainSchedule``
+    (``deepspeed/runtime/pipe/schedule.py`` ``_step_to_micro_batch`` @0457bb1c, unchanged @89e37ef3): even stages run
+    forwards on even steps and backwards on odd ones, odd stages the other way round; the microbatch may fall outside
+    ``0 .. m - 1`` (an idle step)."""
+    even_step, even_stage = step % 2 == 0, stage % 2 == 0
+    if even_step and even_stage:
+        return step // 2 - stage // 2, True
+    if not even_step and not even_stage:
+        return (step - 1) // 2 - stage // 2, True
+    if even_step:  # odd stage
+        return step // 2 - stages + (stage + 1) // 2, False
+    return (step - 1) // 2 - stages + 1 + stage // 2, False  # odd step, even stage
+
+
+def run_deepspeed_pipeline(pp: int, microbatches: int, forward_s: Callable[[int, int], float],
+                           backward_s: Callable[[int, int], float], p2p_s: float) -> PipelineRun:
+    """Simulate one step of DeepSpeed's pipeline engine (``TrainSchedule``, :func:`deepspeed_step`): ``2 (m + p -
+    1)`` steps; in each, a stage that runs a forward first receives its input activation from the previous stage
+    and sends that stage the input gradient of its last backward (``RecvActivation``, ``SendGrad``), one that runs a
+    backward first sends its last forward's output on and receives its output gradient (``SendActivation``,
+    ``RecvGrad``), then it computes. The transfers are blocking ``dist.send`` / ``dist.recv`` (``p2p.py``
+    asserts ``async_op == False``): the pair starts them when both have finished their previous work, each takes
+    ``p2p_s`` and holds both ranks. So neighbours meet at every step, and as their ops alternate a forward waits for
+    its neighbour's backward: a step lasts about ``max(t_f, t_b)`` plus the exchange, the whole ``2 (m + p - 1)
+    max(t_f, t_b)`` against 1F1B's ``(m + p - 1) (t_f + t_b)``. ``forward_s(rank, 0)`` / ``backward_s(rank, 0)``:
+    op durations (s); one model chunk per rank."""
+    if pp < 1 or microbatches < 1:
+        raise ValueError(f"pipeline needs pp, microbatches >= 1, got {pp}, {microbatches}")
+    hop = p2p_s if pp > 1 else 0.0
+    clock = [0.0] * pp
+    busy = [0.0] * pp
+    spans: list[list[tuple[bool, int, int, float, float]]] = [[] for _ in range(pp)]
+    sends: list[list[tuple[float, float]]] = [[] for _ in range(pp)]
+    orders: list[list[Step]] = [[] for _ in range(pp)]
+    prev = [-1] * pp
+
+    def valid(mb: int) -> bool:
+        return 0 <= mb < microbatches
+
+    for step in range(2 * (microbatches + pp - 1)):
+        now = [deepspeed_step(step, r, pp) for r in range(pp)]
+        for r in range(1, pp):  # exchanges: a forward stage with the stage before it (running a backward)
+            mb, forward = now[r]
+            if not forward:
+                continue
+            transfers = int(valid(mb)) + int(valid(prev[r]))  # RecvActivation(mb), SendGrad(previous backward)
+            if transfers:
+                start = max(clock[r - 1], clock[r])
+                end = start + transfers * hop
+                for q in (r - 1, r):
+                    sends[q].append((start, end))
+                    clock[q] = end
+        for r in range(pp):
+            mb, forward = now[r]
+            if valid(mb):
+                dur = forward_s(r, 0) if forward else backward_s(r, 0)
+                spans[r].append((forward, mb, 0, clock[r], clock[r] + dur))
+                orders[r].append((forward, mb, 0))
+                clock[r] += dur
+                busy[r] += dur
+            prev[r] = mb
+    return PipelineRun(
+        step_s=max(clock), busy_s=busy, end_s=clock,
+        last_backward_s=[backward_s(r, 0) for r in range(pp)], first_forward_s=[forward_s(r, 0) for r in range(pp)],
+        peak_inflight=[_peak_inflight(o) for o in orders], spans=spans, sends=sends)

@@ -57,6 +57,8 @@ class Choices:
     grad_accumulation: str = "fused"
     #: :attr:`accel.train.layout.TrainLayout.optimizer_step` of every layout
     optimizer_step: str = "fused"
+    #: :attr:`accel.train.layout.TrainLayout.pipeline_schedule` of every layout
+    pipeline_schedule: str = "megatron"
     #: ZeRO stages tried when ``zero`` is searched (stage 3 only without pipelining)
     zero_stages: tuple[int, ...] = (0, 1, 3)
 
@@ -112,7 +114,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1], p2p=c.p2p,
-                                     grad_accumulation=c.grad_accumulation, optimizer_step=c.optimizer_step)
+                                     grad_accumulation=c.grad_accumulation, optimizer_step=c.optimizer_step,
+                                     pipeline_schedule=c.pipeline_schedule)
                 try:
                     layout.check(layers, heads, devices)
                 except LayoutError:

@@ -17,7 +17,8 @@ Per microbatch, a pipeline rank runs its model chunks' blocks (priced op by op o
 Stages exchange ``b s h`` activations point to point, split over the ``tp`` ranks and all-gathered inside the
 node (Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1); a blocking send holds the
 sending rank for the transfer (``TrainLayout.p2p``). The pipeline schedule (1F1B or interleaved) is simulated
-(:mod:`accel.train.pipeline`). Then the data-parallel gradient reduction
+(:mod:`accel.train.pipeline`; ``--pipeline-schedule deepspeed``: DeepSpeed's pipeline engine). Then the data-parallel
+gradient reduction
 (all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
 the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
 and backward and its gradients reduce-scattered, each overlapping the block's compute, and so are ZeRO-2's under
@@ -47,7 +48,7 @@ from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
 from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state, state_bytes
 from accel.train.optimizer import optimizer_step_ops
-from accel.train.pipeline import PipelineRun, run_pipeline
+from accel.train.pipeline import PipelineRun, run_deepspeed_pipeline, run_pipeline
 
 #: breakdown keys of :attr:`TrainResult.breakdown`, in the order printed
 BREAKDOWN_KEYS: tuple[str, ...] = ("compute", "recompute", "tp_comm", "pp_comm", "pipeline_bubble", "dp_comm",
@@ -364,7 +365,10 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
             t += pieces.head.backward_s + comm.head_bwd
         return t
 
-    run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p, layout.blocking_p2p)
+    if layout.pipeline_schedule == "deepspeed":
+        run = run_deepspeed_pipeline(layout.pp, layout.microbatches, fwd, bwd, comm.p2p)
+    else:
+        run = run_pipeline(layout.pp, layout.microbatches, chunks, fwd, bwd, comm.p2p, layout.blocking_p2p)
     res = _summarise(sysm, layout, pieces, comm, run, layers, chunks, chunk_layers, dtype, memory_check,
                      model_name, fsdp, (fwd_window, bwd_window), shares)
     return dataclasses.replace(res, slowest_device_factor=pace)
@@ -504,7 +508,7 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
     else:
         reduce = sysm.collective_cost("reduce_scatter", params * gb, group).time_s
         gather = sysm.collective_cost("allgather", params * wb, group).time_s
-    if not layout.dp_overlap:
+    if not layout.dp_overlap or layout.pipeline_schedule == "deepspeed":  # DeepSpeed: ReduceGrads after the schedule
         return reduce + gather
     return (overlapped(last_backward, reduce, shares[1]) - last_backward
             + overlapped(first_forward, gather, shares[0]) - first_forward)
