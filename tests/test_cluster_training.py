@@ -675,6 +675,33 @@ def test_cli_uneven_stages_print_the_partition(tmp_path):
     assert [s["layers"] for s in d["stages"]] == [2, 4, 2] and d["layout"]["first_stage_layers"] == 2
 
 
+def test_fsdp_mixed_precision_casts(small_graphs):
+    """PyTorch FSDP's mixed-precision kernels per unit and microbatch: the fp32 local shard cast to bf16 before
+    each all-gather (forward; backward too under FULL_SHARD), the whole bf16 gradient cast to fp32 before an fp32
+    reduce-scatter (Composer's DEFAULT mixed precision; none when the reduction is in bf16), and, after the first
+    microbatch, the reduced fp32 shard added to the saved one. They take compute time: an FSDP layout's forward and
+    backward are longer than a ZeRO-3 layout's without them."""
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+    from accel.train.simulate import fsdp_cast_ops, fsdp_cast_s
+
+    n, shards = 8 * 10**6, 8
+    fwd, bwd, acc = fsdp_cast_ops(n, shards, 3, "bf16", 4.0)
+    assert [op.total_bytes for op in fwd] == [6 * n // shards]
+    assert sorted(op.total_bytes for op in bwd) == [6 * n // shards, 6 * n]
+    assert [op.total_bytes for op in acc] == [12 * n // shards]
+    _, bwd2, _ = fsdp_cast_ops(n, shards, 2, "bf16", 4.0)  # SHARD_GRAD_OP keeps the gathered weights
+    assert [op.total_bytes for op in bwd2] == [6 * n]
+    _, bwd_bf16, _ = fsdp_cast_ops(n, shards, 3, "bf16", 2.0)  # reduced in bf16: no gradient cast
+    assert [op.total_bytes for op in bwd_bf16] == [6 * n // shards]
+    cm = cost_model_for(load_arch("h100"))
+    one, four = fsdp_cast_s(cm, n, shards, 3, "bf16", 4.0, 1), fsdp_cast_s(cm, n, shards, 3, "bf16", 4.0, 4)
+    assert one[0] == four[0] and four[1] - one[1] == pytest.approx(0.75 * cm.cost(acc[0]).time_s)
+    plain, fsdp = _sim(small_graphs, dp=2, zero=3), _sim(small_graphs, dp=2, zero=3, fsdp=True)
+    assert fsdp.breakdown["compute"] > plain.breakdown["compute"]
+    assert fsdp.compute_by_kernel["gemm"] == pytest.approx(plain.compute_by_kernel["gemm"])
+
+
 def test_fsdp_shard_grad_op_moves_zero2_collectives_to_every_block(small_graphs):
     """ZeRO-2 under FSDP (SHARD_GRAD_OP): per block and microbatch, one forward all-gather of the block's weights
     and one backward reduce-scatter of its gradients (no second gather: the weights stay from the forward), instead
@@ -698,8 +725,10 @@ def test_fsdp_shard_grad_op_moves_zero2_collectives_to_every_block(small_graphs)
     assert per_block["fsdp_backward_s"] == pytest.approx(rs)
     assert full.collectives["fsdp_backward_s"] == pytest.approx(ag + rs)  # FULL_SHARD gathers again
     assert sum(fsdp.breakdown.values()) == pytest.approx(fsdp.step_time_s)
-    # fsdp changes nothing below ZeRO-3 unless asked, and nothing at ZeRO-3 (always per block)
-    assert _sim(small_graphs, dp=8, zero=3).step_time_s == pytest.approx(full.step_time_s)
+    # ZeRO-3 is per block either way: PyTorch FSDP adds only its mixed-precision casts (test_fsdp_mixed_precision_casts)
+    zero3 = _sim(small_graphs, dp=8, zero=3)
+    assert all(zero3.collectives[k] == full.collectives[k] for k in ("fsdp_forward_s", "fsdp_backward_s"))
+    assert zero3.step_time_s < full.step_time_s
 
 
 def test_bf16_optimizer_state_halves_state_gradients_and_the_adam_step(small_graphs):

@@ -77,7 +77,9 @@ class TrainLayout:
             block's parameters are all-gathered for its forward (``FULL_SHARD``: again for its backward) and its
             gradients reduce-scattered after its backward, each collective overlapping the block's compute. False:
             ZeRO-2's gradients leave in bucketed reduce-scatters during the last microbatch's backward and its
-            parameters return in one all-gather (Megatron, DeepSpeed, Apex); ZeRO-3 is per block either way.
+            parameters return in one all-gather (Megatron, DeepSpeed, Apex); ZeRO-3 is per block either way. FSDP
+            also runs its mixed-precision casts (fp32 shard to the compute dtype before each gather; the gradient to
+            the wider reduce dtype before the reduce-scatter; :func:`accel.train.simulate.fsdp_cast_ops`).
         optimizer_dtype: dtype of Adam's main weights and moments and of the reduced gradients
             (:data:`accel.train.memory.OPTIMIZER_DTYPES`; ``bf16``: Apex DistributedFusedAdam ``dtype`` /
             ``grad_sync_dtype`` bf16).

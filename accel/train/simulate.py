@@ -180,11 +180,19 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         return float(graphs[name].meta.get("params", 0))
 
     shards = layout.dp * layout.cp if layout.zero >= 2 else 1  # ZeRO-2/3 keep (and accumulate) a gradient shard
+    reduce_bytes = state_bytes(grad_dtype, layout.optimizer_dtype)[1]  # what FSDP reduce-scatters (_fsdp_layer_comm)
 
     def accumulated(piece: PieceCost) -> PieceCost:
         extra = grad_accumulation_s(model, piece.param_count / shards, layout.grad_accumulation, grad_dtype,
                                     layout.microbatches)
-        return dataclasses.replace(piece, backward_s=piece.backward_s + extra) if extra else piece
+        fwd = 0.0
+        if layout.shards_per_block and layout.fsdp:
+            f, b = fsdp_cast_s(model, piece.param_count, shards, layout.zero, grad_dtype, reduce_bytes,
+                               layout.microbatches)
+            fwd, extra = f, extra + b
+        if not (fwd or extra):
+            return piece
+        return dataclasses.replace(piece, forward_s=piece.forward_s + fwd, backward_s=piece.backward_s + extra)
 
     return Pieces(
         block=accumulated(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp)),
@@ -192,6 +200,52 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         head=accumulated(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp)),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
     )
+
+
+def fsdp_cast_ops(params: float, shards: int, zero: int, grad_dtype: str,
+                  reduce_bytes: float) -> tuple[list[OpNode], list[OpNode], list[OpNode]]:
+    """PyTorch FSDP's mixed-precision kernels for one FSDP unit of ``params`` parameters in one microbatch
+    (``torch/distributed/fsdp``, PyTorch 2.0-2.1, which llm-foundry's Composer ran), its flat parameter kept in fp32
+    and sharded ``shards`` ways: (forward, backward, accumulation) ops.
+
+    * forward, and again in backward under FULL_SHARD (``zero`` 3): the local fp32 shard cast to the compute dtype
+      ``grad_dtype`` before the all-gather (``FlatParamHandle._use_low_precision_shard``);
+    * backward, when the reduce dtype is wider than the gradient autograd computed (``reduce_bytes`` per element:
+      ``MixedPrecision(reduce_dtype=float32)``, Composer's ``DEFAULT`` mixed precision): the unit's whole unsharded
+      gradient cast to it before the reduce-scatter (``_post_backward_hook``: ``flat_param.grad.to(reduce_dtype)``);
+    * accumulation, after every microbatch but the first: the reduced shard added to the saved one
+      (``flat_param._saved_grad_shard += new_sharded_grad``, fp32).
+
+    They run on FSDP's side streams, but a Hopper GEMM's CTAs hold an SM's whole register file, so a streaming
+    kernel beside it gets no SM to share: its SM time, about its time alone, is taken from compute
+    (:func:`fsdp_cast_s` adds it)."""
+    local = max(1, int(params / max(shards, 1)))
+    full = max(1, int(params))
+    master, half = TensorInfo.of((local,), "fp32"), TensorInfo.of((local,), grad_dtype)
+
+    def shard_cast() -> OpNode:
+        return OpNode("fsdp/shard_to_compute_dtype", "data_movement", inputs=[master], outputs=[half],
+                      dtype=grad_dtype, phase="forward")
+
+    backward = [dataclasses.replace(shard_cast(), phase="backward")] if zero == 3 else []
+    reduce_dtype = "fp32" if reduce_bytes == 4 else grad_dtype
+    if reduce_bytes > dtype_bytes(grad_dtype):
+        backward.append(OpNode("fsdp/grad_to_reduce_dtype", "data_movement", inputs=[TensorInfo.of((full,), grad_dtype)],
+                               outputs=[TensorInfo.of((full,), reduce_dtype)], dtype=reduce_dtype, phase="backward"))
+    shard = TensorInfo.of((local,), "fp32")
+    accumulate = [OpNode("fsdp/accumulate_grad_shard", "elementwise", inputs=[shard, shard], outputs=[shard],
+                         flops=float(local), dtype="fp32", phase="backward")]
+    return [shard_cast()], backward, accumulate
+
+
+def fsdp_cast_s(model: CostModel, params: float, shards: int, zero: int, grad_dtype: str, reduce_bytes: float,
+                microbatches: int) -> tuple[float, float]:
+    """(forward, backward) time per microbatch (s) of :func:`fsdp_cast_ops`; the shard accumulation adds nothing
+    to the first microbatch, so its time is averaged over the step's ``microbatches``."""
+    forward, backward, accumulate = fsdp_cast_ops(params, shards, zero, grad_dtype, reduce_bytes)
+    acc = sum(model.cost(op).time_s for op in accumulate) * (microbatches - 1) / microbatches
+    return (sum(model.cost(op).time_s for op in forward),
+            sum(model.cost(op).time_s for op in backward) + acc)
 
 
 def grad_accumulation_ops(params: float, mode: str, grad_dtype: str) -> list[OpNode]:
