@@ -675,6 +675,18 @@ def test_cli_uneven_stages_print_the_partition(tmp_path):
     assert [s["layers"] for s in d["stages"]] == [2, 4, 2] and d["layout"]["first_stage_layers"] == 2
 
 
+def test_packed_documents_are_not_combined_with_context_parallelism(small_graphs):
+    """Context parallelism prices a core over all keys of the sequence; packed documents attend within each: the
+    pair names ``--document-len`` instead of pricing a mix."""
+    from workloads.llm_train import training_graphs
+
+    cfg, _ = small_graphs
+    graphs = training_graphs(cfg, 1, 2, 256, "bf16", "flash", document_len=128)
+    lay = TrainLayout(global_batch=16, seq_len=512, cp=2, microbatch_size=2)
+    with pytest.raises(LayoutError, match="^--document-len: "):
+        simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
+
+
 def test_fsdp_mixed_precision_casts(small_graphs):
     """PyTorch FSDP's mixed-precision kernels per unit and microbatch: the fp32 local shard cast to bf16 before
     each all-gather (forward; backward too under FULL_SHARD), the whole bf16 gradient cast to fp32 before an fp32

@@ -42,6 +42,7 @@ import dataclasses
 from accel.devices.base import CostModel
 from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.sim.host import issue_rule
+from accel.train.layout import LayoutError
 
 #: module path prefixes of a block's tensor-parallel regions (sharded by Megatron; the rest is replicated
 #: without sequence parallelism and split by sequence with it)
@@ -167,6 +168,8 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             continue
         f = _sp_scale(op, tp, sequence_parallel)
         if cp > 1 and op.module.startswith(CORE_ATTENTION):
+            if op.attrs.get("documents"):
+                raise LayoutError("--document-len", "packed documents are not combined with --cp > 1 here")
             f *= cp
         kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
         times = [model.cost(k).time_s * f for k in kernels]
