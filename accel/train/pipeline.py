@@ -12,7 +12,7 @@ Sec. 2.2.2).
 
 DeepSpeed's pipeline engine runs another schedule (:func:`run_deepspeed_pipeline`): ``2 (m + p - 1)`` steps in
 which neighbouring stages alternate forward and backward and meet at every step for blocking point-to-point
-exchanges, so every step lasts as long as the slower of its neighbours' ops.
+exchanges that hold both ranks; with free exchanges it takes 1F1B's time, with costly ones longer.
 """
 
 from __future__ import annotations
@@ -188,10 +188,10 @@ def run_deepspeed_pipeline(pp: int, microbatches: int, forward_s: Callable[[int,
     backward first sends its last forward's output on and receives its output gradient (``SendActivation``,
     ``RecvGrad``), then it computes. The transfers are blocking ``dist.send`` / ``dist.recv`` (``p2p.py``
     asserts ``async_op == False``): the pair starts them when both have finished their previous work, each takes
-    ``p2p_s`` and holds both ranks. So neighbours meet at every step, and as their ops alternate a forward waits for
-    its neighbour's backward: a step lasts about ``max(t_f, t_b)`` plus the exchange, the whole ``2 (m + p - 1)
-    max(t_f, t_b)`` against 1F1B's ``(m + p - 1) (t_f + t_b)``. ``forward_s(rank, 0)`` / ``backward_s(rank, 0)``:
-    op durations (s); one model chunk per rank."""
+    ``p2p_s`` and holds both ranks. With free exchanges the steps' pairings leave enough slack that the schedule
+    takes 1F1B's ``(m + p - 1) (t_f + t_b)``; each exchange then adds its transfers to both ranks and makes the
+    earlier one wait for the later. ``forward_s(rank, 0)`` / ``backward_s(rank, 0)``: op durations (s); one model
+    chunk per rank."""
     if pp < 1 or microbatches < 1:
         raise ValueError(f"pipeline needs pp, microbatches >= 1, got {pp}, {microbatches}")
     hop = p2p_s if pp > 1 else 0.0
