@@ -46,7 +46,7 @@ a millisecond), nor is the AMP loss scaler's bookkeeping.
 
 from __future__ import annotations
 
-from accel.graph import OpNode, TensorInfo
+from accel.graph import OpNode, TensorInfo, dtype_bytes
 
 #: ``--optimizer-step`` choices (module docstring)
 OPTIMIZER_STEPS: tuple[str, ...] = ("fused", "megatron", "pytorch")
@@ -96,15 +96,21 @@ def optimizer_passes(optimizer: str, dtype: str) -> tuple[_Pass, ...]:
     raise ValueError(f"--optimizer-step: unknown {optimizer!r}; allowed: {', '.join(OPTIMIZER_STEPS)}")
 
 
+def _tensor_dtypes(optimizer_dtype: str, dtype: str) -> dict[str, str]:
+    """The dtype of each tensor a pass names (module docstring) for training dtype ``dtype``: fp16 training keeps
+    an fp16 gradient buffer, the others fp32; the 16-bit weight copy is fp16 or bf16."""
+    return {"main": optimizer_dtype, "grad": optimizer_dtype, "m": optimizer_dtype, "v": optimizer_dtype,
+            "tmp": optimizer_dtype, "model": "fp16" if dtype == "fp16" else "bf16",
+            "model_grad": "fp16" if dtype == "fp16" else "fp32"}
+
+
 def optimizer_step_ops(optimizer: str, local_params: float, rank_params: float, optimizer_dtype: str = "fp32",
                        dtype: str = "bf16") -> list[OpNode]:
     """The optimizer step's kernels on one rank (module docstring): one streaming op per pass of
     :func:`optimizer_passes`, over ``local_params`` parameters (``rank_params`` for the gradient-buffer passes);
-    ``optimizer_dtype``: main weights, moments and main gradients; ``dtype``: the training dtype (fp16 keeps an
-    fp16 gradient buffer; the 16-bit weight copy is bf16 or fp16, 2 B either way)."""
-    half = "fp16" if dtype == "fp16" else "bf16"
-    dtypes = {"main": optimizer_dtype, "grad": optimizer_dtype, "m": optimizer_dtype, "v": optimizer_dtype,
-              "tmp": optimizer_dtype, "model": half, "model_grad": "fp16" if dtype == "fp16" else "fp32"}
+    ``optimizer_dtype``: main weights, moments and main gradients; ``dtype``: the training dtype
+    (:func:`_tensor_dtypes`)."""
+    dtypes = _tensor_dtypes(optimizer_dtype, dtype)
     ops = []
     for name, reads, writes, over_rank in optimizer_passes(optimizer, dtype):
         n = max(1, int(rank_params if over_rank else local_params))
@@ -120,9 +126,10 @@ def optimizer_step_ops(optimizer: str, local_params: float, rank_params: float, 
 
 
 def bytes_per_param(optimizer: str, optimizer_dtype: str = "fp32", dtype: str = "bf16") -> tuple[float, float]:
-    """(bytes per local parameter, bytes per rank parameter) that ``optimizer``'s passes move (module docstring)."""
-    local = sum(op.input_bytes + op.output_bytes for op in optimizer_step_ops(optimizer, 1e6, 0, optimizer_dtype, dtype)
-                if not op.name.endswith("zero_grad_buffer")) / 1e6
-    rank = sum(op.input_bytes + op.output_bytes for op in optimizer_step_ops(optimizer, 0, 1e6, optimizer_dtype, dtype)
-               if op.name.endswith("zero_grad_buffer")) / 1e6
-    return local, rank
+    """(bytes per local parameter, bytes per rank parameter) that ``optimizer``'s passes read and write (module
+    docstring; a norm's one partial sum not counted)."""
+    dtypes = _tensor_dtypes(optimizer_dtype, dtype)
+    per = {False: 0.0, True: 0.0}
+    for _, reads, writes, over_rank in optimizer_passes(optimizer, dtype):
+        per[over_rank] += sum(dtype_bytes(dtypes[t]) for t in reads + writes)
+    return per[False], per[True]

@@ -171,7 +171,8 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     the block's GEMMs in fp8, :func:`accel.train.costs.fp8_kernels`; the LM head stays bf16, as Transformer
     Engine keeps the output layer in higher precision), each piece's backward with the gradient accumulation of
     ``layout.grad_accumulation`` over its parameters in ``grad_dtype`` (:func:`grad_accumulation_s`; under ZeRO-2/3
-    over the rank's shard of them, ``1 / (dp x cp)``)."""
+    over the rank's shard of them, ``1 / (dp x cp)``) and, under PyTorch FSDP, its forward and backward with FSDP's
+    mixed-precision casts (:func:`fsdp_cast_s`)."""
     act = layout.microbatch_size * layout.local_seq_len * hidden * elem_bytes
     tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
     tokens = layout.microbatch_size * layout.local_seq_len if fp8 else 0
@@ -182,7 +183,7 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     shards = layout.dp * layout.cp if layout.zero >= 2 else 1  # ZeRO-2/3 keep (and accumulate) a gradient shard
     reduce_bytes = state_bytes(grad_dtype, layout.optimizer_dtype)[1]  # what FSDP reduce-scatters (_fsdp_layer_comm)
 
-    def accumulated(piece: PieceCost) -> PieceCost:
+    def with_gradient_kernels(piece: PieceCost) -> PieceCost:
         extra = grad_accumulation_s(model, piece.param_count / shards, layout.grad_accumulation, grad_dtype,
                                     layout.microbatches)
         fwd = 0.0
@@ -195,9 +196,9 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         return dataclasses.replace(piece, forward_s=piece.forward_s + fwd, backward_s=piece.backward_s + extra)
 
     return Pieces(
-        block=accumulated(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp)),
-        embed=accumulated(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
-        head=accumulated(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp)),
+        block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp)),
+        embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
+        head=with_gradient_kernels(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp)),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
     )
 
