@@ -187,7 +187,7 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         extra = grad_accumulation_s(model, piece.param_count / shards, layout.grad_accumulation, grad_dtype,
                                     layout.microbatches)
         fwd = 0.0
-        if layout.shards_per_block and layout.fsdp:
+        if layout.fsdp:  # PyTorch FSDP (the layout check holds it to ZeRO-2/3)
             f, b = fsdp_cast_s(model, piece.param_count, shards, layout.zero, grad_dtype, reduce_bytes,
                                layout.microbatches)
             fwd, extra = f, extra + b
