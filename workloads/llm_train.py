@@ -341,9 +341,28 @@ def _scalars_only(op: Any) -> bool:
     return all(len(t.shape) == 0 for t in [*op.inputs, *op.outputs])
 
 
-def _trace(module: nn.Module, inputs: tuple[Any, ...], dtype: str, name: str) -> LayerGraph:
+class _WithParameter(nn.Module):
+    """``module`` beside a one-element parameter: the extractor's training step builds an optimizer over the
+    parameters, so a parameterless module (an activation, a loss) gets one; its optimizer ops are dropped."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.inner = module
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, *args: Any) -> Any:
+        return self.inner(*args)
+
+
+def trace_training_graph(module: nn.Module, inputs: tuple[Any, ...], dtype: str, name: str) -> LayerGraph:
+    """The forward and backward ops of one training step of ``module`` on ``inputs`` (meta tensors), traced in
+    ``dtype``: the extractor's step without the scaffolding loss that seeds ``backward()`` (ops of module
+    ``loss``, and ops on 0-d tensors only) and without the optimizer step; every op has phase ``forward`` or
+    ``backward``."""
     from workloads.extract import extract
 
+    if not any(p.requires_grad for p in module.parameters()):
+        module = _WithParameter(module)
     g = extract(module, inputs, mode="train", loss_fn=_scalar, optimizer="sgd", dtype=dtype, name=name, _copy=False)
     keep = LayerGraph(g.name, dict(g.meta))
     gg = g.graph
@@ -425,7 +444,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)
         head = _Head(cfg, cfg.vocab // tp, cross_entropy, logit_metrics)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
-    block_graph = _trace(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
+    block_graph = trace_training_graph(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
     kernel = WRAPPED_ATTENTION_KERNELS.get(attention, attention)
     if kernel in MEASURED_ATTENTION_KERNELS:
         for name in block_graph.graph.nodes:
@@ -436,6 +455,6 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         packed_attention(block_graph, seq_len, document_len)
     return {
         "block": block_graph,
-        "embed": _trace(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
-        "head": _trace(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})"),
+        "embed": trace_training_graph(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
+        "head": trace_training_graph(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})"),
     }

@@ -190,15 +190,25 @@ def streamed_bytes(op: OpNode) -> int:
 
 
 def norm_rows(op: OpNode) -> int:
-    """Rows of a row-wise normalisation forward (LayerNorm / RMSNorm), else 0.
+    """Rows of a row-wise normalisation kernel (LayerNorm / RMSNorm), forward or backward, else 0.
 
-    Recognised by its per-row statistics outputs: a forward ``norm`` op whose second output
-    has the main output's leading dims and size 1 in the normalised trailing dims (LayerNorm's
-    mean/rstd ``(B, T, 1)``). BatchNorm's per-channel ``(C,)`` outputs do not match (its
-    inference kernel is elementwise with the running statistics)."""
-    if op.kind != "norm" or op.phase != "forward" or len(op.outputs) < 2:
+    Recognised by its per-row statistics: a forward ``norm`` op whose second output, or a backward ``norm`` op one
+    of whose inputs, has the main output's leading dims and size 1 in the normalised trailing dims (LayerNorm's
+    mean/rstd ``(B, T, 1)``). BatchNorm's per-channel ``(C,)`` statistics do not match (its inference kernel is
+    elementwise with the running statistics)."""
+    if op.kind != "norm" or not op.outputs:
         return 0
-    main, stats = op.outputs[0].shape, op.outputs[1].shape
+    if op.phase == "forward":
+        stats = [op.outputs[1].shape] if len(op.outputs) >= 2 else []
+    elif op.phase == "backward":
+        stats = [t.shape for t in op.inputs]
+    else:
+        return 0
+    return next((rows for shape in stats if (rows := _stat_rows(op.outputs[0].shape, shape))), 0)
+
+
+def _stat_rows(main: tuple[int, ...], stats: tuple[int, ...]) -> int:
+    """Rows of ``main`` when ``stats`` is its per-row statistics shape (leading dims kept, trailing dims 1), else 0."""
     if not main or len(stats) != len(main) or stats[-1] != 1:
         return 0
     k = len(main)
@@ -207,6 +217,21 @@ def norm_rows(op: OpNode) -> int:
     if k == len(main) or tuple(stats[:k]) != tuple(main[:k]) or any(d != 1 for d in stats[k:]):
         return 0
     return int(math.prod(stats))
+
+
+def norm_reread_bytes(op: OpNode) -> float:
+    """Bytes a row normalisation (:func:`norm_rows`) reads twice within its one-CTA-per-row kernel (B), else 0.
+
+    PyTorch's LayerNorm kernels (``aten/src/ATen/native/cuda/layer_norm_kernel.cu``) walk each row twice: the
+    forward (``vectorized_layer_norm_kernel_impl``) computes the row's statistics (``compute_stats``), then loads
+    the row again from global memory to normalise and store it; the backward's input-gradient kernel
+    (``layer_norm_grad_input_kernel_vectorized``) sums over the row of the output gradient and the input, then
+    loads both again to write the input gradient. The twice-read tensors are the inputs shaped like the main
+    output (the forward's input; the backward's output gradient and input)."""
+    if not norm_rows(op):
+        return 0.0
+    main = op.outputs[0].shape
+    return float(sum(t.bytes for t in op.inputs if t.shape == main))
 
 
 #: aten op of BatchNorm's training-mode forward (batch statistics), as traced (``_no_training`` is inference)
@@ -225,7 +250,7 @@ def norm_second_pass_bytes(op: OpNode) -> float:
       shaped like it.
     * BatchNorm's training forward (:data:`BATCH_NORM_TRAINING`): the per-channel batch statistics are one pass
       over the input (``batch_norm_stats``), normalising it another (``batch_norm_elemt``); the input is read twice.
-      LayerNorm's forward normalises each row from registers in one pass (:func:`norm_rows`)."""
+      A row normalisation's second walk over its row inside one kernel is :func:`norm_reread_bytes`."""
     if op.kind != "norm" or len(op.outputs) < 2:
         return 0.0
     main = op.outputs[0].shape
@@ -906,16 +931,20 @@ class GpuCostModel(CostModel):
         weight gradients reads its output gradient and input twice, BatchNorm's training forward its input:
         :func:`norm_second_pass_bytes`).
 
-        A row-normalisation forward (LayerNorm/RMSNorm: :func:`norm_rows`) runs one
+        A row normalisation (LayerNorm forward, or its input-gradient backward: :func:`norm_rows`) runs one
         ``calibration.row_norm_cta_threads``-thread CTA per row that loads its row, reduces it across the CTA
-        (shuffles + shared memory + barriers), then normalises and stores it. The CTAs of a wave
-        start together and do the same steps, so each wave's load latency + reduction is not hidden
-        behind other CTAs' traffic: ``ceil(rows / resident CTAs)`` waves each add ``tile_latency``
-        (the per-wave fixed latency the GEMM model uses) to the streaming time."""
-        cal = self.spec.calibration
+        (shuffles + shared memory + barriers), then loads the row again (:func:`norm_reread_bytes`), normalises it
+        and stores it. The CTAs of a wave start together and do the same steps, so each wave's load latency +
+        reduction is not hidden behind other CTAs' traffic: ``ceil(rows / resident CTAs)`` waves each add
+        ``tile_latency`` (the per-wave fixed latency the GEMM model uses) to the streaming time. The second load
+        finds the row in L2 when the rows of the resident CTAs fit there (``min(rows, resident) x bytes per row <=
+        memory.l2_size``): it is then read at L2 bandwidth (``l2_bandwidth x l2_efficiency``), in series with the
+        HBM traffic (the lock-step CTAs re-read together while HBM idles). Otherwise the cache, streaming a cyclic
+        footprint larger than itself, keeps none of it (LRU) and the second load is HBM traffic like the first."""
+        cal, mem = self.spec.calibration, self.spec.memory
         second = norm_second_pass_bytes(op)
         dram = float(streamed_bytes(op)) + second
-        mem_s = dram / (self.spec.memory.hbm_bandwidth * cal.hbm_efficiency)
+        l2_bytes = dram
         fma = self.spec.peak_per_cycle("fp32") * self.spec.clock * cal.fma_efficiency
         compute = op.flops / fma
         detail: dict = {"path": "stream", "kernels": 1}
@@ -926,9 +955,15 @@ class GpuCostModel(CostModel):
         if rows:
             resident = self.spec.sm_count * (self.spec.max_threads_per_sm // cal.row_norm_cta_threads)
             waves = math.ceil(rows / resident)
-            serial = waves * cal.tile_latency
-            detail.update(path="row_reduce", rows=rows, waves=waves)
-        return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": dram}, detail,
+            again = norm_reread_bytes(op)
+            in_l2 = min(rows, resident) * again / rows <= mem.l2_size
+            serial = waves * cal.tile_latency + (again / (mem.l2_bandwidth * cal.l2_efficiency) if in_l2 else 0.0)
+            dram += 0.0 if in_l2 else again
+            l2_bytes += again
+            detail.update(path="row_reduce", rows=rows, waves=waves, row_reread_bytes=again,
+                          row_reread_from="l2" if in_l2 else "dram")
+        mem_s = dram / (mem.hbm_bandwidth * cal.hbm_efficiency)
+        return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": l2_bytes}, detail,
                             serial_s=serial)
 
 
