@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 from accel.arch.loader import load_arch  # noqa: E402
 from accel.devices import cost_model_for  # noqa: E402
+from accel.devices.base import CostModel  # noqa: E402
 from workloads.llm_train import (_FusedVocabParallelCrossEntropy, _VocabParallelCrossEntropy,  # noqa: E402
                                  trace_training_graph)
 
@@ -101,7 +102,7 @@ def _case(row: KernelRow) -> tuple[nn.Module, tuple[int, ...], str]:
                      "megatron_cross_entropy")
 
 
-def predicted_ms(row: KernelRow, model) -> float:
+def predicted_ms(row: KernelRow, model: CostModel) -> float:
     """accel's device time (ms) of what ``row`` timed: the traced forward's and/or backward's ops."""
     module, shape, dtype = _case(row)
     tdt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
