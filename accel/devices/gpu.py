@@ -28,8 +28,9 @@ Model, per op kind:
   an input-projection GEMM, then per time step a dependent recurrent GEMM + pointwise kernel, times
   added; ``W_hh`` L2-resident if it fits, else re-read every step; roofline if its attrs are missing).
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
-  A row-normalisation forward (LayerNorm: one ``row_norm_cta_threads`` CTA per row) adds ``tile_latency`` per wave
-  of resident CTAs (load + CTA reduction latency that the wave's lock-step CTAs cannot hide).
+  A row normalisation (LayerNorm forward, or its input-gradient backward: one ``row_norm_cta_threads`` CTA per row)
+  adds ``tile_latency`` per wave of resident CTAs (load + CTA reduction latency that the wave's lock-step CTAs cannot
+  hide) and walks each row twice: the second walk from L2 when the resident rows fit there, else from HBM.
 * main-loop latency: a CTA walks K in steps of ``calibration.mainloop_k_bytes`` per operand row, each
   step waiting on its loads, so compute time >= ``ceil(K_slice / k_step) * mainloop_step_latency``
   (the critical path of one CTA; implicit-GEMM convolutions only: it binds for few deep-K tiles, as at
@@ -228,8 +229,11 @@ def norm_reread_bytes(op: OpNode) -> float:
     (``layer_norm_grad_input_kernel_vectorized``) sums over the row of the output gradient and the input, then
     loads both again to write the input gradient. The twice-read tensors are the inputs shaped like the main
     output (the forward's input; the backward's output gradient and input)."""
-    if not norm_rows(op):
-        return 0.0
+    return _twice_read_bytes(op) if norm_rows(op) else 0.0
+
+
+def _twice_read_bytes(op: OpNode) -> float:
+    """Bytes of ``op``'s inputs shaped like its main output (what a row normalisation walks twice)."""
     main = op.outputs[0].shape
     return float(sum(t.bytes for t in op.inputs if t.shape == main))
 
@@ -955,7 +959,7 @@ class GpuCostModel(CostModel):
         if rows:
             resident = self.spec.sm_count * (self.spec.max_threads_per_sm // cal.row_norm_cta_threads)
             waves = math.ceil(rows / resident)
-            again = norm_reread_bytes(op)
+            again = _twice_read_bytes(op)  # norm_reread_bytes, rows already known
             in_l2 = min(rows, resident) * again / rows <= mem.l2_size
             serial = waves * cal.tile_latency + (again / (mem.l2_bandwidth * cal.l2_efficiency) if in_l2 else 0.0)
             dram += 0.0 if in_l2 else again
