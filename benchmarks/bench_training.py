@@ -36,6 +36,8 @@ What the rows do not state is filled by rules, never per row:
   but Nemotron-340B's selective; dropout 0.1 in the GPT-3 and SFT configs), ZeRO-2 from their optimizer (Apex
   ``DistributedFusedAdam``) and Nemotron-340B's bf16 optimizer state; its SFT rows train on SQuAD packed to 4096
   tokens, attention within each example (``PACKED_DOCUMENT_LEN``: ``--document-len``);
+* Megatron-LM since Oct 2021 (Korthikanti et al.), Megatron-Core and NeMo run LayerNorm kernels that keep the row in
+  registers (``NORM_KERNEL``: ``--norm-kernel persistent``); llm-foundry and Megatron-DeepSpeed run two-pass ones;
 * DeepSpeed's pipeline engine (MT-NLG, BLOOM) runs its own schedule (``DEEPSPEED_PIPELINE``: ``--pipeline-schedule
   deepspeed``);
 * the optimizer step runs each stack's kernels (``OPTIMIZER_STEP``: ``--optimizer-step megatron`` for Megatron-LM
@@ -87,6 +89,13 @@ MODEL_STACKS: dict[tuple[str, str], tuple[str, float]] = {
     ("llm-foundry MPT H100 BF16 >=128 GPUs", "MPT-13b"): ("flash_triton", 0.0),
     ("llm-foundry MPT H100 BF16 >=128 GPUs", "MPT-30b"): ("flash_triton", 0.0),
 }
+#: source -> the LayerNorms' kernels (``--norm-kernel``; default ``two_pass``: PyTorch's ``F.layer_norm`` in
+#: llm-foundry's LPLayerNorm, and the Megatron-DeepSpeed forks, which left Megatron-LM before its persistent kernel).
+#: Megatron-LM runs apex's persistent ``FastLayerNorm`` by default since 2021-10-08 (``persist_layer_norm``,
+#: NVIDIA/Megatron-LM @a2fdcdf061) and Megatron-Core / NeMo run Transformer Engine's LayerNorm, whose tuned kernels
+#: keep the row in registers too (:data:`workloads.llm_train.PERSISTENT_NORM_HIDDEN_SIZES`)
+NORM_KERNEL = {"Korthikanti et al. 2022 Tab. 5": "persistent", "Megatron-LM README weak scaling": "persistent",
+               "NeMo 24.07 pretraining": "persistent", "NeMo 24.07 SFT": "persistent"}
 #: sources whose runs state Megatron-Core's --tp-comm-overlap (which needs sequence parallelism): the README's
 #: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
@@ -164,10 +173,11 @@ _GRAPHS: dict[tuple, dict] = {}
 
 
 def _graphs(spec: str, tp: int, mb: int, seq: int, dtype: str, att: str, drop: float, loss: str,
-            metrics: int, document_len: int | None = None) -> dict:
-    key = (spec, tp, mb, seq, dtype, att, drop, loss, metrics, document_len)
+            metrics: int, document_len: int | None = None, norm_kernel: str = "two_pass") -> dict:
+    key = (spec, tp, mb, seq, dtype, att, drop, loss, metrics, document_len, norm_kernel)
     if key not in _GRAPHS:
-        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss, metrics, document_len)
+        _GRAPHS[key] = training_graphs(llm_config(spec), tp, mb, seq, dtype, att, drop, loss, metrics, document_len,
+                                       norm_kernel)
     return _GRAPHS[key]
 
 
@@ -204,7 +214,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     document_len = PACKED_DOCUMENT_LEN.get(row.source_short)
 
     def graphs(tp: int, m: int, seq: int) -> dict:
-        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss, metrics, document_len)
+        return _graphs(row.spec or "", tp, m, seq, gdtype, att, drop, loss, metrics, document_len,
+                       NORM_KERNEL.get(row.source_short, "two_pass"))
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, row.system, row.num_gpus,
                                   row.global_batch, row.seq_len, row.dtype, choices, cfg.name)

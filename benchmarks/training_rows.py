@@ -143,9 +143,10 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ('MosaicML llm-foundry MPT training benchmarks: "H100 80GB FP8"', "llm-foundry MPT H100 FP8"),
 )
 
-#: Korthikanti et al. 2022 Table 5 rows: virtual pipeline stages per rank, from Calculon's encoding of the
-#: paper's setup (calculon-ai/calculon validation/seqsel/tab5/*.json "pipeline_interleaving"
-#: @caa4b11f8fe1fee3ba57adaacb7590d7deabd053: 3 for gpt3-175B and turing-530B, 1 for megatron-22B and -1T)
+#: Korthikanti et al. 2022 Table 5 rows: virtual pipeline stages per rank. The paper, Sec. 6: "We use the
+#: interleaving schedule with three interleaving stages (m = 3) for the 175B and 530B models" (read in a stored copy
+#: of its text); Calculon encodes the same (calculon-ai/calculon validation/seqsel/tab5/*.json
+#: "pipeline_interleaving" @caa4b11f8fe1fee3ba57adaacb7590d7deabd053: 3 for gpt3-175B and turing-530B, 1 for the others)
 KORTHIKANTI_VP: dict[str, int] = {"GPT-3 175B": 3, "MT-NLG 530B": 3}
 
 
@@ -532,8 +533,6 @@ def _caveats(short: str, r: pd.Series, gpu: str | None, dtype_assumed: bool, mb:
     if short == "BLOOM tr11 log":
         c.append("Jean Zay's network topology is not published (jean_zay_a100.yaml assumes a non-blocking fat tree); "
                  "ALiBi and the embedding LayerNorm are not modelled")
-    if short == "Korthikanti et al. 2022 Tab. 5" and model in KORTHIKANTI_VP:
-        c.append("vp from Calculon's encoding (validation/seqsel/tab5 pipeline_interleaving), not the paper")
     if short.startswith("Megatron-LM README"):
         c.append("cluster not named in the README; eos (DGX H100 SuperPOD) stands in")
     if short.startswith("llm-foundry"):

@@ -794,3 +794,33 @@ def test_training_gap_fit_recovers_kernel_class_factors():
     only = [RowSplit(r.row, r.source, r.gpu, r.parts, r.rest, r.parts[0] + r.parts[1] + 1.8 * r.parts[2] + r.rest)
             for r in rows]
     assert fit(only, ("other",)) == pytest.approx([1.0, 1.0, 1.8], rel=1e-3)
+
+
+def test_norm_kernel_marks_layer_norms_of_supported_widths():
+    """--norm-kernel persistent tags every LayerNorm (block and head, forward and backward) whose width has a
+    persistent kernel; the block's norms then cost less. Widths without one stay two-pass, and
+    an unknown kernel family is a one-line error naming the flag."""
+    from accel.arch.loader import load_arch
+    from accel.devices import cost_model_for
+    from accel.devices.gpu import NORM_KERNEL_ATTR
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=1024,heads=16,vocab=4096")
+    two, per = (training_graphs(cfg, 1, 2, 512, "bf16", norm_kernel=k) for k in ("two_pass", "persistent"))
+    h100 = cost_model_for(load_arch("h100"))
+
+    def norms(g):
+        return [g.graph.nodes[n]["op"] for n in g.graph.nodes if g.graph.nodes[n]["op"].kind == "norm"]
+
+    for piece in ("block", "head"):
+        assert norms(per[piece]) and all(op.attrs.get(NORM_KERNEL_ATTR) == "persistent" for op in norms(per[piece]))
+        assert not any(NORM_KERNEL_ATTR in op.attrs for op in norms(two[piece]))
+    assert {op.phase for op in norms(per["block"])} == {"forward", "backward"}
+    assert sum(h100.cost(op).time_s for op in norms(per["block"])) < sum(
+        h100.cost(op).time_s for op in norms(two["block"]))
+    odd = training_graphs(llm_config("gpt:layers=2,hidden=1000,heads=10,vocab=4000"), 1, 2, 512, "bf16",
+                          norm_kernel="persistent")
+    assert not any(NORM_KERNEL_ATTR in op.attrs for op in norms(odd["block"]))
+    with pytest.raises(ValueError, match="--norm-kernel: unknown 'apex'; allowed: two_pass, persistent"):
+        training_graphs(cfg, 1, 2, 512, "bf16", norm_kernel="apex")

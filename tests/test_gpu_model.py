@@ -383,6 +383,26 @@ def test_layer_norm_rereads_rows_from_hbm_when_resident_rows_overflow_l2(h100):
     assert 0.55e-3 < b.time_s < 0.7e-3 and 0.25e-3 < c.time_s < 0.33e-3
 
 
+def test_persistent_layer_norm_reads_each_row_once(h100):
+    """A persistent LayerNorm kernel (apex FastLayerNorm, Transformer Engine: ``norm_kernel`` attr) keeps the row in
+    registers: the same fp32 4096 x 16384 forward and backward cross HBM once (no second walk, no second
+    weight-gradient pass), so they are cheaper than PyTorch's two-pass kernels by the re-read bytes."""
+    from accel.devices.gpu import NORM_KERNEL_ATTR, norm_reread_bytes, norm_second_pass_bytes
+
+    x = TensorInfo.of((4096, 16384), "fp32")
+    stats = TensorInfo.of((4096, 1), "fp32")
+    w = TensorInfo.of((16384,), "fp32")
+    for op in (_layer_norm(4096, 16384, dtype="fp32"),
+               OpNode("ln/backward", "norm", inputs=[x, x, stats, stats], outputs=[x, w, w], dtype="fp32",
+                      phase="backward")):
+        two_pass = h100.cost(op)
+        op.attrs[NORM_KERNEL_ATTR] = "persistent"
+        assert norm_reread_bytes(op) == 0.0 and norm_second_pass_bytes(op) == 0.0
+        once = h100.cost(op)
+        assert once.bytes_by_level["dram"] == pytest.approx(op.total_bytes)
+        assert once.time_s < two_pass.time_s * 0.8
+
+
 def _with_cal(spec, **kw):
     return spec.model_copy(update={"calibration": spec.calibration.model_copy(update=kw)})
 

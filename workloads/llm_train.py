@@ -27,7 +27,10 @@ at a ratio of FlashAttention-2's speed, ``calibration.attention_efficiency.flash
 FlashAttention, as in Korthikanti et al. 2022: ``Q K^T`` batched GEMM, one fused scale-mask-softmax kernel,
 dropout, ``P V`` batched GEMM). ``dropout`` > 0 adds
 attention dropout (unfused only) and the hidden dropout of Megatron's fused bias-dropout-add after the
-attention and MLP outputs (one elementwise kernel each).
+attention and MLP outputs (one elementwise kernel each). ``norm_kernel`` says which kernels run the LayerNorms
+(:data:`accel.devices.gpu.NORM_KERNELS`): ``two_pass`` (PyTorch's, apex's non-persistent fused LayerNorm) or
+``persistent`` (Megatron-LM's ``persist_layer_norm``, apex ``FastLayerNorm``; Transformer Engine's tuned kernels),
+which exists only for the hidden sizes of :data:`PERSISTENT_NORM_HIDDEN_SIZES` (other widths fall back to two-pass).
 
 Parameters and activations are in the training dtype (fp16 / bf16: Megatron's half-precision model
 copy; fp32 master weights live in the optimizer). Ops of the scaffolding loss that drives ``backward()``
@@ -43,6 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from accel.devices.gpu import NORM_KERNEL_ATTR, NORM_KERNELS
 from accel.graph import (ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS, MEASURED_ATTENTION_KERNELS,
                          WRAPPED_ATTENTION_KERNELS, LayerGraph)
 from workloads.llm import Attention, Block, _norm
@@ -51,6 +55,31 @@ from workloads.recorder import fused_kernel
 
 #: dtypes a training graph is traced in (the model copy the GEMMs read)
 TRAIN_DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
+
+#: hidden sizes a persistent LayerNorm kernel is built for; other widths run the two-pass kernel. Megatron-LM's list
+#: (``megatron/model/fused_layer_norm.py`` ``persist_ln_hidden_sizes``, NVIDIA/Megatron-LM @a2fdcdf061, 2021-10-08:
+#: "If the hidden size is not supported, fall back to the non-persistent kernel"); Transformer Engine registers its
+#: tuned LayerNorm kernels for the same sizes and 768 (``ln_fwd_cuda_kernel.cu`` @d0067d0)
+PERSISTENT_NORM_HIDDEN_SIZES: frozenset[int] = frozenset((
+    768, 1024, 1536, 2048, 2304, 3072, 3840, 4096, 5120, 6144, 8192, 10240, 12288, 12800, 15360, 16384, 18432,
+    20480, 24576, 25600, 30720, 32768, 40960, 49152, 65536))
+
+
+#: aten prefix of LayerNorm's forward and backward ops (``native_layer_norm``, ``native_layer_norm_backward``)
+LAYER_NORM_ATEN = "aten.native_layer_norm"
+
+
+def mark_norm_kernel(graph: LayerGraph, norm_kernel: str) -> None:
+    """Tag the LayerNorm ops of ``graph`` (``aten.native_layer_norm`` forward and backward) with ``norm_kernel``
+    (module docstring) where a kernel of that family exists for their width (``persistent``:
+    :data:`PERSISTENT_NORM_HIDDEN_SIZES`). RMSNorm is traced as one fused kernel already and is left as it is."""
+    if norm_kernel == "two_pass":
+        return
+    for name in graph.graph.nodes:
+        op = graph.graph.nodes[name]["op"]
+        if (op.kind == "norm" and str(op.aten).startswith(LAYER_NORM_ATEN) and op.outputs
+                and op.outputs[0].shape[-1] in PERSISTENT_NORM_HIDDEN_SIZES):
+            op.attrs[NORM_KERNEL_ATTR] = norm_kernel
 
 
 def shard_config(cfg: LlmConfig, tp: int) -> LlmConfig:
@@ -408,14 +437,18 @@ def packed_attention(graph: LayerGraph, seq_len: int, document_len: int) -> None
 
 def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtype: str = "bf16",
                     attention: str = "flash", dropout: float = 0.0, cross_entropy: str = "torch",
-                    logit_metrics: int = 0, document_len: int | None = None) -> dict[str, LayerGraph]:
+                    logit_metrics: int = 0, document_len: int | None = None,
+                    norm_kernel: str = "two_pass") -> dict[str, LayerGraph]:
     """``{"block", "embed", "head"}`` training graphs (forward + backward) of one tensor-parallel rank for one
     microbatch of ``microbatch`` sequences of ``seq_len`` tokens, attention core ``attention`` (one of
     :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring), loss kernel ``cross_entropy``
     (:data:`CROSS_ENTROPY_KERNELS`), ``logit_metrics`` training metrics computed from the logits
     (:class:`_LogitMetrics`), ``document_len``: each sequence a pack of documents of that many tokens
-    (:func:`packed_attention`; None: one document). ValueError naming the flag for a bad ``--tp``, ``--seq-len``,
-    ``--attention``, ``--dropout``, ``--cross-entropy``, ``--logit-metrics``, ``--document-len`` or dtype."""
+    (:func:`packed_attention`; None: one document), ``norm_kernel``: the LayerNorms' kernels (module docstring).
+    ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``, ``--dropout``,
+    ``--cross-entropy``, ``--logit-metrics``, ``--document-len``, ``--norm-kernel`` or dtype."""
+    if norm_kernel not in NORM_KERNELS:
+        raise ValueError(f"--norm-kernel: unknown {norm_kernel!r}; allowed: {', '.join(NORM_KERNELS)}")
     if document_len is not None:
         check_document_len(document_len, seq_len, attention)
     if attention not in ATTENTION_KERNELS:
@@ -453,8 +486,11 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
                 op.attrs["kernel"] = kernel
     if document_len is not None:
         packed_attention(block_graph, seq_len, document_len)
-    return {
+    graphs = {
         "block": block_graph,
         "embed": trace_training_graph(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
         "head": trace_training_graph(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})"),
     }
+    for graph in graphs.values():
+        mark_norm_kernel(graph, norm_kernel)
+    return graphs

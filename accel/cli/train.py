@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from accel.cli import positive_int
+from accel.devices.gpu import NORM_KERNELS
 from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
 from accel.train.layout import GRAD_ACCUMULATION_MODES, P2P_MODES, PIPELINE_SCHEDULES
 from accel.train.optimizer import OPTIMIZER_STEPS
@@ -26,7 +27,7 @@ TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microb
                                 "first_stage_layers", "last_stage_layers", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
                                 "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step",
-                                "pipeline_schedule")
+                                "pipeline_schedule", "norm_kernel")
 
 
 def _probability(text: str) -> float:
@@ -116,6 +117,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "megatron_fused (the same as Megatron-Core's cross_entropy_loss_fusion runs it: three fused "
                         "kernels forward) or fused (one kernel each way on the 16-bit logits: flash-attn's "
                         "CrossEntropyLoss, llm-foundry's default)")
+    g.add_argument("--norm-kernel", default=None, choices=NORM_KERNELS,
+                   help="the LayerNorms' kernels: two_pass (default; PyTorch's and apex's non-persistent LayerNorm "
+                        "read each row twice and compute the weight gradients in a second kernel) or persistent "
+                        "(Megatron-LM's persist_layer_norm / apex FastLayerNorm, Transformer Engine: the row stays in "
+                        "registers; only for the hidden sizes those kernels are built for)")
     g.add_argument("--logit-metrics", type=int, default=None, metavar="N",
                    help="training metrics computed from every microbatch's logits without gradients, each a "
                         "cross-entropy over them (fp32 cast, log-softmax, NLL); default 0. Composer's trainer "
@@ -205,7 +211,7 @@ def run_training(args: Any) -> int:
         graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.local_seq_len,
                                  "bf16" if dtype == "fp8" else dtype,
                                  args.attention or "flash", args.dropout or 0.0, args.cross_entropy or "torch",
-                                 args.logit_metrics or 0, args.document_len)
+                                 args.logit_metrics or 0, args.document_len, args.norm_kernel or "two_pass")
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
                                 memory_check=not args.no_memory_check, model_name=cfg.name)
     except (LayoutError, MemoryOverflow) as exc:
@@ -247,7 +253,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
 
     def graphs(tp: int, mb: int, seq: int) -> Any:
         return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0,
-                               args.cross_entropy or "torch", args.logit_metrics or 0, args.document_len)
+                               args.cross_entropy or "torch", args.logit_metrics or 0, args.document_len,
+                               args.norm_kernel or "two_pass")
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, system, devices, base.global_batch,
                                   base.seq_len, dtype, choices, cfg.name)

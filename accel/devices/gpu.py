@@ -30,7 +30,8 @@ Model, per op kind:
 * streaming kinds (elementwise, norm, softmax, pool, ...): ``max(bytes / HBM, flops / FMA peak)``.
   A row normalisation (LayerNorm forward, or its input-gradient backward: one ``row_norm_cta_threads`` CTA per row)
   adds ``tile_latency`` per wave of resident CTAs (load + CTA reduction latency that the wave's lock-step CTAs cannot
-  hide) and walks each row twice: the second walk from L2 when the resident rows fit there, else from HBM.
+  hide) and walks each row twice: the second walk from L2 when the resident rows fit there, else from HBM (once,
+  with no second weight-gradient pass, for a ``persistent`` kernel that keeps the row in registers: ``NORM_KERNELS``).
 * main-loop latency: a CTA walks K in steps of ``calibration.mainloop_k_bytes`` per operand row, each
   step waiting on its loads, so compute time >= ``ceil(K_slice / k_step) * mainloop_step_latency``
   (the critical path of one CTA; implicit-GEMM convolutions only: it binds for few deep-K tiles, as at
@@ -190,6 +191,24 @@ def streamed_bytes(op: OpNode) -> int:
 
 
 
+#: ``op.attrs`` key naming a row normalisation's kernel family (:data:`NORM_KERNELS`; absent: ``two_pass``)
+NORM_KERNEL_ATTR = "norm_kernel"
+#: row normalisation kernel families. ``two_pass``: PyTorch's LayerNorm, and apex's non-persistent fused LayerNorm
+#: (``fused_layer_norm_cuda``), walk each row twice in forward and backward and compute the weight gradients in a
+#: second kernel (:func:`norm_reread_bytes`, :func:`norm_second_pass_bytes`). ``persistent``: apex's
+#: ``FastLayerNorm`` (``apex.contrib.layer_norm``, Megatron-LM's ``persist_layer_norm``) and Transformer Engine's
+#: tuned LayerNorm keep the row in registers: the forward loads it once, computes the statistics and normalises from
+#: registers (TE ``ln_fwd_tuned_kernel``: ``x[it].load_from`` once, ``stats.compute(xf)``, then ``y = rs * (xf -
+#: mu)``); the backward loads X and dY once, writes dX and per-CTA partial weight gradients, which a small finalize
+#: kernel sums (NVIDIA/TransformerEngine ``transformer_engine/common/normalization/layernorm`` @d0067d0)
+NORM_KERNELS: tuple[str, ...] = ("two_pass", "persistent")
+
+
+def persistent_norm(op: OpNode) -> bool:
+    """Whether ``op`` is a normalisation run by a kernel that keeps its rows in registers (:data:`NORM_KERNELS`)."""
+    return op.kind == "norm" and op.attrs.get(NORM_KERNEL_ATTR) == "persistent"
+
+
 def norm_rows(op: OpNode) -> int:
     """Rows of a row-wise normalisation kernel (LayerNorm / RMSNorm), forward or backward, else 0.
 
@@ -229,7 +248,7 @@ def norm_reread_bytes(op: OpNode) -> float:
     (``layer_norm_grad_input_kernel_vectorized``) sums over the row of the output gradient and the input, then
     loads both again to write the input gradient. The twice-read tensors are the inputs shaped like the main
     output (the forward's input; the backward's output gradient and input)."""
-    return _twice_read_bytes(op) if norm_rows(op) else 0.0
+    return _twice_read_bytes(op) if norm_rows(op) and not persistent_norm(op) else 0.0
 
 
 def _twice_read_bytes(op: OpNode) -> float:
@@ -254,8 +273,9 @@ def norm_second_pass_bytes(op: OpNode) -> float:
       shaped like it.
     * BatchNorm's training forward (:data:`BATCH_NORM_TRAINING`): the per-channel batch statistics are one pass
       over the input (``batch_norm_stats``), normalising it another (``batch_norm_elemt``); the input is read twice.
-      A row normalisation's second walk over its row inside one kernel is :func:`norm_reread_bytes`."""
-    if op.kind != "norm" or len(op.outputs) < 2:
+      A row normalisation's second walk over its row inside one kernel is :func:`norm_reread_bytes`. A
+      ``persistent`` normalisation kernel (:data:`NORM_KERNELS`) reads nothing twice."""
+    if op.kind != "norm" or len(op.outputs) < 2 or persistent_norm(op):
         return 0.0
     main = op.outputs[0].shape
     if len(main) < 2 or not any(len(o.shape) == 1 for o in op.outputs[1:]):
@@ -959,7 +979,7 @@ class GpuCostModel(CostModel):
         if rows:
             resident = self.spec.sm_count * (self.spec.max_threads_per_sm // cal.row_norm_cta_threads)
             waves = math.ceil(rows / resident)
-            again = _twice_read_bytes(op)  # norm_reread_bytes, rows already known
+            again = 0.0 if persistent_norm(op) else _twice_read_bytes(op)  # norm_reread_bytes, rows known
             in_l2 = min(rows, resident) * again / rows <= mem.l2_size
             serial = waves * cal.tile_latency + (again / (mem.l2_bandwidth * cal.l2_efficiency) if in_l2 else 0.0)
             dram += 0.0 if in_l2 else again
