@@ -400,6 +400,7 @@ def test_persistent_layer_norm_reads_each_row_once(h100):
         assert norm_reread_bytes(op) == 0.0 and norm_second_pass_bytes(op) == 0.0
         once = h100.cost(op)
         assert once.bytes_by_level["dram"] == pytest.approx(op.total_bytes)
+        assert once.detail.get("row_reread_from", "none") == "none"
         assert once.time_s < two_pass.time_s * 0.8
 
 

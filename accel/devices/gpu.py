@@ -985,7 +985,7 @@ class GpuCostModel(CostModel):
             dram += 0.0 if in_l2 else again
             l2_bytes += again
             detail.update(path="row_reduce", rows=rows, waves=waves, row_reread_bytes=again,
-                          row_reread_from="l2" if in_l2 else "dram")
+                          row_reread_from="none" if not again else "l2" if in_l2 else "dram")
         mem_s = dram / (mem.hbm_bandwidth * cal.hbm_efficiency)
         return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": l2_bytes}, detail,
                             serial_s=serial)
