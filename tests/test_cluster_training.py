@@ -298,6 +298,34 @@ def test_sequence_parallel_shrinks_activations(small_graphs):
     assert sp.breakdown["tp_comm"] > 0 and plain.breakdown["tp_comm"] > 0
 
 
+def test_sequence_parallel_splits_only_its_region():
+    """Sequence parallelism divides by tp the block's norms and residual ops and the final norm, never the LM head,
+    the loss or the embedding (Megatron's output layer all-gathers the sequence before its GEMM; its embedding
+    looks up every token): the head's GEMM and loss cost the same with and without it, its norm 1/tp."""
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+    from accel.train.costs import in_sequence_parallel_region, price_piece
+
+    assert [in_sequence_parallel_region(m) for m in ("block", "block.input_layernorm", "norm", "block.self_attn",
+                                                     "block.mlp.fc_in", "lm_head", "", "embed_tokens", "normal")] \
+        == [True, True, True, False, False, False, False, False, False]
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    graphs = training_graphs(llm_config(SMALL), 2, 8, 2048, "bf16", "flash", 0.0)  # device-bound, not issue-bound
+    head = graphs["head"]
+    model = cost_model_for(load_arch("h100"))
+    plain = price_piece(head, model, 0.0, 0.0, "none", 2, False)
+    sp = price_piece(head, model, 0.0, 0.0, "none", 2, True)
+    norm = sum(model.cost(head.graph.nodes[n]["op"]).time_s for n in head.graph.nodes
+               if head.graph.nodes[n]["op"].module == "norm")
+    assert norm > 0
+    assert plain.forward_s + plain.backward_s - (sp.forward_s + sp.backward_s) == pytest.approx(norm / 2, rel=1e-9)
+    assert sp.model_flops == pytest.approx(plain.model_flops, rel=1e-3)  # the GEMMs (nearly all FLOPs) stay whole
+    embed = graphs["embed"]
+    assert price_piece(embed, model, 0.0, 0.0, "none", 2, True) == price_piece(embed, model, 0.0, 0.0, "none", 2, False)
+
+
 def test_zero_shards_state_and_dp_costs_time(small_graphs):
     z0 = _sim(small_graphs, dp=8)
     z1 = _sim(small_graphs, dp=8, zero=1)

@@ -29,8 +29,12 @@ kernel (read bf16, write the fp8 tensor and its fp8 transpose: 4 bytes per eleme
 (their reduction runs over the microbatch's tokens) read the transposes made for the forward and dgrad GEMMs and
 cast nothing. Attention, norms and elementwise ops stay bf16.
 
-With sequence parallelism the ops outside the tensor-parallel regions (norms, residual adds: ops not under
-``self_attn`` or ``mlp``) run on ``seq_len / tp`` tokens: their time and saved bytes are divided by ``tp``.
+With sequence parallelism the ops of the sequence-parallel region run on ``seq_len / tp`` tokens: their time
+and saved bytes are divided by ``tp``. That region is a block's norms and residual adds (its ops not under
+``self_attn`` or ``mlp``) and the final norm before the LM head (:data:`SEQUENCE_PARALLEL_REGIONS`); the LM head
+and the loss run on the whole sequence (Megatron's output layer is a ``ColumnParallelLinear`` that all-gathers
+the sequence first), and so does the vocab-parallel embedding (each rank looks up every token in its vocabulary
+shard, then reduce-scatters the sum).
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ from accel.train.layout import LayoutError
 #: module path prefixes of a block's tensor-parallel regions (sharded by Megatron; the rest is replicated
 #: without sequence parallelism and split by sequence with it)
 TP_REGIONS: tuple[str, ...] = ("block.self_attn", "block.mlp")
+#: module paths whose ops (with their submodules', minus :data:`TP_REGIONS`) run in Megatron's sequence-parallel
+#: region, on ``seq_len / tp`` tokens under sequence parallelism (Korthikanti et al. 2022, Sec. 4.2.2): the block
+#: and the final norm (``_Head.norm``). Not the LM head nor the loss: Megatron-LM's and Megatron-Core's output
+#: layer is a ``ColumnParallelLinear(sequence_parallel=...)``, which all-gathers the sequence before its GEMM, so the
+#: logits and the vocab-parallel cross-entropy cover every token (``vocab / tp`` columns); nor the embedding, whose
+#: ``VocabParallelEmbedding`` looks up every token before reduce-scattering to the sequence-parallel region
+SEQUENCE_PARALLEL_REGIONS: tuple[str, ...] = ("block", "norm")
 #: module path of the attention core (:class:`workloads.llm_train.CoreAttention`), what ``selective`` recomputes
 CORE_ATTENTION = "block.self_attn.core"
 #: tensor-parallel GEMM groups next to Megatron's collectives: projection module name -> group. ``qkv`` and
@@ -96,10 +107,19 @@ class PieceCost:
         return self.model_flops + self.recompute_flops
 
 
+def in_sequence_parallel_region(module: str) -> bool:
+    """Whether an op of module path ``module`` runs in the sequence-parallel region
+    (:data:`SEQUENCE_PARALLEL_REGIONS`, less the tensor-parallel regions :data:`TP_REGIONS`)."""
+    def under(prefixes: tuple[str, ...]) -> bool:
+        return any(module == p or module.startswith(p + ".") for p in prefixes)
+    return under(SEQUENCE_PARALLEL_REGIONS) and not under(TP_REGIONS)
+
+
 def _sp_scale(op: OpNode, tp: int, sequence_parallel: bool) -> float:
-    if not sequence_parallel or op.module.startswith(TP_REGIONS):
-        return 1.0
-    return 1.0 / tp
+    """``1 / tp`` for an op of the sequence-parallel region under sequence parallelism, else 1."""
+    if sequence_parallel and in_sequence_parallel_region(op.module):
+        return 1.0 / tp
+    return 1.0
 
 
 def _saved_bytes(graph: LayerGraph, fp8: bool = False) -> dict[str, tuple[float, float]]:
