@@ -430,10 +430,13 @@ def _with_keys(spec: str, **keys: int) -> str:
 
 def row_spec(entry: ModelEntry, seq_len: int | None, tp: int | None) -> str:
     """The model's spec for one run: learned positions sized to ``seq_len`` (positions_follow_seq_len, or a
-    gpt spec shorter than the run), the vocabulary padded Megatron's way for ``tp`` (megatron_vocab_padding)."""
+    gpt spec shorter than the run), a separate LM-head matrix (untied_output_layer: ``tied=0``), the vocabulary
+    padded Megatron's way for ``tp`` (megatron_vocab_padding)."""
     spec, cfg, keys = entry.spec, llm_config(entry.spec), {}
     if seq_len is not None and not cfg.rope and (entry.positions_follow_seq_len or seq_len > cfg.max_positions):
         keys["max_positions"] = seq_len
+    if entry.untied_output_layer:
+        keys["tied"] = 0
     if entry.megatron_vocab_padding and tp is not None:
         multiple = MEGATRON_VOCAB_MULTIPLE * tp
         keys["vocab"] = -(-cfg.vocab // multiple) * multiple

@@ -265,6 +265,23 @@ def _sim(small_graphs, tp=1, att="flash", **kw):
     return simulate_training(graphs[(tp, att)], cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
 
 
+def test_tied_head_weight_is_one_tensor_on_one_rank(small_graphs):
+    """A tied model (gpt: the LM head reads the token embedding) holds the shared weight once where one rank has
+    both ends, so that rank's parameters are the model's (benchmarks.training_rows.param_count); with pipeline
+    stages the last keeps its own copy (Megatron's embedding group), so the ranks together hold one more."""
+    from benchmarks.training_rows import param_count
+
+    cfg, graphs = small_graphs
+    assert cfg.tied and graphs[(1, "flash")]["head"].meta["tied_params"] == cfg.vocab * cfg.hidden
+    model = param_count(cfg) - (cfg.max_positions - 512) * cfg.hidden  # the graphs' learned positions: seq 512
+    one = _sim(small_graphs)
+    assert one.stages[0]["params"] == model
+    two = _sim(small_graphs, pp=2)
+    assert sum(s["params"] for s in two.stages) == model + cfg.vocab * cfg.hidden
+    halves = _sim(small_graphs, tp=2)  # each tensor-parallel rank holds half the vocabulary rows
+    assert halves.stages[0]["params"] < one.stages[0]["params"]
+
+
 def test_breakdown_adds_up_and_flops_match_megatron(small_graphs):
     cfg, _ = small_graphs
     r = _sim(small_graphs, tp=2, pp=2, dp=2, recompute="full")

@@ -72,6 +72,8 @@ def test_gpt_spec_string_and_gptj_parallel_residual():
     g = workloads.extract_model("gpt:layers=4,hidden=256,heads=4,vocab=1000", seq_len=32, batch=2, dtype="fp32")
     cfg = llm_config("gpt:layers=4,hidden=256,heads=4,vocab=1000")
     assert cfg.ffn == 4 * 256 and cfg.tied and not cfg.rope
+    assert not llm_config("gpt:layers=4,hidden=256,heads=4,vocab=1000,tied=0").tied
+    assert llm_config("llama:layers=2,hidden=64,heads=4,tied=1").tied
     assert g.meta["phase"] == "forward" and g.meta["kv_cache_bytes"] == 0
     assert g.ops(kind="matmul")[-1].outputs[0].shape == (64, 1000)  # logits at every position (no cache)
     j = workloads.extract_model("gpt-j-6b", phase="decode", context=16, batch=1, dtype="fp16")
@@ -90,6 +92,7 @@ def test_gpt_spec_string_and_gptj_parallel_residual():
     (dict(name="llama:layers=2,hidden=64", phase="prefill"), "missing heads"),
     (dict(name="llama:layers=2,hidden=64,heads=4,kv_heads=3"), "not divisible by kv_heads"),
     (dict(name="llama:layers=2,hiden=64,heads=4"), "did you mean 'hidden'"),
+    (dict(name="gpt:layers=2,hidden=64,heads=4,tied=2"), "tied must be 0 .* or 1"),
 ])
 def test_bad_llm_options_name_the_problem(kw, match):
     with pytest.raises(ValueError, match=match):

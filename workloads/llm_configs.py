@@ -11,7 +11,8 @@ line::
 ``llama:`` is the Llama family (RMSNorm, rotary positions, SwiGLU MLP, no biases, untied LM head,
 grouped-query attention when ``kv_heads < heads``); ``gpt:`` is GPT-2/GPT-3 (LayerNorm, learned positions,
 GELU MLP of ``4 x hidden``, biases, LM head tied to the token embedding). Keys not given take the
-family's defaults (:data:`FAMILY_DEFAULTS`).
+family's defaults (:data:`FAMILY_DEFAULTS`); ``tied=0`` gives a model its own LM-head matrix (``tied=1`` makes the
+head reuse the token embedding).
 """
 
 from __future__ import annotations
@@ -91,9 +92,9 @@ FAMILIES: tuple[str, ...] = ("llama", "gpt")
 #: keys a spec string may set, per family, and their defaults (None: required)
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "llama": {"layers": None, "hidden": None, "heads": None, "kv_heads": 0, "ffn": 0, "vocab": 32000,
-              "max_positions": 4096, "head_dim": 0},
+              "max_positions": 4096, "head_dim": 0, "tied": 0},
     "gpt": {"layers": None, "hidden": None, "heads": None, "kv_heads": 0, "ffn": 0, "vocab": 50257,
-            "max_positions": 2048, "head_dim": 0},
+            "max_positions": 2048, "head_dim": 0, "tied": 1},
 }
 
 _HF = "Hugging Face config.json of "
@@ -148,10 +149,14 @@ def llm_config(name: str) -> LlmConfig:
     if missing:
         raise ValueError(f"{name}: missing {', '.join(missing)} (a spec needs layers, hidden and heads)")
     cfg = {**{k: d for k, d in defaults.items() if d is not None}, **values}
+    tied = cfg.pop("tied")
+    if tied not in (0, 1):
+        raise ValueError(f"{name}: tied must be 0 (a separate LM-head matrix) or 1 (the head reuses the token "
+                         f"embedding), got {tied}")
     cfg["kv_heads"] = cfg["kv_heads"] or cfg["heads"]
     cfg["ffn"] = cfg["ffn"] or (4 * cfg["hidden"] if family == "gpt" else _llama_ffn(cfg["hidden"]))
     gpt = family == "gpt"
-    return LlmConfig(key, family, attn_bias=gpt, mlp_bias=gpt, tied=gpt, source="spec string", **cfg)
+    return LlmConfig(key, family, attn_bias=gpt, mlp_bias=gpt, tied=bool(tied), source="spec string", **cfg)
 
 
 def _llama_ffn(hidden: int) -> int:

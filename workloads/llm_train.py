@@ -493,4 +493,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
     }
     for graph in graphs.values():
         mark_norm_kernel(graph, norm_kernel)
+    # a tied LM head reads the token embedding's weight: the head graph's own copy of it is that same tensor where
+    # one rank holds both (accel.train.simulate counts it once there)
+    graphs["head"].meta["tied_params"] = (cfg.vocab // tp) * cfg.hidden if cfg.tied else 0
     return graphs

@@ -63,6 +63,10 @@ class Pieces:
     embed: PieceCost
     head: PieceCost
     block_full_saved: float
+    #: parameters the LM head shares with the token embedding (a tied model's ``vocab / tp x hidden`` weight): one
+    #: tensor on a rank holding both ends (``pp`` = 1), a copy on each end's rank otherwise (Megatron keeps the
+    #: last stage's copy in sync with the embedding group's all-reduce)
+    tied_params: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,11 +199,16 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
             return piece
         return dataclasses.replace(piece, forward_s=piece.forward_s + fwd, backward_s=piece.backward_s + extra)
 
+    tied = float(graphs["head"].meta.get("tied_params", 0))
+    # with both ends on one rank a tied weight is one tensor: its gradient kernels run once, with the embedding's
+    head_own = params("head") - (tied if layout.pp == 1 else 0.0)
     return Pieces(
         block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp)),
         embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
-        head=with_gradient_kernels(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp)),
+        head=dataclasses.replace(with_gradient_kernels(price_piece(graphs["head"], model, act, head_own, "none", tp, sp)),
+                                 param_count=params("head")),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
+        tied_params=tied,
     )
 
 
@@ -474,11 +483,14 @@ def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb:
 
 
 def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk_layers: list[int]) -> float:
+    """Parameters rank ``r`` of the first pipeline / data-parallel slice holds: its blocks, the embedding on the
+    first virtual stage's rank, the head on the last's; a tied head weight counted once where both are on it."""
     last = layout.pp * chunks - 1
     ks = [c * layout.pp + r for c in range(chunks)]
     return (sum(chunk_layers[k] for k in ks) * pieces.block.param_count
             + (pieces.embed.param_count if 0 in ks else 0.0)
-            + (pieces.head.param_count if last in ks else 0.0))
+            + (pieces.head.param_count if last in ks else 0.0)
+            - (pieces.tied_params if 0 in ks and last in ks else 0.0))
 
 
 def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
