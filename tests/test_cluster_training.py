@@ -265,6 +265,39 @@ def _sim(small_graphs, tp=1, att="flash", **kw):
     return simulate_training(graphs[(tp, att)], cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
 
 
+def test_fused_grad_accumulation_reads_and_writes_fp32_main_grads():
+    """Megatron's gradient-accumulation fusion: every weight-gradient GEMM (one per linear layer: gpt's q, k, v, o,
+    fc_in, fc_out) adds into an fp32 main gradient, so its epilogue moves 8 bytes per gradient element where a
+    plain GEMM writes 2: the backward gets slower, the forward does not."""
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+    from accel.train.costs import accumulating_into_fp32, price_piece, weight_gradient_gemms
+
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    block = training_graphs(llm_config(SMALL), 1, 8, 2048, "bf16", "flash", 0.0)["block"]  # device-bound GEMMs
+    wgrads = weight_gradient_gemms(block)
+    names = {block.graph.nodes[n]["op"].module.rsplit(".", 1)[-1]: n for n in wgrads}
+    assert sorted(names) == ["fc_in", "fc_out", "k_proj", "o_proj", "q_proj", "v_proj"] and len(wgrads) == 6
+    op = block.graph.nodes[names["fc_in"]]["op"]
+    acc = accumulating_into_fp32(op)
+    assert acc.outputs[0].dtype == "fp32" and acc.input_bytes == op.input_bytes + 2 * op.output_bytes
+    model = cost_model_for(load_arch("h100"))
+    plain = price_piece(block, model, 0.0, 0.0, "none")
+    fused = price_piece(block, model, 0.0, 0.0, "none", fp32_grad_accumulation=True)
+    assert fused.forward_s == plain.forward_s and fused.backward_gemm_s != plain.backward_gemm_s
+    # a Llama-2-7B MLP weight gradient over 4096 tokens: the fp32 epilogue costs a few per cent
+    from accel.graph import OpNode, TensorInfo
+
+    M, N, K = 4096, 11008, 4096
+    wgrad = OpNode("wgrad", "matmul", inputs=[TensorInfo.of((M, K), "bf16"), TensorInfo.of((K, N), "bf16")],
+                   outputs=[TensorInfo.of((M, N), "bf16")], flops=2.0 * M * N * K, dtype="bf16", phase="backward",
+                   attrs=dict(M=M, N=N, K=K, batch=1))
+    ratio = model.cost(accumulating_into_fp32(wgrad)).time_s / model.cost(wgrad).time_s
+    assert 1.01 < ratio < 1.15
+
+
 def test_tied_head_weight_is_one_tensor_on_one_rank(small_graphs):
     """A tied model (gpt: the LM head reads the token embedding) holds the shared weight once where one rank has
     both ends, so that rank's parameters are the model's (benchmarks.training_rows.param_count); with pipeline
@@ -754,9 +787,13 @@ def test_fsdp_mixed_precision_casts(small_graphs):
     cm = cost_model_for(load_arch("h100"))
     one, four = fsdp_cast_s(cm, n, shards, 3, "bf16", 4.0, 1), fsdp_cast_s(cm, n, shards, 3, "bf16", 4.0, 4)
     assert one[0] == four[0] and four[1] - one[1] == pytest.approx(0.75 * cm.cost(acc[0]).time_s)
-    plain, fsdp = _sim(small_graphs, dp=2, zero=3), _sim(small_graphs, dp=2, zero=3, fsdp=True)
+    # ZeRO-3 with autograd accumulation: plain weight-gradient GEMMs, as FSDP's (Megatron's fused accumulation
+    # would price an fp32 epilogue into them)
+    plain = _sim(small_graphs, dp=2, zero=3, grad_accumulation="autograd")
+    fsdp = _sim(small_graphs, dp=2, zero=3, fsdp=True)
     assert fsdp.breakdown["compute"] > plain.breakdown["compute"]
     assert fsdp.compute_by_kernel["gemm"] == pytest.approx(plain.compute_by_kernel["gemm"])
+    assert _sim(small_graphs, dp=2, zero=3).compute_by_kernel["gemm"] != fsdp.compute_by_kernel["gemm"]
 
 
 def test_fsdp_shard_grad_op_moves_zero2_collectives_to_every_block(small_graphs):

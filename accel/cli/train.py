@@ -85,7 +85,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "overlapped with --layers-per-virtual-stage, blocking without")
     g.add_argument("--grad-accumulation", default=None, choices=GRAD_ACCUMULATION_MODES,
                    help="how each microbatch's weight gradients join the step's: fused (default: inside the weight-"
-                        "gradient GEMM, Megatron's gradient_accumulation_fusion, or reduce-scattered, FSDP), autograd "
+                        "gradient GEMM, whose epilogue reads and writes the fp32 main_grad: Megatron's "
+                        "gradient_accumulation_fusion; or reduce-scattered, FSDP), autograd "
                         "(PyTorch adds them into .grad in the parameter dtype: DeepSpeed's fp16 pipeline) or fp32_copy "
                         "(cast and added into an fp32 copy after every microbatch: DeepSpeed's BF16_Optimizer)")
     g.add_argument("--pipeline-schedule", default=None, choices=PIPELINE_SCHEDULES,

@@ -164,13 +164,39 @@ def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
     return [cast, gemm]
 
 
+def weight_gradient_gemms(graph: LayerGraph) -> set[str]:
+    """Names of ``graph``'s weight-gradient GEMMs: backward matmuls of one matrix (batch 1) whose output no op reads
+    (the parameter's gradient; an input gradient always feeds the next backward op)."""
+    g = graph.graph
+    out: set[str] = set()
+    for name in g.nodes:
+        op: OpNode = g.nodes[name]["op"]
+        if op.kind == "matmul" and op.phase == "backward" and g.out_degree(name) == 0 and GemmShape.of(op).batch == 1:
+            out.add(name)
+    return out
+
+
+def accumulating_into_fp32(op: OpNode) -> OpNode:
+    """Weight-gradient GEMM ``op`` accumulating into an fp32 main gradient (Megatron-LM's
+    ``--gradient-accumulation-fusion``, on by default: ``fused_weight_gradient_mlp_cuda.wgrad_gemm_accum_fp32``;
+    Transformer Engine's ``fuse_wgrad_accumulation``, which Megatron-Core and NeMo set): ``D = A B + C`` with ``C = D``
+    the parameter's fp32 ``main_grad``, so the epilogue reads and writes 4 bytes per gradient element where a plain
+    GEMM writes one 16-bit gradient."""
+    grad = op.outputs[0] if op.outputs else TensorInfo.of((GemmShape.of(op).M, GemmShape.of(op).N), "fp32")
+    main = TensorInfo.of(grad.shape, "fp32")
+    return dataclasses.replace(op, inputs=list(op.inputs) + [main], outputs=[main], attrs=dict(op.attrs))
+
+
 def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_count: float, recompute: str,
-                tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0, cp: int = 1) -> PieceCost:
+                tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0, cp: int = 1,
+                fp32_grad_accumulation: bool = False) -> PieceCost:
     """Price ``graph`` (one piece's forward + backward ops) on ``model`` (module docstring). ``input_bytes``:
     the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8_tokens`` > 0: FP8
     training of a microbatch of that many tokens (:func:`fp8_kernels`). ``cp`` > 1: the graph holds one
     context-parallel rank's ``seq_len / cp`` tokens; its attention core attends over all ``seq_len`` keys
-    (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more."""
+    (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more.
+    ``fp32_grad_accumulation``: the weight-gradient GEMMs accumulate into fp32 main gradients
+    (:func:`accumulating_into_fp32`)."""
     rule = issue_rule(model)
     dev = {"forward": 0.0, "backward": 0.0, "core": 0.0, "core_bwd": 0.0}
     gemm_dev = {"forward": 0.0, "backward": 0.0, "core": 0.0}
@@ -182,6 +208,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     saved = {"all": kept, "core": 0.0}
     gemm_s: dict[str, float] = {}
     kv_bytes = 0.0
+    accumulate = weight_gradient_gemms(graph) if fp32_grad_accumulation else set()
     for name in graph.graph.nodes:
         op: OpNode = graph.graph.nodes[name]["op"]
         if op.phase not in issue:
@@ -192,6 +219,8 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
                 raise LayoutError("--document-len", "packed documents are not combined with --cp > 1 here")
             f *= cp
         kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
+        if name in accumulate:
+            kernels[-1] = accumulating_into_fp32(kernels[-1])
         times = [model.cost(k).time_s * f for k in kernels]
         t = sum(times)
         dev[op.phase] += t

@@ -92,13 +92,15 @@ class TrainLayout:
             None: Megatron-Core's defaults, ``overlapped`` with virtual stages and ``blocking`` without
             (:attr:`blocking_p2p`).
         grad_accumulation: how each microbatch's weight gradients are added to the step's
-            (:data:`GRAD_ACCUMULATION_MODES`): ``fused``, inside the weight-gradient GEMM or not at all (Megatron's
-            ``gradient_accumulation_fusion`` into the fp32 ``main_grad``; FSDP, which reduce-scatters every
-            microbatch's gradients); ``autograd``, PyTorch adds every microbatch's fresh gradient into ``.grad`` in the
-            parameter dtype (read both, write one: ``3 x`` the element bytes per parameter, every microbatch but the
-            first; DeepSpeed's fp16 pipeline engine, MT-NLG); ``fp32_copy``, the gradients are cast to fp32 and added
-            into an fp32 copy after every microbatch (DeepSpeed's ``BF16_Optimizer.update_hp_grads`` in its pipeline
-            engine: ``element bytes + 16`` per parameter; BLOOM). Priced per microbatch as streaming kernels over the
+            (:data:`GRAD_ACCUMULATION_MODES`): ``fused``, inside the weight-gradient GEMM (Megatron's
+            ``gradient_accumulation_fusion``: its epilogue reads and writes the fp32 ``main_grad``,
+            :func:`accel.train.costs.accumulating_into_fp32`) or, under FSDP, which reduce-scatters every
+            microbatch's fresh gradients, in FSDP's own kernels; ``autograd``, PyTorch adds every microbatch's
+            fresh gradient into ``.grad`` in the parameter dtype (read both, write one: ``3 x`` the element bytes
+            per parameter, every microbatch but the first; DeepSpeed's fp16 pipeline engine, MT-NLG);
+            ``fp32_copy``, the gradients are cast to fp32 and added into an fp32 copy after every microbatch
+            (DeepSpeed's ``BF16_Optimizer.update_hp_grads`` in its pipeline engine: ``element bytes + 16`` per
+            parameter; BLOOM). Priced per microbatch as streaming kernels over the
             rank's parameters and added to each piece's backward.
         pipeline_schedule: the pipeline schedule (:data:`PIPELINE_SCHEDULES`): ``megatron``, Megatron-LM's 1F1B (or
             its interleaved schedule with :attr:`layers_per_virtual_stage`; :func:`accel.train.pipeline.run_pipeline`);

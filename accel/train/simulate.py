@@ -202,10 +202,15 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     tied = float(graphs["head"].meta.get("tied_params", 0))
     # with both ends on one rank a tied weight is one tensor: its gradient kernels run once, with the embedding's
     head_own = params("head") - (tied if layout.pp == 1 else 0.0)
+    # Megatron's fused accumulation: each weight-gradient GEMM adds into the fp32 main gradient (PyTorch FSDP's
+    # gradients are fresh each microbatch; its casts and accumulation are fsdp_cast_s)
+    main_grad = layout.grad_accumulation == "fused" and not layout.fsdp
     return Pieces(
-        block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens, layout.cp)),
+        block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens,
+                                                layout.cp, main_grad)),
         embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
-        head=dataclasses.replace(with_gradient_kernels(price_piece(graphs["head"], model, act, head_own, "none", tp, sp)),
+        head=dataclasses.replace(with_gradient_kernels(price_piece(graphs["head"], model, act, head_own, "none", tp, sp,
+                                                                   fp32_grad_accumulation=main_grad)),
                                  param_count=params("head")),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
         tied_params=tied,
