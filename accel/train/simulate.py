@@ -187,21 +187,20 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     shards = layout.dp * layout.cp if layout.zero >= 2 else 1  # ZeRO-2/3 keep (and accumulate) a gradient shard
     reduce_bytes = state_bytes(grad_dtype, layout.optimizer_dtype)[1]  # what FSDP reduce-scatters (_fsdp_layer_comm)
 
-    def with_gradient_kernels(piece: PieceCost) -> PieceCost:
-        extra = grad_accumulation_s(model, piece.param_count / shards, layout.grad_accumulation, grad_dtype,
-                                    layout.microbatches)
+    def with_gradient_kernels(piece: PieceCost, shared: float = 0.0) -> PieceCost:
+        """``piece`` with the gradient kernels of its parameters, less ``shared`` ones whose kernels another piece
+        runs."""
+        own = piece.param_count - shared
+        extra = grad_accumulation_s(model, own / shards, layout.grad_accumulation, grad_dtype, layout.microbatches)
         fwd = 0.0
         if layout.fsdp:  # PyTorch FSDP (the layout check holds it to ZeRO-2/3)
-            f, b = fsdp_cast_s(model, piece.param_count, shards, layout.zero, grad_dtype, reduce_bytes,
-                               layout.microbatches)
+            f, b = fsdp_cast_s(model, own, shards, layout.zero, grad_dtype, reduce_bytes, layout.microbatches)
             fwd, extra = f, extra + b
         if not (fwd or extra):
             return piece
         return dataclasses.replace(piece, forward_s=piece.forward_s + fwd, backward_s=piece.backward_s + extra)
 
     tied = float(graphs["head"].meta.get("tied_params", 0))
-    # with both ends on one rank a tied weight is one tensor: its gradient kernels run once, with the embedding's
-    head_own = params("head") - (tied if layout.pp == 1 else 0.0)
     # Megatron's fused accumulation: each weight-gradient GEMM adds into the fp32 main gradient (PyTorch FSDP's
     # gradients are fresh each microbatch; its casts and accumulation are fsdp_cast_s)
     main_grad = layout.grad_accumulation == "fused" and not layout.fsdp
@@ -209,9 +208,9 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens,
                                                 layout.cp, main_grad)),
         embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
-        head=dataclasses.replace(with_gradient_kernels(price_piece(graphs["head"], model, act, head_own, "none", tp, sp,
-                                                                   fp32_grad_accumulation=main_grad)),
-                                 param_count=params("head")),
+        # with both ends on one rank (pp 1) a tied weight is one tensor: its gradient kernels run with the embedding's
+        head=with_gradient_kernels(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp,
+                                               fp32_grad_accumulation=main_grad), tied if layout.pp == 1 else 0.0),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
         tied_params=tied,
     )
