@@ -796,6 +796,27 @@ def test_fsdp_mixed_precision_casts(small_graphs):
     assert _sim(small_graphs, dp=2, zero=3).compute_by_kernel["gemm"] != fsdp.compute_by_kernel["gemm"]
 
 
+@pytest.mark.parametrize("zero", [2, 3])
+def test_fsdp_root_unit_collectives_are_exposed_every_microbatch(small_graphs, zero):
+    """Under per-block sharding the parameters outside the blocks (embedding, final norm, head: FSDP's root unit)
+    are all-gathered before each microbatch's forward and their gradients reduce-scattered after its backward,
+    with no compute to hide behind: the step holds ``microbatches x (all-gather + reduce-scatter)`` of them beyond
+    the pipeline run and the optimizer."""
+    from accel.sim.system import resolve_system
+    from accel.train.memory import state_bytes
+
+    cfg, graphs = small_graphs
+    r = _sim(small_graphs, dp=2, zero=zero, fsdp=True)
+    outside = r.stages[0]["params"] - cfg.layers * graphs[(1, "flash")]["block"].meta["params"]
+    assert outside == pytest.approx(cfg.vocab * cfg.hidden + 512 * cfg.hidden + 2 * cfg.hidden)  # tied head: once
+    sysm, group = resolve_system("dgx_h100"), r.layout.dp_group()
+    wb, gb, _ = state_bytes("bf16", "fp32")
+    root = r.layout.microbatches * (sysm.collective_cost("allgather", outside * wb, group).time_s
+                                    + sysm.collective_cost("reduce_scatter", outside * gb, group).time_s)
+    assert r.layout.microbatches == 4 and root > 0
+    assert r.step_time_s - r.pipeline.step_s - r.breakdown["optimizer"] == pytest.approx(root, rel=1e-9)
+
+
 def test_fsdp_shard_grad_op_moves_zero2_collectives_to_every_block(small_graphs):
     """ZeRO-2 under FSDP (SHARD_GRAD_OP): per block and microbatch, one forward all-gather of the block's weights
     and one backward reduce-scatter of its gradients (no second gather: the weights stay from the forward), instead

@@ -22,7 +22,8 @@ gradient reduction
 (all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
 the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
 and backward and its gradients reduce-scattered, each overlapping the block's compute, and so are ZeRO-2's under
-FSDP (``SHARD_GRAD_OP``: the forward all-gather and the backward reduce-scatter, per block and microbatch). Last, the optimizer
+FSDP (``SHARD_GRAD_OP``: the forward all-gather and the backward reduce-scatter, per block and microbatch); the
+parameters outside the blocks (FSDP's root unit) are gathered and reduce-scattered every microbatch, exposed. Last, the optimizer
 step over the rank's (sharded) parameters: the streaming kernels of ``--optimizer-step`` (:mod:`accel.train.optimizer`),
 priced by the device's cost model.
 
@@ -513,12 +514,13 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
     worst: MemoryTerms | None = None
     for r in range(layout.pp):
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
-        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], shares)
+        ks = [c * layout.pp + r for c in range(chunks)]
+        n_blocks = sum(chunk_layers[k] for k in ks)
+        dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], shares,
+                           n_blocks * b.param_count)
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = sum(model.cost(op).time_s
                     for op in optimizer_step_ops(layout.optimizer_step, local, params, layout.optimizer_dtype, dtype))
-        ks = [c * layout.pp + r for c in range(chunks)]
-        n_blocks = sum(chunk_layers[k] for k in ks)
         compute = m * n_blocks * (b.forward_s + b.backward_s)
         compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
@@ -566,13 +568,26 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
 
 
 def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, group: list[int],
-                last_backward: float, first_forward: float, shares: tuple[float, float] = (1.0, 1.0)) -> float:
+                last_backward: float, first_forward: float, shares: tuple[float, float] = (1.0, 1.0),
+                block_params: float = 0.0) -> float:
     """Exposed data-parallel communication of one rank (s) (module docstring): what the overlapped windows do not
     hide, including the compute they lose to the collectives' SMs (:func:`overlapped`; ``shares``: the forward's and
-    the backward's :func:`overlap_share`)."""
-    if layout.dp < 2 or layout.shards_per_block:
+    the backward's :func:`overlap_share`).
+
+    When the collectives run per block (:attr:`TrainLayout.shards_per_block`; their cost is in the pipeline run),
+    the ``params - block_params`` parameters outside the rank's blocks (embedding, final norm, LM head: FSDP's root
+    unit) are all-gathered before each microbatch's forward, whose first op (the embedding) needs them, and their
+    gradients reduce-scattered after its backward, whose last op (the embedding's) produces them: nothing overlaps
+    either (FSDP keeps the root unit's gathered weights through the backward), so both are exposed every microbatch."""
+    if layout.dp < 2:
         return 0.0
     wb, gb, _ = state_bytes(dtype, layout.optimizer_dtype)
+    if layout.shards_per_block:
+        outside = max(0.0, params - block_params)
+        if outside <= 0.0:
+            return 0.0
+        return layout.microbatches * (sysm.collective_cost("allgather", outside * wb, group).time_s
+                                      + sysm.collective_cost("reduce_scatter", outside * gb, group).time_s)
     if layout.zero == 0:
         reduce = sysm.collective_cost("allreduce", params * gb, group).time_s
         gather = 0.0
