@@ -106,6 +106,11 @@ NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
 #: bigscience-workshop/Megatron-DeepSpeed ``megatron/mpu/layers.py`` @119a0d2d; Megatron-LM runs it beside the weight
 #: gradient by default since Sep 2021, commit 3f652469): every backward collective exposed (``--no-tp-async-backward``)
 SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
+#: sources whose stack reduced the data-parallel gradients after the backward, not beside it (``--no-dp-overlap``):
+#: Korthikanti et al. 2022, Sec. 6.3: "we do not use any overlapping of gradient all-reduces with back-propagation"
+#: (their Table 5 runs have no data parallelism; the section's 530B run on 2240 GPUs, dp 8, does). DeepSpeed's
+#: pipeline engine (MT-NLG, BLOOM) reduces after its schedule anyway (``--pipeline-schedule deepspeed``)
+NO_DP_OVERLAP = {"Korthikanti et al. 2022 Tab. 5"}
 #: sources whose pipeline sends block the sender whatever the schedule (``--p2p blocking``): DeepSpeed's pipeline
 #: engine (MT-NLG, BLOOM: ``deepspeed/runtime/pipe/p2p.py`` ``send`` is ``dist.send`` or a two-rank ``dist.broadcast``
 #: and asserts ``async_op == False``, microsoft/DeepSpeed @0457bb1c, Sep 2021) and Megatron-LM in 2022 (Korthikanti
@@ -202,7 +207,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
                       tp_comm_overlap=overlap, tp_async_backward=async_backward,
-                      fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
+                      dp_overlap=row.source_short not in NO_DP_OVERLAP, fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
@@ -236,7 +241,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                                                 else (row.tp or 1) > 1),
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
                          tp_comm_overlap=overlap, tp_async_backward=async_backward,
-                         fsdp=row.fsdp and (row.zero or 0) >= 2,
+                         dp_overlap=row.source_short not in NO_DP_OVERLAP, fsdp=row.fsdp and (row.zero or 0) >= 2,
                          optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation,
                          optimizer_step=optimizer_step, pipeline_schedule=schedule)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,

@@ -700,6 +700,8 @@ def test_candidate_layouts_respect_the_model_and_the_node():
     assert {x.tp for x in lays} == {1, 2, 4} and not any(x.zero == 3 and x.pp > 1 for x in lays)
     fixed = list(candidate_layouts(12, 12, 16, 8, 32, 256, Choices(tp=4, pp=2, recompute="full", zero=1)))
     assert fixed and all((x.tp, x.pp, x.dp, x.recompute, x.zero) == (4, 2, 2, "full", 1) for x in fixed)
+    assert all(x.dp_overlap for x in fixed)  # --no-dp-overlap reaches every searched layout
+    assert all(not x.dp_overlap for x in candidate_layouts(12, 12, 16, 8, 32, 256, Choices(tp=4, dp_overlap=False)))
 
 
 def test_search_takes_the_most_even_uneven_split_when_pp_does_not_divide_the_layers():

@@ -244,7 +244,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
                       tp_comm_overlap=bool(args.tp_comm_overlap), tp_async_backward=not args.no_tp_async_backward,
-                      fsdp=bool(args.fsdp),
+                      dp_overlap=not args.no_dp_overlap, fsdp=bool(args.fsdp),
                       optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,

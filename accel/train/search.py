@@ -43,6 +43,8 @@ class Choices:
     tp_comm_overlap: bool = False
     #: :attr:`accel.train.layout.TrainLayout.tp_async_backward` of every layout
     tp_async_backward: bool = True
+    #: :attr:`accel.train.layout.TrainLayout.dp_overlap` of every layout
+    dp_overlap: bool = True
     #: ZeRO-2/3 as PyTorch FSDP (:attr:`accel.train.layout.TrainLayout.fsdp`); a searched ZeRO stage below 2 runs
     #: without it (a fixed one does not: the layout check names the conflict)
     fsdp: bool = False
@@ -109,7 +111,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                 layout = TrainLayout(global_batch=global_batch, seq_len=seq_len, tp=tp, pp=pp, dp=dp, cp=c.cp,
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
                                      tp_comm_overlap=c.tp_comm_overlap and bool(sp),
-                                     tp_async_backward=c.tp_async_backward,
+                                     tp_async_backward=c.tp_async_backward, dp_overlap=c.dp_overlap,
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
