@@ -278,3 +278,29 @@ def test_packed_documents_attend_within_each_document(h100):
                                ("flash", 0, "positive integer")):
         with pytest.raises(ValueError, match=f"^--document-len: .*{match}"):
             training_graphs(cfg, 1, mb, seq, "bf16", att, document_len=length)
+
+
+def test_varlen_unpad_waits_for_the_host(h100):
+    """Each of flash-attn's three ``unpad_input`` calls (q, k, v) syncs with the host twice (``nonzero``'s size,
+    ``.item()``) and then issues 4 ops to the drained device, which idles: the block's forward costs exactly
+    ``3 x (2 x sync + 4 x typical issue)`` more than with the same kernels untagged; the backward nothing."""
+    from accel.sim.host import issue_rule
+    from accel.train.costs import price_piece
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import UNPAD_HOST_PACED_OPS, UNPAD_HOST_SYNCS, training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=2048,heads=16,vocab=1024")
+    block = training_graphs(cfg, 1, 4, 2048, "bf16", "flash2_varlen")["block"]  # device-bound, not issue-bound
+    tagged = [op for op in block if op.attrs.get("host_syncs")]
+    assert len(tagged) == 3 and all(op.phase == "forward" and op.attrs["host_paced_ops"] == UNPAD_HOST_PACED_OPS
+                                    for op in tagged)
+    rule = issue_rule(h100)
+    assert rule.sync > 0 and rule.host_paced_s(tagged[0]) == pytest.approx(
+        UNPAD_HOST_SYNCS * rule.sync + UNPAD_HOST_PACED_OPS * rule.typical)
+    synced = price_piece(block, h100, 0.0, 0.0, "none")
+    for op in tagged:
+        op.attrs.pop("host_syncs"), op.attrs.pop("host_paced_ops")
+    plain = price_piece(block, h100, 0.0, 0.0, "none")
+    assert synced.forward_s - plain.forward_s == pytest.approx(
+        3 * (UNPAD_HOST_SYNCS * rule.sync + UNPAD_HOST_PACED_OPS * rule.typical))
+    assert synced.backward_s == plain.backward_s

@@ -116,6 +116,15 @@ class CoreAttention(nn.Module):
         return torch.matmul(probs, v)
 
 
+#: host synchronisations in one flash-attn ``bert_padding.unpad_input`` call (flash-attn 2.x, which llm-foundry's
+#: ``flash_attn_fn`` @5e85bd6 calls for the query, the key and the value): ``torch.nonzero(attention_mask.flatten())``
+#: reads its output size from the device, ``seqlens_in_batch.max().item()`` its value
+UNPAD_HOST_SYNCS = 2
+#: ops that call then issues to the drained device at the host's pace: ``max`` between the syncs, ``cumsum`` and
+#: ``F.pad`` of ``cu_seqlens`` after them, and the ``index_first_axis`` gather
+UNPAD_HOST_PACED_OPS = 4
+
+
 def unpadded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: bool) -> torch.Tensor:
     """Causal attention through FlashAttention-2's variable-length entry point, as flash-attn's ``bert_padding``
     wraps it and llm-foundry's ``attn_impl: flash`` calls it (``llmfoundry/models/layers/attention.py``
@@ -127,7 +136,10 @@ def unpadded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gqa: b
     into it); padding zeroes a ``(batch x seq, heads x head_dim)`` buffer and scatters the output rows into it
     (``index_put_first_axis``; its backward gathers the rows back). A pretraining batch has no padding, so every
     token is kept and the shapes do not change: what the wrapper adds is those kernels' memory traffic, 4 full
-    copies forward and 4 backward. Not modelled: ``unpad_input``'s ``.item()`` (a host sync per call)."""
+    copies forward and 4 backward. Each ``unpad_input`` also waits for the device twice (``torch.nonzero``'s output
+    size, ``seqlens_in_batch.max().item()``), then issues ``max``, ``cumsum``, ``pad`` and the gather to an empty queue:
+    :func:`training_graphs` tags each unpad gather with :data:`UNPAD_HOST_SYNCS` and :data:`UNPAD_HOST_PACED_OPS`
+    (:meth:`accel.sim.host.IssueRule.host_paced_s` prices the device's idle time)."""
     batch, heads, seq, head_dim = q.shape
     rows = torch.arange(batch * seq, device=q.device)
 
@@ -484,6 +496,11 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
             op = block_graph.graph.nodes[name]["op"]
             if op.kind == "attention":
                 op.attrs["kernel"] = kernel
+    if attention == "flash2_varlen":  # unpad_input's host syncs, one call per gathered q / k / v
+        for name in block_graph.graph.nodes:
+            op = block_graph.graph.nodes[name]["op"]
+            if op.phase == "forward" and op.aten.startswith("aten.index_select"):
+                op.attrs.update(host_syncs=UNPAD_HOST_SYNCS, host_paced_ops=UNPAD_HOST_PACED_OPS)
     if document_len is not None:
         packed_attention(block_graph, seq_len, document_len)
     graphs = {

@@ -132,12 +132,16 @@ class HostDispatch(ArchModel):
             (dispatch.csv). A class not listed costs ``kernel_launch``.
         reference_clock: single-core clock (Hz) at which these times were measured; other hosts
             without their own ``dispatch`` get them scaled by ``reference_clock / turbo_clock``.
+        sync: a host synchronisation on a drained device (``tensor.item()``, ``torch.nonzero``'s size read): the
+            small device-to-host copy and the wait's return, s, during which the device idles. ``accel measure``'s
+            micro.csv small pageable ``d2h`` row.
     """
 
     kernel_launch: Time
     framework: Time = 0.0
     classes: dict[str, Time] = Field(default_factory=dict)
     reference_clock: Frequency | None = None
+    sync: Time = 0.0
 
     @field_validator("classes")
     @classmethod
@@ -154,7 +158,8 @@ class HostDispatch(ArchModel):
     def scaled(self, factor: float) -> "HostDispatch":
         """Every time multiplied by ``factor`` (a host ``factor`` x slower single-thread)."""
         return self.model_copy(update={"kernel_launch": self.kernel_launch * factor, "framework": self.framework * factor,
-                                       "classes": {k: t * factor for k, t in self.classes.items()}})
+                                       "classes": {k: t * factor for k, t in self.classes.items()},
+                                       "sync": self.sync * factor})
 
 
 class HostRuntime(ArchModel):

@@ -127,6 +127,16 @@ class IssueRule:
     time: Callable[[OpNode], float]
     typical: float
     note: str = ""
+    #: host synchronisation on a drained device (s; :attr:`accel.arch.cpu.HostDispatch.sync`), 0 when not eager
+    sync: float = 0.0
+
+    def host_paced_s(self, op: OpNode) -> float:
+        """Device idle time (s) that ``op`` adds by following host synchronisations: ``attrs["host_syncs"]`` syncs
+        (each drains the device's queue, then the device waits ``sync``) and ``attrs["host_paced_ops"]`` ops the host
+        then issues to the empty queue, ``op`` among them, each at the ``typical`` issue time (their kernels are
+        shorter than their issue, so the device runs at the host's pace until the next long kernel)."""
+        syncs, paced = op.attrs.get("host_syncs", 0), op.attrs.get("host_paced_ops", 0)
+        return float(syncs) * self.sync + float(paced) * self.typical if syncs or paced else 0.0
 
 
 def issue_rule(model: CostModel, host: DeviceSpec | None = None) -> IssueRule:
@@ -136,7 +146,7 @@ def issue_rule(model: CostModel, host: DeviceSpec | None = None) -> IssueRule:
     if model.eager_host_dispatch:
         dispatch, note = host_dispatch(host)
         eager = EagerIssue(dispatch)
-        return IssueRule(eager.time, eager.typical, note)
+        return IssueRule(eager.time, eager.typical, note, float(dispatch.sync))
     lo = float(model.launch_overhead_s)
     return IssueRule(lambda op: lo, lo)
 

@@ -222,7 +222,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         if name in accumulate:
             kernels[-1] = accumulating_into_fp32(kernels[-1])
         times = [model.cost(k).time_s * f for k in kernels]
-        t = sum(times)
+        t = sum(times) + rule.host_paced_s(op)  # the device idles after the host syncs before it
         dev[op.phase] += t
         t_gemm = sum(tk for k, tk in zip(kernels, times) if k.kind == "matmul")
         gemm_dev[op.phase] += t_gemm
