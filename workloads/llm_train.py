@@ -499,7 +499,8 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
     if attention == "flash2_varlen":  # unpad_input's host syncs, one call per gathered q / k / v
         for name in block_graph.graph.nodes:
             op = block_graph.graph.nodes[name]["op"]
-            if op.phase == "forward" and op.aten.startswith("aten.index_select"):
+            if (op.phase == "forward" and op.module.startswith("block.self_attn.core")
+                    and op.aten.startswith("aten.index_select")):
                 op.attrs.update(host_syncs=UNPAD_HOST_SYNCS, host_paced_ops=UNPAD_HOST_PACED_OPS)
     if document_len is not None:
         packed_attention(block_graph, seq_len, document_len)
