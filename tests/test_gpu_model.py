@@ -467,3 +467,31 @@ def test_norm_kernel_pairs_read_their_inputs_twice():
     one, two = h100.cost(no_w), h100.cost(with_w)
     hbm = h100.spec.memory.hbm_bandwidth * h100.spec.calibration.hbm_efficiency
     assert two.detail["kernels"] == 2 and two.time_s == pytest.approx(one.time_s + 2 * x.bytes / hbm, rel=0.01)
+
+
+def test_pytorch_softmax_rereads_rows_too_long_for_its_one_read_kernels(h100):
+    """PyTorch's ``host_softmax`` (``aten/src/ATen/native/cuda/SoftMax.cu``) keeps a row on chip in its warp,
+    register and shared-memory kernels; rows too long for all three (a thread would hold 10+ vectors and the row
+    exceeds 48 KiB of shared memory) run ``cunn_SoftMaxForward``, which walks the row three times (max, sum of
+    exponentials, output). A cross-entropy's ``log_softmax`` over 50,368 fp32 logits per token (201 kB rows; 264
+    resident 1024-thread CTAs = 53 MB > the 50 MiB L2) therefore reads its input three times from HBM; fp16 rows of
+    32,768 (register kernel) and attention rows of 2,048 (shared memory) once."""
+    from accel.devices.gpu import softmax_block_rows
+
+    cal, mem = h100.spec.calibration, h100.spec.memory
+    hbm = mem.hbm_bandwidth * cal.hbm_efficiency
+
+    def softmax(rows: int, n: int, dtype: str, aten: str = "aten._log_softmax.default") -> OpNode:
+        t = TensorInfo.of((rows, n), dtype)
+        return OpNode("sm", "softmax", inputs=[t], outputs=[t], dtype=dtype, aten=aten, flops=5.0 * rows * n)
+
+    logits = softmax(4096, 50368, "fp32")
+    assert softmax_block_rows(logits) == (4096, 1024)
+    c = h100.cost(logits)
+    x = logits.inputs[0].bytes
+    assert c.detail["path"] == "softmax_three_pass" and c.detail["row_reread_from"] == "dram"
+    assert c.bytes_by_level["dram"] == pytest.approx(logits.total_bytes + 2 * x)
+    assert c.time_s == pytest.approx((logits.total_bytes + 2 * x) / hbm + cal.kernel_latency, rel=1e-3)
+    for one_read in (softmax(4096, 32768, "fp16"), softmax(4096, 2048, "fp16", "aten._softmax.default"),
+                     softmax(4096, 1024, "fp32"), softmax(4096, 50368, "fp32", "aten.exp.default")):
+        assert softmax_block_rows(one_read) == (0, 0) and h100.cost(one_read).detail["path"] == "stream"

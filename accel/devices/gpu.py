@@ -257,6 +257,41 @@ def _twice_read_bytes(op: OpNode) -> float:
     return float(sum(t.bytes for t in op.inputs if t.shape == main))
 
 
+#: aten ops of PyTorch's softmax / log-softmax forward, which run ``host_softmax`` over the last dimension
+#: (``aten/src/ATen/native/cuda/SoftMax.cu``)
+SOFTMAX_FORWARD_ATEN: tuple[str, ...] = ("aten._softmax.", "aten._log_softmax.")
+#: shared memory a CUDA block gets without opting in (B): the bound of PyTorch's row-caching softmax kernel
+#: (``cunn_SoftMaxForwardSmem`` is used when ``dim_size * sizeof(scalar_t)`` plus its reduction buffer fits in
+#: ``sharedMemPerBlock``, 48 KiB on every CUDA GPU)
+SOFTMAX_SMEM_PER_BLOCK = 48 * 1024
+
+
+def softmax_block_rows(op: OpNode) -> tuple[int, int]:
+    """(rows, CTA threads) of a PyTorch softmax / log-softmax forward (:data:`SOFTMAX_FORWARD_ATEN`) that runs the
+    basic block kernel ``cunn_SoftMaxForward``, which walks each row three times from global memory (its maximum,
+    the sum of exponentials, then the output), else (0, 0).
+
+    ``host_softmax`` over the last dimension of ``N`` elements of ``b`` bytes (``ILP = 16 / b``) picks, in order:
+    the warp kernel when ``N <= 1024`` and ``N b <= 4096``; the register-caching kernel when a thread holds fewer
+    than 10 vectors of the row (``ceil(N / (block x ILP)) < 10``, ``block`` = ``SoftMax_getBlockSize``: ``N / ILP``
+    rounded up to a warp multiple, at most 1024 threads); the shared-memory kernel when the row and the block's
+    reduction buffer (one fp32 per warp) fit in :data:`SOFTMAX_SMEM_PER_BLOCK`; else the basic kernel. Only the
+    last reads its row more than once. The softmax is taken over the last dimension (``cross_entropy``'s
+    ``log_softmax`` over ``(N, C)`` logits, attention scores)."""
+    if not op.aten.startswith(SOFTMAX_FORWARD_ATEN) or not op.inputs or not op.inputs[0].shape:
+        return 0, 0
+    x = op.inputs[0]
+    n = int(x.shape[-1])
+    eb = max(1, int(round(x.bytes / max(x.numel, 1))))
+    if n <= 1024 and n * eb <= 4096:
+        return 0, 0
+    ilp = max(1, 16 // eb)
+    block = min(32 * math.ceil(max(n // ilp, 1) / 32), 1024)
+    if math.ceil(n / (block * ilp)) < 10 or n * eb + block // 32 * 4 < SOFTMAX_SMEM_PER_BLOCK:
+        return 0, 0
+    return int(x.numel // n), block
+
+
 #: aten op of BatchNorm's training-mode forward (batch statistics), as traced (``_no_training`` is inference)
 BATCH_NORM_TRAINING = "aten._native_batch_norm_legit."
 
@@ -953,7 +988,8 @@ class GpuCostModel(CostModel):
     def _memory_bound(self, op: OpNode) -> OpCost:
         """Streaming kernel: every input, weight and output byte crosses HBM once (a normalisation backward with
         weight gradients reads its output gradient and input twice, BatchNorm's training forward its input:
-        :func:`norm_second_pass_bytes`).
+        :func:`norm_second_pass_bytes`; PyTorch's basic softmax kernel reads its rows three times:
+        :func:`softmax_block_rows`, the re-reads found in L2 or HBM as a row normalisation's below).
 
         A row normalisation (LayerNorm forward, or its input-gradient backward: :func:`norm_rows`) runs one
         ``calibration.row_norm_cta_threads``-thread CTA per row that loads its row, reduces it across the CTA
@@ -986,6 +1022,18 @@ class GpuCostModel(CostModel):
             l2_bytes += again
             detail.update(path="row_reduce", rows=rows, waves=waves, row_reread_bytes=again,
                           row_reread_from="none" if not again else "l2" if in_l2 else "dram")
+        soft_rows, threads = softmax_block_rows(op)
+        if soft_rows:
+            # the basic softmax kernel's second and third walks over each row: from L2 when the resident CTAs'
+            # rows fit there (in series with the stream, as a row normalisation's second walk), else from HBM
+            resident = self.spec.sm_count * max(1, self.spec.max_threads_per_sm // threads)
+            again = 2.0 * float(op.inputs[0].bytes)
+            in_l2 = min(soft_rows, resident) * (again / 2.0) / soft_rows <= mem.l2_size
+            serial += again / (mem.l2_bandwidth * cal.l2_efficiency) if in_l2 else 0.0
+            dram += 0.0 if in_l2 else again
+            l2_bytes += again
+            detail.update(path="softmax_three_pass", rows=soft_rows, row_reread_bytes=again,
+                          row_reread_from="l2" if in_l2 else "dram")
         mem_s = dram / (mem.hbm_bandwidth * cal.hbm_efficiency)
         return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": l2_bytes}, detail,
                             serial_s=serial)
