@@ -491,17 +491,13 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
     block_graph = trace_training_graph(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
     kernel = WRAPPED_ATTENTION_KERNELS.get(attention, attention)
-    if kernel in MEASURED_ATTENTION_KERNELS:
-        for name in block_graph.graph.nodes:
-            op = block_graph.graph.nodes[name]["op"]
-            if op.kind == "attention":
-                op.attrs["kernel"] = kernel
-    if attention == "flash2_varlen":  # unpad_input's host syncs, one call per gathered q / k / v
-        for name in block_graph.graph.nodes:
-            op = block_graph.graph.nodes[name]["op"]
-            if (op.phase == "forward" and op.module.startswith("block.self_attn.core")
-                    and op.aten.startswith("aten.index_select")):
-                op.attrs.update(host_syncs=UNPAD_HOST_SYNCS, host_paced_ops=UNPAD_HOST_PACED_OPS)
+    for name in block_graph.graph.nodes:
+        op = block_graph.graph.nodes[name]["op"]
+        if kernel in MEASURED_ATTENTION_KERNELS and op.kind == "attention":
+            op.attrs["kernel"] = kernel
+        if (attention == "flash2_varlen" and op.phase == "forward" and op.module.startswith("block.self_attn.core")
+                and op.aten.startswith("aten.index_select")):  # unpad_input's host syncs, one per gathered q / k / v
+            op.attrs.update(host_syncs=UNPAD_HOST_SYNCS, host_paced_ops=UNPAD_HOST_PACED_OPS)
     if document_len is not None:
         packed_attention(block_graph, seq_len, document_len)
     graphs = {

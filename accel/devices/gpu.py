@@ -985,6 +985,25 @@ class GpuCostModel(CostModel):
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
         return self._finish(op, key, op.flops / rate, mem_s, op.flops, {"dram": dram}, {**detail, "kernels": 1})
 
+    def _resident_rows(self, threads: int) -> int:
+        """Rows in flight for a one-CTA-per-row kernel of ``threads`` threads: ``sm_count x (max_threads_per_sm //
+        threads)`` (at least one CTA per SM)."""
+        return self.spec.sm_count * max(1, self.spec.max_threads_per_sm // threads)
+
+    def _row_rereads(self, rows: int, threads: int, walked: float, walks: int) -> tuple[float, float, float, str]:
+        """A one-CTA-per-row kernel (``threads`` threads) that walks ``walked`` bytes of its ``rows`` rows ``walks``
+        more times: (re-read bytes, their serial time in s, their HBM bytes, where they come from). From L2, at
+        ``l2_bandwidth x l2_efficiency`` in series with the stream, when the resident CTAs' rows fit there
+        (``min(rows, resident) x walked / rows <= memory.l2_size``); else from HBM, as traffic like the first walk
+        (an LRU cache streaming a cyclic footprint larger than itself keeps none of it). :meth:`_memory_bound`."""
+        cal, mem = self.spec.calibration, self.spec.memory
+        again = walks * walked
+        if not again:
+            return 0.0, 0.0, 0.0, "none"
+        if min(rows, self._resident_rows(threads)) * walked / rows <= mem.l2_size:
+            return again, again / (mem.l2_bandwidth * cal.l2_efficiency), 0.0, "l2"
+        return again, 0.0, again, "dram"
+
     def _memory_bound(self, op: OpNode) -> OpCost:
         """Streaming kernel: every input, weight and output byte crosses HBM once (a normalisation backward with
         weight gradients reads its output gradient and input twice, BatchNorm's training forward its input:
@@ -1013,27 +1032,20 @@ class GpuCostModel(CostModel):
         serial = 0.0
         rows = norm_rows(op)
         if rows:
-            resident = self.spec.sm_count * (self.spec.max_threads_per_sm // cal.row_norm_cta_threads)
-            waves = math.ceil(rows / resident)
-            again = 0.0 if persistent_norm(op) else _twice_read_bytes(op)  # norm_reread_bytes, rows known
-            in_l2 = min(rows, resident) * again / rows <= mem.l2_size
-            serial = waves * cal.tile_latency + (again / (mem.l2_bandwidth * cal.l2_efficiency) if in_l2 else 0.0)
-            dram += 0.0 if in_l2 else again
+            waves = math.ceil(rows / self._resident_rows(cal.row_norm_cta_threads))
+            walked = 0.0 if persistent_norm(op) else _twice_read_bytes(op)  # norm_reread_bytes, rows known
+            again, again_s, again_dram, source = self._row_rereads(rows, cal.row_norm_cta_threads, walked, 1)
+            serial = waves * cal.tile_latency + again_s
+            dram += again_dram
             l2_bytes += again
-            detail.update(path="row_reduce", rows=rows, waves=waves, row_reread_bytes=again,
-                          row_reread_from="none" if not again else "l2" if in_l2 else "dram")
+            detail.update(path="row_reduce", rows=rows, waves=waves, row_reread_bytes=again, row_reread_from=source)
         soft_rows, threads = softmax_block_rows(op)
-        if soft_rows:
-            # the basic softmax kernel's second and third walks over each row: from L2 when the resident CTAs'
-            # rows fit there (in series with the stream, as a row normalisation's second walk), else from HBM
-            resident = self.spec.sm_count * max(1, self.spec.max_threads_per_sm // threads)
-            again = 2.0 * float(op.inputs[0].bytes)
-            in_l2 = min(soft_rows, resident) * (again / 2.0) / soft_rows <= mem.l2_size
-            serial += again / (mem.l2_bandwidth * cal.l2_efficiency) if in_l2 else 0.0
-            dram += 0.0 if in_l2 else again
+        if soft_rows:  # the basic softmax kernel's second and third walks over each row
+            again, again_s, again_dram, source = self._row_rereads(soft_rows, threads, float(op.inputs[0].bytes), 2)
+            serial += again_s
+            dram += again_dram
             l2_bytes += again
-            detail.update(path="softmax_three_pass", rows=soft_rows, row_reread_bytes=again,
-                          row_reread_from="l2" if in_l2 else "dram")
+            detail.update(path="softmax_three_pass", rows=soft_rows, row_reread_bytes=again, row_reread_from=source)
         mem_s = dram / (mem.hbm_bandwidth * cal.hbm_efficiency)
         return self._finish(op, "fp32", compute, mem_s, op.flops, {"dram": dram, "l2": l2_bytes}, detail,
                             serial_s=serial)

@@ -182,8 +182,8 @@ def accumulating_into_fp32(op: OpNode) -> OpNode:
     Transformer Engine's ``fuse_wgrad_accumulation``, which Megatron-Core and NeMo set): ``D = A B + C`` with ``C = D``
     the parameter's fp32 ``main_grad``, so the epilogue reads and writes 4 bytes per gradient element where a plain
     GEMM writes one 16-bit gradient."""
-    grad = op.outputs[0] if op.outputs else TensorInfo.of((GemmShape.of(op).M, GemmShape.of(op).N), "fp32")
-    main = TensorInfo.of(grad.shape, "fp32")
+    g = GemmShape.of(op)
+    main = TensorInfo.of(op.outputs[0].shape if op.outputs else (g.M, g.N), "fp32")
     return dataclasses.replace(op, inputs=list(op.inputs) + [main], outputs=[main], attrs=dict(op.attrs))
 
 
