@@ -532,6 +532,9 @@ def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
     gemms = [op for op in graphs["block"] if op.kind == "matmul"]
     kernels = [fp8_kernels(op, 4 * 1024) for op in gemms]
     assert all(k[-1].dtype == "fp8" for k in kernels)
+    # Transformer Engine: fprop GEMMs accumulate fast, dgrad / wgrad GEMMs with a split accumulator
+    assert all(bool(k[-1].attrs.get("split_accumulator")) == (op.phase == "backward") for op, k in zip(gemms, kernels))
+    assert {op.phase for op in gemms} == {"forward", "backward"}
     casts = sum(len(k) - 1 for k in kernels)
     assert 0 < casts < len(gemms)  # weight-gradient GEMMs reuse the transposes
     with pytest.raises(LayoutError, match="--dtype"):

@@ -245,6 +245,27 @@ def test_8bit_gemm_runs_on_tensor_cores_with_1_byte_tensors(h100, dtype):
         rel=1e-6)
 
 
+def test_split_accumulator_fp8_gemm_pays_its_promotions(h100):
+    """An fp8 GEMM with a split accumulator (Transformer Engine's dgrad / wgrad) adds one FADD per tile element
+    every ``fp8_promotion_k`` K elements in series with its MMAs: 1/4 more main-loop time on an H100 (tensor fp8
+    rate / (2 x FP32 instruction rate x 128)), part of it won back by the power-capped clock; the fast-accumulate
+    GEMM and other dtypes are unchanged."""
+    def split(op):
+        return OpNode(**{**op.__dict__, "attrs": {**op.attrs, "split_accumulator": True}})
+
+    fast, slow = h100.cost(mm(8192, 8192, 8192, "fp8")), h100.cost(split(mm(8192, 8192, 8192, "fp8")))
+    cal, spec = h100.spec.calibration, h100.spec
+    share = spec.peak_per_cycle("fp8") / (2 * spec.peak_per_cycle("fp32") / 2 * cal.fp8_promotion_k)
+    assert share == pytest.approx(0.25, rel=0.01)
+    assert "promotion_s" not in fast.detail and slow.detail["promotion_s"] > 0
+    assert slow.detail["clock_fraction"] > fast.detail["clock_fraction"]  # the adds draw no tensor power
+    assert 1.05 < slow.time_s / fast.time_s < 1 + share
+    bf16 = mm(8192, 8192, 8192, "bf16")
+    assert h100.cost(split(bf16)).time_s == h100.cost(bf16).time_s  # 16-bit MMAs accumulate in fp32
+    a100 = cost_model_for(load_arch("a100"))
+    assert a100.spec.calibration.fp8_promotion_k is None
+
+
 def test_tf32_uses_4_byte_tensors_at_the_tf32_peak(h100):
     tf, fp = h100.cost(mm(8192, 8192, 8192, "tf32")), h100.cost(mm(8192, 8192, 8192, "fp32"))
     assert tf.detail["peak_key"] == "tf32" and tf.detail["energy_dtype"] == "tf32"

@@ -205,6 +205,10 @@ class GpuCalibration(ArchModel):
         dequant_ops_per_weight: ALU instructions a weight-only quantized GEMM (int8/int4/fp8 weights,
             16-bit activations) spends per weight element to dequantize it in the main loop (unpack,
             convert, apply the scale), once per M tile that loads it.
+        fp8_promotion_k: K elements between promotions of an fp8 GEMM run with a split accumulator (the tensor
+            cores' partial sums added into fp32 registers by the CUDA cores, ``accum += accum_temp``, every this
+            many K elements; :meth:`accel.devices.gpu.GpuCostModel._promotion_s`); None: the GPU's fp8 tensor
+            cores need no promotion (or it has none).
     """
 
     tensor_efficiency: Fraction
@@ -235,6 +239,7 @@ class GpuCalibration(ArchModel):
     direct_group_channels: PositiveInt
     row_norm_cta_threads: PositiveInt
     dequant_ops_per_weight: PositiveFloat
+    fp8_promotion_k: PositiveInt | None = None
 
 
 @register_kind("gpu")

@@ -604,7 +604,8 @@ class GpuCostModel(CostModel):
                    aligned: bool | None = None, a_reuse: float = 1.0, key: str | None = None,
                    serial_s: float = 0.0, extra_dram: float = 0.0, flop_reduction: float = 1.0,
                    max_split: int | None = None, useful_flops: float | None = None,
-                   out_elem_bytes: float | None = None, dequant_weights: float = 0.0) -> OpCost:
+                   out_elem_bytes: float | None = None, dequant_weights: float = 0.0,
+                   split_accumulator: bool = False) -> OpCost:
         """Cost of a GEMM-shaped op (``key``: peak entry whose units run it; default from op.dtype).
 
         ``flop_reduction``: a fast algorithm (Winograd/FFT) executes this many times fewer FLOPs
@@ -614,6 +615,8 @@ class GpuCostModel(CostModel):
         ``dequant_weights``: weight elements a weight-only quantized GEMM dequantizes in its main loop, once per
         M tile: ``dequant_weights x ceil(M / tile_m) x calibration.dequant_ops_per_weight`` ALU instructions at
         the FMA pipes' instruction rate (``peak_at("fp32") / 2``), added to the main loop's compute time.
+        ``split_accumulator``: an fp8 GEMM that promotes its partial sums to fp32 registers
+        (:meth:`_promotion_s`, added to the main loop's compute time).
         """
         key = key or self._peak_key(op.dtype)
         eb = dtype_bytes(op.dtype)
@@ -631,6 +634,7 @@ class GpuCostModel(CostModel):
             passes = math.ceil(M / plan.tile_m) if plan.tile_m else 1
             alu_per_s = self.spec.peak_at("fp32") / 2.0
             dequant_s = dequant_weights * passes * self.spec.calibration.dequant_ops_per_weight / alu_per_s
+        promotion_s = self._promotion_s(plan, key, aligned, derate) if split_accumulator else 0.0
         kernels = 1 + (1 if plan.split_k > 1 else 0) + (2 if serial_s > 0 else 0)
         detail = {"kernels": kernels,
                   "tile_m": plan.tile_m, "tile_n": plan.tile_n, "split_k": plan.split_k, "tiles": plan.tiles,
@@ -638,9 +642,29 @@ class GpuCostModel(CostModel):
                   **(extra_detail or {})}
         if dequant_s:
             detail["dequant_s"] = dequant_s
-        return self._finish(op, key, plan.compute_s + dequant_s, max(plan.dram_s, plan.l2_s),
+        if promotion_s:
+            detail["promotion_s"] = promotion_s
+        return self._finish(op, key, plan.compute_s + dequant_s + promotion_s, max(plan.dram_s, plan.l2_s),
                             plan.flops_executed / flop_reduction, levels, detail, fixed_s=plan.fixed_s,
                             serial_s=serial_s + self.spec.calibration.library_latency, useful_flops=useful_flops)
+
+    def _promotion_s(self, plan: GemmPlan, key: str, aligned: bool, derate: float) -> float:
+        """Main-loop time (s, at boost clock) that an fp8 GEMM with a split accumulator spends promoting its
+        partial sums: every ``p = calibration.fp8_promotion_k`` K elements a CTA waits for its tensor-core
+        accumulators and adds them into fp32 registers, one FADD per element of its ``tile_m x tile_n`` tile
+        (CUTLASS ``GmmaFP8Accumulation::promote_core``: ``warpgroup_wait<0>()``, then ``accum(i) +=
+        accum_temp(i)``), before it issues the next MMAs, so the adds run in series with them. Per tile that is
+        ``tile_m x tile_n x K_slice / p`` FADDs at the SM's FP32 instruction rate ``r_add = peak_fp32 / 2 /
+        sm_count`` against ``2 x tile_m x tile_n x K_slice`` FLOPs at its tensor rate ``r_mma``: the main loop
+        grows by ``r_mma / (2 x r_add x p)`` of its compute time (0.25 for H100 fp8 at ``p`` = 128). The adds'
+        own energy is not counted, so the power cap lets the lengthened kernel clock a little higher. 0 on a GPU
+        without ``fp8_promotion_k``."""
+        p = self.spec.calibration.fp8_promotion_k
+        if not p or key != "fp8":
+            return 0.0
+        r_mma = self._rate_per_cycle(key, aligned, derate)
+        r_add = self.spec.peak_per_cycle("fp32") / 2.0
+        return plan.compute_s * r_mma / (2.0 * r_add * p)
 
     def _matmul(self, op: OpNode) -> OpCost:
         g = GemmShape.of(op)
@@ -648,7 +672,8 @@ class GpuCostModel(CostModel):
         a_total, b_total, extra = gemm_operands(op, M, N, K, batch)
         # the bias / C operand is read once by the epilogue, like the output is written once
         c_total = (op.output_bytes or M * N * batch * dtype_bytes(op.dtype)) + extra
-        return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total, dequant_weights=_quantized_weights(op, K, N))
+        return self._gemm_cost(op, M, N, K, batch, a_total, b_total, c_total, dequant_weights=_quantized_weights(op, K, N),
+                               split_accumulator=bool(op.attrs.get("split_accumulator")))
 
     def _conv(self, op: OpNode) -> OpCost:
         """The op as one convolution kernel (its own shape and tensors): :meth:`_conv_kernel`."""

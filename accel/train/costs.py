@@ -27,7 +27,10 @@ Learning"): every GEMM of the bf16-traced graph runs in fp8 (E4M3/E5M2 inputs, b
 peak, and the operand it reads from a fresh activation or gradient is quantized first by a cast-transpose
 kernel (read bf16, write the fp8 tensor and its fp8 transpose: 4 bytes per element). Weight-gradient GEMMs
 (their reduction runs over the microbatch's tokens) read the transposes made for the forward and dgrad GEMMs and
-cast nothing. Attention, norms and elementwise ops stay bf16.
+cast nothing. The backward's GEMMs (dgrad, wgrad) run with a split accumulator, promoting their partial sums to
+fp32 every few K steps (``attrs["split_accumulator"]``: Transformer Engine's ``_2X_ACC_DGRAD = _2X_ACC_WGRAD =
+True``, ``_2X_ACC_FPROP = False``, transformer_engine/pytorch/module/base.py; priced by the GPU model's
+``fp8_promotion_k``). Attention, norms and elementwise ops stay bf16.
 
 With sequence parallelism the ops of the sequence-parallel region run on ``seq_len / tp`` tokens: their time
 and saved bytes are divided by ``tp``. That region is a block's norms and residual adds (its ops not under
@@ -150,10 +153,14 @@ def _saved_bytes(graph: LayerGraph, fp8: bool = False) -> dict[str, tuple[float,
 
 
 def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
-    """The kernels of GEMM ``op`` under FP8 training (module docstring): the GEMM itself with fp8 inputs, after
-    the cast-transpose of its ``M x K`` operand unless it is a weight-gradient GEMM (``K == tokens``)."""
+    """The kernels of GEMM ``op`` under FP8 training (module docstring): the GEMM itself with fp8 inputs (a
+    backward GEMM with a split accumulator), after the cast-transpose of its ``M x K`` operand unless it is a
+    weight-gradient GEMM (``K == tokens``)."""
     fp8_inputs = [TensorInfo.of(t.shape, "fp8") if len(t.shape) > 1 else t for t in op.inputs]
-    gemm = dataclasses.replace(op, dtype="fp8", inputs=fp8_inputs, attrs=dict(op.attrs))
+    attrs = dict(op.attrs)
+    if op.phase == "backward":
+        attrs["split_accumulator"] = True
+    gemm = dataclasses.replace(op, dtype="fp8", inputs=fp8_inputs, attrs=attrs)
     g = GemmShape.of(op)
     if g.K == tokens:
         return [gemm]
