@@ -93,11 +93,15 @@ def test_deepspeed_schedule_meets_neighbours_at_every_step(pp, m):
 def test_deepspeed_schedule_in_a_training_step(small_graphs):
     """``--pipeline-schedule deepspeed``: its exchanges hold both ranks (pp_comm), and its engine reduces the
     data-parallel gradients after the schedule (``ReduceGrads``), exposed where Megatron's buckets overlap the last
-    backward; it runs one chunk per rank and blocking sends (the flags say so)."""
-    megatron = _sim(small_graphs, pp=2, dp=2)
+    backward; it runs one chunk per rank and blocking sends (the flags say so). The small model's ~30M parameters
+    fit one Megatron-Core default bucket (40M), which leaves only when the backward is over, exposed just the same:
+    smaller buckets overlap it."""
+    megatron = _sim(small_graphs, pp=2, dp=2, dp_buckets_every_stage=True, dp_bucket_params=1_000_000)
+    one_bucket = _sim(small_graphs, pp=2, dp=2)
     ds = _sim(small_graphs, pp=2, dp=2, pipeline_schedule="deepspeed")
     assert sum(ds.breakdown.values()) == pytest.approx(ds.step_time_s)
     assert ds.breakdown["dp_comm"] > megatron.breakdown["dp_comm"]
+    assert ds.breakdown["dp_comm"] == pytest.approx(one_bucket.breakdown["dp_comm"])
     assert ds.breakdown["pp_comm"] > 0 and ds.step_time_s > megatron.step_time_s
     for kw, flag in ((dict(layers_per_virtual_stage=2), "--layers-per-virtual-stage"), (dict(p2p="overlapped"), "--p2p"),
                      (dict(), "--pipeline-schedule")):

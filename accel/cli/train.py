@@ -101,6 +101,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-dp-overlap", action="store_true",
                    help="the data-parallel gradient reduction runs after the pipeline (default: overlapped with "
                         "the last microbatch's backward)")
+    g.add_argument("--dp-bucket-params", type=positive_int, default=None, metavar="N",
+                   help="parameters per data-parallel gradient bucket of the overlapped reduction (Megatron-Core "
+                        "--ddp-bucket-size; default max(4e7, 1e6 x dp x cp))")
+    g.add_argument("--dp-bucket-every-stage", action="store_true",
+                   help="every pipeline rank reduces its gradients in buckets (Apex DistributedFusedAdam; default: "
+                        "Megatron-Core's, the first pipeline rank only, the others in one collective)")
     g.add_argument("--search-layout", type=positive_int, default=None, metavar="N",
                    help="simulate every layout the flags leave open (--tp/--pp/--dp/--microbatch-size/"
                         "--sequence-parallel/--recompute/--zero not given) and print the N fastest that fit")
@@ -197,6 +203,7 @@ def run_training(args: Any) -> int:
         layers_per_virtual_stage=args.layers_per_virtual_stage, sequence_parallel=bool(args.sequence_parallel),
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
         dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
+        dp_bucket_params=args.dp_bucket_params, dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
         fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
@@ -244,7 +251,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     choices = Choices(tp=args.tp, pp=args.pp, dp=args.dp, cp=base.cp, microbatch_size=args.microbatch_size,
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
                       tp_comm_overlap=bool(args.tp_comm_overlap), tp_async_backward=not args.no_tp_async_backward,
-                      dp_overlap=not args.no_dp_overlap, fsdp=bool(args.fsdp),
+                      dp_overlap=not args.no_dp_overlap, dp_bucket_params=args.dp_bucket_params,
+                      dp_buckets_every_stage=bool(args.dp_bucket_every_stage), fsdp=bool(args.fsdp),
                       optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,

@@ -73,6 +73,12 @@ class TrainLayout:
         dp_overlap: data-parallel gradient reduction overlaps the last microbatch's backward (PyTorch DDP and
             Megatron ``--overlap-grad-reduce`` buckets) and the parameter all-gather of ZeRO-1/2 overlaps the
             first forward; False: both run after / before the pipeline, exposed.
+        dp_bucket_params: parameters per data-parallel gradient bucket when the reduction overlaps (Megatron-Core
+            ``--ddp-bucket-size``; :mod:`accel.train.buckets`); None: Megatron-Core's default, ``max(4e7, 1e6 x dp x
+            cp)``.
+        dp_buckets_every_stage: every pipeline rank reduces its gradients in buckets (Apex DistributedFusedAdam);
+            False: Megatron-Core's, which buckets on the first pipeline rank only, the others reducing in one
+            collective after their last backward.
         fsdp: ZeRO-2 / ZeRO-3 run as PyTorch FSDP (``SHARD_GRAD_OP`` / ``FULL_SHARD``): every microbatch, each decoder
             block's parameters are all-gathered for its forward (``FULL_SHARD``: again for its backward) and its
             gradients reduce-scattered after its backward, each collective overlapping the block's compute. False:
@@ -129,6 +135,8 @@ class TrainLayout:
     tp_comm_overlap: bool = False
     tp_async_backward: bool = True
     dp_overlap: bool = True
+    dp_bucket_params: int | None = None
+    dp_buckets_every_stage: bool = False
     fsdp: bool = False
     optimizer_dtype: str = "fp32"
     first_stage_layers: int | None = None
@@ -270,6 +278,9 @@ class TrainLayout:
                                                      f"{', '.join(PIPELINE_SCHEDULES)}")
         if self.p2p is not None and self.p2p not in P2P_MODES:
             raise LayoutError("--p2p", f"unknown {self.p2p!r}; allowed: {', '.join(P2P_MODES)}")
+        b = self.dp_bucket_params
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
+            raise LayoutError("--dp-bucket-params", f"must be a positive integer (parameters), got {b!r}")
         if self.optimizer_dtype not in OPTIMIZER_DTYPES:
             raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
                                                    f"{', '.join(OPTIMIZER_DTYPES)}")

@@ -45,6 +45,10 @@ class Choices:
     tp_async_backward: bool = True
     #: :attr:`accel.train.layout.TrainLayout.dp_overlap` of every layout
     dp_overlap: bool = True
+    #: :attr:`accel.train.layout.TrainLayout.dp_bucket_params` of every layout
+    dp_bucket_params: int | None = None
+    #: :attr:`accel.train.layout.TrainLayout.dp_buckets_every_stage` of every layout
+    dp_buckets_every_stage: bool = False
     #: ZeRO-2/3 as PyTorch FSDP (:attr:`accel.train.layout.TrainLayout.fsdp`); a searched ZeRO stage below 2 runs
     #: without it (a fixed one does not: the layout check names the conflict)
     fsdp: bool = False
@@ -112,6 +116,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      microbatch_size=mb, sequence_parallel=bool(sp), recompute=rc, zero=z,
                                      tp_comm_overlap=c.tp_comm_overlap and bool(sp),
                                      tp_async_backward=c.tp_async_backward, dp_overlap=c.dp_overlap,
+                                     dp_bucket_params=c.dp_bucket_params,
+                                     dp_buckets_every_stage=c.dp_buckets_every_stage,
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,

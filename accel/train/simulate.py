@@ -14,18 +14,19 @@ Per microbatch, a pipeline rank runs its model chunks' blocks (priced op by op o
 * full recomputation repeats the forward's collectives in backward; the vocab-parallel embedding all-reduces
   its output; the vocab-parallel cross-entropy all-reduces 3 ``b s`` fp32 vectors (max, sum, target logit).
 
-Stages exchange ``b s h`` activations point to point, split over the ``tp`` ranks and all-gathered inside the
-node (Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1); a blocking send holds the
-sending rank for the transfer (``TrainLayout.p2p``). The pipeline schedule (1F1B or interleaved) is simulated
-(:mod:`accel.train.pipeline`; ``--pipeline-schedule deepspeed``: DeepSpeed's pipeline engine). Then the data-parallel
-gradient reduction
-(all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), hidden behind the last microbatch's backward and
-the first forward when ``dp_overlap``; with ZeRO-3 (FSDP) every block's parameters are all-gathered in forward
-and backward and its gradients reduce-scattered, each overlapping the block's compute, and so are ZeRO-2's under
-FSDP (``SHARD_GRAD_OP``: the forward all-gather and the backward reduce-scatter, per block and microbatch); the
-parameters outside the blocks (FSDP's root unit) are gathered and reduce-scattered every microbatch, exposed. Last, the optimizer
-step over the rank's (sharded) parameters: the streaming kernels of ``--optimizer-step`` (:mod:`accel.train.optimizer`),
-priced by the device's cost model.
+Stages exchange ``b s h`` activations point to point, split over the ``tp`` ranks and all-gathered inside the node
+(Megatron's scatter/gather optimisation; Narayanan et al. SC'21, Sec. 4.1); a blocking send holds the sending rank
+for the transfer (``TrainLayout.p2p``). The pipeline schedule (1F1B or interleaved) is simulated
+(:mod:`accel.train.pipeline`; ``--pipeline-schedule deepspeed``: DeepSpeed's pipeline engine). Then the
+data-parallel gradient reduction (all-reduce; ZeRO-1/2: reduce-scatter + parameter all-gather), run in gradient
+buckets behind the last microbatch's backward and the first forward when ``dp_overlap`` (:mod:`accel.train.buckets`:
+a bucket leaves once its last gradient is ready, the next forward waits for each bucket's gather); with ZeRO-3
+(FSDP) every block's parameters are all-gathered in forward and backward and its gradients reduce-scattered, each
+overlapping the block's compute, and so are ZeRO-2's under FSDP (``SHARD_GRAD_OP``: the forward all-gather and the
+backward reduce-scatter, per block and microbatch); the parameters outside the blocks (FSDP's root unit) are
+gathered and reduce-scattered every microbatch, exposed. Last, the optimizer step over the rank's (sharded)
+parameters: the streaming kernels of ``--optimizer-step`` (:mod:`accel.train.optimizer`), priced by the device's
+cost model.
 
 All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
 inside a node, NICs across nodes). Every kernel runs at the pace of the job's slowest GPU: units of one SKU
@@ -45,6 +46,7 @@ from accel.devices.base import CostModel
 from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.sim.stragglers import slowest_factor
 from accel.sim.system import System, resolve_system
+from accel.train.buckets import ParamSegment, gather_exposed, grad_buckets, megatron_bucket_params, reduce_exposed
 from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
 from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state, state_bytes
@@ -516,8 +518,10 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         params = _rank_params(pieces, layout, r, chunks, chunk_layers)
         ks = [c * layout.pp + r for c in range(chunks)]
         n_blocks = sum(chunk_layers[k] for k in ks)
+        first_start = min((span[3] for span in run.spans[r]), default=0.0)
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], shares,
-                           n_blocks * b.param_count)
+                           n_blocks * b.param_count, _param_segments(pieces, layout, ks, n_blocks, windows), r == 0,
+                           run.step_s - run.end_s[r], first_start)
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = sum(model.cost(op).time_s
                     for op in optimizer_step_ops(layout.optimizer_step, local, params, layout.optimizer_dtype, dtype))
@@ -567,12 +571,38 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
                      "overlap_share_forward": shares[0], "overlap_share_backward": shares[1]})
 
 
+def _param_segments(pieces: Pieces, layout: TrainLayout, ks: list[int], n_blocks: int,
+                    windows: tuple[float, float]) -> list[ParamSegment]:
+    """A rank's parameters in the order its backward produces their gradients (:mod:`accel.train.buckets`): the
+    LM head's weight on the last virtual stage's rank, its blocks (``windows``: a block's forward and backward per
+    microbatch), the embedding's weight on the first's (a tied weight there, whose gradient the embedding's
+    backward completes)."""
+    chunks = max(1, len(ks))
+    head_on, embed_on = layout.pp * chunks - 1 in ks, 0 in ks
+    tied = pieces.tied_params if head_on and embed_on else 0.0
+    segs: list[ParamSegment] = []
+    if head_on:
+        segs.append(ParamSegment(pieces.head.param_count - tied, pieces.head.backward_s, pieces.head.forward_s, True))
+    segs.append(ParamSegment(n_blocks * pieces.block.param_count, n_blocks * windows[1], n_blocks * windows[0]))
+    if embed_on:
+        segs.append(ParamSegment(pieces.embed.param_count, pieces.embed.backward_s, pieces.embed.forward_s, True))
+    return segs
+
+
 def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, group: list[int],
                 last_backward: float, first_forward: float, shares: tuple[float, float] = (1.0, 1.0),
-                block_params: float = 0.0) -> float:
+                block_params: float = 0.0, segments: list[ParamSegment] | None = None, first_stage: bool = True,
+                slack: float = 0.0, lead: float = 0.0) -> float:
     """Exposed data-parallel communication of one rank (s) (module docstring): what the overlapped windows do not
-    hide, including the compute they lose to the collectives' SMs (:func:`overlapped`; ``shares``: the forward's and
-    the backward's :func:`overlap_share`).
+    hide, including the compute they lose to the collectives' SMs (``shares``: the forward's and the backward's
+    :func:`overlap_share`).
+
+    Overlapped (``dp_overlap``), the reduction and the parameter gather run in gradient buckets
+    (:mod:`accel.train.buckets`) over ``segments`` (the rank's parameters in backward order; default one run of
+    ``params`` over the windows) scaled to the rank's last backward and first forward: ``dp_bucket_params`` each
+    (default Megatron-Core's), one bucket on a pipeline rank after the first (``first_stage`` False) unless
+    ``dp_buckets_every_stage``. ``slack``: how long before the step's end the rank's last backward ends; ``lead``:
+    when its first forward starts (s).
 
     When the collectives run per block (:attr:`TrainLayout.shards_per_block`; their cost is in the pipeline run),
     the ``params - block_params`` parameters outside the rank's blocks (embedding, final norm, LM head: FSDP's root
@@ -588,16 +618,27 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
             return 0.0
         return layout.microbatches * (sysm.collective_cost("allgather", outside * wb, group).time_s
                                       + sysm.collective_cost("reduce_scatter", outside * gb, group).time_s)
-    if layout.zero == 0:
-        reduce = sysm.collective_cost("allreduce", params * gb, group).time_s
-        gather = 0.0
-    else:
-        reduce = sysm.collective_cost("reduce_scatter", params * gb, group).time_s
-        gather = sysm.collective_cost("allgather", params * wb, group).time_s
+    op = "allreduce" if layout.zero == 0 else "reduce_scatter"
+
+    def reduce_s(p: float) -> float:
+        return sysm.collective_cost(op, p * gb, group).time_s
+
+    def gather_s(p: float) -> float:
+        return sysm.collective_cost("allgather", p * wb, group).time_s if layout.zero >= 1 else 0.0
+
     if not layout.dp_overlap or layout.pipeline_schedule == "deepspeed":  # DeepSpeed: ReduceGrads after the schedule
-        return reduce + gather
-    return (overlapped(last_backward, reduce, shares[1]) - last_backward
-            + overlapped(first_forward, gather, shares[0]) - first_forward)
+        return reduce_s(params) + gather_s(params)
+    segs = segments or [ParamSegment(params, last_backward, first_forward)]
+    bwd, fwd = sum(x.backward_s for x in segs), sum(x.forward_s for x in segs)
+    segs = [ParamSegment(x.params, x.backward_s * (last_backward / bwd if bwd > 0 else 0.0),
+                         x.forward_s * (first_forward / fwd if fwd > 0 else 0.0), x.atomic) for x in segs]
+    size = None if not first_stage and not layout.dp_buckets_every_stage else (
+        layout.dp_bucket_params or megatron_bucket_params(len(group)))
+    buckets = grad_buckets(segs, size)
+    exposed = reduce_exposed(buckets, last_backward, reduce_s, shares[1], slack)
+    if layout.zero >= 1:
+        exposed += gather_exposed(buckets, gather_s, shares[0], lead)
+    return exposed
 
 
 def compute_share(sysm: System, spec: DeviceSpec) -> float:
