@@ -319,6 +319,28 @@ def test_tied_head_weight_is_one_tensor_on_one_rank(small_graphs):
     assert halves.stages[0]["params"] < one.stages[0]["params"]
 
 
+def test_tied_weight_gradient_is_all_reduced_between_the_pipeline_ends(small_graphs):
+    """With pipeline stages the two copies of a tied weight are summed after the backward (Megatron's embedding
+    group, DeepSpeed's ReduceTiedGrads): one exposed fp32 all-reduce of vocab x hidden gradients on the first and the
+    last rank, none on a middle rank or with one stage."""
+    from accel.sim.system import resolve_system
+    from accel.train.simulate import Pieces, _tied_grad_allreduce_s
+
+    cfg, _ = small_graphs
+    sysm = resolve_system("dgx_h100")
+    r = _sim(small_graphs, pp=2)
+    lay = r.layout
+    pieces = Pieces(*([None] * 4), tied_params=float(cfg.vocab * cfg.hidden))  # type: ignore[arg-type]
+    want = sysm.collective_cost("allreduce", cfg.vocab * cfg.hidden * 4.0, [lay.rank(0, 0, 0), lay.rank(0, 0, 1)]).time_s
+    assert want > 0 and _tied_grad_allreduce_s(sysm, lay, pieces, "bf16", 0) == pytest.approx(want)
+    assert _tied_grad_allreduce_s(sysm, lay, pieces, "bf16", 1) == pytest.approx(want)
+    three = dataclasses.replace(lay, pp=3)
+    assert _tied_grad_allreduce_s(sysm, three, pieces, "bf16", 1) == 0.0
+    assert _tied_grad_allreduce_s(sysm, dataclasses.replace(lay, pp=1), pieces, "bf16", 0) == 0.0
+    assert _tied_grad_allreduce_s(sysm, lay, dataclasses.replace(pieces, tied_params=0.0), "bf16", 0) == 0.0
+    assert r.stages[1]["dp_comm"] >= want  # in the step: the last rank's dp_comm holds it (dp 1: nothing else)
+
+
 def test_breakdown_adds_up_and_flops_match_megatron(small_graphs):
     cfg, _ = small_graphs
     r = _sim(small_graphs, tp=2, pp=2, dp=2, recompute="full")

@@ -522,6 +522,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         dp_s = _dp_exposed(sysm, layout, params, dtype, group, run.last_backward_s[r], run.first_forward_s[r], shares,
                            n_blocks * b.param_count, _param_segments(pieces, layout, ks, n_blocks, windows), r == 0,
                            run.step_s - run.end_s[r], first_start)
+        dp_s += _tied_grad_allreduce_s(sysm, layout, pieces, dtype, r)
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = sum(model.cost(op).time_s
                     for op in optimizer_step_ops(layout.optimizer_step, local, params, layout.optimizer_dtype, dtype))
@@ -569,6 +570,19 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         collectives={"tp_block_forward_s": comm.block_fwd, "tp_block_backward_s": comm.block_bwd,
                      "p2p_s": comm.p2p, "fsdp_forward_s": fsdp[0], "fsdp_backward_s": fsdp[1],
                      "overlap_share_forward": shares[0], "overlap_share_backward": shares[1]})
+
+
+def _tied_grad_allreduce_s(sysm: System, layout: TrainLayout, pieces: Pieces, dtype: str, r: int) -> float:
+    """Exposed all-reduce (s) of a tied embedding / LM head weight's gradient between the first and the last
+    pipeline rank, which each hold a copy (pp > 1): Megatron-Core's ``finalize_model_grads`` runs it after the
+    data-parallel gradient sync (``_allreduce_word_embedding_grads``, on the fp32 ``main_grad``), DeepSpeed's
+    pipeline engine before it (``ReduceTiedGrads``, on the fp32 gradient its BF16 optimizer keeps); nothing
+    overlaps it. 0 on the other ranks, with ``pp`` 1 or an untied head."""
+    if layout.pp < 2 or pieces.tied_params <= 0 or r not in (0, layout.pp - 1):
+        return 0.0
+    gb = state_bytes(dtype, layout.optimizer_dtype)[1]
+    ends = [layout.rank(0, 0, 0), layout.rank(0, 0, layout.pp - 1)]
+    return sysm.collective_cost("allreduce", pieces.tied_params * gb, ends).time_s
 
 
 def _param_segments(pieces: Pieces, layout: TrainLayout, ks: list[int], n_blocks: int,
