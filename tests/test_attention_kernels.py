@@ -132,6 +132,24 @@ def test_flashattention_in_triton_runs_at_its_published_ratio_of_flashattention2
         type(rel).model_validate({"relative_to": "flash3", "forward": 0.7, "backward": 0.5})
 
 
+@pytest.mark.parametrize("kernel,d,d_kernel", [("flash_triton", 112, 128), ("flash_triton", 80, 128),
+                                               ("flash2", 80, 96), ("flash2", 112, 128)])
+def test_a_head_between_compiled_sizes_runs_the_next_kernel_padded(h100, kernel, d, d_kernel):
+    """FlashAttention-2 is compiled for head dimensions 32, 64, 96, 128, ... (HEADDIM_SWITCH); the Triton kernel
+    computes on the next power of two. A head of ``d`` costs what a ``d_kernel`` head does at that kernel's measured
+    speed (MPT-30B's 112 and MPT-3B's 80); cuDNN's fused attention takes it as it is."""
+    from accel.devices.gpu import kernel_head_dim
+
+    assert kernel_head_dim(kernel, d) == d_kernel and kernel_head_dim(kernel, d_kernel) == d_kernel
+    assert kernel_head_dim("flash", d) == d
+    for phase in ("forward", "backward"):
+        odd, full = _attn(phase, d=d), _attn(phase, d=d_kernel)
+        odd.attrs["kernel"] = full.attrs["kernel"] = kernel
+        assert h100.cost(odd).time_s == pytest.approx(h100.cost(full).time_s, rel=0.02)
+    cudnn = _attn("forward", d=112)
+    assert h100.cost(cudnn).time_s < 0.95 * h100.cost(_attn("forward", d=128)).time_s
+
+
 def test_training_graph_marks_the_flash_triton_kernel():
     from workloads.llm_configs import llm_config
     from workloads.llm_train import training_graphs

@@ -257,6 +257,24 @@ def _twice_read_bytes(op: OpNode) -> float:
     return float(sum(t.bytes for t in op.inputs if t.shape == main))
 
 
+#: head dimensions each fused-attention kernel family is compiled for; a head dimension in between runs the next
+#: larger kernel, its tiles padded: FlashAttention-2's ``HEADDIM_SWITCH`` (Dao-AILab/flash-attention
+#: ``csrc/flash_attn/src/static_switch.h``: 32, 64, 96, 128, 160, 192, 224, 256); FlashAttention in Triton, which
+#: computes on ``BLOCK_HEADDIM = max(triton.next_power_of_2(d), 16)`` columns and takes ``d <= 128``
+#: (llm-foundry ``llmfoundry/models/layers/flash_attn_triton.py`` @0227d9f7b9c792e275e018bfac3a21dea4739323, from
+#: HazyResearch's). cuDNN's fused attention (``flash``) takes any multiple of 8 and is not listed
+ATTENTION_KERNEL_HEAD_DIMS: dict[str, tuple[int, ...]] = {
+    "flash2": (32, 64, 96, 128, 160, 192, 224, 256),
+    "flash_triton": (16, 32, 64, 128),
+}
+
+
+def kernel_head_dim(kernel: str, d: int) -> int:
+    """Head dimension the ``kernel`` family computes for a head of ``d`` (:data:`ATTENTION_KERNEL_HEAD_DIMS`):
+    the smallest compiled one that holds it; ``d`` itself for a family that takes any, or beyond its largest."""
+    return min((k for k in ATTENTION_KERNEL_HEAD_DIMS.get(kernel, ()) if k >= d), default=d)
+
+
 #: aten ops of PyTorch's softmax / log-softmax forward, which run ``host_softmax`` over the last dimension
 #: (``aten/src/ATen/native/cuda/SoftMax.cu``)
 SOFTMAX_FORWARD_ATEN: tuple[str, ...] = ("aten._softmax.", "aten._log_softmax.")
@@ -896,9 +914,14 @@ class GpuCostModel(CostModel):
         what the curves measured), else for
         ``flash2`` from ``calibration.flash2_efficiency``; 0 when neither applies. A family the YAML gives relative to
         another (``flash_triton``: FlashAttention in Triton against FlashAttention-2) takes that family's fraction
-        times its ``forward`` / ``backward`` ratio."""
+        times its ``forward`` / ``backward`` ratio. A kernel compiled for fixed head dimensions runs a head of ``d``
+        on the next larger one, ``d_k`` (:func:`kernel_head_dim`): the fraction is the one measured at ``d_k``, and
+        it applies to ``d_k / d`` times the useful FLOPs (the padded columns are computed)."""
         cal = self.spec.calibration
         asked = kernel = str(op.attrs.get("kernel") or "flash")
+        d = AttentionShape.of(op).d
+        d_k = kernel_head_dim(asked, d)
+        useful_flops *= d_k / d if d > 0 else 1.0
         direction = "backward" if op.phase == "backward" else "forward"
         ratio = 1.0
         relative = getattr(cal.attention_efficiency, kernel, None) if cal.attention_efficiency else None
@@ -908,7 +931,7 @@ class GpuCostModel(CostModel):
         curves = getattr(cal.attention_efficiency, kernel, None) if cal.attention_efficiency else None
         if curves is not None and op.dtype in ("bf16", "fp16"):  # the curves were measured in 16-bit
             at = AttentionShape.of(op)
-            eff = curves.efficiency(direction, at.d, at.Lk, at.causal)
+            eff = curves.efficiency(direction, d_k, at.Lk, at.causal)
         if eff is None and kernel == "flash2":
             eff = cal.flash2_efficiency
         if not eff and asked in MEASURED_ATTENTION_KERNELS:
