@@ -260,6 +260,26 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                f"; accel's memory estimate {r.memory.total / 1e9:.0f} GB exceeds the device")
 
 
+def fp8_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> list[tuple[TrainingRow, TrainingRow,
+                                                                                          float, float]]:
+    """Pairs of simulated rows that differ only in FP8 against BF16 training (same model, GPUs, sequence length,
+    global batch, microbatch size and recomputation, both stated by the source): ``(bf16 row, fp8 row, published
+    speed-up, accel's speed-up)``, tokens/s over tokens/s. A ratio on one stack and one cluster cancels what the
+    two runs share (the cluster, the framework's overheads), so it checks FP8's own mechanisms: the fp8 GEMMs, their
+    casts, the split accumulator of the backward's GEMMs."""
+    def key(r: TrainingRow) -> tuple:
+        return (r.model, r.num_gpus, r.seq_len, r.global_batch, r.microbatch_size, r.recompute)
+
+    bf16 = {key(r): r for r in rows if r.dtype == "bf16" and r.row in predicted and r.microbatch_size and r.recompute}
+    out = []
+    for r in rows:
+        b = bf16.get(key(r)) if r.dtype == "fp8" and r.row in predicted else None
+        if b is not None and r.published_tokens_per_s_per_gpu and b.published_tokens_per_s_per_gpu:
+            out.append((b, r, float(r.published_tokens_per_s_per_gpu) / float(b.published_tokens_per_s_per_gpu),
+                        predicted[r.row] / predicted[b.row]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one row per source")
@@ -273,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         seen: set[str] = set()
         rows = [r for r in rows if not (r.source_short in seen or seen.add(r.source_short))]  # type: ignore[func-returns-value]
     errors: list[float] = []
+    predicted: dict[int, float] = {}
     residual_rows: list[dict] = []
     slowest = (0.0, "")
     print(f"{'row':>4} {'source':32} {'model':28} {'GPUs':>5} {'tp':>2} {'pp':>3} {'dp':>4} "
@@ -291,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         pub = float(row.published_tokens_per_s_per_gpu or 0.0)
         err = pred / pub - 1.0
         errors.append(err)
+        predicted[row.row] = pred
         residual_rows.append({"row": row.row, "source": row.source_short, "model": row.model,
                               "predicted_tokens_per_s": pred, "published_tokens_per_s": pub})
         print(f"{row.row:>4} {row.source_short[:32]:32} {row.model[:28]:28} {row.num_gpus:>5} {row.tp or 1:>2} "
@@ -301,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(errors)} rows: median |error| {100 * statistics.median(absd):.1f}%, "
           f"mean error {100 * statistics.mean(errors):+.1f}%, max |error| {100 * absd[-1]:.1f}%; "
           f"within 15%: {sum(a <= 0.15 for a in absd)}/{len(absd)}, within 20%: {sum(a <= 0.20 for a in absd)}/{len(absd)}")
+    pairs = fp8_speedup_pairs(rows, predicted)
+    if pairs:
+        print("\nFP8 over BF16 on the same stack and configuration (published / accel tokens/s ratio):")
+        for b, f, pub_x, acc_x in pairs:
+            print(f"  rows {b.row:>3}/{f.row:<3} {f.model[:14]:14} mb {f.microbatch_size:<3} recompute {f.recompute:<5} "
+                  f"published x{pub_x:.3f}  accel x{acc_x:.3f}  ({100 * (acc_x / pub_x - 1):+.1f}%)")
     if slowest[1]:
         print(f"largest simulation: {slowest[1]} in {slowest[0]:.2f} s (graphs cached per model; target < 10 s)")
     if args.residuals:

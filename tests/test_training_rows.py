@@ -269,3 +269,18 @@ def test_nemo_rows_take_the_release_configs(rows):
     assert {m for m, r in nemo.items() if r.dropout} == {"GPT3-5B", "GPT3-20B", "GPT3-175B", "LLAMA2-7B SFT",
                                                         "LLAMA2-13B SFT", "LLAMA2-70B SFT"}
     assert all(r.dropout in (0.0, 0.1) for r in nemo.values()) and all(r.dropout is None for r in others)
+
+
+def test_fp8_bf16_pairs_share_everything_but_the_dtype():
+    """bench_training's same-stack FP8 / BF16 speed-up check pairs rows that differ only in the training dtype."""
+    from benchmarks.bench_training import fp8_speedup_pairs
+
+    rows = [r for r in tr.load_rows() if r.unexpressible is None]
+    published = {r.row: float(r.published_tokens_per_s_per_gpu) for r in rows if r.published_tokens_per_s_per_gpu}
+    pairs = fp8_speedup_pairs(rows, published)
+    assert len(pairs) >= 4
+    for b, f, pub_x, acc_x in pairs:
+        assert (b.dtype, f.dtype) == ("bf16", "fp8") and b.source_short != f.source_short
+        assert (b.model, b.num_gpus, b.seq_len, b.microbatch_size, b.recompute) == (
+            f.model, f.num_gpus, f.seq_len, f.microbatch_size, f.recompute)
+        assert acc_x == pytest.approx(pub_x)
