@@ -18,10 +18,10 @@ tensor (``atomic``: the LM head's or the embedding's weight) has its gradient on
 never split between buckets; a run of blocks produces its gradients evenly over its backward.
 
 Exposed time of the reduction (s): the buckets' collectives queue behind each other from their ready times;
-``tail = max(0, end of the last - window - slack)`` runs after the rank's backward window (and after ``slack``,
-the time the rank waits anyway for the pipeline's last rank), and the part that overlapped the window slows the
-compute by ``1 - share`` of its length (:func:`accel.train.simulate.overlap_share`): ``tail + (1 - share) x
-(sum - tail)``. Of the gather: the first forward bucket's collective less ``lead`` (the time before the rank's
+``after = max(0, end of the last - window)`` of them runs after the rank's backward window, of which ``tail =
+max(0, after - slack)`` beyond ``slack``, the time the rank waits anyway for the pipeline's last rank; the part
+inside the window slows the compute by ``1 - share`` of its length (:func:`accel.train.simulate.overlap_share`):
+``tail + (1 - share) x (sum - after)``. Of the gather: the first forward bucket's collective less ``lead`` (the time before the rank's
 first forward starts), then each next bucket's collective beyond the forward time of the bucket before it, and
 ``1 - share`` of the part that overlapped. With one bucket per parameter in the limit both reduce to the
 whole-window overlap ``comm x (1 - share)`` of a collective shorter than its window.
