@@ -288,6 +288,8 @@ for _label, _extra in [
     ("--last-stage-layers leaves a remainder", ["--devices", "4", "--pp", "4", "--last-stage-layers", "3"]),
     ("--first/--last-stage-layers over the layers", ["--devices", "2", "--pp", "2", "--first-stage-layers", "5",
                                                      "--last-stage-layers", "5"]),
+    ("--dp-bucket-params 0", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "0"]),
+    ("--dp-bucket-params 1 (millions of buckets)", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "1"]),
 ]:
     add("CLI arguments", _label, lambda d, e=_extra: _TRAIN + e)
 add("CLI arguments", "--attention flash_triton on a GPU with no measured speed",

@@ -87,3 +87,16 @@ def test_buckets_in_a_training_step(small):
     apex = _step(small, pp=2, dp=4, dp_bucket_params=1_000_000, dp_buckets_every_stage=True)
     assert mcore.stages[1]["dp_comm"] == 0.0 < apex.stages[1]["dp_comm"]
     assert mcore.stages[0]["dp_comm"] == pytest.approx(apex.stages[0]["dp_comm"])
+
+
+def test_too_many_buckets_is_a_one_line_error_naming_the_flag(small):
+    """Each bucket is a collective to cost: a bucket size that would make more than MAX_BUCKETS of them is refused
+    with the smallest allowed size, not simulated for minutes."""
+    from accel.train.buckets import MAX_BUCKETS
+
+    with pytest.raises(ValueError, match="allowed: at least"):
+        grad_buckets([ParamSegment(MAX_BUCKETS * 10, 1.0, 1.0)], 9)
+    assert len(grad_buckets([ParamSegment(MAX_BUCKETS * 10, 1.0, 1.0)], 10)) == MAX_BUCKETS
+    with pytest.raises(LayoutError, match="--dp-bucket-params") as err:
+        _step(small, dp=8, dp_bucket_params=100)
+    assert "\n" not in str(err.value)

@@ -38,6 +38,11 @@ MEGATRON_MIN_BUCKET_PARAMS = 40_000_000
 MEGATRON_BUCKET_PARAMS_PER_RANK = 1_000_000
 
 
+#: most buckets one rank's reduction is simulated with (each is a collective to cost): a smaller bucket size is
+#: refused rather than simulated for minutes
+MAX_BUCKETS = 100_000
+
+
 def megatron_bucket_params(dp: int) -> int:
     """Megatron-Core's default gradient bucket size (parameters): ``max(4e7, 1e6 x dp)``, ``dp`` the ranks that
     reduce together (data x context parallel)."""
@@ -68,7 +73,11 @@ class Bucket:
 
 def grad_buckets(segments: list[ParamSegment], bucket_params: float | None) -> list[Bucket]:
     """The buckets of ``segments`` (backward order), in the order their reductions start (module docstring);
-    ``bucket_params`` None: one bucket."""
+    ``bucket_params`` None: one bucket. ValueError when that would be more than :data:`MAX_BUCKETS`."""
+    total = sum(max(0.0, seg.params) for seg in segments)
+    if bucket_params is not None and total / bucket_params > MAX_BUCKETS:
+        raise ValueError(f"{bucket_params:g} parameters a bucket make {total / bucket_params:,.0f} buckets of the "
+                         f"rank's {total:,.0f} parameters; allowed: at least {total / MAX_BUCKETS:,.0f}")
     out: list[Bucket] = []
     acc = t = fwd = 0.0
 

@@ -648,7 +648,10 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
                          x.forward_s * (first_forward / fwd if fwd > 0 else 0.0), x.atomic) for x in segs]
     size = None if not first_stage and not layout.dp_buckets_every_stage else (
         layout.dp_bucket_params or megatron_bucket_params(len(group)))
-    buckets = grad_buckets(segs, size)
+    try:
+        buckets = grad_buckets(segs, size)
+    except ValueError as exc:
+        raise LayoutError("--dp-bucket-params", str(exc)) from None
     exposed = reduce_exposed(buckets, last_backward, reduce_s, shares[1], slack)
     if layout.zero >= 1:
         exposed += gather_exposed(buckets, gather_s, shares[0], lead)
