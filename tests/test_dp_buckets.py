@@ -1,6 +1,8 @@
 """Data-parallel gradient buckets (accel/train/buckets.py): Megatron-Core's bucketing and what of a bucketed
 reduction and parameter gather stays exposed."""
 
+import dataclasses
+
 import pytest
 
 from accel.train.buckets import (ParamSegment, gather_exposed, grad_buckets, megatron_bucket_params,
@@ -100,3 +102,24 @@ def test_too_many_buckets_is_a_one_line_error_naming_the_flag(small):
     with pytest.raises(LayoutError, match="--dp-bucket-params") as err:
         _step(small, dp=8, dp_bucket_params=100)
     assert "\n" not in str(err.value)
+
+
+def test_deepspeed_bf16_optimizer_all_reduces_the_fp32_gradients():
+    """DeepSpeed's BF16_Optimizer (``--grad-accumulation fp32_copy``) shards its state like ZeRO-1 but the engine
+    all-reduces the full fp32 gradients (buffered_allreduce_fallback of get_grads_for_reduction), then the updated
+    16-bit weights are all-gathered: an all-reduce where ZeRO-1 would reduce-scatter."""
+    from accel.sim.system import resolve_system
+    from accel.train.simulate import _dp_exposed
+
+    sysm = resolve_system("dgx_h100")
+    lay = TrainLayout(global_batch=8, seq_len=128, dp=8, zero=1, pipeline_schedule="deepspeed")
+    group = lay.dp_group()
+    p = 1e8
+
+    def cost(op, nbytes):
+        return sysm.collective_cost(op, nbytes, group).time_s
+
+    plain = _dp_exposed(sysm, lay, p, "bf16", group, 1.0, 1.0)
+    assert plain == pytest.approx(cost("reduce_scatter", p * 4) + cost("allgather", p * 2))
+    bf16_opt = _dp_exposed(sysm, dataclasses.replace(lay, grad_accumulation="fp32_copy"), p, "bf16", group, 1.0, 1.0)
+    assert bf16_opt == pytest.approx(cost("allreduce", p * 4) + cost("allgather", p * 2)) and bf16_opt > plain

@@ -106,7 +106,11 @@ class TrainLayout:
             per parameter, every microbatch but the first; DeepSpeed's fp16 pipeline engine, MT-NLG);
             ``fp32_copy``, the gradients are cast to fp32 and added into an fp32 copy after every microbatch
             (DeepSpeed's ``BF16_Optimizer.update_hp_grads`` in its pipeline engine: ``element bytes + 16`` per
-            parameter; BLOOM). Priced per microbatch as streaming kernels over the
+            parameter; BLOOM); that optimizer shards its fp32 state like ZeRO-1 but all-reduces the full fp32
+            gradients (``DeepSpeedEngine.allreduce_gradients``: ``buffered_allreduce_fallback`` of
+            ``get_grads_for_reduction``, ``fp32_groups_gradients_flat``) before all-gathering the updated 16-bit
+            weights, so with it the reduction is an all-reduce at any ZeRO stage. Priced per microbatch as streaming
+            kernels over the
             rank's parameters and added to each piece's backward.
         pipeline_schedule: the pipeline schedule (:data:`PIPELINE_SCHEDULES`): ``megatron``, Megatron-LM's 1F1B (or
             its interleaved schedule with :attr:`layers_per_virtual_stage`; :func:`accel.train.pipeline.run_pipeline`);

@@ -632,7 +632,9 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
             return 0.0
         return layout.microbatches * (sysm.collective_cost("allgather", outside * wb, group).time_s
                                       + sysm.collective_cost("reduce_scatter", outside * gb, group).time_s)
-    op = "allreduce" if layout.zero == 0 else "reduce_scatter"
+    # DeepSpeed's BF16_Optimizer (``fp32_copy``) shards its fp32 state like ZeRO-1 but all-reduces the full fp32
+    # gradients (engine.allreduce_gradients: buffered_allreduce_fallback of get_grads_for_reduction)
+    op = "allreduce" if layout.zero == 0 or layout.grad_accumulation == "fp32_copy" else "reduce_scatter"
 
     def reduce_s(p: float) -> float:
         return sysm.collective_cost(op, p * gb, group).time_s
