@@ -174,12 +174,11 @@ COMPOSER_TRAIN_METRICS = {"llm-foundry MPT H100 BF16": 2, "llm-foundry MPT H100 
 #: (128 or 512 moves the rows by under 2 points)
 PACKED_DOCUMENT_LEN = {"NeMo 24.07 SFT": 256}
 
-#: source -> (parameters per data-parallel gradient bucket, whether every pipeline rank buckets) of the stacks whose
-#: overlapped reduction is not Megatron-Core's DDP (its default bucket, first pipeline rank only): NeMo 24.07's Apex
-#: DistributedFusedAdam, ``bucket_cap_mb: 125`` with ``overlap_grad_sync`` and ``overlap_param_sync``
-#: (NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/llama/llama2_7b.yaml
-#: @064e676963bd7632cb57f1abf575e1205dfcc390), read as 125 MiB of fp32 gradients; it buckets on every rank
-DP_BUCKETS = {"NeMo 24.07 pretraining": (32_768_000, True), "NeMo 24.07 SFT": (32_768_000, True)}
+#: sources whose overlapped data-parallel reduction buckets on every pipeline rank (Apex DistributedFusedAdam: NeMo
+#: 24.07); the others run Megatron-Core's DDP, which buckets on the first pipeline rank only. NeMo's bucket size and
+#: parameter-gather overlap per model: ``TrainingRow.dp_bucket_params`` / ``dp_gather_overlap``
+#: (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``)
+DP_BUCKETS_EVERY_STAGE = {"NeMo 24.07 pretraining", "NeMo 24.07 SFT"}
 
 _GRAPHS: dict[tuple, dict] = {}
 
@@ -210,13 +209,15 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     accumulation = GRAD_ACCUMULATION.get(row.source_short, "fused")
     optimizer_step = OPTIMIZER_STEP.get(row.source_short, "fused")
     schedule = "deepspeed" if row.source_short in DEEPSPEED_PIPELINE else "megatron"
-    bucket_params, every_stage = DP_BUCKETS.get(row.source_short, (None, False))
+    every_stage = row.source_short in DP_BUCKETS_EVERY_STAGE
+    gather_overlap = row.dp_gather_overlap is not False
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
                       recompute=row.recompute or IMPLIED_RECOMPUTE.get(row.source_short), zero=row.zero,
                       tp_comm_overlap=overlap, tp_async_backward=async_backward,
-                      dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=bucket_params,
-                      dp_buckets_every_stage=every_stage, fsdp=row.fsdp, optimizer_dtype=row.optimizer_dtype,
+                      dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=row.dp_bucket_params,
+                      dp_buckets_every_stage=every_stage, dp_gather_overlap=gather_overlap, fsdp=row.fsdp,
+                      optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
@@ -250,8 +251,9 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                                                 else (row.tp or 1) > 1),
                          recompute=choices.recompute or "full", zero=row.zero if row.zero is not None else 1,
                          tp_comm_overlap=overlap, tp_async_backward=async_backward,
-                         dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=bucket_params,
-                         dp_buckets_every_stage=every_stage, fsdp=row.fsdp and (row.zero or 0) >= 2,
+                         dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=row.dp_bucket_params,
+                         dp_buckets_every_stage=every_stage, dp_gather_overlap=gather_overlap,
+                         fsdp=row.fsdp and (row.zero or 0) >= 2,
                          optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation,
                          optimizer_step=optimizer_step, pipeline_schedule=schedule)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,

@@ -63,6 +63,8 @@ class NemoConfig(NamedTuple):
     tp_comm_overlap: bool        # ub_tp_comm_overlap
     cross_entropy_fusion: bool   # cross_entropy_loss_fusion (absent: Megatron-Core's default, false)
     dropout: float               # hidden_dropout = attention_dropout
+    bucket_cap_mb: float         # optim.bucket_cap_mb (absent: Apex DistributedFusedAdam's default, 100)
+    param_sync_overlap: bool     # optim.overlap_param_sync (absent: Apex's default, false)
 
 
 #: NeMo 24.07's release configs for the models of its 24.07 performance summary (NVIDIA/NeMo-Framework-Launcher
@@ -73,22 +75,27 @@ class NemoConfig(NamedTuple):
 #: The summary states the layouts it ran (TP/PP/CP/VP, MBS), not these, so the release configs fill them.
 #: Granularity null = no recomputation. Every one of those configs sets ``optim.name: distributed_fused_adam``: Apex's
 #: DistributedFusedAdam, whose docstring says it "implements the ZeRO-2 algorithm, which distributes the optimizer
-#: state and gradients between parallel processes" (NEMO_ZERO)
+#: state and gradients between parallel processes" (NEMO_ZERO). Its ``bucket_cap_mb`` (400 for gpt3 5b, 220 for 20b
+#: and 175b, 125 for the llama ones, 100 for nemotron 8b/22b, 50 for 340b) and ``overlap_param_sync: true`` are set
+#: by every pretraining config; squad.yaml sets neither, so Apex's defaults hold there: 100 and false
+#: (apex/contrib/optimizers/distributed_fused_adam.py @f9f19d5c, 2024-07-23: ``bucket_cap_mb: float = 100.0``,
+#: ``overlap_param_sync: bool = False``; a bucket is ``bucket_cap_mb`` MiB of ``grad_sync_dtype`` elements).
+#: Read at tag 24.07 = 8325688d8345a5513660f0f8390f0482a721c009
 NEMO_2407_CONFIGS: dict[str, NemoConfig] = {
-    "GPT3-5B": NemoConfig("none", False, False, False, 0.1),
-    "GPT3-20B": NemoConfig("none", True, True, False, 0.1),
-    "GPT3-175B": NemoConfig("none", True, False, False, 0.1),
-    "LLAMA2-7B": NemoConfig("none", False, False, False, 0.0),
-    "LLAMA2-13B": NemoConfig("none", False, False, False, 0.0),
-    "LLAMA2-70B": NemoConfig("none", True, True, False, 0.0),
-    "Nemotron-8B": NemoConfig("none", True, True, True, 0.0),
-    "Nemotron-22B": NemoConfig("none", True, True, True, 0.0),
-    "Nemotron-340B": NemoConfig("selective", True, False, False, 0.0),
-    "LLAMA3-8B": NemoConfig("none", False, False, True, 0.0),
-    "LLAMA3-70B": NemoConfig("none", True, True, True, 0.0),
-    "LLAMA2-7B SFT": NemoConfig("none", False, False, False, 0.1),
-    "LLAMA2-13B SFT": NemoConfig("none", False, False, False, 0.1),
-    "LLAMA2-70B SFT": NemoConfig("none", False, False, False, 0.1),
+    "GPT3-5B": NemoConfig("none", False, False, False, 0.1, 400, True),
+    "GPT3-20B": NemoConfig("none", True, True, False, 0.1, 220, True),
+    "GPT3-175B": NemoConfig("none", True, False, False, 0.1, 220, True),
+    "LLAMA2-7B": NemoConfig("none", False, False, False, 0.0, 125, True),
+    "LLAMA2-13B": NemoConfig("none", False, False, False, 0.0, 125, True),
+    "LLAMA2-70B": NemoConfig("none", True, True, False, 0.0, 125, True),
+    "Nemotron-8B": NemoConfig("none", True, True, True, 0.0, 100, True),
+    "Nemotron-22B": NemoConfig("none", True, True, True, 0.0, 100, True),
+    "Nemotron-340B": NemoConfig("selective", True, False, False, 0.0, 50, True),
+    "LLAMA3-8B": NemoConfig("none", False, False, True, 0.0, 125, True),
+    "LLAMA3-70B": NemoConfig("none", True, True, True, 0.0, 125, True),
+    "LLAMA2-7B SFT": NemoConfig("none", False, False, False, 0.1, 100, False),
+    "LLAMA2-13B SFT": NemoConfig("none", False, False, False, 0.1, 100, False),
+    "LLAMA2-70B SFT": NemoConfig("none", False, False, False, 0.1, 100, False),
 }
 NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
 #: models whose NeMo 24.07 release config keeps the optimizer in bf16 (``optim.dtype: bf16``,
@@ -174,6 +181,9 @@ class TrainingRow:
         cross_entropy_fusion: the source's configs set Megatron-Core's ``cross_entropy_loss_fusion`` (None: not
         stated).
         dropout: hidden and attention dropout probability the source's configs set (None: not stated).
+        dp_bucket_params: parameters per data-parallel gradient bucket the source's configs set (None: not stated,
+        Megatron-Core's default). dp_gather_overlap: whether the ZeRO parameter all-gather overlaps the forward
+        (None: not stated, overlapped).
         fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
         block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
@@ -218,6 +228,8 @@ class TrainingRow:
     unexpressible: str | None
     cross_entropy_fusion: bool | None = None
     dropout: float | None = None
+    dp_bucket_params: int | None = None
+    dp_gather_overlap: bool | None = None
 
     @property
     def expressible(self) -> bool:
@@ -655,7 +667,9 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         optimizer_dtype="bf16" if nemo and model in NEMO_BF16_OPTIMIZER else "fp32",
         published_tokens_per_s_per_gpu=tokens, published_basis=basis, published_params_b=_num(r["params_b"]),
         caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None,
-        cross_entropy_fusion=nemo.cross_entropy_fusion if nemo else None, dropout=nemo.dropout if nemo else None)
+        cross_entropy_fusion=nemo.cross_entropy_fusion if nemo else None, dropout=nemo.dropout if nemo else None,
+        dp_bucket_params=(int(nemo.bucket_cap_mb * 2**20) // (2 if model in NEMO_BF16_OPTIMIZER else 4)) if nemo
+        else None, dp_gather_overlap=nemo.param_sync_overlap if nemo else None)
     reasons = _reasons(row, r, ep, cfg)
     return dataclasses.replace(row, unexpressible="; ".join(dict.fromkeys(reasons)) or None)
 

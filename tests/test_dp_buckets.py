@@ -123,3 +123,41 @@ def test_deepspeed_bf16_optimizer_all_reduces_the_fp32_gradients():
     assert plain == pytest.approx(cost("reduce_scatter", p * 4) + cost("allgather", p * 2))
     bf16_opt = _dp_exposed(sysm, dataclasses.replace(lay, grad_accumulation="fp32_copy"), p, "bf16", group, 1.0, 1.0)
     assert bf16_opt == pytest.approx(cost("allreduce", p * 4) + cost("allgather", p * 2)) and bf16_opt > plain
+
+
+def test_gather_in_the_optimizer_step_is_exposed_bucket_by_bucket():
+    """Apex DistributedFusedAdam without ``overlap_param_sync`` (its default; NeMo's SFT config) all-gathers the
+    updated parameters in the optimizer step, one bucket after another: none of it hides behind the forward."""
+    from accel.sim.system import resolve_system
+    from accel.train.simulate import _dp_exposed
+
+    sysm = resolve_system("dgx_h100")
+    lay = TrainLayout(global_batch=8, seq_len=128, dp=8, zero=1, dp_bucket_params=10_000_000)
+    group = lay.dp_group()
+    p = 1e8
+    overlapped = _dp_exposed(sysm, lay, p, "bf16", group, 1.0, 1.0)
+    stepped = _dp_exposed(sysm, dataclasses.replace(lay, dp_gather_overlap=False), p, "bf16", group, 1.0, 1.0)
+
+    def gather(n):
+        return sysm.collective_cost("allgather", n * 2, group).time_s
+
+    buckets = grad_buckets([ParamSegment(p, 1.0, 1.0)], 10_000_000)
+    assert len(buckets) == 10
+    # the reduction is the same; the gather goes from its chain beside the forward to all ten buckets in a row
+    assert stepped - overlapped == pytest.approx(10 * gather(1e7) - gather_exposed(buckets, gather, 1.0))
+    assert stepped > overlapped > 0
+
+
+def test_nemo_rows_take_their_configs_bucket_and_gather():
+    """NeMo 24.07's release configs: bucket_cap_mb MiB of grad_sync_dtype elements per bucket, the parameter gather
+    overlapped in pretraining (overlap_param_sync: true) and not in SFT (Apex's default)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.training_rows import load_rows
+
+    rows = {r.model: r for r in load_rows() if r.source_short.startswith("NeMo 24.07") and r.unexpressible is None}
+    assert rows["GPT3-20B"].dp_bucket_params == 220 * 2**20 // 4 and rows["GPT3-20B"].dp_gather_overlap
+    assert rows["Nemotron-340B"].dp_bucket_params == 50 * 2**20 // 2  # grad_sync_dtype bf16
+    assert rows["LLAMA2-7B SFT"].dp_bucket_params == 100 * 2**20 // 4 and rows["LLAMA2-7B SFT"].dp_gather_overlap is False

@@ -107,6 +107,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dp-bucket-every-stage", action="store_true",
                    help="every pipeline rank reduces its gradients in buckets (Apex DistributedFusedAdam; default: "
                         "Megatron-Core's, the first pipeline rank only, the others in one collective)")
+    g.add_argument("--no-dp-gather-overlap", action="store_true",
+                   help="ZeRO-1/2's parameter all-gather runs in the optimizer step, exposed (Apex "
+                        "DistributedFusedAdam's default; default: bucket by bucket beside the next forward, as "
+                        "Megatron-Core's --overlap-param-gather)")
     g.add_argument("--search-layout", type=positive_int, default=None, metavar="N",
                    help="simulate every layout the flags leave open (--tp/--pp/--dp/--microbatch-size/"
                         "--sequence-parallel/--recompute/--zero not given) and print the N fastest that fit")
@@ -204,7 +208,7 @@ def run_training(args: Any) -> int:
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
         dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
         dp_bucket_params=args.dp_bucket_params, dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
-        fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
+        dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers,
         last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
         optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
@@ -252,7 +256,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       sequence_parallel=args.sequence_parallel, recompute=args.recompute, zero=args.zero,
                       tp_comm_overlap=bool(args.tp_comm_overlap), tp_async_backward=not args.no_tp_async_backward,
                       dp_overlap=not args.no_dp_overlap, dp_bucket_params=args.dp_bucket_params,
-                      dp_buckets_every_stage=bool(args.dp_bucket_every_stage), fsdp=bool(args.fsdp),
+                      dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
+                      dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp),
                       optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,

@@ -79,6 +79,9 @@ class TrainLayout:
         dp_buckets_every_stage: every pipeline rank reduces its gradients in buckets (Apex DistributedFusedAdam);
             False: Megatron-Core's, which buckets on the first pipeline rank only, the others reducing in one
             collective after their last backward.
+        dp_gather_overlap: ZeRO-1/2's parameter all-gather overlaps the next forward, bucket by bucket (Megatron-Core
+            ``--overlap-param-gather``, Apex DistributedFusedAdam ``overlap_param_sync``); False: it runs in the
+            optimizer step, one bucket after another, exposed (Apex's default).
         fsdp: ZeRO-2 / ZeRO-3 run as PyTorch FSDP (``SHARD_GRAD_OP`` / ``FULL_SHARD``): every microbatch, each decoder
             block's parameters are all-gathered for its forward (``FULL_SHARD``: again for its backward) and its
             gradients reduce-scattered after its backward, each collective overlapping the block's compute. False:
@@ -141,6 +144,7 @@ class TrainLayout:
     dp_overlap: bool = True
     dp_bucket_params: int | None = None
     dp_buckets_every_stage: bool = False
+    dp_gather_overlap: bool = True
     fsdp: bool = False
     optimizer_dtype: str = "fp32"
     first_stage_layers: int | None = None

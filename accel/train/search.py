@@ -49,6 +49,8 @@ class Choices:
     dp_bucket_params: int | None = None
     #: :attr:`accel.train.layout.TrainLayout.dp_buckets_every_stage` of every layout
     dp_buckets_every_stage: bool = False
+    #: :attr:`accel.train.layout.TrainLayout.dp_gather_overlap` of every layout
+    dp_gather_overlap: bool = True
     #: ZeRO-2/3 as PyTorch FSDP (:attr:`accel.train.layout.TrainLayout.fsdp`); a searched ZeRO stage below 2 runs
     #: without it (a fixed one does not: the layout check names the conflict)
     fsdp: bool = False
@@ -118,6 +120,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      tp_async_backward=c.tp_async_backward, dp_overlap=c.dp_overlap,
                                      dp_bucket_params=c.dp_bucket_params,
                                      dp_buckets_every_stage=c.dp_buckets_every_stage,
+                                     dp_gather_overlap=c.dp_gather_overlap,
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,

@@ -615,7 +615,8 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
     (:mod:`accel.train.buckets`) over ``segments`` (the rank's parameters in backward order; default one run of
     ``params`` over the windows) scaled to the rank's last backward and first forward: ``dp_bucket_params`` each
     (default Megatron-Core's), one bucket on a pipeline rank after the first (``first_stage`` False) unless
-    ``dp_buckets_every_stage``. ``slack``: how long before the step's end the rank's last backward ends; ``lead``:
+    ``dp_buckets_every_stage``; the gather beside the forward only with ``dp_gather_overlap``, else bucket after
+    bucket in the optimizer step. ``slack``: how long before the step's end the rank's last backward ends; ``lead``:
     when its first forward starts (s).
 
     When the collectives run per block (:attr:`TrainLayout.shards_per_block`; their cost is in the pipeline run),
@@ -656,7 +657,8 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
         raise LayoutError("--dp-bucket-params", str(exc)) from None
     exposed = reduce_exposed(buckets, last_backward, reduce_s, shares[1], slack)
     if layout.zero >= 1:
-        exposed += gather_exposed(buckets, gather_s, shares[0], lead)
+        exposed += (gather_exposed(buckets, gather_s, shares[0], lead) if layout.dp_gather_overlap
+                    else sum(gather_s(b.params) for b in buckets))  # in the optimizer step, bucket after bucket
     return exposed
 
 
