@@ -151,10 +151,6 @@ def test_gather_in_the_optimizer_step_is_exposed_bucket_by_bucket():
 def test_nemo_rows_take_their_configs_bucket_and_gather():
     """NeMo 24.07's release configs: bucket_cap_mb MiB of grad_sync_dtype elements per bucket, the parameter gather
     overlapped in pretraining (overlap_param_sync: true) and not in SFT (Apex's default)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.training_rows import load_rows
 
     rows = {r.model: r for r in load_rows() if r.source_short.startswith("NeMo 24.07") and r.unexpressible is None}

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 MEGATRON_MIN_BUCKET_PARAMS = 40_000_000
 #: ... and this many per data-parallel rank
 MEGATRON_BUCKET_PARAMS_PER_RANK = 1_000_000
-
-
 #: most buckets one rank's reduction is simulated with (each is a collective to cost): a smaller bucket size is
 #: refused rather than simulated for minutes
 MAX_BUCKETS = 100_000
