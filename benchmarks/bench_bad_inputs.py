@@ -288,6 +288,10 @@ for _label, _extra in [
     ("--last-stage-layers leaves a remainder", ["--devices", "4", "--pp", "4", "--last-stage-layers", "3"]),
     ("--first/--last-stage-layers over the layers", ["--devices", "2", "--pp", "2", "--first-stage-layers", "5",
                                                      "--last-stage-layers", "5"]),
+    ("--account-for-loss-in-pipeline-split: 9 slots over 4 stages", ["--devices", "4", "--pp", "4",
+                                                                     "--account-for-loss-in-pipeline-split"]),
+    ("--account-for-embedding-in-pipeline-split with --first-stage-layers",
+     ["--devices", "2", "--pp", "2", "--account-for-embedding-in-pipeline-split", "--first-stage-layers", "4"]),
     ("--dp-bucket-params 0", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "0"]),
     ("--dp-bucket-params 1 (millions of buckets)", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "1"]),
 ]:

@@ -225,6 +225,12 @@ def test_p2p_default_follows_megatron_core():
     (dict(pp=4, dp=1, first_stage_layers=7), "--first-stage-layers"),  # 1 layer left for 3 stages
     (dict(pp=3, dp=1, first_stage_layers=2, last_stage_layers=2, layers_per_virtual_stage=1),
      "--first-stage-layers"),
+    (dict(pp=2, dp=1, embedding_in_split=True), "--account-for-embedding-in-pipeline-split"),  # 9 slots over 2
+    (dict(pp=4, dp=1, loss_in_split=True), "--account-for-loss-in-pipeline-split"),  # 9 slots over 4
+    (dict(pp=2, dp=1, loss_in_split=True, embedding_in_split=True, first_stage_layers=4),
+     "--account-for-embedding-in-pipeline-split"),  # Megatron-Core rejects the pair
+    (dict(pp=2, dp=1, embedding_in_split=True, loss_in_split=True, layers_per_virtual_stage=2),
+     "--layers-per-virtual-stage"),  # 5 slots per rank
 ])
 def test_bad_layouts_name_the_flag(kw, flag):
     devices = 4 if kw.get("dp") == 4 else 4 if "tp" in kw and kw["tp"] == 2 and kw.get("pp") == 2 else None
@@ -423,6 +429,53 @@ def test_uneven_stages_split_the_layers_as_megatron_does():
     assert TrainLayout(global_batch=8, seq_len=128, pp=4).stage_layers(8) == [2, 2, 2, 2]
 
 
+def test_pipeline_split_counts_embedding_and_loss_as_megatron_does():
+    """Megatron-Core's --account-for-embedding/loss-in-pipeline-split (``get_num_layers_to_build``): layers + 2
+    slots split equally over the ranks and their model chunks; the first chunk builds one block less, the last one
+    less. Llama-3.1-405B as the Llama 3 paper trained it: 126 layers over pp 16, one layer per virtual stage, so the
+    first chunk holds only the embedding and the last only the head and loss."""
+    both = {"embedding_in_split": True, "loss_in_split": True}
+    meta = TrainLayout(global_batch=2048, seq_len=8192, pp=16, dp=64, layers_per_virtual_stage=1, **both)
+    meta.check(layers=126, heads=128)
+    assert meta.virtual_stages(126) == 8
+    chunks = meta.chunk_layers(126)
+    assert len(chunks) == 128 and chunks[0] == chunks[-1] == 0 and set(chunks[1:-1]) == {1}
+    assert meta.stage_layers(126) == [7] + [8] * 14 + [7]
+    # 6 layers, pp 2, 2 slots per chunk: rank 0 holds chunks 0 and 2, rank 1 chunks 1 and 3 (k = chunk x pp + rank)
+    small = TrainLayout(global_batch=8, seq_len=128, pp=2, layers_per_virtual_stage=2, **both)
+    small.check(layers=6, heads=8)
+    assert small.chunk_layers(6) == [1, 2, 2, 1] and small.stage_layers(6) == [3, 3]
+    only_embedding = TrainLayout(global_batch=8, seq_len=128, pp=3, embedding_in_split=True)
+    only_embedding.check(layers=8, heads=8)
+    assert only_embedding.chunk_layers(8) == only_embedding.stage_layers(8) == [2, 3, 3]
+
+
+def test_counted_embedding_and_loss_equal_the_same_uneven_stages(small_graphs):
+    """Without virtual stages, counting the embedding and the loss as layers is the uneven split it implies (8
+    layers + 2 over pp 5: 1 + 3 x 2 + 1): the same step and memory as --first/--last-stage-layers 1."""
+    counted = _sim(small_graphs, pp=5, dp=1, global_batch=20, embedding_in_split=True, loss_in_split=True)
+    uneven = _sim(small_graphs, pp=5, dp=1, global_batch=20, first_stage_layers=1, last_stage_layers=1)
+    assert [s["layers"] for s in counted.stages] == [1, 2, 2, 2, 1]
+    assert counted.step_time_s == pytest.approx(uneven.step_time_s, rel=1e-12)
+    assert counted.memory.total == pytest.approx(uneven.memory.total, rel=1e-12)
+
+
+def test_interleaved_split_gives_the_end_chunks_only_the_embedding_and_the_head(small_graphs):
+    """8 layers + 2 slots over pp 2 in chunks of one slot: each rank runs 5 chunks, rank 0's first holds only the
+    embedding and rank 1's last only the LM head and loss, so each rank holds 4 blocks and the end ranks' extra work
+    is one chunk's worth; the pipeline's busy time per rank covers its blocks and its end piece."""
+    cfg, graphs = small_graphs
+    run = _sim(small_graphs, pp=2, dp=1, global_batch=16, layers_per_virtual_stage=1, embedding_in_split=True,
+               loss_in_split=True)
+    assert run.layout.virtual_stages(cfg.layers) == 5
+    assert [s["layers"] for s in run.stages] == [4, 4]
+    plain = _sim(small_graphs, pp=2, dp=1, global_batch=16, layers_per_virtual_stage=1)
+    assert [s["layers"] for s in plain.stages] == [4, 4]
+    # the same blocks and end pieces per rank: the same compute; the work is only cut into more chunks
+    assert [s["compute"] for s in run.stages] == pytest.approx([s["compute"] for s in plain.stages], rel=1e-12)
+    assert sum(run.breakdown.values()) == pytest.approx(run.step_time_s)
+
+
 def test_uneven_stages_equal_to_even_ones_change_nothing(small_graphs):
     even = _sim(small_graphs, pp=4, dp=1, global_batch=16)
     same = _sim(small_graphs, pp=4, dp=1, global_batch=16, first_stage_layers=2, last_stage_layers=2)
@@ -501,6 +554,10 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "8", "--tp", "2", "--pp", "1", "--batch", "7"], "--batch"),
     (["--devices", "6", "--tp", "1", "--pp", "3"], "--pp"),
     (["--devices", "6", "--tp", "1", "--pp", "3", "--first-stage-layers", "1"], "--first-stage-layers"),
+    (["--devices", "4", "--tp", "1", "--pp", "4", "--account-for-loss-in-pipeline-split"],
+     "--account-for-loss-in-pipeline-split"),
+    (["--devices", "2", "--tp", "1", "--pp", "2", "--account-for-loss-in-pipeline-split",
+      "--account-for-embedding-in-pipeline-split", "--last-stage-layers", "4"], "--account-for-embedding-in-pipeline-split"),
     (["--devices", "8", "--microbatch-size", "64", "--batch", "512", "--attention", "unfused"], "--recompute"),
     (["--devices", "8", "--fsdp"], "--fsdp"),
     (["--devices", "8", "--logit-metrics", "-1"], "--logit-metrics"),

@@ -24,7 +24,8 @@ from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
-                                "first_stage_layers", "last_stage_layers", "recompute", "zero",
+                                "first_stage_layers", "last_stage_layers", "account_for_embedding_in_pipeline_split",
+                                "account_for_loss_in_pipeline_split", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
                                 "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step",
                                 "pipeline_schedule", "norm_kernel")
@@ -58,6 +59,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--last-stage-layers", type=positive_int, default=None, metavar="N",
                    help="uneven pipeline stages: blocks on the last stage, which also holds the LM head "
                         "(Megatron-Core --decoder-last-pipeline-num-layers)")
+    g.add_argument("--account-for-embedding-in-pipeline-split", action="store_true", default=None,
+                   help="the embedding counts as one layer in the pipeline split: the first model chunk holds one "
+                        "block less (Megatron-Core's flag; the Llama 3 405B layout)")
+    g.add_argument("--account-for-loss-in-pipeline-split", action="store_true", default=None,
+                   help="the LM head and loss count as one layer in the pipeline split: the last model chunk holds "
+                        "one block less (Megatron-Core's flag)")
     g.add_argument("--recompute", default=None, choices=["none", "selective", "full"],
                    help="activation recomputation (default none)")
     g.add_argument("--zero", type=int, default=None, choices=[0, 1, 2, 3],
@@ -209,8 +216,10 @@ def run_training(args: Any) -> int:
         dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
         dp_bucket_params=args.dp_bucket_params, dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
         dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
-        first_stage_layers=args.first_stage_layers,
-        last_stage_layers=args.last_stage_layers, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
+        first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
+        embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
+        loss_in_split=bool(args.account_for_loss_in_pipeline_split), p2p=args.p2p,
+        grad_accumulation=args.grad_accumulation or "fused",
         optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     if args.document_len and cp > 1:
         raise ConfigError("<command line>", "--document-len", "packed documents are not combined with --cp > 1 here")
@@ -261,7 +270,9 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
-                      p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
+                      embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
+                      loss_in_split=bool(args.account_for_loss_in_pipeline_split), p2p=args.p2p,
+                      grad_accumulation=args.grad_accumulation or "fused",
                       optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     gdtype = "bf16" if dtype == "fp8" else dtype
 

@@ -250,6 +250,9 @@ def layout_label(layout: dict[str, Any]) -> str:
         parts.append(f"first stage {layout['first_stage_layers']} layers")
     if layout.get("last_stage_layers"):
         parts.append(f"last stage {layout['last_stage_layers']} layers")
+    counted = [x for x, k in (("embedding", "embedding_in_split"), ("loss", "loss_in_split")) if layout.get(k)]
+    if counted:
+        parts.append(f"{' + '.join(counted)} in the pipeline split")
     return " · ".join(parts)
 
 

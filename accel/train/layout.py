@@ -126,6 +126,14 @@ class TrainLayout:
             ``--pp-partition-method type:transformer|embedding`` gives the same split when the embedding weighs
             about a block): the first / last stage holds this many blocks, the other stages share the rest
             equally. None: that stage holds ``layers / pp`` like the others.
+        embedding_in_split / loss_in_split: the embedding / the LM head and loss count as one layer each in the
+            pipeline split (Megatron-Core ``--account-for-embedding-in-pipeline-split`` /
+            ``--account-for-loss-in-pipeline-split``, ``get_num_layers_to_build``; the Llama 3 paper's 405B layout,
+            Sec. 3.3.2: "we reduce one Transformer layer each from the first and the last stages"): ``layers + 1``
+            (or ``+ 2``) slots split equally over the ``pp`` ranks and their virtual stages, and the first model
+            chunk builds one block less (only the embedding where a chunk is one slot), the last one less (only the
+            head and loss). Combines with :attr:`layers_per_virtual_stage` (slots per chunk), not with
+            :attr:`first_stage_layers` / :attr:`last_stage_layers` (Megatron-Core rejects the pair too).
     """
 
     global_batch: int
@@ -149,6 +157,8 @@ class TrainLayout:
     optimizer_dtype: str = "fp32"
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
+    embedding_in_split: bool = False
+    loss_in_split: bool = False
     p2p: str | None = None
     grad_accumulation: str = "fused"
     optimizer_step: str = "fused"
@@ -181,23 +191,44 @@ class TrainLayout:
             return self.layers_per_virtual_stage is None
         return self.p2p == "blocking"
 
+    def pipeline_slots(self, layers: int) -> int:
+        """Layers the pipeline split divides: the model's blocks plus the embedding and the loss where they count
+        as a layer (:attr:`embedding_in_split`, :attr:`loss_in_split`)."""
+        return layers + int(self.embedding_in_split) + int(self.loss_in_split)
+
     def virtual_stages(self, layers: int) -> int:
         """Model chunks per pipeline rank (1: plain 1F1B)."""
         if self.layers_per_virtual_stage is None:
             return 1
-        return layers // (self.pp * self.layers_per_virtual_stage)
+        return self.pipeline_slots(layers) // (self.pp * self.layers_per_virtual_stage)
 
     @property
     def uneven(self) -> bool:
         """Whether the first or last pipeline stage has its own block count."""
-        return self.first_stage_layers is not None or self.last_stage_layers is not None
+        return (self.first_stage_layers is not None or self.last_stage_layers is not None or self.embedding_in_split
+                or self.loss_in_split)
+
+    def chunk_layers(self, layers: int) -> list[int]:
+        """Blocks of each model chunk in virtual-stage order ``k = chunk * pp + rank`` (``pp x``
+        :meth:`virtual_stages` of them): the :meth:`pipeline_slots` split equally, less the embedding's slot on the
+        first chunk and the loss's on the last; with :attr:`first_stage_layers` / :attr:`last_stage_layers`, one
+        chunk per rank of :meth:`stage_layers` (assumes :meth:`check` passed)."""
+        if self.first_stage_layers is not None or self.last_stage_layers is not None:
+            return self.stage_layers(layers)
+        n = self.pp * self.virtual_stages(layers)
+        out = [self.pipeline_slots(layers) // n] * n
+        out[0] -= int(self.embedding_in_split)
+        out[-1] -= int(self.loss_in_split)
+        return out
 
     def stage_layers(self, layers: int) -> list[int]:
         """Blocks held by each pipeline rank (model chunk sizes summed over its virtual stages): ``layers / pp``
         each, or with :attr:`first_stage_layers` / :attr:`last_stage_layers` those at the ends and the rest of
-        ``layers`` split equally over the middle stages (assumes :meth:`check` passed)."""
-        if not self.uneven:
-            return [layers // self.pp] * self.pp
+        ``layers`` split equally over the middle stages, or with :attr:`embedding_in_split` / :attr:`loss_in_split`
+        the sums of :meth:`chunk_layers` (assumes :meth:`check` passed)."""
+        if self.first_stage_layers is None and self.last_stage_layers is None:
+            chunks = self.chunk_layers(layers)
+            return [sum(chunks[r::self.pp]) for r in range(self.pp)]
         ends = [self.first_stage_layers, self.last_stage_layers]
         given = sum(x for x in ends if x is not None)
         middle = self.pp - sum(x is not None for x in ends)
@@ -238,11 +269,14 @@ class TrainLayout:
                                                 f"!= --devices {devices}")
         if heads % self.tp:
             raise LayoutError("--tp", f"{self.tp} does not divide the model's {heads} attention heads")
-        if self.uneven:
+        if self.first_stage_layers is not None or self.last_stage_layers is not None:
             self._check_uneven(layers)
+        elif self.embedding_in_split or self.loss_in_split:
+            self._check_split_slots(layers)
         elif layers % self.pp:
             raise LayoutError("--pp", f"{self.pp} does not divide the model's {layers} layers (uneven stages: "
-                                      "--first-stage-layers / --last-stage-layers)")
+                                      "--first-stage-layers / --last-stage-layers, or "
+                                      "--account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split)")
         if self.global_batch % (self.microbatch_size * self.dp):
             raise LayoutError("--batch", f"{self.global_batch} sequences not divisible by --microbatch-size "
                                          f"{self.microbatch_size} x dp {self.dp}")
@@ -293,7 +327,22 @@ class TrainLayout:
             raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
                                                    f"{', '.join(OPTIMIZER_DTYPES)}")
 
+    def _split_flag(self) -> str:
+        return ("--account-for-embedding-in-pipeline-split" if self.embedding_in_split
+                else "--account-for-loss-in-pipeline-split")
+
+    def _check_split_slots(self, layers: int) -> None:
+        slots = self.pipeline_slots(layers)
+        if slots % self.pp:
+            counted = " + ".join(x for x, on in (("embedding", self.embedding_in_split),
+                                                 ("loss", self.loss_in_split)) if on)
+            raise LayoutError(self._split_flag(), f"{layers} layers + {counted} = {slots} slots not divisible by "
+                                                  f"--pp {self.pp}")
+
     def _check_uneven(self, layers: int) -> None:
+        if self.embedding_in_split or self.loss_in_split:
+            raise LayoutError(self._split_flag(), "not combined with --first-stage-layers / --last-stage-layers "
+                                                  "(Megatron-Core rejects the pair as well)")
         for flag, v in (("--first-stage-layers", self.first_stage_layers),
                         ("--last-stage-layers", self.last_stage_layers)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
@@ -321,10 +370,11 @@ class TrainLayout:
             raise LayoutError("--layers-per-virtual-stage", f"must be a positive integer, got {lpv!r}")
         if self.pp < 2:
             raise LayoutError("--layers-per-virtual-stage", "the interleaved schedule needs --pp > 1")
-        per_rank = layers // self.pp
+        per_rank = self.pipeline_slots(layers) // self.pp
         if per_rank % lpv:
+            counted = " (embedding / loss slots included)" if self.embedding_in_split or self.loss_in_split else ""
             raise LayoutError("--layers-per-virtual-stage", f"{lpv} does not divide the {per_rank} layers of "
-                                                            "each pipeline rank")
+                                                            f"each pipeline rank{counted}")
         if self.microbatches % self.pp:
             raise LayoutError("--layers-per-virtual-stage", f"the interleaved schedule needs microbatches "
                                                             f"({self.microbatches}) divisible by --pp {self.pp}")

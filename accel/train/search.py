@@ -59,6 +59,9 @@ class Choices:
     layers_per_virtual_stage: int | None = None
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
+    #: :attr:`accel.train.layout.TrainLayout.embedding_in_split` / ``loss_in_split`` of every layout
+    embedding_in_split: bool = False
+    loss_in_split: bool = False
     #: :attr:`accel.train.layout.TrainLayout.p2p` of every layout
     p2p: str | None = None
     #: :attr:`accel.train.layout.TrainLayout.grad_accumulation` of every layout
@@ -103,7 +106,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
             if not dp:
                 continue
             ends: tuple[int | None, int | None] = (c.first_stage_layers, c.last_stage_layers)
-            if ends == (None, None) and layers % pp:
+            # balanced end stages stand in for an even split only where no embedding / loss slot is counted
+            if ends == (None, None) and not (c.embedding_in_split or c.loss_in_split) and layers % pp:
                 balanced = balanced_end_stages(layers, pp)
                 if balanced is None:
                     continue
@@ -124,7 +128,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
-                                     first_stage_layers=ends[0], last_stage_layers=ends[1], p2p=c.p2p,
+                                     first_stage_layers=ends[0], last_stage_layers=ends[1],
+                                     embedding_in_split=c.embedding_in_split, loss_in_split=c.loss_in_split, p2p=c.p2p,
                                      grad_accumulation=c.grad_accumulation, optimizer_step=c.optimizer_step,
                                      pipeline_schedule=c.pipeline_schedule)
                 try:

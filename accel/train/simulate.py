@@ -408,7 +408,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
             if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0))
     comm = _with_cp_ring(sysm, layout, pieces.block, comm)
     chunks = layout.virtual_stages(layers)
-    chunk_layers = _chunk_layers(layout, layers, chunks)
+    chunk_layers = layout.chunk_layers(layers)
     last = layout.pp * chunks - 1
     b = pieces.block
     fsdp = _fsdp_layer_comm(sysm, layout, b.param_count, eb, dtype) if layout.shards_per_block else (0.0, 0.0)
@@ -464,14 +464,6 @@ def _at_pace(pieces: Pieces, factor: float) -> Pieces:
                                    recompute_attention_s=p.recompute_attention_s * factor)
 
     return dataclasses.replace(pieces, block=scaled(pieces.block), embed=scaled(pieces.embed), head=scaled(pieces.head))
-
-
-def _chunk_layers(layout: TrainLayout, layers: int, chunks: int) -> list[int]:
-    """Blocks of each virtual stage ``k = chunk * pp + rank``: ``layers / (pp * chunks)`` each, or the uneven
-    stages' counts (:meth:`TrainLayout.stage_layers`, one chunk per rank)."""
-    if layout.uneven:
-        return layout.stage_layers(layers)
-    return [layers // (layout.pp * chunks)] * (layout.pp * chunks)
 
 
 def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb: float,
@@ -542,8 +534,10 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
                          "tp_comm": tp, "pp_comm": run.p2p_blocked_s[r],
                          "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
                          "step": run.step_s + dp_s + opt_s, "params": params, "layers": float(n_blocks)})
-        # each in-flight (microbatch, chunk) holds one chunk's blocks; chunks of a rank are equal (uneven: one)
-        terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * n_blocks // chunks, r, ks, chunks)
+        # each in-flight (microbatch, chunk) holds one chunk's blocks: at most the rank's largest chunk (its chunks
+        # are equal but where the embedding's or the loss's slot takes a block from the first or the last)
+        terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * max(chunk_layers[k] for k in ks), r, ks,
+                        chunks)
         if worst is None or terms.total > worst.total:
             worst = terms
     assert worst is not None
