@@ -775,6 +775,57 @@ def test_context_parallelism_splits_tokens_and_keeps_the_work():
     assert TrainLayout(global_batch=8, seq_len=128, tp=2, cp=2, dp=2).rank(1, 1, 0, 1) == 1 + 2 * (1 + 2 * 1)
 
 
+def test_ring_attention_bookkeeping_follows_transformer_engine():
+    """Transformer Engine's AttnFuncWithCP (v1.7) per block and microbatch on one context-parallel rank: forward
+    K/V concatenated (2 KV bytes), the output zeroed (Q), the first step's output correction (3 Q), and per later
+    step a half copy ((Q + KV) / 2 moved, rank-averaged) and a correction over 3/4 of the output (3 x 0.75 Q);
+    backward K/V copied (2 KV), the first step's dq and dkv copies (2 Q + 2 KV) and dk/dv concatenation (2 KV), per
+    later step the half copies ((3 Q + KV) / 2), dq and dkv additions (3 x 0.75 (Q + KV)) and the concatenation
+    (2 x 0.75 KV). Nothing without context parallelism."""
+    from accel.graph import OpNode, TensorInfo
+    from accel.train.costs import context_parallel_kernels
+
+    q, kv = TensorInfo.of((1, 32, 4096, 128), "bf16"), TensorInfo.of((1, 8, 4096, 128), "bf16")
+    att = OpNode("core/attention#0", "attention", inputs=[q, kv, kv], outputs=[q], dtype="bf16", module="core")
+    assert context_parallel_kernels(att, 1) == ([], [])
+    Q, KV = q.bytes, 2 * kv.bytes
+    for cp in (2, 4):
+        fwd, bwd = context_parallel_kernels(att, cp)
+
+        def moved(ops):
+            return sum(t.bytes for k in ops for t in k.inputs + k.outputs)
+
+        later = cp - 1
+        assert moved(fwd) == pytest.approx(2 * KV + Q + 3 * Q + later * ((Q + KV) / 2 + 3 * 0.75 * Q), rel=1e-6)
+        assert moved(bwd) == pytest.approx(2 * KV + 2 * Q + 2 * KV + 2 * KV
+                                           + later * ((3 * Q + KV) / 2 + 3 * 0.75 * (Q + KV) + 2 * 0.75 * KV),
+                                           rel=1e-6)
+        assert all(k.phase == "forward" for k in fwd) and all(k.phase == "backward" for k in bwd)
+
+
+def test_ring_attention_bookkeeping_weighs_less_as_sequences_grow():
+    """The ring's bookkeeping streams tensors linear in the tokens, the attention it wraps is quadratic: its share
+    of the attention core's time falls as each rank's chunk grows."""
+    from accel.arch import load_arch
+    from accel.devices import cost_model_for
+    from accel.train.costs import price_piece
+
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=1024,heads=8,vocab=8192,max_positions=32768")
+    model = cost_model_for(load_arch("h100"))
+    share = []
+    for local in (2048, 8192):
+        block = training_graphs(cfg, 1, 1, local, "bf16")["block"]
+        plain, ring = (price_piece(block, model, 0.0, 0.0, "none", cp=cp) for cp in (1, 2))
+        assert ring.forward_s > plain.forward_s and ring.backward_s > plain.backward_s
+        core = ring.core_attention_s + ring.core_attention_backward_s
+        attention_only = 2 * (plain.core_attention_s + plain.core_attention_backward_s)  # cp x the (s/cp)^2 work
+        share.append(core / attention_only - 1.0)
+    assert share[0] > share[1] > 0.0
+
+
 # --- layout search ------------------------------------------------------------------------------------------------
 
 def test_candidate_layouts_respect_the_model_and_the_node():

@@ -171,6 +171,56 @@ def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
     return [cast, gemm]
 
 
+def context_parallel_kernels(attention: OpNode, cp: int) -> tuple[list[OpNode], list[OpNode]]:
+    """(forward, backward) bookkeeping kernels of Transformer Engine's ring attention on one context-parallel rank,
+    around the per-step attention kernels of the forward attention op ``attention`` (its inputs q, k, v: one rank's
+    ``seq_len / cp`` tokens, two load-balanced causal chunks), per block and microbatch. Transformer Engine 1.x
+    ``AttnFuncWithCP`` (``transformer_engine/pytorch/attention.py`` @v1.7, what Megatron-Core's
+    ``--context-parallel-size`` runs) takes ``cp`` steps, one per K/V chunk of the ring:
+
+    * forward: K and V concatenated into the ring's first buffer (``torch.cat``); the output zeroed; in each step
+      after the first a ``.contiguous()`` copy of the half the step reads (half of q where the K/V come from a later
+      rank, half of K/V where from an earlier one); per step the output correction
+      (``flash_attn_fwd_out_correction``: the step's output times ``exp(lse_step - lse)`` added into the running
+      output: read both, write one);
+    * backward: K/V copied into the first buffer; in each step after the first the half copies (q, out and dout
+      where q is halved, K/V otherwise); per step dq accumulated (``dq.add_``; the first step copies, ``copy_``), dk
+      and dv concatenated (``torch.cat``) and added into the running dkv (``dkv.add_``; the first step copies).
+
+    A step after the first touches half of q or half of K/V depending on the rank; over the ``cp`` ranks and steps
+    1..cp-1 each half is taken equally often, so those steps are priced at their rank average: 3/4 of q's and of
+    K/V's bytes, half a q-half copy and half a K/V-half copy. The softmax statistics (one value per query and head)
+    are left out. ``([], [])`` for ``cp`` 1."""
+    if cp < 2:
+        return [], []
+    q, k, v = attention.inputs[:3]
+    nq, nkv = q.numel, k.numel + v.numel
+
+    def t(n: float) -> TensorInfo:
+        return TensorInfo.of((max(1, int(round(n))),), q.dtype)
+
+    def op(tag: str, kind: str, phase: str, inputs: list[float], output: float) -> OpNode:
+        return OpNode(f"{attention.name}/cp_{tag}", kind, inputs=[t(n) for n in inputs], outputs=[t(output)],
+                      dtype=q.dtype, phase=phase, module=attention.module)
+
+    later = 0.75  # the rank-averaged share of q (and of K/V) a step after the first touches
+    fwd = [op("kv_cat", "data_movement", "forward", [k.numel, v.numel], nkv),
+           op("out_zero", "elementwise", "forward", [], nq),
+           op("out_correction_0", "elementwise", "forward", [nq, nq], nq)]
+    bwd = [op("kv_copy", "data_movement", "backward", [nkv], nkv),
+           op("dq_0", "data_movement", "backward", [nq], nq),
+           op("dkv_cat_0", "data_movement", "backward", [nkv / 2, nkv / 2], nkv),
+           op("dkv_0", "data_movement", "backward", [nkv], nkv)]
+    for i in range(1, cp):
+        fwd += [op(f"half_copy_{i}", "data_movement", "forward", [(nq + nkv) / 4], (nq + nkv) / 4),
+                op(f"out_correction_{i}", "elementwise", "forward", [later * nq, later * nq], later * nq)]
+        bwd += [op(f"half_copy_{i}", "data_movement", "backward", [(3 * nq + nkv) / 4], (3 * nq + nkv) / 4),
+                op(f"dq_{i}", "elementwise", "backward", [later * nq, later * nq], later * nq),
+                op(f"dkv_cat_{i}", "data_movement", "backward", [later * nkv / 2, later * nkv / 2], later * nkv),
+                op(f"dkv_{i}", "elementwise", "backward", [later * nkv, later * nkv], later * nkv)]
+    return fwd, bwd
+
+
 def weight_gradient_gemms(graph: LayerGraph) -> set[str]:
     """Names of ``graph``'s weight-gradient GEMMs: backward matmuls of one matrix (batch 1) whose output no op reads
     (the parameter's gradient; an input gradient always feeds the next backward op)."""
@@ -201,7 +251,9 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8_tokens`` > 0: FP8
     training of a microbatch of that many tokens (:func:`fp8_kernels`). ``cp`` > 1: the graph holds one
     context-parallel rank's ``seq_len / cp`` tokens; its attention core attends over all ``seq_len`` keys
-    (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more.
+    (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more,
+    and Transformer Engine's ring bookkeeping (:func:`context_parallel_kernels`) joins the core's forward and
+    backward.
     ``fp32_grad_accumulation``: the weight-gradient GEMMs accumulate into fp32 main gradients
     (:func:`accumulating_into_fp32`)."""
     rule = issue_rule(model)
@@ -215,6 +267,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     saved = {"all": kept, "core": 0.0}
     gemm_s: dict[str, float] = {}
     kv_bytes = 0.0
+    attention: OpNode | None = None  # the attention core's forward kernel (context_parallel_kernels)
     accumulate = weight_gradient_gemms(graph) if fp32_grad_accumulation else set()
     for name in graph.graph.nodes:
         op: OpNode = graph.graph.nodes[name]["op"]
@@ -247,10 +300,18 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         if op.phase == "forward" and op.module.startswith(CORE_ATTENTION):
             if op.kind == "attention" and len(op.inputs) >= 3:
                 kv_bytes = float(op.inputs[1].bytes + op.inputs[2].bytes)
+                attention = op
             dev["core"] += t
             gemm_dev["core"] += t_gemm
             flops["core"] += op.flops * f
             saved["core"] += own * f
+    if cp > 1 and attention is not None:  # Transformer Engine's ring-attention bookkeeping (context_parallel_kernels)
+        for kernels, phase, core in zip(context_parallel_kernels(attention, cp), ("forward", "backward"),
+                                        ("core", "core_bwd")):
+            t_cp = sum(model.cost(k).time_s for k in kernels)
+            dev[phase] += t_cp
+            dev[core] += t_cp
+            issue[phase] += sum(rule.time(k) for k in kernels)
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
     by_kernel = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
