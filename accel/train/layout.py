@@ -203,17 +203,21 @@ class TrainLayout:
         return self.pipeline_slots(layers) // (self.pp * self.layers_per_virtual_stage)
 
     @property
+    def explicit_end_stages(self) -> bool:
+        """Whether :attr:`first_stage_layers` or :attr:`last_stage_layers` gives an end stage its block count."""
+        return self.first_stage_layers is not None or self.last_stage_layers is not None
+
+    @property
     def uneven(self) -> bool:
         """Whether the first or last pipeline stage has its own block count."""
-        return (self.first_stage_layers is not None or self.last_stage_layers is not None or self.embedding_in_split
-                or self.loss_in_split)
+        return self.explicit_end_stages or self.embedding_in_split or self.loss_in_split
 
     def chunk_layers(self, layers: int) -> list[int]:
         """Blocks of each model chunk in virtual-stage order ``k = chunk * pp + rank`` (``pp x``
         :meth:`virtual_stages` of them): the :meth:`pipeline_slots` split equally, less the embedding's slot on the
         first chunk and the loss's on the last; with :attr:`first_stage_layers` / :attr:`last_stage_layers`, one
         chunk per rank of :meth:`stage_layers` (assumes :meth:`check` passed)."""
-        if self.first_stage_layers is not None or self.last_stage_layers is not None:
+        if self.explicit_end_stages:
             return self.stage_layers(layers)
         n = self.pp * self.virtual_stages(layers)
         out = [self.pipeline_slots(layers) // n] * n
@@ -226,7 +230,7 @@ class TrainLayout:
         each, or with :attr:`first_stage_layers` / :attr:`last_stage_layers` those at the ends and the rest of
         ``layers`` split equally over the middle stages, or with :attr:`embedding_in_split` / :attr:`loss_in_split`
         the sums of :meth:`chunk_layers` (assumes :meth:`check` passed)."""
-        if self.first_stage_layers is None and self.last_stage_layers is None:
+        if not self.explicit_end_stages:
             chunks = self.chunk_layers(layers)
             return [sum(chunks[r::self.pp]) for r in range(self.pp)]
         ends = [self.first_stage_layers, self.last_stage_layers]
@@ -269,7 +273,7 @@ class TrainLayout:
                                                 f"!= --devices {devices}")
         if heads % self.tp:
             raise LayoutError("--tp", f"{self.tp} does not divide the model's {heads} attention heads")
-        if self.first_stage_layers is not None or self.last_stage_layers is not None:
+        if self.explicit_end_stages:
             self._check_uneven(layers)
         elif self.embedding_in_split or self.loss_in_split:
             self._check_split_slots(layers)
