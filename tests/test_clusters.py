@@ -33,7 +33,8 @@ def test_multinode_ring_formula_and_nccl_bound():
 
 def test_superpods_load_and_allreduce_crosses_nodes_only_when_it_must():
     for name, nodes, nic in (("dgx_h100_superpod", 127, "ib_ndr"), ("dgx_a100_superpod", 140, "ib_hdr"),
-                             ("selene", 560, "ib_hdr"), ("eos", 1344, "ib_ndr")):
+                             ("selene", 560, "ib_hdr"), ("eos", 1344, "ib_ndr"),
+                             ("dgx_h200_superpod", 127, "ib_ndr"), ("meta_roce_24k", 3072, "roce_400g")):
         spec = load_arch(name)  # bundled: every number cited
         assert spec.nodes == nodes and spec.network is not None and spec.network.nic == nic
         s = resolve_system(name)
