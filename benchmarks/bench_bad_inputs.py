@@ -292,6 +292,9 @@ for _label, _extra in [
                                                                      "--account-for-loss-in-pipeline-split"]),
     ("--account-for-embedding-in-pipeline-split with --first-stage-layers",
      ["--devices", "2", "--pp", "2", "--account-for-embedding-in-pipeline-split", "--first-stage-layers", "4"]),
+    ("--lora-rank 0", ["--devices", "4", "--lora-rank", "0"]),
+    ("--lora-targets mlp (not a group)", ["--devices", "4", "--lora-rank", "8", "--lora-targets", "mlp"]),
+    ("--lora-rank with --zero 3", ["--devices", "4", "--lora-rank", "8", "--zero", "3"]),
     ("--dp-bucket-params 0", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "0"]),
     ("--dp-bucket-params 1 (millions of buckets)", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "1"]),
 ]:

@@ -31,6 +31,8 @@ What the rows do not state is filled by rules, never per row:
   stages and Jean Zay's network come from ``benchmarks/training_rows.py``;
 * runs whose parallel configuration names FSDP (llm-foundry MPT) shard per block and microbatch (``--fsdp``:
   SHARD_GRAD_OP = ZeRO-2, FULL_SHARD = ZeRO-3);
+* NeMo 24.07's LoRA rows train rank-32 adapters on ``attention_qkv`` with every other weight frozen (the launcher's
+  ``peft/llama/squad.yaml``: ``--lora-rank 32``, ``fused_adam``, no ZeRO; :data:`benchmarks.training_rows.NEMO_LORA`);
 * NeMo 24.07's rows take recomputation, sequence parallelism, ``ub_tp_comm_overlap``, the loss fusion and the
   dropout from NeMo's 24.07 release configs (``benchmarks/training_rows.py`` ``NEMO_2407_CONFIGS``: no recomputation
   but Nemotron-340B's selective; dropout 0.1 in the GPT-3 and SFT configs), ZeRO-2 from their optimizer (Apex
@@ -95,7 +97,7 @@ MODEL_STACKS: dict[tuple[str, str], tuple[str, float]] = {
 #: NVIDIA/Megatron-LM @a2fdcdf061) and Megatron-Core / NeMo run Transformer Engine's LayerNorm, whose tuned kernels
 #: keep the row in registers too (:data:`workloads.llm_train.PERSISTENT_NORM_HIDDEN_SIZES`)
 NORM_KERNEL = {"Korthikanti et al. 2022 Tab. 5": "persistent", "Megatron-LM README weak scaling": "persistent",
-               "NeMo 24.07 pretraining": "persistent", "NeMo 24.07 SFT": "persistent"}
+               "NeMo 24.07 pretraining": "persistent", "NeMo 24.07 SFT": "persistent", "NeMo 24.07 LoRA": "persistent"}
 #: sources whose runs state Megatron-Core's --tp-comm-overlap (which needs sequence parallelism): the README's
 #: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
@@ -172,7 +174,7 @@ COMPOSER_TRAIN_METRICS = {"llm-foundry MPT H100 BF16": 2, "llm-foundry MPT H100 
 #: Llama-2 token that is about 240 tokens an example, E[l^2] / E[l] about 280 with paragraphs' spread (coefficient
 #: of variation about 0.4). An estimate: the attention it leaves is a few per cent of these steps either way
 #: (128 or 512 moves the rows by under 2 points)
-PACKED_DOCUMENT_LEN = {"NeMo 24.07 SFT": 256}
+PACKED_DOCUMENT_LEN = {"NeMo 24.07 SFT": 256, "NeMo 24.07 LoRA": 256}
 
 #: sources whose overlapped data-parallel reduction buckets on every pipeline rank (Apex DistributedFusedAdam: NeMo
 #: 24.07); the others run Megatron-Core's DDP, which buckets on the first pipeline rank only. NeMo's bucket size and
@@ -220,6 +222,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       optimizer_dtype=row.optimizer_dtype,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
+                      lora_rank=row.lora_rank, lora_targets=row.lora_targets,
                       p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
                       pipeline_schedule=schedule, zero_stages=(0, 1))
 
@@ -254,8 +257,9 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=row.dp_bucket_params,
                          dp_buckets_every_stage=every_stage, dp_gather_overlap=gather_overlap,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
-                         optimizer_dtype=row.optimizer_dtype, p2p=p2p, grad_accumulation=accumulation,
-                         optimizer_step=optimizer_step, pipeline_schedule=schedule)
+                         optimizer_dtype=row.optimizer_dtype, lora_rank=row.lora_rank, lora_targets=row.lora_targets,
+                         p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
+                         pipeline_schedule=schedule)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,
                           layout, row.dtype, memory_check=False, model_name=cfg.name)
     return r, (f"{stack}, recompute {layout.recompute}, zero {layout.zero}{', SP' if layout.sequence_parallel else ''}"
@@ -279,6 +283,25 @@ def fp8_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> l
         if b is not None and r.published_tokens_per_s_per_gpu and b.published_tokens_per_s_per_gpu:
             out.append((b, r, float(r.published_tokens_per_s_per_gpu) / float(b.published_tokens_per_s_per_gpu),
                         predicted[r.row] / predicted[b.row]))
+    return out
+
+
+def lora_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> list[tuple[TrainingRow, TrainingRow,
+                                                                                            float, float]]:
+    """Pairs of simulated rows that differ only in LoRA against full fine-tuning (same base model, GPUs, layout,
+    sequence length, global batch and dtype): ``(full row, LoRA row, published speed-up, accel's)``, tokens/s over
+    tokens/s. The ratio cancels what both runs share, so it checks LoRA's own mechanisms: the frozen weights'
+    missing gradients, the adapters, the vanished data-parallel reduction."""
+    def key(r: TrainingRow) -> tuple:
+        return (r.model.rsplit(" ", 1)[0], r.num_gpus, r.tp, r.pp, r.seq_len, r.global_batch, r.dtype)
+
+    full = {key(r): r for r in rows if r.lora_rank is None and r.row in predicted}
+    out = []
+    for r in rows:
+        f = full.get(key(r)) if r.lora_rank and r.row in predicted else None
+        if f is not None and r.published_tokens_per_s_per_gpu and f.published_tokens_per_s_per_gpu:
+            out.append((f, r, float(r.published_tokens_per_s_per_gpu) / float(f.published_tokens_per_s_per_gpu),
+                        predicted[r.row] / predicted[f.row]))
     return out
 
 
@@ -330,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\nFP8 over BF16 on the same stack and configuration (published / accel tokens/s ratio):")
         for b, f, pub_x, acc_x in pairs:
             print(f"  rows {b.row:>3}/{f.row:<3} {f.model[:14]:14} mb {f.microbatch_size:<3} recompute {f.recompute:<5} "
+                  f"published x{pub_x:.3f}  accel x{acc_x:.3f}  ({100 * (acc_x / pub_x - 1):+.1f}%)")
+    lora_pairs = lora_speedup_pairs(rows, predicted)
+    if lora_pairs:
+        print("\nLoRA over full fine-tuning on the same stack and layout (published / accel tokens/s ratio):")
+        for b, f, pub_x, acc_x in lora_pairs:
+            print(f"  rows {b.row:>3}/{f.row:<3} {f.model[:16]:16} rank {f.lora_rank} on {','.join(f.lora_targets)}  "
                   f"published x{pub_x:.3f}  accel x{acc_x:.3f}  ({100 * (acc_x / pub_x - 1):+.1f}%)")
     if slowest[1]:
         print(f"largest simulation: {slowest[1]} in {slowest[0]:.2f} s (graphs cached per model; target < 10 s)")

@@ -96,8 +96,16 @@ NEMO_2407_CONFIGS: dict[str, NemoConfig] = {
     "LLAMA2-7B SFT": NemoConfig("none", False, False, False, 0.1, 100, False),
     "LLAMA2-13B SFT": NemoConfig("none", False, False, False, 0.1, 100, False),
     "LLAMA2-70B SFT": NemoConfig("none", False, False, False, 0.1, 100, False),
+    "LLAMA2-7B LoRA": NemoConfig("none", False, False, False, 0.0, 100, False),
+    "LLAMA2-13B LoRA": NemoConfig("none", False, False, False, 0.0, 100, False),
+    "LLAMA2-70B LoRA": NemoConfig("none", False, False, False, 0.0, 100, False),
 }
-NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT")
+NEMO_SOURCES = ("NeMo 24.07 pretraining", "NeMo 24.07 SFT", "NeMo 24.07 LoRA")
+#: NeMo 24.07's LoRA rows (launcher tag 24.07 ``conf/peft/llama/squad.yaml``: ``peft_scheme: lora``,
+#: ``lora_tuning.adapter_dim: 32``, no ``target_modules``, so NeMo's default ``attention_qkv``: ``get_target_modules``
+#: in ``nemo/collections/nlp/parts/peft_config.py``; no recomputation, no sequence parallelism, dropout 0, and
+#: ``optim.name: fused_adam`` -- not the distributed optimizer, so no ZeRO): source -> (rank, target groups, ZeRO stage)
+NEMO_LORA = {"NeMo 24.07 LoRA": (32, ("qkv",), 0)}
 #: models whose NeMo 24.07 release config keeps the optimizer in bf16 (``optim.dtype: bf16``,
 #: ``grad_sync_dtype: bf16``; the other configs leave both at fp32)
 NEMO_BF16_OPTIMIZER = {"Nemotron-340B"}
@@ -121,7 +129,6 @@ R_CP = "context parallelism: seq_len not divisible by 2 x cp (load-balanced chun
 R_EP = "expert parallelism (ep > 1) not modelled"
 R_APPROX = "published figure is approximate ('up to' / 'around'), not a measured value"
 R_NO_TOKENS = "no throughput convertible to tokens/s (only MFU, or TFLOP/s without the source's FLOP formula)"
-R_LORA = "LoRA fine-tuning (frozen base weights, adapter-only gradients) not modelled"
 R_SEQ = "sequence length not stated"
 R_BATCH = "global batch not divisible by dp x microbatch size"
 R_TP_SPLIT = "tp does not divide the model's heads / kv_heads / ffn / vocab"
@@ -184,6 +191,8 @@ class TrainingRow:
         dp_bucket_params: parameters per data-parallel gradient bucket the source's configs set (None: not stated,
         Megatron-Core's default). dp_gather_overlap: whether the ZeRO parameter all-gather overlaps the forward
         (None: not stated, overlapped).
+        lora_rank / lora_targets: LoRA fine-tuning's adapter rank and target groups (:data:`NEMO_LORA`;
+        :attr:`accel.train.layout.TrainLayout.lora_rank`; None: every weight trains).
         fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
         block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
@@ -230,6 +239,8 @@ class TrainingRow:
     dropout: float | None = None
     dp_bucket_params: int | None = None
     dp_gather_overlap: bool | None = None
+    lora_rank: int | None = None
+    lora_targets: tuple[str, ...] = ("qkv",)
 
     @property
     def expressible(self) -> bool:
@@ -613,8 +624,6 @@ def _reasons(t: TrainingRow, r: pd.Series, ep: int | None, cfg: LlmConfig | None
     notes, tbasis = _text(r["notes"]), _text(r["tflops_basis"])
     if '"up to"' in notes or '"up to' in tbasis or '"around"' in notes:
         out.append(R_APPROX)
-    if "lora" in t.model.lower():
-        out.append(R_LORA)
     if t.seq_len is None:
         out.append(R_SEQ)
     if t.published_tokens_per_s_per_gpu is None:
@@ -647,8 +656,9 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
     cfg = llm_config(spec) if spec else None
     tokens, basis = _throughput(r, global_batch, seq_len, num_gpus, short, cfg)
     zero = parse_zero(pcfg)
+    lora = NEMO_LORA.get(short)
     if zero is None and short in NEMO_SOURCES:
-        zero = NEMO_ZERO
+        zero = lora[2] if lora else NEMO_ZERO
     lpv = cfg.layers // (pp * vp) if cfg and pp and vp and vp > 1 and cfg.layers % (pp * vp) == 0 else None
     ends = PIPELINE_PARTITIONS.get(short)
     nemo = NEMO_2407_CONFIGS.get(model) if short in NEMO_SOURCES else None
@@ -669,7 +679,8 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         caveats=tuple(_caveats(short, r, gpu, dtype_assumed, mb, pp, model)), unexpressible=None,
         cross_entropy_fusion=nemo.cross_entropy_fusion if nemo else None, dropout=nemo.dropout if nemo else None,
         dp_bucket_params=(int(nemo.bucket_cap_mb * 2**20) // (2 if model in NEMO_BF16_OPTIMIZER else 4)) if nemo
-        else None, dp_gather_overlap=nemo.param_sync_overlap if nemo else None)
+        else None, dp_gather_overlap=nemo.param_sync_overlap if nemo else None,
+        lora_rank=lora[0] if lora else None, lora_targets=lora[1] if lora else ("qkv",))
     reasons = _reasons(row, r, ep, cfg)
     return dataclasses.replace(row, unexpressible="; ".join(dict.fromkeys(reasons)) or None)
 

@@ -231,6 +231,10 @@ def test_p2p_default_follows_megatron_core():
      "--account-for-embedding-in-pipeline-split"),  # Megatron-Core rejects the pair
     (dict(pp=2, dp=1, embedding_in_split=True, loss_in_split=True, layers_per_virtual_stage=2),
      "--layers-per-virtual-stage"),  # 5 slots per rank
+    (dict(dp=1, lora_rank=0), "--lora-rank"),
+    (dict(dp=1, lora_rank=8, lora_targets=("qkv", "mlp")), "--lora-targets"),
+    (dict(dp=1, lora_rank=8, lora_targets=()), "--lora-targets"),
+    (dict(dp=1, lora_rank=8, zero=3), "--lora-rank"),
 ])
 def test_bad_layouts_name_the_flag(kw, flag):
     devices = 4 if kw.get("dp") == 4 else 4 if "tp" in kw and kw["tp"] == 2 and kw.get("pp") == 2 else None
@@ -554,6 +558,8 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "8", "--tp", "2", "--pp", "1", "--batch", "7"], "--batch"),
     (["--devices", "6", "--tp", "1", "--pp", "3"], "--pp"),
     (["--devices", "6", "--tp", "1", "--pp", "3", "--first-stage-layers", "1"], "--first-stage-layers"),
+    (["--devices", "8", "--lora-rank", "8", "--lora-targets", "qkv,ffn"], "--lora-targets"),
+    (["--devices", "8", "--lora-rank", "8", "--fsdp", "--zero", "2"], "--lora-rank"),
     (["--devices", "4", "--tp", "1", "--pp", "4", "--account-for-loss-in-pipeline-split"],
      "--account-for-loss-in-pipeline-split"),
     (["--devices", "2", "--tp", "1", "--pp", "2", "--account-for-loss-in-pipeline-split",
@@ -824,6 +830,73 @@ def test_ring_attention_bookkeeping_weighs_less_as_sequences_grow():
         attention_only = 2 * (plain.core_attention_s + plain.core_attention_backward_s)  # cp x the (s/cp)^2 work
         share.append(core / attention_only - 1.0)
     assert share[0] > share[1] > 0.0
+
+
+# --- LoRA fine-tuning --------------------------------------------------------------------------------------------
+
+def test_frozen_weights_drop_what_only_their_gradients_need(small_graphs):
+    """With every weight frozen the backward runs no weight-gradient GEMM and no bias reduction, and nothing of the
+    embedding's backward (nothing before it needs a gradient); the input-gradient GEMMs and the norms' backward stay."""
+    from accel.train.costs import frozen_weight_ops, weight_gradient_gemms
+
+    cfg, graphs = small_graphs
+    g = graphs[(1, "flash")]
+    block = g["block"]
+    dead = frozen_weight_ops(block)
+    ops = {n: block.graph.nodes[n]["op"] for n in block.graph.nodes}
+    assert weight_gradient_gemms(block) <= dead
+    assert any(ops[n].kind == "reduce" for n in dead)  # gpt's biases
+    kept_bwd = [op for n, op in ops.items() if op.phase == "backward" and n not in dead]
+    assert sum(op.kind == "matmul" for op in kept_bwd) == sum(op.kind == "matmul" and op.phase == "forward"
+                                                             for op in ops.values())  # one dgrad per forward GEMM
+    assert any(op.kind == "norm" for op in kept_bwd)
+    embed = g["embed"]
+    assert frozen_weight_ops(embed) == {n for n in embed.graph.nodes if embed.graph.nodes[n]["op"].phase == "backward"}
+
+
+def test_lora_adapter_kernels_are_the_low_rank_gemms():
+    """One adapter beside q, k and v (one input, N = q + k + v widths): forward x A (M x r x K), then (xA) B
+    (M x N x r) and the add; backward each GEMM's input and weight gradient, twice the forward's FLOPs, and the add
+    into the input gradient; r (K + N) parameters."""
+    from accel.graph import OpNode, TensorInfo
+    from accel.train.costs import lora_adapter_kernels
+
+    def proj(name: str, n: int) -> OpNode:
+        return OpNode(f"block.self_attn.{name}/matmul#0", "matmul", inputs=[TensorInfo.of((4096, 1024), "bf16")],
+                      weights=[TensorInfo.of((1024, n), "bf16")], outputs=[TensorInfo.of((4096, n), "bf16")],
+                      dtype="bf16", phase="forward", module=f"block.self_attn.{name}",
+                      attrs={"M": 4096, "N": n, "K": 1024})
+
+    fwd, bwd, params = lora_adapter_kernels([proj("q_proj", 1024), proj("k_proj", 256), proj("v_proj", 256)], 16)
+    M, K, N, r = 4096, 1024, 1536, 16
+    assert params == r * (K + N)
+    assert sum(k.flops for k in fwd) == 2 * M * r * K + 2 * M * N * r
+    assert sum(k.flops for k in bwd) == 2 * sum(k.flops for k in fwd)
+    assert [k.kind for k in fwd] == ["matmul", "matmul", "elementwise"] and bwd[-1].kind == "elementwise"
+
+
+def test_lora_trains_only_the_adapters(small_graphs):
+    """LoRA on the small gpt (hidden 512, qkv targets, rank 8): the block's trained parameters are the adapter's
+    8 x (512 + 1536); the backward does about half the full model's GEMM work (no weight gradients) plus the adapter's;
+    gradients and optimizer state cover only the adapters, the frozen weights stay in memory as weights; the step is
+    shorter and the data-parallel reduction nearly vanishes."""
+    full = _sim(small_graphs, dp=8)
+    lora = _sim(small_graphs, dp=8, lora_rank=8)
+    from accel.train.simulate import price_pieces
+    from accel.devices import cost_model_for
+    from accel.arch import load_arch
+
+    cfg, graphs = small_graphs
+    pieces = price_pieces(graphs[(1, "flash")], cost_model_for(load_arch("h100")), lora.layout, cfg.hidden, 2.0)
+    assert pieces.block.param_count == 8 * (512 + 3 * 512)
+    assert pieces.block.frozen_params > 100 * pieces.block.param_count and pieces.embed.param_count == 0.0
+    assert pieces.embed.backward_s == 0.0
+    f_full = _sim(small_graphs, dp=8).stages[0]
+    assert lora.step_time_s < full.step_time_s and f_full["compute"] > lora.stages[0]["compute"]
+    assert lora.model_flops < 0.8 * full.model_flops
+    assert lora.memory.gradients < 0.01 * full.memory.gradients and lora.memory.optimizer < 0.01 * full.memory.optimizer
+    assert lora.memory.weights >= full.memory.weights  # the frozen copy, nothing sharded
+    assert lora.breakdown["dp_comm"] < 0.05 * max(full.breakdown["dp_comm"], 1e-12) + 1e-4
 
 
 # --- layout search ------------------------------------------------------------------------------------------------

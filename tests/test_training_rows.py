@@ -194,7 +194,9 @@ def test_parsing(rows):
     assert (mpt70.zero, mpt70.recompute, mpt70.sequence_parallel) == (3, "full", False)
     llama = _row(rows, 25)  # Megatron-LM llama FP8 table: GPU not stated, CP 2
     assert llama.gpu is None and tr.R_GPU_UNSTATED in llama.reasons and llama.cp == 2
-    assert _row(rows, 43).reasons.count(tr.R_LORA) == 1
+    lora = _row(rows, 43)  # NeMo 24.07 LoRA: rank 32 on qkv (peft/llama/squad.yaml), fused_adam (no ZeRO)
+    assert lora.unexpressible is None and (lora.lora_rank, lora.lora_targets, lora.zero) == (32, ("qkv",), 0)
+    assert _row(rows, 40).lora_rank is None  # the SFT row trains every weight
 
 
 # ---- model specs -----------------------------------------------------------------------------------------------
@@ -257,7 +259,9 @@ def test_nemo_rows_take_the_release_configs(rows):
     assert nemo["GPT3-20B"].tp_comm_overlap is True and nemo["GPT3-20B"].sequence_parallel is True
     assert all(r.tp_comm_overlap is False for m, r in nemo.items() if m.startswith("GPT3-175B"))
     assert nemo["LLAMA2-7B"].tp_comm_overlap is False and nemo["LLAMA2-7B"].sequence_parallel is False
-    assert {r.zero for r in nemo.values()} == {2}  # Apex DistributedFusedAdam: ZeRO-2
+    # Apex DistributedFusedAdam: ZeRO-2; the LoRA config's fused_adam shards nothing
+    assert {r.zero for m, r in nemo.items() if not m.endswith("LoRA")} == {2}
+    assert {r.zero for m, r in nemo.items() if m.endswith("LoRA")} == {0}
     assert {m for m, r in nemo.items() if r.optimizer_dtype == "bf16"} == {"Nemotron-340B"}  # optim.dtype: bf16
     others = [r for r in rows if not r.source_short.startswith("NeMo")]
     assert all(r.tp_comm_overlap is None for r in others)
@@ -284,3 +288,18 @@ def test_fp8_bf16_pairs_share_everything_but_the_dtype():
         assert (b.model, b.num_gpus, b.seq_len, b.microbatch_size, b.recompute) == (
             f.model, f.num_gpus, f.seq_len, f.microbatch_size, f.recompute)
         assert acc_x == pytest.approx(pub_x)
+
+
+def test_lora_pairs_share_everything_but_the_frozen_weights():
+    """bench_training's same-stack LoRA / full fine-tuning check pairs NeMo 24.07's LLAMA2-7B SFT and LoRA rows (same
+    GPUs, layout, sequence, batch and dtype); the 13B and 70B rows ran different layouts and are not paired."""
+    from benchmarks.bench_training import lora_speedup_pairs
+
+    rows = [r for r in tr.load_rows() if r.unexpressible is None]
+    published = {r.row: float(r.published_tokens_per_s_per_gpu) for r in rows if r.published_tokens_per_s_per_gpu}
+    pairs = lora_speedup_pairs(rows, published)
+    assert [(b.model, f.model) for b, f, _, _ in pairs] == [("LLAMA2-7B SFT", "LLAMA2-7B LoRA")]
+    for b, f, pub_x, acc_x in pairs:
+        assert (b.num_gpus, b.tp, b.pp, b.seq_len, b.global_batch, b.dtype) == \
+            (f.num_gpus, f.tp, f.pp, f.seq_len, f.global_batch, f.dtype)
+        assert b.lora_rank is None and f.lora_rank == 32 and pub_x == pytest.approx(acc_x)  # published as predicted

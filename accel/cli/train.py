@@ -18,14 +18,14 @@ from typing import Any
 from accel.cli import positive_int
 from accel.devices.gpu import NORM_KERNELS
 from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
-from accel.train.layout import GRAD_ACCUMULATION_MODES, P2P_MODES, PIPELINE_SCHEDULES
+from accel.train.layout import GRAD_ACCUMULATION_MODES, LORA_TARGETS, P2P_MODES, PIPELINE_SCHEDULES
 from accel.train.optimizer import OPTIMIZER_STEPS
 from accel.units import format_si
 
 #: flags of the cluster-training path (none of them applies to the per-device simulator)
 TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microbatch_size", "layers_per_virtual_stage",
                                 "first_stage_layers", "last_stage_layers", "account_for_embedding_in_pipeline_split",
-                                "account_for_loss_in_pipeline_split", "recompute", "zero",
+                                "account_for_loss_in_pipeline_split", "lora_rank", "lora_targets", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
                                 "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step",
                                 "pipeline_schedule", "norm_kernel")
@@ -39,6 +39,15 @@ def _probability(text: str) -> float:
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
     return v
+
+
+def _lora_targets(text: str) -> tuple[str, ...]:
+    groups = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [g for g in groups if g not in LORA_TARGETS]
+    if bad or not groups:
+        raise argparse.ArgumentTypeError(f"unknown {', '.join(map(repr, bad)) or 'empty list'}; allowed: "
+                                         f"{', '.join(LORA_TARGETS)} (comma-separated)")
+    return groups
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -65,6 +74,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--account-for-loss-in-pipeline-split", action="store_true", default=None,
                    help="the LM head and loss count as one layer in the pipeline split: the last model chunk holds "
                         "one block less (Megatron-Core's flag)")
+    g.add_argument("--lora-rank", type=positive_int, default=None, metavar="R",
+                   help="LoRA fine-tuning: every weight frozen, rank-R adapters beside --lora-targets (NeMo's "
+                        "adapter_dim; default: every weight trains)")
+    g.add_argument("--lora-targets", type=_lora_targets, default=None, metavar="GROUPS",
+                   help=f"comma-separated projection groups the LoRA adapters wrap: {', '.join(LORA_TARGETS)} "
+                        "(default qkv, NeMo's attention_qkv)")
     g.add_argument("--recompute", default=None, choices=["none", "selective", "full"],
                    help="activation recomputation (default none)")
     g.add_argument("--zero", type=int, default=None, choices=[0, 1, 2, 3],
@@ -218,8 +233,8 @@ def run_training(args: Any) -> int:
         dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
         embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
-        loss_in_split=bool(args.account_for_loss_in_pipeline_split), p2p=args.p2p,
-        grad_accumulation=args.grad_accumulation or "fused",
+        loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
+        lora_targets=args.lora_targets or ("qkv",), p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
         optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     if args.document_len and cp > 1:
         raise ConfigError("<command line>", "--document-len", "packed documents are not combined with --cp > 1 here")
@@ -271,7 +286,8 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
                       embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
-                      loss_in_split=bool(args.account_for_loss_in_pipeline_split), p2p=args.p2p,
+                      loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
+                      lora_targets=args.lora_targets or ("qkv",), p2p=args.p2p,
                       grad_accumulation=args.grad_accumulation or "fused",
                       optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     gdtype = "bf16" if dtype == "fp8" else dtype
@@ -324,6 +340,7 @@ def print_training(res: Any, wall_s: float) -> None:
           + (f"; layers per stage {_stage_text(lay.stage_layers(int(sum(s['layers'] for s in res.stages))))}"
              if lay.uneven else "")
           + ("; sequence parallel" if lay.sequence_parallel else "")
+          + (f"; LoRA rank {lay.lora_rank} on {', '.join(lay.lora_targets)}, the rest frozen" if lay.lora_rank else "")
           + f"; recompute {lay.recompute}; ZeRO {lay.zero}" + (" (FSDP)" if lay.fsdp else "") + f"; {res.dtype}")
     iv = res.step_time_interval
     interval = (f"  (80 % interval {format_si(iv.low, 's')} to {format_si(iv.high, 's')}, {iv.source})"

@@ -253,6 +253,8 @@ def layout_label(layout: dict[str, Any]) -> str:
     counted = [x for x, k in (("embedding", "embedding_in_split"), ("loss", "loss_in_split")) if layout.get(k)]
     if counted:
         parts.append(f"{' + '.join(counted)} in the pipeline split")
+    if layout.get("lora_rank"):
+        parts.append(f"LoRA rank {layout['lora_rank']} ({', '.join(layout.get('lora_targets') or ['qkv'])})")
     return " · ".join(parts)
 
 

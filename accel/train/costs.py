@@ -100,6 +100,9 @@ class PieceCost:
     forward_attention_s: float = 0.0
     backward_attention_s: float = 0.0
     recompute_attention_s: float = 0.0
+    #: parameters held but not trained (LoRA's frozen base weights): in memory as weights only; ``param_count``
+    #: counts the trained ones (gradients, optimizer state, data-parallel reduction)
+    frozen_params: float = 0.0
 
     @property
     def model_flops(self) -> float:
@@ -125,22 +128,27 @@ def _sp_scale(op: OpNode, tp: int, sequence_parallel: bool) -> float:
     return 1.0
 
 
-def _saved_bytes(graph: LayerGraph, fp8: bool = False) -> dict[str, tuple[float, float]]:
+def _saved_bytes(graph: LayerGraph, fp8: bool = False, dead: set[str] | None = None) -> dict[str, tuple[float, float]]:
     """Per forward op, (bytes of its outputs that backward reads, bytes of its inputs it keeps itself): the
     largest edge into a backward op, except for fused attention (module docstring). ``fp8``: a 16-bit tensor that a
     backward GEMM reads (a weight-gradient operand) is kept as its fp8 copy, half the bytes: Transformer Engine's
     ``Linear`` / ``LayerNormLinear`` save the fp8 transpose ``inputmat_t`` instead of the 16-bit input, and the
     norm and activation kernels before them keep their own inputs, not these outputs (the eager trace's backward
-    edges from a norm's or activation's output are the decomposed autograd's, not Transformer Engine's)."""
+    edges from a norm's or activation's output are the decomposed autograd's, not Transformer Engine's). Backward ops
+    in ``dead`` (:func:`frozen_weight_ops`) read nothing: with frozen weights a GEMM's input is kept only where another
+    backward op reads it (the trace's edges from a norm's output into its own backward, which stand for the input the
+    norm's kernel keeps, stay: the same bytes)."""
     g = graph.graph
+    dead = dead or set()
     saved: dict[str, tuple[float, float]] = {}
     gemm_operand: set[str] = set()
     for u, v, data in g.edges(data=True):
         fwd, bwd = g.nodes[u]["op"], g.nodes[v]["op"]
         if fwd.phase == "forward" and bwd.phase == "backward" and bwd.kind != "attention" and fwd.kind != "attention":
-            saved[u] = (max(saved.get(u, (0.0, 0.0))[0], float(data.get("bytes", 0.0))), 0.0)
             if bwd.kind == "matmul" and fwd.outputs and dtype_bytes(fwd.outputs[0].dtype) == 2:
-                gemm_operand.add(u)
+                gemm_operand.add(u)  # Transformer Engine's module keeps it in fp8, read or not
+            if v not in dead:
+                saved[u] = (max(saved.get(u, (0.0, 0.0))[0], float(data.get("bytes", 0.0))), 0.0)
     if fp8:
         saved = {u: (own / 2.0, inputs) if u in gemm_operand else (own, inputs) for u, (own, inputs) in saved.items()}
     for name in g.nodes:
@@ -221,6 +229,66 @@ def context_parallel_kernels(attention: OpNode, cp: int) -> tuple[list[OpNode], 
     return fwd, bwd
 
 
+def frozen_weight_ops(graph: LayerGraph) -> set[str]:
+    """Names of ``graph``'s backward ops that frozen weights make dead: the ops that end in a parameter's gradient
+    (terminal backward ops of kind ``matmul`` on one matrix -- :func:`weight_gradient_gemms` --, ``reduce`` -- a
+    bias's gradient -- or ``embedding`` -- an embedding table's), then every backward op all of whose consumers are
+    dead (the embedding's whole backward: nothing before it needs a gradient). A norm's backward, which gives its
+    input's gradient and its weight's in one kernel, stays."""
+    g = graph.graph
+    dead = set(weight_gradient_gemms(graph))
+    for name in g.nodes:
+        op: OpNode = g.nodes[name]["op"]
+        if op.phase == "backward" and op.kind in ("reduce", "embedding") and g.out_degree(name) == 0:
+            dead.add(name)
+    changed = True
+    while changed:
+        changed = False
+        for name in g.nodes:
+            op = g.nodes[name]["op"]
+            if (name not in dead and op.phase == "backward" and g.out_degree(name) > 0
+                    and all(v in dead for v in g.successors(name))):
+                dead.add(name)
+                changed = True
+    return dead
+
+
+def lora_adapter_kernels(base: list[OpNode], rank: int) -> tuple[list[OpNode], list[OpNode], int]:
+    """(forward kernels, backward kernels, parameters) of one LoRA adapter (Hu et al. 2021, "LoRA: Low-Rank
+    Adaptation of Large Language Models") beside the frozen forward GEMMs ``base`` of one :data:`GEMM_GROUPS` group,
+    which share their input (``M x K``; q, k and v take one adapter on the fused QKV weight, as NeMo's
+    ``attention_qkv`` does): ``y += (x A) B``, ``A``: ``K x rank``, ``B``: ``rank x N`` with ``N`` the group's summed
+    output width. Forward: the down GEMM, the up GEMM and the add into the base output. Backward: ``B``'s input- and
+    weight-gradient GEMMs, ``A``'s, and the add of the adapter's input gradient into the base's. In the compute
+    dtype (bf16 under FP8 training: Transformer Engine's FP8 covers its own modules, not the adapters). Per
+    tensor-parallel rank, with the base GEMMs' per-rank ``K`` and ``N``; a row-parallel adapter's all-reduce of its
+    ``M x rank`` activation is left out (``rank`` columns: negligible next to the block's collectives)."""
+    shapes = [GemmShape.of(op) for op in base]
+    m, k = shapes[0].batch * shapes[0].M, shapes[0].K
+    n = sum(g.N for g in shapes)
+    dt = base[0].dtype if base[0].dtype != "fp8" else "bf16"
+    name, module = base[0].name.rsplit("/", 1)[0], base[0].module.rsplit(".", 1)[0]
+
+    def gemm(tag: str, phase: str, mm: int, nn: int, kk: int, weight: bool) -> OpNode:
+        ins = [TensorInfo.of((mm, kk), dt)] + ([] if weight else [TensorInfo.of((kk, nn), dt)])
+        ws = [TensorInfo.of((kk, nn), dt)] if weight else []
+        return OpNode(f"{name}/lora_{tag}", "matmul", inputs=ins, weights=ws, outputs=[TensorInfo.of((mm, nn), dt)],
+                      flops=2.0 * mm * nn * kk, macs=float(mm * nn * kk), dtype=dt, phase=phase, module=module,
+                      attrs={"M": mm, "N": nn, "K": kk})
+
+    def add(tag: str, phase: str, rows: int, cols: int) -> OpNode:
+        t = TensorInfo.of((rows, cols), dt)
+        return OpNode(f"{name}/lora_{tag}", "elementwise", inputs=[t, t], outputs=[t], dtype=dt, phase=phase,
+                      module=module)
+
+    fwd = [gemm("down", "forward", m, rank, k, True), gemm("up", "forward", m, n, rank, True),
+           add("add", "forward", m, n)]
+    bwd = [gemm("up_dgrad", "backward", m, rank, n, True), gemm("up_wgrad", "backward", rank, n, m, False),
+           gemm("down_dgrad", "backward", m, k, rank, True), gemm("down_wgrad", "backward", k, rank, m, False),
+           add("dgrad_add", "backward", m, k)]
+    return fwd, bwd, rank * (k + n)
+
+
 def weight_gradient_gemms(graph: LayerGraph) -> set[str]:
     """Names of ``graph``'s weight-gradient GEMMs: backward matmuls of one matrix (batch 1) whose output no op reads
     (the parameter's gradient; an input gradient always feeds the next backward op)."""
@@ -246,7 +314,8 @@ def accumulating_into_fp32(op: OpNode) -> OpNode:
 
 def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_count: float, recompute: str,
                 tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0, cp: int = 1,
-                fp32_grad_accumulation: bool = False) -> PieceCost:
+                fp32_grad_accumulation: bool = False, lora_rank: int = 0,
+                lora_targets: tuple[str, ...] = ()) -> PieceCost:
     """Price ``graph`` (one piece's forward + backward ops) on ``model`` (module docstring). ``input_bytes``:
     the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8_tokens`` > 0: FP8
     training of a microbatch of that many tokens (:func:`fp8_kernels`). ``cp`` > 1: the graph holds one
@@ -255,24 +324,32 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     and Transformer Engine's ring bookkeeping (:func:`context_parallel_kernels`) joins the core's forward and
     backward.
     ``fp32_grad_accumulation``: the weight-gradient GEMMs accumulate into fp32 main gradients
-    (:func:`accumulating_into_fp32`)."""
+    (:func:`accumulating_into_fp32`). ``lora_rank`` > 0: LoRA fine-tuning -- the piece's weights are frozen, so the
+    backward skips what only their gradients need (:func:`frozen_weight_ops`) and the forward keeps no activation
+    for it, and each group of ``lora_targets`` gets an adapter of that rank (:func:`lora_adapter_kernels`); the
+    returned ``param_count`` is then the adapters' and ``frozen_params`` the given ``param_count``."""
     rule = issue_rule(model)
     dev = {"forward": 0.0, "backward": 0.0, "core": 0.0, "core_bwd": 0.0}
     gemm_dev = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     attn_dev = {"forward": 0.0, "backward": 0.0}
     issue = {"forward": 0.0, "backward": 0.0}
     flops = {"forward": 0.0, "backward": 0.0, "core": 0.0}
-    saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0)
+    dead = frozen_weight_ops(graph) if lora_rank > 0 else set()
+    saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0, dead=dead)
     kept = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
     saved = {"all": kept, "core": 0.0}
     gemm_s: dict[str, float] = {}
     kv_bytes = 0.0
     attention: OpNode | None = None  # the attention core's forward kernel (context_parallel_kernels)
     accumulate = weight_gradient_gemms(graph) if fp32_grad_accumulation else set()
+    adapted: dict[str, list[OpNode]] = {}  # LoRA target group -> its frozen forward GEMMs
     for name in graph.graph.nodes:
         op: OpNode = graph.graph.nodes[name]["op"]
-        if op.phase not in issue:
+        if op.phase not in issue or name in dead:
             continue
+        group = GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
+        if lora_rank > 0 and group in lora_targets and op.phase == "forward":
+            adapted.setdefault(group, []).append(op)
         f = _sp_scale(op, tp, sequence_parallel)
         if cp > 1 and op.module.startswith(CORE_ATTENTION):
             if op.attrs.get("documents"):
@@ -288,7 +365,6 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         gemm_dev[op.phase] += t_gemm
         if op.kind == "attention":
             attn_dev[op.phase] += t
-        group = GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
         if group and op.phase == "forward":
             gemm_s[group] = gemm_s.get(group, 0.0) + t
         issue[op.phase] += sum(rule.time(k) for k in kernels)
@@ -312,6 +388,21 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             dev[phase] += t_cp
             dev[core] += t_cp
             issue[phase] += sum(rule.time(k) for k in kernels)
+    adapter_params = 0
+    for base in adapted.values():  # LoRA adapters (lora_adapter_kernels), outside the attention core
+        fwd_k, bwd_k, n_params = lora_adapter_kernels(base, lora_rank)
+        adapter_params += n_params
+        for kernels, phase in ((fwd_k, "forward"), (bwd_k, "backward")):
+            for k in kernels:
+                t = model.cost(k).time_s
+                dev[phase] += t
+                gemm_dev[phase] += t if k.kind == "matmul" else 0.0
+                issue[phase] += rule.time(k)
+                flops[phase] += k.flops
+    if lora_rank > 0:
+        param_count, frozen = float(adapter_params), param_count
+    else:
+        frozen = 0.0
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
     by_kernel = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
@@ -319,13 +410,15 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
                          param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel,
-                         recompute_gemm_s=gemm_dev["forward"], recompute_attention_s=attn_dev["forward"])
+                         recompute_gemm_s=gemm_dev["forward"], recompute_attention_s=attn_dev["forward"],
+                         frozen_params=frozen)
     if recompute == "selective":  # the core's attention kernel is all the forward's (one core per block)
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
                          saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
-                         kv_bytes, **by_kernel, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"])
+                         kv_bytes, **by_kernel, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"],
+                         frozen_params=frozen)
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
-                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel)
+                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel, frozen_params=frozen)
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False,

@@ -28,6 +28,10 @@ P2P_MODES: tuple[str, ...] = ("blocking", "overlapped")
 #: ``--pipeline-schedule`` choices: Megatron-LM's 1F1B / interleaved schedule or DeepSpeed's pipeline engine
 #: (:attr:`TrainLayout.pipeline_schedule`)
 PIPELINE_SCHEDULES: tuple[str, ...] = ("megatron", "deepspeed")
+#: ``--lora-targets`` values: the projection groups a LoRA adapter can wrap (:attr:`TrainLayout.lora_targets`; the
+#: GEMM groups of :data:`accel.train.costs.GEMM_GROUPS`: NeMo's ``attention_qkv``, ``attention_dense``, ``mlp_fc1``,
+#: ``mlp_fc2``)
+LORA_TARGETS: tuple[str, ...] = ("qkv", "attn_out", "mlp_in", "mlp_out")
 #: ``--grad-accumulation`` choices: how a microbatch's weight gradients join the step's (:attr:`TrainLayout.grad_accumulation`)
 GRAD_ACCUMULATION_MODES: tuple[str, ...] = ("fused", "autograd", "fp32_copy")
 
@@ -134,6 +138,12 @@ class TrainLayout:
             chunk builds one block less (only the embedding where a chunk is one slot), the last one less (only the
             head and loss). Combines with :attr:`layers_per_virtual_stage` (slots per chunk), not with
             :attr:`first_stage_layers` / :attr:`last_stage_layers` (Megatron-Core rejects the pair too).
+        lora_rank / lora_targets: LoRA fine-tuning (Hu et al. 2021; NeMo's PEFT ``peft_scheme: lora``,
+            ``adapter_dim``, ``target_modules``): every weight of the model frozen, a rank-``lora_rank`` adapter beside
+            the projections of each group in ``lora_targets`` (:data:`LORA_TARGETS`; NeMo 24.07's default
+            ``attention_qkv`` = ``("qkv",)``). Only the adapters have gradients, optimizer state and a data-parallel
+            reduction; the backward computes no weight gradient of the frozen model and the forward keeps no
+            activation for one (:func:`accel.train.costs.frozen_weight_ops`). None: every weight trains.
     """
 
     global_batch: int
@@ -159,6 +169,8 @@ class TrainLayout:
     last_stage_layers: int | None = None
     embedding_in_split: bool = False
     loss_in_split: bool = False
+    lora_rank: int | None = None
+    lora_targets: tuple[str, ...] = ("qkv",)
     p2p: str | None = None
     grad_accumulation: str = "fused"
     optimizer_step: str = "fused"
@@ -327,6 +339,16 @@ class TrainLayout:
         b = self.dp_bucket_params
         if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
             raise LayoutError("--dp-bucket-params", f"must be a positive integer (parameters), got {b!r}")
+        r = self.lora_rank
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 1):
+            raise LayoutError("--lora-rank", f"must be a positive integer, got {r!r}")
+        bad = [t for t in self.lora_targets if t not in LORA_TARGETS]
+        if bad or not self.lora_targets:
+            raise LayoutError("--lora-targets", f"unknown {', '.join(map(repr, bad)) or 'empty list'}; allowed: "
+                                                f"{', '.join(LORA_TARGETS)} (comma-separated)")
+        if r is not None and (self.fsdp or self.zero == 3):
+            raise LayoutError("--lora-rank", "LoRA's frozen weights are not sharded here: not combined with --fsdp or "
+                                             "--zero 3 (allowed: --zero 0, 1, 2)")
         if self.optimizer_dtype not in OPTIMIZER_DTYPES:
             raise LayoutError("--optimizer-dtype", f"unknown {self.optimizer_dtype!r}; allowed: "
                                                    f"{', '.join(OPTIMIZER_DTYPES)}")

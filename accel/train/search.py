@@ -62,6 +62,9 @@ class Choices:
     #: :attr:`accel.train.layout.TrainLayout.embedding_in_split` / ``loss_in_split`` of every layout
     embedding_in_split: bool = False
     loss_in_split: bool = False
+    #: :attr:`accel.train.layout.TrainLayout.lora_rank` / ``lora_targets`` of every layout
+    lora_rank: int | None = None
+    lora_targets: tuple[str, ...] = ("qkv",)
     #: :attr:`accel.train.layout.TrainLayout.p2p` of every layout
     p2p: str | None = None
     #: :attr:`accel.train.layout.TrainLayout.grad_accumulation` of every layout
@@ -129,7 +132,8 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1],
-                                     embedding_in_split=c.embedding_in_split, loss_in_split=c.loss_in_split, p2p=c.p2p,
+                                     embedding_in_split=c.embedding_in_split, loss_in_split=c.loss_in_split,
+                                     lora_rank=c.lora_rank, lora_targets=c.lora_targets, p2p=c.p2p,
                                      grad_accumulation=c.grad_accumulation, optimizer_step=c.optimizer_step,
                                      pipeline_schedule=c.pipeline_schedule)
                 try:

@@ -207,15 +207,20 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     # Megatron's fused accumulation: each weight-gradient GEMM adds into the fp32 main gradient (PyTorch FSDP's
     # gradients are fresh each microbatch; its casts and accumulation are fsdp_cast_s)
     main_grad = layout.grad_accumulation == "fused" and not layout.fsdp
+    lora = layout.lora_rank or 0  # LoRA: every piece's weights frozen, adapters in the blocks
+    head = price_piece(graphs["head"], model, act, params("head"), "none", tp, sp, fp32_grad_accumulation=main_grad,
+                       lora_rank=lora)
+    if layout.lora_rank and layout.pp == 1:  # a frozen tied weight is one tensor in memory on a rank with both ends
+        head = dataclasses.replace(head, frozen_params=head.frozen_params - tied)
     return Pieces(
         block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens,
-                                                layout.cp, main_grad)),
-        embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp)),
+                                                layout.cp, main_grad, lora, layout.lora_targets)),
+        embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp,
+                                                lora_rank=lora)),
         # with both ends on one rank (pp 1) a tied weight is one tensor: its gradient kernels run with the embedding's
-        head=with_gradient_kernels(price_piece(graphs["head"], model, act, params("head"), "none", tp, sp,
-                                               fp32_grad_accumulation=main_grad), tied if layout.pp == 1 else 0.0),
+        head=with_gradient_kernels(head, tied if layout.pp == 1 and not layout.lora_rank else 0.0),
         block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
-        tied_params=tied,
+        tied_params=0.0 if layout.lora_rank else tied,  # a frozen tied weight has no gradient to sum
     )
 
 
@@ -481,15 +486,21 @@ def _fsdp_layer_comm(sysm: System, layout: TrainLayout, block_params: float, eb:
     return ag, (ag if layout.zero == 3 else 0.0) + rs
 
 
-def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk_layers: list[int]) -> float:
-    """Parameters rank ``r`` of the first pipeline / data-parallel slice holds: its blocks, the embedding on the
-    first virtual stage's rank, the head on the last's; a tied head weight counted once where both are on it."""
+def _rank_params(pieces: Pieces, layout: TrainLayout, r: int, chunks: int, chunk_layers: list[int],
+                 frozen: bool = False) -> float:
+    """Parameters rank ``r`` of the first pipeline / data-parallel slice trains (``frozen``: holds frozen, LoRA's
+    base weights): its blocks, the embedding on the first virtual stage's rank, the head on the last's; a tied head
+    weight counted once where both are on it."""
     last = layout.pp * chunks - 1
     ks = [c * layout.pp + r for c in range(chunks)]
-    return (sum(chunk_layers[k] for k in ks) * pieces.block.param_count
-            + (pieces.embed.param_count if 0 in ks else 0.0)
-            + (pieces.head.param_count if last in ks else 0.0)
-            - (pieces.tied_params if 0 in ks and last in ks else 0.0))
+
+    def n(p: PieceCost) -> float:
+        return p.frozen_params if frozen else p.param_count
+
+    return (sum(chunk_layers[k] for k in ks) * n(pieces.block)
+            + (n(pieces.embed) if 0 in ks else 0.0)
+            + (n(pieces.head) if last in ks else 0.0)
+            - (pieces.tied_params if 0 in ks and last in ks and not frozen else 0.0))
 
 
 def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, run: PipelineRun, layers: int,
@@ -537,7 +548,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         # each in-flight (microbatch, chunk) holds one chunk's blocks: at most the rank's largest chunk (its chunks
         # are equal but where the embedding's or the loss's slot takes a block from the first or the last)
         terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * max(chunk_layers[k] for k in ks), r, ks,
-                        chunks)
+                        chunks, _rank_params(pieces, layout, r, chunks, chunk_layers, frozen=True))
         if worst is None or terms.total > worst.total:
             worst = terms
     assert worst is not None
@@ -709,8 +720,9 @@ def overlapped(compute_s: float, comm_s: float, share: float = 1.0) -> float:
 
 
 def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, inflight_blocks: int, r: int,
-            ks: list[int], chunks: int) -> MemoryTerms:
+            ks: list[int], chunks: int, frozen: float = 0.0) -> MemoryTerms:
     w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp, layout.optimizer_dtype)
+    w += frozen * STATE_BYTES[dtype][0]  # frozen weights (LoRA): the model copy only, not sharded
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
     if 0 in ks:
         acts += pieces.embed.saved_bytes * min(layout.microbatches, layout.pp)
