@@ -899,6 +899,17 @@ def test_lora_trains_only_the_adapters(small_graphs):
     assert lora.breakdown["dp_comm"] < 0.05 * max(full.breakdown["dp_comm"], 1e-12) + 1e-4
 
 
+def test_lora_backward_collectives_have_no_weight_gradient_to_hide_behind(small_graphs):
+    """Tensor parallelism under LoRA: the input-gradient collectives that Megatron hides behind the weight-gradient
+    GEMMs are exposed (the frozen weights run none), as in a synchronous backward; the forward's are unchanged."""
+    full = _sim(small_graphs, tp=2, dp=1)
+    full_sync = _sim(small_graphs, tp=2, dp=1, tp_async_backward=False)
+    lora = _sim(small_graphs, tp=2, dp=1, lora_rank=8)
+    assert full.collectives["tp_block_backward_s"] < full_sync.collectives["tp_block_backward_s"]
+    assert lora.collectives["tp_block_backward_s"] == pytest.approx(full_sync.collectives["tp_block_backward_s"])
+    assert lora.collectives["tp_block_forward_s"] == pytest.approx(full.collectives["tp_block_forward_s"])
+
+
 # --- layout search ------------------------------------------------------------------------------------------------
 
 def test_candidate_layouts_respect_the_model_and_the_node():

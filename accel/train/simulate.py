@@ -314,8 +314,13 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
     GEMM time per :data:`accel.train.costs.GEMM_GROUPS` group; ``gemm_share``: the speed a GEMM keeps beside a
     collective (:func:`overlap_share` of an all-GEMM window). With ``layout.tp_async_backward`` a column-parallel
     group's backward collectives hide behind its input-gradient and weight-gradient GEMMs, each taken to last the
-    group's forward GEMM time (same FLOPs): exposed is ``overlapped(gemm, collective, share) - gemm``."""
+    group's forward GEMM time (same FLOPs): exposed is ``overlapped(gemm, collective, share) - gemm``. Under LoRA
+    (``layout.lora_rank``) the frozen weights have no weight-gradient GEMM to hide them behind (Megatron's and
+    Transformer Engine's linear backward wait for the input-gradient collective right away when the weight needs no
+    gradient; sequence parallelism's re-gather of the input, which only the weight gradient reads, is not run):
+    exposed, as without the asynchronous backward."""
     group = layout.tp_group()
+    async_backward = layout.tp_async_backward and not layout.lora_rank
     mb_tokens = layout.microbatch_size * layout.local_seq_len
 
     def cost(op: str, nbytes: float) -> float:
@@ -333,7 +338,7 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
             bwd = fwd  # backward: the conjugate collectives next to the dgrad GEMMs of the same shapes
         else:
             fwd = 2 * (ag + rs)
-            if layout.tp_async_backward:
+            if async_backward:
                 # row-parallel outputs' gradients all-gathered (exposed); per column-parallel group the input
                 # re-gathered beside the input-gradient GEMM and that gradient reduce-scattered beside the wgrad GEMM
                 bwd = 2 * ag + sum(beside(ag, g) + beside(rs, g) for g in ("qkv", "mlp_in"))
@@ -342,7 +347,7 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
         embed, head_f, head_b = rs, ag, rs
     else:
         ar = cost("allreduce", act_bytes)
-        bwd = sum(beside(ar, g) for g in ("qkv", "mlp_in")) if layout.tp_async_backward else 2 * ar
+        bwd = sum(beside(ar, g) for g in ("qkv", "mlp_in")) if async_backward else 2 * ar
         fwd, embed, head_f, head_b = 2 * ar, ar, 0.0, ar
     head_f += 3 * cost("allreduce", mb_tokens * 4.0)  # vocab-parallel cross-entropy (fp32)
     if layout.recompute == "full":
