@@ -58,6 +58,7 @@ largest simulation (issue 13: a 3072-GPU step in < 10 s).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import math
 import statistics
 import sys
@@ -266,43 +267,52 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                f"; accel's memory estimate {r.memory.total / 1e9:.0f} GB exceeds the device")
 
 
-def fp8_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> list[tuple[TrainingRow, TrainingRow,
-                                                                                          float, float]]:
-    """Pairs of simulated rows that differ only in FP8 against BF16 training (same model, GPUs, sequence length,
-    global batch, microbatch size and recomputation, both stated by the source): ``(bf16 row, fp8 row, published
-    speed-up, accel's speed-up)``, tokens/s over tokens/s. A ratio on one stack and one cluster cancels what the
-    two runs share (the cluster, the framework's overheads), so it checks FP8's own mechanisms: the fp8 GEMMs, their
-    casts, the split accumulator of the backward's GEMMs."""
-    def key(r: TrainingRow) -> tuple:
-        return (r.model, r.num_gpus, r.seq_len, r.global_batch, r.microbatch_size, r.recompute)
+Pair = tuple[TrainingRow, TrainingRow, float, float]
 
-    bf16 = {key(r): r for r in rows if r.dtype == "bf16" and r.row in predicted and r.microbatch_size and r.recompute}
+
+def _speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float], key: Callable[[TrainingRow], tuple],
+                   is_base: Callable[[TrainingRow], bool], is_variant: Callable[[TrainingRow], bool]) -> list[Pair]:
+    """``(base row, variant row, published speed-up, accel's)`` for every simulated variant row whose ``key`` matches
+    a simulated base row's, speed-ups as tokens/s over tokens/s."""
+    base = {key(r): r for r in rows if is_base(r) and r.row in predicted}
     out = []
     for r in rows:
-        b = bf16.get(key(r)) if r.dtype == "fp8" and r.row in predicted else None
+        b = base.get(key(r)) if is_variant(r) and r.row in predicted else None
         if b is not None and r.published_tokens_per_s_per_gpu and b.published_tokens_per_s_per_gpu:
             out.append((b, r, float(r.published_tokens_per_s_per_gpu) / float(b.published_tokens_per_s_per_gpu),
                         predicted[r.row] / predicted[b.row]))
     return out
 
 
-def lora_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> list[tuple[TrainingRow, TrainingRow,
-                                                                                            float, float]]:
+def fp8_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> list[Pair]:
+    """Pairs of simulated rows that differ only in FP8 against BF16 training (same model, GPUs, sequence length,
+    global batch, microbatch size and recomputation, both stated by the source): ``(bf16 row, fp8 row, published
+    speed-up, accel's speed-up)``, tokens/s over tokens/s. A ratio on one stack and one cluster cancels what the
+    two runs share (the cluster, the framework's overheads), so it checks FP8's own mechanisms: the fp8 GEMMs, their
+    casts, the split accumulator of the backward's GEMMs."""
+    return _speedup_pairs(rows, predicted,
+                          lambda r: (r.model, r.num_gpus, r.seq_len, r.global_batch, r.microbatch_size, r.recompute),
+                          lambda r: r.dtype == "bf16" and bool(r.microbatch_size and r.recompute),
+                          lambda r: r.dtype == "fp8")
+
+
+def lora_speedup_pairs(rows: list[TrainingRow], predicted: dict[int, float]) -> list[Pair]:
     """Pairs of simulated rows that differ only in LoRA against full fine-tuning (same base model, GPUs, layout,
     sequence length, global batch and dtype): ``(full row, LoRA row, published speed-up, accel's)``, tokens/s over
     tokens/s. The ratio cancels what both runs share, so it checks LoRA's own mechanisms: the frozen weights'
     missing gradients, the adapters, the vanished data-parallel reduction."""
-    def key(r: TrainingRow) -> tuple:
-        return (r.model.rsplit(" ", 1)[0], r.num_gpus, r.tp, r.pp, r.seq_len, r.global_batch, r.dtype)
+    return _speedup_pairs(rows, predicted,
+                          lambda r: (r.model.rsplit(" ", 1)[0], r.num_gpus, r.tp, r.pp, r.seq_len, r.global_batch,
+                                     r.dtype),
+                          lambda r: r.lora_rank is None, lambda r: bool(r.lora_rank))
 
-    full = {key(r): r for r in rows if r.lora_rank is None and r.row in predicted}
-    out = []
-    for r in rows:
-        f = full.get(key(r)) if r.lora_rank and r.row in predicted else None
-        if f is not None and r.published_tokens_per_s_per_gpu and f.published_tokens_per_s_per_gpu:
-            out.append((f, r, float(r.published_tokens_per_s_per_gpu) / float(f.published_tokens_per_s_per_gpu),
-                        predicted[r.row] / predicted[f.row]))
-    return out
+
+def _print_pairs(title: str, pairs: list[Pair], describe: Callable[[TrainingRow], str]) -> None:
+    if pairs:
+        print(f"\n{title} (published / accel tokens/s ratio):")
+        for b, f, pub_x, acc_x in pairs:
+            print(f"  rows {b.row:>3}/{f.row:<3} {describe(f)}  published x{pub_x:.3f}  accel x{acc_x:.3f}  "
+                  f"({100 * (acc_x / pub_x - 1):+.1f}%)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,18 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(errors)} rows: median |error| {100 * statistics.median(absd):.1f}%, "
           f"mean error {100 * statistics.mean(errors):+.1f}%, max |error| {100 * absd[-1]:.1f}%; "
           f"within 15%: {sum(a <= 0.15 for a in absd)}/{len(absd)}, within 20%: {sum(a <= 0.20 for a in absd)}/{len(absd)}")
-    pairs = fp8_speedup_pairs(rows, predicted)
-    if pairs:
-        print("\nFP8 over BF16 on the same stack and configuration (published / accel tokens/s ratio):")
-        for b, f, pub_x, acc_x in pairs:
-            print(f"  rows {b.row:>3}/{f.row:<3} {f.model[:14]:14} mb {f.microbatch_size:<3} recompute {f.recompute:<5} "
-                  f"published x{pub_x:.3f}  accel x{acc_x:.3f}  ({100 * (acc_x / pub_x - 1):+.1f}%)")
-    lora_pairs = lora_speedup_pairs(rows, predicted)
-    if lora_pairs:
-        print("\nLoRA over full fine-tuning on the same stack and layout (published / accel tokens/s ratio):")
-        for b, f, pub_x, acc_x in lora_pairs:
-            print(f"  rows {b.row:>3}/{f.row:<3} {f.model[:16]:16} rank {f.lora_rank} on {','.join(f.lora_targets)}  "
-                  f"published x{pub_x:.3f}  accel x{acc_x:.3f}  ({100 * (acc_x / pub_x - 1):+.1f}%)")
+    _print_pairs("FP8 over BF16 on the same stack and configuration", fp8_speedup_pairs(rows, predicted),
+                 lambda f: f"{f.model[:14]:14} mb {f.microbatch_size:<3} recompute {f.recompute:<4}")
+    _print_pairs("LoRA over full fine-tuning on the same stack and layout", lora_speedup_pairs(rows, predicted),
+                 lambda f: f"{f.model[:16]:16} rank {f.lora_rank} on {','.join(f.lora_targets)}")
     if slowest[1]:
         print(f"largest simulation: {slowest[1]} in {slowest[0]:.2f} s (graphs cached per model; target < 10 s)")
     if args.residuals:
