@@ -295,6 +295,7 @@ for _label, _extra in [
     ("--lora-rank 0", ["--devices", "4", "--lora-rank", "0"]),
     ("--lora-targets mlp (not a group)", ["--devices", "4", "--lora-rank", "8", "--lora-targets", "mlp"]),
     ("--lora-rank with --zero 3", ["--devices", "4", "--lora-rank", "8", "--zero", "3"]),
+    ("--lora-targets without --lora-rank", ["--devices", "4", "--lora-targets", "qkv"]),
     ("--dp-bucket-params 0", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "0"]),
     ("--dp-bucket-params 1 (millions of buckets)", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "1"]),
 ]:

@@ -559,6 +559,7 @@ def test_cli_done_when_command(tmp_path):
     (["--devices", "6", "--tp", "1", "--pp", "3"], "--pp"),
     (["--devices", "6", "--tp", "1", "--pp", "3", "--first-stage-layers", "1"], "--first-stage-layers"),
     (["--devices", "8", "--lora-rank", "8", "--lora-targets", "qkv,ffn"], "--lora-targets"),
+    (["--devices", "8", "--lora-targets", "qkv"], "--lora-targets"),
     (["--devices", "8", "--lora-rank", "8", "--fsdp", "--zero", "2"], "--lora-rank"),
     (["--devices", "4", "--tp", "1", "--pp", "4", "--account-for-loss-in-pipeline-split"],
      "--account-for-loss-in-pipeline-split"),

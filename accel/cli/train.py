@@ -236,6 +236,9 @@ def run_training(args: Any) -> int:
         loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
         lora_targets=args.lora_targets or ("qkv",), p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
         optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
+    if args.lora_targets and not args.lora_rank:
+        raise ConfigError("<command line>", "--lora-targets", "names the LoRA adapters' projections; add --lora-rank R "
+                                                              "(without it every weight trains)")
     if args.document_len and cp > 1:
         raise ConfigError("<command line>", "--document-len", "packed documents are not combined with --cp > 1 here")
     if args.search_layout:
