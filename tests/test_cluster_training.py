@@ -855,6 +855,23 @@ def test_frozen_weights_drop_what_only_their_gradients_need(small_graphs):
     assert frozen_weight_ops(embed) == {n for n in embed.graph.nodes if embed.graph.nodes[n]["op"].phase == "backward"}
 
 
+def test_frozen_weights_cast_their_fp8_operands_without_the_transpose():
+    """Transformer Engine casts a GEMM operand to fp8 with its transpose only when the weight needs a gradient (the
+    transpose is the weight-gradient GEMM's operand): 4 bytes moved per element with it, 3 without."""
+    from accel.graph import OpNode, TensorInfo
+    from accel.train.costs import fp8_kernels
+
+    gemm = OpNode("block.mlp.fc_in/matmul#0", "matmul", inputs=[TensorInfo.of((4096, 1024), "bf16")],
+                  weights=[TensorInfo.of((1024, 4096), "bf16")], outputs=[TensorInfo.of((4096, 4096), "bf16")],
+                  dtype="bf16", phase="forward", module="block.mlp.fc_in", attrs={"M": 4096, "N": 4096, "K": 1024})
+
+    def moved(kernels):
+        cast = kernels[0]
+        return sum(t.bytes for t in cast.inputs + cast.outputs) / (4096 * 1024)
+
+    assert moved(fp8_kernels(gemm, 4096)) == 4.0 and moved(fp8_kernels(gemm, 4096, transpose=False)) == 3.0
+
+
 def test_lora_adapter_kernels_are_the_low_rank_gemms():
     """One adapter beside q, k and v (one input, N = q + k + v widths): forward x A (M x r x K), then (xA) B
     (M x N x r) and the add; backward each GEMM's input and weight gradient, twice the forward's FLOPs, and the add

@@ -160,10 +160,12 @@ def _saved_bytes(graph: LayerGraph, fp8: bool = False, dead: set[str] | None = N
     return saved
 
 
-def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
+def fp8_kernels(op: OpNode, tokens: int, transpose: bool = True) -> list[OpNode]:
     """The kernels of GEMM ``op`` under FP8 training (module docstring): the GEMM itself with fp8 inputs (a
     backward GEMM with a split accumulator), after the cast-transpose of its ``M x K`` operand unless it is a
-    weight-gradient GEMM (``K == tokens``)."""
+    weight-gradient GEMM (``K == tokens``). ``transpose`` False: a frozen weight's GEMM, whose operand Transformer
+    Engine casts without the transpose only a weight gradient reads (``_Linear.forward`` @v1.7: the cast-transpose
+    runs when ``is_grad_enabled and weight.requires_grad``, else a plain cast; the backward's likewise)."""
     fp8_inputs = [TensorInfo.of(t.shape, "fp8") if len(t.shape) > 1 else t for t in op.inputs]
     attrs = dict(op.attrs)
     if op.phase == "backward":
@@ -173,9 +175,9 @@ def fp8_kernels(op: OpNode, tokens: int) -> list[OpNode]:
     if g.K == tokens:
         return [gemm]
     a = (g.batch * g.M, g.K)
-    cast = OpNode(f"{op.name}/fp8_cast_transpose", "elementwise", inputs=[TensorInfo.of(a, "bf16")],
-                  outputs=[TensorInfo.of(a, "fp8"), TensorInfo.of(a[::-1], "fp8")], dtype="bf16", phase=op.phase,
-                  module=op.module)
+    outputs = [TensorInfo.of(a, "fp8")] + ([TensorInfo.of(a[::-1], "fp8")] if transpose else [])
+    cast = OpNode(f"{op.name}/fp8_cast{'_transpose' if transpose else ''}", "elementwise",
+                  inputs=[TensorInfo.of(a, "bf16")], outputs=outputs, dtype="bf16", phase=op.phase, module=op.module)
     return [cast, gemm]
 
 
@@ -355,7 +357,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             if op.attrs.get("documents"):
                 raise LayoutError("--document-len", "packed documents are not combined with --cp > 1 here")
             f *= cp
-        kernels = fp8_kernels(op, fp8_tokens) if fp8_tokens and op.kind == "matmul" else [op]
+        kernels = fp8_kernels(op, fp8_tokens, lora_rank == 0) if fp8_tokens and op.kind == "matmul" else [op]
         if name in accumulate:
             kernels[-1] = accumulating_into_fp32(kernels[-1])
         times = [model.cost(k).time_s * f for k in kernels]
