@@ -32,6 +32,11 @@ fp32 every few K steps (``attrs["split_accumulator"]``: Transformer Engine's ``_
 True``, ``_2X_ACC_FPROP = False``, transformer_engine/pytorch/module/base.py; priced by the GPU model's
 ``fp8_promotion_k``). Attention, norms and elementwise ops stay bf16.
 
+LoRA fine-tuning (``lora_rank`` > 0): the piece's weights are frozen, so the backward runs none of the ops that end
+in a parameter's gradient (:func:`frozen_weight_ops`), the forward keeps nothing only they read, FP8 casts skip the
+transpose only a weight gradient reads, and rank-``lora_rank`` adapters (:func:`lora_adapter_kernels`) join the
+target projections; the piece's ``param_count`` is then the adapters' and ``frozen_params`` the model's.
+
 With sequence parallelism the ops of the sequence-parallel region run on ``seq_len / tp`` tokens: their time
 and saved bytes are divided by ``tp``. That region is a block's norms and residual adds (its ops not under
 ``self_attn`` or ``mlp``) and the final norm before the LM head (:data:`SEQUENCE_PARALLEL_REGIONS`); the LM head
