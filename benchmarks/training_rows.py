@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from accel.train.layout import DEFAULT_LORA_TARGETS  # noqa: E402
 from workloads.llm_configs import LlmConfig, llm_config  # noqa: E402
 
 CSV_PATH = ROOT / "data" / "published" / "training_published.csv"
@@ -240,7 +241,7 @@ class TrainingRow:
     dp_bucket_params: int | None = None
     dp_gather_overlap: bool | None = None
     lora_rank: int | None = None
-    lora_targets: tuple[str, ...] = ("qkv",)
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
 
     @property
     def expressible(self) -> bool:
@@ -680,7 +681,7 @@ def _one_row(i: int, r: pd.Series, models: dict[str, ModelEntry]) -> TrainingRow
         cross_entropy_fusion=nemo.cross_entropy_fusion if nemo else None, dropout=nemo.dropout if nemo else None,
         dp_bucket_params=(int(nemo.bucket_cap_mb * 2**20) // (2 if model in NEMO_BF16_OPTIMIZER else 4)) if nemo
         else None, dp_gather_overlap=nemo.param_sync_overlap if nemo else None,
-        lora_rank=lora[0] if lora else None, lora_targets=lora[1] if lora else ("qkv",))
+        lora_rank=lora[0] if lora else None, lora_targets=lora[1] if lora else DEFAULT_LORA_TARGETS)
     reasons = _reasons(row, r, ep, cfg)
     return dataclasses.replace(row, unexpressible="; ".join(dict.fromkeys(reasons)) or None)
 

@@ -18,7 +18,8 @@ from typing import Any
 from accel.cli import positive_int
 from accel.devices.gpu import NORM_KERNELS
 from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
-from accel.train.layout import GRAD_ACCUMULATION_MODES, LORA_TARGETS, P2P_MODES, PIPELINE_SCHEDULES
+from accel.train.layout import (DEFAULT_LORA_TARGETS, GRAD_ACCUMULATION_MODES, LORA_TARGETS, P2P_MODES,
+                                PIPELINE_SCHEDULES)
 from accel.train.optimizer import OPTIMIZER_STEPS
 from accel.units import format_si
 
@@ -234,7 +235,7 @@ def run_training(args: Any) -> int:
         first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
         embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
         loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
-        lora_targets=args.lora_targets or ("qkv",), p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
+        lora_targets=args.lora_targets or DEFAULT_LORA_TARGETS, p2p=args.p2p, grad_accumulation=args.grad_accumulation or "fused",
         optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     if args.lora_targets and not args.lora_rank:
         raise ConfigError("<command line>", "--lora-targets", "names the LoRA adapters' projections; add --lora-rank R "
@@ -290,7 +291,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
                       embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
                       loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
-                      lora_targets=args.lora_targets or ("qkv",), p2p=args.p2p,
+                      lora_targets=args.lora_targets or DEFAULT_LORA_TARGETS, p2p=args.p2p,
                       grad_accumulation=args.grad_accumulation or "fused",
                       optimizer_step=args.optimizer_step or "fused", pipeline_schedule=args.pipeline_schedule or "megatron")
     gdtype = "bf16" if dtype == "fp8" else dtype

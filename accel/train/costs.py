@@ -51,6 +51,8 @@ from dataclasses import dataclass
 
 import dataclasses
 
+import networkx as nx
+
 from accel.devices.base import CostModel
 from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.sim.host import issue_rule
@@ -248,15 +250,10 @@ def frozen_weight_ops(graph: LayerGraph) -> set[str]:
         op: OpNode = g.nodes[name]["op"]
         if op.phase == "backward" and op.kind in ("reduce", "embedding") and g.out_degree(name) == 0:
             dead.add(name)
-    changed = True
-    while changed:
-        changed = False
-        for name in g.nodes:
-            op = g.nodes[name]["op"]
-            if (name not in dead and op.phase == "backward" and g.out_degree(name) > 0
-                    and all(v in dead for v in g.successors(name))):
-                dead.add(name)
-                changed = True
+    for name in reversed(list(nx.topological_sort(g))):  # consumers before producers: one pass settles it
+        if (name not in dead and g.nodes[name]["op"].phase == "backward" and g.out_degree(name) > 0
+                and all(v in dead for v in g.successors(name))):
+            dead.add(name)
     return dead
 
 
@@ -388,24 +385,28 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             gemm_dev["core"] += t_gemm
             flops["core"] += op.flops * f
             saved["core"] += own * f
+    def charge(kernels: list[OpNode], phase: str, core: str | None = None) -> None:
+        """Add kernels the trace does not hold (ring bookkeeping, LoRA adapters) to ``phase``'s times and FLOPs;
+        ``core``: also to the attention core's."""
+        for k in kernels:
+            t_k = model.cost(k).time_s
+            dev[phase] += t_k
+            gemm_dev[phase] += t_k if k.kind == "matmul" else 0.0
+            issue[phase] += rule.time(k)
+            flops[phase] += k.flops
+            if core:
+                dev[core] += t_k
+
     if cp > 1 and attention is not None:  # Transformer Engine's ring-attention bookkeeping (context_parallel_kernels)
-        for kernels, phase, core in zip(context_parallel_kernels(attention, cp), ("forward", "backward"),
-                                        ("core", "core_bwd")):
-            t_cp = sum(model.cost(k).time_s for k in kernels)
-            dev[phase] += t_cp
-            dev[core] += t_cp
-            issue[phase] += sum(rule.time(k) for k in kernels)
+        cp_fwd, cp_bwd = context_parallel_kernels(attention, cp)
+        charge(cp_fwd, "forward", "core")
+        charge(cp_bwd, "backward", "core_bwd")
     adapter_params = 0
     for base in adapted.values():  # LoRA adapters (lora_adapter_kernels), outside the attention core
         fwd_k, bwd_k, n_params = lora_adapter_kernels(base, lora_rank)
         adapter_params += n_params
-        for kernels, phase in ((fwd_k, "forward"), (bwd_k, "backward")):
-            for k in kernels:
-                t = model.cost(k).time_s
-                dev[phase] += t
-                gemm_dev[phase] += t if k.kind == "matmul" else 0.0
-                issue[phase] += rule.time(k)
-                flops[phase] += k.flops
+        charge(fwd_k, "forward")
+        charge(bwd_k, "backward")
     if lora_rank > 0:
         param_count, frozen = float(adapter_params), param_count
     else:

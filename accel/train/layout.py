@@ -32,6 +32,9 @@ PIPELINE_SCHEDULES: tuple[str, ...] = ("megatron", "deepspeed")
 #: GEMM groups of :data:`accel.train.costs.GEMM_GROUPS`: NeMo's ``attention_qkv``, ``attention_dense``, ``mlp_fc1``,
 #: ``mlp_fc2``)
 LORA_TARGETS: tuple[str, ...] = ("qkv", "attn_out", "mlp_in", "mlp_out")
+#: the adapters' default targets: NeMo's ``attention_qkv`` (``get_target_modules`` in
+#: ``nemo/collections/nlp/parts/peft_config.py``)
+DEFAULT_LORA_TARGETS: tuple[str, ...] = ("qkv",)
 #: ``--grad-accumulation`` choices: how a microbatch's weight gradients join the step's (:attr:`TrainLayout.grad_accumulation`)
 GRAD_ACCUMULATION_MODES: tuple[str, ...] = ("fused", "autograd", "fp32_copy")
 
@@ -170,7 +173,7 @@ class TrainLayout:
     embedding_in_split: bool = False
     loss_in_split: bool = False
     lora_rank: int | None = None
-    lora_targets: tuple[str, ...] = ("qkv",)
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
     p2p: str | None = None
     grad_accumulation: str = "fused"
     optimizer_step: str = "fused"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from accel.graph import LayerGraph
 from accel.sim.system import System, resolve_system
-from accel.train.layout import RECOMPUTE, LayoutError, TrainLayout
+from accel.train.layout import DEFAULT_LORA_TARGETS, RECOMPUTE, LayoutError, TrainLayout
 from accel.train.memory import MemoryOverflow
 from accel.train.simulate import TrainResult, simulate_training
 
@@ -64,7 +64,7 @@ class Choices:
     loss_in_split: bool = False
     #: :attr:`accel.train.layout.TrainLayout.lora_rank` / ``lora_targets`` of every layout
     lora_rank: int | None = None
-    lora_targets: tuple[str, ...] = ("qkv",)
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
     #: :attr:`accel.train.layout.TrainLayout.p2p` of every layout
     p2p: str | None = None
     #: :attr:`accel.train.layout.TrainLayout.grad_accumulation` of every layout
