@@ -79,6 +79,8 @@ from workloads.llm_train import training_graphs  # noqa: E402
 STACKS: dict[str, tuple[str, float]] = {
     "MT-NLG (Smith et al. 2022)": ("unfused", 0.1),
     "Korthikanti et al. 2022 Tab. 5": ("unfused", 0.1),
+    "Narayanan et al. 2021 PTD-P": ("unfused", 0.1),
+    "Narayanan et al. 2021 ZeRO-3": ("unfused", 0.1),
     "BLOOM tr11 log": ("unfused", 0.1),
     "Megatron-LM README weak scaling": ("flash", 0.1),
     "llm-foundry MPT H100 BF16": ("flash_triton", 0.0),
@@ -103,24 +105,29 @@ NORM_KERNEL = {"Korthikanti et al. 2022 Tab. 5": "persistent", "Megatron-LM READ
 #: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
 #: sources whose runs predate sequence parallelism (Korthikanti et al. 2022 introduced it; MT-NLG trained in 2021)
-NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
+NO_SEQUENCE_PARALLEL = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Narayanan et al. 2021 PTD-P",
+                        "Narayanan et al. 2021 ZeRO-3"}
 #: sources trained with Megatron-DeepSpeed, which all-reduces a column-parallel layer's input gradient synchronously
 #: (``copy_to_tensor_model_parallel_region``'s backward in ``ColumnParallelLinear.forward``,
 #: bigscience-workshop/Megatron-DeepSpeed ``megatron/mpu/layers.py`` @119a0d2d; Megatron-LM runs it beside the weight
-#: gradient by default since Sep 2021, commit 3f652469): every backward collective exposed (``--no-tp-async-backward``)
-SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log"}
+#: gradient by default since Sep 2021, commit 3f652469, so not yet in Narayanan et al.'s runs of early 2021): every
+#: backward collective exposed (``--no-tp-async-backward``)
+SYNC_TP_BACKWARD = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Narayanan et al. 2021 PTD-P"}
 #: sources whose stack reduced the data-parallel gradients after the backward, not beside it (``--no-dp-overlap``):
 #: Korthikanti et al. 2022, Sec. 6.3: "we do not use any overlapping of gradient all-reduces with back-propagation"
 #: (their Table 5 runs have no data parallelism; the section's 530B run on 2240 GPUs, dp 8, does). DeepSpeed's
-#: pipeline engine (MT-NLG, BLOOM) reduces after its schedule anyway (``--pipeline-schedule deepspeed``)
-NO_DP_OVERLAP = {"Korthikanti et al. 2022 Tab. 5"}
+#: pipeline engine (MT-NLG, BLOOM) reduces after its schedule anyway (``--pipeline-schedule deepspeed``). Narayanan et
+#: al. 2021 ran the same Megatron-LM a year earlier (its Sec. 5.9 times the data-parallel all-reduce as a phase of
+#: its own)
+NO_DP_OVERLAP = {"Korthikanti et al. 2022 Tab. 5", "Narayanan et al. 2021 PTD-P"}
 #: sources whose pipeline sends block the sender whatever the schedule (``--p2p blocking``): DeepSpeed's pipeline
 #: engine (MT-NLG, BLOOM: ``deepspeed/runtime/pipe/p2p.py`` ``send`` is ``dist.send`` or a two-rank ``dist.broadcast``
 #: and asserts ``async_op == False``, microsoft/DeepSpeed @0457bb1c, Sep 2021) and Megatron-LM in 2022 (Korthikanti
 #: et al.: ``megatron/p2p_communication.py`` waits on ``batch_isend_irecv``'s requests, then
 #: ``torch.cuda.synchronize()``). The Megatron-Core sources take its defaults: blocking without virtual stages,
 #: overlapped with them (``overlap_p2p_comm``)
-BLOCKING_P2P = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Korthikanti et al. 2022 Tab. 5"}
+BLOCKING_P2P = {"MT-NLG (Smith et al. 2022)", "BLOOM tr11 log", "Korthikanti et al. 2022 Tab. 5",
+                "Narayanan et al. 2021 PTD-P"}
 #: sources whose pipeline is DeepSpeed's engine (``--pipeline-schedule deepspeed``: Megatron-DeepSpeed's
 #: ``PipelineModule`` under ``deepspeed/runtime/pipe/engine.py``, ``TrainSchedule`` @0457bb1c for MT-NLG and
 #: @89e37ef3 for BLOOM, the same schedule)
@@ -140,6 +147,7 @@ GRAD_ACCUMULATION = {"MT-NLG (Smith et al. 2022)": "autograd", "BLOOM tr11 log":
 #: ``DecoupledAdamW``'s per-tensor element-wise passes (``optimizer: decoupled_adamw``, composer v0.16.4 / v0.17.2).
 #: The rest keep one fused kernel: DeepSpeed's FusedAdam (MT-NLG, BLOOM), Apex's DistributedFusedAdam (NeMo)
 OPTIMIZER_STEP = {"Korthikanti et al. 2022 Tab. 5": "megatron", "Megatron-LM README weak scaling": "megatron",
+                  "Narayanan et al. 2021 PTD-P": "megatron",
                   "llm-foundry MPT H100 BF16": "pytorch", "llm-foundry MPT H100 BF16 >=128 GPUs": "pytorch",
                   "llm-foundry MPT H100 FP8": "pytorch"}
 #: source -> recompute implied by its published numbers or stated in its launch script (BLOOM: tr11-176B-ml.slurm
