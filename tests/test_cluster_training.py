@@ -1168,3 +1168,27 @@ def test_norm_kernel_marks_layer_norms_of_supported_widths():
     assert not any(NORM_KERNEL_ATTR in op.attrs for op in norms(odd["block"]))
     with pytest.raises(ValueError, match="--norm-kernel: unknown 'apex'; allowed: two_pass, persistent"):
         training_graphs(cfg, 1, 2, 512, "bf16", norm_kernel="apex")
+
+
+@pytest.mark.parametrize("hidden,heads,micro", [(6144, 64, 4), (12288, 96, 1)])
+def test_block_activations_match_korthikanti_formula(hidden, heads, micro):
+    """Korthikanti et al. 2022 (Sec. 4.1, Table 2): a Megatron GPT block with an unfused attention core and dropout
+    keeps ``s b h (10 + 24 / t + 5 a s / (h t))`` bytes under tensor parallelism ``t``, ``s b h (34 / t + 5 a s /
+    (h t))`` with sequence parallelism, and drops the ``5 a s^2 b`` core terms under selective recomputation (the
+    three dropout masks, one byte an element, included). The 22B model's microbatch of 4 (whose q, k, v the trace
+    copies into the core's layout) and the 175B model's of 1."""
+    from accel.sim.system import resolve_system
+    from accel.train.costs import price_piece
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    s, t = 2048, 8
+    cfg = llm_config(f"gpt:layers=2,hidden={hidden},heads={heads},vocab=51200")
+    block = training_graphs(cfg, t, micro, s, "fp16", "unfused", 0.1, "megatron")["block"]
+    model = resolve_system("selene").devices[0].model
+    sbh, core = s * micro * hidden, 5 * heads * s * s * micro / t
+    expected = {(False, "none"): sbh * (10 + 24 / t) + core, (True, "none"): sbh * 34 / t + core,
+                (False, "selective"): sbh * (10 + 24 / t), (True, "selective"): sbh * 34 / t}
+    for (sp, rc), want in expected.items():
+        piece = price_piece(block, model, sbh * 2.0, 0.0, rc, t, sp)
+        assert piece.saved_bytes == pytest.approx(want, rel=1e-6), (sp, rc)

@@ -16,10 +16,12 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
   (:func:`accel.train.simulate.overlap_share`); ``*_attention_s`` likewise in fused attention kernels (ops of kind
   ``attention``; an unfused core's batched GEMMs count as GEMMs);
 * ``saved_bytes``: activations kept from forward for backward (B): every forward op's output that a backward
-  op reads (per producing op, the largest edge into backward) plus the piece's input. A fused attention
+  op reads (per producing op, the largest edge into backward; a dropout's one-byte mask besides, for its own
+  backward) plus the piece's input. A fused attention
   kernel keeps q, k, v, its output and the fp32 row log-sum-exp (FlashAttention's backward inputs; the traced
   backward of ``scaled_dot_product_attention`` on the meta device is the math path, so its edges are not used).
-  ``selective`` recomputation drops what the attention core's own ops keep (their outputs; q, k, v stay);
+  ``selective`` recomputation drops what the attention core's own ops keep (their outputs; q, k, v stay, kept
+  where the trace copies them into an unfused core's layout too: :func:`_core_inputs_unsaved`);
   ``full`` keeps only the input.
 
 FP8 training (``fp8=True``, Transformer Engine's recipe: Micikevicius et al. 2022, "FP8 Formats for Deep
@@ -135,6 +137,24 @@ def _sp_scale(op: OpNode, tp: int, sequence_parallel: bool) -> float:
     return 1.0
 
 
+#: aten ops by which a recorded op contains a dropout: eager CUDA's ``native_dropout``, or the decomposition the
+#: meta device records (``bernoulli_`` into a mask, then ``div_`` and ``mul``)
+DROPOUT_ATEN_OPS: tuple[str, ...] = ("aten.native_dropout.default", "aten.bernoulli_.float")
+
+
+def is_dropout(op: OpNode) -> bool:
+    """Whether forward op ``op`` (a fused region or a single aten op) draws a dropout mask."""
+    aten = op.attrs.get("aten_ops") or {}
+    return op.phase == "forward" and any(k in aten for k in DROPOUT_ATEN_OPS)
+
+
+def dropout_mask_bytes(op: OpNode) -> float:
+    """Bytes of the mask dropout op ``op`` keeps for backward: one per element of its output (B). PyTorch's
+    ``native_dropout`` returns a ``bool`` mask, which ``native_dropout_backward`` reads (the meta device's
+    decomposition records it in the input's dtype); fused attention kernels regenerate theirs and keep none."""
+    return float(op.outputs[0].numel) if op.outputs else 0.0
+
+
 def _saved_bytes(graph: LayerGraph, fp8: bool = False, dead: set[str] | None = None) -> dict[str, tuple[float, float]]:
     """Per forward op, (bytes of its outputs that backward reads, bytes of its inputs it keeps itself): the
     largest edge into a backward op, except for fused attention (module docstring). ``fp8``: a 16-bit tensor that a
@@ -144,20 +164,33 @@ def _saved_bytes(graph: LayerGraph, fp8: bool = False, dead: set[str] | None = N
     edges from a norm's or activation's output are the decomposed autograd's, not Transformer Engine's). Backward ops
     in ``dead`` (:func:`frozen_weight_ops`) read nothing: with frozen weights a GEMM's input is kept only where another
     backward op reads it (the trace's edges from a norm's output into its own backward, which stand for the input the
-    norm's kernel keeps, stay: the same bytes)."""
+    norm's kernel keeps, stay: the same bytes). A dropout (:func:`is_dropout`) keeps its mask for its own backward,
+    one byte an element (:func:`dropout_mask_bytes`), besides whatever other backward ops read of its output: the
+    traced backward reads the decomposed mask through the fused region's output, which the largest-edge rule would
+    otherwise count once for both (Korthikanti et al. 2022, Sec. 4.1: the ``a s^2 b`` attention-dropout mask and the
+    two ``s b h`` hidden-dropout masks of a block's ``34 s b h + 5 a s^2 b`` bytes)."""
     g = graph.graph
     dead = dead or set()
     saved: dict[str, tuple[float, float]] = {}
     gemm_operand: set[str] = set()
+    masks: dict[str, float] = {}
     for u, v, data in g.edges(data=True):
         fwd, bwd = g.nodes[u]["op"], g.nodes[v]["op"]
         if fwd.phase == "forward" and bwd.phase == "backward" and bwd.kind != "attention" and fwd.kind != "attention":
             if bwd.kind == "matmul" and fwd.outputs and dtype_bytes(fwd.outputs[0].dtype) == 2:
                 gemm_operand.add(u)  # Transformer Engine's module keeps it in fp8, read or not
-            if v not in dead:
-                saved[u] = (max(saved.get(u, (0.0, 0.0))[0], float(data.get("bytes", 0.0))), 0.0)
+            if v in dead:
+                continue
+            if is_dropout(fwd) and bwd.kind == "elementwise" and bwd.module == fwd.module:
+                masks[u] = dropout_mask_bytes(fwd)  # its own backward reads the mask, not the output
+                saved.setdefault(u, (0.0, 0.0))
+                continue
+            saved[u] = (max(saved.get(u, (0.0, 0.0))[0], float(data.get("bytes", 0.0))), 0.0)
     if fp8:
         saved = {u: (own / 2.0, inputs) if u in gemm_operand else (own, inputs) for u, (own, inputs) in saved.items()}
+    for u, mask in masks.items():
+        own, inputs = saved[u]
+        saved[u] = (own + mask, inputs)
     for name in g.nodes:
         op = g.nodes[name]["op"]
         if op.phase == "forward" and op.kind == "attention":
@@ -421,12 +454,36 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
                          recompute_gemm_s=gemm_dev["forward"], recompute_attention_s=attn_dev["forward"],
                          frozen_params=frozen)
     if recompute == "selective":  # the core's attention kernel is all the forward's (one core per block)
+        kept_inputs = _core_inputs_unsaved(graph, saved_by_op, tp, sequence_parallel)
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
-                         saved["all"] - saved["core"], input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
+                         saved["all"] - saved["core"] + kept_inputs, input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
                          kv_bytes, **by_kernel, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"],
                          frozen_params=frozen)
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
                      param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel, frozen_params=frozen)
+
+
+def _core_inputs_unsaved(graph: LayerGraph, saved_by_op: dict[str, tuple[float, float]], tp: int,
+                         sequence_parallel: bool) -> float:
+    """Bytes (B) of the attention core's inputs that ``selective`` recomputation keeps (the core re-runs from them:
+    q, k and v) but that no backward op outside the core reads, so the saved bytes of the other ops do not hold them:
+    the outputs of forward ops outside :data:`CORE_ATTENTION` that feed the core, where the trace copies them into
+    the core's layout first (an unfused core on a microbatch of several sequences) rather than the backward reading
+    them straight from the projections. 0 for a fused core: its attention kernel's saved inputs are q, k and v
+    (:func:`_saved_bytes`), which ``selective`` keeps."""
+    g = graph.graph
+    if any(g.nodes[n]["op"].kind == "attention" and g.nodes[n]["op"].phase == "forward"
+           and g.nodes[n]["op"].module.startswith(CORE_ATTENTION) for n in g.nodes):
+        return 0.0
+    total = 0.0
+    seen: set[str] = set()
+    for u, v, data in g.edges(data=True):
+        src, dst = g.nodes[u]["op"], g.nodes[v]["op"]
+        if (src.phase == "forward" and dst.phase == "forward" and dst.module.startswith(CORE_ATTENTION)
+                and not src.module.startswith(CORE_ATTENTION) and u not in saved_by_op and u not in seen):
+            seen.add(u)
+            total += float(data.get("bytes", 0.0)) * _sp_scale(src, tp, sequence_parallel)
+    return total
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False,
