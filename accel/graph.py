@@ -541,6 +541,11 @@ ATTENTION_KERNELS: tuple[str, ...] = ("flash", *MEASURED_ATTENTION_KERNELS, *WRA
 #: kernels on the 16-bit logits) or ``fused`` (one kernel each way on the 16-bit logits: flash-attn's
 #: ``CrossEntropyLoss``, llm-foundry's default ``loss_fn: fused_crossentropy``)
 CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "megatron", "megatron_fused", "fused")
+#: ``--pointwise-kernels`` values of an LLM training block: ``fused`` runs a Llama block's RMSNorm, rotary
+#: embedding of q and k and SiLU-and-multiply as one kernel each (serving engines, Transformer Engine, Megatron-Core);
+#: ``eager`` traces them op by op as eager PyTorch runs torchtitan's and Hugging Face's Llama
+#: (:func:`workloads.llm.pointwise_kernels`)
+POINTWISE_KERNELS: tuple[str, ...] = ("fused", "eager")
 
 
 @dataclass(frozen=True)

@@ -298,6 +298,10 @@ for _label, _extra in [
     ("--lora-targets without --lora-rank", ["--devices", "4", "--lora-targets", "qkv"]),
     ("--dp-bucket-params 0", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "0"]),
     ("--dp-bucket-params 1 (millions of buckets)", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "1"]),
+    ("--fsdp-version 2 without --fsdp", ["--devices", "4", "--zero", "3", "--fsdp-version", "2"]),
+    ("--fsdp-version 3", ["--devices", "4", "--zero", "3", "--fsdp", "--fsdp-version", "3"]),
+    ("--pointwise-kernels compiled", ["--devices", "4", "--pointwise-kernels", "compiled"]),
+    ("--recompute ops", ["--devices", "4", "--recompute", "ops"]),
 ]:
     add("CLI arguments", _label, lambda d, e=_extra: _TRAIN + e)
 add("CLI arguments", "--attention flash_triton on a GPU with no measured speed",

@@ -23,15 +23,16 @@ in ``meta`` cover all layers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from accel.graph import LayerGraph, OpNode, TensorInfo, dtype_bytes
+from accel.graph import POINTWISE_KERNELS, LayerGraph, OpNode, TensorInfo, dtype_bytes
 from workloads.llm_configs import LLM_PHASES, LlmConfig, llm_config
 from workloads.recorder import fused_kernel
 
@@ -43,6 +44,33 @@ def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
 
 
+_EAGER: list[bool] = [False]
+
+
+@contextlib.contextmanager
+def pointwise_kernels(mode: str) -> Iterator[None]:
+    """Trace the Llama blocks' norms, rotary embedding and SwiGLU as :data:`accel.graph.POINTWISE_KERNELS` ``mode``
+    while inside; ValueError naming ``--pointwise-kernels`` for another value. ``eager`` is eager PyTorch's
+    torchtitan / Hugging Face Llama: RMSNorm in fp32 (``x.float()``, ``pow``, ``mean``, ``+ eps``, ``rsqrt``, ``*``,
+    cast back, ``* weight``: torchtitan/models/norms.py ``RMSNorm`` @9dec370, transformers' ``LlamaRMSNorm``), the
+    rotation as ``q * cos + rotate_half(q) * sin`` (slices, ``neg``, ``cat``, two ``*``, ``+``: transformers'
+    ``apply_rotary_pos_emb``; torchtitan's complex-number form is three kernels, a cast to fp32, a complex multiply
+    and a cast back, moving about as many bytes), ``F.silu(g) * u`` as two kernels."""
+    if mode not in POINTWISE_KERNELS:
+        raise ValueError(f"--pointwise-kernels: unknown {mode!r}; allowed: {', '.join(POINTWISE_KERNELS)}")
+    _EAGER.append(mode == "eager")
+    try:
+        yield
+    finally:
+        _EAGER.pop()
+
+
+def _eager_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """torchtitan's / Hugging Face's eager RMSNorm: normalised in fp32, cast back, scaled (:func:`pointwise_kernels`)."""
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).type_as(x) * weight
+
+
 class RMSNorm(nn.Module):
     """Root-mean-square norm (Llama): ``x / sqrt(mean(x^2) + eps) * weight``, one fused kernel."""
 
@@ -52,6 +80,8 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _EAGER[-1]:
+            return _eager_rms_norm(x, self.weight, self.eps)
         return fused_kernel("norm", lambda a, w: _rms_norm(a, w, self.eps), x, self.weight)
 
 
@@ -90,7 +120,9 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(B, T, c.heads, c.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
-        if cos is not None and sin is not None:
+        if cos is not None and sin is not None and _EAGER[-1]:
+            q, k = _rotate(q, cos, sin, c.rotary_dim), _rotate(k, cos, sin, c.rotary_dim)
+        elif cos is not None and sin is not None:
             q, k = fused_kernel("elementwise", lambda a, b: (_rotate(a, cos, sin, c.rotary_dim),
                                                              _rotate(b, cos, sin, c.rotary_dim)), q, k)
         return q, k, v
@@ -126,6 +158,8 @@ class MLP(nn.Module):
             self.fc_out = nn.Linear(cfg.ffn, cfg.hidden, bias=cfg.mlp_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.swiglu and _EAGER[-1]:
+            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
         if self.swiglu:
             return self.down_proj(fused_kernel("activation", lambda g, u: F.silu(g) * u, self.gate_proj(x), self.up_proj(x)))
         return self.fc_out(F.gelu(self.fc_in(x), approximate="tanh"))

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from accel.devices.gpu import NORM_KERNEL_ATTR, NORM_KERNELS
 from accel.graph import (ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS, MEASURED_ATTENTION_KERNELS,
                          WRAPPED_ATTENTION_KERNELS, LayerGraph)
-from workloads.llm import Attention, Block, _norm
+from workloads.llm import Attention, Block, _norm, pointwise_kernels
 from workloads.llm_configs import LlmConfig
 from workloads.recorder import fused_kernel
 
@@ -450,15 +450,18 @@ def packed_attention(graph: LayerGraph, seq_len: int, document_len: int) -> None
 def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtype: str = "bf16",
                     attention: str = "flash", dropout: float = 0.0, cross_entropy: str = "torch",
                     logit_metrics: int = 0, document_len: int | None = None,
-                    norm_kernel: str = "two_pass") -> dict[str, LayerGraph]:
+                    norm_kernel: str = "two_pass", pointwise: str = "fused") -> dict[str, LayerGraph]:
     """``{"block", "embed", "head"}`` training graphs (forward + backward) of one tensor-parallel rank for one
     microbatch of ``microbatch`` sequences of ``seq_len`` tokens, attention core ``attention`` (one of
     :data:`ATTENTION_KERNELS`), dropout probability ``dropout`` (module docstring), loss kernel ``cross_entropy``
     (:data:`CROSS_ENTROPY_KERNELS`), ``logit_metrics`` training metrics computed from the logits
     (:class:`_LogitMetrics`), ``document_len``: each sequence a pack of documents of that many tokens
-    (:func:`packed_attention`; None: one document), ``norm_kernel``: the LayerNorms' kernels (module docstring).
+    (:func:`packed_attention`; None: one document), ``norm_kernel``: the LayerNorms' kernels (module docstring),
+    ``pointwise``: a Llama block's RMSNorm, rotary embedding and SwiGLU fused or eager
+    (:data:`workloads.llm.POINTWISE_KERNELS`).
     ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``, ``--dropout``,
-    ``--cross-entropy``, ``--logit-metrics``, ``--document-len``, ``--norm-kernel`` or dtype."""
+    ``--cross-entropy``, ``--logit-metrics``, ``--document-len``, ``--norm-kernel``, ``--pointwise-kernels`` or
+    dtype."""
     if norm_kernel not in NORM_KERNELS:
         raise ValueError(f"--norm-kernel: unknown {norm_kernel!r}; allowed: {', '.join(NORM_KERNELS)}")
     if document_len is not None:
@@ -489,7 +492,9 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         ids = torch.zeros(microbatch, seq_len, dtype=torch.int64)
         head = _Head(cfg, cfg.vocab // tp, cross_entropy, logit_metrics)
         h = torch.zeros(microbatch, seq_len, cfg.hidden, dtype=tdt, requires_grad=True)
-    block_graph = trace_training_graph(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
+    with pointwise_kernels(pointwise):
+        block_graph = trace_training_graph(block, (x,), dtype, f"{cfg.name} block (tp {tp})")
+        head_graph = trace_training_graph(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})")
     kernel = WRAPPED_ATTENTION_KERNELS.get(attention, attention)
     for name in block_graph.graph.nodes:
         op = block_graph.graph.nodes[name]["op"]
@@ -503,7 +508,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
     graphs = {
         "block": block_graph,
         "embed": trace_training_graph(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
-        "head": trace_training_graph(head, (h, ids.clone()), dtype, f"{cfg.name} head + loss (tp {tp})"),
+        "head": head_graph,
     }
     for graph in graphs.values():
         mark_norm_kernel(graph, norm_kernel)

@@ -17,7 +17,7 @@ from typing import Any
 
 from accel.cli import positive_int
 from accel.devices.gpu import NORM_KERNELS
-from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS
+from accel.graph import ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS, POINTWISE_KERNELS
 from accel.train.layout import (DEFAULT_LORA_TARGETS, GRAD_ACCUMULATION_MODES, LORA_TARGETS, P2P_MODES,
                                 PIPELINE_SCHEDULES)
 from accel.train.optimizer import OPTIMIZER_STEPS
@@ -29,7 +29,7 @@ TRAIN_FLAGS: tuple[str, ...] = ("tp", "pp", "dp", "cp", "search_layout", "microb
                                 "account_for_loss_in_pipeline_split", "lora_rank", "lora_targets", "recompute", "zero",
                                 "sequence_parallel", "tp_comm_overlap", "attention", "dropout", "cross_entropy",
                                 "logit_metrics", "document_len", "p2p", "grad_accumulation", "optimizer_step",
-                                "pipeline_schedule", "norm_kernel")
+                                "pipeline_schedule", "norm_kernel", "pointwise_kernels", "fsdp_version")
 
 
 def _probability(text: str) -> float:
@@ -81,14 +81,19 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lora-targets", type=_lora_targets, default=None, metavar="GROUPS",
                    help=f"comma-separated projection groups the LoRA adapters wrap: {', '.join(LORA_TARGETS)} "
                         "(default qkv, NeMo's attention_qkv)")
-    g.add_argument("--recompute", default=None, choices=["none", "selective", "full"],
-                   help="activation recomputation (default none)")
+    g.add_argument("--recompute", default=None, choices=["none", "selective", "full", "op"],
+                   help="activation recomputation: selective = the attention core (Korthikanti et al.), full = each "
+                        "block's forward, op = torchtitan's per-op checkpointing (keeps every other matmul's output "
+                        "and the fused attention's) (default none; --search-layout tries none, selective, full)")
     g.add_argument("--zero", type=int, default=None, choices=[0, 1, 2, 3],
                    help="ZeRO stage: 1 shards the optimizer state (Megatron's distributed optimizer), 2 also "
                         "gradients, 3 also weights (FSDP) (default 0)")
     g.add_argument("--fsdp", action="store_true", default=None,
                    help="--zero 2/3 run as PyTorch FSDP (SHARD_GRAD_OP / FULL_SHARD): the data-parallel gathers and "
                         "reduce-scatters go per decoder block and microbatch, not once per step")
+    g.add_argument("--fsdp-version", type=int, default=None, choices=[1, 2],
+                   help="with --fsdp: 1 (default) PyTorch's FullyShardedDataParallel, 2 fully_shard (FSDP2, "
+                        "torchtitan), which also copies each gathered buffer out into the parameters")
     g.add_argument("--optimizer-dtype", default=None, choices=["fp32", "bf16"],
                    help="dtype of Adam's main weights and moments and of the reduced gradients (default fp32; bf16: "
                         "Apex DistributedFusedAdam dtype / grad_sync_dtype bf16, as NeMo's Nemotron-340B config)")
@@ -156,6 +161,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "read each row twice and compute the weight gradients in a second kernel) or persistent "
                         "(Megatron-LM's persist_layer_norm / apex FastLayerNorm, Transformer Engine: the row stays in "
                         "registers; only for the hidden sizes those kernels are built for)")
+    g.add_argument("--pointwise-kernels", default=None, choices=POINTWISE_KERNELS,
+                   help="a Llama block's RMSNorm, rotary embedding and SiLU-and-multiply: fused (default; one kernel "
+                        "each, as Transformer Engine, Megatron-Core and serving engines run them) or eager (op by op, "
+                        "as eager PyTorch runs torchtitan's and Hugging Face's Llama: RMSNorm in fp32)")
     g.add_argument("--logit-metrics", type=int, default=None, metavar="N",
                    help="training metrics computed from every microbatch's logits without gradients, each a "
                         "cross-entropy over them (fp32 cast, log-softmax, NLL); default 0. Composer's trainer "
@@ -231,7 +240,8 @@ def run_training(args: Any) -> int:
         recompute=args.recompute or "none", zero=args.zero or 0, tp_comm_overlap=bool(args.tp_comm_overlap),
         dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
         dp_bucket_params=args.dp_bucket_params, dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
-        dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp), optimizer_dtype=args.optimizer_dtype or "fp32",
+        dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp), fsdp_version=args.fsdp_version or 1,
+        optimizer_dtype=args.optimizer_dtype or "fp32",
         first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
         embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
         loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
@@ -251,7 +261,8 @@ def run_training(args: Any) -> int:
         graphs = training_graphs(cfg, layout.tp, layout.microbatch_size, layout.local_seq_len,
                                  "bf16" if dtype == "fp8" else dtype,
                                  args.attention or "flash", args.dropout or 0.0, args.cross_entropy or "torch",
-                                 args.logit_metrics or 0, args.document_len, args.norm_kernel or "two_pass")
+                                 args.logit_metrics or 0, args.document_len, args.norm_kernel or "two_pass",
+                                 args.pointwise_kernels or "fused")
         res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, system, layout, dtype,
                                 memory_check=not args.no_memory_check, model_name=cfg.name)
     except (LayoutError, MemoryOverflow) as exc:
@@ -286,7 +297,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       dp_overlap=not args.no_dp_overlap, dp_bucket_params=args.dp_bucket_params,
                       dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
                       dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp),
-                      optimizer_dtype=args.optimizer_dtype or "fp32",
+                      fsdp_version=args.fsdp_version or 1, optimizer_dtype=args.optimizer_dtype or "fp32",
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
                       embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
@@ -299,7 +310,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
     def graphs(tp: int, mb: int, seq: int) -> Any:
         return training_graphs(cfg, tp, mb, seq, gdtype, args.attention or "flash", args.dropout or 0.0,
                                args.cross_entropy or "torch", args.logit_metrics or 0, args.document_len,
-                               args.norm_kernel or "two_pass")
+                               args.norm_kernel or "two_pass", args.pointwise_kernels or "fused")
 
     fits, errors = search_layouts(graphs, cfg.layers, cfg.hidden, cfg.heads, system, devices, base.global_batch,
                                   base.seq_len, dtype, choices, cfg.name)

@@ -194,9 +194,7 @@ def _saved_bytes(graph: LayerGraph, fp8: bool = False, dead: set[str] | None = N
     for name in g.nodes:
         op = g.nodes[name]["op"]
         if op.phase == "forward" and op.kind == "attention":
-            q = op.inputs[0]
-            lse = q.numel / q.shape[-1] * 4.0 if q.shape else 0.0
-            saved[name] = (float(op.output_bytes) + lse, float(op.input_bytes))
+            saved[name] = (float(op.output_bytes) + _lse_bytes(op), float(op.input_bytes))
     return saved
 
 
@@ -375,6 +373,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0, dead=dead)
     kept = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
     saved = {"all": kept, "core": 0.0}
+    timed: dict[str, tuple[float, float, float]] = {}  # op -> (time, GEMM time, scale)
     gemm_s: dict[str, float] = {}
     kv_bytes = 0.0
     attention: OpNode | None = None  # the attention core's forward kernel (context_parallel_kernels)
@@ -408,6 +407,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         flops[op.phase] += op.flops * f
         own, inputs = saved_by_op.get(name, (0.0, 0.0))
         saved["all"] += (own + inputs) * f
+        timed[name] = (t, t_gemm, f)
         if op.phase == "backward" and op.module.startswith(CORE_ATTENTION):
             dev["core_bwd"] += t
         if op.phase == "forward" and op.module.startswith(CORE_ATTENTION):
@@ -440,10 +440,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
         adapter_params += n_params
         charge(fwd_k, "forward")
         charge(bwd_k, "backward")
-    if lora_rank > 0:
-        param_count, frozen = float(adapter_params), param_count
-    else:
-        frozen = 0.0
+    param_count, frozen = (float(adapter_params), param_count) if lora_rank > 0 else (param_count, 0.0)
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
     by_kernel = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
@@ -459,8 +456,60 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
                          saved["all"] - saved["core"] + kept_inputs, input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
                          kv_bytes, **by_kernel, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"],
                          frozen_params=frozen)
+    if recompute == "op":
+        rerun_s, rerun_gemm_s, rerun_flops, kept_op = _op_checkpoint_terms(graph, timed)
+        return PieceCost(fwd, bwd, rerun_s, flops["forward"], flops["backward"], rerun_flops, kept + kept_op,
+                         input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel,
+                         recompute_gemm_s=rerun_gemm_s, frozen_params=frozen)
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
                      param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel, frozen_params=frozen)
+
+
+def op_checkpoint_saved(graph: LayerGraph) -> set[str]:
+    """The forward ops whose outputs torchtitan's per-op selective activation checkpointing keeps (``--recompute
+    op``); backward re-runs every other forward op of the block. torchtitan's ``_apply_ac_to_transformer_block``
+    (``selective_ac_option = 'op'``, the default of its Llama configs; torchtitan/parallelisms/parallelize_llama.py
+    @9dec370) marks MUST_SAVE the ops of ``_save_list`` -- ``aten.mm``, the SDPA flash / efficient kernels,
+    ``reduce_scatter_tensor``, ``abs`` / ``max`` -- "except every second mm": the block's 1st, 3rd, 5th ... matrix
+    multiply in forward order (for Llama wq, wv, w1, w2 kept; wk, wo, w3 recomputed) and its fused attention. An
+    unfused core's batched matmuls are ``aten.bmm``, not on the list: recomputed, and not counted."""
+    g = graph.graph
+    keep: set[str] = set()
+    mm = 0
+    for name in g.nodes:
+        op: OpNode = g.nodes[name]["op"]
+        if op.phase != "forward":
+            continue
+        if op.kind == "attention":
+            keep.add(name)
+        elif op.kind == "matmul" and not op.module.startswith(CORE_ATTENTION):
+            mm += 1
+            if mm % 2 == 1:
+                keep.add(name)
+    return keep
+
+
+def _op_checkpoint_terms(graph: LayerGraph,
+                         timed: dict[str, tuple[float, float, float]]) -> tuple[float, float, float, float]:
+    """Under ``--recompute op`` (:func:`op_checkpoint_saved`): (recomputed time, its GEMM time (s), recomputed FLOPs,
+    bytes the kept ops' outputs hold (B)) from ``timed``: each priced op's (time, GEMM time, scale)."""
+    keep = op_checkpoint_saved(graph)
+    time_s = gemm_s = flops = kept = 0.0
+    for name, (t, t_gemm, f) in timed.items():
+        op: OpNode = graph.graph.nodes[name]["op"]
+        if op.phase != "forward":
+            continue
+        if name in keep:
+            kept += (float(op.output_bytes) + (_lse_bytes(op) if op.kind == "attention" else 0.0)) * f
+        else:
+            time_s, gemm_s, flops = time_s + t, gemm_s + t_gemm, flops + op.flops * f
+    return time_s, gemm_s, flops, kept
+
+
+def _lse_bytes(op: OpNode) -> float:
+    """The fp32 row log-sum-exp a fused attention kernel keeps besides its output (B): one per query row and head."""
+    q = op.inputs[0] if op.inputs else None
+    return q.numel / q.shape[-1] * 4.0 if q is not None and q.shape else 0.0
 
 
 def _core_inputs_unsaved(graph: LayerGraph, saved_by_op: dict[str, tuple[float, float]], tp: int,

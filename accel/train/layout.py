@@ -18,8 +18,14 @@ from accel.train.memory import OPTIMIZER_DTYPES
 from accel.train.optimizer import OPTIMIZER_STEPS
 
 #: ``--recompute`` values: no recomputation, Korthikanti et al.'s selective recomputation of the attention
-#: core, or the whole block's forward re-run in backward (only each block's input is kept)
-RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+#: core, the whole block's forward re-run in backward (only each block's input is kept), or torchtitan's per-op
+#: selective checkpointing (``op``: :func:`accel.train.costs.op_checkpoint_saved`)
+RECOMPUTE: tuple[str, ...] = ("none", "selective", "full", "op")
+#: the ``--recompute`` values a layout search tries when the run leaves it open: the Megatron-family choices
+#: (``op`` is one stack's policy, given explicitly)
+SEARCHED_RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+#: ``--fsdp-version`` values: PyTorch FSDP 1 (``FullyShardedDataParallel``) or 2 (``fully_shard``)
+FSDP_VERSIONS: tuple[int, ...] = (1, 2)
 #: ``--zero`` values: 0 plain data parallelism; 1 optimizer state sharded over the data-parallel group
 #: (Megatron's distributed optimizer); 2 also gradients; 3 also parameters (PyTorch FSDP FULL_SHARD)
 ZERO_STAGES: tuple[int, ...] = (0, 1, 2, 3)
@@ -96,6 +102,9 @@ class TrainLayout:
             parameters return in one all-gather (Megatron, DeepSpeed, Apex); ZeRO-3 is per block either way. FSDP
             also runs its mixed-precision casts (fp32 shard to the compute dtype before each gather; the gradient to
             the wider reduce dtype before the reduce-scatter; :func:`accel.train.simulate.fsdp_cast_ops`).
+        fsdp_version: 1: PyTorch FSDP's ``FullyShardedDataParallel`` (a flat parameter per unit, its unsharded
+            weights views into the gathered buffer); 2: ``fully_shard`` (per-parameter sharding, torchtitan), which
+            also copies each gathered buffer out into the unit's parameters (:data:`FSDP_VERSIONS`).
         optimizer_dtype: dtype of Adam's main weights and moments and of the reduced gradients
             (:data:`accel.train.memory.OPTIMIZER_DTYPES`; ``bf16``: Apex DistributedFusedAdam ``dtype`` /
             ``grad_sync_dtype`` bf16).
@@ -167,6 +176,7 @@ class TrainLayout:
     dp_buckets_every_stage: bool = False
     dp_gather_overlap: bool = True
     fsdp: bool = False
+    fsdp_version: int = 1
     optimizer_dtype: str = "fp32"
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
@@ -311,6 +321,11 @@ class TrainLayout:
         if self.fsdp and self.zero not in (2, 3):
             raise LayoutError("--fsdp", f"FSDP shards gradients (--zero 2, SHARD_GRAD_OP) or also parameters "
                                         f"(--zero 3, FULL_SHARD); got --zero {self.zero}")
+        if self.fsdp_version not in FSDP_VERSIONS:
+            raise LayoutError("--fsdp-version", f"unknown {self.fsdp_version!r}; allowed: "
+                                                f"{', '.join(map(str, FSDP_VERSIONS))}")
+        if self.fsdp_version != 1 and not self.fsdp:
+            raise LayoutError("--fsdp-version", "needs --fsdp")
         if self.sequence_parallel and self.tp == 1:
             raise LayoutError("--sequence-parallel", "needs --tp > 1")
         if self.tp_comm_overlap and not self.sequence_parallel:

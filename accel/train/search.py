@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from accel.graph import LayerGraph
 from accel.sim.system import System, resolve_system
-from accel.train.layout import DEFAULT_LORA_TARGETS, RECOMPUTE, LayoutError, TrainLayout
+from accel.train.layout import DEFAULT_LORA_TARGETS, SEARCHED_RECOMPUTE, LayoutError, TrainLayout
 from accel.train.memory import MemoryOverflow
 from accel.train.simulate import TrainResult, simulate_training
 
@@ -54,6 +54,8 @@ class Choices:
     #: ZeRO-2/3 as PyTorch FSDP (:attr:`accel.train.layout.TrainLayout.fsdp`); a searched ZeRO stage below 2 runs
     #: without it (a fixed one does not: the layout check names the conflict)
     fsdp: bool = False
+    #: :attr:`accel.train.layout.TrainLayout.fsdp_version` of the layouts that run FSDP
+    fsdp_version: int = 1
     #: :attr:`accel.train.layout.TrainLayout.optimizer_dtype` of every layout
     optimizer_dtype: str = "fp32"
     layers_per_virtual_stage: int | None = None
@@ -118,7 +120,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
             mbs = [c.microbatch_size] if c.microbatch_size else [m for m in MICROBATCH_SIZES
                                                                  if global_batch % (m * dp) == 0]
             sps = [c.sequence_parallel] if c.sequence_parallel is not None else ([False, True] if tp > 1 else [False])
-            recs = [c.recompute] if c.recompute else list(RECOMPUTE)
+            recs = [c.recompute] if c.recompute else list(SEARCHED_RECOMPUTE)
             zeros = [c.zero] if c.zero is not None else [z for z in c.zero_stages if z < 3 or pp == 1]
             for mb, sp, rc, z in itertools.product(mbs, sps, recs, zeros):
                 layout = TrainLayout(global_batch=global_batch, seq_len=seq_len, tp=tp, pp=pp, dp=dp, cp=c.cp,
@@ -129,6 +131,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      dp_buckets_every_stage=c.dp_buckets_every_stage,
                                      dp_gather_overlap=c.dp_gather_overlap,
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
+                                     fsdp_version=c.fsdp_version if c.fsdp and (c.zero is not None or z >= 2) else 1,
                                      optimizer_dtype=c.optimizer_dtype,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1],

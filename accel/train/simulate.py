@@ -197,7 +197,8 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
         extra = grad_accumulation_s(model, own / shards, layout.grad_accumulation, grad_dtype, layout.microbatches)
         fwd = 0.0
         if layout.fsdp:  # PyTorch FSDP (the layout check holds it to ZeRO-2/3)
-            f, b = fsdp_cast_s(model, own, shards, layout.zero, grad_dtype, reduce_bytes, layout.microbatches)
+            f, b = fsdp_cast_s(model, own, shards, layout.zero, grad_dtype, reduce_bytes, layout.microbatches,
+                               layout.fsdp_version)
             fwd, extra = f, extra + b
         if not (fwd or extra):
             return piece
@@ -219,13 +220,14 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
                                                 lora_rank=lora)),
         # with both ends on one rank (pp 1) a tied weight is one tensor: its gradient kernels run with the embedding's
         head=with_gradient_kernels(head, tied if layout.pp == 1 and not layout.lora_rank else 0.0),
-        block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc == "full" else 0.0,
+        # full and per-op recomputation rebuild a block's whole set while its backward runs
+        block_full_saved=full_saved_bytes(graphs["block"], act, tp, sp, fp8) if rc in ("full", "op") else 0.0,
         tied_params=0.0 if layout.lora_rank else tied,  # a frozen tied weight has no gradient to sum
     )
 
 
-def fsdp_cast_ops(params: float, shards: int, zero: int, grad_dtype: str,
-                  reduce_bytes: float) -> tuple[list[OpNode], list[OpNode], list[OpNode]]:
+def fsdp_cast_ops(params: float, shards: int, zero: int, grad_dtype: str, reduce_bytes: float,
+                  version: int = 1) -> tuple[list[OpNode], list[OpNode], list[OpNode]]:
     """PyTorch FSDP's mixed-precision kernels for one FSDP unit of ``params`` parameters in one microbatch
     (``torch/distributed/fsdp``, PyTorch 2.0-2.1, which llm-foundry's Composer ran), its flat parameter kept in fp32
     and sharded ``shards`` ways: (forward, backward, accumulation) ops.
@@ -236,7 +238,11 @@ def fsdp_cast_ops(params: float, shards: int, zero: int, grad_dtype: str,
       ``MixedPrecision(reduce_dtype=float32)``, Composer's ``DEFAULT`` mixed precision): the unit's whole unsharded
       gradient cast to it before the reduce-scatter (``_post_backward_hook``: ``flat_param.grad.to(reduce_dtype)``);
     * accumulation, after every microbatch but the first: the reduced shard added to the saved one
-      (``flat_param._saved_grad_shard += new_sharded_grad``, fp32).
+      (``flat_param._saved_grad_shard += new_sharded_grad``, fp32);
+    * FSDP2 (``version`` 2, ``fully_shard``: torch/distributed/_composable/fsdp/_fsdp_collectives.py), after each
+      all-gather (forward; backward too under ``zero`` 3): the gathered buffer copied out into the unit's unsharded
+      parameters (``foreach_all_gather_copy_out``: ``split_with_sizes_copy``, the whole unit read and written in the
+      compute dtype). Its copy-in casts and its reduce-scatter's (``_chunk_cat`` into the reduce dtype) are FSDP1's.
 
     They run on FSDP's side streams, but a Hopper GEMM's CTAs hold an SM's whole register file, so a streaming
     kernel beside it gets no SM to share: its SM time, about its time alone, is taken from compute
@@ -249,7 +255,13 @@ def fsdp_cast_ops(params: float, shards: int, zero: int, grad_dtype: str,
         return OpNode("fsdp/shard_to_compute_dtype", "data_movement", inputs=[master], outputs=[half],
                       dtype=grad_dtype, phase="forward")
 
-    backward = [dataclasses.replace(shard_cast(), phase="backward")] if zero == 3 else []
+    def copy_out() -> list[OpNode]:
+        gathered = TensorInfo.of((full,), grad_dtype)
+        return [OpNode("fsdp2/all_gather_copy_out", "data_movement", inputs=[gathered], outputs=[gathered],
+                       dtype=grad_dtype, phase="forward")] if version == 2 else []
+
+    backward = ([dataclasses.replace(k, phase="backward") for k in [shard_cast(), *copy_out()]]
+                if zero == 3 else [])
     reduce_dtype = "fp32" if reduce_bytes == 4 else grad_dtype
     if reduce_bytes > dtype_bytes(grad_dtype):
         backward.append(OpNode("fsdp/grad_to_reduce_dtype", "data_movement", inputs=[TensorInfo.of((full,), grad_dtype)],
@@ -257,14 +269,14 @@ def fsdp_cast_ops(params: float, shards: int, zero: int, grad_dtype: str,
     shard = TensorInfo.of((local,), "fp32")
     accumulate = [OpNode("fsdp/accumulate_grad_shard", "elementwise", inputs=[shard, shard], outputs=[shard],
                          flops=float(local), dtype="fp32", phase="backward")]
-    return [shard_cast()], backward, accumulate
+    return [shard_cast(), *copy_out()], backward, accumulate
 
 
 def fsdp_cast_s(model: CostModel, params: float, shards: int, zero: int, grad_dtype: str, reduce_bytes: float,
-                microbatches: int) -> tuple[float, float]:
+                microbatches: int, version: int = 1) -> tuple[float, float]:
     """(forward, backward) time per microbatch (s) of :func:`fsdp_cast_ops`; the shard accumulation adds nothing
     to the first microbatch, so its time is averaged over the step's ``microbatches``."""
-    forward, backward, accumulate = fsdp_cast_ops(params, shards, zero, grad_dtype, reduce_bytes)
+    forward, backward, accumulate = fsdp_cast_ops(params, shards, zero, grad_dtype, reduce_bytes, version)
     acc = sum(model.cost(op).time_s for op in accumulate) * (microbatches - 1) / microbatches
     return (sum(model.cost(op).time_s for op in forward),
             sum(model.cost(op).time_s for op in backward) + acc)
@@ -352,6 +364,8 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
     head_f += 3 * cost("allreduce", mb_tokens * 4.0)  # vocab-parallel cross-entropy (fp32)
     if layout.recompute == "full":
         bwd += fwd
+    elif layout.recompute == "op":  # per-op checkpointing keeps reduce-scatter outputs, re-runs the other collectives
+        bwd += 2 * ag if layout.sequence_parallel else fwd
     p2p = 0.0
     if layout.pp > 1:
         src, dst = layout.rank(0, 0, 0), layout.rank(0, 0, 1)
