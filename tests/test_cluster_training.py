@@ -1192,3 +1192,116 @@ def test_block_activations_match_korthikanti_formula(hidden, heads, micro):
     for (sp, rc), want in expected.items():
         piece = price_piece(block, model, sbh * 2.0, 0.0, rc, t, sp)
         assert piece.saved_bytes == pytest.approx(want, rel=1e-6), (sp, rc)
+
+
+@pytest.fixture(scope="module")
+def llama_block():
+    """One small Llama block (GQA, SwiGLU, RoPE), fused and eager pointwise kernels."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("llama:layers=2,hidden=1024,heads=8,kv_heads=2,ffn=3584,vocab=8192")
+    return cfg, {pw: training_graphs(cfg, 1, 2, 1024, "bf16", "flash2", 0.0, "torch", pointwise=pw)
+                 for pw in ("fused", "eager")}
+
+
+def test_per_op_checkpointing_keeps_every_other_matmul_and_the_attention(llama_block):
+    """torchtitan's per-op selective checkpointing (``--recompute op``): the block's 1st, 3rd, 5th, 7th matmul in
+    forward order (wq, wv, w1, w2) and the fused attention keep their outputs; the rest (wk, wo, w3, norms, rotary,
+    SwiGLU) re-run in backward: more recompute than the attention core alone, less than the whole forward, and the
+    kept bytes are the block input plus those outputs (the attention's row log-sum-exp included)."""
+    from accel.sim.system import resolve_system
+    from accel.train.costs import op_checkpoint_saved, price_piece
+
+    cfg, graphs = llama_block
+    block = graphs["fused"]["block"]
+    kept = op_checkpoint_saved(block)
+    modules = sorted(block.graph.nodes[n]["op"].module for n in kept)
+    assert modules == ["block.mlp.down_proj", "block.mlp.gate_proj", "block.self_attn.core",
+                       "block.self_attn.q_proj", "block.self_attn.v_proj"]
+    model = resolve_system("dgx_h100").devices[0].model
+    act = 2 * 1024 * cfg.hidden * 2.0
+    full, sel, op = (price_piece(block, model, act, 0.0, rc) for rc in ("full", "selective", "op"))
+    assert sel.recompute_s < op.recompute_s < full.recompute_s
+    assert 0.0 < op.recompute_gemm_s < full.recompute_gemm_s
+    tokens, heads, d = 2 * 1024, cfg.heads, cfg.hidden // cfg.heads
+    outputs = tokens * (cfg.hidden + cfg.kv_heads * d + cfg.ffn + cfg.hidden) * 2 + tokens * cfg.hidden * 2
+    lse = 2 * heads * 1024 * 4.0
+    assert op.saved_bytes == pytest.approx(act + outputs + lse, rel=1e-6)
+    lay = TrainLayout(global_batch=4, seq_len=1024, microbatch_size=2, recompute="op")
+    r = simulate_training(graphs["fused"], cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
+    assert r.breakdown["recompute"] > 0 and r.hfu > r.mfu
+    with pytest.raises(LayoutError, match="--recompute"):
+        TrainLayout(global_batch=4, seq_len=1024, recompute="ops").check(cfg.layers, cfg.heads)
+
+
+def test_eager_pointwise_kernels_trace_the_norms_rotary_and_swiglu_op_by_op(llama_block):
+    """``--pointwise-kernels eager``: RMSNorm in fp32 (cast, pow, mean, add, rsqrt, mul, cast back, scale), the
+    rotary embedding and SiLU-and-multiply as separate kernels: the same GEMM and attention work, more kernels and
+    bytes, a slower block."""
+    from accel.sim.system import resolve_system
+    from accel.train.costs import price_piece
+
+    cfg, graphs = llama_block
+    fused, eager = graphs["fused"]["block"], graphs["eager"]["block"]
+
+    def ops(g, kinds):
+        return [g.graph.nodes[n]["op"] for n in g.graph.nodes if g.graph.nodes[n]["op"].kind in kinds]
+
+    assert sum(o.flops for o in ops(eager, ("matmul", "attention"))) == sum(o.flops for o in ops(fused, ("matmul", "attention")))
+    assert not ops(eager, ("norm",)) and len(ops(fused, ("norm",))) == 4  # 2 norms, forward and backward
+    fp32 = [o for o in ops(eager, ("elementwise", "data_movement", "reduce"))
+            if o.phase == "forward" and o.module.endswith("layernorm") and o.outputs and o.outputs[0].dtype == "fp32"]
+    assert fp32  # the norm's fp32 intermediates
+    assert len(eager.graph) > 2 * len(fused.graph)
+    model = resolve_system("dgx_h100").devices[0].model
+    act = 2 * 1024 * cfg.hidden * 2.0
+    f, e = price_piece(fused, model, act, 0.0, "none"), price_piece(eager, model, act, 0.0, "none")
+    assert e.forward_s > f.forward_s and e.backward_s > f.backward_s
+    from workloads.llm_train import training_graphs
+
+    with pytest.raises(ValueError, match="--pointwise-kernels"):
+        training_graphs(cfg, 1, 2, 1024, "bf16", "flash2", pointwise="compiled")
+
+
+def test_fsdp2_copies_each_gathered_unit_out():
+    """FSDP2 (``fully_shard``) copies each all-gathered buffer out into the unit's parameters (read and written in
+    the compute dtype): forward, and backward again under FULL_SHARD; FSDP1 does not. ``--fsdp-version`` needs
+    ``--fsdp``."""
+    from accel.sim.system import resolve_system
+    from accel.train.simulate import fsdp_cast_ops, fsdp_cast_s
+
+    params, shards = 1e8, 8
+    f1, b1, _ = fsdp_cast_ops(params, shards, 3, "bf16", 4.0)
+    f2, b2, _ = fsdp_cast_ops(params, shards, 3, "bf16", 4.0, version=2)
+    extra = [o for o in f2 if o not in f1]
+    assert len(extra) == 1 and extra[0].input_bytes == extra[0].output_bytes == params * 2
+    assert len(b2) == len(b1) + 1 and len(fsdp_cast_ops(params, shards, 2, "bf16", 4.0, version=2)[1]) == len(
+        fsdp_cast_ops(params, shards, 2, "bf16", 4.0)[1])  # SHARD_GRAD_OP keeps the forward's gather
+    model = resolve_system("dgx_h100").devices[0].model
+    assert fsdp_cast_s(model, params, shards, 3, "bf16", 4.0, 1, 2)[0] > fsdp_cast_s(model, params, shards, 3, "bf16",
+                                                                                      4.0, 1)[0]
+    with pytest.raises(LayoutError, match="--fsdp-version"):
+        TrainLayout(global_batch=16, seq_len=512, dp=8, zero=3, fsdp_version=2).check(8, 8)
+    with pytest.raises(LayoutError, match="--fsdp-version"):
+        TrainLayout(global_batch=16, seq_len=512, dp=8, zero=3, fsdp=True, fsdp_version=3).check(8, 8)
+
+
+def test_a_500w_h100_runs_a_gemm_at_a_lower_clock():
+    """The Grand Teton H100 96GB at its 500 W limit (archs/gpu/h100_96gb_500w.yaml): the H100's die, 2.4 TB/s of
+    HBM2e; the power model holds a large bf16 GEMM to a lower clock than the 700 W H100's, and a streaming copy to
+    the slower memory."""
+    from accel.graph import OpNode, TensorInfo
+    from accel.sim.system import resolve_system
+
+    h100 = resolve_system("h100").devices[0].model
+    gt = resolve_system("grand_teton_h100_96gb").devices[0].model
+    n = 8192
+    gemm = OpNode("g", "matmul", inputs=[TensorInfo.of((n, n), "bf16"), TensorInfo.of((n, n), "bf16")],
+                  outputs=[TensorInfo.of((n, n), "bf16")], flops=2.0 * n ** 3, dtype="bf16",
+                  attrs={"M": n, "N": n, "K": n})
+    a, b = h100.cost(gemm), gt.cost(gemm)
+    assert b.detail["clock_fraction"] < a.detail["clock_fraction"] and b.time_s > a.time_s
+    big = TensorInfo.of((1 << 28,), "bf16")
+    copy = OpNode("c", "data_movement", inputs=[big], outputs=[big], dtype="bf16")
+    assert gt.cost(copy).time_s == pytest.approx(h100.cost(copy).time_s * 3.35 / 2.4, rel=0.02)
