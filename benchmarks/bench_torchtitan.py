@@ -1,0 +1,115 @@
+"""torchtitan's Llama 3.1 runs on Meta's 500 W H100 96GB hosts (``data/published/torchtitan_llama3_h100.csv``): an
+out-of-sample check, nothing here fitted to it, and not one of ``bench_training.py``'s rows.
+
+    ACCEL_CACHE_DIR=/tmp/acache python benchmarks/bench_torchtitan.py
+
+The published runs are the torchtitan team's (``benchmarks/llama3_h100_202412_torchtitan.md`` and
+``benchmarks/asyncTP_llama3_h100_2025-06_torchtitan.md`` in pytorch/torchtitan) on Grand Teton hosts of 8 H100 SXM
+96GB HBM2e GPUs at their default 500 W power limit (``--arch grand_teton_h100_96gb``: the H100's calibration, memory
+and power changed). accel expresses the runs that are eager PyTorch in bf16, with what torchtitan @9dec370 runs:
+
+* FSDP2 (``fully_shard`` per transformer block and the root; bf16 parameters, fp32 gradient reduction:
+  ``--zero 3 --fsdp --fsdp-version 2``), one microbatch of the local batch per step (no gradient accumulation);
+* per-op selective activation checkpointing (``--recompute op``, the 8B configs' ``selective_ac_option = 'op'``);
+* eager RMSNorm in fp32, rotary embedding and SwiGLU op by op (``--pointwise-kernels eager``);
+* ``F.scaled_dot_product_attention`` on PyTorch's FlashAttention-2 backend (``--attention flash2``; an assumption:
+  the doc does not say which SDPA backend ran);
+* ``cross_entropy`` on the logits cast to fp32 (``--cross-entropy torch``), ``torch.optim.AdamW`` (foreach) after
+  ``clip_grad_norm_`` (``--optimizer-step pytorch``).
+
+Not expressible: runs with ``torch.compile`` (Inductor fuses each block's pointwise ops into generated kernels and
+plans its own recomputation), torchao's float8 training (dynamic tensorwise / rowwise scaling; accel's ``fp8`` is
+Transformer Engine's delayed scaling) and asynchronous tensor parallelism. Printed for every run: the published
+tokens/s per GPU, accel's and their ratio, the memory the doc reports (the most any GPU reserved) beside accel's
+estimate; for the rest, why not, and the published speedups of compile and float8 over the eager run.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from accel.train import TrainLayout, simulate_training  # noqa: E402
+from workloads.llm_configs import llm_config  # noqa: E402
+from workloads.llm_train import training_graphs  # noqa: E402
+
+CSV = ROOT / "data" / "published" / "torchtitan_llama3_h100.csv"
+SYSTEM = "grand_teton_h100_96gb"
+GIB = 2**30
+
+
+def published_rows(path: Path = CSV) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def unexpressible(row: dict[str, str]) -> str | None:
+    """Why accel cannot express ``row`` (None: it can)."""
+    reasons = []
+    if row["compile"] == "yes":
+        reasons.append("torch.compile")
+    if row["float8"] != "none":
+        reasons.append(f"torchao float8 ({row['float8']})")
+    if row["async_tp"] == "yes":
+        reasons.append("async TP")
+    return ", ".join(reasons) or None
+
+
+def layout_of(row: dict[str, str]) -> TrainLayout:
+    """The run's layout as torchtitan @9dec370 runs it (module docstring)."""
+    fsdp, tp, pp, cp = (int(row[k]) for k in ("fsdp", "tp", "pp", "cp"))
+    local = int(row["local_batch"])
+    return TrainLayout(global_batch=local * fsdp, seq_len=int(row["seq_len"]), tp=tp, pp=pp, dp=fsdp, cp=cp,
+                       microbatch_size=local, recompute=row["ac"], zero=3, fsdp=True, fsdp_version=2,
+                       optimizer_step="pytorch")
+
+
+def simulate(row: dict[str, str]) -> tuple[float, float]:
+    """accel's (tokens/s per GPU, memory per GPU in B) for an expressible run."""
+    cfg = llm_config(row["model"])
+    lay = layout_of(row)
+    graphs = training_graphs(cfg, lay.tp, lay.microbatch_size, lay.local_seq_len, "bf16", "flash2", 0.0, "torch",
+                             pointwise="eager")
+    res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, SYSTEM, lay, "bf16", memory_check=False,
+                            model_name=cfg.name)
+    return res.tokens_per_s / res.devices, res.memory.total
+
+
+def main() -> int:
+    t0 = time.perf_counter()
+    rows = published_rows()
+    print(f"{'doc':7} {'tab':>3} {'model':12} {'GPUs':>4} {'fsdp':>4} {'tp':>2} {'pp':>2} {'cp':>2} {'seq':>6} "
+          f"{'published':>9} {'accel':>7} {'ratio':>6}   memory published / accel (GiB)")
+    ratios = []
+    for row in rows:
+        head = (f"{row['doc']:7} {row['table']:>3} {row['model']:12} {row['gpus']:>4} {row['fsdp']:>4} {row['tp']:>2} "
+                f"{row['pp']:>2} {row['cp']:>2} {row['seq_len']:>6} {float(row['tokens_per_s_per_gpu']):>9.0f}")
+        why = unexpressible(row)
+        if why:
+            print(f"{head}  not expressible: {why}")
+            continue
+        tps, mem = simulate(row)
+        ratio = tps / float(row["tokens_per_s_per_gpu"])
+        ratios.append(ratio)
+        print(f"{head} {tps:7.0f} x{ratio:5.2f}   {row['memory_gib'] or '-':>5} / {mem / GIB:.1f}")
+    eager = {(r["table"], r["gpus"]): float(r["tokens_per_s_per_gpu"]) for r in rows
+             if r["doc"] == "2024-12" and not unexpressible(r)}
+    for r in rows:
+        key = (r["table"], r["gpus"])
+        if key in eager and unexpressible(r):
+            print(f"published, table {r['table']} ({r['gpus']} GPUs), {unexpressible(r)} over eager: "
+                  f"x{float(r['tokens_per_s_per_gpu']) / eager[key]:.3f}")
+    if ratios:
+        print(f"accel / published over the {len(ratios)} expressible runs: x{min(ratios):.2f} .. x{max(ratios):.2f} "
+              f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""benchmarks/bench_torchtitan.py: torchtitan's published runs parse, the eager ones are expressible with
+torchtitan's stack, and simulate."""
+
+from __future__ import annotations
+
+import math
+
+from benchmarks.bench_torchtitan import layout_of, published_rows, simulate, unexpressible
+
+
+def test_published_rows_and_what_accel_expresses():
+    rows = published_rows()
+    assert len(rows) == 30
+    for r in rows:
+        assert int(r["fsdp"]) * int(r["tp"]) * int(r["pp"]) * int(r["cp"]) == int(r["gpus"])
+        if r["global_batch"]:
+            assert int(r["global_batch"]) == int(r["local_batch"]) * int(r["fsdp"])
+    eager = [r for r in rows if unexpressible(r) is None]
+    assert [(r["table"], r["gpus"]) for r in eager] == [("1", "8"), ("3", "128")]
+    lay = layout_of(eager[0])
+    assert (lay.dp, lay.zero, lay.fsdp, lay.fsdp_version, lay.recompute, lay.microbatch_size, lay.microbatches) == \
+        (8, 3, True, 2, "op", 2, 1)
+
+
+def test_an_eager_run_simulates():
+    row = [r for r in published_rows() if unexpressible(r) is None][0]
+    tps, mem = simulate(row)
+    assert math.isfinite(tps) and 1000 < tps < 20000  # 8B at 8k tokens on 8 GPUs: thousands of tokens/s per GPU
+    assert 20e9 < mem < 102e9
