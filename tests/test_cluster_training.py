@@ -1305,3 +1305,36 @@ def test_a_500w_h100_runs_a_gemm_at_a_lower_clock():
     big = TensorInfo.of((1 << 28,), "bf16")
     copy = OpNode("c", "data_movement", inputs=[big], outputs=[big], dtype="bf16")
     assert gt.cost(copy).time_s == pytest.approx(h100.cost(copy).time_s * 3.35 / 2.4, rel=0.02)
+
+
+def test_the_lm_heads_transient_working_set_is_counted_once():
+    """The LM head's working set beyond what it keeps for backward: under PyTorch's cross-entropy the 16-bit logits,
+    their fp32 copy and the log-softmax's output live at once (at least an fp32 and a 16-bit logit tensor more than
+    the kept log-softmax output); flash-attn's fused loss needs far less. Composer's train metrics run after the
+    backward and add nothing. The step's activation memory adds the largest piece's working set once."""
+    from accel.sim.system import resolve_system
+    from accel.train.costs import price_piece
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=256,heads=4,vocab=32768")
+    tokens, model = 2 * 1024, resolve_system("dgx_h100").devices[0].model
+    logits = tokens * cfg.vocab
+
+    def head(loss: str, metrics: int = 0):
+        g = training_graphs(cfg, 1, 2, 1024, "bf16", "flash", 0.0, loss, metrics)
+        return g, price_piece(g["head"], model, tokens * cfg.hidden * 2.0, 0.0, "none")
+
+    g_torch, torch_head = head("torch")
+    _, fused_head = head("fused")
+    _, with_metrics = head("fused", 2)
+    assert torch_head.working_bytes >= logits * (4 + 2) * 0.99
+    assert fused_head.working_bytes < torch_head.working_bytes / 2
+    assert with_metrics.working_bytes == pytest.approx(fused_head.working_bytes)
+    lay = TrainLayout(global_batch=2, seq_len=1024, microbatch_size=2)
+    r = simulate_training(g_torch, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
+    block = price_piece(g_torch["block"], model, tokens * cfg.hidden * 2.0, 0.0, "none")
+    kept = cfg.layers * block.saved_bytes + torch_head.saved_bytes
+    embed = price_piece(g_torch["embed"], model, 0.0, 0.0, "none")
+    assert r.memory.activations == pytest.approx(kept + embed.saved_bytes + max(torch_head.working_bytes,
+                                                                                 block.working_bytes), rel=1e-6)

@@ -327,6 +327,12 @@ class _FusedVocabParallelCrossEntropy(torch.autograd.Function):
         return _logits_gradient(softmax, target_mask, masked_target_1d, grad_output).to(torch.bfloat16), None
 
 
+#: ``op.attrs`` key of ops that run after the microbatch's backward although the trace records them in its forward
+#: (:class:`_LogitMetrics`): their tensors are not live while the step's activations are
+#: (:func:`accel.train.costs.working_set_bytes`)
+AFTER_BACKWARD = "after_backward"
+
+
 class _LogitMetrics(nn.Module):
     """``count`` training metrics computed from each microbatch's logits without gradients, each one PyTorch
     ``cross_entropy`` (summed) over the 16-bit logits under autocast: a cast to fp32, a log-softmax and an NLL
@@ -510,6 +516,10 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         "embed": trace_training_graph(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
         "head": head_graph,
     }
+    for name in head_graph.graph.nodes:  # Composer evaluates its train metrics after the microbatch's backward
+        op = head_graph.graph.nodes[name]["op"]
+        if op.module == "metrics" or op.module.startswith("metrics."):
+            op.attrs[AFTER_BACKWARD] = True
     for graph in graphs.values():
         mark_norm_kernel(graph, norm_kernel)
     # a tied LM head reads the token embedding's weight: the head graph's own copy of it is that same tensor where

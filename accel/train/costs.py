@@ -22,7 +22,9 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
   backward of ``scaled_dot_product_attention`` on the meta device is the math path, so its edges are not used).
   ``selective`` recomputation drops what the attention core's own ops keep (their outputs; q, k, v stay, kept
   where the trace copies them into an unfused core's layout too: :func:`_core_inputs_unsaved`);
-  ``full`` keeps only the input.
+  ``full`` keeps only the input;
+* ``working_bytes``: the piece's transient working set beyond ``saved_bytes`` (:func:`working_set_bytes`), which
+  the step's memory adds once (one piece runs at a time).
 
 FP8 training (``fp8=True``, Transformer Engine's recipe: Micikevicius et al. 2022, "FP8 Formats for Deep
 Learning"): every GEMM of the bf16-traced graph runs in fp8 (E4M3/E5M2 inputs, bf16 output) at the fp8 tensor
@@ -112,6 +114,9 @@ class PieceCost:
     #: parameters held but not trained (LoRA's frozen base weights): in memory as weights only; ``param_count``
     #: counts the trained ones (gradients, optimizer state, data-parallel reduction)
     frozen_params: float = 0.0
+    #: the piece's transient working set (B): the most bytes live at once while it runs beyond what its forward
+    #: keeps for backward (:func:`working_set_bytes`)
+    working_bytes: float = 0.0
 
     @property
     def model_flops(self) -> float:
@@ -443,26 +448,28 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     param_count, frozen = (float(adapter_params), param_count) if lora_rank > 0 else (param_count, 0.0)
     fwd = max(dev["forward"], issue["forward"])
     bwd = max(dev["backward"], issue["backward"])
+    working = working_set_bytes(graph, saved_by_op, tp, sequence_parallel, dead)
     by_kernel = {"forward_gemm_s": gemm_dev["forward"], "backward_gemm_s": gemm_dev["backward"],
                  "forward_attention_s": attn_dev["forward"], "backward_attention_s": attn_dev["backward"]}
     if recompute == "full":
         return PieceCost(fwd, bwd, fwd, flops["forward"], flops["backward"], flops["forward"], kept, input_bytes,
                          param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel,
                          recompute_gemm_s=gemm_dev["forward"], recompute_attention_s=attn_dev["forward"],
-                         frozen_params=frozen)
+                         frozen_params=frozen, working_bytes=working)
     if recompute == "selective":  # the core's attention kernel is all the forward's (one core per block)
         kept_inputs = _core_inputs_unsaved(graph, saved_by_op, tp, sequence_parallel)
         return PieceCost(fwd, bwd, dev["core"], flops["forward"], flops["backward"], flops["core"],
                          saved["all"] - saved["core"] + kept_inputs, input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"],
                          kv_bytes, **by_kernel, recompute_gemm_s=gemm_dev["core"], recompute_attention_s=attn_dev["forward"],
-                         frozen_params=frozen)
+                         frozen_params=frozen, working_bytes=working)
     if recompute == "op":
         rerun_s, rerun_gemm_s, rerun_flops, kept_op = _op_checkpoint_terms(graph, timed)
         return PieceCost(fwd, bwd, rerun_s, flops["forward"], flops["backward"], rerun_flops, kept + kept_op,
                          input_bytes, param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel,
-                         recompute_gemm_s=rerun_gemm_s, frozen_params=frozen)
+                         recompute_gemm_s=rerun_gemm_s, frozen_params=frozen, working_bytes=working)
     return PieceCost(fwd, bwd, 0.0, flops["forward"], flops["backward"], 0.0, saved["all"], input_bytes,
-                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel, frozen_params=frozen)
+                     param_count, gemm_s, dev["core"], dev["core_bwd"], kv_bytes, **by_kernel, frozen_params=frozen,
+                     working_bytes=working)
 
 
 def op_checkpoint_saved(graph: LayerGraph) -> set[str]:
@@ -533,6 +540,41 @@ def _core_inputs_unsaved(graph: LayerGraph, saved_by_op: dict[str, tuple[float, 
             seen.add(u)
             total += float(data.get("bytes", 0.0)) * _sp_scale(src, tp, sequence_parallel)
     return total
+
+
+def working_set_bytes(graph: LayerGraph, saved_by_op: dict[str, tuple[float, float]], tp: int = 1,
+                      sequence_parallel: bool = False, dead: set[str] | None = None) -> float:
+    """The piece's transient working set (B): the most tensor bytes live at once while its ops run in recorded
+    order, less what its forward keeps for backward (``saved_by_op``, :func:`_saved_bytes`; counted apart as
+    activations). A tensor lives from the op that writes it to the last op that reads it (its largest edge; a
+    fused attention's output and log-sum-exp, not the meta trace's score matrix); backward ops in ``dead`` read
+    nothing; ops marked ``after_backward`` (Composer's train metrics: :data:`workloads.llm_train.AFTER_BACKWARD`)
+    run when the step's activations are gone and are left out. The LM head's is the large one: under
+    ``--cross-entropy torch`` the 16-bit logits, their fp32 copy and the log-softmax's output live together, then
+    the fp32 gradients (Llama 3's 128K vocabulary at 16K tokens: about 17 GB beyond the saved log-softmax output)."""
+    g = graph.graph
+    dead = dead or set()
+    order = {n: i for i, n in enumerate(g.nodes)}
+    last: dict[str, int] = {}
+    size: dict[str, float] = {}
+    for u, v, data in g.edges(data=True):
+        op: OpNode = g.nodes[u]["op"]
+        if v in dead or op.attrs.get("after_backward") or g.nodes[v]["op"].attrs.get("after_backward"):
+            continue
+        b = (float(op.output_bytes) + _lse_bytes(op)) if op.kind == "attention" else float(data.get("bytes", 0.0))
+        last[u] = max(last.get(u, -1), order[v])
+        size[u] = max(size.get(u, 0.0), b * _sp_scale(op, tp, sequence_parallel))
+    delta = [0.0] * (len(order) + 1)
+    for u, b in size.items():
+        delta[order[u]] += b
+        delta[last[u] + 1] -= b
+    live = peak = 0.0
+    for d in delta:
+        live += d
+        peak = max(peak, live)
+    kept = sum((own + inputs) * _sp_scale(g.nodes[n]["op"], tp, sequence_parallel)
+               for n, (own, inputs) in saved_by_op.items())
+    return max(0.0, peak - kept)
 
 
 def full_saved_bytes(graph: LayerGraph, input_bytes: float, tp: int = 1, sequence_parallel: bool = False,

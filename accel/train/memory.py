@@ -8,7 +8,8 @@ al. 2020): stage 1 the optimizer state, stage 2 also the gradients, stage 3 (FSD
 
 Activations: the bytes each microbatch keeps for backward (:mod:`accel.train.costs`) times the most
 microbatch-chunks a rank holds at once in its pipeline schedule (:class:`accel.train.pipeline.PipelineRun`),
-plus, under full recomputation, one block's full set while it is recomputed.
+plus, under full (or per-op) recomputation, one block's full set while it is recomputed, plus the largest transient
+working set of a piece the rank runs (``PieceCost.working_bytes``: the LM head's logits and their fp32 copies).
 """
 
 from __future__ import annotations

@@ -743,10 +743,14 @@ def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, infl
     w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp, layout.optimizer_dtype)
     w += frozen * STATE_BYTES[dtype][0]  # frozen weights (LoRA): the model copy only, not sharded
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
+    working = pieces.block.working_bytes
     if 0 in ks:
         acts += pieces.embed.saved_bytes * min(layout.microbatches, layout.pp)
+        working = max(working, pieces.embed.working_bytes)
     if layout.pp * chunks - 1 in ks:
         acts += pieces.head.saved_bytes
+        working = max(working, pieces.head.working_bytes)
+    acts += working  # one piece runs at a time: the largest transient working set on the rank
     if layout.zero == 3 and layout.dp > 1:  # FSDP gathers one block's full weights (and gradients) at a time
         acts += 2 * pieces.block.param_count * STATE_BYTES[dtype][0]
     return MemoryTerms(w, g, o, acts)
