@@ -1338,3 +1338,23 @@ def test_the_lm_heads_transient_working_set_is_counted_once():
     embed = price_piece(g_torch["embed"], model, 0.0, 0.0, "none")
     assert r.memory.activations == pytest.approx(kept + embed.saved_bytes + max(torch_head.working_bytes,
                                                                                  block.working_bytes), rel=1e-6)
+
+
+def test_a_measured_attention_rate_slows_with_a_lower_power_limit():
+    """The fused-attention floor is a rate measured on a 700 W H100 (``attention_measured_tdp``): on the 500 W part
+    it lengthens by the clock the power cap takes from the op at 500 W against 700 W; on the 700 W H100 it stays."""
+    from accel.graph import OpNode, TensorInfo
+    from accel.sim.system import resolve_system
+
+    b, h, s, d = 2, 32, 8192, 128
+    qkv = [TensorInfo.of((b, h, s, d), "bf16") for _ in range(3)]
+    op = OpNode("a", "attention", inputs=qkv, outputs=[TensorInfo.of((b, h, s, d), "bf16")],
+                flops=4.0 * b * h * s * s * d / 2, dtype="bf16",
+                attrs={"causal": True, "batch": b, "heads": h, "Lq": s, "Lk": s, "d": d, "kernel": "flash2"})
+    h100 = resolve_system("h100").devices[0].model
+    gt = resolve_system("grand_teton_h100_96gb").devices[0].model
+    fast, slow = h100.cost(op), gt.cost(op)
+    assert "measured_kernel_floor_s" in fast.detail and "measured_kernel_floor_s" in slow.detail
+    ratio = gt._measured_clock_ratio(op, "bf16", 1e-3, 1e-4, op.flops, {"dram": 1e8})
+    assert ratio > 1.05 and h100._measured_clock_ratio(op, "bf16", 1e-3, 1e-4, op.flops, {"dram": 1e8}) == 1.0
+    assert slow.time_s > 1.05 * fast.time_s

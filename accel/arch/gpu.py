@@ -202,6 +202,9 @@ class GpuCalibration(ArchModel):
             family, direction, head dimension and sequence length) that a fused attention op's time cannot beat;
             where a family has no curve for a direction, ``flash2`` falls back to ``flash2_efficiency``; a family
             given relative to another (``flash_triton``) scales that family's efficiency.
+        attention_measured_tdp: the power limit (W) of the GPU those attention rates were measured on; on a device
+            whose ``tdp`` is lower the measured floor lengthens by the clock the power cap takes from the op
+            (None: the rates hold as measured).
         dequant_ops_per_weight: ALU instructions a weight-only quantized GEMM (int8/int4/fp8 weights,
             16-bit activations) spends per weight element to dequantize it in the main loop (unpack,
             convert, apply the scale), once per M tile that loads it.
@@ -236,6 +239,7 @@ class GpuCalibration(ArchModel):
     split_k_min_depth: PositiveInt
     flash2_efficiency: Fraction | None = None
     attention_efficiency: AttentionEfficiency | None = None
+    attention_measured_tdp: Power | None = None
     direct_group_channels: PositiveInt
     row_norm_cta_threads: PositiveInt
     dequant_ops_per_weight: PositiveFloat

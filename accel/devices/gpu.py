@@ -551,7 +551,8 @@ class GpuCostModel(CostModel):
         return best
 
     def _power_capped(self, energy_key: str, compute_s: float, fixed_s: float, other_s: float, flops: float,
-                      bytes_by_level: dict[str, float], serial_s: float = 0.0) -> tuple[float, float, float, dict[str, float]]:
+                      bytes_by_level: dict[str, float], serial_s: float = 0.0,
+                      tdp: float | None = None) -> tuple[float, float, float, dict[str, float]]:
         """Apply the board power cap.
 
         Args:
@@ -559,6 +560,7 @@ class GpuCostModel(CostModel):
             fixed_s: clock-independent latency in series with compute (per-wave tile latency) (s).
             other_s: the part that does not scale with SM clock (memory, fixed latencies) (s).
             serial_s: extra time in series with the kernel (e.g. layout-transform kernels) (s).
+            tdp: the power limit to cap at (W; default the device's ``tdp``).
         Returns (clock fraction s, busy time (s), dynamic energy (J), energy breakdown).
         """
         spec, cal = self.spec, self.spec.calibration
@@ -573,14 +575,15 @@ class GpuCostModel(CostModel):
             e = e_comp * s ** (kexp - 1.0) + e_mem
             return t, e
 
+        limit = spec.tdp if tdp is None else tdp
         s = 1.0
         t, e = at(1.0)
-        if t > 0 and static + e / t > spec.tdp:
+        if t > 0 and static + e / t > limit:
             lo, hi = cal.min_clock_fraction, 1.0
             for _ in range(40):
                 mid = 0.5 * (lo + hi)
                 tm_, em_ = at(mid)
-                if static + em_ / tm_ > spec.tdp:
+                if static + em_ / tm_ > limit:
                     hi = mid
                 else:
                     lo = mid
@@ -891,9 +894,25 @@ class GpuCostModel(CostModel):
         compute = (p1.compute_s + p2.compute_s) * frac + exp_s
         dram = float(op.total_bytes) or (2 * lq + 2 * lk) * d * b * h * eb
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
-        cost = self._finish(op, key, compute, mem_s, (p1.flops_executed + p2.flops_executed) * frac,
-                            {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}, {"path": "flash", "kernels": 1})
-        return self._at_least(cost, self._kernel_floor_s(op, key, 4.0 * b * h * lq * lk * d * frac))
+        levels = {"dram": dram, "l2": (p1.l2_bytes + p2.l2_bytes) * frac}
+        executed = (p1.flops_executed + p2.flops_executed) * frac
+        cost = self._finish(op, key, compute, mem_s, executed, levels, {"path": "flash", "kernels": 1})
+        floor = self._kernel_floor_s(op, key, 4.0 * b * h * lq * lk * d * frac)
+        return self._at_least(cost, floor * self._measured_clock_ratio(op, key, compute, mem_s, executed, levels))
+
+    def _measured_clock_ratio(self, op: OpNode, key: str, compute_s: float, other_s: float, flops: float,
+                              bytes_by_level: dict[str, float]) -> float:
+        """How much longer a measured attention rate takes on this device than where it was measured: the clock the
+        power cap gives the op at ``calibration.attention_measured_tdp`` over the clock at this device's ``tdp``
+        (the op's compute at boost clock ``compute_s``, the rest ``other_s``, s). 1 when the YAML gives no
+        measurement limit or the device's is not lower (a higher limit is not assumed to raise a measured rate)."""
+        ref = self.spec.calibration.attention_measured_tdp
+        if not ref or ref <= self.spec.tdp or flops <= 0:
+            return 1.0
+        ekey = op.dtype if op.dtype in self.spec.energy.per_flop else self._energy_key(key)
+        here = self._power_capped(ekey, compute_s, 0.0, other_s, flops, bytes_by_level)[0]
+        there = self._power_capped(ekey, compute_s, 0.0, other_s, flops, bytes_by_level, tdp=ref)[0]
+        return there / here if here > 0 else 1.0
 
     def _at_least(self, cost: OpCost, floor_s: float) -> OpCost:
         """``cost`` taking at least ``floor_s`` (a measured kernel rate, which already includes whatever clock the
@@ -972,10 +991,11 @@ class GpuCostModel(CostModel):
         compute = sum(p.compute_s for p in plans) * frac + self._softmax_exp_s(at)
         dram = (4.0 * b * h * lq + 4.0 * b * kvh * lk) * d * eb + 4.0 * b * h * lq
         mem_s = dram / (self.spec.memory.hbm_bandwidth * self.spec.calibration.hbm_efficiency)
-        cost = self._finish(op, key, compute, mem_s, sum(p.flops_executed for p in plans) * frac,
-                            {"dram": dram, "l2": sum(p.l2_bytes for p in plans) * frac},
-                            {"path": "flash_backward", "kernels": 1})
-        return self._at_least(cost, self._kernel_floor_s(op, key, 10.0 * b * h * lq * lk * d * frac))
+        levels = {"dram": dram, "l2": sum(p.l2_bytes for p in plans) * frac}
+        executed = sum(p.flops_executed for p in plans) * frac
+        cost = self._finish(op, key, compute, mem_s, executed, levels, {"path": "flash_backward", "kernels": 1})
+        floor = self._kernel_floor_s(op, key, 10.0 * b * h * lq * lk * d * frac)
+        return self._at_least(cost, floor * self._measured_clock_ratio(op, key, compute, mem_s, executed, levels))
 
     def _rnn(self, op: OpNode) -> OpCost:
         """LSTM/GRU (cuDNN style), per layer (both directions together):
