@@ -544,8 +544,10 @@ CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "megatron", "megatron_fused",
 #: ``--pointwise-kernels`` values of an LLM training block: ``fused`` runs a Llama block's RMSNorm, rotary
 #: embedding of q and k and SiLU-and-multiply as one kernel each (serving engines, Transformer Engine, Megatron-Core);
 #: ``eager`` traces them op by op as eager PyTorch runs torchtitan's and Hugging Face's Llama
-#: (:func:`workloads.llm.pointwise_kernels`)
-POINTWISE_KERNELS: tuple[str, ...] = ("fused", "eager")
+#: (:func:`workloads.llm.pointwise_kernels`); ``compiled`` traces them eagerly, then runs every region of
+#: non-library ops between two library calls as one kernel, as ``torch.compile`` does to first order
+#: (:func:`accel.compile.passes.fuse_pointwise_regions`)
+POINTWISE_KERNELS: tuple[str, ...] = ("fused", "eager", "compiled")
 
 
 @dataclass(frozen=True)

@@ -300,7 +300,7 @@ for _label, _extra in [
     ("--dp-bucket-params 1 (millions of buckets)", ["--devices", "4", "--zero", "1", "--dp-bucket-params", "1"]),
     ("--fsdp-version 2 without --fsdp", ["--devices", "4", "--zero", "3", "--fsdp-version", "2"]),
     ("--fsdp-version 3", ["--devices", "4", "--zero", "3", "--fsdp", "--fsdp-version", "3"]),
-    ("--pointwise-kernels compiled", ["--devices", "4", "--pointwise-kernels", "compiled"]),
+    ("--pointwise-kernels inductor", ["--devices", "4", "--pointwise-kernels", "inductor"]),
     ("--recompute ops", ["--devices", "4", "--recompute", "ops"]),
 ]:
     add("CLI arguments", _label, lambda d, e=_extra: _TRAIN + e)

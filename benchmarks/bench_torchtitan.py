@@ -11,17 +11,19 @@ and power changed). accel expresses the runs that are eager PyTorch in bf16, wit
 * FSDP2 (``fully_shard`` per transformer block and the root; bf16 parameters, fp32 gradient reduction:
   ``--zero 3 --fsdp --fsdp-version 2``), one microbatch of the local batch per step (no gradient accumulation);
 * per-op selective activation checkpointing (``--recompute op``, the 8B configs' ``selective_ac_option = 'op'``);
-* eager RMSNorm in fp32, rotary embedding and SwiGLU op by op (``--pointwise-kernels eager``);
+* eager RMSNorm in fp32, rotary embedding and SwiGLU op by op (``--pointwise-kernels eager``), or compiled;
 * ``F.scaled_dot_product_attention`` on PyTorch's FlashAttention-2 backend (``--attention flash2``; an assumption:
   the doc does not say which SDPA backend ran);
 * ``cross_entropy`` on the logits cast to fp32 (``--cross-entropy torch``), ``torch.optim.AdamW`` (foreach) after
   ``clip_grad_norm_`` (``--optimizer-step pytorch``).
 
-Not expressible: runs with ``torch.compile`` (Inductor fuses each block's pointwise ops into generated kernels and
-plans its own recomputation), torchao's float8 training (dynamic tensorwise / rowwise scaling; accel's ``fp8`` is
-Transformer Engine's delayed scaling) and asynchronous tensor parallelism. Printed for every run: the published
-tokens/s per GPU, accel's and their ratio, the memory the doc reports (the most any GPU reserved) beside accel's
-estimate; for the rest, why not, and the published speedups of compile and float8 over the eager run.
+Runs with ``torch.compile`` take ``--pointwise-kernels compiled`` (every region of non-library ops between two
+library calls one kernel: :func:`accel.compile.passes.fuse_pointwise_regions`); tensor parallelism is torchtitan's
+vanilla DTensor TP with sequence-parallel norms (``--sequence-parallel --no-tp-async-backward``). Not expressible:
+torchao's float8 training (dynamic tensorwise / rowwise scaling; accel's ``fp8`` is Transformer Engine's delayed
+scaling) and asynchronous tensor parallelism. Printed for every run: the published tokens/s per GPU, accel's and their
+ratio, the memory the doc reports (the most any GPU reserved) beside accel's estimate, or why not; then each run's
+speedup over the plain eager run of its table, published and accel's.
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ def published_rows(path: Path = CSV) -> list[dict[str, str]]:
 def unexpressible(row: dict[str, str]) -> str | None:
     """Why accel cannot express ``row`` (None: it can)."""
     reasons = []
-    if row["compile"] == "yes":
-        reasons.append("torch.compile")
     if row["float8"] != "none":
         reasons.append(f"torchao float8 ({row['float8']})")
     if row["async_tp"] == "yes":
@@ -66,8 +66,8 @@ def layout_of(row: dict[str, str]) -> TrainLayout:
     fsdp, tp, pp, cp = (int(row[k]) for k in ("fsdp", "tp", "pp", "cp"))
     local = int(row["local_batch"])
     return TrainLayout(global_batch=local * fsdp, seq_len=int(row["seq_len"]), tp=tp, pp=pp, dp=fsdp, cp=cp,
-                       microbatch_size=local, recompute=row["ac"], zero=3, fsdp=True, fsdp_version=2,
-                       optimizer_step="pytorch")
+                       microbatch_size=local, sequence_parallel=tp > 1, tp_async_backward=False,
+                       recompute=row["ac"], zero=3, fsdp=True, fsdp_version=2, optimizer_step="pytorch")
 
 
 def simulate(row: dict[str, str]) -> tuple[float, float]:
@@ -75,7 +75,7 @@ def simulate(row: dict[str, str]) -> tuple[float, float]:
     cfg = llm_config(row["model"])
     lay = layout_of(row)
     graphs = training_graphs(cfg, lay.tp, lay.microbatch_size, lay.local_seq_len, "bf16", "flash2", 0.0, "torch",
-                             pointwise="eager")
+                             pointwise="compiled" if row["compile"] == "yes" else "eager")
     res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, SYSTEM, lay, "bf16", memory_check=False,
                             model_name=cfg.name)
     return res.tokens_per_s / res.devices, res.memory.total
@@ -98,13 +98,20 @@ def main() -> int:
         ratio = tps / float(row["tokens_per_s_per_gpu"])
         ratios.append(ratio)
         print(f"{head} {tps:7.0f} x{ratio:5.2f}   {row['memory_gib'] or '-':>5} / {mem / GIB:.1f}")
-    eager = {(r["table"], r["gpus"]): float(r["tokens_per_s_per_gpu"]) for r in rows
-             if r["doc"] == "2024-12" and not unexpressible(r)}
+    pairs: dict[tuple[str, str, str], dict[str, str]] = {}
+    for r in rows:  # same doc, table and GPUs: each run against the plain one (no compile, float8 or async TP)
+        if r["compile"] == "no" and r["float8"] == "none" and r["async_tp"] == "no":
+            pairs[(r["doc"], r["table"], r["gpus"])] = r
     for r in rows:
-        key = (r["table"], r["gpus"])
-        if key in eager and unexpressible(r):
-            print(f"published, table {r['table']} ({r['gpus']} GPUs), {unexpressible(r)} over eager: "
-                  f"x{float(r['tokens_per_s_per_gpu']) / eager[key]:.3f}")
+        base = pairs.get((r["doc"], r["table"], r["gpus"]))
+        if base is None or base is r:
+            continue
+        pub = float(r["tokens_per_s_per_gpu"]) / float(base["tokens_per_s_per_gpu"])
+        what = ", ".join(x for x, on in (("torch.compile", r["compile"] == "yes"),
+                                         (f"float8 {r['float8']}", r["float8"] != "none"),
+                                         ("async TP", r["async_tp"] == "yes")) if on)
+        acc = f"accel x{simulate(r)[0] / simulate(base)[0]:.3f}" if not unexpressible(r) else "accel: not expressible"
+        print(f"table {r['table']} ({r['gpus']} GPUs), {what} over eager: published x{pub:.3f}, {acc}")
     if ratios:
         print(f"accel / published over the {len(ratios)} expressible runs: x{min(ratios):.2f} .. x{max(ratios):.2f} "
               f"({time.perf_counter() - t0:.0f} s)")

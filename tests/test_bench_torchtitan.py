@@ -15,11 +15,15 @@ def test_published_rows_and_what_accel_expresses():
         assert int(r["fsdp"]) * int(r["tp"]) * int(r["pp"]) * int(r["cp"]) == int(r["gpus"])
         if r["global_batch"]:
             assert int(r["global_batch"]) == int(r["local_batch"]) * int(r["fsdp"])
-    eager = [r for r in rows if unexpressible(r) is None]
-    assert [(r["table"], r["gpus"]) for r in eager] == [("1", "8"), ("3", "128")]
-    lay = layout_of(eager[0])
+    ok = [r for r in rows if unexpressible(r) is None]  # eager or compiled bf16, no async TP
+    assert [(r["table"], r["gpus"], r["compile"]) for r in ok] == [
+        ("1", "8", "no"), ("1", "8", "yes"), ("3", "128", "no"), ("3", "128", "yes"), ("70b", "256", "yes"),
+        ("8b", "64", "yes")]
+    lay = layout_of(ok[0])
     assert (lay.dp, lay.zero, lay.fsdp, lay.fsdp_version, lay.recompute, lay.microbatch_size, lay.microbatches) == \
         (8, 3, True, 2, "op", 2, 1)
+    tp = layout_of(ok[4])  # 70B: FSDP 32 x TP 8, vanilla TP with sequence-parallel norms, full checkpointing
+    assert (tp.tp, tp.dp, tp.sequence_parallel, tp.tp_async_backward, tp.recompute) == (8, 32, True, False, "full")
 
 
 def test_an_eager_run_simulates():

@@ -58,7 +58,7 @@ def pointwise_kernels(mode: str) -> Iterator[None]:
     and a cast back, moving about as many bytes), ``F.silu(g) * u`` as two kernels."""
     if mode not in POINTWISE_KERNELS:
         raise ValueError(f"--pointwise-kernels: unknown {mode!r}; allowed: {', '.join(POINTWISE_KERNELS)}")
-    _EAGER.append(mode == "eager")
+    _EAGER.append(mode in ("eager", "compiled"))  # compiled: traced eagerly, fused afterwards
     try:
         yield
     finally:

@@ -516,6 +516,11 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         "embed": trace_training_graph(embed, (ids,), dtype, f"{cfg.name} embedding (tp {tp})"),
         "head": head_graph,
     }
+    if pointwise == "compiled":
+        from accel.compile.passes import fuse_pointwise_regions
+
+        graphs = {k: fuse_pointwise_regions(g) for k, g in graphs.items()}
+        head_graph = graphs["head"]
     for name in head_graph.graph.nodes:  # Composer evaluates its train metrics after the microbatch's backward
         op = head_graph.graph.nodes[name]["op"]
         if op.module == "metrics" or op.module.startswith("metrics."):

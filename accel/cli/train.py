@@ -164,8 +164,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pointwise-kernels", default=None, choices=POINTWISE_KERNELS,
                    help="a Llama block's RMSNorm, rotary embedding and SiLU-and-multiply: fused (default; one kernel "
                         "each, as Transformer Engine, Megatron-Core and serving engines run them) or eager (op by op, "
-                        "as eager PyTorch runs torchtitan's and Hugging Face's Llama: RMSNorm in fp32); a GPT block's "
-                        "LayerNorm and GELU are one kernel each either way")
+                        "as eager PyTorch runs torchtitan's and Hugging Face's Llama: RMSNorm in fp32) or compiled "
+                        "(traced eagerly, then each region of non-library ops between two GEMM / attention calls one "
+                        "kernel, as torch.compile runs it to first order); a GPT block's LayerNorm and GELU are one "
+                        "kernel each unless compiled")
     g.add_argument("--logit-metrics", type=int, default=None, metavar="N",
                    help="training metrics computed from every microbatch's logits without gradients, each a "
                         "cross-entropy over them (fp32 cast, log-softmax, NLL); default 0. Composer's trainer "

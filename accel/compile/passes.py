@@ -286,3 +286,93 @@ def fuse_elementwise_chains(graph: LayerGraph) -> LayerGraph:
             used.update([head.name] + [o.name for o in chain])
             groups.append(_Group([head.name] + [o.name for o in chain], _absorb(graph, head, chain, "chain")))
     return _rewrite(graph, groups) if groups else graph
+
+
+#: op kinds a training step's compiler (TorchInductor under ``torch.compile``) leaves as library calls: they
+#: bound its fused regions (:func:`fuse_pointwise_regions`)
+EXTERN_KINDS: tuple[str, ...] = ("matmul", "attention", "conv", "conv_transpose", "rnn", "embedding", "loss")
+
+
+def _regions(graph: LayerGraph) -> list[list[str]]:
+    """The fusible regions of ``graph``: within each maximal run of consecutive (in program order) ops of one phase
+    that are not :data:`EXTERN_KINDS`, each weakly connected set of two or more (a run is convex: any path between
+    two of its ops stays inside it, so its regions can each be one kernel)."""
+    runs: list[list[str]] = []
+    cur: list[str] = []
+    for name in graph.graph.nodes:
+        op = graph.op(name)
+        if op.kind in EXTERN_KINDS or (cur and graph.op(cur[-1]).phase != op.phase):
+            if len(cur) > 1:
+                runs.append(cur)
+            cur = [] if op.kind in EXTERN_KINDS else [name]
+            continue
+        cur.append(name)
+    if len(cur) > 1:
+        runs.append(cur)
+    regions: list[list[str]] = []
+    for run in runs:
+        members, parent = set(run), {n: n for n in run}
+
+        def find(n: str) -> str:
+            while parent[n] != n:
+                parent[n] = parent[parent[n]]
+                n = parent[n]
+            return n
+
+        for u in run:
+            for v in graph.graph.successors(u):
+                if v in members:
+                    parent[find(u)] = find(v)
+        by_root: dict[str, list[str]] = {}
+        for n in run:
+            by_root.setdefault(find(n), []).append(n)
+        regions += [r for r in by_root.values() if len(r) > 1]
+    return regions
+
+
+def _region_node(graph: LayerGraph, region: list[str]) -> OpNode:
+    """One streaming kernel for ``region``: it reads what enters the region once (its members' inputs less the
+    tensors other members wrote; a tensor an outside op wrote read once however many members read it) and writes
+    what leaves it (each member's output that an op outside reads, or that nothing reads: the piece's output);
+    its FLOPs are the members'."""
+    g = graph.graph
+    members = set(region)
+    ops = [graph.op(n) for n in region]
+    read = float(sum(o.input_bytes for o in ops))
+    entering: dict[str, list[float]] = {}
+    for v in region:
+        for u in g.predecessors(v):
+            b = float(g.edges[u, v].get("bytes", 0))
+            if u in members:
+                read -= b  # written by a member: stays on chip
+            else:
+                entering.setdefault(u, []).append(b)
+    read -= sum(sum(bs) - max(bs) for bs in entering.values())  # one read per outside tensor
+    written = 0.0
+    for u in region:
+        outside = [float(g.edges[u, v].get("bytes", 0)) for v in g.successors(u) if v not in members]
+        if outside:
+            written += max(outside)
+        elif not list(g.successors(u)):
+            written += float(graph.op(u).output_bytes)
+    aten: dict[str, int] = {}
+    for o in ops:
+        for k, c in (o.attrs.get("aten_ops") or {}).items():
+            aten[k] = aten.get(k, 0) + int(c)
+    first = ops[0]
+    return OpNode(f"{first.name}+{len(ops) - 1}", "elementwise",
+                  inputs=[TensorInfo.of((max(1, round(max(read, 0.0) / 2)),), "bf16")],
+                  outputs=[TensorInfo.of((max(1, round(written / 2)),), "bf16")],
+                  flops=float(sum(o.flops for o in ops)), dtype="bf16", phase=first.phase, module=first.module,
+                  attrs={"aten_ops": aten, "compiled_ops": len(ops)})
+
+
+def fuse_pointwise_regions(graph: LayerGraph) -> LayerGraph:
+    """A training step as ``torch.compile`` (TorchInductor) runs it, to first order: every fusible region
+    (:func:`_regions`: norms, element-wise ops, reductions, copies between two library calls -- GEMMs, attention, the
+    fused loss) becomes one generated kernel (:func:`_region_node`), in forward and in backward; the library calls
+    stay as they are. Not modelled: the kernels' own efficiency (priced as streaming ops, like eager ones), fusion
+    into a GEMM's epilogue, and the partitioner's choice of what backward recomputes (the forward keeps what the eager
+    trace keeps, each region's largest tensor into backward)."""
+    groups = [_Group(r, _region_node(graph, r)) for r in _regions(graph)]
+    return _rewrite(graph, groups) if groups else graph
