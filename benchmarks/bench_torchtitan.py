@@ -19,11 +19,14 @@ and power changed). accel expresses the runs that are eager PyTorch in bf16, wit
 
 Runs with ``torch.compile`` take ``--pointwise-kernels compiled`` (every region of non-library ops between two
 library calls one kernel: :func:`accel.compile.passes.fuse_pointwise_regions`); tensor parallelism is torchtitan's
-vanilla DTensor TP with sequence-parallel norms (``--sequence-parallel --no-tp-async-backward``). Not expressible:
-torchao's float8 training (dynamic tensorwise / rowwise scaling; accel's ``fp8`` is Transformer Engine's delayed
-scaling) and asynchronous tensor parallelism. Printed for every run: the published tokens/s per GPU, accel's and their
-ratio, the memory the doc reports (the most any GPU reserved) beside accel's estimate, or why not; then each run's
-speedup over the plain eager run of its table, published and accel's.
+vanilla DTensor TP with sequence-parallel norms (``--sequence-parallel --no-tp-async-backward``). torchao's float8
+with tensorwise scaling runs as accel's ``--dtype fp8`` (Transformer Engine's recipe: the same fp8 GEMMs, fast
+accumulation forward and promoted accumulation backward as torchao's ``Float8LinearConfig`` defaults, each operand
+cast with its transpose; torchao's dynamic scaling reads each tensor once more for its amax, not priced). Not
+expressible: float8 rowwise scaling, float8 under tensor parallelism (torchao's float8 TP gathers in fp8), PyTorch's
+context parallelism (its own ring over SDPA) and asynchronous tensor parallelism. Printed for every run: the
+published tokens/s per GPU, accel's and their ratio, the memory the doc reports (the most any GPU reserved) beside
+accel's estimate, or why not; then each run's speedup over the plain eager run of its table, published and accel's.
 """
 
 from __future__ import annotations
@@ -54,8 +57,12 @@ def published_rows(path: Path = CSV) -> list[dict[str, str]]:
 def unexpressible(row: dict[str, str]) -> str | None:
     """Why accel cannot express ``row`` (None: it can)."""
     reasons = []
-    if row["float8"] != "none":
-        reasons.append(f"torchao float8 ({row['float8']})")
+    if row["float8"] == "rowwise":
+        reasons.append("torchao float8 rowwise (a scale per row)")
+    elif row["float8"] != "none" and int(row["tp"]) > 1:
+        reasons.append("float8 with tensor parallelism (torchao's float8 TP gathers activations in fp8)")
+    if int(row["cp"]) > 1:
+        reasons.append("PyTorch's context parallelism (its own ring over SDPA, not Transformer Engine's)")
     if row["async_tp"] == "yes":
         reasons.append("async TP")
     return ", ".join(reasons) or None
@@ -76,7 +83,8 @@ def simulate(row: dict[str, str]) -> tuple[float, float]:
     lay = layout_of(row)
     graphs = training_graphs(cfg, lay.tp, lay.microbatch_size, lay.local_seq_len, "bf16", "flash2", 0.0, "torch",
                              pointwise="compiled" if row["compile"] == "yes" else "eager")
-    res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, SYSTEM, lay, "bf16", memory_check=False,
+    dtype = "fp8" if row["float8"] == "tensorwise" else "bf16"
+    res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, SYSTEM, lay, dtype, memory_check=False,
                             model_name=cfg.name)
     return res.tokens_per_s / res.devices, res.memory.total
 

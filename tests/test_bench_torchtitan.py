@@ -15,14 +15,17 @@ def test_published_rows_and_what_accel_expresses():
         assert int(r["fsdp"]) * int(r["tp"]) * int(r["pp"]) * int(r["cp"]) == int(r["gpus"])
         if r["global_batch"]:
             assert int(r["global_batch"]) == int(r["local_batch"]) * int(r["fsdp"])
-    ok = [r for r in rows if unexpressible(r) is None]  # eager or compiled bf16, no async TP
-    assert [(r["table"], r["gpus"], r["compile"]) for r in ok] == [
-        ("1", "8", "no"), ("1", "8", "yes"), ("3", "128", "no"), ("3", "128", "yes"), ("70b", "256", "yes"),
-        ("8b", "64", "yes")]
+    ok = [r for r in rows if unexpressible(r) is None]  # bf16 eager or compiled, tensorwise float8 without TP / CP
+    assert [(r["table"], r["gpus"], r["compile"], r["float8"]) for r in ok] == [
+        ("1", "8", "no", "none"), ("1", "8", "yes", "none"), ("1", "8", "yes", "tensorwise"),
+        ("2", "8", "yes", "tensorwise"), ("3", "128", "no", "none"), ("3", "128", "yes", "none"),
+        ("3", "128", "yes", "tensorwise"), ("70b", "256", "yes", "none"), ("8b", "64", "yes", "none")]
+    assert all(unexpressible(r) for r in rows if r["float8"] == "rowwise" or int(r["cp"]) > 1 or r["async_tp"] == "yes"
+               or (r["float8"] != "none" and int(r["tp"]) > 1))
     lay = layout_of(ok[0])
     assert (lay.dp, lay.zero, lay.fsdp, lay.fsdp_version, lay.recompute, lay.microbatch_size, lay.microbatches) == \
         (8, 3, True, 2, "op", 2, 1)
-    tp = layout_of(ok[4])  # 70B: FSDP 32 x TP 8, vanilla TP with sequence-parallel norms, full checkpointing
+    tp = layout_of(ok[7])  # 70B: FSDP 32 x TP 8, vanilla TP with sequence-parallel norms, full checkpointing
     assert (tp.tp, tp.dp, tp.sequence_parallel, tp.tp_async_backward, tp.recompute) == (8, 32, True, False, "full")
 
 
