@@ -1,12 +1,14 @@
-"""torchtitan's Llama 3.1 runs on Meta's 500 W H100 96GB hosts (``data/published/torchtitan_llama3_h100.csv``): an
-out-of-sample check, nothing here fitted to it, and not one of ``bench_training.py``'s rows.
+"""torchtitan's Llama 3.1 runs on Meta's 500 W H100 96GB hosts and on H200 hosts
+(``data/published/torchtitan_llama3.csv``): an out-of-sample check, nothing here fitted to it, and not one of
+``bench_training.py``'s rows.
 
     ACCEL_CACHE_DIR=/tmp/acache python benchmarks/bench_torchtitan.py
 
 The published runs are the torchtitan team's (``benchmarks/llama3_h100_202412_torchtitan.md`` and
 ``benchmarks/asyncTP_llama3_h100_2025-06_torchtitan.md`` in pytorch/torchtitan) on Grand Teton hosts of 8 H100 SXM
 96GB HBM2e GPUs at their default 500 W power limit (``--arch grand_teton_h100_96gb``: the H100's calibration, memory
-and power changed). accel expresses the runs that are eager PyTorch in bf16, with what torchtitan @9dec370 runs:
+and power changed), and Trainy's (``benchmarks/llama3-8b_h200_202506_trainy-whitefiber.md``) on WhiteFiber's H200
+hosts (``dgx_h200_superpod`` stands in). accel expresses them with what torchtitan @9dec370 runs:
 
 * FSDP2 (``fully_shard`` per transformer block and the root; bf16 parameters, fp32 gradient reduction:
   ``--zero 3 --fsdp --fsdp-version 2``), one microbatch of the local batch per step (no gradient accumulation);
@@ -44,8 +46,11 @@ from accel.train import TrainLayout, simulate_training  # noqa: E402
 from workloads.llm_configs import llm_config  # noqa: E402
 from workloads.llm_train import training_graphs  # noqa: E402
 
-CSV = ROOT / "data" / "published" / "torchtitan_llama3_h100.csv"
-SYSTEM = "grand_teton_h100_96gb"
+CSV = ROOT / "data" / "published" / "torchtitan_llama3.csv"
+#: the CSV's hardware -> the accel system that runs it: Meta's Grand Teton hosts (archs/systems/grand_teton_h100_96gb.yaml);
+#: WhiteFiber's H200 hosts (8 H200 on NVLink, 400 Gb/s of RDMA per GPU; the network's make not published): the DGX
+#: H200 SuperPOD, 8 NDR 400 Gb/s NICs a node, stands in
+SYSTEMS = {"grand_teton_h100_96gb_500w": "grand_teton_h100_96gb", "whitefiber_h200": "dgx_h200_superpod"}
 GIB = 2**30
 
 
@@ -84,7 +89,7 @@ def simulate(row: dict[str, str]) -> tuple[float, float]:
     graphs = training_graphs(cfg, lay.tp, lay.microbatch_size, lay.local_seq_len, "bf16", "flash2", 0.0, "torch",
                              pointwise="compiled" if row["compile"] == "yes" else "eager")
     dtype = "fp8" if row["float8"] == "tensorwise" else "bf16"
-    res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, SYSTEM, lay, dtype, memory_check=False,
+    res = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, SYSTEMS[row["hardware"]], lay, dtype, memory_check=False,
                             model_name=cfg.name)
     return res.tokens_per_s / res.devices, res.memory.total
 

@@ -10,7 +10,7 @@ from benchmarks.bench_torchtitan import layout_of, published_rows, simulate, une
 
 def test_published_rows_and_what_accel_expresses():
     rows = published_rows()
-    assert len(rows) == 30
+    assert len(rows) == 32
     for r in rows:
         assert int(r["fsdp"]) * int(r["tp"]) * int(r["pp"]) * int(r["cp"]) == int(r["gpus"])
         if r["global_batch"]:
@@ -19,7 +19,8 @@ def test_published_rows_and_what_accel_expresses():
     assert [(r["table"], r["gpus"], r["compile"], r["float8"]) for r in ok] == [
         ("1", "8", "no", "none"), ("1", "8", "yes", "none"), ("1", "8", "yes", "tensorwise"),
         ("2", "8", "yes", "tensorwise"), ("3", "128", "no", "none"), ("3", "128", "yes", "none"),
-        ("3", "128", "yes", "tensorwise"), ("70b", "256", "yes", "none"), ("8b", "64", "yes", "none")]
+        ("3", "128", "yes", "tensorwise"), ("70b", "256", "yes", "none"), ("8b", "64", "yes", "none"),
+        ("h200", "32", "yes", "tensorwise"), ("h200", "64", "yes", "tensorwise")]
     assert all(unexpressible(r) for r in rows if r["float8"] == "rowwise" or int(r["cp"]) > 1 or r["async_tp"] == "yes"
                or (r["float8"] != "none" and int(r["tp"]) > 1))
     lay = layout_of(ok[0])
