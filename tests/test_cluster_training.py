@@ -1336,8 +1336,10 @@ def test_the_lm_heads_transient_working_set_is_counted_once():
     block = price_piece(g_torch["block"], model, tokens * cfg.hidden * 2.0, 0.0, "none")
     kept = cfg.layers * block.saved_bytes + torch_head.saved_bytes
     embed = price_piece(g_torch["embed"], model, 0.0, 0.0, "none")
-    assert r.memory.activations == pytest.approx(kept + embed.saved_bytes + max(torch_head.working_bytes,
-                                                                                 block.working_bytes), rel=1e-6)
+    assert r.memory.activations == pytest.approx(kept + embed.saved_bytes, rel=1e-6)
+    assert r.memory.workspace == pytest.approx(max(torch_head.working_bytes, block.working_bytes), rel=1e-6)
+    assert r.memory.total == pytest.approx(r.memory.weights + r.memory.gradients + r.memory.optimizer
+                                           + r.memory.activations + r.memory.workspace)
 
 
 def test_a_measured_attention_rate_slows_with_a_lower_power_limit():

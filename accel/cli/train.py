@@ -379,5 +379,5 @@ def print_training(res: Any, wall_s: float) -> None:
                                                           for k, v in res.compute_by_kernel.items()))
     m = res.memory
     print(f"  memory per GPU: {m.total / 1e9:.1f} GB (weights {m.weights / 1e9:.1f}, gradients {m.gradients / 1e9:.1f}, "
-          f"optimizer {m.optimizer / 1e9:.1f}, activations {m.activations / 1e9:.1f})")
+          f"optimizer {m.optimizer / 1e9:.1f}, activations {m.activations / 1e9:.1f}, workspace {m.workspace / 1e9:.1f})")
     print(f"  simulated in {wall_s:.2f} s")

@@ -8,8 +8,9 @@ al. 2020): stage 1 the optimizer state, stage 2 also the gradients, stage 3 (FSD
 
 Activations: the bytes each microbatch keeps for backward (:mod:`accel.train.costs`) times the most
 microbatch-chunks a rank holds at once in its pipeline schedule (:class:`accel.train.pipeline.PipelineRun`),
-plus, under full (or per-op) recomputation, one block's full set while it is recomputed, plus the largest transient
-working set of a piece the rank runs (``PieceCost.working_bytes``: the LM head's logits and their fp32 copies).
+plus, under full (or per-op) recomputation, one block's full set while it is recomputed. Workspace: the largest
+transient working set of a piece the rank runs (``PieceCost.working_bytes``: the LM head's logits and their fp32
+copies), its own term.
 """
 
 from __future__ import annotations
@@ -44,20 +45,22 @@ def state_bytes(dtype: str, optimizer_dtype: str = "fp32") -> tuple[float, float
 
 @dataclass(frozen=True)
 class MemoryTerms:
-    """Bytes on the fullest device: ``weights``, ``gradients``, ``optimizer``, ``activations``."""
+    """Bytes on the fullest device: ``weights``, ``gradients``, ``optimizer``, ``activations`` (what backward
+    reads), ``workspace`` (the largest transient working set of a piece it runs: ``PieceCost.working_bytes``)."""
 
     weights: float
     gradients: float
     optimizer: float
     activations: float
+    workspace: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.weights + self.gradients + self.optimizer + self.activations
+        return self.weights + self.gradients + self.optimizer + self.activations + self.workspace
 
     def as_dict(self) -> dict[str, float]:
         return {"weights": self.weights, "gradients": self.gradients, "optimizer": self.optimizer,
-                "activations": self.activations, "total": self.total}
+                "activations": self.activations, "workspace": self.workspace, "total": self.total}
 
 
 def model_state(params: float, dtype: str, zero: int, dp: int,
@@ -79,13 +82,14 @@ class MemoryOverflow(ValueError):
 
 #: per term, the flag named first in the error
 FLAGS: dict[str, str] = {"activations": "--recompute", "weights": "--tp/--pp", "gradients": "--zero",
-                         "optimizer": "--zero"}
+                         "optimizer": "--zero", "workspace": "--microbatch-size"}
 #: per term, the flags that shrink it
 REMEDIES: dict[str, str] = {
     "activations": "--recompute selective/full, a smaller --microbatch-size, --sequence-parallel or more --tp/--pp",
     "weights": "more --tp/--pp, or --zero 3",
     "gradients": "more --tp/--pp, or --zero 2",
     "optimizer": "--zero 1 (distributed optimizer) or more --tp/--pp",
+    "workspace": "a smaller --microbatch-size, a fused loss (--cross-entropy fused or megatron_fused) or more --tp",
 }
 
 

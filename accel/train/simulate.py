@@ -750,7 +750,7 @@ def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, infl
     if layout.pp * chunks - 1 in ks:
         acts += pieces.head.saved_bytes
         working = max(working, pieces.head.working_bytes)
-    acts += working  # one piece runs at a time: the largest transient working set on the rank
+    # one piece runs at a time: the largest transient working set on the rank is the workspace
     if layout.zero == 3 and layout.dp > 1:  # FSDP gathers one block's full weights (and gradients) at a time
         acts += 2 * pieces.block.param_count * STATE_BYTES[dtype][0]
-    return MemoryTerms(w, g, o, acts)
+    return MemoryTerms(w, g, o, acts, working)
