@@ -100,7 +100,8 @@ def main() -> int:
     print(f"{'doc':7} {'tab':>3} {'model':12} {'GPUs':>4} {'fsdp':>4} {'tp':>2} {'pp':>2} {'cp':>2} {'seq':>6} "
           f"{'published':>9} {'accel':>7} {'ratio':>6}   memory published / accel (GiB)")
     ratios = []
-    for row in rows:
+    results: dict[int, float] = {}  # row index -> accel's tokens/s per GPU
+    for i, row in enumerate(rows):
         head = (f"{row['doc']:7} {row['table']:>3} {row['model']:12} {row['gpus']:>4} {row['fsdp']:>4} {row['tp']:>2} "
                 f"{row['pp']:>2} {row['cp']:>2} {row['seq_len']:>6} {float(row['tokens_per_s_per_gpu']):>9.0f}")
         why = unexpressible(row)
@@ -108,22 +109,24 @@ def main() -> int:
             print(f"{head}  not expressible: {why}")
             continue
         tps, mem = simulate(row)
+        results[i] = tps
         ratio = tps / float(row["tokens_per_s_per_gpu"])
         ratios.append(ratio)
         print(f"{head} {tps:7.0f} x{ratio:5.2f}   {row['memory_gib'] or '-':>5} / {mem / GIB:.1f}")
-    pairs: dict[tuple[str, str, str], dict[str, str]] = {}
-    for r in rows:  # same doc, table and GPUs: each run against the plain one (no compile, float8 or async TP)
+    pairs: dict[tuple[str, str, str], int] = {}
+    for i, r in enumerate(rows):  # same doc, table and GPUs: each run against the plain one (no compile, float8 or async TP)
         if r["compile"] == "no" and r["float8"] == "none" and r["async_tp"] == "no":
-            pairs[(r["doc"], r["table"], r["gpus"])] = r
-    for r in rows:
-        base = pairs.get((r["doc"], r["table"], r["gpus"]))
-        if base is None or base is r:
+            pairs[(r["doc"], r["table"], r["gpus"])] = i
+    for i, r in enumerate(rows):
+        j = pairs.get((r["doc"], r["table"], r["gpus"]))
+        if j is None or j == i:
             continue
+        base = rows[j]
         pub = float(r["tokens_per_s_per_gpu"]) / float(base["tokens_per_s_per_gpu"])
         what = ", ".join(x for x, on in (("torch.compile", r["compile"] == "yes"),
                                          (f"float8 {r['float8']}", r["float8"] != "none"),
                                          ("async TP", r["async_tp"] == "yes")) if on)
-        acc = f"accel x{simulate(r)[0] / simulate(base)[0]:.3f}" if not unexpressible(r) else "accel: not expressible"
+        acc = f"accel x{results[i] / results[j]:.3f}" if i in results and j in results else "accel: not expressible"
         print(f"table {r['table']} ({r['gpus']} GPUs), {what} over eager: published x{pub:.3f}, {acc}")
     if ratios:
         print(f"accel / published over the {len(ratios)} expressible runs: x{min(ratios):.2f} .. x{max(ratios):.2f} "

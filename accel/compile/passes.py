@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import networkx as nx
+
 from accel.graph import LayerGraph, OpNode, TensorInfo
 
 #: ops an epilogue can grow from: matrix products with one output tensor
@@ -311,22 +313,10 @@ def _regions(graph: LayerGraph) -> list[list[str]]:
         runs.append(cur)
     regions: list[list[str]] = []
     for run in runs:
-        members, parent = set(run), {n: n for n in run}
-
-        def find(n: str) -> str:
-            while parent[n] != n:
-                parent[n] = parent[parent[n]]
-                n = parent[n]
-            return n
-
-        for u in run:
-            for v in graph.graph.successors(u):
-                if v in members:
-                    parent[find(u)] = find(v)
-        by_root: dict[str, list[str]] = {}
-        for n in run:
-            by_root.setdefault(find(n), []).append(n)
-        regions += [r for r in by_root.values() if len(r) > 1]
+        order = {n: i for i, n in enumerate(run)}
+        for part in nx.weakly_connected_components(graph.graph.subgraph(run)):
+            if len(part) > 1:
+                regions.append(sorted(part, key=order.__getitem__))
     return regions
 
 
