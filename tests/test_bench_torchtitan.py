@@ -15,14 +15,16 @@ def test_published_rows_and_what_accel_expresses():
         assert int(r["fsdp"]) * int(r["tp"]) * int(r["pp"]) * int(r["cp"]) == int(r["gpus"])
         if r["global_batch"]:
             assert int(r["global_batch"]) == int(r["local_batch"]) * int(r["fsdp"])
-    ok = [r for r in rows if unexpressible(r) is None]  # bf16 eager or compiled, tensorwise float8 without TP / CP
-    assert [(r["table"], r["gpus"], r["compile"], r["float8"]) for r in ok] == [
-        ("1", "8", "no", "none"), ("1", "8", "yes", "none"), ("1", "8", "yes", "tensorwise"),
-        ("2", "8", "yes", "tensorwise"), ("3", "128", "no", "none"), ("3", "128", "yes", "none"),
-        ("3", "128", "yes", "tensorwise"), ("70b", "256", "yes", "none"), ("8b", "64", "yes", "none"),
-        ("h200", "32", "yes", "tensorwise"), ("h200", "64", "yes", "tensorwise")]
-    assert all(unexpressible(r) for r in rows if r["float8"] == "rowwise" or int(r["cp"]) > 1 or r["async_tp"] == "yes"
+    ok = [r for r in rows if unexpressible(r) is None]  # bf16 eager / compiled / async TP, tensorwise float8 w/o TP, CP
+    assert [(r["table"], r["gpus"], r["compile"], r["float8"], r["async_tp"]) for r in ok] == [
+        ("1", "8", "no", "none", "no"), ("1", "8", "yes", "none", "no"), ("1", "8", "yes", "tensorwise", "no"),
+        ("2", "8", "yes", "tensorwise", "no"), ("3", "128", "no", "none", "no"), ("3", "128", "yes", "none", "no"),
+        ("3", "128", "yes", "tensorwise", "no"), ("70b", "256", "yes", "none", "no"), ("70b", "256", "yes", "none", "yes"),
+        ("8b", "64", "yes", "none", "no"), ("8b", "64", "yes", "none", "yes"),
+        ("h200", "32", "yes", "tensorwise", "no"), ("h200", "64", "yes", "tensorwise", "no")]
+    assert all(unexpressible(r) for r in rows if r["float8"] == "rowwise" or int(r["cp"]) > 1
                or (r["float8"] != "none" and int(r["tp"]) > 1))
+    assert layout_of(ok[8]).tp_comm_overlap and not layout_of(ok[7]).tp_comm_overlap  # async TP's pipelined chunks
     lay = layout_of(ok[0])
     assert (lay.dp, lay.zero, lay.fsdp, lay.fsdp_version, lay.recompute, lay.microbatch_size, lay.microbatches) == \
         (8, 3, True, 2, "op", 2, 1)
