@@ -321,7 +321,7 @@ class _Comm:
 
 
 def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[str, float],
-             gemm_share: float = 1.0) -> _Comm:
+             gemm_share: float = 1.0, fp8: bool = False) -> _Comm:
     """Tensor-parallel and pipeline communication per microbatch (module docstring). ``gemm_s``: the block's forward
     GEMM time per :data:`accel.train.costs.GEMM_GROUPS` group; ``gemm_share``: the speed a GEMM keeps beside a
     collective (:func:`overlap_share` of an all-GEMM window). With ``layout.tp_async_backward`` a column-parallel
@@ -330,7 +330,12 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
     (``layout.lora_rank``) the frozen weights have no weight-gradient GEMM to hide them behind (Megatron's and
     Transformer Engine's linear backward wait for the input-gradient collective right away when the weight needs no
     gradient; sequence parallelism's re-gather of the input, which only the weight gradient reads, is not run):
-    exposed, as without the asynchronous backward."""
+    exposed, as without the asynchronous backward. ``fp8``: FP8 training gathers in fp8 under sequence parallelism,
+    half the bytes: the forward all-gathers of a column-parallel GEMM's input (Transformer Engine's LayerNorm kernel
+    writes its output in fp8, which ``gather_along_first_dim`` then gathers: ``_LayerNormLinear.forward`` @v1.7;
+    torchao's ``Float8ColwiseParallel`` casts before its all-gather) and the backward all-gathers of a row-parallel
+    GEMM's output gradient (``grad_output_preprocess``: ``cast_to_fp8``, then the gather); the reduce-scatters of
+    16-bit GEMM outputs, and the LM head's gather (Megatron's output layer is not an fp8 module), stay 16-bit."""
     group = layout.tp_group()
     async_backward = layout.tp_async_backward and not layout.lora_rank
     mb_tokens = layout.microbatch_size * layout.local_seq_len
@@ -343,7 +348,7 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
         return overlapped(g, comm_s, gemm_share) - g
 
     if layout.sequence_parallel:
-        ag, rs = cost("allgather", act_bytes), cost("reduce_scatter", act_bytes)
+        ag, rs = cost("allgather", act_bytes * (0.5 if fp8 else 1.0)), cost("reduce_scatter", act_bytes)
         if layout.tp_comm_overlap:
             fwd = sum(_overlapped(c, gemm_s.get(g, 0.0), layout.tp)
                       for c, g in ((ag, "qkv"), (rs, "attn_out"), (ag, "mlp_in"), (rs, "mlp_out")))
@@ -356,7 +361,7 @@ def _tp_comm(sysm: System, layout: TrainLayout, act_bytes: float, gemm_s: dict[s
                 bwd = 2 * ag + sum(beside(ag, g) + beside(rs, g) for g in ("qkv", "mlp_in"))
             else:
                 bwd = fwd
-        embed, head_f, head_b = rs, ag, rs
+        embed, head_f, head_b = rs, cost("allgather", act_bytes), rs
     else:
         ar = cost("allreduce", act_bytes)
         bwd = sum(beside(ar, g) for g in ("qkv", "mlp_in")) if async_backward else 2 * ar
@@ -428,7 +433,7 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     act = layout.microbatch_size * layout.local_seq_len * hidden * eb
     pace = slowest_factor(layout.devices, getattr(inst.spec, "unit_variation", None))
     pieces = _at_pace(price_pieces(graphs, model, layout, hidden, eb, fp8, "bf16" if fp8 else dtype), pace)
-    comm = (_tp_comm(sysm, layout, act, pieces.block.gemm_s, overlap_share(sysm, inst.spec, 1.0))
+    comm = (_tp_comm(sysm, layout, act, pieces.block.gemm_s, overlap_share(sysm, inst.spec, 1.0), fp8)
             if layout.tp > 1 or layout.pp > 1 else _Comm(0, 0, 0, 0, 0, 0))
     comm = _with_cp_ring(sysm, layout, pieces.block, comm)
     chunks = layout.virtual_stages(layers)
