@@ -24,11 +24,11 @@ library calls one kernel: :func:`accel.compile.passes.fuse_pointwise_regions`); 
 vanilla DTensor TP with sequence-parallel norms (``--sequence-parallel --no-tp-async-backward``). torchao's float8
 with tensorwise scaling runs as accel's ``--dtype fp8`` (Transformer Engine's recipe: the same fp8 GEMMs, fast
 accumulation forward and promoted accumulation backward as torchao's ``Float8LinearConfig`` defaults, each operand
-cast with its transpose; torchao's dynamic scaling reads each tensor once more for its amax, not priced). Not
-expressible: float8 rowwise scaling, float8 under tensor parallelism (torchao's float8 TP gathers in fp8) and
-PyTorch's context parallelism (its own ring over SDPA). Asynchronous TP (the collectives split into chunks pipelined
-with the GEMMs beside them, SymmetricMemory's micro-pipelining) runs as ``--tp-comm-overlap``, Megatron-Core's same
-decomposition. Printed for every run: the
+cast with its transpose, sequence parallelism's all-gathers in fp8 as torchao's float8 TP runs them; torchao's dynamic
+scaling reads each tensor once more for its amax, not priced). Not expressible: float8 rowwise scaling, FSDP with
+pipeline parallelism and PyTorch's context parallelism (its own ring over SDPA). Asynchronous TP (the collectives
+split into chunks pipelined with the GEMMs beside them, SymmetricMemory's micro-pipelining) runs as
+``--tp-comm-overlap``, Megatron-Core's same decomposition. Printed for every run: the
 published tokens/s per GPU, accel's and their ratio, the memory the doc reports (the most any GPU reserved) beside
 accel's estimate, or why not; then each run's speedup over the plainest run of its table (eager where there is one),
 published and accel's.
@@ -67,8 +67,8 @@ def unexpressible(row: dict[str, str]) -> str | None:
     reasons = []
     if row["float8"] == "rowwise":
         reasons.append("torchao float8 rowwise (a scale per row)")
-    elif row["float8"] != "none" and int(row["tp"]) > 1:
-        reasons.append("float8 with tensor parallelism (torchao's float8 TP gathers activations in fp8)")
+    if int(row["pp"]) > 1:
+        reasons.append("FSDP with pipeline parallelism (accel's ZeRO-3 is not combined with --pp)")
     if int(row["cp"]) > 1:
         reasons.append("PyTorch's context parallelism (its own ring over SDPA, not Transformer Engine's)")
     return ", ".join(reasons) or None

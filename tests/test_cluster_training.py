@@ -1397,3 +1397,25 @@ def test_compiled_pointwise_regions_become_one_kernel_each(llama_block):
     act = 2 * 1024 * cfg.hidden * 2.0
     e, c = price_piece(eager, model, act, 0.0, "none"), price_piece(compiled, model, act, 0.0, "none")
     assert c.forward_s < e.forward_s and c.backward_s < e.backward_s
+
+
+def test_fp8_training_gathers_in_fp8_under_sequence_parallelism():
+    """Transformer Engine (and torchao's float8 TP) all-gather a column-parallel GEMM's fp8 input and a row-parallel
+    GEMM's fp8 output gradient: under FP8 training with sequence parallelism the block's all-gathers move half the
+    bytes; the reduce-scatters and the LM head's gather stay 16-bit; without sequence parallelism nothing changes."""
+    from accel.sim.system import resolve_system
+    from accel.train.simulate import _tp_comm
+
+    sysm = resolve_system("dgx_h100")
+    act = 4 * 4096 * 8192 * 2.0
+    lay = TrainLayout(global_batch=8, seq_len=4096, tp=8, microbatch_size=4, sequence_parallel=True,
+                      tp_async_backward=False)
+    group = lay.tp_group()
+    ag, ag8 = (sysm.collective_cost("allgather", b, group).time_s for b in (act, act / 2))
+    rs = sysm.collective_cost("reduce_scatter", act, group).time_s
+    bf16, fp8 = _tp_comm(sysm, lay, act, {}), _tp_comm(sysm, lay, act, {}, fp8=True)
+    assert bf16.block_fwd == pytest.approx(2 * (ag + rs)) and fp8.block_fwd == pytest.approx(2 * (ag8 + rs))
+    assert fp8.block_bwd == pytest.approx(fp8.block_fwd) and fp8.head_fwd == pytest.approx(bf16.head_fwd)
+    assert fp8.embed_fwd == pytest.approx(bf16.embed_fwd)
+    plain = dataclasses.replace(lay, sequence_parallel=False)
+    assert _tp_comm(sysm, plain, act, {}, fp8=True) == _tp_comm(sysm, plain, act, {})
