@@ -548,6 +548,10 @@ CROSS_ENTROPY_KERNELS: tuple[str, ...] = ("torch", "megatron", "megatron_fused",
 #: non-library ops between two library calls as one kernel, as ``torch.compile`` does to first order
 #: (:func:`accel.compile.passes.fuse_pointwise_regions`)
 POINTWISE_KERNELS: tuple[str, ...] = ("fused", "eager", "compiled")
+#: ``op.attrs`` key of ops that run after the microbatch's backward although a training trace records them in its
+#: forward (:class:`workloads.llm_train._LogitMetrics`, Composer's train metrics): their tensors are not live while the
+#: step's activations are (:func:`accel.train.costs.working_set_bytes`)
+AFTER_BACKWARD = "after_backward"
 
 
 @dataclass(frozen=True)

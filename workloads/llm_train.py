@@ -47,7 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from accel.devices.gpu import NORM_KERNEL_ATTR, NORM_KERNELS
-from accel.graph import (ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS, MEASURED_ATTENTION_KERNELS,
+from accel.graph import (AFTER_BACKWARD, ATTENTION_KERNELS, CROSS_ENTROPY_KERNELS, MEASURED_ATTENTION_KERNELS,
                          WRAPPED_ATTENTION_KERNELS, LayerGraph)
 from workloads.llm import Attention, Block, _norm, pointwise_kernels
 from workloads.llm_configs import LlmConfig
@@ -327,12 +327,6 @@ class _FusedVocabParallelCrossEntropy(torch.autograd.Function):
         return _logits_gradient(softmax, target_mask, masked_target_1d, grad_output).to(torch.bfloat16), None
 
 
-#: ``op.attrs`` key of ops that run after the microbatch's backward although the trace records them in its forward
-#: (:class:`_LogitMetrics`): their tensors are not live while the step's activations are
-#: (:func:`accel.train.costs.working_set_bytes`)
-AFTER_BACKWARD = "after_backward"
-
-
 class _LogitMetrics(nn.Module):
     """``count`` training metrics computed from each microbatch's logits without gradients, each one PyTorch
     ``cross_entropy`` (summed) over the 16-bit logits under autocast: a cast to fp32, a log-softmax and an NLL
@@ -464,7 +458,7 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
     (:class:`_LogitMetrics`), ``document_len``: each sequence a pack of documents of that many tokens
     (:func:`packed_attention`; None: one document), ``norm_kernel``: the LayerNorms' kernels (module docstring),
     ``pointwise``: a Llama block's RMSNorm, rotary embedding and SwiGLU fused or eager
-    (:data:`workloads.llm.POINTWISE_KERNELS`).
+    (:data:`accel.graph.POINTWISE_KERNELS`).
     ValueError naming the flag for a bad ``--tp``, ``--seq-len``, ``--attention``, ``--dropout``,
     ``--cross-entropy``, ``--logit-metrics``, ``--document-len``, ``--norm-kernel``, ``--pointwise-kernels`` or
     dtype."""
@@ -520,9 +514,8 @@ def training_graphs(cfg: LlmConfig, tp: int, microbatch: int, seq_len: int, dtyp
         from accel.compile.passes import fuse_pointwise_regions
 
         graphs = {k: fuse_pointwise_regions(g) for k, g in graphs.items()}
-        head_graph = graphs["head"]
-    for name in head_graph.graph.nodes:  # Composer evaluates its train metrics after the microbatch's backward
-        op = head_graph.graph.nodes[name]["op"]
+    for name in graphs["head"].graph.nodes:  # Composer evaluates its train metrics after the microbatch's backward
+        op = graphs["head"].graph.nodes[name]["op"]
         if op.module == "metrics" or op.module.startswith("metrics."):
             op.attrs[AFTER_BACKWARD] = True
     for graph in graphs.values():

@@ -58,7 +58,7 @@ import dataclasses
 import networkx as nx
 
 from accel.devices.base import CostModel
-from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo, dtype_bytes
+from accel.graph import AFTER_BACKWARD, GemmShape, LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.sim.host import issue_rule
 from accel.train.layout import LayoutError
 
@@ -548,7 +548,7 @@ def working_set_bytes(graph: LayerGraph, saved_by_op: dict[str, tuple[float, flo
     order, less what its forward keeps for backward (``saved_by_op``, :func:`_saved_bytes`; counted apart as
     activations). A tensor lives from the op that writes it to the last op that reads it (its largest edge; a
     fused attention's output and log-sum-exp, not the meta trace's score matrix); backward ops in ``dead`` read
-    nothing; ops marked ``after_backward`` (Composer's train metrics: :data:`workloads.llm_train.AFTER_BACKWARD`)
+    nothing; ops marked :data:`accel.graph.AFTER_BACKWARD` (Composer's train metrics)
     run when the step's activations are gone and are left out. The LM head's is the large one: under
     ``--cross-entropy torch`` the 16-bit logits, their fp32 copy and the log-softmax's output live together, then
     the fp32 gradients (Llama 3's 128K vocabulary at 16K tokens: about 17 GB beyond the saved log-softmax output)."""
@@ -559,7 +559,7 @@ def working_set_bytes(graph: LayerGraph, saved_by_op: dict[str, tuple[float, flo
     size: dict[str, float] = {}
     for u, v, data in g.edges(data=True):
         op: OpNode = g.nodes[u]["op"]
-        if v in dead or op.attrs.get("after_backward") or g.nodes[v]["op"].attrs.get("after_backward"):
+        if v in dead or op.attrs.get(AFTER_BACKWARD) or g.nodes[v]["op"].attrs.get(AFTER_BACKWARD):
             continue
         b = (float(op.output_bytes) + _lse_bytes(op)) if op.kind == "attention" else float(data.get("bytes", 0.0))
         last[u] = max(last.get(u, -1), order[v])
