@@ -607,8 +607,15 @@ def test_servers_flag_needs_parallel_ps(tmp_path):
 
 # --- FP8 training (Transformer Engine recipe) ----------------------------------------------------------------
 
+def _fp8_plan(graph, trained=True, tp=1, sp=False):
+    from accel.train.costs import _fp8_kernels, frozen_weight_ops, weight_gradient_gemms
+
+    dead = set() if trained else frozen_weight_ops(graph)
+    return _fp8_kernels(graph, weight_gradient_gemms(graph), dead, trained, tp, sp)
+
+
 def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
-    from accel.train.costs import fp8_kernels
+    from accel.train.costs import weight_gradient_gemms
     from workloads.llm_configs import llm_config
     from workloads.llm_train import training_graphs
 
@@ -619,16 +626,85 @@ def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
     fp8 = simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "h100", lay, "fp8")
     assert fp8.step_time_s < bf16.step_time_s
     assert fp8.memory.weights > bf16.memory.weights  # the cached fp8 weights
+    plan = _fp8_plan(graphs["block"])
     gemms = [op for op in graphs["block"] if op.kind == "matmul"]
-    kernels = [fp8_kernels(op, 4 * 1024) for op in gemms]
+    kernels = [plan[op.name] for op in gemms]
     assert all(k[-1].dtype == "fp8" for k in kernels)
     # Transformer Engine: fprop GEMMs accumulate fast, dgrad / wgrad GEMMs with a split accumulator
     assert all(bool(k[-1].attrs.get("split_accumulator")) == (op.phase == "backward") for op, k in zip(gemms, kernels))
     assert {op.phase for op in gemms} == {"forward", "backward"}
-    casts = sum(len(k) - 1 for k in kernels)
-    assert 0 < casts < len(gemms)  # weight-gradient GEMMs reuse the transposes
+    wgrad = weight_gradient_gemms(graphs["block"])
+    # weight-gradient GEMMs cast nothing (they read the transposes); every input-gradient GEMM casts its operand
+    assert all(not any("fp8_cast" in k.name for k in plan[n]) for n in wgrad)
+    assert all(any("fp8_cast" in k.name for k in plan[op.name]) for op in gemms
+               if op.phase == "backward" and op.name not in wgrad)
     with pytest.raises(LayoutError, match="--dtype"):
         simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "a100", lay, "fp8")
+
+
+def test_fp8_casts_follow_the_graph_not_the_gemm_shapes():
+    """A microbatch of as many tokens as the hidden size gives a block's input- and weight-gradient GEMMs the same
+    M, N, K; which GEMM casts its operand is read from the graph, so the casts are those of any other microbatch
+    (the old shape test, K == tokens, took every GEMM with K = hidden for a weight-gradient GEMM and cast nothing)."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("llama:layers=2,hidden=1024,heads=8,kv_heads=8,ffn=2816,vocab=1000")
+
+    def casts(seq):
+        plan = _fp8_plan(training_graphs(cfg, 1, 1, seq, "bf16")["block"])
+        return sorted((k.phase, k.name.split("/")[0], k.name.rsplit("/", 1)[-1])
+                      for ks in plan.values() for k in ks if "fp8_" in k.name)
+
+    assert casts(1024) == casts(2048) and len(casts(1024)) > 0
+
+
+def test_fp8_casts_are_transformer_engines_modules():
+    """Transformer Engine's LayerNormLinear writes the norm's output in fp8 (no cast; q, k and v -- gate and up --
+    read one fp8 tensor) and transposes it for the weight gradient; the projection and FC2 (Linear) cast-transpose
+    their input; every input-gradient GEMM cast-transposes its output gradient. Frozen weights (LoRA): casts
+    without transposes, no transpose kernels."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("llama:layers=2,hidden=1024,heads=8,kv_heads=8,ffn=2816,vocab=1000")
+    block = training_graphs(cfg, 1, 2, 1024, "bf16")["block"]
+    plan = _fp8_plan(block)
+    kernels = [k for ks in plan.values() for k in ks]
+    norms = [k for k in kernels if k.kind == "norm"]
+    assert len(norms) == 2 and all(k.outputs[0].dtype == "fp8" for k in norms)
+    forward_casts = sorted(k.module.rsplit(".", 1)[-1] for k in kernels if k.phase == "forward" and "fp8_" in k.name)
+    assert forward_casts == ["down_proj", "o_proj"]
+    transposes = [k for k in kernels if k.name.endswith("/fp8_transpose")]
+    assert len(transposes) == 2 and all(t.phase == "backward" and t.outputs[0].bytes == t.inputs[0].bytes
+                                        for t in transposes)  # one per LayerNormLinear, 1 byte in, 1 out
+    dgrad_casts = [k for k in kernels if k.phase == "backward" and "fp8_cast" in k.name]
+    assert len(dgrad_casts) == 7 and all(k.name.endswith("_transpose") for k in dgrad_casts)
+
+    frozen = [k for ks in _fp8_plan(block, trained=False).values() for k in ks]
+    assert not [k for k in frozen if k.name.endswith("_transpose")]
+    assert len([k for k in frozen if "fp8_cast" in k.name]) == 2 + 7
+
+
+def test_fp8_sequence_parallel_casts_the_gathered_gradient_on_the_ranks_share():
+    """Under sequence parallelism a row-parallel layer's output gradient is cast on the rank's 1 / tp of the tokens,
+    gathered in fp8 and transposed whole; its forward input is cast without the transpose, transposed in the
+    backward."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=1024,heads=8,vocab=1000")
+    block = training_graphs(cfg, 2, 2, 1024, "bf16")["block"]
+    plan = _fp8_plan(block, tp=2, sp=True)
+    for name, ks in plan.items():
+        op = block.op(name)
+        if op.phase == "backward" and op.module.endswith(("o_proj", "fc_out")) and "fp8_cast" in ks[0].name:
+            cast, transpose = ks[0], ks[1]
+            assert cast.inputs[0].numel * 2 == transpose.inputs[0].numel and not cast.name.endswith("_transpose")
+    forward = [k for ks in plan.values() for k in ks if k.phase == "forward" and "fp8_cast" in k.name]
+    assert forward and not any(k.name.endswith("_transpose") for k in forward)
+    no_sp = [k for ks in _fp8_plan(block, tp=2).values() for k in ks if k.phase == "forward" and "fp8_cast" in k.name]
+    assert all(k.name.endswith("_transpose") for k in no_sp)
 
 
 def test_fp8_training_keeps_gemm_operands_in_fp8():
@@ -858,18 +934,13 @@ def test_frozen_weights_drop_what_only_their_gradients_need(small_graphs):
 def test_frozen_weights_cast_their_fp8_operands_without_the_transpose():
     """Transformer Engine casts a GEMM operand to fp8 with its transpose only when the weight needs a gradient (the
     transpose is the weight-gradient GEMM's operand): 4 bytes moved per element with it, 3 without."""
-    from accel.graph import OpNode, TensorInfo
-    from accel.train.costs import fp8_kernels
+    from accel.train.fp8 import fp8_cast
 
-    gemm = OpNode("block.mlp.fc_in/matmul#0", "matmul", inputs=[TensorInfo.of((4096, 1024), "bf16")],
-                  weights=[TensorInfo.of((1024, 4096), "bf16")], outputs=[TensorInfo.of((4096, 4096), "bf16")],
-                  dtype="bf16", phase="forward", module="block.mlp.fc_in", attrs={"M": 4096, "N": 4096, "K": 1024})
-
-    def moved(kernels):
-        cast = kernels[0]
+    def moved(cast):
         return sum(t.bytes for t in cast.inputs + cast.outputs) / (4096 * 1024)
 
-    assert moved(fp8_kernels(gemm, 4096)) == 4.0 and moved(fp8_kernels(gemm, 4096, transpose=False)) == 3.0
+    assert moved(fp8_cast("g", (4096, 1024), "forward", "block.mlp.fc_in", True)) == 4.0
+    assert moved(fp8_cast("g", (4096, 1024), "forward", "block.mlp.fc_in", False)) == 3.0
 
 
 def test_lora_adapter_kernels_are_the_low_rank_gemms():

@@ -26,15 +26,8 @@ a decoder block, the first stage's embedding and the last stage's LM head + loss
 * ``working_bytes``: the piece's transient working set beyond ``saved_bytes`` (:func:`working_set_bytes`), which
   the step's memory adds once (one piece runs at a time).
 
-FP8 training (``fp8=True``, Transformer Engine's recipe: Micikevicius et al. 2022, "FP8 Formats for Deep
-Learning"): every GEMM of the bf16-traced graph runs in fp8 (E4M3/E5M2 inputs, bf16 output) at the fp8 tensor
-peak, and the operand it reads from a fresh activation or gradient is quantized first by a cast-transpose
-kernel (read bf16, write the fp8 tensor and its fp8 transpose: 4 bytes per element). Weight-gradient GEMMs
-(their reduction runs over the microbatch's tokens) read the transposes made for the forward and dgrad GEMMs and
-cast nothing. The backward's GEMMs (dgrad, wgrad) run with a split accumulator, promoting their partial sums to
-fp32 every few K steps (``attrs["split_accumulator"]``: Transformer Engine's ``_2X_ACC_DGRAD = _2X_ACC_WGRAD =
-True``, ``_2X_ACC_FPROP = False``, transformer_engine/pytorch/module/base.py; priced by the GPU model's
-``fp8_promotion_k``). Attention, norms and elementwise ops stay bf16.
+FP8 training (``fp8=True``): Transformer Engine's recipe, :mod:`accel.train.fp8` (the projections' GEMMs in fp8, one
+cast per quantized tensor, a norm feeding only GEMMs writing fp8).
 
 LoRA fine-tuning (``lora_rank`` > 0): the piece's weights are frozen, so the backward runs none of the ops that end
 in a parameter's gradient (:func:`frozen_weight_ops`), the forward keeps nothing only they read, FP8 casts skip the
@@ -60,6 +53,7 @@ import networkx as nx
 from accel.devices.base import CostModel
 from accel.graph import AFTER_BACKWARD, GemmShape, LayerGraph, OpNode, TensorInfo, dtype_bytes
 from accel.sim.host import issue_rule
+from accel.train.fp8 import fp8_plan
 from accel.train.layout import LayoutError
 
 #: module path prefixes of a block's tensor-parallel regions (sharded by Megatron; the rest is replicated
@@ -80,6 +74,13 @@ CORE_ATTENTION = "block.self_attn.core"
 GEMM_GROUPS: dict[str, str] = {"q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "o_proj": "attn_out",
                                "gate_proj": "mlp_in", "up_proj": "mlp_in", "fc_in": "mlp_in",
                                "down_proj": "mlp_out", "fc_out": "mlp_out"}
+#: the groups of row-parallel GEMMs (Megatron's ``RowParallelLinear``: the projection and the MLP's output)
+ROW_PARALLEL_GROUPS: frozenset[str] = frozenset({"attn_out", "mlp_out"})
+
+
+def gemm_group(op: OpNode) -> str | None:
+    """The :data:`GEMM_GROUPS` group of matmul ``op`` (a linear layer's GEMM), None for any other op."""
+    return GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
 
 
 @dataclass(frozen=True)
@@ -201,27 +202,6 @@ def _saved_bytes(graph: LayerGraph, fp8: bool = False, dead: set[str] | None = N
         if op.phase == "forward" and op.kind == "attention":
             saved[name] = (float(op.output_bytes) + _lse_bytes(op), float(op.input_bytes))
     return saved
-
-
-def fp8_kernels(op: OpNode, tokens: int, transpose: bool = True) -> list[OpNode]:
-    """The kernels of GEMM ``op`` under FP8 training (module docstring): the GEMM itself with fp8 inputs (a
-    backward GEMM with a split accumulator), after the cast-transpose of its ``M x K`` operand unless it is a
-    weight-gradient GEMM (``K == tokens``). ``transpose`` False: a frozen weight's GEMM, whose operand Transformer
-    Engine casts without the transpose only a weight gradient reads (``_Linear.forward`` @v1.7: the cast-transpose
-    runs when ``is_grad_enabled and weight.requires_grad``, else a plain cast; the backward's likewise)."""
-    fp8_inputs = [TensorInfo.of(t.shape, "fp8") if len(t.shape) > 1 else t for t in op.inputs]
-    attrs = dict(op.attrs)
-    if op.phase == "backward":
-        attrs["split_accumulator"] = True
-    gemm = dataclasses.replace(op, dtype="fp8", inputs=fp8_inputs, attrs=attrs)
-    g = GemmShape.of(op)
-    if g.K == tokens:
-        return [gemm]
-    a = (g.batch * g.M, g.K)
-    outputs = [TensorInfo.of(a, "fp8")] + ([TensorInfo.of(a[::-1], "fp8")] if transpose else [])
-    cast = OpNode(f"{op.name}/fp8_cast{'_transpose' if transpose else ''}", "elementwise",
-                  inputs=[TensorInfo.of(a, "bf16")], outputs=outputs, dtype="bf16", phase=op.phase, module=op.module)
-    return [cast, gemm]
 
 
 def context_parallel_kernels(attention: OpNode, cp: int) -> tuple[list[OpNode], list[OpNode]]:
@@ -352,13 +332,22 @@ def accumulating_into_fp32(op: OpNode) -> OpNode:
     return dataclasses.replace(op, inputs=list(op.inputs) + [main], outputs=[main], attrs=dict(op.attrs))
 
 
+def _fp8_kernels(graph: LayerGraph, wgrad: set[str], dead: set[str], trained: bool, tp: int,
+                 sequence_parallel: bool) -> dict[str, list[OpNode]]:
+    """:func:`accel.train.fp8.fp8_plan` of ``graph``, whose linear layers' GEMMs are those of a :data:`GEMM_GROUPS`
+    group (row-parallel: :data:`ROW_PARALLEL_GROUPS`)."""
+    groups = {n: gemm_group(graph.graph.nodes[n]["op"]) for n in graph.graph.nodes}
+    return fp8_plan(graph, {n for n, grp in groups.items() if grp}, wgrad,
+                    {n for n, grp in groups.items() if grp in ROW_PARALLEL_GROUPS}, dead, trained, tp, sequence_parallel)
+
+
 def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_count: float, recompute: str,
-                tp: int = 1, sequence_parallel: bool = False, fp8_tokens: int = 0, cp: int = 1,
+                tp: int = 1, sequence_parallel: bool = False, fp8: bool = False, cp: int = 1,
                 fp32_grad_accumulation: bool = False, lora_rank: int = 0,
                 lora_targets: tuple[str, ...] = ()) -> PieceCost:
     """Price ``graph`` (one piece's forward + backward ops) on ``model`` (module docstring). ``input_bytes``:
-    the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8_tokens`` > 0: FP8
-    training of a microbatch of that many tokens (:func:`fp8_kernels`). ``cp`` > 1: the graph holds one
+    the piece's input activation (B) on one rank before sequence-parallel splitting. ``fp8``: FP8 training
+    (:func:`accel.train.fp8.fp8_plan`). ``cp`` > 1: the graph holds one
     context-parallel rank's ``seq_len / cp`` tokens; its attention core attends over all ``seq_len`` keys
     (load-balanced causal chunks: ``cp`` times the traced ``(s/cp)^2`` work), so those ops cost ``cp`` times more,
     and Transformer Engine's ring bookkeeping (:func:`context_parallel_kernels`) joins the core's forward and
@@ -375,20 +364,22 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
     issue = {"forward": 0.0, "backward": 0.0}
     flops = {"forward": 0.0, "backward": 0.0, "core": 0.0}
     dead = frozen_weight_ops(graph) if lora_rank > 0 else set()
-    saved_by_op = _saved_bytes(graph, fp8=fp8_tokens > 0, dead=dead)
+    saved_by_op = _saved_bytes(graph, fp8=fp8, dead=dead)
     kept = input_bytes * (1.0 / tp if sequence_parallel else 1.0)
     saved = {"all": kept, "core": 0.0}
     timed: dict[str, tuple[float, float, float]] = {}  # op -> (time, GEMM time, scale)
     gemm_s: dict[str, float] = {}
     kv_bytes = 0.0
     attention: OpNode | None = None  # the attention core's forward kernel (context_parallel_kernels)
-    accumulate = weight_gradient_gemms(graph) if fp32_grad_accumulation else set()
+    wgrad = weight_gradient_gemms(graph)
+    accumulate = wgrad if fp32_grad_accumulation else set()
+    plan = _fp8_kernels(graph, wgrad, dead, lora_rank == 0, tp, sequence_parallel) if fp8 else {}
     adapted: dict[str, list[OpNode]] = {}  # LoRA target group -> its frozen forward GEMMs
     for name in graph.graph.nodes:
         op: OpNode = graph.graph.nodes[name]["op"]
         if op.phase not in issue or name in dead:
             continue
-        group = GEMM_GROUPS.get(op.module.rsplit(".", 1)[-1]) if op.kind == "matmul" else None
+        group = gemm_group(op)
         if lora_rank > 0 and group in lora_targets and op.phase == "forward":
             adapted.setdefault(group, []).append(op)
         f = _sp_scale(op, tp, sequence_parallel)
@@ -396,7 +387,7 @@ def price_piece(graph: LayerGraph, model: CostModel, input_bytes: float, param_c
             if op.attrs.get("documents"):
                 raise LayoutError("--document-len", "packed documents are not combined with --cp > 1 here")
             f *= cp
-        kernels = fp8_kernels(op, fp8_tokens, lora_rank == 0) if fp8_tokens and op.kind == "matmul" else [op]
+        kernels = list(plan.get(name, [op]))
         if name in accumulate:
             kernels[-1] = accumulating_into_fp32(kernels[-1])
         times = [model.cost(k).time_s * f for k in kernels]

@@ -175,14 +175,13 @@ class TrainResult:
 def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainLayout, hidden: int,
                  elem_bytes: float, fp8: bool = False, grad_dtype: str = "bf16") -> Pieces:
     """Price the ``block`` / ``embed`` / ``head`` graphs of :func:`workloads.llm_train.training_graphs` (``fp8``:
-    the block's GEMMs in fp8, :func:`accel.train.costs.fp8_kernels`; the LM head stays bf16, as Transformer
+    the block's GEMMs in fp8, :func:`accel.train.fp8.fp8_plan`; the LM head stays bf16, as Transformer
     Engine keeps the output layer in higher precision), each piece's backward with the gradient accumulation of
     ``layout.grad_accumulation`` over its parameters in ``grad_dtype`` (:func:`grad_accumulation_s`; under ZeRO-2/3
     over the rank's shard of them, ``1 / (dp x cp)``) and, under PyTorch FSDP, its forward and backward with FSDP's
     mixed-precision casts (:func:`fsdp_cast_s`)."""
     act = layout.microbatch_size * layout.local_seq_len * hidden * elem_bytes
     tp, sp, rc = layout.tp, layout.sequence_parallel, layout.recompute
-    tokens = layout.microbatch_size * layout.local_seq_len if fp8 else 0
 
     def params(name: str) -> float:
         return float(graphs[name].meta.get("params", 0))
@@ -214,7 +213,7 @@ def price_pieces(graphs: dict[str, LayerGraph], model: CostModel, layout: TrainL
     if layout.lora_rank and layout.pp == 1:  # a frozen tied weight is one tensor in memory on a rank with both ends
         head = dataclasses.replace(head, frozen_params=head.frozen_params - tied)
     return Pieces(
-        block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, tokens,
+        block=with_gradient_kernels(price_piece(graphs["block"], model, act, params("block"), rc, tp, sp, fp8,
                                                 layout.cp, main_grad, lora, layout.lora_targets)),
         embed=with_gradient_kernels(price_piece(graphs["embed"], model, 0.0, params("embed"), "none", tp, sp,
                                                 lora_rank=lora)),
