@@ -261,7 +261,35 @@ def test_state_bytes_follow_megatron_table():
         assert sum(model_state(1.0, dtype, 1, 8)) == pytest.approx(dist[0] + dist[1] / 8)
     assert sum(model_state(1.0, "bf16", 3, 8)) == pytest.approx(18 / 8)
     assert set(STATE_BYTES) == {"fp16", "bf16", "fp32", "fp8"}
-    assert sum(model_state(1.0, "fp8", 0, 8)) == pytest.approx(19)  # bf16's 18 + the cached fp8 weight
+    assert model_state(1.0, "fp8", 1, 8) == model_state(1.0, "bf16", 1, 8)  # the fp8 copies are a term of their own
+
+
+def test_fp8_training_keeps_fp8_weight_copies_and_refreshes_them_once_a_step():
+    """Transformer Engine keeps each linear layer's fp8 weight and fp8 transpose beside the bf16 weight (2 bytes
+    per block parameter, the head and embedding stay bf16) and refreshes them once a step; the distributed
+    optimizer still gathers bf16 weights. The refresh costs one read of 2 bytes and a write of 2 per block
+    weight, once a step, whatever the number of microbatches."""
+    from accel.train.fp8 import FP8_WEIGHT_CACHE_BYTES, fp8_weight_casts
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=1024,heads=8,vocab=8192")
+    graphs = training_graphs(cfg, 1, 2, 1024, "bf16")
+    block = float(graphs["block"].meta["params"])
+
+    def run(dtype, gb):
+        lay = TrainLayout(global_batch=gb, seq_len=1024, microbatch_size=2)
+        return simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "h100", lay, dtype)
+
+    bf16, fp8 = run("bf16", 2), run("fp8", 2)
+    assert fp8.memory.weights - bf16.memory.weights == pytest.approx(cfg.layers * block * FP8_WEIGHT_CACHE_BYTES)
+    (cast,) = fp8_weight_casts(cfg.layers * block)
+    assert sum(t.bytes for t in cast.inputs + cast.outputs) == pytest.approx(4 * int(cfg.layers * block))
+    # once a step: compute = microbatches x the microbatch's work + the refresh (the intercept of 1 and 4 microbatches)
+    per_mb = (run("fp8", 8).breakdown["compute"] - fp8.breakdown["compute"]) / 3
+    from accel.sim.system import resolve_system
+    refresh = resolve_system("h100").devices[0].model.cost(cast).time_s
+    assert fp8.breakdown["compute"] - per_mb == pytest.approx(refresh, rel=1e-6) and refresh > 0
 
 
 def test_overflow_names_the_term_and_the_flag():

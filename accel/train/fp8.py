@@ -29,8 +29,15 @@ q, k and v -- or gate and up -- projections read one tensor, which Megatron-Core
 * weight-gradient (wgrad) GEMMs read those transposes and cast nothing.
 
 A GEMM is told apart by the graph's structure (:func:`accel.train.costs.weight_gradient_gemms`), not its shape: a
-microbatch of as many tokens as the hidden size gives input- and weight-gradient GEMMs the same ``M, N, K``. The
-weights' own casts run once a step (``is_first_microbatch``) and are left out.
+microbatch of as many tokens as the hidden size gives input- and weight-gradient GEMMs the same ``M, N, K``.
+
+The weights: each linear layer keeps persistent fp8 copies of its weight and of the weight's transpose (the dgrad
+GEMM's operand) beside the 16-bit weight (``weight1_fp8`` / ``weight1_t_fp8``,
+``TransformerEngineBaseModule.get_fp8_weights_scratchpad`` @v1.7), :data:`FP8_WEIGHT_CACHE_BYTES`, refreshed by one
+``fp8_cast_transpose_fused`` a step, in the first microbatch's forward (``is_first_microbatch``, which
+Megatron-Core's ``forward_step`` sets for the step's first microbatch: ``set_is_first_microbatch``), for frozen
+weights too (the dgrad GEMM reads the transpose): :func:`fp8_weight_casts`. The LM head and the embedding are not
+Transformer Engine modules and stay 16-bit.
 """
 
 from __future__ import annotations
@@ -41,6 +48,20 @@ import math
 import networkx as nx
 
 from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo
+
+
+#: bytes per linear-layer weight of its persistent fp8 copy and fp8 transpose (module docstring)
+FP8_WEIGHT_CACHE_BYTES = 2.0
+
+
+def fp8_weight_casts(params: float) -> list[OpNode]:
+    """The step's refresh of the fp8 weight copies of ``params`` linear-layer weights (module docstring): one
+    streaming cast-transpose reading the 16-bit weights and writing both fp8 copies (4 bytes moved per weight)."""
+    if params <= 0:
+        return []
+    n = int(params)
+    return [OpNode("fp8/weight_cast_transpose", "elementwise", inputs=[TensorInfo.of((n,), "bf16")],
+                   outputs=[TensorInfo.of((n,), "fp8"), TensorInfo.of((n,), "fp8")], dtype="bf16", phase="forward")]
 
 
 def fp8_gemm(op: OpNode) -> OpNode:

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: dtype -> (model copy, gradient buffer, optimizer state) bytes per parameter (module docstring); FP8 training
-#: (Transformer Engine) keeps bf16's and caches each weight's fp8 cast for the step (``is_first_microbatch``: 1 byte)
+#: (Transformer Engine) keeps bf16's -- what the data-parallel group gathers and reduces -- and, beside it, the fp8
+#: copies of its linear layers' weights (:data:`accel.train.fp8.FP8_WEIGHT_CACHE_BYTES`)
 STATE_BYTES: dict[str, tuple[float, float, float]] = {
     "fp16": (2.0, 2.0, 16.0),
     "bf16": (2.0, 4.0, 12.0),
     "fp32": (4.0, 4.0, 8.0),
-    "fp8": (3.0, 4.0, 12.0),
+    "fp8": (2.0, 4.0, 12.0),
 }
 
 #: ``--optimizer-dtype`` values: the dtype of Adam's main weights and moments and of the gradients the

@@ -26,7 +26,8 @@ overlapping the block's compute, and so are ZeRO-2's under FSDP (``SHARD_GRAD_OP
 backward reduce-scatter, per block and microbatch); the parameters outside the blocks (FSDP's root unit) are
 gathered and reduce-scattered every microbatch, exposed. Last, the optimizer step over the rank's (sharded)
 parameters: the streaming kernels of ``--optimizer-step`` (:mod:`accel.train.optimizer`), priced by the device's
-cost model.
+cost model. FP8 training adds, once a step, the refresh of the blocks' fp8 weight copies in the first microbatch's
+forward (:func:`accel.train.fp8.fp8_weight_casts`; counted in ``compute``) and their bytes in memory.
 
 All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
 inside a node, NICs across nodes). Every kernel runs at the pace of the job's slowest GPU: units of one SKU
@@ -49,6 +50,7 @@ from accel.sim.system import System, resolve_system
 from accel.train.buckets import ParamSegment, gather_exposed, grad_buckets, megatron_bucket_params, reduce_exposed
 from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
+from accel.train.fp8 import FP8_WEIGHT_CACHE_BYTES, fp8_weight_casts
 from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state, state_bytes
 from accel.train.optimizer import optimizer_step_ops
 from accel.train.pipeline import PipelineRun, run_deepspeed_pipeline, run_pipeline
@@ -552,6 +554,7 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         local = params / len(group) if layout.zero >= 1 else params
         opt_s = sum(model.cost(op).time_s
                     for op in optimizer_step_ops(layout.optimizer_step, local, params, layout.optimizer_dtype, dtype))
+        fp8_weights = n_blocks * (b.param_count + b.frozen_params) if dtype == "fp8" else 0.0
         compute = m * n_blocks * (b.forward_s + b.backward_s)
         compute += m * ((pieces.embed.forward_s + pieces.embed.backward_s) if 0 in ks else 0.0)
         compute += m * ((pieces.head.forward_s + pieces.head.backward_s) if layout.pp * chunks - 1 in ks else 0.0)
@@ -564,14 +567,16 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], shares[0]) - fw + overlapped(bw, fsdp[1], shares[1]) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
+        cast_s = sum(model.cost(op).time_s for op in fp8_weight_casts(fp8_weights))  # the first microbatch's
+        compute += cast_s
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "gemm": gemm, "attention": attention,
                          "tp_comm": tp, "pp_comm": run.p2p_blocked_s[r],
                          "pipeline_bubble": run.bubble_s(r), "dp_comm": dp_s + fsdp_s, "optimizer": opt_s,
-                         "step": run.step_s + dp_s + opt_s, "params": params, "layers": float(n_blocks)})
+                         "step": run.step_s + dp_s + opt_s + cast_s, "params": params, "layers": float(n_blocks)})
         # each in-flight (microbatch, chunk) holds one chunk's blocks: at most the rank's largest chunk (its chunks
         # are equal but where the embedding's or the loss's slot takes a block from the first or the last)
         terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * max(chunk_layers[k] for k in ks), r, ks,
-                        chunks, _rank_params(pieces, layout, r, chunks, chunk_layers, frozen=True))
+                        chunks, _rank_params(pieces, layout, r, chunks, chunk_layers, frozen=True), fp8_weights)
         if worst is None or terms.total > worst.total:
             worst = terms
     assert worst is not None
@@ -743,9 +748,10 @@ def overlapped(compute_s: float, comm_s: float, share: float = 1.0) -> float:
 
 
 def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, inflight_blocks: int, r: int,
-            ks: list[int], chunks: int, frozen: float = 0.0) -> MemoryTerms:
+            ks: list[int], chunks: int, frozen: float = 0.0, fp8_weights: float = 0.0) -> MemoryTerms:
     w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp, layout.optimizer_dtype)
     w += frozen * STATE_BYTES[dtype][0]  # frozen weights (LoRA): the model copy only, not sharded
+    w += fp8_weights * FP8_WEIGHT_CACHE_BYTES  # FP8 training: the linear layers' fp8 copies, not sharded
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
     working = pieces.block.working_bytes
     if 0 in ks:
