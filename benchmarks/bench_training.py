@@ -100,7 +100,8 @@ MODEL_STACKS: dict[tuple[str, str], tuple[str, float]] = {
 #: NVIDIA/Megatron-LM @a2fdcdf061) and Megatron-Core / NeMo run Transformer Engine's LayerNorm, whose tuned kernels
 #: keep the row in registers too (:data:`workloads.llm_train.PERSISTENT_NORM_HIDDEN_SIZES`)
 NORM_KERNEL = {"Korthikanti et al. 2022 Tab. 5": "persistent", "Megatron-LM README weak scaling": "persistent",
-               "NeMo 24.07 pretraining": "persistent", "NeMo 24.07 SFT": "persistent", "NeMo 24.07 LoRA": "persistent"}
+               "NeMo 24.07 pretraining": "persistent", "NeMo 24.07 SFT": "persistent", "NeMo 24.07 LoRA": "persistent",
+               "NVIDIA DGXC Benchmarking": "persistent"}
 #: sources whose runs state Megatron-Core's --tp-comm-overlap (which needs sequence parallelism): the README's
 #: weak-scaling table lists "--overlap-grad-reduce --overlap-param-gather --tp-comm-overlap" for every row
 TP_COMM_OVERLAP = {"Megatron-LM README weak scaling"}
@@ -209,6 +210,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     assert row.spec and row.system and row.seq_len and row.global_batch and row.dtype
     cfg = llm_config(row.spec)
     att, drop = MODEL_STACKS.get((row.source_short, row.model), STACKS.get(row.source_short, DEFAULT_STACK))
+    att = row.attention or att
     drop = drop if row.dropout is None else row.dropout
     mb, cp = row.microbatch_size, row.cp or 1
     gdtype = "bf16" if row.dtype == "fp8" else row.dtype
@@ -218,9 +220,10 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
     async_backward = row.source_short not in SYNC_TP_BACKWARD
     p2p = "blocking" if row.source_short in BLOCKING_P2P else None
     accumulation = GRAD_ACCUMULATION.get(row.source_short, "fused")
-    optimizer_step = OPTIMIZER_STEP.get(row.source_short, "fused")
+    optimizer_step = row.optimizer_step or OPTIMIZER_STEP.get(row.source_short, "fused")
     schedule = "deepspeed" if row.source_short in DEEPSPEED_PIPELINE else "megatron"
-    every_stage = row.source_short in DP_BUCKETS_EVERY_STAGE
+    every_stage = (row.dp_buckets_every_stage if row.dp_buckets_every_stage is not None
+                   else row.source_short in DP_BUCKETS_EVERY_STAGE)
     gather_overlap = row.dp_gather_overlap is not False
     choices = Choices(tp=row.tp or 1, pp=row.pp or 1, dp=row.dp or 1, cp=cp, microbatch_size=mb,
                       sequence_parallel=True if overlap else (bool(row.sequence_parallel) if fixed_sp else None),
@@ -228,7 +231,7 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                       tp_comm_overlap=overlap, tp_async_backward=async_backward,
                       dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=row.dp_bucket_params,
                       dp_buckets_every_stage=every_stage, dp_gather_overlap=gather_overlap, fsdp=row.fsdp,
-                      optimizer_dtype=row.optimizer_dtype,
+                      optimizer_dtype=row.optimizer_dtype, fp8_param_gather=row.fp8_param_gather,
                       layers_per_virtual_stage=row.layers_per_virtual_stage,
                       first_stage_layers=row.first_stage_layers, last_stage_layers=row.last_stage_layers,
                       lora_rank=row.lora_rank, lora_targets=row.lora_targets,
@@ -266,7 +269,8 @@ def simulate_row(row: TrainingRow) -> tuple[TrainResult, str]:
                          dp_overlap=row.source_short not in NO_DP_OVERLAP, dp_bucket_params=row.dp_bucket_params,
                          dp_buckets_every_stage=every_stage, dp_gather_overlap=gather_overlap,
                          fsdp=row.fsdp and (row.zero or 0) >= 2,
-                         optimizer_dtype=row.optimizer_dtype, lora_rank=row.lora_rank, lora_targets=row.lora_targets,
+                         optimizer_dtype=row.optimizer_dtype, fp8_param_gather=row.fp8_param_gather,
+                         lora_rank=row.lora_rank, lora_targets=row.lora_targets,
                          p2p=p2p, grad_accumulation=accumulation, optimizer_step=optimizer_step,
                          pipeline_schedule=schedule)
     r = simulate_training(graphs(layout.tp, mb, layout.local_seq_len), cfg.layers, cfg.hidden, cfg.heads, row.system,

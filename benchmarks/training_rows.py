@@ -194,6 +194,13 @@ class TrainingRow:
         (None: not stated, overlapped).
         lora_rank / lora_targets: LoRA fine-tuning's adapter rank and target groups (:data:`NEMO_LORA`;
         :attr:`accel.train.layout.TrainLayout.lora_rank`; None: every weight trains).
+        attention: the attention core's kernel where the run's configs fix it (``--attention``; None: the
+        source's rule in ``bench_training.STACKS``). dp_buckets_every_stage: whether the overlapped gradient
+        reduction buckets on every pipeline rank (Apex DistributedFusedAdam) or the first only (Megatron-Core's DDP;
+        None: the source's rule, ``bench_training.DP_BUCKETS_EVERY_STAGE``). fp8_param_gather: the run keeps its
+        linear layers' weights in fp8 and gathers them so (``--fp8-param-gather``; NeMo ``fp8_params``).
+        optimizer_step: the optimizer step's kernels where the run's configs fix them (``--optimizer-step``; None:
+        the source's rule, ``bench_training.OPTIMIZER_STEP``).
         fsdp: the run shards with PyTorch FSDP (its parallel configuration names FSDP): ZeRO-2/3's collectives go per
         block and microbatch (:attr:`accel.train.layout.TrainLayout.fsdp`).
         zero: ZeRO stage 0..3 (FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2, Megatron distributed optimizer = 1;
@@ -242,6 +249,10 @@ class TrainingRow:
     dp_gather_overlap: bool | None = None
     lora_rank: int | None = None
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    attention: str | None = None
+    dp_buckets_every_stage: bool | None = None
+    fp8_param_gather: bool = False
+    optimizer_step: str | None = None
 
     @property
     def expressible(self) -> bool:

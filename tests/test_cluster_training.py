@@ -670,6 +670,28 @@ def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
         simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "a100", lay, "fp8")
 
 
+def test_fp8_param_gather_gathers_linear_weights_in_one_byte():
+    """--fp8-param-gather (Megatron-Core, NeMo fp8_params): the data-parallel group gathers the blocks' weights in
+    fp8 (the embedding and head stay bf16), and no bf16 copy of them is kept; only with --dtype fp8."""
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=4,hidden=2048,heads=16,vocab=8192")
+    graphs = training_graphs(cfg, 1, 1, 1024, "bf16")
+    block = float(graphs["block"].meta["params"])
+
+    def run(**kw):
+        lay = TrainLayout(global_batch=8, seq_len=1024, dp=8, microbatch_size=1, zero=1, dp_gather_overlap=False, **kw)
+        return simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "fp8")
+
+    plain, fp8_gather = run(), run(fp8_param_gather=True)
+    assert fp8_gather.breakdown["dp_comm"] < plain.breakdown["dp_comm"]
+    assert plain.memory.weights - fp8_gather.memory.weights == pytest.approx(cfg.layers * block * 2.0)
+    with pytest.raises(LayoutError, match="--fp8-param-gather"):
+        lay = TrainLayout(global_batch=8, seq_len=1024, dp=8, microbatch_size=1, zero=1, fp8_param_gather=True)
+        simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, "bf16")
+
+
 def test_fp8_casts_follow_the_graph_not_the_gemm_shapes():
     """A microbatch of as many tokens as the hidden size gives a block's input- and weight-gradient GEMMs the same
     M, N, K; which GEMM casts its operand is read from the graph, so the casts are those of any other microbatch

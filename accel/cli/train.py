@@ -97,6 +97,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer-dtype", default=None, choices=["fp32", "bf16"],
                    help="dtype of Adam's main weights and moments and of the reduced gradients (default fp32; bf16: "
                         "Apex DistributedFusedAdam dtype / grad_sync_dtype bf16, as NeMo's Nemotron-340B config)")
+    g.add_argument("--fp8-param-gather", action="store_true",
+                   help="with --dtype fp8: the linear layers' weights kept in fp8 and gathered by the data-parallel "
+                        "group in fp8 (Megatron-Core --fp8-param-gather, NeMo fp8_params)")
     g.add_argument("--sequence-parallel", action="store_true", default=None,
                    help="Megatron sequence parallelism (norms/dropout split over --tp ranks)")
     g.add_argument("--tp-comm-overlap", action="store_true", default=None,
@@ -244,7 +247,7 @@ def run_training(args: Any) -> int:
         dp_overlap=not args.no_dp_overlap, tp_async_backward=not args.no_tp_async_backward,
         dp_bucket_params=args.dp_bucket_params, dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
         dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp), fsdp_version=args.fsdp_version or 1,
-        optimizer_dtype=args.optimizer_dtype or "fp32",
+        optimizer_dtype=args.optimizer_dtype or "fp32", fp8_param_gather=bool(args.fp8_param_gather),
         first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
         embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),
         loss_in_split=bool(args.account_for_loss_in_pipeline_split), lora_rank=args.lora_rank,
@@ -301,6 +304,7 @@ def _run_search(args: Any, cfg: Any, system: Any, devices: int, base: Any, dtype
                       dp_buckets_every_stage=bool(args.dp_bucket_every_stage),
                       dp_gather_overlap=not args.no_dp_gather_overlap, fsdp=bool(args.fsdp),
                       fsdp_version=args.fsdp_version or 1, optimizer_dtype=args.optimizer_dtype or "fp32",
+                      fp8_param_gather=bool(args.fp8_param_gather),
                       layers_per_virtual_stage=args.layers_per_virtual_stage,
                       first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
                       embedding_in_split=bool(args.account_for_embedding_in_pipeline_split),

@@ -52,6 +52,8 @@ from accel.graph import GemmShape, LayerGraph, OpNode, TensorInfo
 
 #: bytes per linear-layer weight of its persistent fp8 copy and fp8 transpose (module docstring)
 FP8_WEIGHT_CACHE_BYTES = 2.0
+#: bytes per linear-layer weight the data-parallel group gathers with fp8 weights (``--fp8-param-gather``)
+FP8_GATHER_BYTES = 1.0
 
 
 def fp8_weight_casts(params: float) -> list[OpNode]:

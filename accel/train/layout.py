@@ -108,6 +108,11 @@ class TrainLayout:
         optimizer_dtype: dtype of Adam's main weights and moments and of the reduced gradients
             (:data:`accel.train.memory.OPTIMIZER_DTYPES`; ``bf16``: Apex DistributedFusedAdam ``dtype`` /
             ``grad_sync_dtype`` bf16).
+        fp8_param_gather: under FP8 training the linear layers' weights are kept in fp8 and the data-parallel
+            group gathers them in fp8, one byte a weight (Megatron-Core ``--fp8-param-gather``, NeMo
+            ``fp8_params``: Transformer Engine's ``fp8_model_init``, primary weights as ``Float8Tensor``s that the
+            distributed optimizer casts after its update); no 16-bit copy of them is kept beside their fp8 weight
+            and transpose (:mod:`accel.train.fp8`).
         p2p: how a pipeline rank's sends of activations and gradients meet its compute (:data:`P2P_MODES`):
             ``blocking``, the rank's next op waits until the send has finished (Megatron-LM before Megatron-Core:
             ``torch.cuda.synchronize()`` after ``batch_isend_irecv``; Megatron-Core's non-interleaved 1F1B, which
@@ -178,6 +183,7 @@ class TrainLayout:
     fsdp: bool = False
     fsdp_version: int = 1
     optimizer_dtype: str = "fp32"
+    fp8_param_gather: bool = False
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
     embedding_in_split: bool = False

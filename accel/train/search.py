@@ -58,6 +58,8 @@ class Choices:
     fsdp_version: int = 1
     #: :attr:`accel.train.layout.TrainLayout.optimizer_dtype` of every layout
     optimizer_dtype: str = "fp32"
+    #: :attr:`accel.train.layout.TrainLayout.fp8_param_gather` of every layout
+    fp8_param_gather: bool = False
     layers_per_virtual_stage: int | None = None
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
@@ -132,7 +134,7 @@ def candidate_layouts(layers: int, heads: int, devices: int, per_node: int, glob
                                      dp_gather_overlap=c.dp_gather_overlap,
                                      fsdp=c.fsdp and (c.zero is not None or z >= 2),
                                      fsdp_version=c.fsdp_version if c.fsdp and (c.zero is not None or z >= 2) else 1,
-                                     optimizer_dtype=c.optimizer_dtype,
+                                     optimizer_dtype=c.optimizer_dtype, fp8_param_gather=c.fp8_param_gather,
                                      layers_per_virtual_stage=c.layers_per_virtual_stage,
                                      first_stage_layers=ends[0], last_stage_layers=ends[1],
                                      embedding_in_split=c.embedding_in_split, loss_in_split=c.loss_in_split,

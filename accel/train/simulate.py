@@ -50,7 +50,7 @@ from accel.sim.system import System, resolve_system
 from accel.train.buckets import ParamSegment, gather_exposed, grad_buckets, megatron_bucket_params, reduce_exposed
 from accel.train.costs import PieceCost, full_saved_bytes, price_piece
 from accel.train.layout import LayoutError, TrainLayout
-from accel.train.fp8 import FP8_WEIGHT_CACHE_BYTES, fp8_weight_casts
+from accel.train.fp8 import FP8_GATHER_BYTES, FP8_WEIGHT_CACHE_BYTES, fp8_weight_casts
 from accel.train.memory import STATE_BYTES, MemoryTerms, check_fits, model_state, state_bytes
 from accel.train.optimizer import optimizer_step_ops
 from accel.train.pipeline import PipelineRun, run_deepspeed_pipeline, run_pipeline
@@ -430,6 +430,8 @@ def simulate_training(graphs: dict[str, LayerGraph], layers: int, hidden: int, h
     fp8 = dtype == "fp8"
     if fp8 and "fp8" not in model.roofs().peaks:
         raise LayoutError("--dtype", f"{inst.spec.name} has no fp8 tensor cores; allowed: fp16, bf16, fp32")
+    if layout.fp8_param_gather and not fp8:
+        raise LayoutError("--fp8-param-gather", f"needs --dtype fp8 (fp8 weights), got {dtype}")
     eb = dtype_bytes("bf16" if fp8 else dtype)  # FP8 training keeps bf16 activations
     act = layout.microbatch_size * layout.local_seq_len * hidden * eb
     pace = slowest_factor(layout.devices, getattr(inst.spec, "unit_variation", None))
@@ -660,6 +662,8 @@ def _dp_exposed(sysm: System, layout: TrainLayout, params: float, dtype: str, gr
     if layout.dp < 2:
         return 0.0
     wb, gb, _ = state_bytes(dtype, layout.optimizer_dtype)
+    if layout.fp8_param_gather and params > 0:  # the blocks' linear weights gathered in fp8, the rest 16-bit
+        wb = (min(block_params, params) * FP8_GATHER_BYTES + max(0.0, params - block_params) * wb) / params
     if layout.shards_per_block:
         outside = max(0.0, params - block_params)
         if outside <= 0.0:
@@ -752,6 +756,8 @@ def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, infl
     w, g, o = model_state(params, dtype, layout.zero, layout.dp * layout.cp, layout.optimizer_dtype)
     w += frozen * STATE_BYTES[dtype][0]  # frozen weights (LoRA): the model copy only, not sharded
     w += fp8_weights * FP8_WEIGHT_CACHE_BYTES  # FP8 training: the linear layers' fp8 copies, not sharded
+    if layout.fp8_param_gather:  # their fp8 weight is the model copy: no 16-bit one beside it
+        w -= fp8_weights * STATE_BYTES[dtype][0] / (layout.dp * layout.cp if layout.zero >= 3 else 1)
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
     working = pieces.block.working_bytes
     if 0 in ks:
