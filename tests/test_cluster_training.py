@@ -670,6 +670,33 @@ def test_fp8_training_runs_gemms_at_the_fp8_peak_and_pays_casts():
         simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "a100", lay, "fp8")
 
 
+def test_fp8_weights_under_zero3_are_cast_after_each_gather_and_not_kept(monkeypatch):
+    """Under ZeRO-3 / FSDP the weights are gathered for each use and freed after: no fp8 copy is kept (the memory is
+    bf16's) and the cast runs every microbatch: the step's compute holds one cast per microbatch (without ZeRO-3,
+    one a step)."""
+    import accel.train.simulate as sim
+    from accel.sim.system import resolve_system
+    from accel.train.fp8 import fp8_weight_casts
+    from workloads.llm_configs import llm_config
+    from workloads.llm_train import training_graphs
+
+    cfg = llm_config("gpt:layers=2,hidden=1024,heads=8,vocab=8192")
+    graphs = training_graphs(cfg, 1, 1, 1024, "bf16")
+    (cast,) = fp8_weight_casts(cfg.layers * float(graphs["block"].meta["params"]))
+    refresh = resolve_system("dgx_h100").devices[0].model.cost(cast).time_s
+
+    def run(dtype, zero):
+        lay = TrainLayout(global_batch=32, seq_len=1024, dp=8, microbatch_size=1, zero=zero, fsdp=zero == 3)
+        return simulate_training(graphs, cfg.layers, cfg.hidden, cfg.heads, "dgx_h100", lay, dtype)
+
+    assert run("fp8", 3).memory.weights == pytest.approx(run("bf16", 3).memory.weights)
+    with_casts = {z: run("fp8", z).breakdown["compute"] for z in (1, 3)}
+    monkeypatch.setattr(sim, "fp8_weight_casts", lambda params: [])
+    without = {z: run("fp8", z).breakdown["compute"] for z in (1, 3)}
+    assert with_casts[3] - without[3] == pytest.approx(4 * refresh)  # 4 microbatches a step
+    assert with_casts[1] - without[1] == pytest.approx(refresh)
+
+
 def test_fp8_param_gather_gathers_linear_weights_in_one_byte():
     """--fp8-param-gather (Megatron-Core, NeMo fp8_params): the data-parallel group gathers the blocks' weights in
     fp8 (the embedding and head stay bf16), and no bf16 copy of them is kept; only with --dtype fp8."""

@@ -36,8 +36,10 @@ GEMM's operand) beside the 16-bit weight (``weight1_fp8`` / ``weight1_t_fp8``,
 ``TransformerEngineBaseModule.get_fp8_weights_scratchpad`` @v1.7), :data:`FP8_WEIGHT_CACHE_BYTES`, refreshed by one
 ``fp8_cast_transpose_fused`` a step, in the first microbatch's forward (``is_first_microbatch``, which
 Megatron-Core's ``forward_step`` sets for the step's first microbatch: ``set_is_first_microbatch``), for frozen
-weights too (the dgrad GEMM reads the transpose): :func:`fp8_weight_casts`. The LM head and the embedding are not
-Transformer Engine modules and stay 16-bit.
+weights too (the dgrad GEMM reads the transpose): :func:`fp8_weight_casts`. Under ZeRO-3 / FSDP, whose weights are
+gathered for each use and freed after, no copy is kept: the cast follows each microbatch's gather (torchao's
+float8 casts the weights it is handed every microbatch, too). The LM head and the embedding are not Transformer
+Engine modules and stay 16-bit.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ backward reduce-scatter, per block and microbatch); the parameters outside the b
 gathered and reduce-scattered every microbatch, exposed. Last, the optimizer step over the rank's (sharded)
 parameters: the streaming kernels of ``--optimizer-step`` (:mod:`accel.train.optimizer`), priced by the device's
 cost model. FP8 training adds, once a step, the refresh of the blocks' fp8 weight copies in the first microbatch's
-forward (:func:`accel.train.fp8.fp8_weight_casts`; counted in ``compute``) and their bytes in memory.
+forward (:func:`accel.train.fp8.fp8_weight_casts`; counted in ``compute``) and their bytes in memory; under ZeRO-3 a
+cast after every microbatch's gather and no copy kept.
 
 All collectives are :meth:`accel.sim.system.System.collective_cost` over the ranks' real placement (NVLink
 inside a node, NICs across nodes). Every kernel runs at the pace of the job's slowest GPU: units of one SKU
@@ -569,7 +570,10 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         fsdp_s = m * n_blocks * (overlapped(fw, fsdp[0], shares[0]) - fw + overlapped(bw, fsdp[1], shares[1]) - bw)
         tp = run.busy_s[r] - compute - recompute - fsdp_s
         tp = 0.0 if abs(tp) <= 1e-12 * run.busy_s[r] else tp  # float round-off of a rank without TP collectives
-        cast_s = sum(model.cost(op).time_s for op in fp8_weight_casts(fp8_weights))  # the first microbatch's
+        # the fp8 weight copies: refreshed once a step and kept; under ZeRO-3 the weights are gathered for each use
+        # and freed after, so they are cast after each microbatch's gather and kept by no one
+        sharded = layout.zero >= 3 and layout.dp * layout.cp > 1
+        cast_s = (m if sharded else 1) * sum(model.cost(op).time_s for op in fp8_weight_casts(fp8_weights))
         compute += cast_s
         per_rank.append({"rank": r, "compute": compute, "recompute": recompute, "gemm": gemm, "attention": attention,
                          "tp_comm": tp, "pp_comm": run.p2p_blocked_s[r],
@@ -578,7 +582,8 @@ def _summarise(sysm: System, layout: TrainLayout, pieces: Pieces, comm: _Comm, r
         # each in-flight (microbatch, chunk) holds one chunk's blocks: at most the rank's largest chunk (its chunks
         # are equal but where the embedding's or the loss's slot takes a block from the first or the last)
         terms = _memory(pieces, layout, params, dtype, run.peak_inflight[r] * max(chunk_layers[k] for k in ks), r, ks,
-                        chunks, _rank_params(pieces, layout, r, chunks, chunk_layers, frozen=True), fp8_weights)
+                        chunks, _rank_params(pieces, layout, r, chunks, chunk_layers, frozen=True),
+                        0.0 if sharded else fp8_weights)
         if worst is None or terms.total > worst.total:
             worst = terms
     assert worst is not None
@@ -757,7 +762,7 @@ def _memory(pieces: Pieces, layout: TrainLayout, params: float, dtype: str, infl
     w += frozen * STATE_BYTES[dtype][0]  # frozen weights (LoRA): the model copy only, not sharded
     w += fp8_weights * FP8_WEIGHT_CACHE_BYTES  # FP8 training: the linear layers' fp8 copies, not sharded
     if layout.fp8_param_gather:  # their fp8 weight is the model copy: no 16-bit one beside it
-        w -= fp8_weights * STATE_BYTES[dtype][0] / (layout.dp * layout.cp if layout.zero >= 3 else 1)
+        w -= fp8_weights * STATE_BYTES[dtype][0]
     acts = inflight_blocks * pieces.block.saved_bytes + pieces.block_full_saved
     working = pieces.block.working_bytes
     if 0 in ks:
