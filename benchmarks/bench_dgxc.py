@@ -9,10 +9,13 @@ recipe sets, read from the recipe's launch script and config file (the CSV's sta
 recomputation granularity, the fused-attention backend (``NVTE_FUSED_ATTN``), Transformer Engine's TP communication
 overlap, the distributed optimizer (Apex's DistributedFusedAdam buckets on every pipeline rank; its state and gradient
 reduction dtype and bucket size), Megatron-Core's fused cross-entropy, dropout, and, in FP8, fp8 weights gathered in
-fp8 (``--fp8-param-gather``). The rest is NeMo's Megatron-Core stack as for NeMo's own published runs
-(``bench_training.py``'s ``NeMo 24.07 pretraining`` rules: Transformer Engine's persistent LayerNorm, the
-asynchronous TP backward, overlapped data-parallel reduction and parameter gather). DGX Cloud's H100 clusters run as
-``eos`` (DGX H100 nodes, eight 400 Gb/s NICs each). Published tokens/s per GPU = ``seq_len x gbs / step / gpus``.
+fp8 (``--fp8-param-gather``). The Llama 3.1 configs reduce the gradients in bf16 beside Apex's fp32 optimizer state
+(``grad_sync_dtype: bf16``), a pair accel's ``--optimizer-dtype`` does not offer: they run with fp32 state and fp32
+gradient reduction (twice the reduce-scatter's bytes), their buckets sized in bf16 as configured. The rest is NeMo's
+Megatron-Core stack as for NeMo's own published runs (``bench_training.py``'s ``NeMo 24.07 pretraining`` rules:
+Transformer Engine's persistent LayerNorm, the asynchronous TP backward, overlapped data-parallel reduction and
+parameter gather). DGX Cloud's H100 clusters run as ``eos`` (DGX H100 nodes, eight 400 Gb/s NICs each). Published
+tokens/s per GPU = ``seq_len x gbs / step / gpus``.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.bench_training import simulate_row  # noqa: E402
 from benchmarks.training_rows import TrainingRow, load_models, row_spec  # noqa: E402
+from workloads.llm_configs import llm_config  # noqa: E402
 
 CSV = ROOT / "data" / "published" / "dgxc_benchmarking.csv"
 #: the stack's short name (a key of the stack rules in :mod:`benchmarks.bench_training`)
 SOURCE = "NVIDIA DGXC Benchmarking"
-#: the CSV's ``optimizer`` -> (--optimizer-step, buckets on every pipeline rank): Apex DistributedFusedAdam (one fused
-#: kernel with the clipping folded in; buckets on every rank) or Megatron-Core's distributed optimizer (Megatron's
-#: mixed-precision passes around FusedAdam; buckets on the first pipeline rank only)
-OPTIMIZERS: dict[str, tuple[str, bool]] = {"distributed_fused_adam": ("fused", True),
-                                           "mcore_distributed_optim": ("megatron", False)}
+#: the CSV's ``optimizer`` -> (--optimizer-step, buckets on every pipeline rank, ZeRO stage): Apex
+#: DistributedFusedAdam (one fused kernel with the clipping folded in; buckets on every rank; shards optimizer state
+#: and gradients, ZeRO-2) or Megatron-Core's distributed optimizer (Megatron's mixed-precision passes around
+#: FusedAdam; buckets on the first pipeline rank only; shards the optimizer state, ZeRO-1)
+OPTIMIZERS: dict[str, tuple[str, bool, int]] = {"distributed_fused_adam": ("fused", True, 2),
+                                                "mcore_distributed_optim": ("megatron", False, 1)}
 #: bytes per gradient element of each optimizer dtype (a bucket holds ``bucket_cap_mb`` MiB of them)
 GRAD_BYTES = {"bf16": 2, "fp32": 4}
 SYSTEMS = {"h100": "eos"}
@@ -59,20 +64,21 @@ def training_row(i: int, row: dict[str, str]) -> TrainingRow:
     entry = next(e for e in load_models().values() if e.key == row["model_key"])
     seq = int(row["seq_len"])
     spec = row_spec(entry, seq, tp)
-    layers = int(spec.split("layers=")[1].split(",")[0])
+    layers = llm_config(spec).layers
     vp = int(row["vp"]) if row["vp"] not in ("", "1") else None
-    step, every_stage = OPTIMIZERS[row["optimizer"]]
-    grad_bytes = GRAD_BYTES[row["optimizer_dtype"]]
+    step, every_stage, zero = OPTIMIZERS[row["optimizer"]]
+    grad_bytes = GRAD_BYTES[row["grad_sync_dtype"]]
     return TrainingRow(
         row=i, source_short=SOURCE, model=row["model"], model_key=row["model_key"], spec=spec, gpu=row["gpu"],
         system=SYSTEMS[row["gpu"]], num_gpus=gpus, tp=tp, pp=pp, dp=gpus // (tp * pp * cp), cp=cp, vp=vp,
         layers_per_virtual_stage=layers // (pp * vp) if vp else None, first_stage_layers=None, last_stage_layers=None,
         microbatch_size=int(row["mbs"]), global_batch=int(row["gbs"]), seq_len=seq, dtype=row["dtype"],
-        recompute=row["recompute"], sequence_parallel=tp > 1, zero=2, tp_comm_overlap=row["tp_comm_overlap"] == "true",
+        recompute=row["recompute"], sequence_parallel=tp > 1, zero=zero, tp_comm_overlap=row["tp_comm_overlap"] == "true",
         fsdp=False, optimizer_dtype=row["optimizer_dtype"], published_tokens_per_s_per_gpu=published_tokens_per_s(row),
         published_basis="seq_len x gbs / step time / gpus", published_params_b=None, caveats=(), unexpressible=None,
         cross_entropy_fusion=row["cross_entropy_fusion"] == "true", dropout=float(row["dropout"]),
-        dp_bucket_params=int(float(row["bucket_cap_mb"]) * 2**20 / grad_bytes), dp_gather_overlap=True,
+        dp_bucket_params=int(float(row["bucket_cap_mb"]) * 2**20 / grad_bytes) if row["bucket_cap_mb"] else None,
+        dp_gather_overlap=True,
         attention=row["attention"], dp_buckets_every_stage=every_stage,
         fp8_param_gather=row["fp8_param_gather"] == "true", optimizer_step=step)
 
