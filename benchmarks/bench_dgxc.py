@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_training import simulate_row  # noqa: E402
-from benchmarks.training_rows import TrainingRow, load_models, row_spec  # noqa: E402
+from benchmarks.training_rows import TrainingRow, model_entries, row_spec  # noqa: E402
 from workloads.llm_configs import llm_config  # noqa: E402
 
 CSV = ROOT / "data" / "published" / "dgxc_benchmarking.csv"
@@ -61,7 +61,7 @@ def published_tokens_per_s(row: dict[str, str]) -> float:
 def training_row(i: int, row: dict[str, str]) -> TrainingRow:
     """One published run as a :class:`benchmarks.training_rows.TrainingRow` with its recipe's stack."""
     tp, pp, cp, gpus = int(row["tp"]), int(row["pp"]), int(row["cp"] or 1), int(row["num_gpus"])
-    entry = next(e for e in load_models().values() if e.key == row["model_key"])
+    entry = model_entries()[row["model_key"]]
     seq = int(row["seq_len"])
     spec = row_spec(entry, seq, tp)
     layers = llm_config(spec).layers

@@ -438,15 +438,21 @@ def source_short(source: str) -> str:
 
 # ---- models -----------------------------------------------------------------------------------------------
 
-def load_models(path: Path | str = MODELS_PATH) -> dict[str, ModelEntry]:
-    """``{CSV model text: ModelEntry}`` from ``training_models.yaml``; ValueError when a text is listed twice."""
+def model_entries(path: Path | str = MODELS_PATH) -> dict[str, ModelEntry]:
+    """``{key: ModelEntry}`` of every model in ``training_models.yaml``, those of the out-of-sample benchmarks
+    (no ``csv_models``) included."""
     with open(path) as f:
         doc = yaml.safe_load(f)
+    return {key: ModelEntry(key, tuple(e["csv_models"]), str(e["spec"]), str(e["source"]), str(e.get("notes") or ""),
+                            bool(e.get("untied_output_layer", False)), bool(e.get("positions_follow_seq_len", False)),
+                            bool(e.get("megatron_vocab_padding", False)))
+            for key, e in doc["models"].items()}
+
+
+def load_models(path: Path | str = MODELS_PATH) -> dict[str, ModelEntry]:
+    """``{CSV model text: ModelEntry}`` from ``training_models.yaml``; ValueError when a text is listed twice."""
     out: dict[str, ModelEntry] = {}
-    for key, e in doc["models"].items():
-        entry = ModelEntry(key, tuple(e["csv_models"]), str(e["spec"]), str(e["source"]), str(e.get("notes") or ""),
-                           bool(e.get("untied_output_layer", False)), bool(e.get("positions_follow_seq_len", False)),
-                           bool(e.get("megatron_vocab_padding", False)))
+    for key, entry in model_entries(path).items():
         for name in entry.csv_models:
             if name in out:
                 raise ValueError(f"{path}: CSV model {name!r} listed under both {out[name].key} and {key}")
