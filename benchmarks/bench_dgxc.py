@@ -85,7 +85,7 @@ def training_row(i: int, row: dict[str, str]) -> TrainingRow:
 
 def main() -> int:
     t0 = time.perf_counter()
-    print(f"{'model':16} {'dtype':5} {'GPUs':>5} {'tp':>2} {'pp':>2} {'vp':>3} {'dp':>4} {'gbs':>5} "
+    print(f"{'model':16} {'NeMo':5} {'dtype':5} {'GPUs':>5} {'tp':>2} {'pp':>2} {'vp':>3} {'dp':>4} {'gbs':>5} "
           f"{'published':>9} {'accel':>7} {'ratio':>6}  filled in")
     ratios: list[float] = []
     for i, raw in enumerate(published_rows()):
@@ -94,7 +94,8 @@ def main() -> int:
         pred = res.tokens_per_s / res.devices
         pub = float(row.published_tokens_per_s_per_gpu or 1.0)
         ratios.append(pred / pub)
-        print(f"{row.model:16} {row.dtype:5} {row.num_gpus:>5} {row.tp:>2} {row.pp:>2} {raw['vp'] or '-':>3} "
+        nemo = raw["container"].split()[-1]
+        print(f"{row.model:16} {nemo:5} {row.dtype:5} {row.num_gpus:>5} {row.tp:>2} {row.pp:>2} {raw['vp'] or '-':>3} "
               f"{row.dp:>4} {row.global_batch:>5} {pub:>9.0f} {pred:>7.0f} x{pred / pub:5.2f}  {choice}")
     errs = sorted(abs(r - 1.0) for r in ratios)
     print(f"\n{len(ratios)} runs: accel / published x{min(ratios):.2f} .. x{max(ratios):.2f}, median |error| "
