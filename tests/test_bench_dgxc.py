@@ -12,7 +12,7 @@ from workloads.llm_configs import llm_config
 
 def test_published_rows_are_consistent():
     rows = published_rows()
-    assert len(rows) == 92
+    assert len(rows) == 107
     for i, r in enumerate(rows):
         tp, pp, cp, gpus = int(r["tp"]), int(r["pp"]), int(r["cp"]), int(r["num_gpus"])
         assert gpus % (tp * pp * cp) == 0
